@@ -1,0 +1,180 @@
+//! The one error type of gomodfs-core.
+//!
+//! Every error a user can see names what it is about (module, version, path)
+//! and its cause. Frontends do not match on variants: they ask
+//! [`Error::kind`] for the protocol-neutral [`ErrorKind`] and map that to
+//! errno, NFS status, HTTP status or NTSTATUS in one place each.
+
+use std::sync::Arc;
+
+/// Protocol-neutral classification of an [`Error`], for frontends to map to
+/// their own codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// The name does not exist (ENOENT, NFS3ERR_NOENT, 404).
+    NotFound,
+    /// A write was attempted on the read-only filesystem (EROFS, 403/405).
+    ReadOnly,
+    /// A directory operation on a file (ENOTDIR).
+    NotADirectory,
+    /// A file operation on a directory (EISDIR).
+    IsADirectory,
+    /// The request itself is malformed, e.g. a bad offset (EINVAL, 400).
+    InvalidArgument,
+    /// Anything else: upstream failures, invalid zips, store failures (EIO, 502/500).
+    Io,
+}
+
+/// The error type of gomodfs-core.
+///
+/// It is `Clone` so that one failed download can be reported to every reader
+/// that waited for it.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Error {
+    /// A module path failed validation (`module.CheckPath` rules or escaping).
+    #[error("invalid module path {path:?}: {reason}")]
+    InvalidPath {
+        /// The path as given (escaped or not, as it came in).
+        path: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// A module version failed validation (not canonical semver, bad escaping).
+    #[error("invalid version {version:?}: {reason}")]
+    InvalidVersion {
+        /// The version as given.
+        version: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// A file name inside a module zip failed validation.
+    #[error("invalid file path {path:?}: {reason}")]
+    InvalidFilePath {
+        /// The file path as given.
+        path: String,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// Nothing exists at this name in the filesystem namespace.
+    #[error("no such file or directory: {0}")]
+    NotFound(String),
+    /// The upstream proxy says this module version (or file of it) does not
+    /// exist (404 or 410).
+    #[error("{module}@{version}: not found upstream: {detail}")]
+    ModuleNotFound {
+        /// Module path.
+        module: String,
+        /// Module version.
+        version: String,
+        /// What the proxy said.
+        detail: String,
+    },
+    /// The upstream failed: network error, 5xx, timeout, truncated body, or a
+    /// configuration that forbids fetching (GOPROXY=off, GONOPROXY).
+    #[error("{module}@{version}: fetching {what}: {cause}")]
+    Upstream {
+        /// Module path.
+        module: String,
+        /// Module version.
+        version: String,
+        /// Which file: `.info`, `.mod`, `.zip`.
+        what: String,
+        /// What went wrong.
+        cause: String,
+    },
+    /// The module zip failed validation; nothing of the module is stored.
+    #[error("{module}@{version}: invalid module zip: {reason}")]
+    InvalidZip {
+        /// Module path.
+        module: String,
+        /// Module version.
+        version: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+    /// The store failed to read or write.
+    #[error("store: {context}: {cause}")]
+    Store {
+        /// What the store was doing.
+        context: String,
+        /// What went wrong.
+        cause: String,
+    },
+    /// Configuration is invalid (bad GOPROXY value, bad netrc, ...).
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A write operation on the read-only filesystem.
+    #[error("read-only file system")]
+    ReadOnly,
+    /// A directory operation on something that is not a directory.
+    #[error("not a directory: {0}")]
+    NotADirectory(String),
+    /// A file operation on a directory.
+    #[error("is a directory: {0}")]
+    IsADirectory(String),
+    /// The request is malformed.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// An I/O error with context.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+}
+
+impl Error {
+    /// The protocol-neutral kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidPath { .. }
+            | Error::InvalidVersion { .. }
+            | Error::NotFound(_)
+            | Error::ModuleNotFound { .. } => ErrorKind::NotFound,
+            Error::ReadOnly => ErrorKind::ReadOnly,
+            Error::NotADirectory(_) => ErrorKind::NotADirectory,
+            Error::IsADirectory(_) => ErrorKind::IsADirectory,
+            Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            Error::InvalidFilePath { .. }
+            | Error::Upstream { .. }
+            | Error::InvalidZip { .. }
+            | Error::Store { .. }
+            | Error::Config(_)
+            | Error::Io { .. } => ErrorKind::Io,
+        }
+    }
+
+    /// The level this error deserves in logs: a missing name is routine
+    /// (debug), everything else is worth a warning.
+    pub fn log_level(&self) -> tracing::Level {
+        match self.kind() {
+            ErrorKind::NotFound | ErrorKind::ReadOnly => tracing::Level::DEBUG,
+            ErrorKind::NotADirectory | ErrorKind::IsADirectory | ErrorKind::InvalidArgument => {
+                tracing::Level::DEBUG
+            }
+            ErrorKind::Io => tracing::Level::WARN,
+        }
+    }
+
+    /// Wraps an I/O error with what was being done.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source: Arc::new(source),
+        }
+    }
+
+    /// A store error with context.
+    pub fn store(context: impl Into<String>, cause: impl std::fmt::Display) -> Self {
+        Error::Store {
+            context: context.into(),
+            cause: cause.to_string(),
+        }
+    }
+}
+
+/// Result with the core's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,21 @@
+//! gomodfs-core: everything of gomodfs that does not know about a protocol.
+//!
+//! - [`modpath`]: module path and version escaping and validation.
+//! - [`dirhash`]: the `h1:` hash `go` checks against go.sum.
+//! - [`modzip`]: module zip validation and extraction.
+//! - [`proxy`]: the GOPROXY client.
+//! - [`store`]: the [`Store`] trait, the git object store and an in-memory store.
+//! - [`fs`]: [`ModFs`], the node API every frontend calls.
+//! - [`stats`]: per-operation counters and the status JSON.
+#![deny(missing_docs)]
+
+pub mod dirhash;
+pub mod error;
+pub mod modpath;
+pub mod modzip;
+pub mod proxy;
+pub mod store;
+
+pub use error::{Error, ErrorKind, Result};
+pub use modpath::ModuleVersion;
+pub use store::{Store, StoredModule};

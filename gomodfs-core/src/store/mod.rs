@@ -1,0 +1,188 @@
+//! Where module versions live once fetched: the [`Store`] trait and its
+//! implementations.
+//!
+//! A store holds, per module version, the proxy's `.info` and `.mod` bytes,
+//! the `h1:` hash of the zip, and the zip's files (names relative to the
+//! module root, contents as blobs). Stores are content-addressed: a file that
+//! appears in many versions is stored once. Contents never change once put, so
+//! callers may cache anything a store returns forever.
+//!
+//! # Implementing a store
+//!
+//! - Lookups return `Ok(None)` for "not stored"; `Err` only for failures.
+//! - [`Store::put_module`] is atomic: a concurrent or later reader (in this or
+//!   any other process sharing the store) sees the whole module or nothing,
+//!   also if the process is killed in the middle of the put.
+//! - Puts are idempotent: putting the same module twice, even from two
+//!   processes at once, is harmless.
+//! - [`Store::meta`] answers for a module put with [`Store::put_module`] too.
+
+pub mod git;
+pub mod memory;
+
+use crate::error::Result;
+use crate::modpath::ModuleVersion;
+use bytes::Bytes;
+use std::fmt;
+use std::sync::Arc;
+
+
+
+
+/// The two proxy files that may be stored without the module zip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MetaFile {
+    /// `<version>.info`: JSON with `Version` and `Time`.
+    Info,
+    /// `<version>.mod`: the module's go.mod as served by the proxy.
+    Mod,
+}
+
+impl MetaFile {
+    /// The file extension in the download cache, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            MetaFile::Info => "info",
+            MetaFile::Mod => "mod",
+        }
+    }
+}
+
+/// A store-defined identifier of a file's contents (for the git store, the
+/// git object id). Up to 32 bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BlobId {
+    len: u8,
+    bytes: [u8; 32],
+}
+
+impl BlobId {
+    /// Makes an id from up to 32 bytes; `None` if `id` is longer.
+    pub fn from_slice(id: &[u8]) -> Option<Self> {
+        if id.len() > 32 {
+            return None;
+        }
+        let mut bytes = [0u8; 32];
+        bytes[..id.len()].copy_from_slice(id);
+        Some(BlobId {
+            len: id.len() as u8,
+            bytes,
+        })
+    }
+
+    /// The id's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl fmt::Debug for BlobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BlobId(")?;
+        for b in self.as_bytes() {
+            write!(f, "{b:02x}")?;
+        }
+        write!(f, ")")
+    }
+}
+
+/// One file of a stored module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFile {
+    /// Path relative to the module root (`<path>@<version>/` removed),
+    /// `/`-separated, exactly as in the zip.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Where the contents are: pass to [`Store::blob`].
+    pub blob: BlobId,
+}
+
+/// A stored module version: everything but file contents, which are read
+/// through [`Store::blob`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredModule {
+    /// The proxy's `.info` bytes, verbatim.
+    pub info: Bytes,
+    /// The proxy's `.mod` bytes, verbatim.
+    pub go_mod: Bytes,
+    /// `h1:` hash of the zip (the `.ziphash` file's contents).
+    pub ziphash: String,
+    /// The files, sorted bytewise by path.
+    pub files: Vec<StoredFile>,
+}
+
+/// A module version to put: the validated contents of its zip and its proxy
+/// files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleContents {
+    /// The proxy's `.info` bytes.
+    pub info: Bytes,
+    /// The proxy's `.mod` bytes.
+    pub go_mod: Bytes,
+    /// `h1:` hash of the zip.
+    pub ziphash: String,
+    /// `(path relative to the module root, contents)`, in any order; paths are
+    /// already validated (unique, no `..`, no empty elements).
+    pub files: Vec<(String, Bytes)>,
+}
+
+/// One entry of [`Store::list`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StoreEntry {
+    /// The module version.
+    pub module: ModuleVersion,
+    /// True if the whole module (zip) is stored, false if only `.info` and/or
+    /// `.mod` are.
+    pub complete: bool,
+}
+
+/// Storage for module versions. See the [module documentation](self) for the
+/// contract an implementation must keep.
+pub trait Store: Send + Sync {
+    /// The whole module, if stored.
+    fn module(&self, module: &ModuleVersion) -> Result<Option<StoredModule>>;
+
+    /// Stores a whole module atomically (all or nothing, also across a crash).
+    fn put_module(&self, module: &ModuleVersion, contents: &ModuleContents) -> Result<()>;
+
+    /// A `.info` or `.mod` file, if stored on its own or as part of a module.
+    fn meta(&self, module: &ModuleVersion, file: MetaFile) -> Result<Option<Bytes>>;
+
+    /// Stores a `.info` or `.mod` file on its own.
+    fn put_meta(&self, module: &ModuleVersion, file: MetaFile, data: &Bytes) -> Result<()>;
+
+    /// The contents of a file, by the id a [`StoredFile`] gave.
+    fn blob(&self, id: &BlobId) -> Result<Option<Bytes>>;
+
+    /// Everything stored, in no particular order. Used for directory listings
+    /// outside module trees; may be slow for very large stores.
+    fn list(&self) -> Result<Vec<StoreEntry>>;
+}
+
+macro_rules! forward_store {
+    ($($ty:ty),*) => {$(
+        impl<T: Store + ?Sized> Store for $ty {
+            fn module(&self, module: &ModuleVersion) -> Result<Option<StoredModule>> {
+                (**self).module(module)
+            }
+            fn put_module(&self, module: &ModuleVersion, contents: &ModuleContents) -> Result<()> {
+                (**self).put_module(module, contents)
+            }
+            fn meta(&self, module: &ModuleVersion, file: MetaFile) -> Result<Option<Bytes>> {
+                (**self).meta(module, file)
+            }
+            fn put_meta(&self, module: &ModuleVersion, file: MetaFile, data: &Bytes) -> Result<()> {
+                (**self).put_meta(module, file, data)
+            }
+            fn blob(&self, id: &BlobId) -> Result<Option<Bytes>> {
+                (**self).blob(id)
+            }
+            fn list(&self) -> Result<Vec<StoreEntry>> {
+                (**self).list()
+            }
+        }
+    )*};
+}
+
+forward_store!(&T, Arc<T>, Box<T>);

@@ -1,0 +1,2 @@
+//! The gomodfs command.
+fn main() {}
