@@ -11,11 +11,16 @@
 
 pub mod dirhash;
 pub mod error;
+mod fetch;
+pub mod fs;
 pub mod modpath;
 pub mod modzip;
 pub mod proxy;
+pub mod stats;
 pub mod store;
+mod time;
 
 pub use error::{Error, ErrorKind, Result};
 pub use modpath::ModuleVersion;
+pub use fs::{Attr, DirEntry, ModFs, ModFsOptions, NodeId, NodeKind};
 pub use store::{Store, StoredModule};

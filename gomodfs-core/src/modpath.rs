@@ -382,3 +382,9 @@ mod tests {
         Ok(())
     }
 }
+
+/// Unescapes one element of an escaped module path (no validation beyond the
+/// escaping itself); `None` if the escaping is invalid.
+pub fn unescape_path_element(escaped: &str) -> Option<String> {
+    unescape_string(escaped)
+}

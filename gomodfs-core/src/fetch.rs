@@ -1,0 +1,264 @@
+//! Getting module versions into the store: from the store if there, else
+//! from upstream, validated, then put — once per module version however many
+//! readers ask at the same moment (single flight).
+//!
+//! Downloads run as tasks on the filesystem's runtime, so a reader that gives
+//! up does not cancel the download for the others. Callers block on the
+//! result; this is what makes [`ModFs`](crate::fs::ModFs) synchronous-looking.
+
+use crate::error::{Error, Result};
+use crate::modpath::ModuleVersion;
+use crate::modzip::{self, Limits};
+use crate::proxy::{ProxyFile, Upstream};
+use crate::stats::{Op, Stats};
+use crate::store::{MetaFile, ModuleContents, Store, StoredModule};
+use bytes::Bytes;
+use parking_lot::{Condvar, Mutex};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum FlightKey {
+    Module(ModuleVersion),
+    Meta(ModuleVersion, MetaFile),
+}
+
+#[derive(Clone)]
+enum Fetched {
+    Module(Arc<StoredModule>),
+    Meta(Bytes),
+}
+
+#[derive(Default)]
+struct Flight {
+    result: Mutex<Option<Result<Fetched>>>,
+    done: Condvar,
+}
+
+impl Flight {
+    fn wait(&self) -> Result<Fetched> {
+        let mut guard = self.result.lock();
+        loop {
+            if let Some(result) = guard.as_ref() {
+                return result.clone();
+            }
+            self.done.wait(&mut guard);
+        }
+    }
+}
+
+/// Fetches what the store lacks from upstream, with single flight.
+pub(crate) struct Fetcher {
+    store: Arc<dyn Store>,
+    upstream: Option<Arc<Upstream>>,
+    limits: Limits,
+    runtime: tokio::runtime::Handle,
+    flights: Arc<Mutex<HashMap<FlightKey, Arc<Flight>>>>,
+    stats: Arc<Stats>,
+}
+
+impl Fetcher {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        upstream: Option<Arc<Upstream>>,
+        limits: Limits,
+        runtime: tokio::runtime::Handle,
+        stats: Arc<Stats>,
+    ) -> Self {
+        Fetcher {
+            store,
+            upstream,
+            limits,
+            runtime,
+            flights: Arc::default(),
+            stats,
+        }
+    }
+
+    /// The whole module: from the store, else downloaded and stored.
+    pub(crate) fn module(&self, mv: &ModuleVersion) -> Result<Arc<StoredModule>> {
+        if let Some(m) = self.store.module(mv)? {
+            return Ok(Arc::new(m));
+        }
+        match self.fly(FlightKey::Module(mv.clone()))? {
+            Fetched::Module(m) => Ok(m),
+            Fetched::Meta(_) => Err(Error::store(mv.to_string(), "internal: wrong flight kind")),
+        }
+    }
+
+    /// A `.info` or `.mod` file: from the store, else downloaded alone.
+    pub(crate) fn meta(&self, mv: &ModuleVersion, file: MetaFile) -> Result<Bytes> {
+        if let Some(data) = self.store.meta(mv, file)? {
+            return Ok(data);
+        }
+        match self.fly(FlightKey::Meta(mv.clone(), file))? {
+            Fetched::Meta(data) => Ok(data),
+            Fetched::Module(_) => Err(Error::store(mv.to_string(), "internal: wrong flight kind")),
+        }
+    }
+
+    fn fly(&self, key: FlightKey) -> Result<Fetched> {
+        let (flight, leader) = {
+            let mut flights = self.flights.lock();
+            match flights.get(&key) {
+                Some(f) => (f.clone(), false),
+                None => {
+                    let f = Arc::new(Flight::default());
+                    flights.insert(key.clone(), f.clone());
+                    (f, true)
+                }
+            }
+        };
+        if leader {
+            self.launch(key, flight.clone());
+        }
+        flight.wait()
+    }
+
+    /// Starts the download task for `key`; it publishes its result to
+    /// `flight` and removes the flight when done.
+    fn launch(&self, key: FlightKey, flight: Arc<Flight>) {
+        let job = Job {
+            store: self.store.clone(),
+            upstream: self.upstream.clone(),
+            limits: self.limits.clone(),
+            stats: self.stats.clone(),
+        };
+        let flights = self.flights.clone();
+        self.runtime.spawn(async move {
+            let task_key = key.clone();
+            // An inner task, so that even a panic reaches the waiters as an error.
+            let result = match tokio::spawn(async move { job.run(&task_key).await }).await {
+                Ok(result) => result,
+                Err(e) => Err(Error::store(format!("{key:?}"), format!("download task failed: {e}"))),
+            };
+            // Remove first: a reader arriving after this finds the result in
+            // the store rather than joining a finished flight.
+            flights.lock().remove(&key);
+            *flight.result.lock() = Some(result);
+            flight.done.notify_all();
+        });
+    }
+
+}
+
+/// Everything a download task needs, detached from the fetcher.
+struct Job {
+    store: Arc<dyn Store>,
+    upstream: Option<Arc<Upstream>>,
+    limits: Limits,
+    stats: Arc<Stats>,
+}
+
+impl Job {
+    async fn run(&self, key: &FlightKey) -> Result<Fetched> {
+        match key {
+            FlightKey::Module(mv) => {
+                let timer = self.stats.start(Op::FetchModule);
+                let result = self.module(mv).await.map(Fetched::Module);
+                timer.finish(&result);
+                result
+            }
+            FlightKey::Meta(mv, file) => {
+                let timer = self.stats.start(Op::FetchMeta);
+                let result = self.meta(mv, *file).await.map(Fetched::Meta);
+                timer.finish(&result);
+                result
+            }
+        }
+    }
+
+    fn upstream(&self, mv: &ModuleVersion, what: &str) -> Result<&Upstream> {
+        self.upstream.as_deref().ok_or_else(|| Error::Upstream {
+            module: mv.path().to_owned(),
+            version: mv.version().to_owned(),
+            what: what.to_owned(),
+            cause: "not in the store, and gomodfs runs offline (no upstream proxy)".to_owned(),
+        })
+    }
+
+    async fn meta(&self, mv: &ModuleVersion, file: MetaFile) -> Result<Bytes> {
+        // Another process may have stored it since we looked.
+        if let Some(data) = self.store.meta(mv, file)? {
+            return Ok(data);
+        }
+        let proxy_file = match file {
+            MetaFile::Info => ProxyFile::Info,
+            MetaFile::Mod => ProxyFile::Mod,
+        };
+        let data = self
+            .upstream(mv, proxy_file.extension())?
+            .fetch(mv, proxy_file)
+            .await?;
+        self.stats.fetched(data.len() as u64);
+        let store = self.store.clone();
+        let (mv2, data2) = (mv.clone(), data.clone());
+        tokio::task::spawn_blocking(move || store.put_meta(&mv2, file, &data2))
+            .await
+            .map_err(|e| Error::store(mv.to_string(), e))??;
+        Ok(data)
+    }
+
+    async fn module(&self, mv: &ModuleVersion) -> Result<Arc<StoredModule>> {
+        if let Some(m) = self.store.module(mv)? {
+            return Ok(Arc::new(m));
+        }
+        let started = Instant::now();
+        let upstream = self.upstream(mv, "zip")?;
+        let (info, go_mod, zip) = tokio::join!(
+            self.meta(mv, MetaFile::Info),
+            self.meta(mv, MetaFile::Mod),
+            upstream.fetch(mv, ProxyFile::Zip)
+        );
+        let result = async {
+            let (info, go_mod, zip) = (info?, go_mod?, zip?);
+            self.stats.fetched(zip.len() as u64);
+            let zip_len = zip.len();
+            let store = self.store.clone();
+            let limits = self.limits.clone();
+            let mv2 = mv.clone();
+            let stored = tokio::task::spawn_blocking(move || -> Result<StoredModule> {
+                let extracted = modzip::extract(&mv2, &zip, &limits)?;
+                let contents = ModuleContents {
+                    info,
+                    go_mod,
+                    ziphash: extracted.ziphash,
+                    files: extracted.files,
+                };
+                store.put_module(&mv2, &contents)?;
+                store
+                    .module(&mv2)?
+                    .ok_or_else(|| Error::store(mv2.to_string(), "module missing right after put"))
+            })
+            .await
+            .map_err(|e| Error::store(mv.to_string(), e))??;
+            Ok::<_, Error>((stored, zip_len))
+        }
+        .await;
+        let elapsed = started.elapsed();
+        match result {
+            Ok((stored, zip_len)) => {
+                tracing::info!(
+                    module = mv.path(),
+                    version = mv.version(),
+                    bytes = zip_len,
+                    files = stored.files.len(),
+                    ms = elapsed.as_millis() as u64,
+                    "downloaded"
+                );
+                Ok(Arc::new(stored))
+            }
+            Err(e) => {
+                tracing::warn!(
+                    module = mv.path(),
+                    version = mv.version(),
+                    ms = elapsed.as_millis() as u64,
+                    error = %e,
+                    "download failed"
+                );
+                Err(e)
+            }
+        }
+    }
+}

@@ -1,0 +1,568 @@
+//! [`ModFs`]: the node API every frontend calls.
+//!
+//! The API is synchronous-looking: plain blocking methods that hide the async
+//! download machinery, so FUSE callbacks call it directly and async frontends
+//! call it from `spawn_blocking`. Node ids are deterministic: the same path
+//! gets the same id in every process and after every restart.
+
+mod node;
+mod tree;
+
+pub use node::STATUS_FILE;
+
+use crate::error::{Error, Result};
+use crate::fetch::Fetcher;
+use crate::modpath::ModuleVersion;
+use crate::modzip::Limits;
+use crate::proxy::Upstream;
+use crate::stats::{Op, Stats};
+use crate::store::{BlobId, MetaFile, Store};
+use bytes::Bytes;
+use node::{DownloadFile, Node};
+use parking_lot::RwLock;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tree::{ModuleTree, TreeEntry};
+
+/// A node id, stable across processes and restarts (derived from the path).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(pub u64);
+
+impl NodeId {
+    /// The root directory.
+    pub const ROOT: NodeId = NodeId(1);
+}
+
+/// File or directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NodeKind {
+    /// A directory.
+    Directory,
+    /// A regular file.
+    File,
+}
+
+/// Attributes of a node (SPEC section 6). Owner is always root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attr {
+    /// The node's id.
+    pub id: NodeId,
+    /// File or directory.
+    pub kind: NodeKind,
+    /// Exact size in bytes (0 for directories).
+    pub size: u64,
+    /// Permission bits: 0o444 for files, 0o555 for directories and executables.
+    pub perm: u16,
+    /// Link count.
+    pub nlink: u32,
+    /// Modification time, fixed per module version.
+    pub mtime: SystemTime,
+}
+
+/// One entry of a directory listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    /// The name, as the filesystem spells it.
+    pub name: String,
+    /// The entry's id.
+    pub id: NodeId,
+    /// File or directory.
+    pub kind: NodeKind,
+}
+
+/// Tuning for [`ModFs`].
+#[derive(Debug, Clone)]
+pub struct ModFsOptions {
+    /// Memory budget for parsed module trees, in bytes.
+    pub module_cache_bytes: u64,
+    /// Memory budget for file contents, in bytes.
+    pub blob_cache_bytes: u64,
+    /// Limits applied to module zips.
+    pub limits: Limits,
+    /// Runtime for downloads; `None` makes a private one with 2 workers.
+    pub runtime: Option<tokio::runtime::Handle>,
+}
+
+impl Default for ModFsOptions {
+    fn default() -> Self {
+        ModFsOptions {
+            module_cache_bytes: 64 << 20,
+            blob_cache_bytes: 256 << 20,
+            limits: Limits::default(),
+            runtime: None,
+        }
+    }
+}
+
+/// The time of everything outside module trees: a constant, so attributes
+/// never change (2019-08-29, when the Go module mirror launched).
+const FIXED_MTIME: Duration = Duration::from_secs(1_567_036_800);
+
+#[derive(Clone)]
+struct BytesWeighter;
+impl quick_cache::Weighter<BlobId, Bytes> for BytesWeighter {
+    fn weight(&self, _: &BlobId, v: &Bytes) -> u64 {
+        v.len() as u64 + 64
+    }
+}
+
+#[derive(Clone)]
+struct TreeWeighter;
+impl quick_cache::Weighter<ModuleVersion, Arc<ModuleTree>> for TreeWeighter {
+    fn weight(&self, _: &ModuleVersion, v: &Arc<ModuleTree>) -> u64 {
+        v.weight()
+    }
+}
+
+/// The gomodfs namespace over a [`Store`], fetching on demand from an
+/// [`Upstream`].
+pub struct ModFs {
+    store: Arc<dyn Store>,
+    fetcher: Fetcher,
+    nodes: RwLock<HashMap<NodeId, Node>>,
+    trees: quick_cache::sync::Cache<ModuleVersion, Arc<ModuleTree>, TreeWeighter>,
+    blobs: quick_cache::sync::Cache<BlobId, Bytes, BytesWeighter>,
+    stats: Arc<Stats>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for ModFs {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl ModFs {
+    /// A filesystem over `store`; `upstream` `None` serves only what is
+    /// stored (offline).
+    pub fn new(
+        store: Arc<dyn Store>,
+        upstream: Option<Upstream>,
+        options: ModFsOptions,
+    ) -> Result<ModFs> {
+        let (runtime, handle) = match options.runtime {
+            Some(h) => (None, h),
+            None => {
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .thread_name("gomodfs-fetch")
+                    .enable_all()
+                    .build()
+                    .map_err(|e| Error::io("starting the download runtime", e))?;
+                let h = rt.handle().clone();
+                (Some(rt), h)
+            }
+        };
+        let stats = Arc::new(Stats::default());
+        let fetcher = Fetcher::new(
+            store.clone(),
+            upstream.map(Arc::new),
+            options.limits,
+            handle,
+            stats.clone(),
+        );
+        let mut nodes = HashMap::new();
+        nodes.insert(NodeId::ROOT, Node::Root);
+        Ok(ModFs {
+            store,
+            fetcher,
+            nodes: RwLock::new(nodes),
+            trees: quick_cache::sync::Cache::with_weighter(
+                1024,
+                options.module_cache_bytes,
+                TreeWeighter,
+            ),
+            blobs: quick_cache::sync::Cache::with_weighter(
+                4096,
+                options.blob_cache_bytes,
+                BytesWeighter,
+            ),
+            stats,
+            runtime,
+        })
+    }
+
+    /// The live counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The store this filesystem serves.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// Looks up `name` in directory `parent`.
+    pub fn lookup(&self, parent: NodeId, name: &str) -> Result<Attr> {
+        let timer = self.stats.start(Op::Lookup);
+        let result = self.node(parent).and_then(|p| self.lookup_node(&p, name));
+        timer.finish(&result);
+        result
+    }
+
+    /// Attributes of a node.
+    pub fn getattr(&self, id: NodeId) -> Result<Attr> {
+        let timer = self.stats.start(Op::Getattr);
+        let result = self.node(id).and_then(|n| self.attr(&n, id));
+        timer.finish(&result);
+        result
+    }
+
+    /// Resolves a `/`-separated path relative to the root ("" is the root).
+    pub fn resolve(&self, path: &str) -> Result<Attr> {
+        let timer = self.stats.start(Op::Resolve);
+        let result = (|| {
+            let mut node = Node::Root;
+            for name in path.split('/').filter(|s| !s.is_empty()) {
+                self.attr(&node, id_of(&node))?;
+                node = self.child(&node, name)?;
+            }
+            let id = self.register(&node);
+            self.attr(&node, id)
+        })();
+        timer.finish(&result);
+        result
+    }
+
+    /// The entries of a directory, sorted by name, without `.` and `..`.
+    pub fn readdir(&self, id: NodeId) -> Result<Vec<DirEntry>> {
+        let timer = self.stats.start(Op::Readdir);
+        let result = self.node(id).and_then(|n| self.list(&n));
+        timer.finish(&result);
+        result
+    }
+
+    /// The whole contents of a file. For the status file this is one
+    /// snapshot; a frontend that keeps it per open file serves reads that
+    /// are never torn.
+    pub fn open(&self, id: NodeId) -> Result<Bytes> {
+        let timer = self.stats.start(Op::Open);
+        let result = self.node(id).and_then(|n| self.contents(&n));
+        timer.finish(&result);
+        result
+    }
+
+    /// Up to `size` bytes of a file from `offset` (fewer at the end).
+    pub fn read(&self, id: NodeId, offset: u64, size: u32) -> Result<Bytes> {
+        let timer = self.stats.start(Op::Read);
+        let result = self
+            .node(id)
+            .and_then(|n| self.contents(&n))
+            .map(|data| slice(&data, offset, size));
+        timer.finish(&result);
+        result
+    }
+
+    /// The status JSON served as `.gomodfs-status`.
+    pub fn status_json(&self) -> Bytes {
+        let mut json = serde_json::to_vec_pretty(&self.stats.snapshot()).unwrap_or_default();
+        json.push(b'\n');
+        Bytes::from(json)
+    }
+
+    fn node(&self, id: NodeId) -> Result<Node> {
+        self.nodes
+            .read()
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(format!("unknown node id {}", id.0)))
+    }
+
+    fn register(&self, node: &Node) -> NodeId {
+        let id = id_of(node);
+        let mut nodes = self.nodes.write();
+        match nodes.get(&id) {
+            Some(existing) if existing != node => {
+                // A 64-bit collision: astronomically unlikely; keep the first
+                // node's id and probe for a free one.
+                tracing::error!(path = node.path(), other = existing.path(), "node id collision");
+                let mut probe = id.0;
+                loop {
+                    probe = probe.wrapping_add(1).max(2);
+                    match nodes.get(&NodeId(probe)) {
+                        Some(n) if n == node => return NodeId(probe),
+                        Some(_) => continue,
+                        None => {
+                            nodes.insert(NodeId(probe), node.clone());
+                            return NodeId(probe);
+                        }
+                    }
+                }
+            }
+            Some(_) => id,
+            None => {
+                nodes.insert(id, node.clone());
+                id
+            }
+        }
+    }
+
+    fn child(&self, parent: &Node, name: &str) -> Result<Node> {
+        if parent.is_dir() == Some(false) {
+            return Err(Error::NotADirectory(parent.path()));
+        }
+        parent
+            .child(name)
+            .ok_or_else(|| Error::NotFound(tree::join(&parent.path(), name)))
+    }
+
+    fn lookup_node(&self, parent: &Node, name: &str) -> Result<Attr> {
+        if let Node::Module(mv, rel) = parent {
+            let tree = self.tree(mv)?;
+            if !matches!(tree.entry(rel), Some(TreeEntry::Dir { .. })) {
+                return Err(Error::NotADirectory(parent.path()));
+            }
+        }
+        let child = self.child(parent, name)?;
+        let attr = self.attr(&child, id_of(&child))?;
+        let id = self.register(&child);
+        Ok(Attr { id, ..attr })
+    }
+
+    fn tree(&self, mv: &ModuleVersion) -> Result<Arc<ModuleTree>> {
+        if let Some(tree) = self.trees.get(mv) {
+            self.stats.module_cache(true);
+            return Ok(tree);
+        }
+        self.stats.module_cache(false);
+        let stored = Arc::unwrap_or_clone(self.fetcher.module(mv)?);
+        let mtime = info_time(&stored.info);
+        let tree = Arc::new(ModuleTree::new(mv, stored, mtime));
+        self.trees.insert(mv.clone(), tree.clone());
+        Ok(tree)
+    }
+
+    fn attr(&self, node: &Node, id: NodeId) -> Result<Attr> {
+        let fixed = UNIX_EPOCH + FIXED_MTIME;
+        let dir = |nlink| Attr {
+            id,
+            kind: NodeKind::Directory,
+            size: 0,
+            perm: 0o555,
+            nlink,
+            mtime: fixed,
+        };
+        let file = |size: usize| Attr {
+            id,
+            kind: NodeKind::File,
+            size: size as u64,
+            perm: 0o444,
+            nlink: 1,
+            mtime: fixed,
+        };
+        Ok(match node {
+            Node::Root
+            | Node::Cache
+            | Node::Download
+            | Node::DownloadPrefix(_)
+            | Node::Versions(_)
+            | Node::TreePrefix(_) => dir(1),
+            Node::Status | Node::DownloadFile(..) => file(self.contents(node)?.len()),
+            Node::Module(mv, rel) => {
+                let tree = self.tree(mv)?;
+                match tree.entry(rel) {
+                    None => return Err(Error::NotFound(node.path())),
+                    Some(TreeEntry::Dir { subdirs }) => Attr {
+                        mtime: tree.mtime,
+                        ..dir(2 + subdirs)
+                    },
+                    Some(TreeEntry::File(i)) => {
+                        let size = tree.file(i).map_or(0, |f| f.size);
+                        Attr {
+                            size,
+                            mtime: tree.mtime,
+                            perm: if tree.executable(rel) { 0o555 } else { 0o444 },
+                            ..file(0)
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    fn contents(&self, node: &Node) -> Result<Bytes> {
+        match node {
+            Node::Status => Ok(self.status_json()),
+            Node::DownloadFile(mv, DownloadFile::Meta(kind)) => self.fetcher.meta(mv, *kind),
+            Node::DownloadFile(mv, DownloadFile::Ziphash) => {
+                Ok(Bytes::from(self.tree(mv)?.module.ziphash.clone()))
+            }
+            Node::Module(mv, rel) => {
+                let tree = self.tree(mv)?;
+                match tree.entry(rel) {
+                    Some(TreeEntry::File(i)) => {
+                        let file = tree
+                            .file(i)
+                            .ok_or_else(|| Error::NotFound(node.path()))?;
+                        self.blob(mv, &file.blob, &file.path)
+                    }
+                    Some(TreeEntry::Dir { .. }) => Err(Error::IsADirectory(node.path())),
+                    None => Err(Error::NotFound(node.path())),
+                }
+            }
+            _ => Err(Error::IsADirectory(node.path())),
+        }
+    }
+
+    fn blob(&self, mv: &ModuleVersion, id: &BlobId, path: &str) -> Result<Bytes> {
+        if let Some(data) = self.blobs.get(id) {
+            self.stats.blob_cache(true);
+            return Ok(data);
+        }
+        self.stats.blob_cache(false);
+        let data = self.store.blob(id)?.ok_or_else(|| {
+            Error::store(
+                format!("{mv}: reading {path}"),
+                format!("{id:?} is missing from the store"),
+            )
+        })?;
+        self.blobs.insert(*id, data.clone());
+        Ok(data)
+    }
+
+    fn list(&self, node: &Node) -> Result<Vec<DirEntry>> {
+        let parent_path = node.path();
+        let mut names: BTreeMap<String, NodeKind> = BTreeMap::new();
+        match node {
+            Node::Status | Node::DownloadFile(..) => {
+                return Err(Error::NotADirectory(parent_path));
+            }
+            Node::Module(mv, rel) => {
+                let tree = self.tree(mv)?;
+                let children = tree
+                    .children(rel)
+                    .ok_or_else(|| Error::NotADirectory(parent_path.clone()))?;
+                for (name, entry) in children {
+                    let kind = match entry {
+                        TreeEntry::Dir { .. } => NodeKind::Directory,
+                        TreeEntry::File(_) => NodeKind::File,
+                    };
+                    names.insert(name.clone(), kind);
+                }
+            }
+            Node::Cache => {
+                names.insert("download".into(), NodeKind::Directory);
+            }
+            Node::Root => {
+                names.insert(STATUS_FILE.into(), NodeKind::File);
+                names.insert("cache".into(), NodeKind::Directory);
+                self.list_stored(&mut names, "", true)?;
+            }
+            Node::TreePrefix(p) => self.list_stored(&mut names, p, true)?,
+            Node::Download => self.list_stored(&mut names, "", false)?,
+            Node::DownloadPrefix(p) => self.list_stored(&mut names, p, false)?,
+            Node::Versions(m) => {
+                for entry in self.store.list()? {
+                    let mv = &entry.module;
+                    if mv.escaped_path() != *m {
+                        continue;
+                    }
+                    let v = mv.escaped_version();
+                    let mut files = vec![];
+                    if entry.complete {
+                        files = vec!["info", "mod", "ziphash"];
+                    } else {
+                        for kind in [MetaFile::Info, MetaFile::Mod] {
+                            if self.store.meta(mv, kind)?.is_some() {
+                                files.push(kind.extension());
+                            }
+                        }
+                    }
+                    for ext in files {
+                        names.insert(format!("{v}.{ext}"), NodeKind::File);
+                    }
+                }
+            }
+        }
+        Ok(names
+            .into_iter()
+            .map(|(name, kind)| DirEntry {
+                id: NodeId(hash_path(&tree::join(&parent_path, &name))),
+                name,
+                kind,
+            })
+            .collect())
+    }
+
+    /// Adds the children of path prefix `prefix` ("" for the top) that the
+    /// store holds: module trees (`elem@version`) when `trees`, else
+    /// download-cache prefixes (and `@v`).
+    fn list_stored(
+        &self,
+        names: &mut BTreeMap<String, NodeKind>,
+        prefix: &str,
+        trees: bool,
+    ) -> Result<()> {
+        for entry in self.store.list()? {
+            if trees && !entry.complete {
+                continue;
+            }
+            let path = entry.module.escaped_path();
+            let rest = if prefix.is_empty() {
+                path.as_str()
+            } else if path == prefix {
+                if !trees {
+                    names.insert("@v".into(), NodeKind::Directory);
+                }
+                continue;
+            } else {
+                match path.strip_prefix(prefix).and_then(|r| r.strip_prefix('/')) {
+                    Some(rest) => rest,
+                    None => continue,
+                }
+            };
+            let name = match rest.split_once('/') {
+                Some((first, _)) => first.to_owned(),
+                None if trees => format!("{rest}@{}", entry.module.escaped_version()),
+                None => rest.to_owned(),
+            };
+            names.insert(name, NodeKind::Directory);
+        }
+        Ok(())
+    }
+}
+
+fn id_of(node: &Node) -> NodeId {
+    match node {
+        Node::Root => NodeId::ROOT,
+        _ => NodeId(hash_path(&node.path())),
+    }
+}
+
+/// A node id from a canonical path: the first 8 bytes of its SHA-256,
+/// never 0 or 1 (the root).
+fn hash_path(path: &str) -> u64 {
+    if path.is_empty() {
+        return NodeId::ROOT.0;
+    }
+    let digest = Sha256::digest(path.as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&digest[..8]);
+    let h = u64::from_le_bytes(b);
+    if h < 2 { h + 2 } else { h }
+}
+
+fn slice(data: &Bytes, offset: u64, size: u32) -> Bytes {
+    let len = data.len() as u64;
+    let start = offset.min(len);
+    let end = offset.saturating_add(u64::from(size)).min(len);
+    data.slice(start as usize..end as usize)
+}
+
+/// The `Time` of a `.info` file, or the fixed time if it has none.
+fn info_time(info: &[u8]) -> SystemTime {
+    #[derive(serde::Deserialize)]
+    struct Info {
+        #[serde(rename = "Time")]
+        time: Option<String>,
+    }
+    serde_json::from_slice::<Info>(info)
+        .ok()
+        .and_then(|i| i.time)
+        .and_then(|t| crate::time::parse_rfc3339(&t))
+        .unwrap_or(UNIX_EPOCH + FIXED_MTIME)
+}

@@ -1,0 +1,236 @@
+//! What each name in the namespace means (SPEC section 1 and 2): the one
+//! place where path meaning lives. Classification here is pure: it never
+//! touches the store or the network.
+
+use crate::modpath::{self, ModuleVersion};
+use crate::store::MetaFile;
+
+/// The name of the live status file at the root.
+pub const STATUS_FILE: &str = ".gomodfs-status";
+
+/// A file in `cache/download/<module>/@v/`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum DownloadFile {
+    Meta(MetaFile),
+    Ziphash,
+}
+
+impl DownloadFile {
+    fn extension(self) -> &'static str {
+        match self {
+            DownloadFile::Meta(m) => m.extension(),
+            DownloadFile::Ziphash => "ziphash",
+        }
+    }
+}
+
+/// A node of the namespace, identified by its meaning.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum Node {
+    Root,
+    Status,
+    /// `cache`
+    Cache,
+    /// `cache/download`
+    Download,
+    /// `cache/download/<escaped path prefix>`
+    DownloadPrefix(String),
+    /// `cache/download/<escaped module path>/@v`
+    Versions(String),
+    /// `cache/download/<escaped module path>/@v/<escaped version>.<ext>`
+    DownloadFile(ModuleVersion, DownloadFile),
+    /// `<escaped path prefix>` outside `cache/`
+    TreePrefix(String),
+    /// `<escaped module path>@<escaped version>/<rel>`; `rel` is "" at the
+    /// module root. Whether it exists, and is a file or a directory, is up to
+    /// the module's tree.
+    Module(ModuleVersion, String),
+}
+
+impl Node {
+    /// The canonical path of the node relative to the root, as the
+    /// filesystem spells it (escaped). Node ids are derived from it.
+    pub(crate) fn path(&self) -> String {
+        match self {
+            Node::Root => String::new(),
+            Node::Status => STATUS_FILE.to_owned(),
+            Node::Cache => "cache".to_owned(),
+            Node::Download => "cache/download".to_owned(),
+            Node::DownloadPrefix(p) => format!("cache/download/{p}"),
+            Node::Versions(m) => format!("cache/download/{m}/@v"),
+            Node::DownloadFile(mv, f) => format!(
+                "cache/download/{}/@v/{}.{}",
+                mv.escaped_path(),
+                mv.escaped_version(),
+                f.extension()
+            ),
+            Node::TreePrefix(p) => p.clone(),
+            Node::Module(mv, rel) => {
+                let root = format!("{}@{}", mv.escaped_path(), mv.escaped_version());
+                if rel.is_empty() {
+                    root
+                } else {
+                    format!("{root}/{rel}")
+                }
+            }
+        }
+    }
+
+    /// Whether the node is a directory; `None` for module nodes, which only
+    /// the module's tree can tell.
+    pub(crate) fn is_dir(&self) -> Option<bool> {
+        match self {
+            Node::Status | Node::DownloadFile(..) => Some(false),
+            Node::Module(..) => None,
+            _ => Some(true),
+        }
+    }
+
+    /// The child `name` of this node, if the namespace allows it. `None`
+    /// means ENOENT without any I/O. Module trees are the exception: their
+    /// children are returned unchecked and the tree decides.
+    pub(crate) fn child(&self, name: &str) -> Option<Node> {
+        if name.is_empty() || name == "." || name == ".." || name.contains('/') {
+            return None;
+        }
+        match self {
+            Node::Root => match name {
+                STATUS_FILE => Some(Node::Status),
+                "cache" => Some(Node::Cache),
+                _ => tree_child("", name),
+            },
+            Node::Cache => (name == "download").then_some(Node::Download),
+            Node::Download => first_element(name).then(|| Node::DownloadPrefix(name.to_owned())),
+            Node::DownloadPrefix(prefix) => {
+                if name == "@v" {
+                    modpath::unescape_path(prefix)
+                        .ok()
+                        .map(|_| Node::Versions(prefix.clone()))
+                } else {
+                    next_element(name).then(|| Node::DownloadPrefix(format!("{prefix}/{name}")))
+                }
+            }
+            Node::Versions(module) => download_file(module, name),
+            Node::TreePrefix(prefix) => tree_child(prefix, name),
+            Node::Module(mv, rel) => Some(Node::Module(mv.clone(), super::tree::join(rel, name))),
+            Node::Status | Node::DownloadFile(..) => None,
+        }
+    }
+}
+
+/// A child of the root or of a path prefix outside `cache/`: either
+/// `<elem>@<version>` (a module root) or another prefix element.
+fn tree_child(prefix: &str, name: &str) -> Option<Node> {
+    let full = |elem: &str| {
+        if prefix.is_empty() {
+            elem.to_owned()
+        } else {
+            format!("{prefix}/{elem}")
+        }
+    };
+    if let Some((elem, version)) = name.split_once('@') {
+        let mv = ModuleVersion::from_escaped(&full(elem), version).ok()?;
+        return Some(Node::Module(mv, String::new()));
+    }
+    let ok = if prefix.is_empty() {
+        first_element(name)
+    } else {
+        next_element(name)
+    };
+    ok.then(|| Node::TreePrefix(full(name)))
+}
+
+/// Whether `name` can be the first element of an escaped module path.
+fn first_element(name: &str) -> bool {
+    name.contains('.')
+        && !name.starts_with('-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && modpath::check_path_element(name).is_ok()
+}
+
+/// Whether `name` can be a later element of an escaped module path.
+fn next_element(name: &str) -> bool {
+    modpath::unescape_path_element(name).is_some_and(|e| modpath::check_path_element(&e).is_ok())
+}
+
+/// `<escaped version>.info|.mod|.ziphash` in `@v/`; everything else there
+/// (`.zip`, `.partial`, `.lock`, temp files, `list`) does not exist.
+fn download_file(module: &str, name: &str) -> Option<Node> {
+    let (version, file) = if let Some(v) = name.strip_suffix(".info") {
+        (v, DownloadFile::Meta(MetaFile::Info))
+    } else if let Some(v) = name.strip_suffix(".mod") {
+        (v, DownloadFile::Meta(MetaFile::Mod))
+    } else if let Some(v) = name.strip_suffix(".ziphash") {
+        (v, DownloadFile::Ziphash)
+    } else {
+        return None;
+    };
+    let mv = ModuleVersion::from_escaped(module, version).ok()?;
+    Some(Node::DownloadFile(mv, file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn walk(path: &str) -> Option<Node> {
+        let mut node = Node::Root;
+        for name in path.split('/').filter(|s| !s.is_empty()) {
+            node = node.child(name)?;
+        }
+        Some(node)
+    }
+
+    #[test]
+    fn classifies_the_namespace() {
+        assert_eq!(walk(".gomodfs-status"), Some(Node::Status));
+        assert!(matches!(walk("github.com/foo"), Some(Node::TreePrefix(p)) if p == "github.com/foo"));
+        assert!(matches!(
+            walk("github.com/!burnt!sushi/toml@v1.3.2/lex.go"),
+            Some(Node::Module(mv, rel)) if mv.path() == "github.com/BurntSushi/toml" && rel == "lex.go"
+        ));
+        assert!(matches!(
+            walk("cache/download/golang.org/x/text/@v/v0.14.0.ziphash"),
+            Some(Node::DownloadFile(_, DownloadFile::Ziphash))
+        ));
+        assert!(matches!(walk("cache/download/golang.org/x/text/@v"), Some(Node::Versions(_))));
+        let absent = [
+            ".DS_Store",
+            "._x",
+            ".Spotlight-V100",
+            "cache/vcs",
+            "cache/download/sumdb",
+            "cache/download/sumdb/sum.golang.org/lookup",
+            "cache/download/golang.org/x/text/@v/v0.14.0.zip",
+            "cache/download/golang.org/x/text/@v/v0.14.0.partial",
+            "cache/download/golang.org/x/text/@v/v0.14.0.lock",
+            "cache/download/golang.org/x/text/@v/v0.14.0.info123.tmp",
+            "cache/download/golang.org/x/text/@v/list",
+            "cache/download/github.com/foo/v1/@v",
+            "github.com/BurntSushi",
+            "github.com/x@latest",
+            "github.com/x@v1.2",
+            "noDot",
+            "github.com/.hidden",
+        ];
+        for p in absent {
+            assert_eq!(walk(p), None, "{p} should not exist");
+        }
+    }
+
+    #[test]
+    fn paths_round_trip() {
+        for p in [
+            "",
+            ".gomodfs-status",
+            "cache/download/github.com/!burnt!sushi/toml/@v/v1.3.2.mod",
+            "github.com/!burnt!sushi/toml@v1.3.2/a/b c.go",
+            "example.com/x@v2.0.0+incompatible",
+        ] {
+            let node = walk(p);
+            assert_eq!(node.map(|n| n.path()), Some(p.to_owned()), "{p}");
+        }
+    }
+}
