@@ -1,2 +1,237 @@
-//! The gomodfs command.
-fn main() {}
+//! The `gomodfs` command: mount a read-only GOMODCACHE, or run one command
+//! with it.
+
+use clap::{Args, Parser, Subcommand};
+use gomodfs::{Error, Settings};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// A read-only GOMODCACHE where every module version is already there.
+#[derive(Parser)]
+#[command(name = "gomodfs", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// Store directory (default: $GOMODFS_STORE, else ~/.cache/gomodfs).
+    #[arg(long, value_name = "DIR")]
+    store: Option<PathBuf>,
+    /// Upstream GOPROXY list (default: $GOPROXY, else https://proxy.golang.org).
+    #[arg(long, value_name = "URL[,URL|URL]")]
+    proxy: Option<String>,
+    /// Serve only what the store holds; never contact upstream.
+    #[arg(long)]
+    offline: bool,
+    /// Abort a download when no bytes arrive for this many seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
+    fetch_timeout: f64,
+    /// Log every operation (debug level); RUST_LOG overrides.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Mount at DIR until interrupted (SIGINT or SIGTERM unmounts cleanly).
+    Mount {
+        /// The mount point (an existing, empty directory).
+        dir: PathBuf,
+        /// Let other users read the mount (FUSE allow_other).
+        #[arg(long)]
+        allow_other: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Mount on a temporary directory, run COMMAND with GOMODCACHE pointing at
+    /// it (and GOPROXY=off unless GOPROXY is set), unmount, and exit with the
+    /// command's status.
+    Exec {
+        #[command(flatten)]
+        common: Common,
+        /// The command and its arguments.
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let common = match &cli.command {
+        Command::Mount { common, .. } | Command::Exec { common, .. } => common.clone(),
+    };
+    init_logging(common.verbose);
+    let settings = Settings {
+        store: common.store.clone(),
+        proxy: common.proxy.clone(),
+        offline: common.offline,
+        fetch_timeout: std::time::Duration::try_from_secs_f64(common.fetch_timeout).ok(),
+    };
+    let result = match cli.command {
+        Command::Mount {
+            dir, allow_other, ..
+        } => run_mount(&settings, &dir, allow_other).map(|()| ExitCode::SUCCESS),
+        Command::Exec { command, .. } => run_exec(&settings, &command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("gomodfs: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                eprintln!("  caused by: {s}");
+                source = s.source();
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging(verbose: bool) {
+    let default = if verbose {
+        "gomodfs=debug,gomodfs_core=debug,gomodfs_fuse=debug,info"
+    } else {
+        "gomodfs=info,gomodfs_core=info,gomodfs_fuse=info,warn"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn signal_runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| Error::Io {
+            context: "starting the signal handler".into(),
+            source,
+        })
+}
+
+#[cfg(feature = "fuse")]
+fn run_mount(settings: &Settings, dir: &std::path::Path, allow_other: bool) -> Result<(), Error> {
+    let fs = gomodfs::open(settings)?;
+    let options = gomodfs::fuse::MountOptions {
+        allow_other,
+        ..Default::default()
+    };
+    let mount = gomodfs::fuse::mount(fs, dir, &options)?;
+    eprintln!("gomodfs: mounted at {} (Ctrl-C to unmount)", dir.display());
+    let rt = signal_runtime()?;
+    rt.block_on(wait_for_termination())?;
+    tracing::info!("unmounting");
+    mount.unmount()?;
+    Ok(())
+}
+
+#[cfg(feature = "fuse")]
+fn run_exec(settings: &Settings, command: &[String]) -> Result<ExitCode, Error> {
+    let (program, args) = command
+        .split_first()
+        .ok_or_else(|| Error::Usage("exec needs a command after --".into()))?;
+    let fs = gomodfs::open(settings)?;
+    let dir = tempfile::Builder::new()
+        .prefix("gomodfs-")
+        .tempdir()
+        .map_err(|source| Error::Io {
+            context: "creating a temporary mount point".into(),
+            source,
+        })?;
+    let mount = gomodfs::fuse::mount(fs, dir.path(), &Default::default())?;
+    let rt = signal_runtime()?;
+    let status = rt.block_on(async {
+        let mut cmd = tokio::process::Command::new(program);
+        cmd.args(args).env("GOMODCACHE", dir.path());
+        if std::env::var_os("GOPROXY").is_none() {
+            cmd.env("GOPROXY", "off");
+        }
+        let mut child = cmd.spawn().map_err(|source| Error::Io {
+            context: format!("running {program}"),
+            source,
+        })?;
+        tokio::select! {
+            status = child.wait() => status.map_err(|source| Error::Io {
+                context: format!("waiting for {program}"),
+                source,
+            }),
+            signal = wait_for_termination() => {
+                signal?;
+                // Let the command see the signal too (it shares our process
+                // group for Ctrl-C; SIGTERM may have come to us alone).
+                if let Some(pid) = child.id() {
+                    forward_sigterm(pid);
+                }
+                child.wait().await.map_err(|source| Error::Io {
+                    context: format!("waiting for {program}"),
+                    source,
+                })
+            }
+        }
+    });
+    let unmounted = mount.unmount();
+    let status = status?;
+    unmounted?;
+    Ok(exit_code(status))
+}
+
+#[cfg(not(feature = "fuse"))]
+fn run_mount(_: &Settings, _: &std::path::Path, _: bool) -> Result<(), Error> {
+    Err(Error::Usage("this gomodfs was built without the fuse feature".into()))
+}
+
+#[cfg(not(feature = "fuse"))]
+fn run_exec(_: &Settings, _: &[String]) -> Result<ExitCode, Error> {
+    Err(Error::Usage("this gomodfs was built without the fuse feature".into()))
+}
+
+fn forward_sigterm(pid: u32) {
+    if let Ok(pid) = i32::try_from(pid) {
+        // SAFETY: kill(2) with the pid of our own child and a valid signal
+        // number has no memory-safety preconditions.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+        }
+    }
+}
+
+fn exit_code(status: std::process::ExitStatus) -> ExitCode {
+    if let Some(code) = status.code() {
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(sig) = status.signal() {
+            return ExitCode::from(u8::try_from(128 + sig).unwrap_or(1));
+        }
+    }
+    ExitCode::from(1)
+}
+
+async fn wait_for_termination() -> Result<(), Error> {
+    let io = |source| Error::Io {
+        context: "installing signal handlers".into(),
+        source,
+    };
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).map_err(io)?;
+        let mut int = signal(SignalKind::interrupt()).map_err(io)?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.map_err(io)
+    }
+}

@@ -178,7 +178,8 @@ impl Job {
         })
     }
 
-    async fn meta(&self, mv: &ModuleVersion, file: MetaFile) -> Result<Bytes> {
+    /// A `.info` or `.mod`, from the store or upstream, without storing it.
+    async fn meta_bytes(&self, mv: &ModuleVersion, file: MetaFile) -> Result<Bytes> {
         // Another process may have stored it since we looked.
         if let Some(data) = self.store.meta(mv, file)? {
             return Ok(data);
@@ -192,6 +193,12 @@ impl Job {
             .fetch(mv, proxy_file)
             .await?;
         self.stats.fetched(data.len() as u64);
+        Ok(data)
+    }
+
+    /// A `.info` or `.mod` on its own: fetched and stored alone.
+    async fn meta(&self, mv: &ModuleVersion, file: MetaFile) -> Result<Bytes> {
+        let data = self.meta_bytes(mv, file).await?;
         let store = self.store.clone();
         let (mv2, data2) = (mv.clone(), data.clone());
         tokio::task::spawn_blocking(move || store.put_meta(&mv2, file, &data2))
@@ -206,9 +213,11 @@ impl Job {
         }
         let started = Instant::now();
         let upstream = self.upstream(mv, "zip")?;
+        // .info and .mod are stored with the module, only if the zip is
+        // valid: a rejected module leaves nothing behind.
         let (info, go_mod, zip) = tokio::join!(
-            self.meta(mv, MetaFile::Info),
-            self.meta(mv, MetaFile::Mod),
+            self.meta_bytes(mv, MetaFile::Info),
+            self.meta_bytes(mv, MetaFile::Mod),
             upstream.fetch(mv, ProxyFile::Zip)
         );
         let result = async {

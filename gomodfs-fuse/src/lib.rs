@@ -1,1 +1,522 @@
-//! FUSE frontend.
+//! FUSE frontend of gomodfs: serves a [`ModFs`] through the kernel's FUSE
+//! interface (Linux; macOS with macFUSE).
+//!
+//! This crate is an adapter and nothing more: every handler is "call the core,
+//! map the result". Because nothing under the mount ever changes, entries and
+//! attributes get long TTLs and file pages stay cached across opens.
+#![deny(missing_docs)]
+
+mod errno;
+mod handles;
+
+pub use errno::to_errno;
+
+use bytes::Bytes;
+use fuser::{
+    AccessFlags, BsdFileFlags, Config, Errno, FileAttr, FileHandle, FileType, Filesystem,
+    FopenFlags, Generation, INodeNo, KernelConfig, LockOwner, MountOption, OpenAccMode,
+    OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty,
+    ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, SessionACL, TimeOrNow,
+    WriteFlags,
+};
+use gomodfs_core::{Attr, ModFs, NodeId, NodeKind};
+use handles::Handles;
+use std::ffi::OsStr;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// Errors of the FUSE frontend.
+#[derive(Debug, thiserror::Error)]
+pub enum FuseError {
+    /// Mounting failed.
+    #[error("mounting gomodfs at {mountpoint}: {source}")]
+    Mount {
+        /// Where.
+        mountpoint: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// Unmounting failed.
+    #[error("unmounting gomodfs: {0}")]
+    Unmount(#[source] io::Error),
+}
+
+/// Mount settings.
+#[derive(Debug, Clone)]
+pub struct MountOptions {
+    /// Worker threads serving requests; a slow download blocks only one.
+    pub threads: usize,
+    /// Let users other than the mounting one access the mount
+    /// (`allow_other`; needs `user_allow_other` in /etc/fuse.conf unless root).
+    pub allow_other: bool,
+    /// How long the kernel may cache entries and attributes of immutable nodes.
+    pub ttl: Duration,
+}
+
+impl Default for MountOptions {
+    fn default() -> Self {
+        MountOptions {
+            threads: 16,
+            allow_other: false,
+            ttl: Duration::from_secs(365 * 24 * 3600),
+        }
+    }
+}
+
+/// A live mount; unmounts when [`Mount::unmount`] is called or it is dropped.
+pub struct Mount {
+    session: Option<fuser::BackgroundSession>,
+    mountpoint: PathBuf,
+}
+
+impl Mount {
+    /// Where it is mounted.
+    pub fn mountpoint(&self) -> &Path {
+        &self.mountpoint
+    }
+
+    /// Unmounts and waits for the workers to finish.
+    pub fn unmount(mut self) -> Result<(), FuseError> {
+        match self.session.take() {
+            Some(s) => s.umount_and_join().map_err(FuseError::Unmount),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        if let Some(s) = self.session.take()
+            && let Err(e) = s.umount_and_join()
+        {
+            tracing::warn!(mountpoint = %self.mountpoint.display(), error = %e, "unmount failed");
+        }
+    }
+}
+
+/// Mounts `fs` read-only at `mountpoint` and serves it from background threads.
+pub fn mount(
+    fs: Arc<ModFs>,
+    mountpoint: &Path,
+    options: &MountOptions,
+) -> Result<Mount, FuseError> {
+    let mut config = Config::default();
+    config.mount_options = vec![
+        MountOption::RO,
+        MountOption::FSName("gomodfs".into()),
+        MountOption::Subtype("gomodfs".into()),
+        MountOption::DefaultPermissions,
+        MountOption::NoAtime,
+        MountOption::NoDev,
+        MountOption::NoSuid,
+        MountOption::Exec,
+    ];
+    if options.allow_other {
+        config.acl = SessionACL::All;
+    }
+    config.n_threads = Some(options.threads.max(1));
+    config.clone_fd = cfg!(target_os = "linux");
+    let adapter = FuseFs::new(fs, options.ttl);
+    let session = fuser::spawn_mount(adapter, mountpoint, &config).map_err(|source| {
+        FuseError::Mount {
+            mountpoint: mountpoint.to_owned(),
+            source,
+        }
+    })?;
+    tracing::info!(mountpoint = %mountpoint.display(), "mounted");
+    Ok(Mount {
+        session: Some(session),
+        mountpoint: mountpoint.to_owned(),
+    })
+}
+
+/// The [`fuser::Filesystem`] over a [`ModFs`]. Public so that embedders can
+/// run their own fuser session with it.
+pub struct FuseFs {
+    fs: Arc<ModFs>,
+    ttl: Duration,
+    files: Handles<Bytes>,
+    dirs: Handles<Vec<(NodeId, FileType, String)>>,
+}
+
+impl FuseFs {
+    /// An adapter over `fs` with entry/attribute TTL `ttl` for immutable nodes.
+    pub fn new(fs: Arc<ModFs>, ttl: Duration) -> Self {
+        FuseFs {
+            fs,
+            ttl,
+            files: Handles::default(),
+            dirs: Handles::default(),
+        }
+    }
+
+    fn ttl(&self, attr: &Attr) -> Duration {
+        if attr.stable {
+            self.ttl
+        } else if attr.kind == NodeKind::Directory {
+            // Directories outside module trees never change their attributes;
+            // only their listings grow, and listings are not cached.
+            self.ttl
+        } else {
+            Duration::ZERO
+        }
+    }
+}
+
+fn file_type(kind: NodeKind) -> FileType {
+    match kind {
+        NodeKind::Directory => FileType::Directory,
+        NodeKind::File => FileType::RegularFile,
+    }
+}
+
+fn file_attr(attr: &Attr) -> FileAttr {
+    FileAttr {
+        ino: INodeNo(attr.id.0),
+        size: attr.size,
+        blocks: attr.size.div_ceil(512),
+        atime: attr.mtime,
+        mtime: attr.mtime,
+        ctime: attr.mtime,
+        crtime: attr.mtime,
+        kind: file_type(attr.kind),
+        perm: attr.perm,
+        nlink: attr.nlink,
+        uid: 0,
+        gid: 0,
+        rdev: 0,
+        blksize: 4096,
+        flags: 0,
+    }
+}
+
+fn name_str(name: &OsStr) -> Result<&str, Errno> {
+    // Every name gomodfs serves is UTF-8; anything else does not exist.
+    name.to_str().ok_or(Errno::ENOENT)
+}
+
+impl Filesystem for FuseFs {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> io::Result<()> {
+        let _ = config.set_max_readahead(1 << 20);
+        Ok(())
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let name = match name_str(name) {
+            Ok(n) => n,
+            Err(e) => return reply.error(e),
+        };
+        match self.fs.lookup(NodeId(parent.0), name) {
+            Ok(attr) => reply.entry(&self.ttl(&attr), &file_attr(&attr), Generation(0)),
+            Err(e) => reply.error(errno::log_and_map("lookup", &name, &e)),
+        }
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        match self.fs.getattr(NodeId(ino.0)) {
+            Ok(attr) => reply.attr(&self.ttl(&attr), &file_attr(&attr)),
+            Err(e) => reply.error(errno::log_and_map("getattr", &ino.0, &e)),
+        }
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        if flags.acc_mode() != OpenAccMode::O_RDONLY {
+            return reply.error(Errno::EROFS);
+        }
+        let id = NodeId(ino.0);
+        let attr = match self.fs.getattr(id) {
+            Ok(a) => a,
+            Err(e) => return reply.error(errno::log_and_map("open", &ino.0, &e)),
+        };
+        if attr.kind == NodeKind::Directory {
+            return reply.error(Errno::EISDIR);
+        }
+        match self.fs.open(id) {
+            Ok(data) => {
+                let fh = self.files.insert(data);
+                let flags = if attr.stable {
+                    FopenFlags::FOPEN_KEEP_CACHE
+                } else {
+                    // The status file: every open sees a fresh snapshot.
+                    FopenFlags::FOPEN_DIRECT_IO
+                };
+                reply.opened(FileHandle(fh), flags);
+            }
+            Err(e) => reply.error(errno::log_and_map("open", &ino.0, &e)),
+        }
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        if let Some(data) = self.files.get(fh.0) {
+            let len = data.len() as u64;
+            let start = offset.min(len) as usize;
+            let end = offset.saturating_add(u64::from(size)).min(len) as usize;
+            return reply.data(&data[start..end]);
+        }
+        match self.fs.read(NodeId(ino.0), offset, size) {
+            Ok(data) => reply.data(&data),
+            Err(e) => reply.error(errno::log_and_map("read", &ino.0, &e)),
+        }
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        self.files.remove(fh.0);
+        reply.ok();
+    }
+
+    fn flush(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _lock_owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        reply.ok();
+    }
+
+    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        let id = NodeId(ino.0);
+        let stable = match self.fs.getattr(id) {
+            Ok(a) => a.stable,
+            Err(e) => return reply.error(errno::log_and_map("opendir", &ino.0, &e)),
+        };
+        match self.fs.readdir(id) {
+            Ok(entries) => {
+                let list = entries
+                    .into_iter()
+                    .map(|e| (e.id, file_type(e.kind), e.name))
+                    .collect();
+                let fh = self.dirs.insert(list);
+                let flags = if stable {
+                    FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_CACHE_DIR
+                } else {
+                    FopenFlags::empty()
+                };
+                reply.opened(FileHandle(fh), flags);
+            }
+            Err(e) => reply.error(errno::log_and_map("opendir", &ino.0, &e)),
+        }
+    }
+
+    fn readdir(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectory,
+    ) {
+        let Some(entries) = self.dirs.get(fh.0) else {
+            return reply.error(Errno::EBADF);
+        };
+        // Offsets: 1 is ".", 2 is "..", 3.. are the entries.
+        let dots = [(ino.0, FileType::Directory, "."), (ino.0, FileType::Directory, "..")];
+        let all = dots
+            .iter()
+            .map(|(i, k, n)| (*i, *k, *n))
+            .chain(entries.iter().map(|(id, k, n)| (id.0, *k, n.as_str())));
+        for (i, (id, kind, name)) in all.enumerate().skip(offset as usize) {
+            if reply.add(INodeNo(id), i as u64 + 1, kind, name) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+
+    fn releasedir(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        reply: ReplyEmpty,
+    ) {
+        self.dirs.remove(fh.0);
+        reply.ok();
+    }
+
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        reply.statfs(0, 0, 0, 0, 0, 4096, 255, 4096);
+    }
+
+    fn access(&self, _req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
+        if mask.contains(AccessFlags::W_OK) {
+            return reply.error(Errno::EROFS);
+        }
+        match self.fs.getattr(NodeId(ino.0)) {
+            Ok(_) => reply.ok(),
+            Err(e) => reply.error(errno::log_and_map("access", &ino.0, &e)),
+        }
+    }
+
+    fn getxattr(&self, _req: &Request, _ino: INodeNo, _name: &OsStr, _size: u32, reply: ReplyXattr) {
+        reply.error(Errno::ENODATA);
+    }
+
+    fn listxattr(&self, _req: &Request, _ino: INodeNo, size: u32, reply: ReplyXattr) {
+        if size == 0 {
+            reply.size(0);
+        } else {
+            reply.data(&[]);
+        }
+    }
+
+    // Everything that would change the filesystem: EROFS.
+
+    fn setattr(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _mode: Option<u32>,
+        _uid: Option<u32>,
+        _gid: Option<u32>,
+        _size: Option<u64>,
+        _atime: Option<TimeOrNow>,
+        _mtime: Option<TimeOrNow>,
+        _ctime: Option<SystemTime>,
+        _fh: Option<FileHandle>,
+        _crtime: Option<SystemTime>,
+        _chgtime: Option<SystemTime>,
+        _bkuptime: Option<SystemTime>,
+        _flags: Option<BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn mknod(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        _rdev: u32,
+        reply: ReplyEntry,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn mkdir(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        reply: ReplyEntry,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn unlink(&self, _req: &Request, _parent: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn rmdir(&self, _req: &Request, _parent: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn symlink(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _link_name: &OsStr,
+        _target: &Path,
+        reply: ReplyEntry,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn rename(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _name: &OsStr,
+        _newparent: INodeNo,
+        _newname: &OsStr,
+        _flags: RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn link(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _newparent: INodeNo,
+        _newname: &OsStr,
+        reply: ReplyEntry,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn write(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _offset: u64,
+        _data: &[u8],
+        _write_flags: WriteFlags,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn create(
+        &self,
+        _req: &Request,
+        _parent: INodeNo,
+        _name: &OsStr,
+        _mode: u32,
+        _umask: u32,
+        _flags: i32,
+        reply: ReplyCreate,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn setxattr(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _name: &OsStr,
+        _value: &[u8],
+        _flags: i32,
+        _position: u32,
+        reply: ReplyEmpty,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn removexattr(&self, _req: &Request, _ino: INodeNo, _name: &OsStr, reply: ReplyEmpty) {
+        reply.error(Errno::EROFS);
+    }
+}

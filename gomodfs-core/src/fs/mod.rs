@@ -59,6 +59,11 @@ pub struct Attr {
     pub nlink: u32,
     /// Modification time, fixed per module version.
     pub mtime: SystemTime,
+    /// True when the node's bytes or listing never change (module trees and
+    /// downloaded files), so frontends may cache them forever; false for the
+    /// status file and for directories outside module trees, whose listings
+    /// grow as the store does.
+    pub stable: bool,
 }
 
 /// One entry of a directory listing.
@@ -345,6 +350,7 @@ impl ModFs {
             perm: 0o555,
             nlink,
             mtime: fixed,
+            stable: false,
         };
         let file = |size: usize| Attr {
             id,
@@ -353,6 +359,7 @@ impl ModFs {
             perm: 0o444,
             nlink: 1,
             mtime: fixed,
+            stable: true,
         };
         Ok(match node {
             Node::Root
@@ -361,13 +368,18 @@ impl ModFs {
             | Node::DownloadPrefix(_)
             | Node::Versions(_)
             | Node::TreePrefix(_) => dir(1),
-            Node::Status | Node::DownloadFile(..) => file(self.contents(node)?.len()),
+            Node::Status => Attr {
+                stable: false,
+                ..file(self.contents(node)?.len())
+            },
+            Node::DownloadFile(..) => file(self.contents(node)?.len()),
             Node::Module(mv, rel) => {
                 let tree = self.tree(mv)?;
                 match tree.entry(rel) {
                     None => return Err(Error::NotFound(node.path())),
                     Some(TreeEntry::Dir { subdirs }) => Attr {
                         mtime: tree.mtime,
+                        stable: true,
                         ..dir(2 + subdirs)
                     },
                     Some(TreeEntry::File(i)) => {

@@ -1,0 +1,102 @@
+//! gomodfs: a read-only GOMODCACHE served from a content-addressed store.
+//!
+//! This crate is the `gomodfs` command and a thin facade over the workspace:
+//! [`core`] (the store, the fetcher and the [`ModFs`](core::ModFs) node API)
+//! and one module per frontend, present when its cargo feature is on.
+//! [`open`] builds a filesystem from the same settings the command uses.
+#![deny(missing_docs)]
+
+pub use gomodfs_core as core;
+#[cfg(feature = "fuse")]
+pub use gomodfs_fuse as fuse;
+
+use gomodfs_core::proxy::{Upstream, UpstreamConfig};
+use gomodfs_core::store::GitStore;
+use gomodfs_core::{ModFs, ModFsOptions};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Errors of the `gomodfs` crate and command.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// From the core.
+    #[error(transparent)]
+    Core(#[from] gomodfs_core::Error),
+    /// From the FUSE frontend.
+    #[cfg(feature = "fuse")]
+    #[error(transparent)]
+    Fuse(#[from] gomodfs_fuse::FuseError),
+    /// Anything else, with context.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A usage problem the user can fix.
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// Settings for [`open`].
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Store directory; `None` is [`default_store_dir`].
+    pub store: Option<PathBuf>,
+    /// GOPROXY list; `None` reads `$GOPROXY` (default https://proxy.golang.org).
+    pub proxy: Option<String>,
+    /// Serve only what is stored; never contact upstream.
+    pub offline: bool,
+    /// Abort a download when no bytes arrive for this long (default 60 s).
+    pub fetch_timeout: Option<std::time::Duration>,
+}
+
+/// The default store: `$GOMODFS_STORE`, else `gomodfs` in the user's cache
+/// directory (`$XDG_CACHE_HOME`, `~/.cache`, `~/Library/Caches` on macOS).
+pub fn default_store_dir() -> Result<PathBuf, Error> {
+    if let Some(dir) = std::env::var_os("GOMODFS_STORE").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return Ok(Path::new(&dir).join("gomodfs"));
+    }
+    let home = std::env::var_os("HOME")
+        .filter(|d| !d.is_empty())
+        .ok_or_else(|| Error::Usage("neither HOME nor XDG_CACHE_HOME is set: pass --store DIR".into()))?;
+    let base = if cfg!(target_os = "macos") {
+        Path::new(&home).join("Library/Caches")
+    } else {
+        Path::new(&home).join(".cache")
+    };
+    Ok(base.join("gomodfs"))
+}
+
+/// Opens the git store and builds the filesystem the command serves.
+pub fn open(settings: &Settings) -> Result<Arc<ModFs>, Error> {
+    let dir = match &settings.store {
+        Some(d) => d.clone(),
+        None => default_store_dir()?,
+    };
+    let store = GitStore::open(&dir)?;
+    tracing::info!(store = %dir.display(), "store opened");
+    let upstream = if settings.offline {
+        None
+    } else {
+        let mut config = UpstreamConfig::from_env();
+        if let Some(proxy) = &settings.proxy {
+            config.goproxy = proxy.clone();
+        }
+        if let Some(t) = settings.fetch_timeout {
+            config.idle_timeout = t;
+        }
+        tracing::info!(goproxy = %config.goproxy, "upstream");
+        Some(Upstream::new(config)?)
+    };
+    Ok(Arc::new(ModFs::new(
+        Arc::new(store),
+        upstream,
+        ModFsOptions::default(),
+    )?))
+}

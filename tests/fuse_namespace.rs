@@ -1,0 +1,207 @@
+//! The namespace through a real FUSE mount: SPEC sections 1, 2 and 6.
+
+mod common;
+
+use common::{Mounted, errno};
+use gomodfs_testkit::{ModuleSpec, TestProxy, standard_fixture};
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
+
+fn module_with_files() -> ModuleSpec {
+    ModuleSpec::new("example.com/Upper/Files", "v1.2.3")
+        .file("a.go", "package files\n")
+        .file("deep/er/still/x.go", "package still\n")
+        .file("docs/naïve café 日本.txt", "exotic\n")
+        .file(".hidden", "dot\n")
+        .file("name with spaces.txt", "spaces\n")
+        .file("empty.txt", "")
+}
+
+/// Every file below `dir`, relative, with its contents.
+fn walk(dir: &Path, rel: &str, out: &mut BTreeSet<(String, Vec<u8>)>) {
+    for entry in fs::read_dir(dir).expect("readdir") {
+        let entry = entry.expect("entry");
+        let name = entry.file_name().into_string().expect("utf-8 name");
+        let rel = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+        let meta = entry.metadata().expect("stat");
+        if meta.is_dir() {
+            assert_eq!(meta.permissions().mode() & 0o777, 0o555, "{rel}");
+            walk(&entry.path(), &rel, out);
+        } else {
+            assert_eq!(meta.permissions().mode() & 0o777, 0o444, "{rel}");
+            assert_eq!(meta.nlink(), 1, "{rel}");
+            assert_eq!(meta.uid(), 0, "{rel}");
+            let data = fs::read(entry.path()).expect("read");
+            assert_eq!(data.len() as u64, meta.len(), "size of {rel}");
+            out.insert((rel, data));
+        }
+    }
+}
+
+#[test]
+fn module_tree_download_files_and_attributes() -> Result<(), Box<dyn std::error::Error>> {
+    let spec = module_with_files();
+    let proxy = TestProxy::start_with([spec.clone()])?;
+    let store = tempfile::tempdir()?;
+    let m = Mounted::new(store.path(), Some(&proxy.url()));
+    let root = m.path().join(spec.cache_dir_name());
+    assert_eq!(spec.cache_dir_name(), "example.com/!upper/!files@v1.2.3");
+
+    // The tree lists exactly the zip's files, byte for byte.
+    let mut served = BTreeSet::new();
+    walk(&root, "", &mut served);
+    let expected: BTreeSet<(String, Vec<u8>)> = spec
+        .zip_files()
+        .into_iter()
+        .map(|(name, data)| (name.trim_start_matches(&spec.prefix()).to_owned(), data))
+        .collect();
+    assert_eq!(served, expected);
+
+    // Download files: verbatim proxy bytes and the h1 hash.
+    let dl = m.path().join("cache/download/example.com/!upper/!files/@v");
+    assert_eq!(fs::read(dl.join("v1.2.3.mod"))?, spec.mod_bytes());
+    assert_eq!(fs::read(dl.join("v1.2.3.info"))?, spec.info_bytes());
+    let ziphash = fs::read_to_string(dl.join("v1.2.3.ziphash"))?;
+    assert_eq!(ziphash, spec.h1());
+    assert_eq!(fs::metadata(dl.join("v1.2.3.ziphash"))?.len(), 47);
+
+    // Times are the .info Time (2024-01-02T03:04:05Z), never "now".
+    let mtime = fs::metadata(root.join("a.go"))?.mtime();
+    assert_eq!(mtime, 1_704_164_645);
+
+    // Listing outside module trees shows what is stored.
+    let names: Vec<String> = fs::read_dir(m.path().join("example.com/!upper"))?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<_, _>>()?;
+    assert_eq!(names, vec!["!files@v1.2.3".to_owned()]);
+    let mut listing: Vec<String> = fs::read_dir(&dl)?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<_, _>>()?;
+    listing.sort();
+    assert_eq!(listing, ["v1.2.3.info", "v1.2.3.mod", "v1.2.3.ziphash"]);
+
+    // Inode numbers are deterministic: the same after a remount.
+    let ino = fs::metadata(root.join("deep/er/still/x.go"))?.ino();
+    m.unmount();
+    let again = Mounted::new(store.path(), None);
+    let root2 = again.path().join(spec.cache_dir_name());
+    assert_eq!(fs::metadata(root2.join("deep/er/still/x.go"))?.ino(), ino);
+    again.unmount();
+    Ok(())
+}
+
+#[test]
+fn forbidden_files_are_enoent_and_writes_are_erofs() -> Result<(), Box<dyn std::error::Error>> {
+    let spec = module_with_files();
+    let proxy = TestProxy::start_with([spec.clone()])?;
+    let store = tempfile::tempdir()?;
+    let m = Mounted::new(store.path(), Some(&proxy.url()));
+    let dl = m.path().join("cache/download/example.com/!upper/!files/@v");
+    // Fetch the module first, so ENOENT is about the name, not the module.
+    fs::read(dl.join("v1.2.3.ziphash"))?;
+    for name in [
+        "v1.2.3.zip",
+        "v1.2.3.partial",
+        "v1.2.3.lock",
+        "v1.2.3.info123.tmp",
+        "list",
+        "v1.2.3.zip.tmp",
+    ] {
+        let err = fs::metadata(dl.join(name)).expect_err(name);
+        assert_eq!(errno(&err), libc::ENOENT, "{name}: {err}");
+    }
+    for path in [
+        "cache/download/sumdb/sum.golang.org/lookup/example.com/x@v1.0.0",
+        "cache/vcs",
+        "cache/download/example.com/!upper/!files/@v/v1.2.3.mod/x",
+        "example.com/!upper/!files@v1.2.3/missing.go",
+        "example.com/Upper/Files@v1.2.3",
+        "example.com/!upper/!files@latest",
+    ] {
+        let err = fs::metadata(m.path().join(path)).expect_err(path);
+        let e = errno(&err);
+        assert!(e == libc::ENOENT || e == libc::ENOTDIR, "{path}: {err}");
+    }
+
+    let tree = m.path().join(spec.cache_dir_name());
+    let erofs = |what: &str, r: std::io::Result<()>| {
+        let err = r.expect_err(what);
+        assert_eq!(errno(&err), libc::EROFS, "{what}: {err}");
+    };
+    erofs("create", fs::write(m.path().join("new.txt"), b"x"));
+    erofs("create in module", fs::write(tree.join("new.go"), b"x"));
+    erofs(
+        "open for write",
+        fs::OpenOptions::new().write(true).open(tree.join("a.go")).map(|_| ()),
+    );
+    erofs("mkdir", fs::create_dir(tree.join("d")));
+    erofs("unlink", fs::remove_file(tree.join("a.go")));
+    erofs("rmdir", fs::remove_dir(tree.join("deep/er/still")));
+    erofs("rename", fs::rename(tree.join("a.go"), tree.join("b.go")));
+    erofs(
+        "chmod",
+        fs::set_permissions(tree.join("a.go"), fs::Permissions::from_mode(0o644)),
+    );
+    erofs(
+        "symlink",
+        std::os::unix::fs::symlink("a.go", tree.join("link")),
+    );
+    erofs("hard link", fs::hard_link(tree.join("a.go"), tree.join("a2.go")));
+    erofs(
+        "write .info",
+        fs::write(dl.join("v1.2.3.info"), b"{}"),
+    );
+    m.unmount();
+    Ok(())
+}
+
+#[test]
+fn dotfile_probes_make_no_upstream_request() -> Result<(), Box<dyn std::error::Error>> {
+    let fx = standard_fixture();
+    let proxy = TestProxy::start_with(fx.modules.clone())?;
+    let store = tempfile::tempdir()?;
+    let m = Mounted::new(store.path(), Some(&proxy.url()));
+    for name in [
+        ".DS_Store",
+        "._x",
+        ".Spotlight-V100",
+        ".git",
+        "cache/.DS_Store",
+        "cache/download/.DS_Store",
+        "example.com/._alpha@v1.0.0",
+        "example.com/.DS_Store",
+    ] {
+        let err = fs::metadata(m.path().join(name)).expect_err(name);
+        assert_eq!(errno(&err), libc::ENOENT, "{name}");
+    }
+    assert_eq!(proxy.total_requests(), 0, "log: {:?}", proxy.request_log());
+    m.unmount();
+    Ok(())
+}
+
+#[test]
+fn unknown_module_is_enoent_and_status_file_is_consistent() -> Result<(), Box<dyn std::error::Error>>
+{
+    let proxy = TestProxy::start()?;
+    let store = tempfile::tempdir()?;
+    let m = Mounted::new(store.path(), Some(&proxy.url()));
+    let err = fs::metadata(m.path().join("example.com/nope@v1.0.0")).expect_err("missing module");
+    assert_eq!(errno(&err), libc::ENOENT);
+    let err = fs::metadata(m.path().join("cache/download/example.com/nope/@v/v1.0.0.mod"))
+        .expect_err("missing .mod");
+    assert_eq!(errno(&err), libc::ENOENT);
+
+    let status = m.path().join(".gomodfs-status");
+    let size = fs::metadata(&status)?.len();
+    let data = fs::read(&status)?;
+    assert!(size > 0 && data.len() > 20);
+    let json: serde_json::Value = serde_json::from_slice(&data)?;
+    assert_eq!(json["filesystem"], "gomodfs");
+    assert!(json["uptime"].as_f64().is_some());
+    assert!(json["ops"]["lookup"]["started"].as_u64().unwrap_or(0) >= 2, "{json}");
+    assert!(json["ops"]["lookup"]["errors"].as_u64().unwrap_or(0) >= 2, "{json}");
+    m.unmount();
+    Ok(())
+}

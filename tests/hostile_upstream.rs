@@ -1,0 +1,88 @@
+//! Hostile zips and a faulty upstream: the reader gets EIO (never ENOENT for
+//! a failure), the log names module, version and cause, the process keeps
+//! serving other modules, and nothing of the bad module is stored.
+
+mod common;
+
+use common::{MountProcess, errno, git};
+use gomodfs_testkit::{Fault, Hostile, ModuleSpec, TestProxy};
+use std::fs;
+
+fn good() -> ModuleSpec {
+    ModuleSpec::new("example.com/good", "v1.0.0").file("good.go", "package good\n")
+}
+
+#[test]
+fn hostile_zips_and_upstream_faults() -> Result<(), Box<dyn std::error::Error>> {
+    let proxy = TestProxy::start_with([good()])?;
+    let mut cases: Vec<(String, Fault)> = Vec::new();
+    for h in Hostile::ALL {
+        let name = format!("{h:?}").to_lowercase();
+        let path = format!("example.com/hostile/{name}");
+        // The .info and .mod are fine; only the zip is hostile.
+        proxy.add(ModuleSpec::new(&path, "v1.0.0").file("x.go", "package x\n"));
+        cases.push((path.clone(), Fault::Body(h.zip(&path, "v1.0.0"))));
+    }
+    for (name, fault) in [
+        ("truncated-body", Fault::Truncate),
+        ("status-500", Fault::Status(500)),
+        ("stall", Fault::Stall),
+    ] {
+        let path = format!("example.com/faulty/{name}");
+        proxy.add(ModuleSpec::new(&path, "v1.0.0").file("x.go", "package x\n"));
+        cases.push((path, fault));
+    }
+    for (path, fault) in &cases {
+        proxy.set_fault(path, "v1.0.0", "zip", fault.clone());
+    }
+
+    let store = tempfile::tempdir()?;
+    let mnt = tempfile::tempdir()?;
+    let logs = tempfile::tempdir()?;
+    let cmd_log = logs.path().join("gomodfs.log");
+    let mp = MountProcess::start_with(
+        store.path(),
+        mnt.path(),
+        Some(&proxy.url()),
+        &cmd_log,
+        &["--fetch-timeout", "2"],
+    );
+
+    for (path, _) in &cases {
+        let dir = mnt.path().join(format!("{path}@v1.0.0"));
+        let err = fs::metadata(dir.join("x.go")).expect_err(path);
+        assert_eq!(errno(&err), libc::EIO, "{path}: want EIO, got {err}");
+        let ziphash = mnt.path().join(format!("cache/download/{path}/@v/v1.0.0.ziphash"));
+        let err = fs::read(&ziphash).expect_err(path);
+        assert_eq!(errno(&err), libc::EIO, "{path} .ziphash: {err}");
+        // Still serving: a good module reads fine after every bad one.
+        let good = fs::read_to_string(mnt.path().join("example.com/good@v1.0.0/good.go"))?;
+        assert_eq!(good, "package good\n");
+    }
+
+    let text = fs::read_to_string(&cmd_log)?;
+    for (path, _) in &cases {
+        let line = text
+            .lines()
+            .find(|l| l.contains(path.as_str()) && l.contains("v1.0.0") && l.contains("failed"))
+            .unwrap_or_else(|| panic!("no log line names {path} v1.0.0 and the failure:\n{text}"));
+        assert!(line.len() > path.len() + 30, "log line without a cause: {line}");
+    }
+
+    // Nothing of any bad module is in the store: no ref, no listing entry.
+    let refs = git(store.path(), &["for-each-ref", "--format=%(refname)"]);
+    let refs = String::from_utf8_lossy(&refs.stdout).into_owned();
+    for (path, _) in &cases {
+        let leaf = path.rsplit('/').next().unwrap_or(path);
+        assert!(!refs.contains(leaf), "{path} left a ref behind:\n{refs}");
+    }
+    assert!(refs.contains("good"), "the good module should be stored:\n{refs}");
+    for top in ["example.com/hostile", "example.com/faulty"] {
+        let listing = fs::read_dir(mnt.path().join(top))?.count();
+        assert_eq!(listing, 0, "{top} lists stored modules");
+    }
+    mp.stop();
+    let fsck = git(store.path(), &["fsck", "--strict"]);
+    assert!(fsck.status.success(), "git fsck: {}", String::from_utf8_lossy(&fsck.stderr));
+    Ok(())
+}
