@@ -4,8 +4,8 @@
 //! | module | version | what it exercises |
 //! | --- | --- | --- |
 //! | `example.com/alpha` | v1.0.0 | start of the chain main → alpha → beta → gamma |
-//! | `example.com/beta` | v1.0.0 | middle of the chain (indirect for main) |
-//! | `example.com/gamma` | v1.0.0, v1.1.0 | end of the chain; beta asks for v1.0.0, main for v1.1.0, so MVS picks v1.1.0 and v1.0.0 is needed for its `.mod` only |
+//! | `example.com/beta` | v1.0.0 | middle of the chain (indirect for main); its go.mod says `go 1.16`, so its module graph is not pruned |
+//! | `example.com/gamma` | v1.0.0, v1.1.0 | end of the chain; beta asks for v1.0.0, main for v1.1.0, so MVS picks v1.1.0; v1.0.0 is needed for its `.mod` only (go.sum has only its `/go.mod` line; its `.zip` is never fetched) |
 //! | `example.com/CamelCase/Mod` | v1.2.3-Beta.1 | upper case in path *and* version (escaped `!camel!case/!mod@v1.2.3-!beta.1`), an upper-case package directory `Upper/Pkg`, exotic file names (`docs/naïve café 日本.txt`, `.hidden`, `name with spaces.txt`) |
 //! | `example.com/deep` | v1.0.0 | a package 12 directories deep, imported by main |
 //! | `example.com/legacy` | v2.1.0+incompatible | a `+incompatible` version: no `go.mod` in the zip, `.mod` synthesized as `module example.com/legacy\n` |
@@ -85,8 +85,9 @@ impl Fixture {
                 lines.push(l.to_owned());
             }
         }
-        // gamma v1.0.0 is only in the module graph, not the build list: go
-        // records only its /go.mod hash.
+        // gamma v1.0.0 is superseded by v1.1.0 but required by beta, whose
+        // go.mod says `go 1.16` (an unpruned module graph): go reads its
+        // .mod, never its zip, and records only its /go.mod hash.
         lines.retain(|l| !l.starts_with("example.com/gamma v1.0.0 "));
         lines.sort();
         let mut s = lines.join("\n");
@@ -175,7 +176,10 @@ pub fn standard_fixture() -> Fixture {
 
     modules.push(
         ModuleSpec::new("example.com/beta", "v1.0.0")
-            .go_mod(gomod("example.com/beta", &[("example.com/gamma", "v1.0.0", false)]))
+            .go_mod(
+                gomod("example.com/beta", &[("example.com/gamma", "v1.0.0", false)])
+                    .replace("go 1.21", "go 1.16"),
+            )
             .file(
                 "beta.go",
                 "// Package beta calls gamma.\npackage beta\n\nimport \"example.com/gamma\"\n\n// Name names the chain from here.\nfunc Name() string { return \"beta>\" + gamma.Name() }\n",

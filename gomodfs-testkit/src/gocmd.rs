@@ -1,10 +1,12 @@
 //! [`GoCmd`]: run the real `go` with a controlled environment.
 
 use crate::{Result, TestkitError};
+use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Default time limit of one `go` run.
@@ -14,7 +16,19 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 /// else `/usr/local/go/bin/go`. An error (never a silent skip) if none
 /// exists: tests that need `go` must fail without it.
 pub fn find_go() -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("GOMODFS_TEST_GO") {
+    find_go_in(
+        std::env::var_os("GOMODFS_TEST_GO"),
+        std::env::var_os("PATH"),
+        Path::new("/usr/local/go/bin/go"),
+    )
+}
+
+fn find_go_in(
+    override_path: Option<std::ffi::OsString>,
+    path: Option<std::ffi::OsString>,
+    fallback: &Path,
+) -> Result<PathBuf> {
+    if let Some(p) = override_path {
         let p = PathBuf::from(p);
         if p.is_file() {
             return Ok(p);
@@ -24,21 +38,61 @@ pub fn find_go() -> Result<PathBuf> {
             p.display()
         )));
     }
-    let path = std::env::var_os("PATH").unwrap_or_default();
+    let path = path.unwrap_or_default();
     for dir in std::env::split_paths(&path) {
         let cand = dir.join("go");
         if cand.is_file() {
             return Ok(cand);
         }
     }
-    let fallback = PathBuf::from("/usr/local/go/bin/go");
     if fallback.is_file() {
-        return Ok(fallback);
+        return Ok(fallback.to_path_buf());
     }
     Err(TestkitError::GoNotFound(format!(
-        "no `go` on PATH ({}) nor at /usr/local/go/bin/go; install Go or set GOMODFS_TEST_GO",
-        path.to_string_lossy()
+        "no `go` on PATH ({}) nor at {}; install Go or set GOMODFS_TEST_GO",
+        path.to_string_lossy(),
+        fallback.display()
     )))
+}
+
+/// The shared default `GOCACHE`: `$GOMODFS_TEST_GOCACHE`, else
+/// `<temp dir>/gomodfs-testkit-gocache`. Shared between runs and tests (the
+/// build cache is safe for concurrent use and content-addressed; it holds no
+/// modules), so the standard library is compiled once, not once per test.
+pub fn shared_gocache() -> PathBuf {
+    match std::env::var_os("GOMODFS_TEST_GOCACHE") {
+        Some(p) => PathBuf::from(p),
+        None => std::env::temp_dir().join("gomodfs-testkit-gocache"),
+    }
+}
+
+fn drain(
+    mut src: impl Read + Send + 'static,
+    buf: Arc<Mutex<Vec<u8>>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 8192];
+        loop {
+            match src.read(&mut chunk) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => buf.lock().extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+}
+
+fn kill_group(child: &mut std::process::Child) {
+    #[cfg(unix)]
+    {
+        // No libc (unsafe) here: the kill(1) command signals the group.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", child.id())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// The output of a finished `go` run.
@@ -68,7 +122,8 @@ impl GoOutput {
 /// | variable | default |
 /// | --- | --- |
 /// | `PATH` | inherited |
-/// | `HOME`, `GOPATH`, `GOCACHE` | in a temp dir owned by this `GoCmd` |
+/// | `HOME`, `GOPATH` | in a temp dir owned by this `GoCmd` |
+/// | `GOCACHE` | [`shared_gocache`] |
 /// | `GOMODCACHE` | `<temp>/gomodcache` (set it with [`GoCmd::gomodcache`]) |
 /// | `GOPROXY` | `off` |
 /// | `GOFLAGS` | `-mod=mod -modcacherw` (so temp module caches can be deleted) |
@@ -112,7 +167,7 @@ impl GoCmd {
         let s = |p: PathBuf| p.to_string_lossy().into_owned();
         env.insert("HOME".into(), s(t.join("home")));
         env.insert("GOPATH".into(), s(t.join("gopath")));
-        env.insert("GOCACHE".into(), s(t.join("gocache")));
+        env.insert("GOCACHE".into(), s(shared_gocache()));
         env.insert("GOMODCACHE".into(), s(t.join("gomodcache")));
         env.insert("GOPROXY".into(), "off".into());
         env.insert("GOFLAGS".into(), "-mod=mod -modcacherw".into());
@@ -125,7 +180,7 @@ impl GoCmd {
         if let Some(tmpdir) = std::env::var_os("TMPDIR") {
             env.insert("TMPDIR".into(), tmpdir.to_string_lossy().into_owned());
         }
-        for sub in ["home", "gopath", "gocache"] {
+        for sub in ["home", "gopath"] {
             std::fs::create_dir_all(t.join(sub))
                 .map_err(|e| TestkitError::io(format!("create {}", t.join(sub).display()), e))?;
         }
@@ -217,37 +272,28 @@ impl GoCmd {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        // Own process group, so a timeout kills `go` and whatever it started
+        // (`go run`, `go test` binaries), which would otherwise hold the pipes.
+        #[cfg(unix)]
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let mut child = cmd
             .spawn()
             .map_err(|e| TestkitError::io(format!("start {}", self.describe(args)), e))?;
-        let mut so = child.stdout.take();
-        let mut se = child.stderr.take();
-        let t_out = std::thread::spawn(move || {
-            let mut v = Vec::new();
-            if let Some(s) = so.as_mut() {
-                let _ = s.read_to_end(&mut v);
-            }
-            v
-        });
-        let t_err = std::thread::spawn(move || {
-            let mut v = Vec::new();
-            if let Some(s) = se.as_mut() {
-                let _ = s.read_to_end(&mut v);
-            }
-            v
-        });
+        let out_buf = Arc::new(Mutex::new(Vec::new()));
+        let err_buf = Arc::new(Mutex::new(Vec::new()));
+        let t_out = child.stdout.take().map(|s| drain(s, Arc::clone(&out_buf)));
+        let t_err = child.stderr.take().map(|s| drain(s, Arc::clone(&err_buf)));
         let deadline = Instant::now() + self.timeout;
         let status = loop {
             match child.try_wait() {
                 Ok(Some(st)) => break Some(st),
                 Ok(None) if Instant::now() >= deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
+                    kill_group(&mut child);
                     break None;
                 }
                 Ok(None) => std::thread::sleep(Duration::from_millis(20)),
                 Err(e) => {
-                    let _ = child.kill();
+                    kill_group(&mut child);
                     return Err(TestkitError::io(
                         format!("wait for {}", self.describe(args)),
                         e,
@@ -255,8 +301,14 @@ impl GoCmd {
                 }
             }
         };
-        let stdout = String::from_utf8_lossy(&t_out.join().unwrap_or_default()).into_owned();
-        let stderr = String::from_utf8_lossy(&t_err.join().unwrap_or_default()).into_owned();
+        if status.is_some() {
+            // go has exited; its pipes close unless it left a child behind.
+            for t in [t_out, t_err].into_iter().flatten() {
+                let _ = t.join();
+            }
+        }
+        let stdout = String::from_utf8_lossy(&out_buf.lock()).into_owned();
+        let stderr = String::from_utf8_lossy(&err_buf.lock()).into_owned();
         match status {
             Some(st) => Ok(GoOutput {
                 code: st.code(),
@@ -291,5 +343,62 @@ impl GoCmd {
             s.push_str(a);
         }
         format!("`{s}` in {}", self.dir.display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_go_is_a_clear_error() {
+        let e = find_go_in(
+            None,
+            Some("/nonexistent-a:/nonexistent-b".into()),
+            Path::new("/nonexistent/go"),
+        )
+        .unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("`go` command was not found"), "{msg}");
+        assert!(msg.contains("/nonexistent-a"), "{msg}");
+        let e = find_go_in(Some("/nonexistent/go".into()), None, Path::new("/x")).unwrap_err();
+        assert!(e.to_string().contains("GOMODFS_TEST_GO"), "{e}");
+    }
+
+    #[test]
+    fn failure_message_names_command_code_and_stderr() {
+        let dir = tempfile::tempdir().unwrap();
+        let go = GoCmd::new(dir.path()).unwrap().goproxy("off");
+        let e = go
+            .run(&["mod", "download", "example.com/nope@v1.0.0"])
+            .unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("mod download example.com/nope@v1.0.0"),
+            "{msg}"
+        );
+        assert!(msg.contains("GOPROXY=off"), "{msg}");
+        assert!(msg.contains("exit code Some(1)"), "{msg}");
+        assert!(msg.contains("--- stderr:"), "{msg}");
+    }
+
+    #[test]
+    fn timeout_kills_go_and_its_children() {
+        let dir = tempfile::tempdir().unwrap();
+        let main = "package main\n\nimport (\n\t\"fmt\"\n\t\"os\"\n\t\"time\"\n)\n\nfunc main() {\n\tfmt.Fprintln(os.Stderr, \"sleeping\")\n\ttime.Sleep(time.Hour)\n}\n";
+        std::fs::write(dir.path().join("go.mod"), "module m\n\ngo 1.21\n").unwrap();
+        std::fs::write(dir.path().join("main.go"), main).unwrap();
+        let go = GoCmd::new(dir.path()).unwrap();
+        go.run(&["build", "-o", "/dev/null", "."]).unwrap();
+        let t0 = Instant::now();
+        let e = go
+            .timeout(Duration::from_secs(5))
+            .run(&["run", "."])
+            .unwrap_err();
+        assert!(t0.elapsed() < Duration::from_secs(60), "{:?}", t0.elapsed());
+        let msg = e.to_string();
+        assert!(matches!(e, TestkitError::GoTimeout { .. }), "{msg}");
+        assert!(msg.contains("timed out after 5s"), "{msg}");
+        assert!(msg.contains("sleeping"), "{msg}");
     }
 }

@@ -50,9 +50,12 @@ pub enum Fault {
 pub struct RequestRecord {
     /// The method, e.g. `GET`.
     pub method: String,
-    /// The URL path as sent (still escaped and percent-encoded), without
+    /// The URL path, percent-decoded (still module-escaped), without
     /// scheme, authority and query, e.g. `/example.com/!foo/@v/v1.0.0.zip`.
     pub path: String,
+    /// The URL path exactly as sent, e.g. `/example.com/%21foo/@v/v1.0.0.zip`
+    /// (`go` percent-encodes the `!`).
+    pub raw_path: String,
     /// Whether the request line was in absolute form
     /// (`GET http://host/path HTTP/1.1`), as a client sends it to a forward
     /// proxy (`HTTP_PROXY`).
@@ -246,8 +249,8 @@ impl TestProxy {
     }
 
     /// How many requests had exactly this URL path, or a path ending with
-    /// it (paths as sent: escaped, e.g. `/example.com/!foo/@v/v1.0.0.zip`;
-    /// see [`ModuleSpec::url_path`]).
+    /// it. Paths are percent-decoded but module-escaped, e.g.
+    /// `/example.com/!foo/@v/v1.0.0.zip` (see [`ModuleSpec::url_path`]).
     pub fn requests(&self, path_suffix_or_exact: &str) -> usize {
         self.shared
             .state
@@ -274,7 +277,8 @@ impl TestProxy {
             .count()
     }
 
-    /// Every request's path, in arrival order.
+    /// Every request's path (percent-decoded, module-escaped), in arrival
+    /// order.
     pub fn request_log(&self) -> Vec<String> {
         self.shared
             .state
@@ -656,7 +660,8 @@ fn handle_conn(mut stream: TcpStream, sh: &Shared) {
         };
         st.log.push(RequestRecord {
             method: req.method.clone(),
-            path: req.path.clone(),
+            path: percent_decode(&req.path),
+            raw_path: req.path.clone(),
             absolute_form: req.absolute_form,
             host: req.host.clone(),
             status: resp.status,
