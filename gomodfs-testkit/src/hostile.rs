@@ -47,7 +47,16 @@ pub enum Hostile {
     /// `<prefix>a/k.go` and `<prefix>a/\u{212A}.go` (KELVIN SIGN folds to `k`).
     UnicodeCaseCollision,
     /// A symlink entry `<prefix>link` (unix mode 0o120777, target `go.mod`).
+    ///
+    /// Note: the real `go` (golang.org/x/mod/zip `checkZip`) does *not*
+    /// reject this: it ignores the mode and extracts a regular file whose
+    /// content is the link target. SPEC.md asks gomodfs to reject it.
     Symlink,
+    /// A `go.mod` in a subdirectory, `<prefix>sub/go.mod` (go: "go.mod file
+    /// not in module root directory").
+    NestedGoMod,
+    /// `<prefix>GO.MOD` besides `<prefix>go.mod` (go: a case collision).
+    GoModCase,
     /// An entry `stray.go` without the module prefix.
     MissingPrefix,
     /// An entry under another module's prefix, `example.com/other@v1.0.0/x.go`.
@@ -77,7 +86,7 @@ pub enum Hostile {
 
 impl Hostile {
     /// Every variant, for table-driven tests.
-    pub const ALL: [Hostile; 19] = [
+    pub const ALL: [Hostile; 21] = [
         Hostile::DotDot,
         Hostile::AbsolutePath,
         Hostile::Backslash,
@@ -87,6 +96,8 @@ impl Hostile {
         Hostile::CaseCollision,
         Hostile::UnicodeCaseCollision,
         Hostile::Symlink,
+        Hostile::NestedGoMod,
+        Hostile::GoModCase,
         Hostile::MissingPrefix,
         Hostile::WrongPrefix,
         Hostile::Bomb,
@@ -105,6 +116,13 @@ impl Hostile {
         Hostile::ALL
             .into_iter()
             .filter(|h| !matches!(h, Hostile::Bomb | Hostile::BombLyingSize))
+    }
+
+    /// Whether the real `go` (`go mod download`) refuses this zip: true for
+    /// every variant except [`Hostile::Symlink`] (checked against the real
+    /// `go` by this crate's tests).
+    pub fn go_rejects(self) -> bool {
+        !matches!(self, Hostile::Symlink)
     }
 
     /// The zip bytes for module `path` at `version`.
@@ -141,6 +159,14 @@ impl Hostile {
             Hostile::Symlink => base(vec![
                 RawEntry::stored(format!("{p}link"), b"go.mod").with_mode(Some(MODE_SYMLINK)),
             ]),
+            Hostile::NestedGoMod => base(vec![RawEntry::deflated(
+                format!("{p}sub/go.mod"),
+                format!("module {path}/sub\n").as_bytes(),
+            )]),
+            Hostile::GoModCase => base(vec![RawEntry::deflated(
+                format!("{p}GO.MOD"),
+                go_mod.as_bytes(),
+            )]),
             Hostile::MissingPrefix => base(vec![file("stray.go".to_owned())]),
             Hostile::WrongPrefix => base(vec![file("example.com/other@v1.0.0/x.go".to_owned())]),
             Hostile::Bomb => base(vec![bomb_entry(format!("{p}bomb.txt"), None)]),

@@ -2,6 +2,7 @@
 //! `.zip`), built in memory.
 
 use crate::rawzip::{self, MODE_DIR, RawEntry};
+use crate::{Result, TestkitError};
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -61,6 +62,26 @@ pub fn h1_hash<'a>(files: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Stri
         "h1:{}",
         base64::engine::general_purpose::STANDARD.encode(summary.finalize())
     )
+}
+
+/// The h1 hash of a zip as `go` computes it when it downloads one
+/// (`dirhash.HashZip`): every entry, directory entries included (as empty
+/// content), by full name. Errors if the bytes are not a readable zip.
+pub fn zip_h1(zip_bytes: &[u8]) -> Result<String> {
+    let bad = |e: zip::result::ZipError| TestkitError::Invalid(format!("not a readable zip: {e}"));
+    let mut ar = zip::ZipArchive::new(std::io::Cursor::new(zip_bytes)).map_err(bad)?;
+    let mut files: Vec<(String, Vec<u8>)> = Vec::with_capacity(ar.len());
+    for i in 0..ar.len() {
+        let mut f = ar.by_index(i).map_err(bad)?;
+        let name = f.name().map_err(bad)?.into_owned();
+        let mut content = Vec::new();
+        std::io::Read::read_to_end(&mut f, &mut content)
+            .map_err(|e| TestkitError::io(format!("inflate zip entry {name}"), e))?;
+        files.push((name, content));
+    }
+    Ok(h1_hash(
+        files.iter().map(|(n, c)| (n.as_str(), c.as_slice())),
+    ))
 }
 
 /// One module version: its path, version, `go.mod`, files and `.info`.
@@ -233,8 +254,13 @@ impl ModuleSpec {
 
     /// Like [`ModuleSpec::zip_bytes`] but with an explicit directory entry
     /// (`<prefix>dir/`, size 0) before the files of each directory, as some
-    /// zip tools write. Still a valid module zip: directory entries are
-    /// ignored, and the h1 hash is the same.
+    /// zip tools write (Go's own `modzip.Create` never does).
+    ///
+    /// The real `go` accepts such a zip, but its `.ziphash` (dirhash
+    /// `HashZip`) then *includes* the directory entries (as empty files), so
+    /// it differs from [`ModuleSpec::h1`] and from the hash of the extracted
+    /// tree: `go mod verify` on go's own cache then reports "dir has been
+    /// modified". [`zip_h1`] computes the hash `go` records.
     pub fn zip_bytes_with_dir_entries(&self) -> Vec<u8> {
         let prefix = self.prefix();
         let mut dirs = std::collections::BTreeSet::new();
@@ -344,6 +370,14 @@ mod tests {
         let names: Vec<String> = ar.file_names().map(|n| n.unwrap().into_owned()).collect();
         assert!(names.iter().any(|n| n == "m.com/x@v1.0.0/a/"));
         assert!(names.iter().any(|n| n == "m.com/x@v1.0.0/a/b/"));
+    }
+
+    #[test]
+    fn zip_h1_matches_h1_without_dir_entries() {
+        let m = ModuleSpec::new("m.com/x", "v1.0.0").file("a/b/c.go", "package c\n");
+        assert_eq!(zip_h1(&m.zip_bytes()).unwrap(), m.h1());
+        assert_ne!(zip_h1(&m.zip_bytes_with_dir_entries()).unwrap(), m.h1());
+        assert!(zip_h1(b"nope").is_err());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 use gomodfs_testkit::fixture::{EXOTIC_FILES, STANDARD_OUTPUT};
-use gomodfs_testkit::{GoCmd, ModuleSpec, TestProxy, standard_fixture};
+use gomodfs_testkit::{Fault, GoCmd, Hostile, ModuleSpec, TestProxy, standard_fixture, zip_h1};
 use std::path::Path;
 
 fn check_exotic_files(modcache: &Path) {
@@ -122,29 +122,50 @@ fn standard_fixture_builds_tests_and_verifies_with_real_go() {
 }
 
 #[test]
-fn go_sees_a_hostile_zip_as_a_failure() {
-    // Sanity check that the hostile bodies are hostile for go, too.
+fn real_go_verdicts_on_hostile_zips() {
+    // Ground truth for the validation rules: which hostile zips go refuses.
     let proxy = TestProxy::start().unwrap();
-    let spec = ModuleSpec::new("example.com/evil", "v1.0.0").file("ok.go", "package ok\n");
-    proxy.add(spec);
-    proxy.set_fault(
-        "example.com/evil",
-        "v1.0.0",
-        "zip",
-        gomodfs_testkit::Fault::Body(
-            gomodfs_testkit::Hostile::DotDot.zip("example.com/evil", "v1.0.0"),
-        ),
-    );
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("go.mod"), "module m\n\ngo 1.21\n").unwrap();
+    let mut wrong = Vec::new();
+    for h in Hostile::ALL {
+        let path = format!("example.com/h{}", format!("{h:?}").to_lowercase());
+        proxy.add(ModuleSpec::new(path.clone(), "v1.0.0"));
+        proxy.set_fault(&path, "v1.0.0", "zip", Fault::Body(h.zip(&path, "v1.0.0")));
+        let out = GoCmd::new(work.path())
+            .unwrap()
+            .gomodcache(work.path().join(format!("mc-{h:?}")))
+            .goproxy(proxy.url())
+            .output(&["mod", "download", &format!("{path}@v1.0.0")])
+            .unwrap();
+        if out.success() == h.go_rejects() {
+            wrong.push(format!(
+                "{h:?}: go success={} {}",
+                out.success(),
+                out.stderr
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+#[test]
+fn directory_entries_change_the_hash_go_records() {
+    let m = ModuleSpec::new("example.com/dirs", "v1.0.0").file("a/b/c.go", "package c\n");
+    let zip = m.zip_bytes_with_dir_entries();
+    let proxy = TestProxy::start_with([m.clone()]).unwrap();
+    proxy.set_fault(m.path(), m.version(), "zip", Fault::Body(zip.clone()));
     let work = tempfile::tempdir().unwrap();
     std::fs::write(work.path().join("go.mod"), "module m\n\ngo 1.21\n").unwrap();
     let out = GoCmd::new(work.path())
         .unwrap()
-        .gomodcache(work.path().join("modcache"))
+        .gomodcache(work.path().join("mc"))
         .goproxy(proxy.url())
-        .output(&["mod", "download", "example.com/evil@v1.0.0"])
+        .run(&["mod", "download", "-json", "example.com/dirs@v1.0.0"])
         .unwrap();
-    assert!(!out.success());
-    assert!(out.stderr.contains("example.com/evil"), "{}", out.stderr);
+    let want = format!("\"Sum\": \"{}\"", zip_h1(&zip).unwrap());
+    assert!(out.stdout.contains(&want), "{} vs {want}", out.stdout);
+    assert_ne!(zip_h1(&zip).unwrap(), m.h1());
 }
 
 #[test]
