@@ -16,7 +16,8 @@ fn good() -> ModuleSpec {
 fn hostile_zips_and_upstream_faults() -> Result<(), Box<dyn std::error::Error>> {
     let proxy = TestProxy::start_with([good()])?;
     let mut cases: Vec<(String, Fault)> = Vec::new();
-    for h in Hostile::ALL {
+    // Everything the real go rejects (tested against go in gomodfs-testkit).
+    for h in Hostile::ALL.into_iter().filter(|h| h.go_rejects()) {
         let name = format!("{h:?}").to_lowercase();
         let path = format!("example.com/hostile/{name}");
         // The .info and .mod are fine; only the zip is hostile.
@@ -35,6 +36,11 @@ fn hostile_zips_and_upstream_faults() -> Result<(), Box<dyn std::error::Error>> 
     for (path, fault) in &cases {
         proxy.set_fault(path, "v1.0.0", "zip", fault.clone());
     }
+    // go accepts a symlink entry and extracts it as a regular file holding
+    // the link target; so do we (SPEC section 5 said to reject it).
+    let symlink = "example.com/odd/symlink";
+    proxy.add(ModuleSpec::new(symlink, "v1.0.0").file("x.go", "package x\n"));
+    proxy.set_fault(symlink, "v1.0.0", "zip", Fault::Body(Hostile::Symlink.zip(symlink, "v1.0.0")));
 
     let store = tempfile::tempdir()?;
     let mnt = tempfile::tempdir()?;
@@ -59,6 +65,11 @@ fn hostile_zips_and_upstream_faults() -> Result<(), Box<dyn std::error::Error>> 
         let good = fs::read_to_string(mnt.path().join("example.com/good@v1.0.0/good.go"))?;
         assert_eq!(good, "package good\n");
     }
+
+    let link = mnt.path().join(format!("{symlink}@v1.0.0/link"));
+    let meta = fs::symlink_metadata(&link)?;
+    assert!(meta.is_file(), "symlink entry must be served as a regular file");
+    assert_eq!(fs::read_to_string(&link)?, "go.mod");
 
     let text = fs::read_to_string(&cmd_log)?;
     for (path, _) in &cases {
