@@ -15,8 +15,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
-/// Largest initial buffer reserved from a Content-Length (it grows beyond).
-const MAX_PREALLOC: u64 = 8 << 20;
 /// How much of an error response's body is quoted in messages.
 const ERROR_SNIPPET: usize = 512;
 
@@ -482,8 +480,10 @@ impl Inner {
                 self.max_body
             )));
         }
-        let prealloc = declared.unwrap_or(0).min(MAX_PREALLOC);
-        let mut buf = BytesMut::with_capacity(usize::try_from(prealloc).unwrap_or(0));
+        // Reserve the declared size (at most max_body, checked above) so a
+        // large zip is not copied while growing; pages a lying proxy never
+        // fills are never touched.
+        let mut buf = BytesMut::with_capacity(usize::try_from(declared.unwrap_or(0)).unwrap_or(0));
         loop {
             match tokio::time::timeout(self.idle_timeout, resp.chunk()).await {
                 Err(_) => {

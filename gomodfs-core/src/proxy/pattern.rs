@@ -55,9 +55,8 @@ fn match_from(p: &[char], n: &[char]) -> Option<bool> {
             // so that malformed patterns are reported consistently.
             let mut i = 0;
             loop {
-                match match_from(rest, &n[i..])? {
-                    true => return Some(true),
-                    false => {}
+                if match_from(rest, &n[i..])? {
+                    return Some(true);
                 }
                 if i >= n.len() || n[i] == '/' {
                     return Some(false);
