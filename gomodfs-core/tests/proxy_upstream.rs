@@ -943,3 +943,14 @@ async fn child_env_proxy() {
     let got = env_cfg(&direct).fetch(&mv(), ProxyFile::Mod).await.unwrap();
     assert_eq!(&got[..], b"direct");
 }
+
+#[test]
+fn upstream_and_its_futures_are_send_and_sync() {
+    fn send_sync<T: Send + Sync + Clone + 'static>() {}
+    fn send<T: Send>(_: &T) {}
+    send_sync::<Upstream>();
+    let up = Upstream::new(cfg("off")).unwrap();
+    let m = mv();
+    let fut = up.fetch(&m, ProxyFile::Mod);
+    send(&fut);
+}
