@@ -1,11 +1,54 @@
-//! The GOPROXY client. (temporary stub; replaced by the real client)
-#![allow(missing_docs, dead_code)]
-use crate::error::Result;
-use crate::modpath::ModuleVersion;
-#[derive(Debug, Clone, Copy)]
-pub enum ProxyFile { Info, Mod, Zip }
-impl ProxyFile { pub fn extension(self) -> &'static str { match self { ProxyFile::Info => "info", ProxyFile::Mod => "mod", ProxyFile::Zip => "zip" } } }
-pub struct Upstream;
-impl Upstream {
-    pub async fn fetch(&self, _m: &ModuleVersion, _f: ProxyFile) -> Result<bytes::Bytes> { Err(crate::Error::Config("stub".into())) }
+//! The GOPROXY client.
+//!
+//! [`Upstream`] fetches a module version's `.info`, `.mod` and `.zip` from
+//! the GOPROXY list (section 4 of the spec): `,` and `|` fall-through like
+//! `go`, `off`, `direct` (not supported: reported clearly), `http(s)://` and
+//! `file://` proxies, GONOPROXY/GOPRIVATE refusal, netrc credentials, the
+//! environment's HTTP(S)_PROXY, retries with backoff for transient errors,
+//! an idle (not total) timeout, a body size limit, a negative cache for
+//! 404/410 and single flight for identical concurrent fetches.
+//!
+//! Errors: [`Error::ModuleNotFound`](crate::Error::ModuleNotFound) when the
+//! proxies say 404/410; [`Error::Upstream`](crate::Error::Upstream) for
+//! everything else; [`Error::Config`](crate::Error::Config) from
+//! [`Upstream::new`] for an unusable configuration.
+
+mod client;
+mod config;
+mod negative;
+mod netrc;
+mod pattern;
+
+pub use client::{Upstream, UpstreamStats};
+pub use config::{DEFAULT_GOPROXY, HttpProxy, UpstreamConfig};
+
+use std::fmt;
+
+/// One of the files a module proxy serves for a module version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ProxyFile {
+    /// `<version>.info`: JSON with `Version` and `Time`.
+    Info,
+    /// `<version>.mod`: the go.mod file.
+    Mod,
+    /// `<version>.zip`: the module zip.
+    Zip,
+}
+
+impl ProxyFile {
+    /// The file name extension without the dot: `info`, `mod` or `zip`.
+    pub fn extension(self) -> &'static str {
+        match self {
+            ProxyFile::Info => "info",
+            ProxyFile::Mod => "mod",
+            ProxyFile::Zip => "zip",
+        }
+    }
+}
+
+impl fmt::Display for ProxyFile {
+    /// `.info`, `.mod` or `.zip`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, ".{}", self.extension())
+    }
 }

@@ -1,0 +1,653 @@
+//! [`Upstream`]: fetching files from the GOPROXY list.
+
+use super::ProxyFile;
+use super::config::{HttpProxy, ProxyEntry, Target, UpstreamConfig, parse_goproxy};
+use super::negative::{Key, NegativeCache};
+use super::{netrc, pattern};
+use crate::error::{Error, Result};
+use crate::modpath::ModuleVersion;
+use bytes::{Bytes, BytesMut};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// How much of an error response's body is quoted in messages.
+const ERROR_SNIPPET: usize = 512;
+
+/// What the `direct` GOPROXY entry answers.
+const DIRECT_UNSUPPORTED: &str = "GOPROXY entry \"direct\": gomodfs does not support fetching \
+     directly from version control; list a module proxy in GOPROXY instead";
+/// What the `off` GOPROXY entry answers.
+const OFF: &str = "module lookup disabled by GOPROXY=off";
+
+/// Counters of the upstream client, for observability.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct UpstreamStats {
+    /// Requests sent to proxies (each HTTP attempt, retries included, and
+    /// each `file://` read).
+    pub requests: u64,
+    /// Body bytes received in successful responses.
+    pub bytes: u64,
+    /// 404/410 answers received (per request, not per fetch).
+    pub not_found: u64,
+    /// Fetches that failed with an error other than not-found, after all
+    /// retries and the whole GOPROXY list (per fetch, not per caller).
+    pub errors: u64,
+    /// Retries of transient failures.
+    pub retries: u64,
+    /// Fetches answered from the negative cache, without a request.
+    pub negative_hits: u64,
+    /// Fetches that joined an identical fetch already in flight.
+    pub coalesced: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    bytes: AtomicU64,
+    not_found: AtomicU64,
+    errors: AtomicU64,
+    retries: AtomicU64,
+    negative_hits: AtomicU64,
+    coalesced: AtomicU64,
+}
+
+fn bump(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Ordering::Relaxed);
+}
+
+type Shared = watch::Receiver<Option<Result<Bytes>>>;
+
+/// The GOPROXY client. Cheap to clone (all clones share one connection
+/// pool, negative cache, single-flight table and counters); `Send + Sync`.
+#[derive(Clone)]
+pub struct Upstream {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    entries: Vec<ProxyEntry>,
+    noproxy: String,
+    client: reqwest::Client,
+    idle_timeout: Duration,
+    retries: u32,
+    retry_backoff: Duration,
+    max_body: u64,
+    negative: NegativeCache,
+    inflight: Mutex<HashMap<Key, Shared>>,
+    stats: Counters,
+}
+
+impl fmt::Debug for Upstream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Upstream")
+            .field("proxies", &self.proxies())
+            .field("noproxy", &self.inner.noproxy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How one attempt failed.
+enum Failure {
+    /// 404 or 410, with what the proxy said.
+    NotFound(String),
+    /// Worth retrying: connect/I-O errors, timeouts, truncation, 5xx, 429.
+    Transient(String),
+    /// Not worth retrying: other 4xx, body too large, bad request.
+    Fatal(String),
+}
+
+impl Upstream {
+    /// Builds the client: parses the GOPROXY list and the netrc file and
+    /// sets up the HTTP client (rustls with the ring provider, verifying
+    /// certificates with the platform's roots).
+    ///
+    /// Fails with [`Error::Config`] for an unusable GOPROXY list, an
+    /// unreadable netrc file, or an invalid forward proxy URL.
+    pub fn new(cfg: UpstreamConfig) -> Result<Upstream> {
+        let mut entries = parse_goproxy(&cfg.goproxy)?;
+
+        if let Some(path) = &cfg.netrc {
+            let creds = match std::fs::read_to_string(path) {
+                Ok(text) => netrc::parse(&text),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+                Err(e) => {
+                    return Err(Error::Config(format!(
+                        "reading netrc file {}: {e}",
+                        path.display()
+                    )));
+                }
+            };
+            for entry in &mut entries {
+                if let Target::Http {
+                    host, port, auth, ..
+                } = &mut entry.target
+                    && auth.is_none()
+                    && let Some(c) = netrc::lookup(&creds, host, *port)
+                {
+                    *auth = Some((c.login.clone(), c.password.clone()));
+                }
+            }
+        }
+
+        // reqwest's rustls-no-provider feature takes the process-wide default
+        // provider (and panics when there is none): install ring unless some
+        // provider is installed already.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+
+        let mut builder = reqwest::Client::builder()
+            .tls_backend_rustls()
+            .user_agent(cfg.user_agent.clone())
+            .connect_timeout(cfg.connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(90));
+        builder = match &cfg.http_proxy {
+            HttpProxy::FromEnv => builder,
+            HttpProxy::Disabled => builder.no_proxy(),
+            HttpProxy::Url(url) => {
+                let proxy = reqwest::Proxy::all(url.as_str()).map_err(|e| {
+                    Error::Config(format!("invalid HTTP proxy URL {url:?}: {}", chain(&e)))
+                })?;
+                builder.proxy(proxy)
+            }
+        };
+        let client = builder
+            .build()
+            .map_err(|e| Error::Config(format!("building the HTTP client: {}", chain(&e))))?;
+
+        Ok(Upstream {
+            inner: Arc::new(Inner {
+                entries,
+                noproxy: cfg.noproxy.trim().to_owned(),
+                client,
+                idle_timeout: cfg.idle_timeout,
+                retries: cfg.retries,
+                retry_backoff: cfg.retry_backoff,
+                max_body: cfg.max_body,
+                negative: NegativeCache::new(cfg.negative_ttl),
+                inflight: Mutex::new(HashMap::new()),
+                stats: Counters::default(),
+            }),
+        })
+    }
+
+    /// Fetches one file of a module version from the GOPROXY list:
+    /// `<proxy>/<E(path)>/@v/<E(version)>.<ext>`.
+    ///
+    /// Identical concurrent fetches share one request, which runs in its own
+    /// task: a caller that goes away does not cancel it for the others. A
+    /// not-found answer is remembered for the negative TTL.
+    ///
+    /// Errors: [`Error::ModuleNotFound`] when the proxies answer 404/410;
+    /// [`Error::Upstream`] for everything else (network, 5xx, timeouts,
+    /// truncated or oversized bodies, `off`, `direct`, GONOPROXY).
+    pub async fn fetch(&self, module: &ModuleVersion, file: ProxyFile) -> Result<Bytes> {
+        let key: Key = (module.clone(), file);
+        let mut rx = {
+            let mut inflight = self.inner.inflight.lock();
+            if let Some(rx) = inflight.get(&key) {
+                bump(&self.inner.stats.coalesced, 1);
+                rx.clone()
+            } else {
+                if let Some(err) = self.inner.negative.get(&key) {
+                    bump(&self.inner.stats.negative_hits, 1);
+                    return Err(err);
+                }
+                let runtime = tokio::runtime::Handle::try_current().map_err(|e| {
+                    upstream_err(module, file, format!("no tokio runtime to fetch in: {e}"))
+                })?;
+                let (tx, rx) = watch::channel(None);
+                inflight.insert(key.clone(), rx.clone());
+                let guard = InflightGuard {
+                    inner: Arc::clone(&self.inner),
+                    key,
+                };
+                runtime.spawn(async move {
+                    let (module, file) = &guard.key;
+                    let result = guard.inner.fetch_list(module, *file).await;
+                    match &result {
+                        Err(e @ Error::ModuleNotFound { .. }) => {
+                            guard.inner.negative.insert(guard.key.clone(), e.clone());
+                        }
+                        Err(_) => bump(&guard.inner.stats.errors, 1),
+                        Ok(_) => {}
+                    }
+                    // Receivers that arrive between this send and the guard's
+                    // removal of the entry still see the value.
+                    let _ = tx.send(Some(result));
+                    drop(guard);
+                });
+                rx
+            }
+        };
+        match rx.wait_for(Option::is_some).await {
+            Ok(value) => match &*value {
+                Some(result) => result.clone(),
+                None => Err(upstream_err(module, file, "fetch ended without a result")),
+            },
+            Err(_) => Err(upstream_err(
+                module,
+                file,
+                "the fetch task ended without a result (panicked or runtime shut down)",
+            )),
+        }
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> UpstreamStats {
+        let s = &self.inner.stats;
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        UpstreamStats {
+            requests: get(&s.requests),
+            bytes: get(&s.bytes),
+            not_found: get(&s.not_found),
+            errors: get(&s.errors),
+            retries: get(&s.retries),
+            negative_hits: get(&s.negative_hits),
+            coalesced: get(&s.coalesced),
+        }
+    }
+
+    /// The parsed GOPROXY list for display (URLs without credentials and
+    /// trailing slashes, `off`, `direct`), each followed by the separator
+    /// that came after it (`,` or `|`), except the last.
+    pub fn proxies(&self) -> String {
+        let mut out = String::new();
+        let n = self.inner.entries.len();
+        for (i, e) in self.inner.entries.iter().enumerate() {
+            out.push_str(e.target.display());
+            if i + 1 < n {
+                out.push(if e.fallback_on_error { '|' } else { ',' });
+            }
+        }
+        out
+    }
+}
+
+/// Removes the single-flight entry when the fetch task ends, even by panic.
+struct InflightGuard {
+    inner: Arc<Inner>,
+    key: Key,
+}
+
+impl Drop for InflightGuard {
+    fn drop(&mut self) {
+        self.inner.inflight.lock().remove(&self.key);
+    }
+}
+
+impl Inner {
+    /// Walks the GOPROXY list like `go`'s `TryProxies`.
+    async fn fetch_list(&self, module: &ModuleVersion, file: ProxyFile) -> Result<Bytes> {
+        if !self.noproxy.is_empty() && pattern::match_prefix_patterns(&self.noproxy, module.path())
+        {
+            return Err(upstream_err(
+                module,
+                file,
+                format!(
+                    "the module path matches GONOPROXY/GOPRIVATE ({:?}), so go would fetch it \
+                     directly from version control, which gomodfs does not support; set \
+                     GONOPROXY=none to fetch it through GOPROXY",
+                    self.noproxy
+                ),
+            ));
+        }
+
+        // The most useful error, ranked like go: proxy errors over not-found.
+        // `off` and `direct` (always last) rank lowest here, so that a
+        // not-found from the proxies before them stays a not-found: the
+        // default list "https://proxy.golang.org,direct" must give ENOENT
+        // for a version that does not exist, not EIO.
+        let mut best: Option<(u8, Error)> = None;
+        let mut note: Option<&str> = None;
+        for entry in &self.entries {
+            let result = match &entry.target {
+                Target::Off => Err(upstream_err(module, file, OFF)),
+                Target::Direct => Err(upstream_err(module, file, DIRECT_UNSUPPORTED)),
+                Target::Http { base, auth, .. } => {
+                    self.fetch_http(module, file, base, auth.as_ref()).await
+                }
+                Target::File { dir, url } => self.fetch_file(module, file, dir, url).await,
+            };
+            let err = match result {
+                Ok(body) => return Ok(body),
+                Err(e) => e,
+            };
+            let not_found = matches!(err, Error::ModuleNotFound { .. });
+            let rank = match (&entry.target, not_found) {
+                (Target::Off, _) => {
+                    note = Some("the GOPROXY list ends at \"off\"");
+                    0
+                }
+                (Target::Direct, _) => {
+                    note = Some(
+                        "\"direct\" (fetching from version control) is not supported by gomodfs",
+                    );
+                    0
+                }
+                (_, true) => 1,
+                (_, false) => 2,
+            };
+            if best.as_ref().is_none_or(|(r, _)| rank >= *r) {
+                best = Some((rank, err));
+            }
+            if !entry.fallback_on_error && !not_found {
+                break;
+            }
+        }
+        Err(match (best, note) {
+            (Some((rank, err)), Some(note)) if rank > 0 => add_note(err, note),
+            (Some((_, err)), _) => err,
+            // parse_goproxy never returns an empty list.
+            (None, _) => upstream_err(module, file, "the GOPROXY list is empty"),
+        })
+    }
+
+    /// Fetches from one HTTP(S) proxy, retrying transient failures.
+    async fn fetch_http(
+        &self,
+        module: &ModuleVersion,
+        file: ProxyFile,
+        base: &str,
+        auth: Option<&(String, String)>,
+    ) -> Result<Bytes> {
+        let url = format!(
+            "{base}/{}/@v/{}.{}",
+            module.escaped_path(),
+            module.escaped_version(),
+            file.extension()
+        );
+        let mut attempt: u32 = 0;
+        loop {
+            bump(&self.stats.requests, 1);
+            let started = Instant::now();
+            let (status, result) = self.attempt(&url, auth).await;
+            tracing::debug!(
+                url = %url,
+                status = %status.map_or_else(|| "-".to_owned(), |s| s.as_u16().to_string()),
+                bytes = result.as_ref().map_or(0, |b| b.len()),
+                duration_ms = started.elapsed().as_millis() as u64,
+                "GOPROXY request"
+            );
+            let cause = match result {
+                Ok(body) => {
+                    bump(&self.stats.bytes, body.len() as u64);
+                    return Ok(body);
+                }
+                Err(Failure::NotFound(detail)) => {
+                    bump(&self.stats.not_found, 1);
+                    return Err(Error::ModuleNotFound {
+                        module: module.path().to_owned(),
+                        version: module.version().to_owned(),
+                        detail: format!("{url}: {detail}"),
+                    });
+                }
+                Err(Failure::Fatal(cause)) => {
+                    return Err(upstream_err(module, file, format!("{url}: {cause}")));
+                }
+                Err(Failure::Transient(cause)) => cause,
+            };
+            if attempt >= self.retries {
+                let tries = if attempt == 0 {
+                    String::new()
+                } else {
+                    format!(" (after {} attempts)", attempt + 1)
+                };
+                return Err(upstream_err(module, file, format!("{url}: {cause}{tries}")));
+            }
+            let delay = self
+                .retry_backoff
+                .saturating_mul(2u32.saturating_pow(attempt));
+            attempt += 1;
+            bump(&self.stats.retries, 1);
+            tracing::warn!(
+                module = %module.path(),
+                version = %module.version(),
+                file = %file,
+                proxy = %base,
+                attempt,
+                retries = self.retries,
+                delay_ms = delay.as_millis() as u64,
+                cause = %cause,
+                "upstream fetch failed, retrying"
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// One HTTP request. Returns the status (if a response came) and the
+    /// body or how it failed.
+    async fn attempt(
+        &self,
+        url: &str,
+        auth: Option<&(String, String)>,
+    ) -> (Option<reqwest::StatusCode>, Result<Bytes, Failure>) {
+        let mut req = self.client.get(url);
+        if let Some((user, pass)) = auth {
+            req = req.basic_auth(user, Some(pass));
+        }
+        let mut resp = match tokio::time::timeout(self.idle_timeout, req.send()).await {
+            Err(_) => {
+                return (
+                    None,
+                    Err(Failure::Transient(format!(
+                        "no response within {:?}",
+                        self.idle_timeout
+                    ))),
+                );
+            }
+            Ok(Err(e)) => {
+                let cause = chain(&e);
+                let failure = if e.is_builder() || e.is_redirect() {
+                    Failure::Fatal(cause)
+                } else {
+                    Failure::Transient(cause)
+                };
+                return (None, Err(failure));
+            }
+            Ok(Ok(resp)) => resp,
+        };
+        let status = resp.status();
+        if status.is_success() {
+            return (Some(status), self.read_body(&mut resp).await);
+        }
+        let snippet = self.read_snippet(&mut resp).await;
+        let said = if snippet.is_empty() {
+            status.to_string()
+        } else {
+            format!("{status}: {snippet}")
+        };
+        let failure = match status.as_u16() {
+            404 | 410 => Failure::NotFound(said),
+            429 | 500..=599 => Failure::Transient(said),
+            _ => Failure::Fatal(said),
+        };
+        (Some(status), Err(failure))
+    }
+
+    /// Reads a whole body: idle timeout per chunk, size limit, and a check
+    /// against Content-Length so a truncated body is never returned.
+    async fn read_body(&self, resp: &mut reqwest::Response) -> Result<Bytes, Failure> {
+        let declared = resp.content_length();
+        if let Some(n) = declared
+            && n > self.max_body
+        {
+            return Err(Failure::Fatal(format!(
+                "response of {n} bytes exceeds the limit of {} bytes",
+                self.max_body
+            )));
+        }
+        // Reserve the declared size (at most max_body, checked above) so a
+        // large zip is not copied while growing; pages a lying proxy never
+        // fills are never touched.
+        let mut buf = BytesMut::with_capacity(usize::try_from(declared.unwrap_or(0)).unwrap_or(0));
+        loop {
+            match tokio::time::timeout(self.idle_timeout, resp.chunk()).await {
+                Err(_) => {
+                    return Err(Failure::Transient(format!(
+                        "no data for {:?} after {} bytes",
+                        self.idle_timeout,
+                        buf.len()
+                    )));
+                }
+                Ok(Err(e)) => {
+                    return Err(Failure::Transient(format!(
+                        "reading the body after {} bytes: {}",
+                        buf.len(),
+                        chain(&e)
+                    )));
+                }
+                Ok(Ok(None)) => break,
+                Ok(Ok(Some(chunk))) => {
+                    if (buf.len() + chunk.len()) as u64 > self.max_body {
+                        return Err(Failure::Fatal(format!(
+                            "response body exceeds the limit of {} bytes",
+                            self.max_body
+                        )));
+                    }
+                    buf.extend_from_slice(&chunk);
+                }
+            }
+        }
+        if let Some(n) = declared
+            && buf.len() as u64 != n
+        {
+            return Err(Failure::Transient(format!(
+                "truncated body: got {} of {n} bytes",
+                buf.len()
+            )));
+        }
+        Ok(buf.freeze())
+    }
+
+    /// The start of an error response's body, on one line, for messages.
+    async fn read_snippet(&self, resp: &mut reqwest::Response) -> String {
+        let mut buf = Vec::new();
+        while buf.len() < ERROR_SNIPPET {
+            match tokio::time::timeout(self.idle_timeout, resp.chunk()).await {
+                Ok(Ok(Some(chunk))) => buf.extend_from_slice(&chunk),
+                _ => break,
+            }
+        }
+        let text = String::from_utf8_lossy(&buf[..buf.len().min(ERROR_SNIPPET)]);
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    /// Reads `<dir>/<E(path)>/@v/<E(version)>.<ext>` of a `file://` proxy.
+    async fn fetch_file(
+        &self,
+        module: &ModuleVersion,
+        file: ProxyFile,
+        dir: &std::path::Path,
+        url: &str,
+    ) -> Result<Bytes> {
+        bump(&self.stats.requests, 1);
+        let rel = format!(
+            "{}/@v/{}.{}",
+            module.escaped_path(),
+            module.escaped_version(),
+            file.extension()
+        );
+        let path = dir.join(&rel);
+        let max = self.max_body;
+        let started = Instant::now();
+        let read = tokio::task::spawn_blocking(move || -> std::io::Result<Result<Vec<u8>, u64>> {
+            let len = std::fs::metadata(&path)?.len();
+            if len > max {
+                return Ok(Err(len));
+            }
+            std::fs::read(&path).map(Ok)
+        })
+        .await;
+        let where_ = format!("{url}/{rel}");
+        let result = match read {
+            Ok(Ok(Ok(data))) => {
+                bump(&self.stats.bytes, data.len() as u64);
+                Ok(Bytes::from(data))
+            }
+            Ok(Ok(Err(len))) => Err(upstream_err(
+                module,
+                file,
+                format!("{where_}: file of {len} bytes exceeds the limit of {max} bytes"),
+            )),
+            Ok(Err(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                bump(&self.stats.not_found, 1);
+                Err(Error::ModuleNotFound {
+                    module: module.path().to_owned(),
+                    version: module.version().to_owned(),
+                    detail: format!("{where_}: {e}"),
+                })
+            }
+            Ok(Err(e)) => Err(upstream_err(module, file, format!("{where_}: {e}"))),
+            Err(e) => Err(upstream_err(module, file, format!("{where_}: {e}"))),
+        };
+        tracing::debug!(
+            url = %where_,
+            status = if result.is_ok() { "ok" } else { "error" },
+            bytes = result.as_ref().map_or(0, |b| b.len()),
+            duration_ms = started.elapsed().as_millis() as u64,
+            "GOPROXY file read"
+        );
+        result
+    }
+}
+
+fn upstream_err(module: &ModuleVersion, file: ProxyFile, cause: impl Into<String>) -> Error {
+    Error::Upstream {
+        module: module.path().to_owned(),
+        version: module.version().to_owned(),
+        what: file.to_string(),
+        cause: cause.into(),
+    }
+}
+
+/// Appends why the rest of the GOPROXY list was not tried.
+fn add_note(err: Error, note: &str) -> Error {
+    match err {
+        Error::ModuleNotFound {
+            module,
+            version,
+            detail,
+        } => Error::ModuleNotFound {
+            module,
+            version,
+            detail: format!("{detail}; {note}"),
+        },
+        Error::Upstream {
+            module,
+            version,
+            what,
+            cause,
+        } => Error::Upstream {
+            module,
+            version,
+            what,
+            cause: format!("{cause}; {note}"),
+        },
+        other => other,
+    }
+}
+
+/// An error and its sources on one line (reqwest's own message alone often
+/// hides the cause, e.g. "error sending request").
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let msg = s.to_string();
+        if !out.contains(&msg) {
+            out.push_str(": ");
+            out.push_str(&msg);
+        }
+        source = s.source();
+    }
+    out
+}
