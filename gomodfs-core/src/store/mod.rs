@@ -26,8 +26,8 @@ use bytes::Bytes;
 use std::fmt;
 use std::sync::Arc;
 
-
-
+pub use git::GitStore;
+pub use memory::MemoryStore;
 
 /// The two proxy files that may be stored without the module zip.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

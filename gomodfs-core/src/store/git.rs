@@ -1,1 +1,0 @@
-//! The git object store.

@@ -1,0 +1,243 @@
+//! The repository layout on disk: creating it, durable file writes, temp
+//! files and their cleanup.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Temp files older than this are left-overs of a killed process.
+pub(crate) const STALE_AFTER: Duration = Duration::from_secs(3600);
+
+/// Prefix of temp files next to refs and in the repository root. Git's
+/// loose-ref reader skips names starting with a dot, and so do we.
+pub(crate) const TMP_REF_PREFIX: &str = ".tmp-gomodfs-";
+/// Prefix of a pack being written, in `objects/pack`. No `.pack`/`.idx`
+/// extension, so no reader (gix, git) takes it for a pack.
+pub(crate) const TMP_PACK_PREFIX: &str = "tmp_pack_gomodfs_";
+/// Prefix of a pack index being written, in `objects/pack`.
+pub(crate) const TMP_IDX_PREFIX: &str = "tmp_idx_gomodfs_";
+/// Prefix of a loose object being written, in `objects/`.
+pub(crate) const TMP_OBJ_PREFIX: &str = "tmp_obj_gomodfs_";
+
+/// `HEAD` of the bare repository. The branch never exists: there are no commits.
+pub(crate) const HEAD: &[u8] = b"ref: refs/heads/main\n";
+/// `config` of the bare repository. `gc.packRefs = false` keeps `git gc`
+/// from moving our loose refs into `packed-refs` (which this store does not
+/// read); `gc.auto = 0` keeps git commands from starting a gc on their own.
+pub(crate) const CONFIG: &[u8] = b"[core]\n\trepositoryformatversion = 0\n\tbare = true\n\
+[gc]\n\tpackRefs = false\n\tauto = 0\n";
+
+/// Paths inside the repository.
+#[derive(Debug, Clone)]
+pub(crate) struct Layout {
+    /// The repository (`--git-dir`).
+    pub(crate) root: PathBuf,
+    /// `objects/`.
+    pub(crate) objects: PathBuf,
+    /// `objects/pack/`.
+    pub(crate) pack: PathBuf,
+    /// `refs/gomodfs/`.
+    pub(crate) refs: PathBuf,
+}
+
+impl Layout {
+    /// The paths of a repository at `root`; touches nothing.
+    pub(crate) fn new(root: &Path) -> Self {
+        let objects = root.join("objects");
+        Layout {
+            root: root.to_owned(),
+            pack: objects.join("pack"),
+            objects,
+            refs: root.join("refs").join("gomodfs"),
+        }
+    }
+
+    /// Creates whatever of the layout is missing; leaves existing files
+    /// (a user's `config`, say) alone. Safe to run from several processes at
+    /// once.
+    pub(crate) fn create(&self) -> io::Result<()> {
+        create_dir_durable(&self.root)?;
+        create_dir_durable(&self.pack)?;
+        create_dir_durable(&self.root.join("refs").join("heads"))?;
+        create_dir_durable(&self.root.join("refs").join("tags"))?;
+        create_dir_durable(&self.refs)?;
+        create_file_if_missing(&self.root, "HEAD", HEAD)?;
+        create_file_if_missing(&self.root, "config", CONFIG)?;
+        Ok(())
+    }
+
+    /// Removes temp files older than [`STALE_AFTER`] that a killed process
+    /// left behind. Best effort: failures are logged, never returned.
+    pub(crate) fn remove_stale_temp_files(&self) {
+        let now = SystemTime::now();
+        remove_stale_in(&self.root, &[TMP_REF_PREFIX], now);
+        remove_stale_in(&self.objects, &[TMP_OBJ_PREFIX], now);
+        remove_stale_in(&self.pack, &[TMP_PACK_PREFIX, TMP_IDX_PREFIX], now);
+        remove_stale_refs(&self.refs, now);
+    }
+}
+
+fn remove_stale_refs(dir: &Path, now: SystemTime) {
+    remove_stale_in(dir, &[TMP_REF_PREFIX], now);
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_stale_refs(&entry.path(), now);
+        }
+    }
+}
+
+fn remove_stale_in(dir: &Path, prefixes: &[&str], now: SystemTime) {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(err) => {
+            tracing::debug!(dir = %dir.display(), %err, "cannot list directory for temp file cleanup");
+            return;
+        }
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !prefixes.iter().any(|p| name.starts_with(p)) {
+            continue;
+        }
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| now.duration_since(t).ok())
+            .is_some_and(|age| age > STALE_AFTER);
+        if stale {
+            let path = entry.path();
+            match fs::remove_file(&path) {
+                Ok(()) => tracing::debug!(path = %path.display(), "removed stale temp file"),
+                Err(err) => {
+                    tracing::debug!(path = %path.display(), %err, "cannot remove stale temp file")
+                }
+            }
+        }
+    }
+}
+
+/// A name for a temp file that no other thread or process uses.
+pub(crate) fn temp_name(prefix: &str) -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{prefix}{}_{n}_{nanos:08x}", std::process::id())
+}
+
+/// Makes the directory entry changes in `dir` (creations, renames) durable.
+pub(crate) fn fsync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    {
+        File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        // Directories cannot be opened as files on Windows; NTFS journals
+        // metadata itself.
+        let _ = dir;
+        Ok(())
+    }
+}
+
+/// `create_dir_all` that also makes each new directory entry durable.
+pub(crate) fn create_dir_durable(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_dir_durable(parent)?;
+    }
+    match fs::create_dir(dir) {
+        Ok(()) => {
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                fsync_dir(parent)?;
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Deletes a temp file when dropped, unless [`TempFile::keep`] was called.
+pub(crate) struct TempFile {
+    path: PathBuf,
+    armed: bool,
+}
+
+impl TempFile {
+    /// Creates `dir/<temp_name(prefix)>`, exclusively.
+    pub(crate) fn create(dir: &Path, prefix: &str) -> io::Result<(TempFile, File)> {
+        let path = dir.join(temp_name(prefix));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)?;
+        Ok((TempFile { path, armed: true }, file))
+    }
+
+    /// The temp file's path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Renames the temp file to `to` (atomically replacing it) and disarms
+    /// the guard.
+    pub(crate) fn persist(mut self, to: &Path) -> io::Result<()> {
+        fs::rename(&self.path, to)?;
+        self.armed = false;
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Writes `data` to `dir/name` atomically and durably: temp file in `dir`,
+/// fsync, rename over `name`, fsync `dir`. `dir` must exist.
+pub(crate) fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> io::Result<()> {
+    let (tmp, mut file) = TempFile::create(dir, TMP_REF_PREFIX)?;
+    file.write_all(data)?;
+    file.sync_all()?;
+    drop(file);
+    tmp.persist(&dir.join(name))?;
+    fsync_dir(dir)
+}
+
+/// Creates `dir/name` with `data` unless it exists; never replaces an
+/// existing file, never leaves a partial one.
+fn create_file_if_missing(dir: &Path, name: &str, data: &[u8]) -> io::Result<()> {
+    let target = dir.join(name);
+    if target.exists() {
+        return Ok(());
+    }
+    let (tmp, mut file) = TempFile::create(dir, TMP_REF_PREFIX)?;
+    file.write_all(data)?;
+    file.sync_all()?;
+    drop(file);
+    // A hard link fails if the target exists, so a concurrent creator (or
+    // the user) wins; fall back to rename where links are not supported.
+    match fs::hard_link(tmp.path(), &target) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(_) if !target.exists() => return tmp.persist(&target).and_then(|()| fsync_dir(dir)),
+        Err(_) => {}
+    }
+    drop(tmp);
+    fsync_dir(dir)
+}

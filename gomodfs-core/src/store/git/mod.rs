@@ -1,0 +1,646 @@
+//! The git object store: module versions as git trees and blobs in a bare
+//! repository, readable with ordinary git.
+//!
+//! [`GitStore`] keeps no state of its own beyond what is on disk, so any
+//! number of processes may open the same directory and put and read at the
+//! same time.
+//!
+//! # On-disk layout
+//!
+//! ```text
+//! DIR/                            a bare git repository (`git --git-dir=DIR ...` works)
+//!   HEAD                          "ref: refs/heads/main\n" (the branch never exists)
+//!   config                        [core] bare = true; [gc] packRefs = false, auto = 0
+//!   objects/pack/pack-<sum>.pack  one pack per put_module: only the objects that were new
+//!   objects/pack/pack-<sum>.idx   its index (v2); <sum> is the pack's trailing SHA-1
+//!   objects/xx/yyyy...            loose blobs written by put_meta
+//!   refs/gomodfs/zip/<P>/@v/<V>   a complete module: "<hex id of its root tree>\n"
+//!   refs/gomodfs/info/<P>/@v/<V>  a .info stored alone: "<hex id of the blob>\n"
+//!   refs/gomodfs/mod/<P>/@v/<V>   a .mod stored alone: "<hex id of the blob>\n"
+//! ```
+//!
+//! `<P>` and `<V>` are the *escaped* module path and version (upper case
+//! written as `!` + lower case, as in the module cache) with every byte
+//! other than `a-z 0-9 _ -` (and `/` in `<P>`) written as `%xx` in
+//! lower-case hex: `github.com/BurntSushi/toml@v1.2.3` is
+//! `refs/gomodfs/zip/github%2ecom/%21burnt%21sushi/toml/@v/v1%2e2%2e3`.
+//! These names are valid git ref names, hold no upper case (so they are
+//! unique on case-insensitive file systems too) and decode back to exactly
+//! one module version.
+//!
+//! A module's root tree:
+//!
+//! | entry     | object | contents |
+//! |-----------|--------|----------|
+//! | `files`   | tree   | the module's files as a normal git tree: mode 100644 files, nested subdirectory trees |
+//! | `index`   | blob   | `gomodfs-index 1\n`, then per file in bytewise path order `<hex blob id> <size> <path>\n` |
+//! | `info`    | blob   | the proxy's `.info` bytes |
+//! | `mod`     | blob   | the proxy's `.mod` bytes |
+//! | `ziphash` | blob   | the `h1:` hash |
+//!
+//! [`Store::module`] reads the ref, the root tree and its four blobs: five
+//! object reads whatever the size of the module. The `files` tree is what
+//! keeps the store inspectable: `git ls-tree -r <ref>:files`. There are no
+//! commits.
+//!
+//! # Atomicity and crash safety
+//!
+//! A put writes its objects first and its ref last. A pack is written to
+//! `objects/pack/tmp_pack_gomodfs_*` and `tmp_idx_gomodfs_*`, fsynced, then
+//! the `.pack` is renamed into place, then the `.idx` (readers find packs by
+//! their `.idx`; a `.pack` without one is ignored), and the directory is
+//! fsynced. Then the ref is written to `.tmp-gomodfs-*` next to it, fsynced,
+//! renamed over the ref name and the directory fsynced. A module is therefore
+//! visible complete or not at all, also after `kill -9` or a power cut.
+//! Temp files are ignored by readers (and by git) and removed by
+//! [`GitStore::open`] once they are more than an hour old.
+//!
+//! Objects that already exist (in any pack, also one written by another
+//! process since this one started) are not written again, so a file that is
+//! the same in many versions is stored once. Two processes putting
+//! overlapping modules at once may both write some object; duplicates in two
+//! packs are harmless.
+//!
+//! # Maintenance
+//!
+//! Every `put_module` adds a pack, so a store with many thousands of modules
+//! has many thousands of small packs, which makes object lookups slower (one
+//! index probe per pack on a miss) and can reach gix's limit of 32767 pack
+//! indexes. `git --git-dir=DIR gc` (or `git repack -a -d`) merges them; it
+//! keeps every object reachable from our refs and, with the `config` above,
+//! does not pack the refs. Run it while no gomodfs process writes to the
+//! store.
+
+mod layout;
+mod pack;
+mod refs;
+#[cfg(test)]
+mod tests;
+
+use super::{BlobId, MetaFile, ModuleContents, Store, StoreEntry, StoredFile, StoredModule};
+use crate::error::{Error, Result};
+use crate::modpath::ModuleVersion;
+use bytes::Bytes;
+use gix_hash::{ObjectId, oid};
+use gix_object::{Exists, Find};
+use layout::Layout;
+use pack::{Kind, Object, TreeEntry};
+use parking_lot::Mutex;
+use refs::RefKind;
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A handle to the object database. Handles are `Send` but not `Sync`
+/// (they cache a snapshot of the pack list in `RefCell`s), so the store
+/// keeps a pool of them and lends one to each reading thread.
+type OdbHandle = gix_odb::store::Handle<Arc<gix_odb::Store>>;
+
+/// Handles kept for reuse; more may exist while many threads read at once.
+const MAX_POOLED_HANDLES: usize = 64;
+
+/// Index slots of the object database. gix fixes the number at open time
+/// and fails lookups once more pack indexes exist than slots, so take the
+/// most it allows (about 24 bytes each).
+const ODB_SLOTS: u16 = (1 << 15) - 1;
+
+/// First line of the `index` blob.
+const INDEX_HEADER: &str = "gomodfs-index 1\n";
+
+/// Names in a module's root tree.
+const ROOT_FILES: &str = "files";
+const ROOT_INDEX: &str = "index";
+const ROOT_INFO: &str = "info";
+const ROOT_MOD: &str = "mod";
+const ROOT_ZIPHASH: &str = "ziphash";
+
+/// A [`Store`] in a bare git repository; see the [module docs](self) for the
+/// layout. Cheap to share between threads (`Arc<GitStore>`); any number of
+/// processes may open the same directory.
+pub struct GitStore {
+    layout: Layout,
+    odb: Arc<gix_odb::Store>,
+    handles: Mutex<Vec<OdbHandle>>,
+}
+
+impl fmt::Debug for GitStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GitStore")
+            .field("dir", &self.layout.root)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`GitStore::put_module_counted`] wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PutStats {
+    /// Objects (blobs and trees) the module consists of, after removing
+    /// duplicates within the module.
+    pub objects: usize,
+    /// Objects that were new and went into the pack; 0 if no pack was
+    /// written.
+    pub written: usize,
+}
+
+impl GitStore {
+    /// Opens the store at `dir`, creating the repository layout where it is
+    /// missing (existing files are left alone), and removes temp files that
+    /// killed processes left behind more than an hour ago.
+    pub fn open(dir: &Path) -> Result<GitStore> {
+        let root = std::path::absolute(dir)
+            .map_err(|e| Error::io(format!("opening git store {}", dir.display()), e))?;
+        let layout = Layout::new(&root);
+        layout
+            .create()
+            .map_err(|e| Error::io(format!("creating git store {}", root.display()), e))?;
+        layout.remove_stale_temp_files();
+        let odb = gix_odb::Store::at_opts(
+            layout.objects.clone(),
+            gix_hash::Kind::Sha1,
+            &mut std::iter::empty(),
+            gix_odb::store::init::Options {
+                slots: gix_odb::store::init::Slots::Given(ODB_SLOTS),
+                current_dir: Some(root.clone()),
+                ..Default::default()
+            },
+        )
+        .map_err(|e| Error::io(format!("opening object database of {}", root.display()), e))?;
+        Ok(GitStore {
+            layout,
+            odb: Arc::new(odb),
+            handles: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The repository directory (absolute).
+    pub fn dir(&self) -> &Path {
+        &self.layout.root
+    }
+
+    /// The git ref under which a complete module is stored, e.g.
+    /// `refs/gomodfs/zip/github%2ecom/%21burnt%21sushi/toml/@v/v1%2e2%2e3`.
+    /// `git --git-dir=DIR ls-tree -r <ref>:files` lists its files.
+    pub fn ref_name(module: &ModuleVersion) -> String {
+        refs::ref_name(RefKind::Zip, module)
+    }
+
+    /// Like [`Store::put_module`], and says how many objects were new.
+    pub fn put_module_counted(
+        &self,
+        module: &ModuleVersion,
+        contents: &ModuleContents,
+    ) -> Result<PutStats> {
+        let ctx = || format!("{module}: putting module");
+        let built = build_module(module, contents)?;
+        let (ref_dir, ref_name) = refs::ref_file(&self.layout.refs, RefKind::Zip, module);
+        let ref_path = ref_dir.join(&ref_name);
+        let mut stats = PutStats {
+            objects: built.objects.len(),
+            written: 0,
+        };
+        if refs::read_ref(&ref_path).map_err(|e| Error::io(ctx(), e))? == Some(built.root) {
+            // Already stored (the ref is only written once its objects are durable).
+            return Ok(stats);
+        }
+        let missing: Vec<&Object> = self.with_handle(|h| {
+            // A miss refreshes the list of packs from disk once, so packs
+            // that other processes wrote since then count too; after that,
+            // checks stay in memory (plus a stat for loose objects).
+            h.exists(&built.root);
+            built
+                .objects
+                .iter()
+                .filter(|o| !h.exists_without_refresh(&o.id))
+                .collect()
+        });
+        if missing.is_empty() {
+            // The objects may sit in a pack another process has just renamed
+            // into place; make sure that is durable before our ref is.
+            layout::fsync_dir(&self.layout.pack).map_err(|e| Error::io(ctx(), e))?;
+        } else {
+            let written = pack::write_pack(&self.layout.pack, &missing)
+                .map_err(|e| Error::io(format!("{module}: writing pack"), e))?;
+            tracing::debug!(%module, objects = written.objects, pack = %written.pack.display(), idx = %written.idx.display(), "wrote pack");
+            stats.written = written.objects;
+        }
+        refs::write_ref(&ref_dir, &ref_name, &built.root).map_err(|e| {
+            Error::io(
+                format!(
+                    "{module}: writing ref {}",
+                    refs::ref_name(RefKind::Zip, module)
+                ),
+                e,
+            )
+        })?;
+        Ok(stats)
+    }
+
+    /// Lends a handle of the object database to `f`.
+    fn with_handle<R>(&self, f: impl FnOnce(&OdbHandle) -> R) -> R {
+        let pooled = self.handles.lock().pop();
+        let handle = pooled.unwrap_or_else(|| self.odb.to_handle_arc());
+        let result = f(&handle);
+        let mut pool = self.handles.lock();
+        if pool.len() < MAX_POOLED_HANDLES {
+            pool.push(handle);
+        }
+        result
+    }
+
+    /// Reads an object: its kind and contents, or `None` if it does not exist.
+    fn read_object(
+        &self,
+        id: &oid,
+    ) -> std::result::Result<Option<(gix_object::Kind, Bytes)>, String> {
+        self.with_handle(|h| {
+            let mut buf = Vec::new();
+            let found = h.try_find(id, &mut buf).map_err(|e| format!("{e:#}"))?;
+            let Some((kind, ptr, len)) =
+                found.map(|d| (d.kind, d.data.as_ptr() as usize, d.data.len()))
+            else {
+                return Ok(None);
+            };
+            // The data lies in `buf` (no object cache is configured), normally
+            // all of it: then hand the buffer over without copying.
+            let start = ptr.wrapping_sub(buf.as_ptr() as usize);
+            let bytes = match start.checked_add(len) {
+                _ if len == 0 => Bytes::new(),
+                Some(end) if start == 0 && end <= buf.len() => {
+                    buf.truncate(len);
+                    Bytes::from(buf)
+                }
+                Some(end) if end <= buf.len() => Bytes::copy_from_slice(&buf[start..end]),
+                _ => return Err(format!("object {id}: data outside the read buffer")),
+            };
+            Ok(Some((kind, bytes)))
+        })
+    }
+
+    /// Reads an object a ref or tree of `module` names: it must exist and be
+    /// of `kind`.
+    fn read_required(
+        &self,
+        module: &ModuleVersion,
+        id: &oid,
+        kind: gix_object::Kind,
+        what: &str,
+    ) -> Result<Bytes> {
+        match self.read_object(id) {
+            Ok(Some((k, data))) if k == kind => Ok(data),
+            Ok(Some((k, _))) => Err(Error::store(
+                format!("{module}: reading {what}"),
+                format!("object {id} is a {k}, not a {kind}"),
+            )),
+            Ok(None) => Err(Error::store(
+                format!("{module}: reading {what}"),
+                format!("object {id} is missing"),
+            )),
+            Err(e) => Err(Error::store(format!("{module}: reading {what} ({id})"), e)),
+        }
+    }
+
+    fn read_ref(&self, kind: RefKind, module: &ModuleVersion) -> Result<Option<ObjectId>> {
+        let (dir, name) = refs::ref_file(&self.layout.refs, kind, module);
+        refs::read_ref(&dir.join(name)).map_err(|e| {
+            Error::io(
+                format!("{module}: reading ref {}", refs::ref_name(kind, module)),
+                e,
+            )
+        })
+    }
+
+    /// The entries of a module's root tree that this store needs.
+    fn read_root(&self, module: &ModuleVersion, root: &oid) -> Result<RootTree> {
+        let data = self.read_required(module, root, gix_object::Kind::Tree, "root tree")?;
+        let bad = |why: &str| Error::store(format!("{module}: reading root tree {root}"), why);
+        let entries = pack::parse_tree(&data).ok_or_else(|| bad("malformed tree"))?;
+        let find = |name: &str| {
+            entries
+                .iter()
+                .find(|(n, is_dir, _)| *n == name.as_bytes() && !is_dir)
+                .map(|(_, _, id)| *id)
+                .ok_or_else(|| bad(&format!("no {name:?} entry")))
+        };
+        Ok(RootTree {
+            index: find(ROOT_INDEX)?,
+            info: find(ROOT_INFO)?,
+            go_mod: find(ROOT_MOD)?,
+            ziphash: find(ROOT_ZIPHASH)?,
+        })
+    }
+}
+
+/// The blobs of a module's root tree.
+struct RootTree {
+    index: ObjectId,
+    info: ObjectId,
+    go_mod: ObjectId,
+    ziphash: ObjectId,
+}
+
+/// The objects of one module version.
+struct BuiltModule {
+    /// The root tree.
+    root: ObjectId,
+    /// Every object, each once, the root first.
+    objects: Vec<Object>,
+}
+
+/// A directory while building the `files` tree.
+#[derive(Default)]
+struct Dir {
+    files: Vec<(String, ObjectId)>,
+    dirs: BTreeMap<String, Dir>,
+}
+
+impl Dir {
+    /// Encodes this directory and its subdirectories, appending the trees to
+    /// `out` (parents before children) and returning this tree's id.
+    fn encode(self, out: &mut Vec<Object>) -> ObjectId {
+        let mut entries: Vec<TreeEntry> = Vec::with_capacity(self.files.len() + self.dirs.len());
+        let mut children = Vec::new();
+        for (name, dir) in self.dirs {
+            let mut sub = Vec::new();
+            let id = dir.encode(&mut sub);
+            children.push(sub);
+            entries.push(TreeEntry {
+                name,
+                is_dir: true,
+                id,
+            });
+        }
+        for (name, id) in self.files {
+            entries.push(TreeEntry {
+                name,
+                is_dir: false,
+                id,
+            });
+        }
+        let tree = Object::new(Kind::Tree, Bytes::from(pack::encode_tree(&mut entries)));
+        let id = tree.id;
+        // Parents before children, for locality in the pack.
+        out.push(tree);
+        for sub in children {
+            out.extend(sub);
+        }
+        id
+    }
+}
+
+/// Checks a file path well enough to build trees and the index from it.
+fn check_file_path(module: &ModuleVersion, path: &str) -> Result<()> {
+    let bad = |why: &str| {
+        Error::store(
+            format!("{module}: putting module"),
+            format!("file path {path:?}: {why}"),
+        )
+    };
+    if path.contains('\n') || path.contains('\0') {
+        return Err(bad("contains a newline or NUL"));
+    }
+    if path
+        .split('/')
+        .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return Err(bad("empty, '.' or '..' path element"));
+    }
+    Ok(())
+}
+
+/// Builds the objects of a module: blobs, the `files` trees, the index and
+/// the root tree.
+fn build_module(module: &ModuleVersion, contents: &ModuleContents) -> Result<BuiltModule> {
+    let ctx = || format!("{module}: putting module");
+    let mut files: Vec<&(String, Bytes)> = contents.files.iter().collect();
+    files.sort_unstable_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    for w in files.windows(2) {
+        if w[0].0 == w[1].0 {
+            return Err(Error::store(
+                ctx(),
+                format!("duplicate file path {:?}", w[0].0),
+            ));
+        }
+    }
+    for (path, _) in &files {
+        check_file_path(module, path)?;
+    }
+    let blobs = pack::par_map(&files, pack::worker_threads(), |(_, data)| {
+        Object::new(Kind::Blob, data.clone())
+    });
+
+    let mut index = String::with_capacity(INDEX_HEADER.len() + files.len() * 64);
+    index.push_str(INDEX_HEADER);
+    let mut root_dir = Dir::default();
+    for ((path, data), blob) in files.iter().zip(&blobs) {
+        index.push_str(&format!("{} {} {path}\n", blob.id.to_hex(), data.len()));
+        let mut dir = &mut root_dir;
+        let (parents, name) = match path.rsplit_once('/') {
+            Some((p, n)) => (Some(p), n),
+            None => (None, path.as_str()),
+        };
+        for component in parents.into_iter().flat_map(|p| p.split('/')) {
+            dir = dir.dirs.entry(component.to_owned()).or_default();
+        }
+        dir.files.push((name.to_owned(), blob.id));
+    }
+    check_no_file_dir_clash(module, &root_dir)?;
+
+    let mut trees = Vec::new();
+    let files_tree = root_dir.encode(&mut trees);
+    let meta = [
+        (ROOT_INDEX, Object::new(Kind::Blob, Bytes::from(index))),
+        (ROOT_INFO, Object::new(Kind::Blob, contents.info.clone())),
+        (ROOT_MOD, Object::new(Kind::Blob, contents.go_mod.clone())),
+        (
+            ROOT_ZIPHASH,
+            Object::new(Kind::Blob, Bytes::from(contents.ziphash.clone())),
+        ),
+    ];
+    let mut root_entries: Vec<TreeEntry> = meta
+        .iter()
+        .map(|(name, o)| TreeEntry {
+            name: (*name).to_owned(),
+            is_dir: false,
+            id: o.id,
+        })
+        .collect();
+    root_entries.push(TreeEntry {
+        name: ROOT_FILES.to_owned(),
+        is_dir: true,
+        id: files_tree,
+    });
+    let root = Object::new(
+        Kind::Tree,
+        Bytes::from(pack::encode_tree(&mut root_entries)),
+    );
+    let root_id = root.id;
+
+    let mut seen = HashSet::new();
+    let objects = std::iter::once(root)
+        .chain(meta.into_iter().map(|(_, o)| o))
+        .chain(trees)
+        .chain(blobs)
+        .filter(|o| seen.insert(o.id))
+        .collect();
+    Ok(BuiltModule {
+        root: root_id,
+        objects,
+    })
+}
+
+/// Rejects a name that is both a file and a directory (`a` and `a/b`).
+fn check_no_file_dir_clash(module: &ModuleVersion, dir: &Dir) -> Result<()> {
+    for (name, _) in &dir.files {
+        if dir.dirs.contains_key(name) {
+            return Err(Error::store(
+                format!("{module}: putting module"),
+                format!("{name:?} is both a file and a directory"),
+            ));
+        }
+    }
+    dir.dirs
+        .values()
+        .try_for_each(|d| check_no_file_dir_clash(module, d))
+}
+
+/// Parses the `index` blob.
+fn parse_index(module: &ModuleVersion, data: &[u8]) -> Result<Vec<StoredFile>> {
+    let bad = |why: String| Error::store(format!("{module}: reading file index"), why);
+    let text = std::str::from_utf8(data).map_err(|e| bad(e.to_string()))?;
+    let body = text
+        .strip_prefix(INDEX_HEADER)
+        .ok_or_else(|| bad("unknown index format".into()))?;
+    let mut files = Vec::new();
+    for line in body.split_terminator('\n') {
+        let parse = || -> Option<StoredFile> {
+            let (hex, rest) = line.split_once(' ')?;
+            let (size, path) = rest.split_once(' ')?;
+            let id = ObjectId::from_hex(hex.as_bytes()).ok()?;
+            Some(StoredFile {
+                path: path.to_owned(),
+                size: size.parse().ok()?,
+                blob: BlobId::from_slice(id.as_bytes())?,
+            })
+        };
+        files.push(parse().ok_or_else(|| bad(format!("malformed line {line:?}")))?);
+    }
+    if !files.is_sorted_by(|a, b| a.path.as_bytes() <= b.path.as_bytes()) {
+        files.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
+    }
+    Ok(files)
+}
+
+impl Store for GitStore {
+    fn module(&self, module: &ModuleVersion) -> Result<Option<StoredModule>> {
+        let Some(root) = self.read_ref(RefKind::Zip, module)? else {
+            return Ok(None);
+        };
+        let root = self.read_root(module, &root)?;
+        let blob = gix_object::Kind::Blob;
+        let index = self.read_required(module, &root.index, blob, "file index")?;
+        let ziphash = self.read_required(module, &root.ziphash, blob, "ziphash")?;
+        let ziphash = String::from_utf8(ziphash.to_vec())
+            .map_err(|e| Error::store(format!("{module}: reading ziphash"), e))?;
+        Ok(Some(StoredModule {
+            info: self.read_required(module, &root.info, blob, ".info")?,
+            go_mod: self.read_required(module, &root.go_mod, blob, ".mod")?,
+            ziphash,
+            files: parse_index(module, &index)?,
+        }))
+    }
+
+    fn put_module(&self, module: &ModuleVersion, contents: &ModuleContents) -> Result<()> {
+        self.put_module_counted(module, contents).map(|_| ())
+    }
+
+    fn meta(&self, module: &ModuleVersion, file: MetaFile) -> Result<Option<Bytes>> {
+        let (kind, what) = match file {
+            MetaFile::Info => (RefKind::Info, ".info"),
+            MetaFile::Mod => (RefKind::Mod, ".mod"),
+        };
+        if let Some(id) = self.read_ref(kind, module)? {
+            return self
+                .read_required(module, &id, gix_object::Kind::Blob, what)
+                .map(Some);
+        }
+        let Some(root) = self.read_ref(RefKind::Zip, module)? else {
+            return Ok(None);
+        };
+        let root = self.read_root(module, &root)?;
+        let id = match file {
+            MetaFile::Info => root.info,
+            MetaFile::Mod => root.go_mod,
+        };
+        self.read_required(module, &id, gix_object::Kind::Blob, what)
+            .map(Some)
+    }
+
+    fn put_meta(&self, module: &ModuleVersion, file: MetaFile, data: &Bytes) -> Result<()> {
+        let kind = match file {
+            MetaFile::Info => RefKind::Info,
+            MetaFile::Mod => RefKind::Mod,
+        };
+        let ctx = || format!("{module}: putting .{}", file.extension());
+        let obj = Object::new(Kind::Blob, data.clone());
+        let (ref_dir, ref_name) = refs::ref_file(&self.layout.refs, kind, module);
+        if refs::read_ref(&ref_dir.join(&ref_name)).map_err(|e| Error::io(ctx(), e))?
+            == Some(obj.id)
+        {
+            return Ok(());
+        }
+        // A single small blob: a loose object, not a pack of one (go reads
+        // the .mod of every module in the build graph, most of which never
+        // get their zip fetched).
+        if !self.with_handle(|h| h.exists(&obj.id)) {
+            pack::write_loose(&self.layout.objects, &obj).map_err(|e| Error::io(ctx(), e))?;
+        }
+        refs::write_ref(&ref_dir, &ref_name, &obj.id).map_err(|e| {
+            Error::io(
+                format!("{}: writing ref {}", ctx(), refs::ref_name(kind, module)),
+                e,
+            )
+        })
+    }
+
+    fn blob(&self, id: &BlobId) -> Result<Option<Bytes>> {
+        let Ok(id) = oid::try_from_bytes(id.as_bytes()) else {
+            return Ok(None);
+        };
+        match self.read_object(id) {
+            Ok(Some((gix_object::Kind::Blob, data))) => Ok(Some(data)),
+            Ok(_) => Ok(None),
+            Err(e) => Err(Error::store(format!("reading blob {id}"), e)),
+        }
+    }
+
+    fn list(&self) -> Result<Vec<StoreEntry>> {
+        let list = |kind: RefKind| {
+            refs::list(&self.layout.refs, kind).map_err(|e| {
+                Error::io(
+                    format!(
+                        "listing {}",
+                        PathBuf::from("refs/gomodfs").join(kind.dir()).display()
+                    ),
+                    e,
+                )
+            })
+        };
+        let complete: HashSet<ModuleVersion> = list(RefKind::Zip)?.into_iter().collect();
+        let mut partial: HashSet<ModuleVersion> = HashSet::new();
+        for kind in [RefKind::Info, RefKind::Mod] {
+            partial.extend(list(kind)?.into_iter().filter(|m| !complete.contains(m)));
+        }
+        Ok(complete
+            .into_iter()
+            .map(|module| StoreEntry {
+                module,
+                complete: true,
+            })
+            .chain(partial.into_iter().map(|module| StoreEntry {
+                module,
+                complete: false,
+            }))
+            .collect())
+    }
+}

@@ -1,0 +1,759 @@
+//! Tests of the git store. Those that check the result with the git CLI
+//! panic with a clear message if `git` is not installed.
+
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime};
+
+fn mv(path: &str, version: &str) -> ModuleVersion {
+    ModuleVersion::new(path, version).unwrap()
+}
+
+/// Runs `git --git-dir=<dir> args...`, returning stdout; panics with stderr
+/// on failure and with a clear message if git is missing.
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg(format!("--git-dir={}", dir.display()))
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("these tests need the git CLI on PATH, running `git` failed: {e}")
+        });
+    assert!(
+        out.status.success(),
+        "git {args:?} failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn fsck(dir: &Path) {
+    git(dir, &["fsck", "--strict", "--no-dangling"]);
+    for idx in packs(dir) {
+        git(dir, &["verify-pack", "-v", idx.to_str().unwrap()]);
+    }
+}
+
+/// The `.idx` files in the store, sorted.
+fn packs(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir.join("objects/pack"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "idx"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn objects_in(idx: &Path) -> Vec<ObjectId> {
+    pack::idx_object_ids(&std::fs::read(idx).unwrap()).unwrap()
+}
+
+fn contents(version: &str, files: &[(&str, Bytes)]) -> ModuleContents {
+    ModuleContents {
+        info: Bytes::from(format!(
+            "{{\"Version\":\"{version}\",\"Time\":\"2024-01-02T03:04:05Z\"}}"
+        )),
+        go_mod: Bytes::from_static(b"module example.com/m\n\ngo 1.21\n"),
+        ziphash: format!("h1:{version}AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+        files: files
+            .iter()
+            .map(|(p, d)| ((*p).to_owned(), d.clone()))
+            .collect(),
+    }
+}
+
+fn b(s: &str) -> Bytes {
+    Bytes::copy_from_slice(s.as_bytes())
+}
+
+/// A few MB that compress somewhat, like a real big file.
+fn big_file(len: usize) -> Bytes {
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut v = Vec::with_capacity(len);
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let word = [
+            "func ",
+            "return ",
+            "if err != nil ",
+            "{\n",
+            "}\n",
+            "x := ",
+            "0x",
+            "\t",
+        ][(x % 8) as usize];
+        v.extend_from_slice(word.as_bytes());
+        v.push(b'a' + (x >> 59) as u8);
+    }
+    v.truncate(len);
+    Bytes::from(v)
+}
+
+/// Checks that `store` holds exactly `c` for `m`, contents included.
+fn assert_stored(store: &GitStore, m: &ModuleVersion, c: &ModuleContents) {
+    let got = store
+        .module(m)
+        .unwrap()
+        .unwrap_or_else(|| panic!("{m} not stored"));
+    assert_eq!(got.info, c.info);
+    assert_eq!(got.go_mod, c.go_mod);
+    assert_eq!(got.ziphash, c.ziphash);
+    let mut want: Vec<(&str, &Bytes)> = c.files.iter().map(|(p, d)| (p.as_str(), d)).collect();
+    want.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let got_paths: Vec<&str> = got.files.iter().map(|f| f.path.as_str()).collect();
+    let want_paths: Vec<&str> = want.iter().map(|w| w.0).collect();
+    assert_eq!(got_paths, want_paths, "{m}");
+    for (f, (_, data)) in got.files.iter().zip(&want) {
+        assert_eq!(f.size, data.len() as u64, "{m} {}", f.path);
+        let blob = store
+            .blob(&f.blob)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{m} {}: blob missing", f.path));
+        assert!(blob == **data, "{m} {}: contents differ", f.path);
+    }
+    assert_eq!(store.meta(m, MetaFile::Info).unwrap(), Some(c.info.clone()));
+    assert_eq!(
+        store.meta(m, MetaFile::Mod).unwrap(),
+        Some(c.go_mod.clone())
+    );
+}
+
+#[test]
+fn round_trip_and_git_can_read_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = GitStore::open(tmp.path()).unwrap();
+    let m = mv("example.com/m", "v1.0.0");
+    let big = big_file(5 << 20);
+    let c = contents(
+        "v1.0.0",
+        &[
+            ("go.mod", b("module example.com/m\n")),
+            ("LICENSE", b("BSD")),
+            ("a/b/c/deep.go", b("package c\n")),
+            ("a/b.go", b("package a\n")),
+            ("a.b/x.go", b("package ab\n")),
+            ("a-b/x.go", b("package ab\n")),
+            ("with space/Grüße ünïcödé.txt", b("hallo welt\n")),
+            (".gitignore", b("*.o\n")),
+            ("a/.hidden/.x", b("dot\n")),
+            ("empty", Bytes::new()),
+            ("big/data.bin", big.clone()),
+        ],
+    );
+    assert_eq!(store.module(&m).unwrap(), None);
+    assert_eq!(store.meta(&m, MetaFile::Mod).unwrap(), None);
+    let stats = store.put_module_counted(&m, &c).unwrap();
+    // 11 files, two of which share contents ("package ab\n"); trees: files,
+    // a, a/b, a/b/c, a.b = a-b (same entries), with space, a/.hidden, big;
+    // root; 4 meta blobs.
+    assert_eq!(stats.objects, 10 + 8 + 1 + 4);
+    assert_eq!(stats.written, stats.objects);
+    assert_stored(&store, &m, &c);
+
+    // A fresh instance reads the same.
+    assert_stored(&GitStore::open(tmp.path()).unwrap(), &m, &c);
+
+    fsck(tmp.path());
+    let r = GitStore::ref_name(&m);
+    assert_eq!(git(tmp.path(), &["check-ref-format", &r]), "");
+    assert_eq!(git(tmp.path(), &["cat-file", "-t", &r]).trim(), "tree");
+    let listing = git(
+        tmp.path(),
+        &["ls-tree", "-r", "-z", "--name-only", &format!("{r}:files")],
+    );
+    let mut listed: Vec<&str> = listing.split_terminator('\0').collect();
+    listed.sort();
+    let mut want: Vec<&str> = c.files.iter().map(|(p, _)| p.as_str()).collect();
+    want.sort();
+    assert_eq!(listed, want);
+    assert_eq!(
+        git(
+            tmp.path(),
+            &[
+                "cat-file",
+                "blob",
+                &format!("{r}:files/with space/Grüße ünïcödé.txt")
+            ]
+        ),
+        "hallo welt\n"
+    );
+    assert_eq!(
+        git(tmp.path(), &["cat-file", "blob", &format!("{r}:ziphash")]),
+        c.ziphash
+    );
+    let size = git(
+        tmp.path(),
+        &["cat-file", "-s", &format!("{r}:files/big/data.bin")],
+    );
+    assert_eq!(size.trim(), big.len().to_string());
+    let index = git(tmp.path(), &["cat-file", "blob", &format!("{r}:index")]);
+    assert!(index.starts_with("gomodfs-index 1\n"), "{index}");
+    assert!(index.contains(" 0 empty\n"), "{index}");
+
+    // Putting it again writes nothing.
+    let again = store.put_module_counted(&m, &c).unwrap();
+    assert_eq!(again.written, 0);
+    assert_eq!(packs(tmp.path()).len(), 1);
+}
+
+#[test]
+fn identical_files_are_stored_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = GitStore::open(tmp.path()).unwrap();
+    let common: Vec<(String, Bytes)> = (0..50)
+        .map(|i| {
+            (
+                format!("pkg{}/f{i}.go", i % 5),
+                b(&format!("package p\n// {i}\n")),
+            )
+        })
+        .collect();
+    let files = |changed: &str| {
+        let mut f: Vec<(&str, Bytes)> = common
+            .iter()
+            .map(|(p, d)| (p.as_str(), d.clone()))
+            .collect();
+        f.push(("go.mod", b("module example.com/m\n")));
+        f.push(("dir/sub/c.go", b(changed)));
+        f
+    };
+    let v1 = mv("example.com/m", "v1.0.0");
+    let v2 = mv("example.com/m", "v1.0.1");
+    let c1 = contents("v1.0.0", &files("package sub // v1\n"));
+    let c2 = contents("v1.0.1", &files("package sub // v2\n"));
+    let s1 = store.put_module_counted(&v1, &c1).unwrap();
+    assert_eq!(s1.written, s1.objects);
+    let before = packs(tmp.path());
+    let s2 = store.put_module_counted(&v2, &c2).unwrap();
+    // New: c.go, trees sub, dir, files, root, and the index, info and
+    // ziphash blobs (go.mod is the same).
+    assert_eq!(s2.written, 8, "{s2:?}");
+    let after = packs(tmp.path());
+    assert_eq!(after.len(), 2);
+    let new_pack: Vec<&PathBuf> = after.iter().filter(|p| !before.contains(p)).collect();
+    assert_eq!(new_pack.len(), 1);
+    assert_eq!(objects_in(new_pack[0]).len(), 8);
+    assert_stored(&store, &v1, &c1);
+    assert_stored(&store, &v2, &c2);
+    fsck(tmp.path());
+}
+
+#[test]
+fn meta_alone_then_module() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = GitStore::open(tmp.path()).unwrap();
+    let m = mv("github.com/BurntSushi/toml", "v1.3.2");
+    let c = contents(
+        "v1.3.2",
+        &[("go.mod", b("module github.com/BurntSushi/toml\n"))],
+    );
+    store.put_meta(&m, MetaFile::Mod, &c.go_mod).unwrap();
+    assert_eq!(
+        store.meta(&m, MetaFile::Mod).unwrap(),
+        Some(c.go_mod.clone())
+    );
+    assert_eq!(store.meta(&m, MetaFile::Info).unwrap(), None);
+    assert_eq!(store.module(&m).unwrap(), None);
+    assert_eq!(
+        store.list().unwrap(),
+        vec![StoreEntry {
+            module: m.clone(),
+            complete: false
+        }]
+    );
+    // A loose object, no pack.
+    assert!(packs(tmp.path()).is_empty());
+    store.put_meta(&m, MetaFile::Info, &c.info).unwrap();
+    assert_eq!(
+        store.meta(&m, MetaFile::Info).unwrap(),
+        Some(c.info.clone())
+    );
+    // Another instance sees the loose objects.
+    let other = GitStore::open(tmp.path()).unwrap();
+    assert_eq!(
+        other.meta(&m, MetaFile::Info).unwrap(),
+        Some(c.info.clone())
+    );
+    fsck(tmp.path());
+
+    store.put_module(&m, &c).unwrap();
+    assert_stored(&store, &m, &c);
+    assert_eq!(
+        store.list().unwrap(),
+        vec![StoreEntry {
+            module: m.clone(),
+            complete: true
+        }]
+    );
+    fsck(tmp.path());
+}
+
+#[test]
+fn meta_answers_from_a_complete_module() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = GitStore::open(tmp.path()).unwrap();
+    let m = mv("example.com/m", "v0.1.0");
+    let c = contents("v0.1.0", &[("x.go", b("package x\n"))]);
+    store.put_module(&m, &c).unwrap();
+    assert_eq!(
+        store.meta(&m, MetaFile::Info).unwrap(),
+        Some(c.info.clone())
+    );
+    assert_eq!(
+        store.meta(&m, MetaFile::Mod).unwrap(),
+        Some(c.go_mod.clone())
+    );
+    assert_eq!(
+        store
+            .meta(&mv("example.com/m", "v0.1.1"), MetaFile::Mod)
+            .unwrap(),
+        None
+    );
+}
+
+/// Module paths and versions with every character class that needs care.
+fn nasty() -> Vec<ModuleVersion> {
+    vec![
+        mv("github.com/BurntSushi/toml", "v1.2.3"),
+        mv(
+            "example.com/a~b/c.d_e-f",
+            "v0.0.0-20191109021931-daa7c04131f5",
+        ),
+        mv("gopkg.in/yaml.v3", "v3.0.1"),
+        mv("github.com/docker/docker", "v20.10.24+incompatible"),
+        mv("github.com/Azure/azure-sdk-for-go", "v68.0.0+incompatible"),
+        mv("example.com/x", "v1.0.0-rc.1.0.20200101000000-abcdefabcdef"),
+        mv("example.com/x/v2", "v2.0.0-RC1"),
+        mv("example.com/lock.lock/a.lock", "v1.0.0"),
+        mv("example.com/__/--/~~", "v1.0.0"),
+        mv("example.com/x", "v1.0.0"),
+    ]
+}
+
+#[test]
+fn ref_names_are_valid_and_round_trip() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path()).unwrap();
+    let store = GitStore::open(tmp.path()).unwrap();
+    for m in nasty() {
+        for kind in [RefKind::Zip, RefKind::Info, RefKind::Mod] {
+            let name = refs::ref_name(kind, &m);
+            assert_eq!(git(tmp.path(), &["check-ref-format", &name]), "", "{name}");
+            assert!(!name.bytes().any(|c| c.is_ascii_uppercase()), "{name}");
+            let rel = name
+                .strip_prefix(&format!("refs/gomodfs/{}/", kind.dir()))
+                .unwrap();
+            assert_eq!(refs::parse_rel_name(rel).as_ref(), Some(&m), "{name}");
+        }
+    }
+    // Through the store: put them all, list them back, and git agrees.
+    for (i, m) in nasty().iter().enumerate() {
+        let c = contents(m.version(), &[("f.go", b(&format!("package f // {i}\n")))]);
+        if i % 2 == 0 {
+            store.put_module(m, &c).unwrap();
+        } else {
+            store.put_meta(m, MetaFile::Mod, &c.go_mod).unwrap();
+        }
+    }
+    let mut listed = store.list().unwrap();
+    listed.sort();
+    let mut want: Vec<StoreEntry> = nasty()
+        .into_iter()
+        .enumerate()
+        .map(|(i, module)| StoreEntry {
+            module,
+            complete: i % 2 == 0,
+        })
+        .collect();
+    want.sort();
+    assert_eq!(listed, want);
+    let git_refs = git(tmp.path(), &["for-each-ref", "--format=%(refname)"]);
+    assert_eq!(git_refs.lines().count(), nasty().len());
+    fsck(tmp.path());
+}
+
+#[test]
+fn list_skips_what_does_not_decode() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = GitStore::open(tmp.path()).unwrap();
+    let m = mv("example.com/m", "v1.0.0");
+    store
+        .put_module(&m, &contents("v1.0.0", &[("a", b("a"))]))
+        .unwrap();
+    let zip = tmp.path().join("refs/gomodfs/zip");
+    let id = git(tmp.path(), &["rev-parse", &GitStore::ref_name(&m)]);
+    for junk in [
+        "example%2ecom/UPPER/@v/v1%2e0%2e0",
+        "example%2ecom/m/@v/not-a-version",
+        "example%2ecom/m/no-version-dir",
+        "example%2Ecom/m/@v/v1%2e0%2e0",
+    ] {
+        let p = zip.join(junk);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, &id).unwrap();
+    }
+    assert_eq!(
+        store.list().unwrap(),
+        vec![StoreEntry {
+            module: m,
+            complete: true
+        }]
+    );
+}
+
+#[test]
+fn two_instances_see_each_others_puts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = GitStore::open(tmp.path()).unwrap();
+    let b_store = GitStore::open(tmp.path()).unwrap();
+    let m1 = mv("example.com/one", "v1.0.0");
+    let m2 = mv("example.com/two", "v1.0.0");
+    let c1 = contents(
+        "v1.0.0",
+        &[("one.go", b("package one\n")), ("shared.go", b("shared\n"))],
+    );
+    let c2 = contents(
+        "v1.0.0",
+        &[("two.go", b("package two\n")), ("shared.go", b("shared\n"))],
+    );
+    // Make both load their (empty) view of the packs first.
+    assert_eq!(a.module(&m1).unwrap(), None);
+    assert_eq!(
+        b_store
+            .blob(&BlobId::from_slice(&[7; 20]).unwrap())
+            .unwrap(),
+        None
+    );
+
+    a.put_module(&m1, &c1).unwrap();
+    assert_stored(&b_store, &m1, &c1);
+    // b knows a's objects now: its put only writes what is new.
+    let s = b_store.put_module_counted(&m2, &c2).unwrap();
+    // Only the root, index, files tree and two.go are new: shared.go and
+    // the .info, .mod and ziphash blobs (same bytes) exist.
+    assert_eq!(s.written, 4, "{s:?}");
+    assert_stored(&a, &m2, &c2);
+    let mut l = a.list().unwrap();
+    l.sort();
+    assert_eq!(l.len(), 2);
+}
+
+#[test]
+fn concurrent_overlapping_puts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let shared: Vec<(String, Bytes)> = (0..200)
+        .map(|i| {
+            (
+                format!("p{}/s{i}.go", i % 7),
+                b(&format!("package p // shared {i}\n")),
+            )
+        })
+        .collect();
+    let module = |t: usize, v: usize| {
+        let m = mv(&format!("example.com/m{}", t % 3), &format!("v1.{v}.0"));
+        let mut files: Vec<(&str, Bytes)> = shared
+            .iter()
+            .map(|(p, d)| (p.as_str(), d.clone()))
+            .collect();
+        let own = format!("package own // {} {v}\n", t % 3);
+        files.push(("own.go", b(&own)));
+        (m, contents(&format!("v1.{v}.0"), &files))
+    };
+    std::thread::scope(|s| {
+        for t in 0..8 {
+            let dir = tmp.path();
+            let module = &module;
+            s.spawn(move || {
+                // One instance per thread, like separate processes.
+                let store = GitStore::open(dir).unwrap();
+                for v in 0..4 {
+                    // Threads t and t+3 put the same module versions.
+                    let (m, c) = module(t % 6, v);
+                    store.put_module(&m, &c).unwrap();
+                    assert_stored(&store, &m, &c);
+                }
+            });
+        }
+    });
+    let store = GitStore::open(tmp.path()).unwrap();
+    let mut count = 0;
+    for t in 0..6 {
+        for v in 0..4 {
+            let (m, c) = module(t, v);
+            assert_stored(&store, &m, &c);
+            count += 1;
+        }
+    }
+    assert_eq!(count, 24);
+    assert_eq!(store.list().unwrap().len(), 12);
+    fsck(tmp.path());
+}
+
+#[test]
+fn concurrent_identical_puts_share_one_instance() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = GitStore::open(tmp.path()).unwrap();
+    let files: Vec<(String, Bytes)> = (0..300)
+        .map(|i| (format!("d{}/f{i}", i % 10), b(&format!("{i}"))))
+        .collect();
+    let fs: Vec<(&str, Bytes)> = files.iter().map(|(p, d)| (p.as_str(), d.clone())).collect();
+    let c = contents("v1.0.0", &fs);
+    let m = mv("example.com/same", "v1.0.0");
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                store.put_module(&m, &c).unwrap();
+                assert_stored(&store, &m, &c);
+            });
+        }
+    });
+    assert_stored(&store, &m, &c);
+    fsck(tmp.path());
+}
+
+#[test]
+fn leftovers_of_killed_processes_are_harmless() {
+    let tmp = tempfile::tempdir().unwrap();
+    let m = mv("example.com/m", "v1.0.0");
+    let c = contents("v1.0.0", &[("a.go", b("package a\n"))]);
+    {
+        let store = GitStore::open(tmp.path()).unwrap();
+        store.put_module(&m, &c).unwrap();
+    }
+    let pack_dir = tmp.path().join("objects/pack");
+    let ref_dir = tmp.path().join("refs/gomodfs/zip/example%2ecom/m/@v");
+    let old = SystemTime::now() - Duration::from_secs(2 * 3600);
+    let mk = |p: PathBuf, data: &[u8], stale: bool| {
+        std::fs::write(&p, data).unwrap();
+        if stale {
+            std::fs::File::options()
+                .write(true)
+                .open(&p)
+                .unwrap()
+                .set_modified(old)
+                .unwrap();
+        }
+        p
+    };
+    let stale_pack = mk(
+        pack_dir.join(format!("{}1_1_0", layout::TMP_PACK_PREFIX)),
+        b"PACK junk",
+        true,
+    );
+    let stale_idx = mk(
+        pack_dir.join(format!("{}1_2_0", layout::TMP_IDX_PREFIX)),
+        b"junk",
+        true,
+    );
+    let fresh_pack = mk(
+        pack_dir.join(format!("{}1_3_0", layout::TMP_PACK_PREFIX)),
+        b"PACK junk",
+        false,
+    );
+    let stale_ref = mk(
+        ref_dir.join(format!("{}1_4_0", layout::TMP_REF_PREFIX)),
+        b"0000",
+        true,
+    );
+    let fresh_ref = mk(
+        ref_dir.join(format!("{}1_5_0", layout::TMP_REF_PREFIX)),
+        b"",
+        false,
+    );
+    let stale_obj = mk(
+        tmp.path()
+            .join(format!("objects/{}1_6_0", layout::TMP_OBJ_PREFIX)),
+        b"x",
+        true,
+    );
+    // A pack whose index was never renamed into place, with an object that
+    // nothing else has.
+    let orphan = Object::new(Kind::Blob, b("only in the orphan pack"));
+    let written = pack::write_pack(&pack_dir, &[&orphan]).unwrap();
+    std::fs::remove_file(&written.idx).unwrap();
+
+    let store = GitStore::open(tmp.path()).unwrap();
+    for p in [&stale_pack, &stale_idx, &stale_ref, &stale_obj] {
+        assert!(!p.exists(), "{} not removed", p.display());
+    }
+    for p in [&fresh_pack, &fresh_ref, &written.pack] {
+        assert!(p.exists(), "{} removed", p.display());
+    }
+    assert_stored(&store, &m, &c);
+    assert_eq!(store.list().unwrap().len(), 1);
+    let orphan_id = BlobId::from_slice(orphan.id.as_bytes()).unwrap();
+    assert_eq!(store.blob(&orphan_id).unwrap(), None);
+
+    // A put whose pack made it but whose ref did not (killed in between):
+    // not visible; putting again completes it.
+    let m2 = mv("example.com/m", "v1.1.0");
+    let c2 = contents("v1.1.0", &[("a.go", b("package a // 2\n"))]);
+    let built = build_module(&m2, &c2).unwrap();
+    let all: Vec<&Object> = built.objects.iter().collect();
+    pack::write_pack(&pack_dir, &all).unwrap();
+    assert_eq!(store.module(&m2).unwrap(), None);
+    let s = store.put_module_counted(&m2, &c2).unwrap();
+    assert_eq!(s.written, 0, "objects were already there");
+    assert_stored(&store, &m2, &c2);
+}
+
+#[test]
+fn blob_lookups() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = GitStore::open(tmp.path()).unwrap();
+    let m = mv("example.com/m", "v1.0.0");
+    store
+        .put_module(&m, &contents("v1.0.0", &[("a/b", b("b"))]))
+        .unwrap();
+    assert_eq!(
+        store.blob(&BlobId::from_slice(&[1; 32]).unwrap()).unwrap(),
+        None,
+        "not sha1"
+    );
+    assert_eq!(
+        store.blob(&BlobId::from_slice(&[1; 20]).unwrap()).unwrap(),
+        None,
+        "missing"
+    );
+    let root = store.read_ref(RefKind::Zip, &m).unwrap().unwrap();
+    assert_eq!(
+        store
+            .blob(&BlobId::from_slice(root.as_bytes()).unwrap())
+            .unwrap(),
+        None,
+        "a tree"
+    );
+    let empty = pack::object_id(Kind::Blob, b"");
+    assert_eq!(
+        store
+            .blob(&BlobId::from_slice(empty.as_bytes()).unwrap())
+            .unwrap(),
+        None
+    );
+}
+
+#[test]
+fn bad_file_lists_are_rejected_with_the_module_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = GitStore::open(tmp.path()).unwrap();
+    let m = mv("example.com/m", "v1.0.0");
+    for files in [
+        vec![("a", b("1")), ("a", b("2"))],
+        vec![("a", b("1")), ("a/b", b("2"))],
+        vec![("a//b", b("1"))],
+        vec![("a\nb", b("1"))],
+        vec![("../a", b("1"))],
+    ] {
+        let err = store
+            .put_module(&m, &contents("v1.0.0", &files))
+            .unwrap_err();
+        assert!(err.to_string().contains("example.com/m@v1.0.0"), "{err}");
+    }
+    assert_eq!(store.module(&m).unwrap(), None);
+    assert!(packs(tmp.path()).is_empty());
+}
+
+#[test]
+fn git_gc_keeps_modules_and_loose_refs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = GitStore::open(tmp.path()).unwrap();
+    let mut all = Vec::new();
+    for v in 0..5 {
+        let m = mv("example.com/m", &format!("v1.{v}.0"));
+        let c = contents(
+            &format!("v1.{v}.0"),
+            &[
+                ("a.go", b(&format!("package a // {v}\n"))),
+                ("b.go", b("b\n")),
+            ],
+        );
+        store.put_module(&m, &c).unwrap();
+        all.push((m, c));
+    }
+    let meta_only = mv("example.com/meta", "v1.0.0");
+    store
+        .put_meta(&meta_only, MetaFile::Mod, &b("module example.com/meta\n"))
+        .unwrap();
+    assert_eq!(packs(tmp.path()).len(), 5);
+    git(tmp.path(), &["gc", "--prune=now", "--quiet"]);
+    assert_eq!(packs(tmp.path()).len(), 1, "gc merges the packs");
+    assert!(!tmp.path().join("packed-refs").exists(), "refs stay loose");
+    // The same instance finds the objects in the new pack.
+    for (m, c) in &all {
+        assert_stored(&store, m, c);
+    }
+    assert_eq!(
+        store.meta(&meta_only, MetaFile::Mod).unwrap(),
+        Some(b("module example.com/meta\n"))
+    );
+    fsck(tmp.path());
+}
+
+#[test]
+fn ten_thousand_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = GitStore::open(tmp.path()).unwrap();
+    let files: Vec<(String, Bytes)> = (0..10_000)
+        .map(|i| {
+            let body = format!(
+                "package p{}\n\n// file {i}\n{}",
+                i % 100,
+                "func f() {}\n".repeat(i % 300)
+            );
+            (
+                format!("d{}/e{}/f{i}.go", i % 100, i % 7),
+                Bytes::from(body),
+            )
+        })
+        .collect();
+    let total: usize = files.iter().map(|(_, d)| d.len()).sum();
+    let fs: Vec<(&str, Bytes)> = files.iter().map(|(p, d)| (p.as_str(), d.clone())).collect();
+    let m = mv("example.com/big", "v1.0.0");
+    let c = contents("v1.0.0", &fs);
+
+    let t = Instant::now();
+    let stats = store.put_module_counted(&m, &c).unwrap();
+    let put = t.elapsed();
+    let t = Instant::now();
+    let got = store.module(&m).unwrap().unwrap();
+    let module = t.elapsed();
+    let t = Instant::now();
+    let fresh = GitStore::open(tmp.path()).unwrap();
+    let got2 = fresh.module(&m).unwrap().unwrap();
+    let cold = t.elapsed();
+    let t = Instant::now();
+    let mut read = 0;
+    for f in &got.files {
+        read += store.blob(&f.blob).unwrap().unwrap().len();
+    }
+    let blobs = t.elapsed();
+    let t = Instant::now();
+    let c2 = contents("v1.0.1", &fs);
+    let again = store
+        .put_module_counted(&mv("example.com/big", "v1.0.1"), &c2)
+        .unwrap();
+    let reput = t.elapsed();
+    let pack_size: u64 = packs(tmp.path())
+        .iter()
+        .map(|p| std::fs::metadata(p.with_extension("pack")).unwrap().len())
+        .sum();
+    println!(
+        "10,000 files, {total} bytes, {} objects -> pack {pack_size} bytes: put {put:?}, module() {module:?}, \
+         open+module() {cold:?}, read all blobs {blobs:?}, put of a 2nd version with the same files {reput:?} \
+         ({} new objects)",
+        stats.objects, again.written
+    );
+    assert_eq!(got.files.len(), 10_000);
+    assert_eq!(got, got2);
+    assert_eq!(read, total);
+    assert_eq!(again.written, 3, "root, info, ziphash");
+}
