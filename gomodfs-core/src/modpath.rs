@@ -407,6 +407,36 @@ fn split_gopkg_in(path: &str) -> Option<(&str, &str)> {
     Some((prefix, major))
 }
 
+/// Checks that a canonical `version` fits the major-version suffix
+/// `path_major` from [`split_path_version`], as `module.CheckPathMajor`
+/// does: no suffix takes v0, v1 or any `+incompatible` version; `/vN` and
+/// gopkg.in `.vN` (`-unstable` ignored) take vN; gopkg.in `.v1` also takes
+/// `v0.0.0-` pseudo-versions.
+pub fn check_path_major(version: &str, path_major: &str) -> Result<()> {
+    let path_major = match path_major.strip_suffix("-unstable") {
+        Some(m) if path_major.starts_with(".v") => m,
+        _ => path_major,
+    };
+    if version.starts_with("v0.0.0-") && path_major == ".v1" {
+        return Ok(());
+    }
+    let major = version.split(['.', '-', '+']).next().unwrap_or(version);
+    let want = match path_major.get(1..) {
+        None | Some("") => {
+            if major == "v0" || major == "v1" || version.ends_with("+incompatible") {
+                return Ok(());
+            }
+            "v0 or v1"
+        }
+        Some(want) if want == major => return Ok(()),
+        Some(want) => want,
+    };
+    Err(Error::InvalidVersion {
+        version: version.to_owned(),
+        reason: format!("should be {want}, not {major}"),
+    })
+}
+
 /// Checks that `version` is a canonical semantic version, as the module cache
 /// holds them (`module.CanonicalVersion(v) == v`): `vMAJOR.MINOR.PATCH`
 /// without leading zeros, an optional pre-release, and no build metadata
@@ -865,6 +895,37 @@ mod tests {
                 want,
                 "{escaped:?}"
             );
+        }
+    }
+
+    /// (path, version, module.Check) from Go, for [`check_path_major`].
+    #[rustfmt::skip]
+    const GO_PATH_MAJOR: &[(&str, &str, bool)] = &[
+        ("example.com/m", "v1.2.3", true),
+        ("example.com/m", "v0.1.0", true),
+        ("example.com/m", "v2.0.0", false),
+        ("example.com/m", "v2.0.0+incompatible", true),
+        ("example.com/m", "v1.0.0+incompatible", true),
+        ("example.com/m/v2", "v2.0.0", true),
+        ("example.com/m/v2", "v3.0.0", false),
+        ("example.com/m/v2", "v1.0.0", false),
+        ("example.com/m/v2", "v2.0.0+incompatible", true),
+        ("gopkg.in/yaml.v3", "v3.0.1", true),
+        ("gopkg.in/yaml.v3", "v2.0.0", false),
+        ("gopkg.in/check.v1", "v0.0.0-20161208181325-20d25e280405", true),
+        ("gopkg.in/check.v1", "v1.0.0-20201130134442-10cb98267c6c", true),
+        ("gopkg.in/yaml.v0", "v0.1.0", true),
+        ("gopkg.in/yaml.v3-unstable", "v3.0.0", true),
+        ("gopkg.in/yaml.v2", "v0.0.0-20200000000000-000000000000", false),
+        ("example.com/m/v10", "v10.1.0", true),
+    ];
+
+    #[test]
+    fn path_major_matches_go() {
+        for &(path, version, want) in GO_PATH_MAJOR {
+            let (_, major) = split_path_version(path).unwrap_or((path, "?"));
+            let got = check_path_major(version, major);
+            assert_eq!(got.is_ok(), want, "{path}@{version}: {got:?}");
         }
     }
 
