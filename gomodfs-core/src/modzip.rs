@@ -126,7 +126,7 @@ pub fn extract(module: &ModuleVersion, zip: &[u8], limits: &Limits) -> Result<Ex
     for name in &names {
         let index = archive
             .index_for_name_raw(name)
-            .ok_or_else(|| entry_err(name, &"renamed by an extra field"))?;
+            .ok_or_else(|| entry_err(name, &"renamed by an Info-ZIP Unicode Path extra field"))?;
         let entry = archive
             .by_index_data(index)
             .map_err(|e| entry_err(name, &e))?;
@@ -211,7 +211,7 @@ pub fn extract(module: &ModuleVersion, zip: &[u8], limits: &Limits) -> Result<Ex
     }
     let empty = dirhash::sha256(b"");
     digests.extend(dirs.iter().map(|d| ((*d).to_owned(), empty)));
-    let ziphash = dirhash::h1_from_digests(digests)?;
+    let ziphash = dirhash::h1_from_digests(digests).map_err(|e| bad(e.to_string()))?;
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(ExtractedModule {
         files: out,
@@ -283,7 +283,8 @@ impl CollisionChecker {
         let mut path = path;
         let mut is_dir = is_dir;
         loop {
-            match self.seen.get(&fold(path)) {
+            let key = fold(path);
+            match self.seen.get(&key) {
                 Some((other, _)) if other != path => {
                     return Err(format!(
                         "case-insensitive file name collision: {other:?} and {path:?}"
@@ -296,7 +297,7 @@ impl CollisionChecker {
                 // A directory seen before: its parents were checked then.
                 Some(_) => return Ok(()),
                 None => {
-                    self.seen.insert(fold(path), (path.to_owned(), is_dir));
+                    self.seen.insert(key, (path.to_owned(), is_dir));
                 }
             }
             match path.rsplit_once('/') {
@@ -544,6 +545,22 @@ mod tests {
             extract_default(&zip),
             "case-insensitive file name collision",
         );
+    }
+
+    #[test]
+    fn rejects_unicode_path_renames() {
+        // Go reads "a.go"; the zip crate would apply the extra field and
+        // read "b.go".
+        let (name, other) = (format!("{P}a.go"), format!("{P}b.go"));
+        let mut field = vec![1u8];
+        field.extend(crc32fast::hash(name.as_bytes()).to_le_bytes());
+        field.extend(other.as_bytes());
+        let mut o = zip::write::FullFileOptions::default();
+        o.add_extra_field(0x7075, field, false).unwrap();
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        w.start_file(&name, o).unwrap();
+        let zip = w.finish().unwrap().into_inner();
+        assert_rejected(extract_default(&zip), "Unicode Path");
     }
 
     #[test]
