@@ -64,7 +64,9 @@ pub fn default_store_dir() -> Result<PathBuf, Error> {
     }
     let home = std::env::var_os("HOME")
         .filter(|d| !d.is_empty())
-        .ok_or_else(|| Error::Usage("neither HOME nor XDG_CACHE_HOME is set: pass --store DIR".into()))?;
+        .ok_or_else(|| {
+            Error::Usage("neither HOME nor XDG_CACHE_HOME is set: pass --store DIR".into())
+        })?;
     let base = if cfg!(target_os = "macos") {
         Path::new(&home).join("Library/Caches")
     } else {

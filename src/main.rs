@@ -181,12 +181,16 @@ fn run_exec(settings: &Settings, command: &[String]) -> Result<ExitCode, Error> 
 
 #[cfg(not(feature = "fuse"))]
 fn run_mount(_: &Settings, _: &std::path::Path, _: bool) -> Result<(), Error> {
-    Err(Error::Usage("this gomodfs was built without the fuse feature".into()))
+    Err(Error::Usage(
+        "this gomodfs was built without the fuse feature".into(),
+    ))
 }
 
 #[cfg(not(feature = "fuse"))]
 fn run_exec(_: &Settings, _: &[String]) -> Result<ExitCode, Error> {
-    Err(Error::Usage("this gomodfs was built without the fuse feature".into()))
+    Err(Error::Usage(
+        "this gomodfs was built without the fuse feature".into(),
+    ))
 }
 
 fn forward_sigterm(pid: u32) {

@@ -37,9 +37,14 @@ fn exec_runs_go_build_with_the_mount_and_returns_its_status()
     let store = tempfile::tempdir()?;
     let gocache = tempfile::tempdir()?;
 
-    let out = exec(store.path(), &proxy.url(), work.path(), &["go", "build", "-o", "app", "."])
-        .env("GOCACHE", gocache.path())
-        .output()?;
+    let out = exec(
+        store.path(),
+        &proxy.url(),
+        work.path(),
+        &["go", "build", "-o", "app", "."],
+    )
+    .env("GOCACHE", gocache.path())
+    .output()?;
     assert!(
         out.status.success(),
         "gomodfs exec go build failed: {}",
@@ -59,7 +64,11 @@ fn exec_runs_go_build_with_the_mount_and_returns_its_status()
         ],
     )
     .output()?;
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mnt = String::from_utf8(out.stdout)?.trim().to_owned();
     assert!(!mnt.is_empty());
     assert!(
@@ -68,7 +77,13 @@ fn exec_runs_go_build_with_the_mount_and_returns_its_status()
     );
 
     // The command's exit status is ours.
-    let status = exec(store.path(), &proxy.url(), work.path(), &["sh", "-c", "exit 7"]).status()?;
+    let status = exec(
+        store.path(),
+        &proxy.url(),
+        work.path(),
+        &["sh", "-c", "exit 7"],
+    )
+    .status()?;
     assert_eq!(status.code(), Some(7));
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Mounted, MountProcess, git};
+use common::{MountProcess, Mounted, git};
 use gomodfs_testkit::{Fault, GoCmd, ModuleSpec, TestProxy, standard_fixture};
 use std::fs;
 use std::sync::{Arc, Barrier};
@@ -15,7 +15,12 @@ fn sixteen_readers_cause_exactly_one_download() -> Result<(), Box<dyn std::error
         .file("sub/b.go", "package sub\n");
     let proxy = TestProxy::start_with([spec.clone()])?;
     // A slow zip, so that all readers arrive while the download is running.
-    proxy.set_fault(spec.path(), spec.version(), "zip", Fault::Delay(Duration::from_millis(500)));
+    proxy.set_fault(
+        spec.path(),
+        spec.version(),
+        "zip",
+        Fault::Delay(Duration::from_millis(500)),
+    );
     let store = tempfile::tempdir()?;
     let m = Mounted::new(store.path(), Some(&proxy.url()));
     let barrier = Arc::new(Barrier::new(16));
@@ -23,7 +28,9 @@ fn sixteen_readers_cause_exactly_one_download() -> Result<(), Box<dyn std::error
         .map(|i| {
             let barrier = barrier.clone();
             let root = m.path().join(spec.cache_dir_name());
-            let dl = m.path().join("cache/download/example.com/popular/@v/v1.0.0.ziphash");
+            let dl = m
+                .path()
+                .join("cache/download/example.com/popular/@v/v1.0.0.ziphash");
             std::thread::spawn(move || {
                 barrier.wait();
                 // Half read a file in the tree, half the .ziphash: both need
@@ -44,7 +51,12 @@ fn sixteen_readers_cause_exactly_one_download() -> Result<(), Box<dyn std::error
             assert_eq!(String::from_utf8(data)?, spec.h1());
         }
     }
-    assert_eq!(proxy.requests(&spec.url_path("zip")), 1, "{:?}", proxy.request_log());
+    assert_eq!(
+        proxy.requests(&spec.url_path("zip")),
+        1,
+        "{:?}",
+        proxy.request_log()
+    );
     assert!(proxy.requests(&spec.url_path("mod")) <= 1);
     m.unmount();
     Ok(())
@@ -63,9 +75,23 @@ fn two_processes_share_a_store_and_a_third_serves_it_offline()
     fx.go_sum_via_go(&proxy.url(), work.path())?;
     let store = tempfile::tempdir()?;
     let logs = tempfile::tempdir()?;
-    let (mnt_a, mnt_b, mnt_c) = (tempfile::tempdir()?, tempfile::tempdir()?, tempfile::tempdir()?);
-    let a = MountProcess::start(store.path(), mnt_a.path(), Some(&proxy.url()), &logs.path().join("a.log"));
-    let b = MountProcess::start(store.path(), mnt_b.path(), Some(&proxy.url()), &logs.path().join("b.log"));
+    let (mnt_a, mnt_b, mnt_c) = (
+        tempfile::tempdir()?,
+        tempfile::tempdir()?,
+        tempfile::tempdir()?,
+    );
+    let a = MountProcess::start(
+        store.path(),
+        mnt_a.path(),
+        Some(&proxy.url()),
+        &logs.path().join("a.log"),
+    );
+    let b = MountProcess::start(
+        store.path(),
+        mnt_b.path(),
+        Some(&proxy.url()),
+        &logs.path().join("b.log"),
+    );
 
     // Both verify the whole fixture at the same time (fully overlapping
     // module sets), and each also reads a module the other never touches.
@@ -86,12 +112,21 @@ fn two_processes_share_a_store_and_a_third_serves_it_offline()
             Ok(())
         })
     };
-    let ta = run(mnt_a.path().to_owned(), mnt_a.path().join(only_a.cache_dir_name()).join("a.txt"));
-    let tb = run(mnt_b.path().to_owned(), mnt_b.path().join(only_b.cache_dir_name()).join("b.txt"));
+    let ta = run(
+        mnt_a.path().to_owned(),
+        mnt_a.path().join(only_a.cache_dir_name()).join("a.txt"),
+    );
+    let tb = run(
+        mnt_b.path().to_owned(),
+        mnt_b.path().join(only_b.cache_dir_name()).join("b.txt"),
+    );
     ta.join().map_err(|_| "thread a panicked")??;
     tb.join().map_err(|_| "thread b panicked")??;
     // Each sees what the other stored.
-    assert_eq!(fs::read_to_string(mnt_a.path().join(only_b.cache_dir_name()).join("b.txt"))?, "b\n");
+    assert_eq!(
+        fs::read_to_string(mnt_a.path().join(only_b.cache_dir_name()).join("b.txt"))?,
+        "b\n"
+    );
     a.stop();
     b.stop();
 
@@ -102,7 +137,11 @@ fn two_processes_share_a_store_and_a_third_serves_it_offline()
         .goproxy("off")
         .goflags("-mod=mod")
         .run(&["mod", "verify"])?;
-    assert!(out.stdout.contains("all modules verified"), "{}", out.stderr);
+    assert!(
+        out.stdout.contains("all modules verified"),
+        "{}",
+        out.stderr
+    );
     GoCmd::new(work.path())?
         .gomodcache(mnt_c.path())
         .goproxy("off")
@@ -113,6 +152,10 @@ fn two_processes_share_a_store_and_a_third_serves_it_offline()
     }
     c.stop();
     let fsck = git(store.path(), &["fsck", "--strict"]);
-    assert!(fsck.status.success(), "git fsck: {}", String::from_utf8_lossy(&fsck.stderr));
+    assert!(
+        fsck.status.success(),
+        "git fsck: {}",
+        String::from_utf8_lossy(&fsck.stderr)
+    );
     Ok(())
 }

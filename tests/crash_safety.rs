@@ -58,14 +58,25 @@ fn kill_9_during_put_leaves_a_consistent_store() -> Result<(), Box<dyn std::erro
         );
         let refs = git(store.path(), &["for-each-ref", "--format=%(refname)"]);
         let refs = String::from_utf8_lossy(&refs.stdout).into_owned();
-        eprintln!("round {round} ({delay_ms} ms): refs after kill: {}", refs.trim());
+        eprintln!(
+            "round {round} ({delay_ms} ms): refs after kill: {}",
+            refs.trim()
+        );
 
         // Restart offline: the module is either there completely or absent.
-        let mp = MountProcess::start(store.path(), mnt.path(), None, &logs.path().join("offline.log"));
+        let mp = MountProcess::start(
+            store.path(),
+            mnt.path(),
+            None,
+            &logs.path().join("offline.log"),
+        );
         match fs::read(mnt.path().join(&sample)) {
             Ok(data) => {
                 assert_eq!(data, expected, "round {round}: torn module");
-                let hash = fs::read_to_string(mnt.path().join("cache/download/example.com/big/@v/v1.0.0.ziphash"))?;
+                let hash = fs::read_to_string(
+                    mnt.path()
+                        .join("cache/download/example.com/big/@v/v1.0.0.ziphash"),
+                )?;
                 assert_eq!(hash, spec.h1(), "round {round}");
             }
             Err(e) => assert!(
@@ -82,9 +93,17 @@ fn kill_9_during_put_leaves_a_consistent_store() -> Result<(), Box<dyn std::erro
     }
 
     // Finally a clean fetch after whatever the last kill left behind.
-    let mp = MountProcess::start(store.path(), mnt.path(), Some(&proxy.url()), &logs.path().join("final.log"));
+    let mp = MountProcess::start(
+        store.path(),
+        mnt.path(),
+        Some(&proxy.url()),
+        &logs.path().join("final.log"),
+    );
     assert_eq!(fs::read(mnt.path().join(&sample))?, expected);
-    let hash = fs::read_to_string(mnt.path().join("cache/download/example.com/big/@v/v1.0.0.ziphash"))?;
+    let hash = fs::read_to_string(
+        mnt.path()
+            .join("cache/download/example.com/big/@v/v1.0.0.ziphash"),
+    )?;
     assert_eq!(hash, spec.h1());
     mp.stop();
     Ok(())

@@ -27,7 +27,11 @@ fn go_build_test_and_verify_through_fuse_then_offline() -> Result<(), Box<dyn st
     };
     go()?.run(&["build", "./..."])?;
     let test = go()?.run(&["test", "./..."])?;
-    assert!(test.stdout.contains("ok"), "go test output: {}", test.stdout);
+    assert!(
+        test.stdout.contains("ok"),
+        "go test output: {}",
+        test.stdout
+    );
     let verify = go()?.run(&["mod", "verify"])?;
     assert!(
         verify.stdout.contains("all modules verified"),
@@ -38,7 +42,10 @@ fn go_build_test_and_verify_through_fuse_then_offline() -> Result<(), Box<dyn st
     // go.sum must not have changed: every hash we served matched.
     assert_eq!(std::fs::read_to_string(work.path().join("go.sum"))?, go_sum);
     let zips = proxy.requests(".zip");
-    assert!(zips >= 5, "expected the module zips to be fetched, saw {zips}");
+    assert!(
+        zips >= 5,
+        "expected the module zips to be fetched, saw {zips}"
+    );
     mount.unmount();
 
     // Offline: the proxy is gone and the second mount has no upstream at all.
@@ -51,7 +58,11 @@ fn go_build_test_and_verify_through_fuse_then_offline() -> Result<(), Box<dyn st
             .goflags("-mod=mod"))
     };
     let verify = go()?.run(&["mod", "verify"])?;
-    assert!(verify.stdout.contains("all modules verified"), "{}", verify.stderr);
+    assert!(
+        verify.stdout.contains("all modules verified"),
+        "{}",
+        verify.stderr
+    );
     go()?.run(&["build", "./..."])?;
     offline.unmount();
     Ok(())

@@ -24,7 +24,11 @@ fn walk(dir: &Path, rel: &str, out: &mut BTreeSet<(String, Vec<u8>)>) {
     for entry in fs::read_dir(dir).expect("readdir") {
         let entry = entry.expect("entry");
         let name = entry.file_name().into_string().expect("utf-8 name");
-        let rel = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+        let rel = if rel.is_empty() {
+            name.clone()
+        } else {
+            format!("{rel}/{name}")
+        };
         let meta = entry.metadata().expect("stat");
         if meta.is_dir() {
             assert_eq!(meta.permissions().mode() & 0o777, 0o555, "{rel}");
@@ -134,7 +138,10 @@ fn forbidden_files_are_enoent_and_writes_are_erofs() -> Result<(), Box<dyn std::
     erofs("create in module", fs::write(tree.join("new.go"), b"x"));
     erofs(
         "open for write",
-        fs::OpenOptions::new().write(true).open(tree.join("a.go")).map(|_| ()),
+        fs::OpenOptions::new()
+            .write(true)
+            .open(tree.join("a.go"))
+            .map(|_| ()),
     );
     erofs("mkdir", fs::create_dir(tree.join("d")));
     erofs("unlink", fs::remove_file(tree.join("a.go")));
@@ -148,11 +155,11 @@ fn forbidden_files_are_enoent_and_writes_are_erofs() -> Result<(), Box<dyn std::
         "symlink",
         std::os::unix::fs::symlink("a.go", tree.join("link")),
     );
-    erofs("hard link", fs::hard_link(tree.join("a.go"), tree.join("a2.go")));
     erofs(
-        "write .info",
-        fs::write(dl.join("v1.2.3.info"), b"{}"),
+        "hard link",
+        fs::hard_link(tree.join("a.go"), tree.join("a2.go")),
     );
+    erofs("write .info", fs::write(dl.join("v1.2.3.info"), b"{}"));
     m.unmount();
     Ok(())
 }
@@ -189,8 +196,11 @@ fn unknown_module_is_enoent_and_status_file_is_consistent() -> Result<(), Box<dy
     let m = Mounted::new(store.path(), Some(&proxy.url()));
     let err = fs::metadata(m.path().join("example.com/nope@v1.0.0")).expect_err("missing module");
     assert_eq!(errno(&err), libc::ENOENT);
-    let err = fs::metadata(m.path().join("cache/download/example.com/nope/@v/v1.0.0.mod"))
-        .expect_err("missing .mod");
+    let err = fs::metadata(
+        m.path()
+            .join("cache/download/example.com/nope/@v/v1.0.0.mod"),
+    )
+    .expect_err("missing .mod");
     assert_eq!(errno(&err), libc::ENOENT);
 
     let status = m.path().join(".gomodfs-status");
@@ -200,8 +210,14 @@ fn unknown_module_is_enoent_and_status_file_is_consistent() -> Result<(), Box<dy
     let json: serde_json::Value = serde_json::from_slice(&data)?;
     assert_eq!(json["filesystem"], "gomodfs");
     assert!(json["uptime"].as_f64().is_some());
-    assert!(json["ops"]["lookup"]["started"].as_u64().unwrap_or(0) >= 2, "{json}");
-    assert!(json["ops"]["lookup"]["errors"].as_u64().unwrap_or(0) >= 2, "{json}");
+    assert!(
+        json["ops"]["lookup"]["started"].as_u64().unwrap_or(0) >= 2,
+        "{json}"
+    );
+    assert!(
+        json["ops"]["lookup"]["errors"].as_u64().unwrap_or(0) >= 2,
+        "{json}"
+    );
     m.unmount();
     Ok(())
 }

@@ -40,7 +40,12 @@ fn hostile_zips_and_upstream_faults() -> Result<(), Box<dyn std::error::Error>> 
     // the link target; so do we (SPEC section 5 said to reject it).
     let symlink = "example.com/odd/symlink";
     proxy.add(ModuleSpec::new(symlink, "v1.0.0").file("x.go", "package x\n"));
-    proxy.set_fault(symlink, "v1.0.0", "zip", Fault::Body(Hostile::Symlink.zip(symlink, "v1.0.0")));
+    proxy.set_fault(
+        symlink,
+        "v1.0.0",
+        "zip",
+        Fault::Body(Hostile::Symlink.zip(symlink, "v1.0.0")),
+    );
 
     let store = tempfile::tempdir()?;
     let mnt = tempfile::tempdir()?;
@@ -58,7 +63,9 @@ fn hostile_zips_and_upstream_faults() -> Result<(), Box<dyn std::error::Error>> 
         let dir = mnt.path().join(format!("{path}@v1.0.0"));
         let err = fs::metadata(dir.join("x.go")).expect_err(path);
         assert_eq!(errno(&err), libc::EIO, "{path}: want EIO, got {err}");
-        let ziphash = mnt.path().join(format!("cache/download/{path}/@v/v1.0.0.ziphash"));
+        let ziphash = mnt
+            .path()
+            .join(format!("cache/download/{path}/@v/v1.0.0.ziphash"));
         let err = fs::read(&ziphash).expect_err(path);
         assert_eq!(errno(&err), libc::EIO, "{path} .ziphash: {err}");
         // Still serving: a good module reads fine after every bad one.
@@ -68,7 +75,10 @@ fn hostile_zips_and_upstream_faults() -> Result<(), Box<dyn std::error::Error>> 
 
     let link = mnt.path().join(format!("{symlink}@v1.0.0/link"));
     let meta = fs::symlink_metadata(&link)?;
-    assert!(meta.is_file(), "symlink entry must be served as a regular file");
+    assert!(
+        meta.is_file(),
+        "symlink entry must be served as a regular file"
+    );
     assert_eq!(fs::read_to_string(&link)?, "go.mod");
 
     let text = fs::read_to_string(&cmd_log)?;
@@ -77,7 +87,10 @@ fn hostile_zips_and_upstream_faults() -> Result<(), Box<dyn std::error::Error>> 
             .lines()
             .find(|l| l.contains(path.as_str()) && l.contains("v1.0.0") && l.contains("failed"))
             .unwrap_or_else(|| panic!("no log line names {path} v1.0.0 and the failure:\n{text}"));
-        assert!(line.len() > path.len() + 30, "log line without a cause: {line}");
+        assert!(
+            line.len() > path.len() + 30,
+            "log line without a cause: {line}"
+        );
     }
 
     // Nothing of any bad module is in the store: no ref, no listing entry.
@@ -87,13 +100,20 @@ fn hostile_zips_and_upstream_faults() -> Result<(), Box<dyn std::error::Error>> 
         let leaf = path.rsplit('/').next().unwrap_or(path);
         assert!(!refs.contains(leaf), "{path} left a ref behind:\n{refs}");
     }
-    assert!(refs.contains("good"), "the good module should be stored:\n{refs}");
+    assert!(
+        refs.contains("good"),
+        "the good module should be stored:\n{refs}"
+    );
     for top in ["example.com/hostile", "example.com/faulty"] {
         let listing = fs::read_dir(mnt.path().join(top))?.count();
         assert_eq!(listing, 0, "{top} lists stored modules");
     }
     mp.stop();
     let fsck = git(store.path(), &["fsck", "--strict"]);
-    assert!(fsck.status.success(), "git fsck: {}", String::from_utf8_lossy(&fsck.stderr));
+    assert!(
+        fsck.status.success(),
+        "git fsck: {}",
+        String::from_utf8_lossy(&fsck.stderr)
+    );
     Ok(())
 }

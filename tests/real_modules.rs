@@ -24,7 +24,10 @@ fn real_project_builds_and_verifies_through_fuse() -> Result<(), Box<dyn std::er
     std::fs::write(work.path().join("go.sum"), GO_SUM)?;
     std::fs::write(work.path().join("main.go"), MAIN_GO)?;
     let zips = GO_SUM.lines().filter(|l| !l.contains("/go.mod ")).count();
-    assert!(zips >= 30, "the pinned graph should have at least 30 module zips, has {zips}");
+    assert!(
+        zips >= 30,
+        "the pinned graph should have at least 30 module zips, has {zips}"
+    );
 
     let store = tempfile::tempdir()?;
     let mount = Mounted::new(store.path(), Some(&real_proxy()));
@@ -37,13 +40,21 @@ fn real_project_builds_and_verifies_through_fuse() -> Result<(), Box<dyn std::er
     };
     go(mount.path())?.run(&["build", "./..."])?;
     let verify = go(mount.path())?.run(&["mod", "verify"])?;
-    assert!(verify.stdout.contains("all modules verified"), "{}", verify.stderr);
+    assert!(
+        verify.stdout.contains("all modules verified"),
+        "{}",
+        verify.stderr
+    );
     assert_eq!(std::fs::read_to_string(work.path().join("go.sum"))?, GO_SUM);
     mount.unmount();
 
     let offline = Mounted::new(store.path(), None);
     let verify = go(offline.path())?.run(&["mod", "verify"])?;
-    assert!(verify.stdout.contains("all modules verified"), "{}", verify.stderr);
+    assert!(
+        verify.stdout.contains("all modules verified"),
+        "{}",
+        verify.stderr
+    );
     go(offline.path())?.run(&["list", "-deps", "./..."])?;
     offline.unmount();
     Ok(())

@@ -131,7 +131,10 @@ impl Fetcher {
             // An inner task, so that even a panic reaches the waiters as an error.
             let result = match tokio::spawn(async move { job.run(&task_key).await }).await {
                 Ok(result) => result,
-                Err(e) => Err(Error::store(format!("{key:?}"), format!("download task failed: {e}"))),
+                Err(e) => Err(Error::store(
+                    format!("{key:?}"),
+                    format!("download task failed: {e}"),
+                )),
             };
             // Remove first: a reader arriving after this finds the result in
             // the store rather than joining a finished flight.
@@ -140,7 +143,6 @@ impl Fetcher {
             flight.done.notify_all();
         });
     }
-
 }
 
 /// Everything a download task needs, detached from the fetcher.

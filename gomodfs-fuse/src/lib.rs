@@ -14,10 +14,9 @@ pub use errno::to_errno;
 use bytes::Bytes;
 use fuser::{
     AccessFlags, BsdFileFlags, Config, Errno, FileAttr, FileHandle, FileType, Filesystem,
-    FopenFlags, Generation, INodeNo, KernelConfig, LockOwner, MountOption, OpenAccMode,
-    OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty,
-    ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, SessionACL, TimeOrNow,
-    WriteFlags,
+    FopenFlags, Generation, INodeNo, KernelConfig, LockOwner, MountOption, OpenAccMode, OpenFlags,
+    RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry,
+    ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, SessionACL, TimeOrNow, WriteFlags,
 };
 use gomodfs_core::{Attr, ModFs, NodeId, NodeKind};
 use handles::Handles;
@@ -120,12 +119,11 @@ pub fn mount(
     config.n_threads = Some(options.threads.max(1));
     config.clone_fd = cfg!(target_os = "linux");
     let adapter = FuseFs::new(fs, options.ttl);
-    let session = fuser::spawn_mount(adapter, mountpoint, &config).map_err(|source| {
-        FuseError::Mount {
+    let session =
+        fuser::spawn_mount(adapter, mountpoint, &config).map_err(|source| FuseError::Mount {
             mountpoint: mountpoint.to_owned(),
             source,
-        }
-    })?;
+        })?;
     tracing::info!(mountpoint = %mountpoint.display(), "mounted");
     Ok(Mount {
         session: Some(session),
@@ -333,7 +331,10 @@ impl Filesystem for FuseFs {
             return reply.error(Errno::EBADF);
         };
         // Offsets: 1 is ".", 2 is "..", 3.. are the entries.
-        let dots = [(ino.0, FileType::Directory, "."), (ino.0, FileType::Directory, "..")];
+        let dots = [
+            (ino.0, FileType::Directory, "."),
+            (ino.0, FileType::Directory, ".."),
+        ];
         let all = dots
             .iter()
             .map(|(i, k, n)| (*i, *k, *n))
@@ -372,7 +373,14 @@ impl Filesystem for FuseFs {
         }
     }
 
-    fn getxattr(&self, _req: &Request, _ino: INodeNo, _name: &OsStr, _size: u32, reply: ReplyXattr) {
+    fn getxattr(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _name: &OsStr,
+        _size: u32,
+        reply: ReplyXattr,
+    ) {
         reply.error(Errno::ENODATA);
     }
 

@@ -125,7 +125,11 @@ impl MountProcess {
     ) -> MountProcess {
         require_fuse();
         let mut cmd = Command::new(gomodfs_bin());
-        cmd.arg("mount").arg(dir).arg("--store").arg(store).args(extra);
+        cmd.arg("mount")
+            .arg(dir)
+            .arg("--store")
+            .arg(store)
+            .args(extra);
         match proxy_url {
             Some(u) => cmd.arg("--proxy").arg(u),
             None => cmd.arg("--offline"),
@@ -156,7 +160,10 @@ impl MountProcess {
     pub fn stop(mut self) {
         if let Some(mut child) = self.child.take() {
             let pid = child.id().to_string();
-            Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .expect("kill");
             let status = child.wait().expect("wait");
             assert!(status.success(), "gomodfs mount exited with {status}");
         }

@@ -284,7 +284,11 @@ impl ModFs {
             Some(existing) if existing != node => {
                 // A 64-bit collision: astronomically unlikely; keep the first
                 // node's id and probe for a free one.
-                tracing::error!(path = node.path(), other = existing.path(), "node id collision");
+                tracing::error!(
+                    path = node.path(),
+                    other = existing.path(),
+                    "node id collision"
+                );
                 let mut probe = id.0;
                 loop {
                     probe = probe.wrapping_add(1).max(2);
@@ -407,9 +411,7 @@ impl ModFs {
                 let tree = self.tree(mv)?;
                 match tree.entry(rel) {
                     Some(TreeEntry::File(i)) => {
-                        let file = tree
-                            .file(i)
-                            .ok_or_else(|| Error::NotFound(node.path()))?;
+                        let file = tree.file(i).ok_or_else(|| Error::NotFound(node.path()))?;
                         self.blob(mv, &file.blob, &file.path)
                     }
                     Some(TreeEntry::Dir { .. }) => Err(Error::IsADirectory(node.path())),

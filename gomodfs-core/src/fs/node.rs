@@ -100,14 +100,15 @@ impl Node {
                 _ => tree_child("", name),
             },
             Node::Cache => (name == "download").then_some(Node::Download),
-            Node::Download => first_element(name).then(|| Node::DownloadPrefix(name.to_owned())),
+            Node::Download => valid_prefix(name).then(|| Node::DownloadPrefix(name.to_owned())),
             Node::DownloadPrefix(prefix) => {
                 if name == "@v" {
                     modpath::unescape_path(prefix)
                         .ok()
                         .map(|_| Node::Versions(prefix.clone()))
                 } else {
-                    next_element(name).then(|| Node::DownloadPrefix(format!("{prefix}/{name}")))
+                    let full = format!("{prefix}/{name}");
+                    valid_prefix(&full).then_some(Node::DownloadPrefix(full))
                 }
             }
             Node::Versions(module) => download_file(module, name),
@@ -132,27 +133,13 @@ fn tree_child(prefix: &str, name: &str) -> Option<Node> {
         let mv = ModuleVersion::from_escaped(&full(elem), version).ok()?;
         return Some(Node::Module(mv, String::new()));
     }
-    let ok = if prefix.is_empty() {
-        first_element(name)
-    } else {
-        next_element(name)
-    };
-    ok.then(|| Node::TreePrefix(full(name)))
+    let full = full(name);
+    valid_prefix(&full).then_some(Node::TreePrefix(full))
 }
 
-/// Whether `name` can be the first element of an escaped module path.
-fn first_element(name: &str) -> bool {
-    name.contains('.')
-        && !name.starts_with('-')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
-        && modpath::check_path_element(name).is_ok()
-}
-
-/// Whether `name` can be a later element of an escaped module path.
-fn next_element(name: &str) -> bool {
-    modpath::unescape_path_element(name).is_some_and(|e| modpath::check_path_element(&e).is_ok())
+/// Whether `escaped` can be the leading elements of an escaped module path.
+fn valid_prefix(escaped: &str) -> bool {
+    modpath::unescape_path_prefix(escaped).is_ok()
 }
 
 /// `<escaped version>.info|.mod|.ziphash` in `@v/`; everything else there
@@ -186,7 +173,9 @@ mod tests {
     #[test]
     fn classifies_the_namespace() {
         assert_eq!(walk(".gomodfs-status"), Some(Node::Status));
-        assert!(matches!(walk("github.com/foo"), Some(Node::TreePrefix(p)) if p == "github.com/foo"));
+        assert!(
+            matches!(walk("github.com/foo"), Some(Node::TreePrefix(p)) if p == "github.com/foo")
+        );
         assert!(matches!(
             walk("github.com/!burnt!sushi/toml@v1.3.2/lex.go"),
             Some(Node::Module(mv, rel)) if mv.path() == "github.com/BurntSushi/toml" && rel == "lex.go"
@@ -195,7 +184,10 @@ mod tests {
             walk("cache/download/golang.org/x/text/@v/v0.14.0.ziphash"),
             Some(Node::DownloadFile(_, DownloadFile::Ziphash))
         ));
-        assert!(matches!(walk("cache/download/golang.org/x/text/@v"), Some(Node::Versions(_))));
+        assert!(matches!(
+            walk("cache/download/golang.org/x/text/@v"),
+            Some(Node::Versions(_))
+        ));
         let absent = [
             ".DS_Store",
             "._x",

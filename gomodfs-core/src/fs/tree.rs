@@ -112,7 +112,12 @@ impl ModuleTree {
 
     /// Approximate bytes of memory this tree holds, for cache weights.
     pub(crate) fn weight(&self) -> u64 {
-        let files: usize = self.module.files.iter().map(|f| f.path.len() * 3 + 96).sum();
+        let files: usize = self
+            .module
+            .files
+            .iter()
+            .map(|f| f.path.len() * 3 + 96)
+            .sum();
         (files + self.module.info.len() + self.module.go_mod.len() + self.dirs.len() * 64) as u64
     }
 }
