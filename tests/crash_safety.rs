@@ -36,7 +36,13 @@ fn kill_9_during_put_leaves_a_consistent_store() -> Result<(), Box<dyn std::erro
     let sample = format!("{}/d5/f5.bin", spec.cache_dir_name());
     let expected = spec.files().get("d5/f5.bin").cloned().ok_or("fixture")?;
 
-    for (round, delay_ms) in [30u64, 80, 150, 250, 400, 700].into_iter().enumerate() {
+    // Rounds that caught a put in flight: a temp pack on disk, or a pack
+    // without its ref.
+    let mut caught_mid_put = 0;
+    // Kill later and later until a round lets the put finish.
+    let mut rounds = 0;
+    for (round, delay_ms) in (1..=200u64).map(|i| i * 40).enumerate() {
+        rounds += 1;
         let mp = MountProcess::start(
             store.path(),
             mnt.path(),
@@ -58,8 +64,16 @@ fn kill_9_during_put_leaves_a_consistent_store() -> Result<(), Box<dyn std::erro
         );
         let refs = git(store.path(), &["for-each-ref", "--format=%(refname)"]);
         let refs = String::from_utf8_lossy(&refs.stdout).into_owned();
+        let packs: Vec<String> = fs::read_dir(store.path().join("objects/pack"))?
+            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect::<Result<_, _>>()?;
+        let temp = packs.iter().any(|p| p.starts_with("tmp_"));
+        let orphan_pack = !refs.contains("zip/") && packs.iter().any(|p| p.ends_with(".pack"));
+        if temp || orphan_pack {
+            caught_mid_put += 1;
+        }
         eprintln!(
-            "round {round} ({delay_ms} ms): refs after kill: {}",
+            "round {round} ({delay_ms} ms): refs after kill: [{}], pack dir: {packs:?}",
             refs.trim()
         );
 
@@ -86,11 +100,29 @@ fn kill_9_during_put_leaves_a_consistent_store() -> Result<(), Box<dyn std::erro
         }
         mp.stop();
         if refs.contains("zip/") {
-            // Stored completely; start over for the next round.
-            fs::remove_dir_all(store.path())?;
-            fs::create_dir_all(store.path())?;
+            break;
         }
     }
+
+    eprintln!("{caught_mid_put} of {rounds} rounds caught a put in flight");
+    assert!(caught_mid_put > 0, "no kill landed in the middle of a put");
+    // The completed module survives a restart; start over for a clean fetch
+    // after a kill that leaves debris behind.
+    fs::remove_dir_all(store.path())?;
+    fs::create_dir_all(store.path())?;
+    let mp = MountProcess::start(
+        store.path(),
+        mnt.path(),
+        Some(&proxy.url()),
+        &logs.path().join("last.log"),
+    );
+    let reader = std::thread::spawn({
+        let target = mnt.path().join(&sample);
+        move || fs::read(target)
+    });
+    std::thread::sleep(Duration::from_millis(50));
+    mp.kill9();
+    let _ = reader.join();
 
     // Finally a clean fetch after whatever the last kill left behind.
     let mp = MountProcess::start(
