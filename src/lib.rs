@@ -1,7 +1,7 @@
 //! gomodfs: a read-only GOMODCACHE served from a content-addressed store.
 //!
 //! This crate is the `gomodfs` command and a thin facade over the workspace:
-//! [`core`] (the store, the fetcher and the [`ModFs`](core::ModFs) node API)
+//! [`core`] (the store, the fetcher and the [`ModFs`] node API)
 //! and one module per frontend, present when its cargo feature is on.
 //! [`open`] builds a filesystem from the same settings the command uses.
 #![deny(missing_docs)]
@@ -45,7 +45,7 @@ pub enum Error {
 pub struct Settings {
     /// Store directory; `None` is [`default_store_dir`].
     pub store: Option<PathBuf>,
-    /// GOPROXY list; `None` reads `$GOPROXY` (default https://proxy.golang.org).
+    /// GOPROXY list; `None` reads `$GOPROXY` (default `https://proxy.golang.org`).
     pub proxy: Option<String>,
     /// Serve only what is stored; never contact upstream.
     pub offline: bool,

@@ -60,8 +60,6 @@ pub struct ExtractedModule {
     pub ziphash: String,
 }
 
-/// The Unix file-type bits of a zip entry's external attributes.
-
 /// Validates a module zip like golang.org/x/mod/zip (`CheckZip`, then
 /// `Unzip`) and returns its files and `h1:` hash.
 ///
