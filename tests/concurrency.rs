@@ -159,3 +159,35 @@ fn two_processes_share_a_store_and_a_third_serves_it_offline()
     );
     Ok(())
 }
+
+#[test]
+fn a_slow_download_does_not_block_other_modules() -> Result<(), Box<dyn std::error::Error>> {
+    let slow = ModuleSpec::new("example.com/slow", "v1.0.0").file("s.go", "package slow\n");
+    let fast = ModuleSpec::new("example.com/fast", "v1.0.0").file("f.go", "package fast\n");
+    let proxy = TestProxy::start_with([slow.clone(), fast.clone()])?;
+    proxy.set_fault(
+        slow.path(),
+        slow.version(),
+        "zip",
+        Fault::Delay(Duration::from_millis(1500)), // under the 2 s idle timeout of the tests
+    );
+    let store = tempfile::tempdir()?;
+    let m = Mounted::new(store.path(), Some(&proxy.url()));
+    let slow_file = m.path().join(slow.cache_dir_name()).join("s.go");
+    let slow_reader = std::thread::spawn(move || fs::read(slow_file));
+    assert!(proxy.wait_for_requests(&slow.url_path("zip"), 1, Duration::from_secs(5)));
+    let started = std::time::Instant::now();
+    let data = fs::read(m.path().join(fast.cache_dir_name()).join("f.go"))?;
+    let took = started.elapsed();
+    assert_eq!(data, b"package fast\n");
+    assert!(
+        took < Duration::from_millis(700),
+        "a read of another module waited {took:?}"
+    );
+    assert_eq!(
+        slow_reader.join().map_err(|_| "slow reader panicked")??,
+        b"package slow\n"
+    );
+    m.unmount();
+    Ok(())
+}

@@ -1,0 +1,171 @@
+//! ModFs without any frontend: the node API over a MemoryStore, offline.
+#![allow(clippy::unwrap_used)]
+
+use bytes::Bytes;
+use gomodfs_core::store::{MemoryStore, ModuleContents};
+use gomodfs_core::{ErrorKind, ModFs, ModFsOptions, ModuleVersion, NodeId, NodeKind, Store};
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+fn put(store: &MemoryStore, path: &str, version: &str, files: &[(&str, &str)]) {
+    let mv = ModuleVersion::new(path, version).unwrap();
+    let contents = ModuleContents {
+        info: Bytes::from(format!(
+            "{{\"Version\":\"{version}\",\"Time\":\"2024-01-02T03:04:05Z\"}}"
+        )),
+        go_mod: Bytes::from(format!("module {path}\n")),
+        ziphash: "h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into(),
+        files: files
+            .iter()
+            .map(|(p, d)| ((*p).to_owned(), Bytes::from((*d).to_owned())))
+            .collect(),
+    };
+    store.put_module(&mv, &contents).unwrap();
+}
+
+fn offline(store: Arc<MemoryStore>) -> ModFs {
+    ModFs::new(store, None, ModFsOptions::default()).unwrap()
+}
+
+#[test]
+fn lookups_listings_reads_and_attributes() {
+    let store = Arc::new(MemoryStore::new());
+    put(
+        &store,
+        "example.com/Foo",
+        "v1.0.0",
+        &[("a.go", "package a\n"), ("sub/b.go", "package sub\n")],
+    );
+    let fs = offline(store.clone());
+
+    let root = fs.resolve("example.com/!foo@v1.0.0").unwrap();
+    assert_eq!(root.kind, NodeKind::Directory);
+    assert_eq!(root.perm, 0o555);
+    assert_eq!(root.nlink, 3);
+    assert!(root.stable);
+    let names: Vec<_> = fs
+        .readdir(root.id)
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.name, e.kind))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("a.go".into(), NodeKind::File),
+            ("sub".into(), NodeKind::Directory)
+        ]
+    );
+
+    let a = fs.lookup(root.id, "a.go").unwrap();
+    assert_eq!(
+        (a.kind, a.size, a.perm, a.nlink),
+        (NodeKind::File, 10, 0o444, 1)
+    );
+    assert_eq!(a.mtime, UNIX_EPOCH + Duration::from_secs(1_704_164_645));
+    assert_eq!(&fs.read(a.id, 0, 100).unwrap()[..], b"package a\n");
+    assert_eq!(&fs.read(a.id, 8, 100).unwrap()[..], b"a\n");
+    assert_eq!(fs.read(a.id, 100, 100).unwrap().len(), 0);
+
+    // Same path, same id: in another ModFs over the same store too.
+    let again = offline(store);
+    assert_eq!(
+        again.resolve("example.com/!foo@v1.0.0/a.go").unwrap().id,
+        a.id
+    );
+
+    let err = fs.lookup(a.id, "x").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotADirectory);
+    assert_eq!(
+        fs.readdir(a.id).unwrap_err().kind(),
+        ErrorKind::NotADirectory
+    );
+    assert_eq!(
+        fs.lookup(root.id, "missing.go").unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+
+    let top: Vec<_> = fs
+        .readdir(NodeId::ROOT)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(top, [".gomodfs-status", "cache", "example.com"]);
+    let dl = fs.resolve("cache/download/example.com/!foo/@v").unwrap();
+    let files: Vec<_> = fs
+        .readdir(dl.id)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(files, ["v1.0.0.info", "v1.0.0.mod", "v1.0.0.ziphash"]);
+    let ziphash = fs
+        .resolve("cache/download/example.com/!foo/@v/v1.0.0.ziphash")
+        .unwrap();
+    assert_eq!(ziphash.size, 47);
+}
+
+#[test]
+fn offline_misses_are_errors_not_panics() {
+    let fs = offline(Arc::new(MemoryStore::new()));
+    // Not stored and no upstream: an I/O error that says so, not ENOENT.
+    let err = fs.resolve("example.com/x@v1.0.0").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Io);
+    assert!(err.to_string().contains("example.com/x"), "{err}");
+    assert!(err.to_string().contains("offline"), "{err}");
+    // Names the namespace does not have are ENOENT without any fetch.
+    for p in [
+        ".DS_Store",
+        "cache/download/example.com/x/@v/v1.0.0.zip",
+        "NoDot",
+        "example.com/x@latest",
+    ] {
+        assert_eq!(
+            fs.resolve(p).unwrap_err().kind(),
+            ErrorKind::NotFound,
+            "{p}"
+        );
+    }
+    assert_eq!(
+        fs.getattr(NodeId(12345)).unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+}
+
+#[test]
+fn toolchain_binaries_are_executable() {
+    let store = Arc::new(MemoryStore::new());
+    let v = "v0.0.1-go1.21.0.linux-amd64";
+    put(
+        &store,
+        "golang.org/toolchain",
+        v,
+        &[
+            ("bin/go", "ELF"),
+            ("pkg/tool/linux_amd64/compile", "ELF"),
+            ("src/fmt/print.go", "package fmt"),
+        ],
+    );
+    let fs = offline(store);
+    let perm = |rel: &str| {
+        fs.resolve(&format!("golang.org/toolchain@{v}/{rel}"))
+            .unwrap()
+            .perm
+    };
+    assert_eq!(perm("bin/go"), 0o555);
+    assert_eq!(perm("pkg/tool/linux_amd64/compile"), 0o555);
+    assert_eq!(perm("src/fmt/print.go"), 0o444);
+}
+
+#[test]
+fn status_file_is_json_with_counters() {
+    let fs = offline(Arc::new(MemoryStore::new()));
+    let _ = fs.resolve("example.com/nope/.x");
+    let attr = fs.resolve(".gomodfs-status").unwrap();
+    assert!(!attr.stable);
+    let data = fs.open(attr.id).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&data).unwrap();
+    assert_eq!(json["filesystem"], "gomodfs");
+    assert!(json["ops"]["resolve"]["started"].as_u64().unwrap() >= 2);
+}
