@@ -279,8 +279,16 @@ pub(crate) fn write_pack(pack_dir: &Path, objects: &[&Object]) -> io::Result<Wri
     let pack_path = pack_dir.join(format!("{name}.pack"));
     let idx_path = pack_dir.join(format!("{name}.idx"));
     // Readers find packs by their index: the pack must be in place first.
-    tmp_pack.persist(&pack_path)?;
-    tmp_idx.persist(&idx_path)?;
+    // A pack of that name holds exactly these bytes (the name is their
+    // checksum), and files only ever appear complete, by rename: if another
+    // process wrote the same pack, keep its files (replacing a file that is
+    // mapped fails on Windows) and let the guards delete ours.
+    if !pack_path.exists() {
+        tmp_pack.persist(&pack_path)?;
+    }
+    if !idx_path.exists() {
+        tmp_idx.persist(&idx_path)?;
+    }
     layout::fsync_dir(pack_dir)?;
     Ok(WrittenPack {
         pack: pack_path,

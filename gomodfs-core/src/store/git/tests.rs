@@ -757,3 +757,227 @@ fn ten_thousand_files() {
     assert_eq!(read, total);
     assert_eq!(again.written, 3, "root, info, ziphash");
 }
+
+#[test]
+fn a_module_without_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = GitStore::open(tmp.path()).unwrap();
+    let m = mv("example.com/empty", "v1.0.0");
+    let c = contents("v1.0.0", &[]);
+    store.put_module(&m, &c).unwrap();
+    assert_stored(&store, &m, &c);
+    fsck(tmp.path());
+}
+
+/// Env var that turns [`child_process`] into the body of a child process.
+const CHILD_ENV: &str = "GOMODFS_GIT_STORE_TEST_CHILD";
+
+/// Module number `i` of the multi-process tests: shared files, one own
+/// file, and a large file unique to it (so that its pack takes a while).
+fn process_module(i: usize) -> (ModuleVersion, ModuleContents) {
+    let version = format!("v1.{i}.0");
+    let mut files: Vec<(String, Bytes)> = (0..100)
+        .map(|j| {
+            (
+                format!("shared/s{j}.go"),
+                b(&format!("package shared // {j}\n")),
+            )
+        })
+        .collect();
+    files.push((format!("own/o{i}.go"), b(&format!("package own // {i}\n"))));
+    let mut big = big_file(3 << 20).to_vec();
+    big.extend_from_slice(version.as_bytes());
+    files.push(("big.bin".into(), Bytes::from(big)));
+    let fs: Vec<(&str, Bytes)> = files.iter().map(|(p, d)| (p.as_str(), d.clone())).collect();
+    (mv("example.com/proc", &version), contents(&version, &fs))
+}
+
+/// Starts this test binary as a child running [`child_process`] with `spec`.
+fn spawn_child(spec: &str) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            "store::git::tests::child_process",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, spec)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Not a test of its own: the body of the child processes that the
+/// multi-process tests start. Does nothing unless [`CHILD_ENV`] is set to
+/// `<first>:<last>:<dir>`: then puts modules `first..=last` (both orders
+/// allowed) into the store at `dir`.
+#[test]
+fn child_process() {
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let mut parts = spec.splitn(3, ':');
+    let first: usize = parts.next().unwrap().parse().unwrap();
+    let last: usize = parts.next().unwrap().parse().unwrap();
+    let store = GitStore::open(Path::new(parts.next().unwrap())).unwrap();
+    let order: Vec<usize> = if first <= last {
+        (first..=last).collect()
+    } else {
+        (last..=first).rev().collect()
+    };
+    for i in order {
+        let (m, c) = process_module(i);
+        store.put_module(&m, &c).unwrap();
+    }
+}
+
+#[test]
+fn separate_processes_put_overlapping_modules() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    // Three processes put modules 0..=5, two of them in opposite orders.
+    let children: Vec<_> = [
+        format!("0:5:{dir}"),
+        format!("5:0:{dir}"),
+        format!("2:5:{dir}"),
+    ]
+    .iter()
+    .map(|spec| spawn_child(spec))
+    .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success(), "a child process failed");
+    }
+    let store = GitStore::open(tmp.path()).unwrap();
+    for i in 0..=5 {
+        let (m, c) = process_module(i);
+        assert_stored(&store, &m, &c);
+    }
+    assert_eq!(store.list().unwrap().len(), 6);
+    fsck(tmp.path());
+}
+
+#[test]
+fn kill_dash_nine_leaves_complete_modules_or_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    let mut next = 0;
+    for delay_ms in [30, 80, 150, 250, 400] {
+        let mut child = spawn_child(&format!("{next}:{}:{dir}", next + 1000));
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let store = GitStore::open(tmp.path()).unwrap();
+        let listed = store.list().unwrap();
+        for e in &listed {
+            assert!(e.complete);
+            let i: usize = e
+                .module
+                .version()
+                .split('.')
+                .nth(1)
+                .unwrap()
+                .parse()
+                .unwrap();
+            let (m, c) = process_module(i);
+            assert_eq!(e.module, m);
+            assert_stored(&store, &m, &c);
+        }
+        let tmp_files = std::fs::read_dir(tmp.path().join("objects/pack"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("tmp_")
+            })
+            .count();
+        println!(
+            "killed after {delay_ms} ms: {} modules stored, {tmp_files} temp files left",
+            listed.len()
+        );
+        next = listed.len() + 1;
+    }
+    fsck(tmp.path());
+    // The store stays usable.
+    let store = GitStore::open(tmp.path()).unwrap();
+    let (m, c) = process_module(next + 5000);
+    store.put_module(&m, &c).unwrap();
+    assert_stored(&store, &m, &c);
+}
+
+#[test]
+fn readers_while_writing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = GitStore::open(tmp.path()).unwrap();
+    let (m0, c0) = process_module(0);
+    store.put_module(&m0, &c0).unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                let mut rounds = 0;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) || rounds == 0 {
+                    for e in store.list().unwrap() {
+                        let got = store.module(&e.module).unwrap().unwrap();
+                        for f in got.files.iter().take(20) {
+                            assert_eq!(store.blob(&f.blob).unwrap().unwrap().len() as u64, f.size);
+                        }
+                    }
+                    rounds += 1;
+                }
+            });
+        }
+        for i in 1..4 {
+            let (m, c) = process_module(i);
+            store.put_module(&m, &c).unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    assert_eq!(store.list().unwrap().len(), 4);
+}
+
+/// Lookups in a store with many packs (one per module). Slow; run with
+/// `cargo test --release -- --ignored many_packs --nocapture`.
+#[test]
+#[ignore]
+fn many_packs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = GitStore::open(tmp.path()).unwrap();
+    let n = 2000;
+    let t = Instant::now();
+    let mut modules = Vec::new();
+    for i in 0..n {
+        let m = mv("example.com/many", &format!("v1.{i}.0"));
+        let files: Vec<(String, Bytes)> = (0..20)
+            .map(|j| (format!("f{j}.go"), b(&format!("package f // {i} {j}\n"))))
+            .collect();
+        let fs: Vec<(&str, Bytes)> = files.iter().map(|(p, d)| (p.as_str(), d.clone())).collect();
+        store
+            .put_module(&m, &contents(&format!("v1.{i}.0"), &fs))
+            .unwrap();
+        modules.push(m);
+    }
+    let put = t.elapsed();
+    let fresh = GitStore::open(tmp.path()).unwrap();
+    let t = Instant::now();
+    let mut blobs = 0;
+    for m in modules.iter().rev() {
+        for f in fresh.module(m).unwrap().unwrap().files {
+            fresh.blob(&f.blob).unwrap().unwrap();
+            blobs += 1;
+        }
+    }
+    let read = t.elapsed();
+    let t = Instant::now();
+    let missing = BlobId::from_slice(&[3; 20]).unwrap();
+    for _ in 0..100 {
+        assert_eq!(fresh.blob(&missing).unwrap(), None);
+    }
+    let miss = t.elapsed() / 100;
+    println!(
+        "{n} packs: {:?} per put; cold module()+blob reads: {:?} per object ({blobs} objects); a miss: {miss:?}",
+        put / n,
+        read / (blobs + 5 * n)
+    );
+}
