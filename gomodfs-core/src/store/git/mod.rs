@@ -61,16 +61,23 @@
 //! overlapping modules at once may both write some object; duplicates in two
 //! packs are harmless.
 //!
-//! # Maintenance
+//! # Pack compaction
 //!
-//! Every `put_module` adds a pack, so a store with many thousands of modules
-//! has many thousands of small packs, which makes object lookups slower (one
-//! index probe per pack on a miss) and can reach gix's limit of 32767 pack
-//! indexes. `git --git-dir=DIR gc` (or `git repack -a -d`) merges them; it
-//! keeps every object reachable from our refs and, with the `config` above,
-//! does not pack the refs. Run it while no gomodfs process writes to the
-//! store.
+//! Every `put_module` adds a pack, and gix-odb slows down with many packs
+//! (quadratically when it picks up a new one). So once a put leaves 16 or
+//! more packs, a background thread merges the smaller ones the way
+//! `git repack --geometric=2` does, keeping the number of packs logarithmic
+//! in the store size; [`GitStore::compact`] does the same on demand. A pack
+//! is deleted only after the merged pack holding its objects is durable, so
+//! readers and writers in any process keep finding every object. Lock file:
+//! `DIR/gomodfs-compact.lock`. See the `compact` module for details.
+//!
+//! `git --git-dir=DIR gc` also works on the store: it keeps every object
+//! reachable from our refs and, with the `config` above, leaves the refs
+//! loose. Do not run it with `--prune=now` while gomodfs may be putting:
+//! the objects of a put whose ref is not written yet are unreachable.
 
+mod compact;
 mod layout;
 mod pack;
 mod refs;
@@ -91,6 +98,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+pub use compact::CompactStats;
 
 /// A handle to the object database. Handles are `Send` but not `Sync`
 /// (they cache a snapshot of the pack list in `RefCell`s), so the store
@@ -122,6 +132,8 @@ pub struct GitStore {
     layout: Layout,
     odb: Arc<gix_odb::Store>,
     handles: Mutex<Vec<OdbHandle>>,
+    /// True while a background compaction started by this instance runs.
+    compacting: Arc<AtomicBool>,
 }
 
 impl fmt::Debug for GitStore {
@@ -170,6 +182,7 @@ impl GitStore {
             layout,
             odb: Arc::new(odb),
             handles: Mutex::new(Vec::new()),
+            compacting: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -233,6 +246,9 @@ impl GitStore {
                 e,
             )
         })?;
+        if stats.written > 0 {
+            self.maybe_compact();
+        }
         Ok(stats)
     }
 
@@ -253,28 +269,7 @@ impl GitStore {
         &self,
         id: &oid,
     ) -> std::result::Result<Option<(gix_object::Kind, Bytes)>, String> {
-        self.with_handle(|h| {
-            let mut buf = Vec::new();
-            let found = h.try_find(id, &mut buf).map_err(|e| format!("{e:#}"))?;
-            let Some((kind, ptr, len)) =
-                found.map(|d| (d.kind, d.data.as_ptr() as usize, d.data.len()))
-            else {
-                return Ok(None);
-            };
-            // The data lies in `buf` (no object cache is configured), normally
-            // all of it: then hand the buffer over without copying.
-            let start = ptr.wrapping_sub(buf.as_ptr() as usize);
-            let bytes = match start.checked_add(len) {
-                _ if len == 0 => Bytes::new(),
-                Some(end) if start == 0 && end <= buf.len() => {
-                    buf.truncate(len);
-                    Bytes::from(buf)
-                }
-                Some(end) if end <= buf.len() => Bytes::copy_from_slice(&buf[start..end]),
-                _ => return Err(format!("object {id}: data outside the read buffer")),
-            };
-            Ok(Some((kind, bytes)))
-        })
+        self.with_handle(|h| read_object(h, id))
     }
 
     /// Reads an object a ref or tree of `module` names: it must exist and be
@@ -329,6 +324,33 @@ impl GitStore {
             ziphash: find(ROOT_ZIPHASH)?,
         })
     }
+}
+
+/// Reads an object through `h`: its kind and contents, or `None` if it does
+/// not exist.
+fn read_object(
+    h: &OdbHandle,
+    id: &oid,
+) -> std::result::Result<Option<(gix_object::Kind, Bytes)>, String> {
+    let mut buf = Vec::new();
+    let found = h.try_find(id, &mut buf).map_err(|e| format!("{e:#}"))?;
+    let Some((kind, ptr, len)) = found.map(|d| (d.kind, d.data.as_ptr() as usize, d.data.len()))
+    else {
+        return Ok(None);
+    };
+    // The data lies in `buf` (no object cache is configured), normally all
+    // of it: then hand the buffer over without copying.
+    let start = ptr.wrapping_sub(buf.as_ptr() as usize);
+    let bytes = match start.checked_add(len) {
+        _ if len == 0 => Bytes::new(),
+        Some(end) if start == 0 && end <= buf.len() => {
+            buf.truncate(len);
+            Bytes::from(buf)
+        }
+        Some(end) if end <= buf.len() => Bytes::copy_from_slice(&buf[start..end]),
+        _ => return Err(format!("object {id}: data outside the read buffer")),
+    };
+    Ok(Some((kind, bytes)))
 }
 
 /// The blobs of a module's root tree.

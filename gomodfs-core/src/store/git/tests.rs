@@ -937,7 +937,8 @@ fn readers_while_writing() {
     assert_eq!(store.list().unwrap().len(), 4);
 }
 
-/// Lookups in a store with many packs (one per module). Slow; run with
+/// Puts and lookups with many modules (a pack per put, merged in the
+/// background). Slow in debug builds; run with
 /// `cargo test --release -- --ignored many_packs --nocapture`.
 #[test]
 #[ignore]
@@ -976,8 +977,172 @@ fn many_packs() {
     }
     let miss = t.elapsed() / 100;
     println!(
-        "{n} packs: {:?} per put; cold module()+blob reads: {:?} per object ({blobs} objects); a miss: {miss:?}",
+        "{n} puts, {} packs left: {:?} per put; cold module()+blob reads: {:?} per object ({blobs} objects); a miss: {miss:?}",
+        packs(tmp.path()).len(),
         put / n,
         read / (blobs + 5 * n)
     );
+}
+
+/// Waits for a background compaction of `store` to end.
+fn wait_for_compaction(store: &GitStore) {
+    let t = Instant::now();
+    while store.compacting.load(std::sync::atomic::Ordering::Acquire) {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "compaction does not end"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Module `i` of a series of versions that are similar enough for git to
+/// store them as deltas.
+fn similar_module(i: usize, big: bool) -> (ModuleVersion, ModuleContents) {
+    let version = format!("v2.{i}.0");
+    let text: String = (0..300)
+        .map(|l| format!("// line {l} of a file that changes little\n"))
+        .collect();
+    let mut files = vec![
+        ("doc.go".to_owned(), b(&format!("{text}// version {i}\n"))),
+        ("other.go".to_owned(), b(&format!("package x // {i}\n"))),
+    ];
+    if big {
+        let mut data = big_file(1 << 20).to_vec();
+        data.extend_from_slice(version.as_bytes());
+        files.push(("big.bin".to_owned(), Bytes::from(data)));
+    }
+    let fs: Vec<(&str, Bytes)> = files.iter().map(|(p, d)| (p.as_str(), d.clone())).collect();
+    (mv("example.com/similar", &version), contents(&version, &fs))
+}
+
+#[test]
+fn compaction_merges_packs_and_everyone_still_finds_everything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = GitStore::open(tmp.path()).unwrap();
+    let mut all = Vec::new();
+    for i in 0..10 {
+        let (m, c) = similar_module(i, false);
+        store.put_module(&m, &c).unwrap();
+        all.push((m, c));
+    }
+    assert_eq!(packs(tmp.path()).len(), 10);
+    // One reader has read everything (indexes and packs loaded), one has
+    // only loaded the indexes (a miss loads them all), one is fresh.
+    let warm = GitStore::open(tmp.path()).unwrap();
+    for (m, c) in &all {
+        assert_stored(&warm, m, c);
+    }
+    let indexes_only = GitStore::open(tmp.path()).unwrap();
+    assert_eq!(
+        indexes_only
+            .blob(&BlobId::from_slice(&[5; 20]).unwrap())
+            .unwrap(),
+        None
+    );
+
+    let stats = store.compact().unwrap();
+    assert_eq!(stats.packs_merged, 10, "{stats:?}");
+    assert_eq!(packs(tmp.path()).len(), 1);
+    assert!(!tmp.path().join(compact::LOCK_NAME_FOR_TESTS).exists());
+    for s in [
+        &store,
+        &warm,
+        &indexes_only,
+        &GitStore::open(tmp.path()).unwrap(),
+    ] {
+        for (m, c) in &all {
+            assert_stored(s, m, c);
+        }
+    }
+    // Nothing more to do.
+    assert_eq!(store.compact().unwrap().packs_merged, 0);
+    fsck(tmp.path());
+}
+
+#[test]
+fn compaction_resolves_deltas_from_git_packs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = GitStore::open(tmp.path()).unwrap();
+    let mut all = Vec::new();
+    for i in 0..6 {
+        let (m, c) = similar_module(i, false);
+        store.put_module(&m, &c).unwrap();
+        all.push((m, c));
+    }
+    git(tmp.path(), &["gc", "--quiet"]);
+    let gc_pack = packs(tmp.path());
+    assert_eq!(gc_pack.len(), 1);
+    let verify = git(
+        tmp.path(),
+        &["verify-pack", "-v", gc_pack[0].to_str().unwrap()],
+    );
+    assert!(
+        verify.contains("chain length"),
+        "git made no deltas:\n{verify}"
+    );
+    // Three bigger packs, so that the small gc pack is rolled up with them.
+    for i in 6..9 {
+        let (m, c) = similar_module(i, true);
+        store.put_module(&m, &c).unwrap();
+        all.push((m, c));
+    }
+    let stats = store.compact().unwrap();
+    assert_eq!(stats.packs_merged, 4, "{stats:?}");
+    let merged = packs(tmp.path());
+    assert_eq!(merged.len(), 1);
+    let verify = git(
+        tmp.path(),
+        &["verify-pack", "-v", merged[0].to_str().unwrap()],
+    );
+    assert!(!verify.contains("chain length"), "deltas left:\n{verify}");
+    for s in [&store, &GitStore::open(tmp.path()).unwrap()] {
+        for (m, c) in &all {
+            assert_stored(s, m, c);
+        }
+    }
+    fsck(tmp.path());
+}
+
+#[test]
+fn puts_compact_in_the_background() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = GitStore::open(tmp.path()).unwrap();
+    let mut all = Vec::new();
+    for i in 0..60 {
+        let (m, c) = similar_module(i, false);
+        store.put_module(&m, &c).unwrap();
+        all.push((m, c));
+    }
+    wait_for_compaction(&store);
+    let n = packs(tmp.path()).len();
+    assert!(n < compact::AUTO_COMPACT_PACKS + 6, "{n} packs");
+    for (m, c) in &all {
+        assert_stored(&store, m, c);
+    }
+    fsck(tmp.path());
+}
+
+#[test]
+fn a_held_compaction_lock_skips_compaction() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = GitStore::open(tmp.path()).unwrap();
+    for i in 0..3 {
+        let (m, c) = similar_module(i, false);
+        store.put_module(&m, &c).unwrap();
+    }
+    let lock = tmp.path().join(compact::LOCK_NAME_FOR_TESTS);
+    std::fs::write(&lock, b"").unwrap();
+    assert_eq!(store.compact().unwrap().packs_merged, 0);
+    assert!(lock.exists(), "someone else's lock stays");
+    // A lock left by a killed process is taken over after an hour.
+    let old = SystemTime::now() - Duration::from_secs(2 * 3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&lock)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    assert_eq!(store.compact().unwrap().packs_merged, 3);
+    assert!(!lock.exists());
 }
