@@ -30,12 +30,13 @@ use super::pack::{self, Kind, Object, PackWriter};
 use super::{GitStore, OdbHandle, read_object};
 use crate::error::{Error, Result};
 use gix_hash::ObjectId;
+use gix_object::Exists;
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// A put that leaves at least this many packs starts a compaction in the
 /// background.
@@ -258,6 +259,24 @@ pub(crate) fn compact(layout: &layout::Layout, odb: &Arc<gix_odb::Store>) -> Res
     Ok(stats)
 }
 
+/// [`compact`], then makes the object database notice the deleted packs
+/// and retires the pooled handles whose snapshots still map them.
+fn compact_and_refresh(
+    layout: &layout::Layout,
+    odb: &Arc<gix_odb::Store>,
+    epoch: &AtomicU64,
+) -> Result<CompactStats> {
+    let stats = compact(layout, odb)?;
+    if stats.packs_merged > 0 {
+        // A miss makes gix re-read the pack directory and drop the packs
+        // that are gone.
+        odb.to_handle_arc()
+            .exists(&ObjectId::null(gix_hash::Kind::Sha1));
+        epoch.fetch_add(1, Ordering::AcqRel);
+    }
+    Ok(stats)
+}
+
 /// Copies the entries of one pack (`entries` sorted by offset) that are not
 /// `taken` yet into `writer`.
 fn copy_pack(
@@ -327,13 +346,13 @@ fn copy_pack(
 
 impl GitStore {
     /// Merges small packs into one, as `git repack --geometric=2` would (see
-    /// the [`compact` module docs](self)); safe while other threads and
-    /// processes read and put. [`Store::put_module`](super::Store::put_module)
-    /// starts this in the background once there are
-    /// 16 or more packs, so calling it is only needed to force a compaction.
-    /// Returns at once, merging nothing, if another compaction is running.
+    /// [pack compaction](super#pack-compaction)); safe while other threads
+    /// and processes read and put. [`Store::put_module`](super::Store::put_module)
+    /// starts this in the background once there are 16 or more packs, so
+    /// calling it is only needed to force a compaction. Returns at once,
+    /// merging nothing, if another compaction is running.
     pub fn compact(&self) -> Result<CompactStats> {
-        compact(&self.layout, &self.odb)
+        compact_and_refresh(&self.layout, &self.odb, &self.epoch)
     }
 
     /// Starts a compaction in a background thread if there are many packs
@@ -352,11 +371,12 @@ impl GitStore {
         }
         let layout = self.layout.clone();
         let odb = Arc::clone(&self.odb);
+        let epoch = Arc::clone(&self.epoch);
         let running: Arc<AtomicBool> = Arc::clone(&self.compacting);
         let spawned = std::thread::Builder::new()
             .name("gomodfs-compact".into())
             .spawn(move || {
-                if let Err(e) = compact(&layout, &odb) {
+                if let Err(e) = compact_and_refresh(&layout, &odb, &epoch) {
                     tracing::warn!(error = %e, "compacting packs failed");
                 }
                 running.store(false, Ordering::Release);

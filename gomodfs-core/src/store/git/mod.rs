@@ -11,12 +11,14 @@
 //! DIR/                            a bare git repository (`git --git-dir=DIR ...` works)
 //!   HEAD                          "ref: refs/heads/main\n" (the branch never exists)
 //!   config                        [core] bare = true; [gc] packRefs = false, auto = 0
-//!   objects/pack/pack-<sum>.pack  one pack per put_module: only the objects that were new
+//!   objects/pack/pack-<sum>.pack  one pack per put_module (only the objects that were new),
+//!                                 and packs merged from those (see "Pack compaction")
 //!   objects/pack/pack-<sum>.idx   its index (v2); <sum> is the pack's trailing SHA-1
 //!   objects/xx/yyyy...            loose blobs written by put_meta
 //!   refs/gomodfs/zip/<P>/@v/<V>   a complete module: "<hex id of its root tree>\n"
 //!   refs/gomodfs/info/<P>/@v/<V>  a .info stored alone: "<hex id of the blob>\n"
 //!   refs/gomodfs/mod/<P>/@v/<V>   a .mod stored alone: "<hex id of the blob>\n"
+//!   gomodfs-compact.lock          exists while a pack compaction runs
 //! ```
 //!
 //! `<P>` and `<V>` are the *escaped* module path and version (upper case
@@ -98,7 +100,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 pub use compact::CompactStats;
 
@@ -131,7 +133,12 @@ const ROOT_ZIPHASH: &str = "ziphash";
 pub struct GitStore {
     layout: Layout,
     odb: Arc<gix_odb::Store>,
-    handles: Mutex<Vec<OdbHandle>>,
+    /// Handles for reuse, each with the [`GitStore::epoch`] it was made in.
+    handles: Mutex<Vec<(u64, OdbHandle)>>,
+    /// Bumped after this instance merged packs: pooled handles from before
+    /// hold snapshots that keep the deleted packs mapped, so they are
+    /// dropped instead of reused.
+    epoch: Arc<AtomicU64>,
     /// True while a background compaction started by this instance runs.
     compacting: Arc<AtomicBool>,
 }
@@ -182,6 +189,7 @@ impl GitStore {
             layout,
             odb: Arc::new(odb),
             handles: Mutex::new(Vec::new()),
+            epoch: Arc::new(AtomicU64::new(0)),
             compacting: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -205,6 +213,9 @@ impl GitStore {
         contents: &ModuleContents,
     ) -> Result<PutStats> {
         let ctx = || format!("{module}: putting module");
+        if let Some(why) = refs::unstorable(module) {
+            return Err(Error::store(ctx(), why));
+        }
         let built = build_module(module, contents)?;
         let (ref_dir, ref_name) = refs::ref_file(&self.layout.refs, RefKind::Zip, module);
         let ref_path = ref_dir.join(&ref_name);
@@ -234,7 +245,12 @@ impl GitStore {
         } else {
             let written = pack::write_pack(&self.layout.pack, &missing)
                 .map_err(|e| Error::io(format!("{module}: writing pack"), e))?;
-            tracing::debug!(%module, objects = written.objects, pack = %written.pack.display(), idx = %written.idx.display(), "wrote pack");
+            tracing::debug!(
+                %module,
+                objects = written.objects,
+                pack = %written.pack.display(),
+                "wrote pack"
+            );
             stats.written = written.objects;
         }
         refs::write_ref(&ref_dir, &ref_name, &built.root).map_err(|e| {
@@ -254,12 +270,13 @@ impl GitStore {
 
     /// Lends a handle of the object database to `f`.
     fn with_handle<R>(&self, f: impl FnOnce(&OdbHandle) -> R) -> R {
-        let pooled = self.handles.lock().pop();
-        let handle = pooled.unwrap_or_else(|| self.odb.to_handle_arc());
+        let epoch = self.epoch.load(Ordering::Acquire);
+        let pooled = self.handles.lock().pop().filter(|(e, _)| *e == epoch);
+        let handle = pooled.map_or_else(|| self.odb.to_handle_arc(), |(_, h)| h);
         let result = f(&handle);
         let mut pool = self.handles.lock();
         if pool.len() < MAX_POOLED_HANDLES {
-            pool.push(handle);
+            pool.push((epoch, handle));
         }
         result
     }
@@ -604,6 +621,9 @@ impl Store for GitStore {
             MetaFile::Mod => RefKind::Mod,
         };
         let ctx = || format!("{module}: putting .{}", file.extension());
+        if let Some(why) = refs::unstorable(module) {
+            return Err(Error::store(ctx(), why));
+        }
         let obj = Object::new(Kind::Blob, data.clone());
         let (ref_dir, ref_name) = refs::ref_file(&self.layout.refs, kind, module);
         if refs::read_ref(&ref_dir.join(&ref_name)).map_err(|e| Error::io(ctx(), e))?

@@ -1146,3 +1146,22 @@ fn a_held_compaction_lock_skips_compaction() {
     assert_eq!(store.compact().unwrap().packs_merged, 3);
     assert!(!lock.exists());
 }
+
+#[test]
+fn names_too_long_for_the_file_system() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = GitStore::open(tmp.path()).unwrap();
+    // Every '.' becomes "%2e": 100 of them make a 300-byte file name.
+    let m = mv(&format!("example.com/{}", "a.".repeat(100) + "z"), "v1.0.0");
+    assert_eq!(store.module(&m).unwrap(), None);
+    assert_eq!(store.meta(&m, MetaFile::Mod).unwrap(), None);
+    let err = store
+        .put_module(&m, &contents("v1.0.0", &[("a", b("a"))]))
+        .unwrap_err();
+    assert!(err.to_string().contains(&m.to_string()), "{err}");
+    let err = store
+        .put_meta(&m, MetaFile::Mod, &b("module x\n"))
+        .unwrap_err();
+    assert!(err.to_string().contains(&m.to_string()), "{err}");
+    assert!(packs(tmp.path()).is_empty(), "nothing written");
+}
