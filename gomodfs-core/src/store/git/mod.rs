@@ -74,6 +74,14 @@
 //! readers and writers in any process keep finding every object. Lock file:
 //! `DIR/gomodfs-compact.lock`. See the `compact` module for details.
 //!
+//! # git fsck
+//!
+//! `git fsck --strict` passes on a store of ordinary modules. Files are
+//! stored under their names as they are, so a module whose zip holds a
+//! `.git` path element or a `.gitmodules` file git finds dangerous makes
+//! fsck report `hasDotgit` or `gitmodules*` for that tree or blob; the store
+//! itself is unaffected (it reads the `index` blob, never checks out).
+//!
 //! `git --git-dir=DIR gc` also works on the store: it keeps every object
 //! reachable from our refs and, with the `config` above, leaves the refs
 //! loose. Do not run it with `--prune=now` while gomodfs may be putting:
