@@ -250,13 +250,8 @@ fn check_elem(elem: &str, kind: ElemKind) -> std::result::Result<(), String> {
         }
     }
     let short = elem.split('.').next().unwrap_or(elem);
-    if BAD_WINDOWS_NAMES
-        .iter()
-        .any(|b| b.eq_ignore_ascii_case(short))
-    {
-        return Err(format!(
-            "{short:?} disallowed as path element component on Windows"
-        ));
+    if BAD_WINDOWS_NAMES.iter().any(|b| b.eq_ignore_ascii_case(short)) {
+        return Err(format!("{short:?} disallowed as path element component on Windows"));
     }
     if kind == ElemKind::FilePath {
         return Ok(());
@@ -328,9 +323,7 @@ fn split_gopkg_in(path: &str) -> Option<(&str, &str)> {
     if major.len() <= 2 || (major.as_bytes()[2] == b'0' && &major[..3] != ".v0") {
         return None;
     }
-    if major == ".v0"
-        || major.starts_with(".v0") && major.len() > 3 && major.as_bytes()[3].is_ascii_digit()
-    {
+    if major == ".v0" || major.starts_with(".v0") && major.len() > 3 && major.as_bytes()[3].is_ascii_digit() {
         return None;
     }
     Some((prefix, major))
@@ -345,9 +338,7 @@ pub fn check_version(version: &str) -> Result<()> {
         reason: reason.to_owned(),
     };
     let core = version.strip_suffix("+incompatible").unwrap_or(version);
-    let rest = core
-        .strip_prefix('v')
-        .ok_or_else(|| bad("must start with v"))?;
+    let rest = core.strip_prefix('v').ok_or_else(|| bad("must start with v"))?;
     let (nums, pre) = match rest.find('-') {
         Some(i) => (&rest[..i], Some(&rest[i + 1..])),
         None => (rest, None),
@@ -357,26 +348,16 @@ pub fn check_version(version: &str) -> Result<()> {
         return Err(bad("not a canonical semantic version"));
     }
     for p in parts {
-        if p.is_empty()
-            || !p.bytes().all(|b| b.is_ascii_digit())
-            || (p.len() > 1 && p.starts_with('0'))
-        {
+        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) || (p.len() > 1 && p.starts_with('0')) {
             return Err(bad("not a canonical semantic version"));
         }
     }
     if let Some(pre) = pre {
         for ident in pre.split('.') {
-            if ident.is_empty()
-                || !ident
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            {
+            if ident.is_empty() || !ident.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
                 return Err(bad("invalid pre-release"));
             }
-            if ident.bytes().all(|b| b.is_ascii_digit())
-                && ident.len() > 1
-                && ident.starts_with('0')
-            {
+            if ident.bytes().all(|b| b.is_ascii_digit()) && ident.len() > 1 && ident.starts_with('0') {
                 return Err(bad("invalid pre-release"));
             }
         }
@@ -395,10 +376,7 @@ mod tests {
     fn escapes_upper_case() -> Result<()> {
         let mv = ModuleVersion::new("github.com/BurntSushi/toml", "v1.2.3")?;
         assert_eq!(mv.escaped_path(), "github.com/!burnt!sushi/toml");
-        assert_eq!(
-            unescape_path("github.com/!burnt!sushi/toml")?,
-            "github.com/BurntSushi/toml"
-        );
+        assert_eq!(unescape_path("github.com/!burnt!sushi/toml")?, "github.com/BurntSushi/toml");
         assert!(unescape_path("github.com/BurntSushi/toml").is_err());
         assert!(unescape_path("github.com/!Burnt/toml").is_err());
         Ok(())
