@@ -11,12 +11,14 @@
 //! DIR/                            a bare git repository (`git --git-dir=DIR ...` works)
 //!   HEAD                          "ref: refs/heads/main\n" (the branch never exists)
 //!   config                        [core] bare = true; [gc] packRefs = false, auto = 0
-//!   objects/pack/pack-<sum>.pack  one pack per put_module: only the objects that were new
+//!   objects/pack/pack-<sum>.pack  one pack per put_module (only the objects that were new),
+//!                                 and packs merged from those (see "Pack compaction")
 //!   objects/pack/pack-<sum>.idx   its index (v2); <sum> is the pack's trailing SHA-1
 //!   objects/xx/yyyy...            loose blobs written by put_meta
 //!   refs/gomodfs/zip/<P>/@v/<V>   a complete module: "<hex id of its root tree>\n"
 //!   refs/gomodfs/info/<P>/@v/<V>  a .info stored alone: "<hex id of the blob>\n"
 //!   refs/gomodfs/mod/<P>/@v/<V>   a .mod stored alone: "<hex id of the blob>\n"
+//!   gomodfs-compact.lock          exists while a pack compaction runs
 //! ```
 //!
 //! `<P>` and `<V>` are the *escaped* module path and version (upper case
@@ -61,16 +63,31 @@
 //! overlapping modules at once may both write some object; duplicates in two
 //! packs are harmless.
 //!
-//! # Maintenance
+//! # Pack compaction
 //!
-//! Every `put_module` adds a pack, so a store with many thousands of modules
-//! has many thousands of small packs, which makes object lookups slower (one
-//! index probe per pack on a miss) and can reach gix's limit of 32767 pack
-//! indexes. `git --git-dir=DIR gc` (or `git repack -a -d`) merges them; it
-//! keeps every object reachable from our refs and, with the `config` above,
-//! does not pack the refs. Run it while no gomodfs process writes to the
-//! store.
+//! Every `put_module` adds a pack, and gix-odb slows down with many packs
+//! (quadratically when it picks up a new one). So once a put leaves 16 or
+//! more packs, a background thread merges the smaller ones the way
+//! `git repack --geometric=2` does, keeping the number of packs logarithmic
+//! in the store size; [`GitStore::compact`] does the same on demand. A pack
+//! is deleted only after the merged pack holding its objects is durable, so
+//! readers and writers in any process keep finding every object. Lock file:
+//! `DIR/gomodfs-compact.lock`. See the `compact` module for details.
+//!
+//! # git fsck
+//!
+//! `git fsck --strict` passes on a store of ordinary modules. Files are
+//! stored under their names as they are, so a module whose zip holds a
+//! `.git` path element or a `.gitmodules` file git finds dangerous makes
+//! fsck report `hasDotgit` or `gitmodules*` for that tree or blob; the store
+//! itself is unaffected (it reads the `index` blob, never checks out).
+//!
+//! `git --git-dir=DIR gc` also works on the store: it keeps every object
+//! reachable from our refs and, with the `config` above, leaves the refs
+//! loose. Do not run it with `--prune=now` while gomodfs may be putting:
+//! the objects of a put whose ref is not written yet are unreachable.
 
+mod compact;
 mod layout;
 mod pack;
 mod refs;
@@ -91,6 +108,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+pub use compact::CompactStats;
 
 /// A handle to the object database. Handles are `Send` but not `Sync`
 /// (they cache a snapshot of the pack list in `RefCell`s), so the store
@@ -121,7 +141,14 @@ const ROOT_ZIPHASH: &str = "ziphash";
 pub struct GitStore {
     layout: Layout,
     odb: Arc<gix_odb::Store>,
-    handles: Mutex<Vec<OdbHandle>>,
+    /// Handles for reuse, each with the [`GitStore::epoch`] it was made in.
+    handles: Mutex<Vec<(u64, OdbHandle)>>,
+    /// Bumped after this instance merged packs: pooled handles from before
+    /// hold snapshots that keep the deleted packs mapped, so they are
+    /// dropped instead of reused.
+    epoch: Arc<AtomicU64>,
+    /// True while a background compaction started by this instance runs.
+    compacting: Arc<AtomicBool>,
 }
 
 impl fmt::Debug for GitStore {
@@ -170,6 +197,8 @@ impl GitStore {
             layout,
             odb: Arc::new(odb),
             handles: Mutex::new(Vec::new()),
+            epoch: Arc::new(AtomicU64::new(0)),
+            compacting: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -192,6 +221,9 @@ impl GitStore {
         contents: &ModuleContents,
     ) -> Result<PutStats> {
         let ctx = || format!("{module}: putting module");
+        if let Some(why) = refs::unstorable(module) {
+            return Err(Error::store(ctx(), why));
+        }
         let built = build_module(module, contents)?;
         let (ref_dir, ref_name) = refs::ref_file(&self.layout.refs, RefKind::Zip, module);
         let ref_path = ref_dir.join(&ref_name);
@@ -221,7 +253,12 @@ impl GitStore {
         } else {
             let written = pack::write_pack(&self.layout.pack, &missing)
                 .map_err(|e| Error::io(format!("{module}: writing pack"), e))?;
-            tracing::debug!(%module, objects = written.objects, pack = %written.pack.display(), idx = %written.idx.display(), "wrote pack");
+            tracing::debug!(
+                %module,
+                objects = written.objects,
+                pack = %written.pack.display(),
+                "wrote pack"
+            );
             stats.written = written.objects;
         }
         refs::write_ref(&ref_dir, &ref_name, &built.root).map_err(|e| {
@@ -233,17 +270,21 @@ impl GitStore {
                 e,
             )
         })?;
+        if stats.written > 0 {
+            self.maybe_compact();
+        }
         Ok(stats)
     }
 
     /// Lends a handle of the object database to `f`.
     fn with_handle<R>(&self, f: impl FnOnce(&OdbHandle) -> R) -> R {
-        let pooled = self.handles.lock().pop();
-        let handle = pooled.unwrap_or_else(|| self.odb.to_handle_arc());
+        let epoch = self.epoch.load(Ordering::Acquire);
+        let pooled = self.handles.lock().pop().filter(|(e, _)| *e == epoch);
+        let handle = pooled.map_or_else(|| self.odb.to_handle_arc(), |(_, h)| h);
         let result = f(&handle);
         let mut pool = self.handles.lock();
         if pool.len() < MAX_POOLED_HANDLES {
-            pool.push(handle);
+            pool.push((epoch, handle));
         }
         result
     }
@@ -253,28 +294,7 @@ impl GitStore {
         &self,
         id: &oid,
     ) -> std::result::Result<Option<(gix_object::Kind, Bytes)>, String> {
-        self.with_handle(|h| {
-            let mut buf = Vec::new();
-            let found = h.try_find(id, &mut buf).map_err(|e| format!("{e:#}"))?;
-            let Some((kind, ptr, len)) =
-                found.map(|d| (d.kind, d.data.as_ptr() as usize, d.data.len()))
-            else {
-                return Ok(None);
-            };
-            // The data lies in `buf` (no object cache is configured), normally
-            // all of it: then hand the buffer over without copying.
-            let start = ptr.wrapping_sub(buf.as_ptr() as usize);
-            let bytes = match start.checked_add(len) {
-                _ if len == 0 => Bytes::new(),
-                Some(end) if start == 0 && end <= buf.len() => {
-                    buf.truncate(len);
-                    Bytes::from(buf)
-                }
-                Some(end) if end <= buf.len() => Bytes::copy_from_slice(&buf[start..end]),
-                _ => return Err(format!("object {id}: data outside the read buffer")),
-            };
-            Ok(Some((kind, bytes)))
-        })
+        self.with_handle(|h| read_object(h, id))
     }
 
     /// Reads an object a ref or tree of `module` names: it must exist and be
@@ -329,6 +349,33 @@ impl GitStore {
             ziphash: find(ROOT_ZIPHASH)?,
         })
     }
+}
+
+/// Reads an object through `h`: its kind and contents, or `None` if it does
+/// not exist.
+fn read_object(
+    h: &OdbHandle,
+    id: &oid,
+) -> std::result::Result<Option<(gix_object::Kind, Bytes)>, String> {
+    let mut buf = Vec::new();
+    let found = h.try_find(id, &mut buf).map_err(|e| format!("{e:#}"))?;
+    let Some((kind, ptr, len)) = found.map(|d| (d.kind, d.data.as_ptr() as usize, d.data.len()))
+    else {
+        return Ok(None);
+    };
+    // The data lies in `buf` (no object cache is configured), normally all
+    // of it: then hand the buffer over without copying.
+    let start = ptr.wrapping_sub(buf.as_ptr() as usize);
+    let bytes = match start.checked_add(len) {
+        _ if len == 0 => Bytes::new(),
+        Some(end) if start == 0 && end <= buf.len() => {
+            buf.truncate(len);
+            Bytes::from(buf)
+        }
+        Some(end) if end <= buf.len() => Bytes::copy_from_slice(&buf[start..end]),
+        _ => return Err(format!("object {id}: data outside the read buffer")),
+    };
+    Ok(Some((kind, bytes)))
 }
 
 /// The blobs of a module's root tree.
@@ -582,6 +629,9 @@ impl Store for GitStore {
             MetaFile::Mod => RefKind::Mod,
         };
         let ctx = || format!("{module}: putting .{}", file.extension());
+        if let Some(why) = refs::unstorable(module) {
+            return Err(Error::store(ctx(), why));
+        }
         let obj = Object::new(Kind::Blob, data.clone());
         let (ref_dir, ref_name) = refs::ref_file(&self.layout.refs, kind, module);
         if refs::read_ref(&ref_dir.join(&ref_name)).map_err(|e| Error::io(ctx(), e))?

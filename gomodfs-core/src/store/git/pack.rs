@@ -226,25 +226,10 @@ pub(crate) struct WrittenPack {
 const BATCH_BYTES: usize = 32 << 20;
 
 /// Writes `objects` (unique ids, in the order given) as one pack with its
-/// index into `pack_dir`, durably: temp files, fsync, rename the `.pack`
-/// into place, then the `.idx`, then fsync the directory. Nothing is left
-/// behind on error.
+/// index into `pack_dir`, durably (see [`PackWriter::finish`]). Nothing is
+/// left behind on error.
 pub(crate) fn write_pack(pack_dir: &Path, objects: &[&Object]) -> io::Result<WrittenPack> {
-    let count = u32::try_from(objects.len()).map_err(|_| {
-        io::Error::new(io::ErrorKind::InvalidInput, "too many objects for one pack")
-    })?;
-    let (tmp_pack, file) = TempFile::create(pack_dir, layout::TMP_PACK_PREFIX)?;
-    let mut w = HashingWriter {
-        inner: BufWriter::with_capacity(1 << 20, file),
-        hasher: Sha1::new(),
-        written: 0,
-    };
-    w.write_all(b"PACK")?;
-    w.write_all(&2u32.to_be_bytes())?;
-    w.write_all(&count.to_be_bytes())?;
-
-    // (id, offset, crc32) per object.
-    let mut entries: Vec<(ObjectId, u64, u32)> = Vec::with_capacity(objects.len());
+    let mut w = PackWriter::create(pack_dir, objects.len())?;
     let threads = worker_threads();
     let mut start = 0;
     while start < objects.len() {
@@ -258,35 +243,176 @@ pub(crate) fn write_pack(pack_dir: &Path, objects: &[&Object]) -> io::Result<Wri
         let packed = par_map(batch, threads, |o| pack_entry(o));
         for (obj, entry) in batch.iter().zip(packed) {
             let entry = entry?;
-            entries.push((obj.id, w.written, crc32fast::hash(&entry)));
-            w.write_all(&entry)?;
+            w.add_entry(obj.id, &entry, crc32fast::hash(&entry))?;
         }
         start = end;
     }
-    let checksum: [u8; 20] = w.hasher.finalize_reset().into();
-    let mut file = w.inner.into_inner().map_err(|e| e.into_error())?;
-    file.write_all(&checksum)?;
-    file.sync_all()?;
-    drop(file);
+    w.finish()
+}
 
-    let idx = encode_idx(&mut entries, &checksum);
-    let (tmp_idx, mut file) = TempFile::create(pack_dir, layout::TMP_IDX_PREFIX)?;
-    file.write_all(&idx)?;
-    file.sync_all()?;
-    drop(file);
+/// Compresses `obj` into a complete pack entry and returns it with its CRC-32.
+pub(crate) fn packed_entry(obj: &Object) -> io::Result<(Vec<u8>, u32)> {
+    let entry = pack_entry(obj)?;
+    let crc = crc32fast::hash(&entry);
+    Ok((entry, crc))
+}
 
-    let name = format!("pack-{}", ObjectId::from_bytes_or_panic(&checksum).to_hex());
-    let pack_path = pack_dir.join(format!("{name}.pack"));
-    let idx_path = pack_dir.join(format!("{name}.idx"));
-    // Readers find packs by their index: the pack must be in place first.
-    tmp_pack.persist(&pack_path)?;
-    tmp_idx.persist(&idx_path)?;
-    layout::fsync_dir(pack_dir)?;
-    Ok(WrittenPack {
-        pack: pack_path,
-        idx: idx_path,
-        objects: objects.len(),
-    })
+/// A pack being written to a temp file in `objects/pack`.
+pub(crate) struct PackWriter {
+    dir: PathBuf,
+    tmp: TempFile,
+    w: HashingWriter<BufWriter<std::fs::File>>,
+    /// (id, offset, crc32) per entry written.
+    entries: Vec<(ObjectId, u64, u32)>,
+    count: usize,
+}
+
+impl PackWriter {
+    /// Starts a pack of exactly `count` objects in `pack_dir`.
+    pub(crate) fn create(pack_dir: &Path, count: usize) -> io::Result<PackWriter> {
+        let n = u32::try_from(count).map_err(|_| {
+            io::Error::new(io::ErrorKind::InvalidInput, "too many objects for one pack")
+        })?;
+        let (tmp, file) = TempFile::create(pack_dir, layout::TMP_PACK_PREFIX)?;
+        let mut w = HashingWriter {
+            inner: BufWriter::with_capacity(1 << 20, file),
+            hasher: Sha1::new(),
+            written: 0,
+        };
+        w.write_all(b"PACK")?;
+        w.write_all(&2u32.to_be_bytes())?;
+        w.write_all(&n.to_be_bytes())?;
+        Ok(PackWriter {
+            dir: pack_dir.to_owned(),
+            tmp,
+            w,
+            entries: Vec::with_capacity(count),
+            count,
+        })
+    }
+
+    /// Appends a complete pack entry (header and deflated data, no delta)
+    /// of object `id`, whose CRC-32 is `crc`.
+    pub(crate) fn add_entry(&mut self, id: ObjectId, entry: &[u8], crc: u32) -> io::Result<()> {
+        if self.entries.len() == self.count {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "more objects than announced",
+            ));
+        }
+        self.entries.push((id, self.w.written, crc));
+        self.w.write_all(entry)
+    }
+
+    /// Finishes the pack durably: trailer, fsync, index to a temp file,
+    /// fsync, rename the `.pack` into place, then the `.idx` (readers find
+    /// packs by their index), then fsync the directory.
+    pub(crate) fn finish(self) -> io::Result<WrittenPack> {
+        let PackWriter {
+            dir,
+            tmp: tmp_pack,
+            mut w,
+            mut entries,
+            count,
+        } = self;
+        if entries.len() != count {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "fewer objects than announced",
+            ));
+        }
+        let checksum: [u8; 20] = w.hasher.finalize_reset().into();
+        let mut file = w.inner.into_inner().map_err(|e| e.into_error())?;
+        file.write_all(&checksum)?;
+        file.sync_all()?;
+        drop(file);
+
+        let idx = encode_idx(&mut entries, &checksum);
+        let (tmp_idx, mut file) = TempFile::create(&dir, layout::TMP_IDX_PREFIX)?;
+        file.write_all(&idx)?;
+        file.sync_all()?;
+        drop(file);
+
+        let name = format!("pack-{}", ObjectId::from_bytes_or_panic(&checksum).to_hex());
+        let pack_path = dir.join(format!("{name}.pack"));
+        let idx_path = dir.join(format!("{name}.idx"));
+        // A pack of that name holds exactly these bytes (the name is their
+        // checksum), and files only ever appear complete, by rename: if
+        // another process wrote the same pack, keep its files (replacing a
+        // mapped file fails on Windows) and let the guards delete ours.
+        if !pack_path.exists() {
+            tmp_pack.persist(&pack_path)?;
+        }
+        if !idx_path.exists() {
+            tmp_idx.persist(&idx_path)?;
+        }
+        layout::fsync_dir(&dir)?;
+        Ok(WrittenPack {
+            pack: pack_path,
+            idx: idx_path,
+            objects: count,
+        })
+    }
+}
+
+/// One object of a pack index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct IdxEntry {
+    /// The object id.
+    pub(crate) id: ObjectId,
+    /// Where its entry starts in the pack.
+    pub(crate) offset: u64,
+    /// CRC-32 of its packed bytes.
+    pub(crate) crc: u32,
+}
+
+/// Parses a v2 pack index: its entries (in id order) and the pack checksum
+/// it names; `None` if it is not a well-formed v2 index.
+pub(crate) fn parse_idx(idx: &[u8]) -> Option<(Vec<IdxEntry>, [u8; 20])> {
+    let be32 = |at: usize| -> Option<u32> {
+        Some(u32::from_be_bytes(idx.get(at..at + 4)?.try_into().ok()?))
+    };
+    if idx.get(..8)? != b"\xfftOc\0\0\0\x02" {
+        return None;
+    }
+    let n = be32(8 + 255 * 4)? as usize;
+    let ids_at = 8 + 1024;
+    let crcs_at = ids_at + n * 20;
+    let offs_at = crcs_at + n * 4;
+    let large_at = offs_at + n * 4;
+    let mut large_count = 0;
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let id = ObjectId::try_from(idx.get(ids_at + i * 20..ids_at + i * 20 + 20)?).ok()?;
+        let crc = be32(crcs_at + i * 4)?;
+        let off = be32(offs_at + i * 4)?;
+        let offset = if off & 0x8000_0000 == 0 {
+            u64::from(off)
+        } else {
+            let j = (off & 0x7fff_ffff) as usize;
+            large_count = large_count.max(j + 1);
+            u64::from_be_bytes(
+                idx.get(large_at + j * 8..large_at + j * 8 + 8)?
+                    .try_into()
+                    .ok()?,
+            )
+        };
+        out.push(IdxEntry { id, offset, crc });
+    }
+    let sum_at = large_at + large_count * 8;
+    let checksum: [u8; 20] = idx.get(sum_at..sum_at + 20)?.try_into().ok()?;
+    if idx.len() != sum_at + 40
+        || Sha1::digest(&idx[..sum_at + 20]).as_slice() != &idx[sum_at + 20..]
+    {
+        return None;
+    }
+    Some((out, checksum))
+}
+
+/// The type number of a pack entry, from its first byte: 1-4 are whole
+/// objects, 6 and 7 deltas.
+pub(crate) fn entry_type(first_byte: u8) -> u8 {
+    (first_byte >> 4) & 7
 }
 
 /// Encodes a v2 pack index for `entries` (sorted here by id).
@@ -349,16 +475,10 @@ pub(crate) fn write_loose(objects_dir: &Path, obj: &Object) -> io::Result<()> {
     layout::fsync_dir(&dir)
 }
 
-/// Parses a v2 pack index far enough to list its object ids (tests and
-/// diagnostics).
+/// The object ids in a v2 pack index (tests).
 #[cfg(test)]
 pub(crate) fn idx_object_ids(idx: &[u8]) -> Option<Vec<ObjectId>> {
-    if idx.get(..8)? != b"\xfftOc\0\0\0\x02" {
-        return None;
-    }
-    let n = u32::from_be_bytes(idx.get(8 + 255 * 4..8 + 256 * 4)?.try_into().ok()?) as usize;
-    let ids = idx.get(8 + 1024..8 + 1024 + n * 20)?;
-    ids.chunks(20).map(|c| ObjectId::try_from(c).ok()).collect()
+    parse_idx(idx).map(|(entries, _)| entries.into_iter().map(|e| e.id).collect())
 }
 
 #[cfg(test)]

@@ -150,12 +150,42 @@ pub(crate) fn ref_file(
     (dir, encode(&module.escaped_version(), false))
 }
 
+/// The longest file name most file systems accept.
+const MAX_NAME: usize = 255;
+
+/// Why `module` cannot have a ref file, if it cannot: an element of its
+/// encoded path or version longer than file systems allow.
+pub(crate) fn unstorable(module: &ModuleVersion) -> Option<String> {
+    let path = encode(&module.escaped_path(), true);
+    let version = encode(&module.escaped_version(), false);
+    path.split('/')
+        .chain(std::iter::once(version.as_str()))
+        .find(|c| c.len() > MAX_NAME)
+        .map(|c| {
+            format!(
+                "ref name element of {} bytes, more than {MAX_NAME}",
+                c.len()
+            )
+        })
+}
+
 /// Reads a loose ref file: the object it names, or `None` if the file does
 /// not exist.
 pub(crate) fn read_ref(path: &Path) -> io::Result<Option<ObjectId>> {
     let text = match fs::read_to_string(path) {
         Ok(t) => t,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        // Not there, or a name no module of ours can have (too long for the
+        // file system, a file where a directory would be).
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound
+                    | io::ErrorKind::InvalidFilename
+                    | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(None);
+        }
         // A directory where a ref file would be: not a ref.
         Err(_) if path.is_dir() => return Ok(None),
         Err(e) => return Err(e),

@@ -757,3 +757,411 @@ fn ten_thousand_files() {
     assert_eq!(read, total);
     assert_eq!(again.written, 3, "root, info, ziphash");
 }
+
+#[test]
+fn a_module_without_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = GitStore::open(tmp.path()).unwrap();
+    let m = mv("example.com/empty", "v1.0.0");
+    let c = contents("v1.0.0", &[]);
+    store.put_module(&m, &c).unwrap();
+    assert_stored(&store, &m, &c);
+    fsck(tmp.path());
+}
+
+/// Env var that turns [`child_process`] into the body of a child process.
+const CHILD_ENV: &str = "GOMODFS_GIT_STORE_TEST_CHILD";
+
+/// Module number `i` of the multi-process tests: shared files, one own
+/// file, and a large file unique to it (so that its pack takes a while).
+fn process_module(i: usize) -> (ModuleVersion, ModuleContents) {
+    let version = format!("v1.{i}.0");
+    let mut files: Vec<(String, Bytes)> = (0..100)
+        .map(|j| {
+            (
+                format!("shared/s{j}.go"),
+                b(&format!("package shared // {j}\n")),
+            )
+        })
+        .collect();
+    files.push((format!("own/o{i}.go"), b(&format!("package own // {i}\n"))));
+    let mut big = big_file(3 << 20).to_vec();
+    big.extend_from_slice(version.as_bytes());
+    files.push(("big.bin".into(), Bytes::from(big)));
+    let fs: Vec<(&str, Bytes)> = files.iter().map(|(p, d)| (p.as_str(), d.clone())).collect();
+    (mv("example.com/proc", &version), contents(&version, &fs))
+}
+
+/// Starts this test binary as a child running [`child_process`] with `spec`.
+fn spawn_child(spec: &str) -> std::process::Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            "store::git::tests::child_process",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, spec)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Not a test of its own: the body of the child processes that the
+/// multi-process tests start. Does nothing unless [`CHILD_ENV`] is set to
+/// `<first>:<last>:<dir>`: then puts modules `first..=last` (both orders
+/// allowed) into the store at `dir`.
+#[test]
+fn child_process() {
+    let Ok(spec) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let mut parts = spec.splitn(3, ':');
+    let first: usize = parts.next().unwrap().parse().unwrap();
+    let last: usize = parts.next().unwrap().parse().unwrap();
+    let store = GitStore::open(Path::new(parts.next().unwrap())).unwrap();
+    let order: Vec<usize> = if first <= last {
+        (first..=last).collect()
+    } else {
+        (last..=first).rev().collect()
+    };
+    for i in order {
+        let (m, c) = process_module(i);
+        store.put_module(&m, &c).unwrap();
+    }
+}
+
+#[test]
+fn separate_processes_put_overlapping_modules() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    // Three processes put modules 0..=5, two of them in opposite orders.
+    let children: Vec<_> = [
+        format!("0:5:{dir}"),
+        format!("5:0:{dir}"),
+        format!("2:5:{dir}"),
+    ]
+    .iter()
+    .map(|spec| spawn_child(spec))
+    .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success(), "a child process failed");
+    }
+    let store = GitStore::open(tmp.path()).unwrap();
+    for i in 0..=5 {
+        let (m, c) = process_module(i);
+        assert_stored(&store, &m, &c);
+    }
+    assert_eq!(store.list().unwrap().len(), 6);
+    fsck(tmp.path());
+}
+
+#[test]
+fn kill_dash_nine_leaves_complete_modules_or_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    let mut next = 0;
+    for delay_ms in [30, 80, 150, 250, 400] {
+        let mut child = spawn_child(&format!("{next}:{}:{dir}", next + 1000));
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let store = GitStore::open(tmp.path()).unwrap();
+        let listed = store.list().unwrap();
+        for e in &listed {
+            assert!(e.complete);
+            let i: usize = e
+                .module
+                .version()
+                .split('.')
+                .nth(1)
+                .unwrap()
+                .parse()
+                .unwrap();
+            let (m, c) = process_module(i);
+            assert_eq!(e.module, m);
+            assert_stored(&store, &m, &c);
+        }
+        let tmp_files = std::fs::read_dir(tmp.path().join("objects/pack"))
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("tmp_")
+            })
+            .count();
+        println!(
+            "killed after {delay_ms} ms: {} modules stored, {tmp_files} temp files left",
+            listed.len()
+        );
+        next = listed.len() + 1;
+    }
+    fsck(tmp.path());
+    // The store stays usable.
+    let store = GitStore::open(tmp.path()).unwrap();
+    let (m, c) = process_module(next + 5000);
+    store.put_module(&m, &c).unwrap();
+    assert_stored(&store, &m, &c);
+}
+
+#[test]
+fn readers_while_writing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = GitStore::open(tmp.path()).unwrap();
+    let (m0, c0) = process_module(0);
+    store.put_module(&m0, &c0).unwrap();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                let mut rounds = 0;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) || rounds == 0 {
+                    for e in store.list().unwrap() {
+                        let got = store.module(&e.module).unwrap().unwrap();
+                        for f in got.files.iter().take(20) {
+                            assert_eq!(store.blob(&f.blob).unwrap().unwrap().len() as u64, f.size);
+                        }
+                    }
+                    rounds += 1;
+                }
+            });
+        }
+        for i in 1..4 {
+            let (m, c) = process_module(i);
+            store.put_module(&m, &c).unwrap();
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    assert_eq!(store.list().unwrap().len(), 4);
+}
+
+/// Puts and lookups with many modules (a pack per put, merged in the
+/// background). Slow in debug builds; run with
+/// `cargo test --release -- --ignored many_packs --nocapture`.
+#[test]
+#[ignore]
+fn many_packs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = GitStore::open(tmp.path()).unwrap();
+    let n = 2000;
+    let t = Instant::now();
+    let mut modules = Vec::new();
+    for i in 0..n {
+        let m = mv("example.com/many", &format!("v1.{i}.0"));
+        let files: Vec<(String, Bytes)> = (0..20)
+            .map(|j| (format!("f{j}.go"), b(&format!("package f // {i} {j}\n"))))
+            .collect();
+        let fs: Vec<(&str, Bytes)> = files.iter().map(|(p, d)| (p.as_str(), d.clone())).collect();
+        store
+            .put_module(&m, &contents(&format!("v1.{i}.0"), &fs))
+            .unwrap();
+        modules.push(m);
+    }
+    let put = t.elapsed();
+    let fresh = GitStore::open(tmp.path()).unwrap();
+    let t = Instant::now();
+    let mut blobs = 0;
+    for m in modules.iter().rev() {
+        for f in fresh.module(m).unwrap().unwrap().files {
+            fresh.blob(&f.blob).unwrap().unwrap();
+            blobs += 1;
+        }
+    }
+    let read = t.elapsed();
+    let t = Instant::now();
+    let missing = BlobId::from_slice(&[3; 20]).unwrap();
+    for _ in 0..100 {
+        assert_eq!(fresh.blob(&missing).unwrap(), None);
+    }
+    let miss = t.elapsed() / 100;
+    println!(
+        "{n} puts, {} packs left: {:?} per put; cold module()+blob reads: {:?} per object ({blobs} objects); a miss: {miss:?}",
+        packs(tmp.path()).len(),
+        put / n,
+        read / (blobs + 5 * n)
+    );
+}
+
+/// Waits for a background compaction of `store` to end.
+fn wait_for_compaction(store: &GitStore) {
+    let t = Instant::now();
+    while store.compacting.load(std::sync::atomic::Ordering::Acquire) {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "compaction does not end"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Module `i` of a series of versions that are similar enough for git to
+/// store them as deltas.
+fn similar_module(i: usize, big: bool) -> (ModuleVersion, ModuleContents) {
+    let version = format!("v2.{i}.0");
+    let text: String = (0..300)
+        .map(|l| format!("// line {l} of a file that changes little\n"))
+        .collect();
+    let mut files = vec![
+        ("doc.go".to_owned(), b(&format!("{text}// version {i}\n"))),
+        ("other.go".to_owned(), b(&format!("package x // {i}\n"))),
+    ];
+    if big {
+        let mut data = big_file(1 << 20).to_vec();
+        data.extend_from_slice(version.as_bytes());
+        files.push(("big.bin".to_owned(), Bytes::from(data)));
+    }
+    let fs: Vec<(&str, Bytes)> = files.iter().map(|(p, d)| (p.as_str(), d.clone())).collect();
+    (mv("example.com/similar", &version), contents(&version, &fs))
+}
+
+#[test]
+fn compaction_merges_packs_and_everyone_still_finds_everything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = GitStore::open(tmp.path()).unwrap();
+    let mut all = Vec::new();
+    for i in 0..10 {
+        let (m, c) = similar_module(i, false);
+        store.put_module(&m, &c).unwrap();
+        all.push((m, c));
+    }
+    assert_eq!(packs(tmp.path()).len(), 10);
+    // One reader has read everything (indexes and packs loaded), one has
+    // only loaded the indexes (a miss loads them all), one is fresh.
+    let warm = GitStore::open(tmp.path()).unwrap();
+    for (m, c) in &all {
+        assert_stored(&warm, m, c);
+    }
+    let indexes_only = GitStore::open(tmp.path()).unwrap();
+    assert_eq!(
+        indexes_only
+            .blob(&BlobId::from_slice(&[5; 20]).unwrap())
+            .unwrap(),
+        None
+    );
+
+    let stats = store.compact().unwrap();
+    assert_eq!(stats.packs_merged, 10, "{stats:?}");
+    assert_eq!(packs(tmp.path()).len(), 1);
+    assert!(!tmp.path().join(compact::LOCK_NAME_FOR_TESTS).exists());
+    for s in [
+        &store,
+        &warm,
+        &indexes_only,
+        &GitStore::open(tmp.path()).unwrap(),
+    ] {
+        for (m, c) in &all {
+            assert_stored(s, m, c);
+        }
+    }
+    // Nothing more to do.
+    assert_eq!(store.compact().unwrap().packs_merged, 0);
+    fsck(tmp.path());
+}
+
+#[test]
+fn compaction_resolves_deltas_from_git_packs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = GitStore::open(tmp.path()).unwrap();
+    let mut all = Vec::new();
+    for i in 0..6 {
+        let (m, c) = similar_module(i, false);
+        store.put_module(&m, &c).unwrap();
+        all.push((m, c));
+    }
+    git(tmp.path(), &["gc", "--quiet"]);
+    let gc_pack = packs(tmp.path());
+    assert_eq!(gc_pack.len(), 1);
+    let verify = git(
+        tmp.path(),
+        &["verify-pack", "-v", gc_pack[0].to_str().unwrap()],
+    );
+    assert!(
+        verify.contains("chain length"),
+        "git made no deltas:\n{verify}"
+    );
+    // Three bigger packs, so that the small gc pack is rolled up with them.
+    for i in 6..9 {
+        let (m, c) = similar_module(i, true);
+        store.put_module(&m, &c).unwrap();
+        all.push((m, c));
+    }
+    let stats = store.compact().unwrap();
+    assert_eq!(stats.packs_merged, 4, "{stats:?}");
+    let merged = packs(tmp.path());
+    assert_eq!(merged.len(), 1);
+    let verify = git(
+        tmp.path(),
+        &["verify-pack", "-v", merged[0].to_str().unwrap()],
+    );
+    assert!(!verify.contains("chain length"), "deltas left:\n{verify}");
+    for s in [&store, &GitStore::open(tmp.path()).unwrap()] {
+        for (m, c) in &all {
+            assert_stored(s, m, c);
+        }
+    }
+    fsck(tmp.path());
+}
+
+#[test]
+fn puts_compact_in_the_background() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = GitStore::open(tmp.path()).unwrap();
+    let mut all = Vec::new();
+    for i in 0..60 {
+        let (m, c) = similar_module(i, false);
+        store.put_module(&m, &c).unwrap();
+        all.push((m, c));
+    }
+    wait_for_compaction(&store);
+    let n = packs(tmp.path()).len();
+    assert!(n < compact::AUTO_COMPACT_PACKS + 6, "{n} packs");
+    for (m, c) in &all {
+        assert_stored(&store, m, c);
+    }
+    fsck(tmp.path());
+}
+
+#[test]
+fn a_held_compaction_lock_skips_compaction() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = GitStore::open(tmp.path()).unwrap();
+    for i in 0..3 {
+        let (m, c) = similar_module(i, false);
+        store.put_module(&m, &c).unwrap();
+    }
+    let lock = tmp.path().join(compact::LOCK_NAME_FOR_TESTS);
+    std::fs::write(&lock, b"").unwrap();
+    assert_eq!(store.compact().unwrap().packs_merged, 0);
+    assert!(lock.exists(), "someone else's lock stays");
+    // A lock left by a killed process is taken over after an hour.
+    let old = SystemTime::now() - Duration::from_secs(2 * 3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&lock)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    assert_eq!(store.compact().unwrap().packs_merged, 3);
+    assert!(!lock.exists());
+}
+
+#[test]
+fn names_too_long_for_the_file_system() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = GitStore::open(tmp.path()).unwrap();
+    // Every '.' becomes "%2e": 100 of them make a 300-byte file name.
+    let m = mv(&format!("example.com/{}", "a.".repeat(100) + "z"), "v1.0.0");
+    assert_eq!(store.module(&m).unwrap(), None);
+    assert_eq!(store.meta(&m, MetaFile::Mod).unwrap(), None);
+    let err = store
+        .put_module(&m, &contents("v1.0.0", &[("a", b("a"))]))
+        .unwrap_err();
+    assert!(err.to_string().contains(&m.to_string()), "{err}");
+    let err = store
+        .put_meta(&m, MetaFile::Mod, &b("module x\n"))
+        .unwrap_err();
+    assert!(err.to_string().contains(&m.to_string()), "{err}");
+    assert!(packs(tmp.path()).is_empty(), "nothing written");
+}
