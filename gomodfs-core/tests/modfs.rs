@@ -169,3 +169,32 @@ fn status_file_is_json_with_counters() {
     assert_eq!(json["filesystem"], "gomodfs");
     assert!(json["ops"]["resolve"]["started"].as_u64().unwrap() >= 2);
 }
+
+#[test]
+fn readdir_plus_gives_what_lookup_gives() {
+    let store = Arc::new(MemoryStore::new());
+    put(
+        &store,
+        "example.com/m",
+        "v1.0.0",
+        &[("a.go", "package a\n"), ("d/b.go", "b")],
+    );
+    let fs = offline(store);
+    let root = fs.resolve("example.com/m@v1.0.0").unwrap();
+    let plus = fs.readdir_plus(root.id).unwrap();
+    assert_eq!(plus.len(), 2);
+    for (entry, attr) in plus {
+        assert_eq!(entry.id, attr.id);
+        assert_eq!(fs.lookup(root.id, &entry.name).unwrap(), attr);
+        // Known without a lookup: getattr works on the listed id.
+        assert_eq!(fs.getattr(attr.id).unwrap(), attr);
+    }
+    let dl = fs.resolve("cache/download/example.com/m/@v").unwrap();
+    let sizes: Vec<_> = fs
+        .readdir_plus(dl.id)
+        .unwrap()
+        .into_iter()
+        .map(|(e, a)| (e.name, a.size))
+        .collect();
+    assert_eq!(sizes[2], ("v1.0.0.ziphash".to_owned(), 47));
+}

@@ -15,9 +15,9 @@ use bytes::Bytes;
 use fuser::{
     AccessFlags, BsdFileFlags, Config, Errno, FileAttr, FileHandle, FileType, Filesystem,
     FopenFlags, Generation, INodeNo, InitFlags, KernelConfig, LockOwner, MountOption, OpenAccMode,
-    OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty,
-    ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, SessionACL, TimeOrNow,
-    WriteFlags,
+    OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyDirectoryPlus,
+    ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, SessionACL,
+    TimeOrNow, WriteFlags,
 };
 use gomodfs_core::{Attr, ModFs, NodeId, NodeKind};
 use handles::Handles;
@@ -138,7 +138,7 @@ pub struct FuseFs {
     fs: Arc<ModFs>,
     ttl: Duration,
     files: Handles<Bytes>,
-    dirs: Handles<Vec<(NodeId, FileType, String)>>,
+    dirs: Handles<Vec<(String, Attr)>>,
 }
 
 impl FuseFs {
@@ -200,6 +200,11 @@ fn name_str(name: &OsStr) -> Result<&str, Errno> {
 impl Filesystem for FuseFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> io::Result<()> {
         let _ = config.set_max_readahead(1 << 20);
+        // Listings carry attributes, saving a LOOKUP per entry of the
+        // directory walks `go mod verify` does.
+        if let Err(missing) = config.add_capabilities(InitFlags::FUSE_DO_READDIRPLUS) {
+            tracing::debug!(?missing, "kernel lacks READDIRPLUS");
+        }
         // Without this the kernel serializes lookups in one directory, so a
         // slow download of example.com/a@v1 would block example.com/b@v1.
         if let Err(missing) = config.add_capabilities(InitFlags::FUSE_PARALLEL_DIROPS) {
@@ -298,7 +303,9 @@ impl Filesystem for FuseFs {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        reply.ok();
+        // Nothing is ever written, so nothing to flush: ENOSYS tells the
+        // kernel never to send FLUSH again, saving a round trip per close.
+        reply.error(Errno::ENOSYS);
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
@@ -307,12 +314,11 @@ impl Filesystem for FuseFs {
             Ok(a) => a.stable,
             Err(e) => return reply.error(errno::log_and_map("opendir", &ino.0, &e)),
         };
-        match self.fs.readdir(id) {
+        // The listing is taken once per open directory, with attributes, so
+        // offsets stay stable and READDIRPLUS needs no lookups.
+        match self.fs.readdir_plus(id) {
             Ok(entries) => {
-                let list = entries
-                    .into_iter()
-                    .map(|e| (e.id, file_type(e.kind), e.name))
-                    .collect();
+                let list = entries.into_iter().map(|(e, a)| (e.name, a)).collect();
                 let fh = self.dirs.insert(list);
                 let flags = if stable {
                     FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_CACHE_DIR
@@ -341,12 +347,48 @@ impl Filesystem for FuseFs {
             (ino.0, FileType::Directory, "."),
             (ino.0, FileType::Directory, ".."),
         ];
-        let all = dots
-            .iter()
-            .map(|(i, k, n)| (*i, *k, *n))
-            .chain(entries.iter().map(|(id, k, n)| (id.0, *k, n.as_str())));
+        let all = dots.into_iter().chain(
+            entries
+                .iter()
+                .map(|(name, a)| (a.id.0, file_type(a.kind), name.as_str())),
+        );
         for (i, (id, kind, name)) in all.enumerate().skip(offset as usize) {
             if reply.add(INodeNo(id), i as u64 + 1, kind, name) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+
+    fn readdirplus(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        mut reply: ReplyDirectoryPlus,
+    ) {
+        let Some(entries) = self.dirs.get(fh.0) else {
+            return reply.error(Errno::EBADF);
+        };
+        let own = match self.fs.getattr(NodeId(ino.0)) {
+            Ok(a) => a,
+            Err(e) => return reply.error(errno::log_and_map("readdirplus", &ino.0, &e)),
+        };
+        let dots = [(".", own), ("..", own)];
+        let all = dots
+            .into_iter()
+            .chain(entries.iter().map(|(name, a)| (name.as_str(), *a)));
+        for (i, (name, attr)) in all.enumerate().skip(offset as usize) {
+            let ttl = self.ttl(&attr);
+            if reply.add(
+                INodeNo(attr.id.0),
+                i as u64 + 1,
+                name,
+                &ttl,
+                &file_attr(&attr),
+                Generation(0),
+            ) {
                 break;
             }
         }

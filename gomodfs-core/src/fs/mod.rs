@@ -241,6 +241,35 @@ impl ModFs {
         result
     }
 
+    /// The entries of a directory with their attributes, as [`ModFs::lookup`]
+    /// would give them, sorted by name. Every entry becomes a known node, so
+    /// a frontend can answer READDIRPLUS-style requests (FUSE, NFS, PROPFIND
+    /// depth 1) without a lookup per entry.
+    pub fn readdir_plus(&self, id: NodeId) -> Result<Vec<(DirEntry, Attr)>> {
+        let timer = self.stats.start(Op::Readdir);
+        let result = self.node(id).and_then(|node| {
+            let entries = self.list(&node)?;
+            let mut out = Vec::with_capacity(entries.len());
+            for entry in entries {
+                let Some(child) = node.child(&entry.name) else {
+                    continue;
+                };
+                let attr = match self.attr(&child, id_of(&child)) {
+                    Ok(attr) => attr,
+                    // Listed from the store a moment ago; gone or unreadable
+                    // now only if the store changed under us.
+                    Err(e) if e.kind() == crate::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                };
+                let id = self.register(&child);
+                out.push((DirEntry { id, ..entry }, Attr { id, ..attr }));
+            }
+            Ok(out)
+        });
+        timer.finish(&result);
+        result
+    }
+
     /// The whole contents of a file. For the status file this is one
     /// snapshot; a frontend that keeps it per open file serves reads that
     /// are never torn.
