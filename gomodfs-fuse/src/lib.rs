@@ -19,7 +19,7 @@ use fuser::{
     ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, SessionACL,
     TimeOrNow, WriteFlags,
 };
-use gomodfs_core::{Attr, ModFs, NodeId, NodeKind};
+use gomodfs_core::{Attr, ErrorKind, ModFs, NodeId, NodeKind};
 use handles::Handles;
 use std::ffi::OsStr;
 use std::io;
@@ -43,6 +43,21 @@ pub enum FuseError {
     #[error("unmounting gomodfs: {0}")]
     Unmount(#[source] io::Error),
 }
+
+/// How long the kernel may remember that a name outside module trees does
+/// not exist (the upstream's negative cache is about as long).
+const NEGATIVE_TTL: Duration = Duration::from_secs(10);
+
+/// Attributes sent with a negative entry (only the zero node id matters).
+const NEGATIVE: Attr = Attr {
+    id: NodeId(0),
+    kind: NodeKind::File,
+    size: 0,
+    perm: 0,
+    nlink: 0,
+    mtime: std::time::UNIX_EPOCH,
+    stable: true,
+};
 
 /// Mount settings.
 #[derive(Debug, Clone)]
@@ -220,6 +235,17 @@ impl Filesystem for FuseFs {
         };
         match self.fs.lookup(NodeId(parent.0), name) {
             Ok(attr) => reply.entry(&self.ttl(&attr), &file_attr(&attr), Generation(0)),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                errno::log_and_map("lookup", &name, &e);
+                // A negative entry (node id 0) the kernel may cache: forever
+                // inside a module tree, which never changes; briefly
+                // elsewhere, where a module version may appear upstream.
+                let stable = self.fs.getattr(NodeId(parent.0)).is_ok_and(|a| a.stable);
+                let ttl = if stable { self.ttl } else { NEGATIVE_TTL };
+                let mut attr = file_attr(&NEGATIVE);
+                attr.ino = INodeNo(0);
+                reply.entry(&ttl, &attr, Generation(0));
+            }
             Err(e) => reply.error(errno::log_and_map("lookup", &name, &e)),
         }
     }
