@@ -124,8 +124,7 @@ def main():
 
     zips = sum(1 for l in (app / "go.sum").read_text().splitlines() if "/go.mod " not in l)
     lines = [
-        "# Benchmarks",
-        "",
+        BEGIN,
         "## Read overhead: native GOMODCACHE against the FUSE mount (issue 2)",
         "",
         f"Project: `testdata/realapp` (gin + cobra, {zips} module zips). Store warm;",
@@ -149,13 +148,28 @@ def main():
         "",
         "Reproduce: `python3 bench/run.py --runs 5` (builds the release binary; needs",
         "`fusermount3` and, once, the Go module proxy).",
-        "",
+        END,
     ]
     table = "\n".join(lines)
     print(table)
-    out = Path(args.out)
+    write_section(Path(args.out), table)
+
+
+BEGIN = "<!-- bench/run.py: begin -->"
+END = "<!-- bench/run.py: end -->"
+
+
+def write_section(out, section):
+    """Replaces this script's section of `out`, keeping every other section."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(table)
+    text = out.read_text() if out.exists() else "# Benchmarks\n\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1]
+        text = head + section + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    out.write_text(text)
 
 
 if __name__ == "__main__":

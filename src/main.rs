@@ -1,6 +1,8 @@
 //! The `gomodfs` command: mount a read-only GOMODCACHE, or run one command
 //! with it.
 
+mod serve;
+
 use clap::{Args, Parser, Subcommand};
 use gomodfs::{Error, Settings};
 use std::path::PathBuf;
@@ -45,6 +47,14 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Serve the namespace through one or more frontends at once until
+    /// interrupted (SIGINT or SIGTERM stops everything cleanly).
+    Serve {
+        #[command(flatten)]
+        frontends: serve::Frontends,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Mount on a temporary directory, run COMMAND with GOMODCACHE pointing at
     /// it (and GOPROXY=off unless GOPROXY is set), unmount, and exit with the
     /// command's status.
@@ -60,7 +70,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let common = match &cli.command {
-        Command::Mount { common, .. } | Command::Exec { common, .. } => common.clone(),
+        Command::Mount { common, .. }
+        | Command::Exec { common, .. }
+        | Command::Serve { common, .. } => common.clone(),
     };
     init_logging(common.verbose);
     let settings = Settings {
@@ -74,6 +86,9 @@ fn main() -> ExitCode {
             dir, allow_other, ..
         } => run_mount(&settings, &dir, allow_other).map(|()| ExitCode::SUCCESS),
         Command::Exec { command, .. } => run_exec(&settings, &command),
+        Command::Serve { frontends, .. } => {
+            serve::run(&settings, &frontends).map(|()| ExitCode::SUCCESS)
+        }
     };
     match result {
         Ok(code) => code,
@@ -105,7 +120,7 @@ fn init_logging(verbose: bool) {
         .init();
 }
 
-fn signal_runtime() -> Result<tokio::runtime::Runtime, Error> {
+pub(crate) fn signal_runtime() -> Result<tokio::runtime::Runtime, Error> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -220,7 +235,7 @@ fn exit_code(status: std::process::ExitStatus) -> ExitCode {
     ExitCode::from(1)
 }
 
-async fn wait_for_termination() -> Result<(), Error> {
+pub(crate) async fn wait_for_termination() -> Result<(), Error> {
     let io = |source| Error::Io {
         context: "installing signal handlers".into(),
         source,

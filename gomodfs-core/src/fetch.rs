@@ -76,6 +76,11 @@ impl Fetcher {
         }
     }
 
+    /// The upstream client, if not offline.
+    pub(crate) fn upstream(&self) -> Option<&Upstream> {
+        self.upstream.as_deref()
+    }
+
     /// The whole module: from the store, else downloaded and stored.
     pub(crate) fn module(&self, mv: &ModuleVersion) -> Result<Arc<StoredModule>> {
         if let Some(m) = self.store.module(mv)? {

@@ -16,7 +16,7 @@ use crate::modpath::ModuleVersion;
 use crate::modzip::Limits;
 use crate::proxy::Upstream;
 use crate::stats::{Op, Stats};
-use crate::store::{BlobId, MetaFile, Store};
+use crate::store::{BlobId, MetaFile, Store, StoredFile, StoredModule};
 use bytes::Bytes;
 use node::{DownloadFile, Node};
 use parking_lot::RwLock;
@@ -199,6 +199,30 @@ impl ModFs {
     /// The store this filesystem serves.
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The upstream client, `None` when offline. For frontends that pass
+    /// requests through (e.g. a GOPROXY endpoint's `list` and `@latest`).
+    pub fn upstream(&self) -> Option<&Upstream> {
+        self.fetcher.upstream()
+    }
+
+    /// A whole module version (fetched and stored first if needed), for
+    /// frontends that serve modules rather than files (e.g. generating a
+    /// `.zip`). File contents come from [`ModFs::file_contents`].
+    pub fn module(&self, module: &ModuleVersion) -> Result<StoredModule> {
+        Ok(self.tree(module)?.module.clone())
+    }
+
+    /// A `.info` or `.mod` file (fetched on its own if needed).
+    pub fn meta(&self, module: &ModuleVersion, file: MetaFile) -> Result<Bytes> {
+        self.fetcher.meta(module, file)
+    }
+
+    /// The contents of one file of a module returned by [`ModFs::module`],
+    /// through the same cache the node API reads from.
+    pub fn file_contents(&self, module: &ModuleVersion, file: &StoredFile) -> Result<Bytes> {
+        self.blob(module, &file.blob, &file.path)
     }
 
     /// Looks up `name` in directory `parent`.

@@ -1,0 +1,60 @@
+//! `gomodfs serve`: one filesystem, several frontends at once.
+//!
+//! Each frontend adds its flag to [`Frontends`] and its start-up to [`run`];
+//! everything it starts is stopped when the process is told to terminate.
+
+use clap::Args;
+use gomodfs::{Error, Settings};
+use std::path::PathBuf;
+
+/// The frontends to start. At least one is required.
+#[derive(Args, Debug, Clone, Default)]
+pub(crate) struct Frontends {
+    /// Also mount through FUSE at DIR.
+    #[cfg(feature = "fuse")]
+    #[arg(long, value_name = "DIR")]
+    pub(crate) mount: Option<PathBuf>,
+}
+
+impl Frontends {
+    fn any(&self) -> bool {
+        #[allow(unused_mut)]
+        let mut any = false;
+        #[cfg(feature = "fuse")]
+        {
+            any |= self.mount.is_some();
+        }
+        any
+    }
+}
+
+/// Starts every requested frontend on one [`ModFs`](gomodfs::core::ModFs),
+/// waits for SIGINT or SIGTERM, then stops them.
+pub(crate) fn run(settings: &Settings, frontends: &Frontends) -> Result<(), Error> {
+    if !frontends.any() {
+        return Err(Error::Usage(
+            "serve needs at least one frontend (see gomodfs serve --help)".into(),
+        ));
+    }
+    let fs = gomodfs::open(settings)?;
+    let rt = crate::signal_runtime()?;
+
+    #[cfg(feature = "fuse")]
+    let mount = match &frontends.mount {
+        Some(dir) => {
+            let m = gomodfs::fuse::mount(fs.clone(), dir, &Default::default())?;
+            eprintln!("gomodfs: mounted at {}", dir.display());
+            Some(m)
+        }
+        None => None,
+    };
+
+    rt.block_on(crate::wait_for_termination())?;
+    tracing::info!("stopping");
+    #[cfg(feature = "fuse")]
+    if let Some(m) = mount {
+        m.unmount()?;
+    }
+    drop(fs);
+    Ok(())
+}
