@@ -14,6 +14,12 @@ pub(crate) struct Frontends {
     #[cfg(feature = "fuse")]
     #[arg(long, value_name = "DIR")]
     pub(crate) mount: Option<PathBuf>,
+    /// Also serve WebDAV, the GOPROXY endpoint (/proxy/) and /status.json
+    /// over HTTP on ADDR (e.g. 127.0.0.1:8080; loopback unless you say
+    /// otherwise).
+    #[cfg(feature = "webdav")]
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) http: Option<std::net::SocketAddr>,
 }
 
 impl Frontends {
@@ -23,6 +29,10 @@ impl Frontends {
         #[cfg(feature = "fuse")]
         {
             any |= self.mount.is_some();
+        }
+        #[cfg(feature = "webdav")]
+        {
+            any |= self.http.is_some();
         }
         any
     }
@@ -49,8 +59,26 @@ pub(crate) fn run(settings: &Settings, frontends: &Frontends) -> Result<(), Erro
         None => None,
     };
 
+    #[cfg(feature = "webdav")]
+    let http = match frontends.http {
+        Some(addr) => {
+            let options = gomodfs::webdav::HttpOptions {
+                addr,
+                ..Default::default()
+            };
+            let server = gomodfs::webdav::HttpServer::start(fs.clone(), &options)?;
+            eprintln!("gomodfs: serving HTTP on http://{}/", server.local_addr());
+            Some(server)
+        }
+        None => None,
+    };
+
     rt.block_on(crate::wait_for_termination())?;
     tracing::info!("stopping");
+    #[cfg(feature = "webdav")]
+    if let Some(server) = http {
+        server.stop();
+    }
     #[cfg(feature = "fuse")]
     if let Some(m) = mount {
         m.unmount()?;

@@ -93,8 +93,9 @@ impl fmt::Debug for Upstream {
 
 /// How one attempt failed.
 enum Failure {
-    /// 404 or 410, with what the proxy said.
-    NotFound(String),
+    /// 404 or 410: what the proxy said (status and body on one line), the
+    /// status code and the start of the body as sent.
+    NotFound(String, u16, Bytes),
     /// Worth retrying: connect/I-O errors, timeouts, truncation, 5xx, 429.
     Transient(String),
     /// Not worth retrying: other 4xx, body too large, bad request.
@@ -236,6 +237,74 @@ impl Upstream {
         }
     }
 
+    /// Fetches any proxy URL path (`<E(path)>/@v/list`, `<E(path)>/@latest`,
+    /// `sumdb/<name>/...`) from the GOPROXY list, for frontends that pass
+    /// such requests through. `url_path` has no leading `/` and is appended
+    /// to each proxy's base URL as is (it must already be escaped).
+    ///
+    /// The list is walked like [`Upstream::fetch`] walks it (`,` falls
+    /// through on 404/410, `|` on any error), with the same retries, idle
+    /// timeout, body limit and credentials, but without single flight or
+    /// negative cache: callers cache the answers they want to keep.
+    /// `module`, when given, is checked against GONOPROXY/GOPRIVATE, so a
+    /// private module's name is never sent to a public proxy.
+    ///
+    /// Returns the answer for 200, 404 and 410 (a 404/410 body is the start
+    /// of what the proxy said, at most 512 bytes). Errors
+    /// ([`Error::Io`](crate::Error::Io)): network errors, other statuses,
+    /// timeouts, `off`, `direct`, GONOPROXY.
+    pub async fn fetch_raw(&self, url_path: &str, module: Option<&str>) -> Result<RawResponse> {
+        let inner = &self.inner;
+        let fail = |cause: String| {
+            Error::io(
+                format!("fetching {url_path} from the GOPROXY list"),
+                std::io::Error::other(cause),
+            )
+        };
+        if let Some(module) = module
+            && !inner.noproxy.is_empty()
+            && pattern::match_prefix_patterns(&inner.noproxy, module)
+        {
+            return Err(fail(format!(
+                "{module} matches GONOPROXY/GOPRIVATE ({:?}); gomodfs does not fetch it",
+                inner.noproxy
+            )));
+        }
+        let mut not_found: Option<RawResponse> = None;
+        let mut error: Option<String> = None;
+        for entry in &inner.entries {
+            let result = match &entry.target {
+                Target::Off => Err(OFF.to_owned()),
+                Target::Direct => Err(DIRECT_UNSUPPORTED.to_owned()),
+                Target::Http { base, auth, .. } => {
+                    inner.fetch_raw_http(base, auth.as_ref(), url_path).await
+                }
+                Target::File { dir, url } => inner.fetch_raw_file(dir, url, url_path).await,
+            };
+            match result {
+                Ok(resp) if resp.status == 200 => return Ok(resp),
+                Ok(resp) => not_found = Some(resp),
+                Err(cause) => {
+                    let last = matches!(entry.target, Target::Off | Target::Direct);
+                    if !(last && not_found.is_some()) {
+                        error.get_or_insert(cause);
+                    }
+                    if !entry.fallback_on_error {
+                        break;
+                    }
+                }
+            }
+        }
+        match (error, not_found) {
+            (Some(cause), _) => {
+                bump(&inner.stats.errors, 1);
+                Err(fail(cause))
+            }
+            (None, Some(resp)) => Ok(resp),
+            (None, None) => Err(fail("the GOPROXY list is empty".into())),
+        }
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> UpstreamStats {
         let s = &self.inner.stats;
@@ -265,6 +334,15 @@ impl Upstream {
         }
         out
     }
+}
+
+/// An answer of [`Upstream::fetch_raw`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawResponse {
+    /// 200, 404 or 410.
+    pub status: u16,
+    /// The body (for 404/410, its first 512 bytes at most).
+    pub body: Bytes,
 }
 
 /// Removes the single-flight entry when the fetch task ends, even by panic.
@@ -377,7 +455,7 @@ impl Inner {
                     bump(&self.stats.bytes, body.len() as u64);
                     return Ok(body);
                 }
-                Err(Failure::NotFound(detail)) => {
+                Err(Failure::NotFound(detail, ..)) => {
                     bump(&self.stats.not_found, 1);
                     return Err(Error::ModuleNotFound {
                         module: module.path().to_owned(),
@@ -418,6 +496,105 @@ impl Inner {
         }
     }
 
+    /// [`Upstream::fetch_raw`] from one HTTP(S) proxy, retrying transient
+    /// failures. `Err` is the cause, for the caller's message.
+    async fn fetch_raw_http(
+        &self,
+        base: &str,
+        auth: Option<&(String, String)>,
+        url_path: &str,
+    ) -> Result<RawResponse, String> {
+        let url = format!("{base}/{url_path}");
+        let mut attempt: u32 = 0;
+        loop {
+            bump(&self.stats.requests, 1);
+            let (status, result) = self.attempt(&url, auth).await;
+            tracing::debug!(
+                url = %url,
+                status = %status.map_or_else(|| "-".to_owned(), |s| s.as_u16().to_string()),
+                "GOPROXY pass-through request"
+            );
+            let cause = match result {
+                Ok(body) => {
+                    bump(&self.stats.bytes, body.len() as u64);
+                    return Ok(RawResponse { status: 200, body });
+                }
+                Err(Failure::NotFound(_, status, body)) => {
+                    bump(&self.stats.not_found, 1);
+                    return Ok(RawResponse { status, body });
+                }
+                Err(Failure::Fatal(cause)) => return Err(format!("{url}: {cause}")),
+                Err(Failure::Transient(cause)) => cause,
+            };
+            if attempt >= self.retries {
+                return Err(format!("{url}: {cause}"));
+            }
+            let delay = self
+                .retry_backoff
+                .saturating_mul(2u32.saturating_pow(attempt));
+            attempt += 1;
+            bump(&self.stats.retries, 1);
+            tracing::debug!(url = %url, attempt, cause = %cause, "pass-through request failed, retrying");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// [`Upstream::fetch_raw`] from a `file://` proxy: a missing file is 404.
+    async fn fetch_raw_file(
+        &self,
+        dir: &std::path::Path,
+        url: &str,
+        url_path: &str,
+    ) -> Result<RawResponse, String> {
+        bump(&self.stats.requests, 1);
+        // The path came from a URL: refuse anything that could leave `dir`.
+        if url_path
+            .split('/')
+            .any(|e| e.is_empty() || e == "." || e == ".." || e.contains('\\'))
+        {
+            return Ok(RawResponse {
+                status: 404,
+                body: Bytes::from_static(b"not found\n"),
+            });
+        }
+        let path = dir.join(url_path);
+        let max = self.max_body;
+        let read = tokio::task::spawn_blocking(move || -> std::io::Result<Result<Vec<u8>, u64>> {
+            let len = std::fs::metadata(&path)?.len();
+            if len > max {
+                return Ok(Err(len));
+            }
+            std::fs::read(&path).map(Ok)
+        })
+        .await;
+        match read {
+            Ok(Ok(Ok(data))) => {
+                bump(&self.stats.bytes, data.len() as u64);
+                Ok(RawResponse {
+                    status: 200,
+                    body: Bytes::from(data),
+                })
+            }
+            Ok(Ok(Err(len))) => Err(format!(
+                "{url}/{url_path}: file of {len} bytes exceeds the limit of {max} bytes"
+            )),
+            Ok(Err(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) =>
+            {
+                bump(&self.stats.not_found, 1);
+                Ok(RawResponse {
+                    status: 404,
+                    body: Bytes::from(format!("not found: {url_path}\n")),
+                })
+            }
+            Ok(Err(e)) => Err(format!("{url}/{url_path}: {e}")),
+            Err(e) => Err(format!("{url}/{url_path}: {e}")),
+        }
+    }
+
     /// One HTTP request. Returns the status (if a response came) and the
     /// body or how it failed.
     async fn attempt(
@@ -454,14 +631,15 @@ impl Inner {
         if status.is_success() {
             return (Some(status), self.read_body(&mut resp).await);
         }
-        let snippet = self.read_snippet(&mut resp).await;
+        let raw = self.read_snippet(&mut resp).await;
+        let snippet = one_line(&raw);
         let said = if snippet.is_empty() {
             status.to_string()
         } else {
             format!("{status}: {snippet}")
         };
         let failure = match status.as_u16() {
-            404 | 410 => Failure::NotFound(said),
+            code @ (404 | 410) => Failure::NotFound(said, code, raw),
             429 | 500..=599 => Failure::Transient(said),
             _ => Failure::Fatal(said),
         };
@@ -523,8 +701,9 @@ impl Inner {
         Ok(buf.freeze())
     }
 
-    /// The start of an error response's body, on one line, for messages.
-    async fn read_snippet(&self, resp: &mut reqwest::Response) -> String {
+    /// The start of an error response's body (at most [`ERROR_SNIPPET`]
+    /// bytes), as sent.
+    async fn read_snippet(&self, resp: &mut reqwest::Response) -> Bytes {
         let mut buf = Vec::new();
         while buf.len() < ERROR_SNIPPET {
             match tokio::time::timeout(self.idle_timeout, resp.chunk()).await {
@@ -532,8 +711,8 @@ impl Inner {
                 _ => break,
             }
         }
-        let text = String::from_utf8_lossy(&buf[..buf.len().min(ERROR_SNIPPET)]);
-        text.split_whitespace().collect::<Vec<_>>().join(" ")
+        buf.truncate(ERROR_SNIPPET);
+        Bytes::from(buf)
     }
 
     /// Reads `<dir>/<E(path)>/@v/<E(version)>.<ext>` of a `file://` proxy.
@@ -598,6 +777,12 @@ impl Inner {
         );
         result
     }
+}
+
+/// A body snippet on one line, for messages.
+fn one_line(raw: &[u8]) -> String {
+    let text = String::from_utf8_lossy(raw);
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 fn upstream_err(module: &ModuleVersion, file: ProxyFile, cause: impl Into<String>) -> Error {

@@ -19,7 +19,7 @@ mod negative;
 mod netrc;
 mod pattern;
 
-pub use client::{Upstream, UpstreamStats};
+pub use client::{RawResponse, Upstream, UpstreamStats};
 pub use config::{DEFAULT_GOPROXY, HttpProxy, UpstreamConfig};
 
 use std::fmt;

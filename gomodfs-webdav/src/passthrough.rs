@@ -1,0 +1,123 @@
+//! `@v/list`, `@latest` and `sumdb/` passed through to the upstream, with a
+//! short-lived cache and stale-if-error.
+//!
+//! An answer (200, 404 or 410) is served from the cache for `fresh`; after
+//! that the upstream is asked again, and if it fails (network error, 5xx,
+//! timeout) the cached answer is served for up to `stale` more, with a
+//! `Warning: 110` header. With no upstream at all (offline) a cached answer
+//! of any age is served.
+
+use bytes::Bytes;
+use gomodfs_core::ModFs;
+use gomodfs_core::proxy::RawResponse;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How an answer was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Freshness {
+    /// From the upstream now, or from the cache within its fresh time.
+    Fresh,
+    /// From the cache after the upstream failed (or there is none).
+    Stale,
+}
+
+#[derive(Clone)]
+struct Cached {
+    at: Instant,
+    resp: RawResponse,
+}
+
+#[derive(Clone)]
+struct Weigher;
+impl quick_cache::Weighter<String, Cached> for Weigher {
+    fn weight(&self, key: &String, v: &Cached) -> u64 {
+        (key.len() + v.resp.body.len() + 64) as u64
+    }
+}
+
+/// The pass-through cache.
+pub(crate) struct Passthrough {
+    cache: quick_cache::sync::Cache<String, Cached, Weigher>,
+    fresh: Duration,
+    stale: Duration,
+}
+
+/// Why a pass-through request has no answer.
+pub(crate) enum PassError {
+    /// No upstream is configured (offline) and nothing is cached.
+    Offline,
+    /// The upstream failed and nothing usable is cached.
+    Upstream(gomodfs_core::Error),
+}
+
+impl Passthrough {
+    /// A cache of at most `bytes` bytes.
+    pub(crate) fn new(fresh: Duration, stale: Duration, bytes: u64) -> Passthrough {
+        Passthrough {
+            cache: quick_cache::sync::Cache::with_weighter(4096, bytes, Weigher),
+            fresh,
+            stale,
+        }
+    }
+
+    /// The answer for proxy URL path `url_path` (no leading `/`).
+    pub(crate) async fn get(
+        &self,
+        fs: &Arc<ModFs>,
+        url_path: &str,
+        module: Option<&str>,
+    ) -> Result<(RawResponse, Freshness), PassError> {
+        let cached = self.cache.get(url_path);
+        if let Some(c) = &cached
+            && c.at.elapsed() < self.fresh
+        {
+            return Ok((c.resp.clone(), Freshness::Fresh));
+        }
+        let Some(upstream) = fs.upstream().cloned() else {
+            return match cached {
+                Some(c) => Ok((c.resp, Freshness::Stale)),
+                None => Err(PassError::Offline),
+            };
+        };
+        match upstream.fetch_raw(url_path, module).await {
+            Ok(resp) => {
+                self.cache.insert(
+                    url_path.to_owned(),
+                    Cached {
+                        at: Instant::now(),
+                        resp: resp.clone(),
+                    },
+                );
+                Ok((resp, Freshness::Fresh))
+            }
+            Err(e) => match cached {
+                Some(c) if c.at.elapsed() < self.fresh + self.stale => {
+                    tracing::info!(url_path, error = %e, "upstream failed; serving a stale answer");
+                    Ok((c.resp, Freshness::Stale))
+                }
+                _ => Err(PassError::Upstream(e)),
+            },
+        }
+    }
+}
+
+/// The versions of `module` the store holds (complete or `.info`/`.mod`
+/// only), one per line: the offline answer to `@v/list`.
+pub(crate) fn stored_list(fs: &ModFs, module: &str) -> gomodfs_core::Result<Bytes> {
+    let mut versions: Vec<String> = fs
+        .store()
+        .list()?
+        .into_iter()
+        .filter(|e| e.module.path() == module)
+        .map(|e| e.module.version().to_owned())
+        .collect();
+    versions.sort();
+    versions.dedup();
+    let mut out = String::new();
+    for v in versions {
+        out.push_str(&v);
+        out.push('\n');
+    }
+    Ok(Bytes::from(out))
+}

@@ -1,0 +1,82 @@
+//! The one place where core errors become HTTP status codes.
+
+use gomodfs_core::{Error, ErrorKind};
+use http::StatusCode;
+
+/// Maps a core error to the HTTP status a frontend answers with.
+/// Exhaustive over [`ErrorKind`], so a new kind cannot be forgotten.
+///
+/// | kind | status |
+/// | --- | --- |
+/// | `NotFound` (also a version the upstream does not have) | 404 |
+/// | `ReadOnly` | 403 |
+/// | `NotADirectory` (a file used as a directory in a path) | 404 |
+/// | `IsADirectory` | 403 |
+/// | `InvalidArgument` | 400 |
+/// | `Io`: store and local I/O failures | 500 |
+/// | `Io`: upstream failures, invalid zips, configuration | 502 |
+pub fn to_status(error: &Error) -> StatusCode {
+    match error.kind() {
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::ReadOnly => StatusCode::FORBIDDEN,
+        ErrorKind::NotADirectory => StatusCode::NOT_FOUND,
+        ErrorKind::IsADirectory => StatusCode::FORBIDDEN,
+        ErrorKind::InvalidArgument => StatusCode::BAD_REQUEST,
+        ErrorKind::Io => match error {
+            Error::Store { .. } | Error::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            // Upstream, invalid zip, configuration (and anything added later):
+            // the gateway's upstream failed us.
+            _ => StatusCode::BAD_GATEWAY,
+        },
+    }
+}
+
+/// The same mapping in dav-server's terms, derived from [`to_status`] so
+/// that the two never disagree.
+pub(crate) fn to_fs_error(error: &Error) -> dav_server::fs::FsError {
+    use dav_server::fs::FsError;
+    match to_status(error) {
+        StatusCode::NOT_FOUND => FsError::NotFound,
+        StatusCode::FORBIDDEN => FsError::Forbidden,
+        // dav-server answers 502 for IsRemote.
+        StatusCode::BAD_GATEWAY => FsError::IsRemote,
+        _ => FsError::GeneralFailure,
+    }
+}
+
+/// Logs an error at the level it deserves and returns its status.
+pub(crate) fn log_and_map(op: &str, what: &str, error: &Error) -> StatusCode {
+    match error.log_level() {
+        tracing::Level::WARN | tracing::Level::ERROR => {
+            tracing::warn!(op, what, error = %error, "request failed")
+        }
+        _ => tracing::debug!(op, what, error = %error, "request failed"),
+    }
+    to_status(error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_kinds() {
+        assert_eq!(to_status(&Error::NotFound("x".into())), 404);
+        assert_eq!(to_status(&Error::ReadOnly), 403);
+        let missing = Error::ModuleNotFound {
+            module: "m".into(),
+            version: "v1.0.0".into(),
+            detail: "404".into(),
+        };
+        assert_eq!(to_status(&missing), 404);
+        let upstream = Error::Upstream {
+            module: "m".into(),
+            version: "v1.0.0".into(),
+            what: ".zip".into(),
+            cause: "500".into(),
+        };
+        assert_eq!(to_status(&upstream), 502);
+        assert_eq!(to_status(&Error::store("reading", "broken")), 500);
+        assert_eq!(to_status(&Error::InvalidArgument("x".into())), 400);
+    }
+}
