@@ -48,7 +48,8 @@ fn check_against_go_sum(
 }
 
 #[test]
-fn go_downloads_and_builds_through_the_goproxy_endpoint() -> Result<(), Box<dyn std::error::Error>> {
+fn go_downloads_and_builds_through_the_goproxy_endpoint() -> Result<(), Box<dyn std::error::Error>>
+{
     let fx = standard_fixture();
     let proxy = TestProxy::start_with(fx.modules.clone())?;
     let work = tempfile::tempdir()?;
@@ -75,7 +76,10 @@ fn go_downloads_and_builds_through_the_goproxy_endpoint() -> Result<(), Box<dyn 
         let sums = download_sums(&out.stdout);
         assert!(sums.len() >= 6, "{label}: too few modules: {sums:?}");
         let checked = check_against_go_sum(&sums, &go_sum);
-        assert!(checked >= 10, "{label}: only {checked} go.sum lines checked");
+        assert!(
+            checked >= 10,
+            "{label}: only {checked} go.sum lines checked"
+        );
         go()?.run(&["build", "./..."])?;
         go()?.run(&["mod", "verify"])?;
         // go.sum unchanged: every hash we served matched.
