@@ -6,6 +6,7 @@
 //! listings outside module trees show what the store holds (they never
 //! download), so the store is warmed first through the GOPROXY endpoint of
 //! the same server, as a host would do before mounting.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
