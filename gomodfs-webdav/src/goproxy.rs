@@ -49,7 +49,12 @@ pub(crate) enum Ext {
 /// not a proxy request (answered 404).
 pub(crate) fn parse(path: &str) -> Result<ProxyRequest, String> {
     if let Some(rest) = path.strip_prefix("sumdb/") {
+        // What the checksum database protocol uses (escaped module paths,
+        // versions, tile coordinates); anything else could change the
+        // meaning of the upstream URL once re-sent (`?`, `#`, spaces).
+        let safe = |c: char| c.is_ascii_alphanumeric() || "-._~!/@+".contains(c);
         if rest.is_empty()
+            || !rest.chars().all(safe)
             || rest
                 .split('/')
                 .any(|e| e.is_empty() || e == "." || e == "..")
@@ -343,6 +348,12 @@ mod tests {
             ProxyRequest::Sumdb(_)
         ));
         assert!(parse("sumdb/../x").is_err());
+        assert!(parse("sumdb/sum.golang.org/x#y").is_err());
+        assert!(parse("sumdb/sum.golang.org/x?y").is_err());
+        assert!(matches!(
+            parse("sumdb/sum.golang.org/lookup/github.com/!burnt!sushi/toml@v1.0.0").unwrap(),
+            ProxyRequest::Sumdb(_)
+        ));
         assert!(parse("example.com/X/@v/list").is_err());
         assert!(parse("example.com/x/@v/v1.0.0.partial").is_err());
         assert!(parse("example.com/x/@v/notaversion.zip").is_err());
