@@ -80,9 +80,15 @@ impl History {
         samples.push_back(sample);
     }
 
-    fn json(&self) -> Bytes {
-        let samples: Vec<Sample> = self.0.lock().iter().copied().collect();
-        Bytes::from(serde_json::to_vec(&samples).unwrap_or_default())
+    /// The samples, plus one of the present moment (not kept), so a page
+    /// has a line to draw from the first sample on.
+    fn json(&self, fs: &ModFs) -> Bytes {
+        self.sample(fs);
+        let mut samples = self.0.lock();
+        let now = samples.pop_back();
+        let mut out: Vec<Sample> = samples.iter().copied().collect();
+        out.extend(now);
+        Bytes::from(serde_json::to_vec(&out).unwrap_or_default())
     }
 }
 
@@ -116,15 +122,7 @@ pub fn respond(fs: &ModFs, history: &History, path: &str) -> Option<Reply> {
             "text/plain; version=0.0.4; charset=utf-8",
             Bytes::from(prometheus_text(&fs.status())),
         ),
-        "/history.json" => {
-            // Always include the present, so the page has something to draw.
-            let mut body = history.json();
-            if body.len() <= 2 {
-                history.sample(fs);
-                body = history.json();
-            }
-            ok("application/json", body)
-        }
+        "/history.json" => ok("application/json", history.json(fs)),
         _ => None,
     }
 }

@@ -160,7 +160,7 @@ pub struct ModFs {
     blobs: BlobCache,
     stats: Arc<Stats>,
     /// The store's usage, recomputed at most every [`USAGE_TTL`].
-    usage: parking_lot::Mutex<Option<(std::time::Instant, Option<StoreUsage>)>>,
+    usage: parking_lot::Mutex<Option<(std::time::Instant, u64, Option<StoreUsage>)>>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -367,11 +367,14 @@ impl ModFs {
         Bytes::from(json)
     }
 
-    /// The store's usage, cached for a few seconds (it may walk directories).
+    /// The store's usage, cached for a few seconds (it may walk directories)
+    /// unless this process stored something since.
     fn store_usage(&self) -> Option<StoreUsage> {
+        let stored = self.stats.op(Op::FetchModule).ended + self.stats.op(Op::FetchMeta).ended;
         let mut cached = self.usage.lock();
-        if let Some((at, usage)) = *cached
+        if let Some((at, seen, usage)) = *cached
             && at.elapsed() < USAGE_TTL
+            && seen == stored
         {
             return usage;
         }
@@ -379,7 +382,7 @@ impl ModFs {
             tracing::debug!(error = %e, "store usage");
             None
         });
-        *cached = Some((std::time::Instant::now(), usage));
+        *cached = Some((std::time::Instant::now(), stored, usage));
         usage
     }
 
