@@ -9,6 +9,8 @@
 pub use gomodfs_core as core;
 #[cfg(feature = "fuse")]
 pub use gomodfs_fuse as fuse;
+#[cfg(feature = "nfs")]
+pub use gomodfs_nfs as nfs;
 
 use gomodfs_core::proxy::{Upstream, UpstreamConfig};
 use gomodfs_core::store::GitStore;
@@ -26,6 +28,10 @@ pub enum Error {
     #[cfg(feature = "fuse")]
     #[error(transparent)]
     Fuse(#[from] gomodfs_fuse::FuseError),
+    /// From the NFS frontend.
+    #[cfg(feature = "nfs")]
+    #[error(transparent)]
+    Nfs(#[from] gomodfs_nfs::NfsError),
     /// Anything else, with context.
     #[error("{context}: {source}")]
     Io {
