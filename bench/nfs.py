@@ -53,11 +53,12 @@ class Serve:
         if mount:
             cmd += ["--mount", str(mount)]
         self.log = log
+        start = Path(log).stat().st_size if Path(log).exists() else 0
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(log, "a"))
         self.port = None
         deadline = time.time() + 20
         while True:
-            text = Path(log).read_text()
+            text = Path(log).read_bytes()[start:].decode(errors="replace")
             m = re.findall(r"serving NFSv3 on 127\.0\.0\.1:(\d+)", text)
             if nfs and m:
                 self.port = m[-1]
