@@ -108,3 +108,5 @@ pub fn open(settings: &Settings) -> Result<Arc<ModFs>, Error> {
         ModFsOptions::default(),
     )?))
 }
+
+pub mod debug;

@@ -2,6 +2,7 @@
 //! with it.
 
 mod serve;
+mod status;
 
 use clap::{Args, Parser, Subcommand};
 use gomodfs::{Error, Settings};
@@ -30,6 +31,10 @@ struct Common {
     /// Abort a download when no bytes arrive for this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
     fetch_timeout: f64,
+    /// Serve a status page, /status.json and /metrics (Prometheus) on ADDR,
+    /// e.g. 127.0.0.1:6060.
+    #[arg(long, value_name = "ADDR")]
+    debug_addr: Option<std::net::SocketAddr>,
     /// Log every operation (debug level); RUST_LOG overrides.
     #[arg(short, long)]
     verbose: bool,
@@ -55,6 +60,16 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Print a short summary of a running gomodfs: from a mount's
+    /// .gomodfs-status file, or from a debug server's URL.
+    Status {
+        /// A mount point, or http://HOST:PORT of a --debug-addr server
+        /// (default: $GOMODCACHE).
+        target: Option<String>,
+        /// Print the raw JSON instead.
+        #[arg(long)]
+        json: bool,
+    },
     /// Mount on a temporary directory, run COMMAND with GOMODCACHE pointing at
     /// it (and GOPROXY=off unless GOPROXY is set), unmount, and exit with the
     /// command's status.
@@ -69,10 +84,20 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Status { target, json } = &cli.command {
+        return match status::run(target.as_deref(), *json) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("gomodfs: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
     let common = match &cli.command {
         Command::Mount { common, .. }
         | Command::Exec { common, .. }
         | Command::Serve { common, .. } => common.clone(),
+        Command::Status { .. } => return ExitCode::SUCCESS,
     };
     init_logging(common.verbose);
     let settings = Settings {
@@ -84,11 +109,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Mount {
             dir, allow_other, ..
-        } => run_mount(&settings, &dir, allow_other).map(|()| ExitCode::SUCCESS),
-        Command::Exec { command, .. } => run_exec(&settings, &command),
+        } => run_mount(&settings, &dir, allow_other, common.debug_addr).map(|()| ExitCode::SUCCESS),
+        Command::Exec { command, .. } => run_exec(&settings, &command, common.debug_addr),
         Command::Serve { frontends, .. } => {
-            serve::run(&settings, &frontends).map(|()| ExitCode::SUCCESS)
+            serve::run(&settings, &frontends, common.debug_addr).map(|()| ExitCode::SUCCESS)
         }
+        Command::Status { .. } => Ok(ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
@@ -131,8 +157,14 @@ pub(crate) fn signal_runtime() -> Result<tokio::runtime::Runtime, Error> {
 }
 
 #[cfg(feature = "fuse")]
-fn run_mount(settings: &Settings, dir: &std::path::Path, allow_other: bool) -> Result<(), Error> {
+fn run_mount(
+    settings: &Settings,
+    dir: &std::path::Path,
+    allow_other: bool,
+    debug_addr: Option<std::net::SocketAddr>,
+) -> Result<(), Error> {
     let fs = gomodfs::open(settings)?;
+    let _debug = start_debug(&fs, debug_addr)?;
     let options = gomodfs::fuse::MountOptions {
         allow_other,
         ..Default::default()
@@ -147,11 +179,16 @@ fn run_mount(settings: &Settings, dir: &std::path::Path, allow_other: bool) -> R
 }
 
 #[cfg(feature = "fuse")]
-fn run_exec(settings: &Settings, command: &[String]) -> Result<ExitCode, Error> {
+fn run_exec(
+    settings: &Settings,
+    command: &[String],
+    debug_addr: Option<std::net::SocketAddr>,
+) -> Result<ExitCode, Error> {
     let (program, args) = command
         .split_first()
         .ok_or_else(|| Error::Usage("exec needs a command after --".into()))?;
     let fs = gomodfs::open(settings)?;
+    let _debug = start_debug(&fs, debug_addr)?;
     let dir = tempfile::Builder::new()
         .prefix("gomodfs-")
         .tempdir()
@@ -196,15 +233,37 @@ fn run_exec(settings: &Settings, command: &[String]) -> Result<ExitCode, Error> 
     Ok(exit_code(status))
 }
 
+/// Starts the debug server if asked for.
+pub(crate) fn start_debug(
+    fs: &std::sync::Arc<gomodfs::core::ModFs>,
+    addr: Option<std::net::SocketAddr>,
+) -> Result<Option<gomodfs::debug::DebugServer>, Error> {
+    addr.map(|addr| {
+        let server = gomodfs::debug::DebugServer::start(fs.clone(), addr)?;
+        eprintln!("gomodfs: status page at http://{}/", server.addr());
+        Ok(server)
+    })
+    .transpose()
+}
+
 #[cfg(not(feature = "fuse"))]
-fn run_mount(_: &Settings, _: &std::path::Path, _: bool) -> Result<(), Error> {
+fn run_mount(
+    _: &Settings,
+    _: &std::path::Path,
+    _: bool,
+    _: Option<std::net::SocketAddr>,
+) -> Result<(), Error> {
     Err(Error::Usage(
         "this gomodfs was built without the fuse feature".into(),
     ))
 }
 
 #[cfg(not(feature = "fuse"))]
-fn run_exec(_: &Settings, _: &[String]) -> Result<ExitCode, Error> {
+fn run_exec(
+    _: &Settings,
+    _: &[String],
+    _: Option<std::net::SocketAddr>,
+) -> Result<ExitCode, Error> {
     Err(Error::Usage(
         "this gomodfs was built without the fuse feature".into(),
     ))

@@ -39,13 +39,18 @@ impl Frontends {
 
 /// Starts every requested frontend on one [`ModFs`](gomodfs::core::ModFs),
 /// waits for SIGINT or SIGTERM, then stops them.
-pub(crate) fn run(settings: &Settings, frontends: &Frontends) -> Result<(), Error> {
+pub(crate) fn run(
+    settings: &Settings,
+    frontends: &Frontends,
+    debug_addr: Option<std::net::SocketAddr>,
+) -> Result<(), Error> {
     if !frontends.any() {
         return Err(Error::Usage(
             "serve needs at least one frontend (see gomodfs serve --help)".into(),
         ));
     }
     let fs = gomodfs::open(settings)?;
+    let _debug = crate::start_debug(&fs, debug_addr)?;
     let rt = crate::signal_runtime()?;
 
     #[cfg(feature = "fuse")]

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::modpath::ModuleVersion;
 use crate::modzip::{self, Limits};
 use crate::proxy::{ProxyFile, Upstream};
-use crate::stats::{Op, Stats};
+use crate::stats::{DownloadRecord, Op, Stats};
 use crate::store::{MetaFile, ModuleContents, Store, StoredModule};
 use bytes::Bytes;
 use parking_lot::{Condvar, Mutex};
@@ -160,20 +160,38 @@ struct Job {
 
 impl Job {
     async fn run(&self, key: &FlightKey) -> Result<Fetched> {
-        match key {
+        let started = Instant::now();
+        self.stats.download_started();
+        let (mv, what, timer, result) = match key {
             FlightKey::Module(mv) => {
                 let timer = self.stats.start(Op::FetchModule);
-                let result = self.module(mv).await.map(Fetched::Module);
-                timer.finish(&result);
-                result
+                (mv, "zip", timer, self.module(mv).await.map(Fetched::Module))
             }
             FlightKey::Meta(mv, file) => {
                 let timer = self.stats.start(Op::FetchMeta);
                 let result = self.meta(mv, *file).await.map(Fetched::Meta);
-                timer.finish(&result);
-                result
+                (mv, file.extension(), timer, result)
             }
-        }
+        };
+        timer.finish(&result);
+        let bytes = match &result {
+            Ok(Fetched::Module(m)) => m.files.iter().map(|f| f.size).sum(),
+            Ok(Fetched::Meta(data)) => data.len() as u64,
+            Err(_) => 0,
+        };
+        self.stats.download_finished(DownloadRecord {
+            module: mv.path().to_owned(),
+            version: mv.version().to_owned(),
+            what,
+            bytes,
+            millis: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            result: match &result {
+                Ok(_) => "ok".to_owned(),
+                Err(e) => e.to_string(),
+            },
+            at: crate::stats::unix_now(),
+        });
+        result
     }
 
     fn upstream(&self, mv: &ModuleVersion, what: &str) -> Result<&Upstream> {

@@ -31,7 +31,7 @@ use std::time::{Duration, SystemTime};
 #[derive(Debug, thiserror::Error)]
 pub enum FuseError {
     /// Mounting failed.
-    #[error("mounting gomodfs at {mountpoint}: {source}")]
+    #[error("mounting gomodfs at {mountpoint}: {source}{}", mount_hint(source))]
     Mount {
         /// Where.
         mountpoint: PathBuf,
@@ -58,6 +58,21 @@ const NEGATIVE: Attr = Attr {
     mtime: std::time::UNIX_EPOCH,
     stable: true,
 };
+
+/// A hint for the mount errors users can fix themselves.
+fn mount_hint(e: &io::Error) -> String {
+    match e.raw_os_error() {
+        Some(libc::ENOTCONN) => {
+            " (a previous gomodfs died here: run `fusermount3 -u` on it first)".into()
+        }
+        Some(libc::ENOENT) => " (does the directory exist, and is fusermount3 installed?)".into(),
+        Some(libc::EPERM) | Some(libc::EACCES) => {
+            " (FUSE needs /dev/fuse access; in a container add --device /dev/fuse --cap-add SYS_ADMIN)"
+                .into()
+        }
+        _ => String::new(),
+    }
+}
 
 /// Mount settings.
 #[derive(Debug, Clone)]

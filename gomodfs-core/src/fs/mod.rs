@@ -19,7 +19,7 @@ use crate::fetch::Fetcher;
 use crate::modpath::ModuleVersion;
 use crate::modzip::Limits;
 use crate::proxy::Upstream;
-use crate::stats::{Op, Stats};
+use crate::stats::{Cache, Op, Stats, StatusSnapshot, StoreUsage};
 use crate::store::{BlobId, MetaFile, Store, StoredFile, StoredModule};
 use bytes::Bytes;
 use node::{DownloadFile, Node};
@@ -105,6 +105,9 @@ impl Default for ModFsOptions {
     }
 }
 
+/// How long a computed store usage is reused.
+const USAGE_TTL: Duration = Duration::from_secs(10);
+
 /// The time of everything outside module trees: a constant, so attributes
 /// never change (2019-08-29, when the Go module mirror launched).
 const FIXED_MTIME: Duration = Duration::from_secs(1_567_036_800);
@@ -116,6 +119,32 @@ impl quick_cache::Weighter<BlobId, Bytes> for BytesWeighter {
         v.len() as u64 + 64
     }
 }
+
+/// Counts evictions of one cache.
+#[derive(Clone)]
+struct CountEvictions(Arc<Stats>, Cache);
+
+impl<K, V> quick_cache::Lifecycle<K, V> for CountEvictions {
+    type RequestState = ();
+    fn on_evict(&self, _: &mut (), _: K, _: V) {
+        self.0.cache_evicted(self.1);
+    }
+}
+
+type TreeCache = quick_cache::sync::Cache<
+    ModuleVersion,
+    Arc<ModuleTree>,
+    TreeWeighter,
+    quick_cache::DefaultHashBuilder,
+    CountEvictions,
+>;
+type BlobCache = quick_cache::sync::Cache<
+    BlobId,
+    Bytes,
+    BytesWeighter,
+    quick_cache::DefaultHashBuilder,
+    CountEvictions,
+>;
 
 #[derive(Clone)]
 struct TreeWeighter;
@@ -131,9 +160,11 @@ pub struct ModFs {
     store: Arc<dyn Store>,
     fetcher: Fetcher,
     nodes: RwLock<HashMap<NodeId, Node>>,
-    trees: quick_cache::sync::Cache<ModuleVersion, Arc<ModuleTree>, TreeWeighter>,
-    blobs: quick_cache::sync::Cache<BlobId, Bytes, BytesWeighter>,
+    trees: TreeCache,
+    blobs: BlobCache,
     stats: Arc<Stats>,
+    /// The store's usage, recomputed at most every [`USAGE_TTL`].
+    usage: parking_lot::Mutex<Option<(std::time::Instant, u64, Option<StoreUsage>)>>,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -180,16 +211,21 @@ impl ModFs {
             store,
             fetcher,
             nodes: RwLock::new(nodes),
-            trees: quick_cache::sync::Cache::with_weighter(
+            trees: TreeCache::with(
                 1024,
                 options.module_cache_bytes,
                 TreeWeighter,
+                Default::default(),
+                CountEvictions(stats.clone(), Cache::Module),
             ),
-            blobs: quick_cache::sync::Cache::with_weighter(
+            blobs: BlobCache::with(
                 4096,
                 options.blob_cache_bytes,
                 BytesWeighter,
+                Default::default(),
+                CountEvictions(stats.clone(), Cache::Blob),
             ),
+            usage: parking_lot::Mutex::new(None),
             stats,
             runtime,
         })
@@ -319,11 +355,39 @@ impl ModFs {
         result
     }
 
+    /// Everything worth reporting, in one snapshot: counters, caches, recent
+    /// downloads and errors, the store's size, the upstream's counters.
+    pub fn status(&self) -> StatusSnapshot {
+        let mut snapshot = self.stats.snapshot();
+        snapshot.upstream = self.upstream().map(Upstream::stats);
+        snapshot.store = self.store_usage();
+        snapshot
+    }
+
     /// The status JSON served as `.gomodfs-status`.
     pub fn status_json(&self) -> Bytes {
-        let mut json = serde_json::to_vec_pretty(&self.stats.snapshot()).unwrap_or_default();
+        let mut json = serde_json::to_vec_pretty(&self.status()).unwrap_or_default();
         json.push(b'\n');
         Bytes::from(json)
+    }
+
+    /// The store's usage, cached for a few seconds (it may walk directories)
+    /// unless this process stored something since.
+    fn store_usage(&self) -> Option<StoreUsage> {
+        let stored = self.stats.op(Op::FetchModule).ended + self.stats.op(Op::FetchMeta).ended;
+        let mut cached = self.usage.lock();
+        if let Some((at, seen, usage)) = *cached
+            && at.elapsed() < USAGE_TTL
+            && seen == stored
+        {
+            return usage;
+        }
+        let usage = self.store.usage().unwrap_or_else(|e| {
+            tracing::debug!(error = %e, "store usage");
+            None
+        });
+        *cached = Some((std::time::Instant::now(), stored, usage));
+        usage
     }
 
     fn node(&self, id: NodeId) -> Result<Node> {
@@ -391,10 +455,10 @@ impl ModFs {
 
     fn tree(&self, mv: &ModuleVersion) -> Result<Arc<ModuleTree>> {
         if let Some(tree) = self.trees.get(mv) {
-            self.stats.module_cache(true);
+            self.stats.cache_lookup(Cache::Module, true);
             return Ok(tree);
         }
-        self.stats.module_cache(false);
+        self.stats.cache_lookup(Cache::Module, false);
         let stored = Arc::unwrap_or_clone(self.fetcher.module(mv)?);
         let mtime = info_time(&stored.info);
         let tree = Arc::new(ModuleTree::new(mv, stored, mtime));
@@ -481,10 +545,10 @@ impl ModFs {
 
     fn blob(&self, mv: &ModuleVersion, id: &BlobId, path: &str) -> Result<Bytes> {
         if let Some(data) = self.blobs.get(id) {
-            self.stats.blob_cache(true);
+            self.stats.cache_lookup(Cache::Blob, true);
             return Ok(data);
         }
-        self.stats.blob_cache(false);
+        self.stats.cache_lookup(Cache::Blob, false);
         let data = self.store.blob(id)?.ok_or_else(|| {
             Error::store(
                 format!("{mv}: reading {path}"),

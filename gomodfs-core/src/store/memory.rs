@@ -114,6 +114,14 @@ impl Store for MemoryStore {
         Ok(self.inner.read().blobs.get(id).cloned())
     }
 
+    fn usage(&self) -> Result<Option<crate::stats::StoreUsage>> {
+        let inner = self.inner.read();
+        Ok(Some(crate::stats::StoreUsage {
+            modules: inner.modules.len() as u64,
+            bytes: inner.blobs.values().map(|b| b.len() as u64).sum(),
+        }))
+    }
+
     fn list(&self) -> Result<Vec<StoreEntry>> {
         let inner = self.inner.read();
         let mut out: Vec<StoreEntry> = inner

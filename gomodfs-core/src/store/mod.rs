@@ -155,6 +155,13 @@ pub trait Store: Send + Sync {
     /// The contents of a file, by the id a [`StoredFile`] gave.
     fn blob(&self, id: &BlobId) -> Result<Option<Bytes>>;
 
+    /// How many modules the store holds and how many bytes it occupies, if
+    /// it can tell; `Ok(None)` (the default) if it cannot. Called at most
+    /// every few seconds, for status reports.
+    fn usage(&self) -> Result<Option<crate::stats::StoreUsage>> {
+        Ok(None)
+    }
+
     /// Everything stored, in no particular order. Used for directory listings
     /// outside module trees; may be slow for very large stores.
     fn list(&self) -> Result<Vec<StoreEntry>>;
@@ -180,6 +187,9 @@ macro_rules! forward_store {
             }
             fn list(&self) -> Result<Vec<StoreEntry>> {
                 (**self).list()
+            }
+            fn usage(&self) -> Result<Option<crate::stats::StoreUsage>> {
+                (**self).usage()
             }
         }
     )*};

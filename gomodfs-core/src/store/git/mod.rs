@@ -664,6 +664,15 @@ impl Store for GitStore {
         }
     }
 
+    fn usage(&self) -> Result<Option<crate::stats::StoreUsage>> {
+        let modules = refs::list(&self.layout.refs, RefKind::Zip)
+            .map_err(|e| Error::io("counting stored modules", e))?
+            .len() as u64;
+        let bytes = dir_bytes(&self.layout.objects)
+            .map_err(|e| Error::io(format!("sizing {}", self.layout.objects.display()), e))?;
+        Ok(Some(crate::stats::StoreUsage { modules, bytes }))
+    }
+
     fn list(&self) -> Result<Vec<StoreEntry>> {
         let list = |kind: RefKind| {
             refs::list(&self.layout.refs, kind).map_err(|e| {
@@ -693,4 +702,23 @@ impl Store for GitStore {
             }))
             .collect())
     }
+}
+
+/// Bytes of the files below `dir` (the object database: packs, indexes and
+/// loose objects).
+fn dir_bytes(dir: &Path) -> std::io::Result<u64> {
+    let mut total = 0;
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let entry = entry?;
+            let meta = entry.metadata()?;
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else {
+                total += meta.len();
+            }
+        }
+    }
+    Ok(total)
 }

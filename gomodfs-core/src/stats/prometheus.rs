@@ -1,0 +1,212 @@
+//! The status snapshot in the Prometheus text exposition format.
+
+use super::{LATENCY_BUCKETS, StatusSnapshot};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::Registry;
+
+/// Renders `snapshot` as Prometheus text (metric names start `gomodfs_`).
+pub fn prometheus_text(snapshot: &StatusSnapshot) -> String {
+    let mut registry = Registry::with_prefix("gomodfs");
+    registry.register_collector(Box::new(SnapshotCollector(snapshot.clone())));
+    let mut out = String::new();
+    if prometheus_client::encoding::text::encode(&mut out, &registry).is_err() {
+        out.clear();
+    }
+    out
+}
+
+#[derive(Debug)]
+struct SnapshotCollector(StatusSnapshot);
+
+type Fmt = Result<(), std::fmt::Error>;
+
+fn counter(enc: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> Fmt {
+    ConstCounter::new(value).encode(enc.encode_descriptor(name, help, None, MetricType::Counter)?)
+}
+
+fn gauge(enc: &mut DescriptorEncoder, name: &str, help: &str, value: f64) -> Fmt {
+    ConstGauge::new(value).encode(enc.encode_descriptor(name, help, None, MetricType::Gauge)?)
+}
+
+/// A counter family with one label.
+fn labelled(
+    enc: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    label: &str,
+    values: &[(&str, u64)],
+) -> Fmt {
+    let mut family = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (value, n) in values {
+        let labels = [(label, *value)];
+        ConstCounter::new(*n).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+impl Collector for SnapshotCollector {
+    fn encode(&self, mut enc: DescriptorEncoder) -> Fmt {
+        let s = &self.0;
+        gauge(&mut enc, "uptime_seconds", "Seconds since start.", s.uptime)?;
+        let ops: Vec<(&str, &super::OpSnapshot)> = s.ops.iter().map(|(k, v)| (*k, v)).collect();
+        let per_op = |f: fn(&super::OpSnapshot) -> u64| -> Vec<(&str, u64)> {
+            ops.iter().map(|(k, v)| (*k, f(v))).collect()
+        };
+        labelled(
+            &mut enc,
+            "operations_started",
+            "Operations started.",
+            "op",
+            &per_op(|o| o.started),
+        )?;
+        labelled(
+            &mut enc,
+            "operations_ended",
+            "Operations ended.",
+            "op",
+            &per_op(|o| o.ended),
+        )?;
+        labelled(
+            &mut enc,
+            "operation_errors",
+            "Operations that failed.",
+            "op",
+            &per_op(|o| o.errors),
+        )?;
+        labelled(
+            &mut enc,
+            "operations_cancelled",
+            "Operations abandoned before a result.",
+            "op",
+            &per_op(|o| o.cancelled),
+        )?;
+        {
+            let mut family = enc.encode_descriptor(
+                "operation_duration_seconds",
+                "Latency of operations.",
+                None,
+                MetricType::Histogram,
+            )?;
+            for (op, o) in &ops {
+                let mut cumulative = 0;
+                let mut buckets = Vec::with_capacity(o.latency_buckets.len());
+                for (i, n) in o.latency_buckets.iter().enumerate() {
+                    cumulative += n;
+                    let le = LATENCY_BUCKETS.get(i).copied().unwrap_or(f64::INFINITY);
+                    buckets.push((le, cumulative));
+                }
+                let labels = [("op", *op)];
+                family
+                    .encode_family(&labels)?
+                    .encode_histogram::<[(&str, &str); 0]>(
+                        o.total_seconds,
+                        o.ended,
+                        &buckets,
+                        None,
+                    )?;
+            }
+        }
+        let caches = [("module", s.module_cache), ("blob", s.blob_cache)];
+        let per_cache = |f: fn(&super::CacheSnapshot) -> u64| -> Vec<(&str, u64)> {
+            caches.iter().map(|(k, v)| (*k, f(v))).collect()
+        };
+        labelled(
+            &mut enc,
+            "cache_hits",
+            "Cache hits.",
+            "cache",
+            &per_cache(|c| c.hits),
+        )?;
+        labelled(
+            &mut enc,
+            "cache_misses",
+            "Cache misses.",
+            "cache",
+            &per_cache(|c| c.misses),
+        )?;
+        labelled(
+            &mut enc,
+            "cache_evictions",
+            "Cache evictions.",
+            "cache",
+            &per_cache(|c| c.evictions),
+        )?;
+        counter(
+            &mut enc,
+            "fetched_bytes",
+            "Bytes downloaded from upstream.",
+            s.bytes_fetched,
+        )?;
+        gauge(
+            &mut enc,
+            "downloads_in_flight",
+            "Downloads running now.",
+            s.downloads_in_flight as f64,
+        )?;
+        if let Some(store) = s.store {
+            gauge(
+                &mut enc,
+                "store_modules",
+                "Module versions stored.",
+                store.modules as f64,
+            )?;
+            gauge(
+                &mut enc,
+                "store_bytes",
+                "Bytes the store occupies.",
+                store.bytes as f64,
+            )?;
+        }
+        if let Some(u) = s.upstream {
+            counter(
+                &mut enc,
+                "upstream_requests",
+                "Requests sent upstream.",
+                u.requests,
+            )?;
+            counter(
+                &mut enc,
+                "upstream_not_found",
+                "Upstream 404/410 answers.",
+                u.not_found,
+            )?;
+            counter(
+                &mut enc,
+                "upstream_errors",
+                "Failed upstream requests.",
+                u.errors,
+            )?;
+            counter(&mut enc, "upstream_retries", "Upstream retries.", u.retries)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Op, Stats};
+    use super::*;
+
+    #[test]
+    fn renders_counters_histograms_and_caches() {
+        let stats = Stats::default();
+        stats.start(Op::Lookup).finish(&Ok::<(), ()>(()));
+        stats.start(Op::Lookup).finish(&Err::<(), ()>(()));
+        stats.cache_lookup(super::super::Cache::Blob, true);
+        let text = prometheus_text(&stats.snapshot());
+        for line in [
+            "gomodfs_operations_started_total{op=\"lookup\"} 2",
+            "gomodfs_operation_errors_total{op=\"lookup\"} 1",
+            "gomodfs_operation_duration_seconds_count{op=\"lookup\"} 2",
+            "gomodfs_operation_duration_seconds_bucket{le=\"+Inf\",op=\"lookup\"} 2",
+            "gomodfs_cache_hits_total{cache=\"blob\"} 1",
+            "# TYPE gomodfs_operation_duration_seconds histogram",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in:\n{text}");
+        }
+    }
+}

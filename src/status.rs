@@ -1,0 +1,150 @@
+//! `gomodfs status`: a short human summary of a running gomodfs.
+
+use gomodfs::Error;
+use serde_json::Value;
+
+/// Reads the status from a mount point or a debug server URL and prints it.
+pub(crate) fn run(target: Option<&str>, json: bool) -> Result<(), Error> {
+    let target = match target {
+        Some(t) => t.to_owned(),
+        None => std::env::var("GOMODCACHE").map_err(|_| {
+            Error::Usage("give a mount point or a debug server URL (or set GOMODCACHE)".into())
+        })?,
+    };
+    let raw = fetch(&target)?;
+    if json {
+        print!("{}", String::from_utf8_lossy(&raw));
+        return Ok(());
+    }
+    let status: Value = serde_json::from_slice(&raw)
+        .map_err(|e| Error::Usage(format!("{target} did not give gomodfs status JSON: {e}")))?;
+    print!("{}", summary(&status));
+    Ok(())
+}
+
+fn fetch(target: &str) -> Result<Vec<u8>, Error> {
+    if let Some(rest) = target.strip_prefix("http://") {
+        return http_get(rest.trim_end_matches('/'));
+    }
+    if target.starts_with("https://") {
+        return Err(Error::Usage(
+            "the debug server speaks plain http://; give http://HOST:PORT".into(),
+        ));
+    }
+    let path = std::path::Path::new(target).join(gomodfs::core::fs::STATUS_FILE);
+    std::fs::read(&path).map_err(|source| Error::Io {
+        context: format!("reading {} (is gomodfs mounted there?)", path.display()),
+        source,
+    })
+}
+
+/// `GET /status.json` from a debug server at `authority` (HOST:PORT, with an
+/// optional path prefix), over plain HTTP/1.0.
+fn http_get(authority: &str) -> Result<Vec<u8>, Error> {
+    use std::io::{Read, Write};
+    let (host, prefix) = authority.split_once('/').unwrap_or((authority, ""));
+    let url = format!("http://{authority}/status.json");
+    let io = |source| Error::Io {
+        context: format!("reading {url}"),
+        source,
+    };
+    let mut stream = std::net::TcpStream::connect(host).map_err(io)?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .map_err(io)?;
+    let path = if prefix.is_empty() {
+        "/status.json".to_owned()
+    } else {
+        format!("/{prefix}/status.json")
+    };
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").map_err(io)?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).map_err(io)?;
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| Error::Usage(format!("{url}: not an HTTP response")))?;
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
+    let status = head.split_whitespace().nth(1).unwrap_or("");
+    if status != "200" {
+        return Err(Error::Usage(format!("{url}: HTTP {status}")));
+    }
+    Ok(response[split + 4..].to_vec())
+}
+
+fn num(v: &Value) -> u64 {
+    v.as_u64().unwrap_or(0)
+}
+
+fn human_bytes(n: u64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < units.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", units[i])
+    }
+}
+
+/// The human summary of a status JSON.
+pub(crate) fn summary(s: &Value) -> String {
+    let mut out = String::new();
+    let uptime = s["uptime"].as_f64().unwrap_or(0.0);
+    out += &format!(
+        "gomodfs {} up {:.0} s\n",
+        s["version"].as_str().unwrap_or("?"),
+        uptime
+    );
+    let ops = &s["ops"];
+    let frontend = ["lookup", "getattr", "readdir", "open", "read", "resolve"];
+    let requests: u64 = frontend.iter().map(|k| num(&ops[k]["started"])).sum();
+    let errors: u64 = frontend.iter().map(|k| num(&ops[k]["errors"])).sum();
+    out += &format!("requests: {requests} ({errors} errors)\n");
+    for cache in ["module_cache", "blob_cache"] {
+        let (h, m) = (num(&s[cache]["hits"]), num(&s[cache]["misses"]));
+        let rate = if h + m > 0 {
+            100.0 * h as f64 / (h + m) as f64
+        } else {
+            0.0
+        };
+        out += &format!(
+            "{}: {rate:.1}% hits ({h} hits, {m} misses, {} evicted)\n",
+            cache.replace('_', " "),
+            num(&s[cache]["evictions"])
+        );
+    }
+    let fetch = &ops["fetch_module"];
+    out += &format!(
+        "downloads: {} modules ({} failed, {} in flight), {} fetched\n",
+        num(&fetch["ended"]),
+        num(&fetch["errors"]),
+        num(&s["downloads_in_flight"]),
+        human_bytes(num(&s["bytes_fetched"]))
+    );
+    if s["store"].is_object() {
+        out += &format!(
+            "store: {} modules, {}\n",
+            num(&s["store"]["modules"]),
+            human_bytes(num(&s["store"]["bytes"]))
+        );
+    }
+    if let Some(errors) = s["recent_errors"].as_array()
+        && !errors.is_empty()
+    {
+        out += "recent errors:\n";
+        for e in errors.iter().take(5) {
+            out += &format!(
+                "  {}@{}: {}\n",
+                e["module"].as_str().unwrap_or("?"),
+                e["version"].as_str().unwrap_or("?"),
+                e["result"].as_str().unwrap_or("?")
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,181 @@
+//! Status JSON, Prometheus metrics and the status page after real `go` builds
+//! through a mount.
+
+mod common;
+
+use common::{Mounted, http_get};
+use gomodfs::debug::DebugServer;
+use gomodfs_testkit::{GoCmd, TestProxy, standard_fixture};
+use serde_json::Value;
+use std::process::Command;
+
+fn status(addr: std::net::SocketAddr) -> Value {
+    let (code, head, body) = http_get(addr, "/status.json");
+    assert_eq!(code, 200, "{head}");
+    assert!(head.contains("application/json"), "{head}");
+    serde_json::from_slice(&body).expect("status JSON")
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
+}
+
+#[test]
+fn builds_show_downloads_counted_ops_and_cache_hits() -> Result<(), Box<dyn std::error::Error>> {
+    let fx = standard_fixture();
+    let proxy = TestProxy::start_with(fx.modules.clone())?;
+    let work = tempfile::tempdir()?;
+    fx.go_sum_via_go(&proxy.url(), work.path())?;
+    // Count only what gomodfs asks for, not go's own downloads above.
+    proxy.reset_log();
+    let store = tempfile::tempdir()?;
+    let m = Mounted::new(store.path(), Some(&proxy.url()));
+    let debug = DebugServer::start(m.fs.clone(), "127.0.0.1:0".parse()?)?;
+    let build = |gocache: &std::path::Path| -> Result<(), gomodfs_testkit::TestkitError> {
+        GoCmd::new(work.path())?
+            .gomodcache(m.path())
+            .gocache(gocache)
+            .goflags("-mod=mod")
+            .run(&["build", "./..."])
+            .map(|_| ())
+    };
+    let first_cache = tempfile::tempdir()?;
+    build(first_cache.path())?;
+
+    let s = status(debug.addr());
+    let zips = proxy.requests(".zip") as u64;
+    assert!(zips >= 5);
+    assert_eq!(
+        s["ops"]["fetch_module"]["ended"].as_u64(),
+        Some(zips),
+        "{s:#}"
+    );
+    assert_eq!(s["ops"]["fetch_module"]["errors"].as_u64(), Some(0));
+    assert!(
+        s["ops"]["lookup"]["started"].as_u64().unwrap_or(0) > 20,
+        "{s:#}"
+    );
+    assert!(
+        s["ops"]["open"]["started"].as_u64().unwrap_or(0) > 5,
+        "{s:#}"
+    );
+    assert!(s["bytes_fetched"].as_u64().unwrap_or(0) > 1000);
+    let downloads = s["recent_downloads"].as_array().ok_or("recent_downloads")?;
+    assert!(
+        downloads
+            .iter()
+            .any(|d| d["what"] == "zip" && d["result"] == "ok")
+    );
+    assert_eq!(s["store"]["modules"].as_u64(), Some(zips));
+    assert!(s["store"]["bytes"].as_u64().unwrap_or(0) > 0);
+
+    let (code, head, body) = http_get(debug.addr(), "/metrics");
+    assert_eq!(code, 200);
+    assert!(head.contains("text/plain"), "{head}");
+    let text = String::from_utf8(body)?;
+    assert_eq!(
+        metric(&text, "gomodfs_operations_ended_total{op=\"fetch_module\"}"),
+        zips as f64
+    );
+    assert!(metric(&text, "gomodfs_operations_started_total{op=\"lookup\"}") > 20.0);
+    assert!(metric(&text, "gomodfs_fetched_bytes_total") > 1000.0);
+    assert!(text.contains("gomodfs_operation_duration_seconds_bucket{le=\"+Inf\",op=\"open\"}"));
+
+    // A second build with a cold go build cache reads every source again:
+    // nothing is downloaded and nothing misses the caches.
+    let before = status(debug.addr());
+    let second_cache = tempfile::tempdir()?;
+    build(second_cache.path())?;
+    let after = status(debug.addr());
+    for (what, path) in [
+        ("downloads", "/ops/fetch_module/started"),
+        ("meta downloads", "/ops/fetch_meta/started"),
+        ("module cache misses", "/module_cache/misses"),
+        ("blob cache misses", "/blob_cache/misses"),
+    ] {
+        assert_eq!(
+            before.pointer(path),
+            after.pointer(path),
+            "{what} changed in the second build"
+        );
+    }
+    assert_eq!(proxy.requests(".zip") as u64, zips);
+    drop(debug);
+    m.unmount();
+    Ok(())
+}
+
+#[test]
+fn status_page_loads_in_chromium_without_console_errors() -> Result<(), Box<dyn std::error::Error>>
+{
+    let chromium = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find(|b| Command::new(b).arg("--version").output().is_ok())
+        .expect("the status page test needs Chromium: apt-get install chromium");
+    let spec =
+        gomodfs_testkit::ModuleSpec::new("example.com/page", "v1.0.0").file("a.go", "package a\n");
+    let proxy = TestProxy::start_with([spec.clone()])?;
+    let store = tempfile::tempdir()?;
+    let m = Mounted::new(store.path(), Some(&proxy.url()));
+    std::fs::read(m.path().join(spec.cache_dir_name()).join("a.go"))?;
+    let debug = DebugServer::start(m.fs.clone(), "127.0.0.1:0".parse()?)?;
+    let profile = tempfile::tempdir()?;
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("http://{}/", debug.addr()))
+        .output()?;
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "chromium failed: {log}");
+    let errors: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("CONSOLE") || l.contains("Uncaught"))
+        .collect();
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
+    // The script ran and filled in live numbers from /status.json.
+    let value = |id: &str| -> String {
+        let marker = format!("id=\"{id}\">");
+        dom.split(&marker)
+            .nth(1)
+            .and_then(|rest| rest.split('<').next())
+            .unwrap_or("")
+            .to_owned()
+    };
+    assert!(
+        value("requests").parse::<u64>().is_ok_and(|n| n > 0),
+        "requests: {:?}",
+        value("requests")
+    );
+    assert_eq!(value("modules"), "1");
+    assert!(
+        value("downloads").starts_with("1 "),
+        "downloads: {:?}",
+        value("downloads")
+    );
+    assert!(dom.contains("example.com/page"), "recent downloads table");
+    assert!(
+        dom.contains("<polyline") || dom.contains("collecting samples"),
+        "plots drawn"
+    );
+    drop(debug);
+    m.unmount();
+    Ok(())
+}
