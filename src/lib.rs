@@ -9,6 +9,8 @@
 pub use gomodfs_core as core;
 #[cfg(feature = "fuse")]
 pub use gomodfs_fuse as fuse;
+#[cfg(feature = "nfs")]
+pub use gomodfs_nfs as nfs;
 #[cfg(feature = "webdav")]
 pub use gomodfs_webdav as webdav;
 
@@ -28,6 +30,10 @@ pub enum Error {
     #[cfg(feature = "fuse")]
     #[error(transparent)]
     Fuse(#[from] gomodfs_fuse::FuseError),
+    /// From the NFS frontend.
+    #[cfg(feature = "nfs")]
+    #[error(transparent)]
+    Nfs(#[from] gomodfs_nfs::NfsError),
     /// From the WebDAV/HTTP frontend.
     #[cfg(feature = "webdav")]
     #[error(transparent)]

@@ -132,9 +132,9 @@ fn main() -> ExitCode {
 
 fn init_logging(verbose: bool) {
     let default = if verbose {
-        "gomodfs=debug,gomodfs_core=debug,gomodfs_fuse=debug,info"
+        "gomodfs=debug,gomodfs_core=debug,gomodfs_fuse=debug,gomodfs_nfs=debug,info"
     } else {
-        "gomodfs=info,gomodfs_core=info,gomodfs_fuse=info,warn"
+        "gomodfs=info,gomodfs_core=info,gomodfs_fuse=info,gomodfs_nfs=info,warn"
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));

@@ -14,6 +14,11 @@ pub(crate) struct Frontends {
     #[cfg(feature = "fuse")]
     #[arg(long, value_name = "DIR")]
     pub(crate) mount: Option<PathBuf>,
+    /// Also serve NFSv3 (MOUNT, NFS and a portmapper on one TCP port) on
+    /// ADDR: PORT (on 127.0.0.1) or IPv4:PORT. See docs/NFS.md.
+    #[cfg(feature = "nfs")]
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) nfs: Option<String>,
     /// Also serve WebDAV, the GOPROXY endpoint (/proxy/) and /status.json
     /// over HTTP on ADDR (e.g. 127.0.0.1:8080; loopback unless you say
     /// otherwise).
@@ -29,6 +34,10 @@ impl Frontends {
         #[cfg(feature = "fuse")]
         {
             any |= self.mount.is_some();
+        }
+        #[cfg(feature = "nfs")]
+        {
+            any |= self.nfs.is_some();
         }
         #[cfg(feature = "webdav")]
         {
@@ -64,6 +73,21 @@ pub(crate) fn run(
         None => None,
     };
 
+    #[cfg(feature = "nfs")]
+    let nfs = match &frontends.nfs {
+        Some(addr) => {
+            let server = gomodfs::nfs::serve(fs.clone(), addr)?;
+            let port = server.local_addr().port();
+            eprintln!(
+                "gomodfs: serving NFSv3 on {} (mount -t nfs -o vers=3,tcp,port={port},mountport={port},local_lock=all,ro {}:/ DIR)",
+                server.local_addr(),
+                server.local_addr().ip()
+            );
+            Some(server)
+        }
+        None => None,
+    };
+
     #[cfg(feature = "webdav")]
     let http = match frontends.http {
         Some(addr) => {
@@ -80,6 +104,10 @@ pub(crate) fn run(
 
     rt.block_on(crate::wait_for_termination())?;
     tracing::info!("stopping");
+    #[cfg(feature = "nfs")]
+    if let Some(server) = nfs {
+        server.stop();
+    }
     #[cfg(feature = "webdav")]
     if let Some(server) = http {
         server.stop();

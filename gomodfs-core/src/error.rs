@@ -21,6 +21,9 @@ pub enum ErrorKind {
     IsADirectory,
     /// The request itself is malformed, e.g. a bad offset (EINVAL, 400).
     InvalidArgument,
+    /// A persistent node key (an NFS file handle) that names nothing the
+    /// store can account for (ESTALE, NFS3ERR_STALE).
+    Stale,
     /// Anything else: upstream failures, invalid zips, store failures (EIO, 502/500).
     Io,
 }
@@ -115,6 +118,10 @@ pub enum Error {
     /// The request is malformed.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// A persistent node key names nothing (any more): see
+    /// [`ModFs::resolve_key`](crate::ModFs::resolve_key).
+    #[error("stale node key: {0}")]
+    Stale(String),
     /// An I/O error with context.
     #[error("{context}: {source}")]
     Io {
@@ -138,6 +145,7 @@ impl Error {
             Error::NotADirectory(_) => ErrorKind::NotADirectory,
             Error::IsADirectory(_) => ErrorKind::IsADirectory,
             Error::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            Error::Stale(_) => ErrorKind::Stale,
             Error::InvalidFilePath { .. }
             | Error::Upstream { .. }
             | Error::InvalidZip { .. }
@@ -151,7 +159,7 @@ impl Error {
     /// (debug), everything else is worth a warning.
     pub fn log_level(&self) -> tracing::Level {
         match self.kind() {
-            ErrorKind::NotFound | ErrorKind::ReadOnly => tracing::Level::DEBUG,
+            ErrorKind::NotFound | ErrorKind::ReadOnly | ErrorKind::Stale => tracing::Level::DEBUG,
             ErrorKind::NotADirectory | ErrorKind::IsADirectory | ErrorKind::InvalidArgument => {
                 tracing::Level::DEBUG
             }

@@ -12,6 +12,7 @@ pub fn to_errno(error: &Error) -> Errno {
         ErrorKind::NotADirectory => Errno::ENOTDIR,
         ErrorKind::IsADirectory => Errno::EISDIR,
         ErrorKind::InvalidArgument => Errno::EINVAL,
+        ErrorKind::Stale => Errno::ESTALE,
         ErrorKind::Io => Errno::EIO,
     }
 }

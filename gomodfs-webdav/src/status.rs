@@ -13,6 +13,7 @@ use http::StatusCode;
 /// | `NotADirectory` (a file used as a directory in a path) | 404 |
 /// | `IsADirectory` | 403 |
 /// | `InvalidArgument` | 400 |
+/// | `Stale` (a persistent node key naming nothing) | 404 |
 /// | `Io`: store and local I/O failures | 500 |
 /// | `Io`: upstream failures, invalid zips, configuration | 502 |
 pub fn to_status(error: &Error) -> StatusCode {
@@ -22,6 +23,9 @@ pub fn to_status(error: &Error) -> StatusCode {
         ErrorKind::NotADirectory => StatusCode::NOT_FOUND,
         ErrorKind::IsADirectory => StatusCode::FORBIDDEN,
         ErrorKind::InvalidArgument => StatusCode::BAD_REQUEST,
+        // Persistent node keys (NFS handles) are not used over HTTP; if one
+        // ever is, it names nothing any more.
+        ErrorKind::Stale => StatusCode::NOT_FOUND,
         ErrorKind::Io => match error {
             Error::Store { .. } | Error::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             // Upstream, invalid zip, configuration (and anything added later):
@@ -78,5 +82,6 @@ mod tests {
         assert_eq!(to_status(&upstream), 502);
         assert_eq!(to_status(&Error::store("reading", "broken")), 500);
         assert_eq!(to_status(&Error::InvalidArgument("x".into())), 400);
+        assert_eq!(to_status(&Error::Stale("k".into())), 404);
     }
 }

@@ -5,10 +5,14 @@
 //! call it from `spawn_blocking`. Node ids are deterministic: the same path
 //! gets the same id in every process and after every restart.
 
+mod handle;
 mod node;
+mod page;
 mod tree;
 
+pub use handle::NODE_KEY_MAX;
 pub use node::STATUS_FILE;
+pub use page::DirPage;
 
 use crate::error::{Error, Result};
 use crate::fetch::Fetcher;

@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""NFS against FUSE: read a full module tree (every file, sequentially)
+through `gomodfs serve --nfs` and through `gomodfs serve --mount`, with the
+store warm and every cache above it cold.
+
+Each run starts a fresh `gomodfs serve --offline` with one frontend, reads
+the tree once with `read_tree` (gomodfs-nfs/examples/read_tree.rs: the NFS
+side is nfs3_client, READDIRPLUS pages of 64 KiB and READs of 1 MiB over
+one TCP connection; the FUSE side is std::fs through the kernel), and stops
+it. Figures are medians of N runs (min-max), in MiB/s and files/s. Needs the
+Go module proxy once, to fill the store.
+
+There is no kernel NFS client in the containers this runs in, so the NFS
+figure is the server plus a userspace client with one request in flight;
+a kernel client (readahead, parallel READs) will do better.
+
+Usage: bench/nfs.py [--runs N] [--module PATH@VERSION ...] [--out docs/BENCHMARKS.md]
+"""
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BEGIN = "<!-- bench/nfs.py: begin -->"
+END = "<!-- bench/nfs.py: end -->"
+DEFAULT_MODULES = ["golang.org/x/text@v0.14.0", "github.com/spf13/cobra@v1.8.0"]
+
+
+def escape(s):
+    return "".join("!" + c.lower() if c.isupper() else c for c in s)
+
+
+def target_dir():
+    return Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target"))
+
+
+class Serve:
+    """A `gomodfs serve` process with one frontend."""
+
+    def __init__(self, store, log, nfs=False, mount=None, offline=True):
+        cmd = [str(target_dir() / "release" / "gomodfs"), "serve", "--store", str(store)]
+        if offline:
+            cmd.append("--offline")
+        if nfs:
+            cmd += ["--nfs", "127.0.0.1:0"]
+        if mount:
+            cmd += ["--mount", str(mount)]
+        self.log = log
+        start = Path(log).stat().st_size if Path(log).exists() else 0
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(log, "a"))
+        self.port = None
+        deadline = time.time() + 20
+        while True:
+            text = Path(log).read_bytes()[start:].decode(errors="replace")
+            m = re.findall(r"serving NFSv3 on 127\.0\.0\.1:(\d+)", text)
+            if nfs and m:
+                self.port = m[-1]
+                break
+            if mount and not nfs and (Path(mount) / ".gomodfs-status").exists():
+                break
+            if time.time() > deadline or self.proc.poll() is not None:
+                sys.exit(f"gomodfs serve did not come up; see {log}")
+            time.sleep(0.02)
+
+    def close(self):
+        self.proc.terminate()
+        if self.proc.wait(timeout=30) != 0:
+            sys.exit(f"gomodfs serve did not exit cleanly; see {self.log}")
+
+
+def read_tree(*args):
+    out = subprocess.run(
+        [str(target_dir() / "release" / "examples" / "read_tree"), *args],
+        capture_output=True, text=True)
+    if out.returncode != 0:
+        sys.exit(f"read_tree {' '.join(args)} failed:\n{out.stderr}")
+    return json.loads(out.stdout)
+
+
+def measure(frontend, store, tree, work, log):
+    if frontend == "nfs":
+        s = Serve(store, log, nfs=True)
+        try:
+            return read_tree("nfs", s.port, tree)
+        finally:
+            s.close()
+    mnt = Path(tempfile.mkdtemp(prefix="mnt-", dir=work))
+    s = Serve(store, log, mount=mnt)
+    try:
+        return read_tree("fs", str(mnt / tree))
+    finally:
+        s.close()
+
+
+def fmt(xs, unit):
+    med = statistics.median(xs)
+    return f"{med:,.1f} {unit} ({min(xs):,.1f}-{max(xs):,.1f})"
+
+
+def write_section(out, section):
+    """Replaces this script's section of `out`, keeping every other section."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = out.read_text() if out.exists() else "# Benchmarks\n\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        tail = rest.split(END, 1)[1]
+        text = head + section + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    out.write_text(text)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--module", action="append", help="PATH@VERSION (repeatable)")
+    ap.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
+    args = ap.parse_args()
+    modules = args.module or DEFAULT_MODULES
+
+    subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "gomodfs"],
+                   cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--release", "--quiet", "-p", "gomodfs-nfs",
+                    "--example", "read_tree"], cwd=ROOT, check=True)
+
+    with tempfile.TemporaryDirectory(prefix="gomodfs-bench-nfs-") as work:
+        work = Path(work)
+        store, log = work / "store", work / "serve.log"
+        trees = []
+        for m in modules:
+            path, version = m.split("@", 1)
+            trees.append((m, f"{escape(path)}@{escape(version)}"))
+        # Fill the store once, from the module proxy.
+        s = Serve(store, log, nfs=True, offline=False)
+        try:
+            for _, tree in trees:
+                read_tree("nfs", s.port, tree)
+        finally:
+            s.close()
+
+        rows = []
+        for name, tree in trees:
+            res = {"nfs": [], "fuse": []}
+            for _ in range(args.runs):
+                for frontend in ("nfs", "fuse"):
+                    res[frontend].append(measure(frontend, store, tree, work, log))
+            files = res["nfs"][0]["files"]
+            size = res["nfs"][0]["bytes"]
+            for r in res["fuse"] + res["nfs"]:
+                if (r["files"], r["bytes"]) != (files, size):
+                    sys.exit(f"{name}: NFS and FUSE read different trees: {res}")
+            row = [name, f"{files:,} files, {size / 2**20:,.1f} MiB"]
+            med = {}
+            for frontend in ("fuse", "nfs"):
+                mib = [size / 2**20 / r["seconds"] for r in res[frontend]]
+                fps = [files / r["seconds"] for r in res[frontend]]
+                med[frontend] = statistics.median(mib)
+                row += [fmt(mib, "MiB/s"), fmt(fps, "files/s")]
+            row.append(f"{med['nfs'] / med['fuse']:.2f}x")
+            rows.append(row)
+            print(" | ".join(row), flush=True)
+
+    cpu = ""
+    try:
+        cpu = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+                   if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    lines = [
+        BEGIN,
+        "## NFS against FUSE: reading a whole module tree",
+        "",
+        "`python3 bench/nfs.py` (`--runs %d`): every file of a module tree read once, "
+        "sequentially, store warm and every cache above it cold (a fresh `gomodfs serve "
+        "--offline` per run). NFS: `nfs3_client` over TCP on 127.0.0.1, READDIRPLUS "
+        "pages of 64 KiB, one READ of up to 1 MiB in flight (there is no kernel NFS "
+        "client here). FUSE: `std::fs` through the kernel mount. Median (min-max) "
+        "of %d runs." % (args.runs, args.runs),
+        "",
+        "| module | tree | FUSE MiB/s | FUSE files/s | NFS MiB/s | NFS files/s | NFS/FUSE (MiB/s) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    lines += ["", f"Machine: {os.cpu_count()} CPUs{', ' + cpu if cpu else ''}; "
+              f"{time.strftime('%Y-%m-%d')}.", END]
+    write_section(Path(args.out), "\n".join(lines))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

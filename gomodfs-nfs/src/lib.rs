@@ -1,0 +1,489 @@
+//! NFSv3 frontend of gomodfs: serves a [`ModFs`] through `nfs3_server`.
+//!
+//! An adapter and nothing more: every request resolves its file handle
+//! with [`ModFs::resolve_key`], calls the node API and maps the result. The
+//! MOUNT, NFSv3 and portmapper programs share one TCP port.
+//!
+//! - File handles are the core's persistent node keys behind a fixed
+//!   generation number, so a handle issued before a restart resolves after
+//!   it, to the same file with the same attributes, with no state kept.
+//! - READDIR/READDIRPLUS cookies are entry ids: a page resumes after the
+//!   last entry the client saw, in O(log n + page) inside module trees, and
+//!   cookies stay valid across restarts. The cookie verifier is derived from
+//!   the directory's fixed mtime.
+//! - Every write is `NFS3ERR_ROFS`; a failed download is `NFS3ERR_IO`, never
+//!   `NFS3ERR_NOENT`.
+//! - MOUNT accepts any export path: one that names a directory of the
+//!   namespace mounts that directory, anything else mounts the root.
+//! - There is no NLM (lock manager) program: clients must lock locally
+//!   (Linux `local_lock=all`, macOS `locallocks`); see docs/NFS.md.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), gomodfs_nfs::NfsError> {
+//! # let fs: std::sync::Arc<gomodfs_core::ModFs> = todo!();
+//! let server = gomodfs_nfs::serve(fs, "127.0.0.1:2049")?;
+//! println!("mount -t nfs -o vers=3,tcp,port={0},mountport={0},local_lock=all,ro 127.0.0.1:/ /mnt",
+//!     server.local_addr().port());
+//! server.stop();
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod error;
+
+pub use error::{NfsError, log_and_map, to_nfsstat};
+
+use gomodfs_core::fs::NODE_KEY_MAX;
+use gomodfs_core::{Attr, DirPage, Error, ErrorKind, ModFs, NodeId, NodeKind};
+use nfs3_server::nfs3_types::nfs3::{
+    FSF3_HOMOGENEOUS, FSINFO3resok, createverf3, fattr3, filename3, ftype3, nfspath3, nfsstat3,
+    nfstime3, post_op_attr, sattr3, specdata3, stable_how,
+};
+use nfs3_server::tcp::{NFSTcp, NFSTcpListener};
+use nfs3_server::vfs::{
+    DirEntryPlus, FileHandle, NextResult, NfsFileSystem, NfsReadFileSystem, ReadDirPlusIterator,
+    VFSCapabilities,
+};
+use std::collections::VecDeque;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// The generation number in every file handle. It is fixed, so handles
+/// survive restarts; bump it only if the key format of
+/// [`ModFs::node_key`] changes incompatibly.
+pub const HANDLE_GENERATION: u64 = 1;
+
+/// The largest READ the server offers (FSINFO `rtmax`), and its preferred
+/// READ and READDIR sizes. Linux clients use at most 1 MiB.
+pub const MAX_TRANSFER: u32 = 1 << 20;
+
+/// Entries computed per step of a directory listing. A READDIRPLUS reply
+/// takes as many as fit; at most one step is computed in vain.
+const PAGE_STEP: usize = 256;
+
+/// The `fsid` of every node: one filesystem.
+const FSID: u64 = 0x0067_6f6d_6f64_6673; // "gomodfs"
+
+/// A file handle: a persistent node key of the core.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NfsHandle(Vec<u8>);
+
+impl FileHandle for NfsHandle {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        (!bytes.is_empty() && bytes.len() <= NODE_KEY_MAX).then(|| NfsHandle(bytes.to_vec()))
+    }
+}
+
+/// The NFS view of a [`ModFs`]: implements `nfs3_server`'s filesystem
+/// traits (read-only; every write answers `NFS3ERR_ROFS`).
+pub struct NfsFs {
+    fs: Arc<ModFs>,
+    root: NfsHandle,
+}
+
+impl NfsFs {
+    /// The NFS view of `fs`.
+    pub fn new(fs: Arc<ModFs>) -> Result<NfsFs, NfsError> {
+        let root = NfsHandle(fs.node_key(NodeId::ROOT)?);
+        Ok(NfsFs { fs, root })
+    }
+
+    /// Runs `f` on the node API off the async threads (it may download).
+    async fn call<T: Send + 'static>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&ModFs) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, nfsstat3> {
+        let fs = self.fs.clone();
+        blocking(op, move || f(&fs)).await
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    op: &'static str,
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, nfsstat3> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(log_and_map(op, &e)),
+        Err(e) => {
+            tracing::error!(op, error = %e, "NFS request handler failed");
+            Err(nfsstat3::NFS3ERR_SERVERFAULT)
+        }
+    }
+}
+
+/// NFS attributes of a node (SPEC section 6): owner root, the core's
+/// permissions, sizes and fixed times; `fileid` is the node id.
+pub fn fattr(attr: &Attr) -> fattr3 {
+    let time = attr
+        .mtime
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or(Duration::ZERO);
+    let time = nfstime3 {
+        seconds: u32::try_from(time.as_secs()).unwrap_or(u32::MAX),
+        nseconds: time.subsec_nanos(),
+    };
+    fattr3 {
+        type_: match attr.kind {
+            NodeKind::Directory => ftype3::NF3DIR,
+            NodeKind::File => ftype3::NF3REG,
+        },
+        mode: u32::from(attr.perm),
+        nlink: attr.nlink,
+        uid: 0,
+        gid: 0,
+        size: attr.size,
+        used: attr.size,
+        rdev: specdata3::default(),
+        fsid: FSID,
+        fileid: attr.id.0,
+        atime: time,
+        mtime: time,
+        ctime: time,
+    }
+}
+
+fn name_of<'a>(name: &'a filename3<'_>) -> Result<&'a str, Error> {
+    // Every name in the namespace is UTF-8; anything else does not exist.
+    std::str::from_utf8(name.as_ref())
+        .map_err(|_| Error::NotFound(String::from_utf8_lossy(name.as_ref()).into_owned()))
+}
+
+impl NfsReadFileSystem for NfsFs {
+    type Handle = NfsHandle;
+
+    fn root_dir(&self) -> NfsHandle {
+        self.root.clone()
+    }
+
+    async fn lookup(&self, dir: &NfsHandle, name: &filename3<'_>) -> Result<NfsHandle, nfsstat3> {
+        let dir = dir.0.clone();
+        let name = name_of(name).map(str::to_owned);
+        self.call("lookup", move |fs| {
+            let attr = fs.lookup(fs.resolve_key(&dir)?, &name?)?;
+            Ok(NfsHandle(fs.node_key(attr.id)?))
+        })
+        .await
+    }
+
+    /// MOUNT of any path: a path naming a directory mounts it; a path that
+    /// does not exist (`/gomodcache`, a Windows share name) mounts the root.
+    async fn lookup_by_path(&self, path: &str) -> Result<NfsHandle, nfsstat3> {
+        let path = path.to_owned();
+        self.call("mount", move |fs| {
+            let id = match fs.resolve(&path) {
+                Ok(attr) if attr.kind == NodeKind::Directory => attr.id,
+                Ok(_) => return Err(Error::NotADirectory(path)),
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    tracing::info!(
+                        path,
+                        "mount of a path outside the namespace: serving the root"
+                    );
+                    NodeId::ROOT
+                }
+                Err(e) => return Err(e),
+            };
+            Ok(NfsHandle(fs.node_key(id)?))
+        })
+        .await
+    }
+
+    async fn getattr(&self, id: &NfsHandle) -> Result<fattr3, nfsstat3> {
+        let key = id.0.clone();
+        self.call("getattr", move |fs| {
+            Ok(fattr(&fs.getattr(fs.resolve_key(&key)?)?))
+        })
+        .await
+    }
+
+    async fn read(
+        &self,
+        id: &NfsHandle,
+        offset: u64,
+        count: u32,
+    ) -> Result<(Vec<u8>, bool), nfsstat3> {
+        let key = id.0.clone();
+        let count = count.min(MAX_TRANSFER);
+        self.call("read", move |fs| {
+            let id = fs.resolve_key(&key)?;
+            // A slice of the cached contents: only the range is copied.
+            let data = fs.read(id, offset, count)?;
+            let n = data.len() as u64;
+            let eof = n < u64::from(count) || offset.saturating_add(n) >= fs.getattr(id)?.size;
+            Ok((data.to_vec(), eof))
+        })
+        .await
+    }
+
+    async fn readdirplus(
+        &self,
+        dir: &NfsHandle,
+        cookie: u64,
+    ) -> Result<impl ReadDirPlusIterator<NfsHandle>, nfsstat3> {
+        let key = dir.0.clone();
+        let after = (cookie != 0).then_some(NodeId(cookie));
+        let (dir, first) = self
+            .call("readdirplus", move |fs| {
+                let dir = fs.resolve_key(&key)?;
+                let page = fs.readdir_page(dir, after, PAGE_STEP)?;
+                Ok((dir, entries(fs, page)?))
+            })
+            .await?;
+        Ok(Listing {
+            fs: self.fs.clone(),
+            dir,
+            buffer: first.0.into(),
+            last: after,
+            eof: first.1,
+        })
+    }
+
+    async fn readlink(&self, _id: &NfsHandle) -> Result<nfspath3<'_>, nfsstat3> {
+        // There are no symbolic links.
+        Err(nfsstat3::NFS3ERR_INVAL)
+    }
+
+    async fn fsinfo(&self, root: &NfsHandle) -> Result<FSINFO3resok, nfsstat3> {
+        let obj_attributes = self
+            .getattr(root)
+            .await
+            .map_or(post_op_attr::None, post_op_attr::Some);
+        Ok(FSINFO3resok {
+            obj_attributes,
+            rtmax: MAX_TRANSFER,
+            rtpref: MAX_TRANSFER,
+            rtmult: 4096,
+            wtmax: MAX_TRANSFER,
+            wtpref: MAX_TRANSFER,
+            wtmult: 4096,
+            dtpref: MAX_TRANSFER,
+            maxfilesize: 1 << 40,
+            time_delta: nfstime3 {
+                seconds: 1,
+                nseconds: 0,
+            },
+            // Read-only, no links, no settable times.
+            properties: FSF3_HOMOGENEOUS,
+        })
+    }
+}
+
+type Entries = (Vec<DirEntryPlus<NfsHandle>>, bool);
+
+fn entries(fs: &ModFs, page: DirPage) -> Result<Entries, Error> {
+    let mut out = Vec::with_capacity(page.entries.len());
+    for (entry, attr) in page.entries {
+        out.push(DirEntryPlus {
+            fileid: entry.id.0,
+            name: entry.name.into_bytes().into(),
+            // The entry's id: where the next page starts.
+            cookie: entry.id.0,
+            name_attributes: Some(fattr(&attr)),
+            name_handle: Some(NfsHandle(fs.node_key(entry.id)?)),
+        });
+    }
+    Ok((out, page.eof))
+}
+
+/// A directory listing in steps of [`PAGE_STEP`] entries, each step
+/// computed when the previous one is used up.
+struct Listing {
+    fs: Arc<ModFs>,
+    dir: NodeId,
+    buffer: VecDeque<DirEntryPlus<NfsHandle>>,
+    /// The id of the last entry handed out (or the request's cookie).
+    last: Option<NodeId>,
+    eof: bool,
+}
+
+impl ReadDirPlusIterator<NfsHandle> for Listing {
+    async fn next(&mut self) -> NextResult<DirEntryPlus<NfsHandle>> {
+        if self.buffer.is_empty() && !self.eof {
+            let (fs, dir, after) = (self.fs.clone(), self.dir, self.last);
+            match blocking("readdirplus", move || {
+                entries(&fs, fs.readdir_page(dir, after, PAGE_STEP)?)
+            })
+            .await
+            {
+                Ok((more, eof)) => {
+                    self.buffer = more.into();
+                    self.eof = eof;
+                }
+                Err(status) => return NextResult::Err(status),
+            }
+        }
+        match self.buffer.pop_front() {
+            Some(entry) => {
+                self.last = Some(NodeId(entry.cookie));
+                NextResult::Ok(entry)
+            }
+            None => NextResult::Eof,
+        }
+    }
+}
+
+impl NfsFileSystem for NfsFs {
+    fn capabilities(&self) -> VFSCapabilities {
+        VFSCapabilities::ReadOnly
+    }
+
+    async fn setattr(&self, _id: &NfsHandle, _attr: sattr3) -> Result<fattr3, nfsstat3> {
+        Err(nfsstat3::NFS3ERR_ROFS)
+    }
+
+    async fn write(
+        &self,
+        _id: &NfsHandle,
+        _offset: u64,
+        _data: &[u8],
+        _stable: stable_how,
+    ) -> Result<(fattr3, stable_how), nfsstat3> {
+        Err(nfsstat3::NFS3ERR_ROFS)
+    }
+
+    async fn create(
+        &self,
+        _dir: &NfsHandle,
+        _name: &filename3<'_>,
+        _attr: sattr3,
+    ) -> Result<(NfsHandle, fattr3), nfsstat3> {
+        Err(nfsstat3::NFS3ERR_ROFS)
+    }
+
+    async fn create_exclusive(
+        &self,
+        _dir: &NfsHandle,
+        _name: &filename3<'_>,
+        _verf: createverf3,
+    ) -> Result<NfsHandle, nfsstat3> {
+        Err(nfsstat3::NFS3ERR_ROFS)
+    }
+
+    async fn mkdir(
+        &self,
+        _dir: &NfsHandle,
+        _name: &filename3<'_>,
+    ) -> Result<(NfsHandle, fattr3), nfsstat3> {
+        Err(nfsstat3::NFS3ERR_ROFS)
+    }
+
+    async fn remove(&self, _dir: &NfsHandle, _name: &filename3<'_>) -> Result<(), nfsstat3> {
+        Err(nfsstat3::NFS3ERR_ROFS)
+    }
+
+    async fn rename<'a>(
+        &self,
+        _from_dir: &NfsHandle,
+        _from_name: &filename3<'a>,
+        _to_dir: &NfsHandle,
+        _to_name: &filename3<'a>,
+    ) -> Result<(), nfsstat3> {
+        Err(nfsstat3::NFS3ERR_ROFS)
+    }
+
+    async fn symlink<'a>(
+        &self,
+        _dir: &NfsHandle,
+        _name: &filename3<'a>,
+        _target: &nfspath3<'a>,
+        _attr: &sattr3,
+    ) -> Result<(NfsHandle, fattr3), nfsstat3> {
+        Err(nfsstat3::NFS3ERR_ROFS)
+    }
+
+    async fn commit(&self, _id: &NfsHandle, _offset: u64, _count: u32) -> Result<(), nfsstat3> {
+        Err(nfsstat3::NFS3ERR_ROFS)
+    }
+}
+
+/// A running NFS server: MOUNT, NFSv3 and a portmapper on one TCP port.
+/// Stops when dropped or by [`NfsServer::stop`].
+pub struct NfsServer {
+    addr: SocketAddr,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl NfsServer {
+    /// The address the server listens on (the real port when 0 was asked).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting connections and closes the open ones, waiting up to
+    /// a few seconds for requests in progress.
+    pub fn stop(mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(5));
+        }
+        tracing::info!(addr = %self.addr, "NFS server stopped");
+    }
+}
+
+impl Drop for NfsServer {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Parses a listen address: `PORT` (on 127.0.0.1) or `IPv4:PORT`.
+pub fn parse_addr(addr: &str) -> Result<SocketAddrV4, NfsError> {
+    let invalid = |reason: &str| NfsError::Address {
+        addr: addr.to_owned(),
+        reason: reason.to_owned(),
+    };
+    if let Ok(port) = addr.parse::<u16>() {
+        return Ok(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port));
+    }
+    match addr.parse::<SocketAddr>() {
+        Ok(SocketAddr::V4(a)) => Ok(a),
+        Ok(SocketAddr::V6(_)) => Err(invalid("IPv6 is not supported (nfs3_server binds IPv4)")),
+        Err(_) => Err(invalid("expected PORT or IPv4:PORT, e.g. 127.0.0.1:2049")),
+    }
+}
+
+/// Serves `fs` over NFSv3 on `addr` (`PORT` means 127.0.0.1:PORT; port 0
+/// picks a free one) from a runtime of its own, until stopped.
+pub fn serve(fs: Arc<ModFs>, addr: &str) -> Result<NfsServer, NfsError> {
+    let want = parse_addr(addr)?;
+    let nfs = NfsFs::new(fs)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("gomodfs-nfs")
+        .enable_all()
+        .build()
+        .map_err(NfsError::Runtime)?;
+    let listener = runtime
+        .block_on(NFSTcpListener::bind_with_generation(
+            &want.to_string(),
+            nfs,
+            HANDLE_GENERATION,
+        ))
+        .map_err(|source| NfsError::Bind {
+            addr: want.to_string(),
+            source,
+        })?;
+    let local = SocketAddr::new(listener.get_listen_ip(), listener.get_listen_port());
+    runtime.spawn(async move {
+        if let Err(e) = listener.handle_forever().await {
+            tracing::error!(error = %e, "NFS listener stopped");
+        }
+    });
+    tracing::info!(addr = %local, "NFS server listening");
+    Ok(NfsServer {
+        addr: local,
+        runtime: Some(runtime),
+    })
+}
