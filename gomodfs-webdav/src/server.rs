@@ -22,6 +22,9 @@ use std::time::Duration;
 /// Where the status JSON is served.
 pub const STATUS_PATH: &str = "/status.json";
 
+/// Where the Prometheus metrics are served.
+pub const METRICS_PATH: &str = "/metrics";
+
 /// Methods allowed on the WebDAV namespace (everything else is a write or
 /// a lock: 405).
 const DAV_ALLOW: &str = "GET, HEAD, OPTIONS, PROPFIND";
@@ -96,21 +99,26 @@ impl Handler {
         let method = req.method().clone();
         let read_only = method == Method::GET || method == Method::HEAD;
 
-        if path == STATUS_PATH {
+        if path == STATUS_PATH || path == METRICS_PATH {
             if !read_only {
                 return not_allowed("GET, HEAD");
             }
-            let json = self.fs.status_json();
+            let (json, content_type) = if path == STATUS_PATH {
+                (self.fs.status_json(), "application/json")
+            } else {
+                let text = gomodfs_core::stats::prometheus_text(&self.fs.status());
+                (
+                    bytes::Bytes::from(text),
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )
+            };
             let mut resp = Response::new(if method == Method::HEAD {
                 body::empty()
             } else {
                 body::full(json.clone())
             });
             let h = resp.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
             h.insert(header::CONTENT_LENGTH, HeaderValue::from(json.len()));
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             return resp;

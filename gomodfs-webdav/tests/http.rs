@@ -205,6 +205,15 @@ fn webdav_get_head_conditional_range_and_types() {
     assert_eq!(r.header("content-type"), "application/json");
     let json: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
     assert!(json.get("uptime").is_some(), "{json}");
+    // Prometheus metrics on the same server (issue 5).
+    let r = curl(&[], &format!("{base}/metrics"));
+    assert_eq!(r.status, 200);
+    assert!(r.header("content-type").starts_with("text/plain"));
+    let text = String::from_utf8(r.body.clone()).unwrap();
+    assert!(
+        text.contains("gomodfs_operations_started_total{op=\"resolve\"}"),
+        "{text}"
+    );
 }
 
 #[test]
