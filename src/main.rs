@@ -169,6 +169,7 @@ fn run_mount(
         allow_other,
         ..Default::default()
     };
+    ensure_mount_point(dir)?;
     let mount = gomodfs::fuse::mount(fs, dir, &options)?;
     eprintln!("gomodfs: mounted at {} (Ctrl-C to unmount)", dir.display());
     let rt = signal_runtime()?;
@@ -231,6 +232,17 @@ fn run_exec(
     let status = status?;
     unmounted?;
     Ok(exit_code(status))
+}
+
+/// Creates the mount point if it does not exist yet.
+pub(crate) fn ensure_mount_point(dir: &std::path::Path) -> Result<(), Error> {
+    if dir.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        context: format!("creating the mount point {}", dir.display()),
+        source,
+    })
 }
 
 /// Starts the debug server if asked for.

@@ -66,6 +66,7 @@ pub(crate) fn run(
     #[cfg(feature = "fuse")]
     let mount = match &frontends.mount {
         Some(dir) => {
+            crate::ensure_mount_point(dir)?;
             let m = gomodfs::fuse::mount(fs.clone(), dir, &Default::default())?;
             eprintln!("gomodfs: mounted at {}", dir.display());
             Some(m)
