@@ -168,6 +168,11 @@ fn status_file_is_json_with_counters() {
     let json: serde_json::Value = serde_json::from_slice(&data).unwrap();
     assert_eq!(json["filesystem"], "gomodfs");
     assert!(json["ops"]["resolve"]["started"].as_u64().unwrap() >= 2);
+    // Store operations are counted too.
+    assert!(
+        json["ops"]["store_module"]["started"].as_u64().is_some(),
+        "{json}"
+    );
 }
 
 #[test]

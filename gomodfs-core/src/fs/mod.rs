@@ -198,6 +198,11 @@ impl ModFs {
             }
         };
         let stats = Arc::new(Stats::default());
+        // Every store call is counted and timed (the `store_*` operations).
+        let store: Arc<dyn Store> = Arc::new(crate::stats::CountedStore {
+            inner: store,
+            stats: stats.clone(),
+        });
         let fetcher = Fetcher::new(
             store.clone(),
             upstream.map(Arc::new),

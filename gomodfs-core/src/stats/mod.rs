@@ -6,7 +6,10 @@
 //! snapshot is taken when someone asks (the status file, `/status.json`,
 //! `/metrics`).
 
+mod counted;
 mod prometheus;
+
+pub(crate) use counted::CountedStore;
 
 pub use prometheus::prometheus_text;
 
@@ -36,11 +39,23 @@ pub enum Op {
     FetchModule,
     /// A `.info` or `.mod` fetched from upstream on its own.
     FetchMeta,
+    /// [`Store::module`](crate::Store::module).
+    StoreModule,
+    /// [`Store::put_module`](crate::Store::put_module).
+    StorePutModule,
+    /// [`Store::meta`](crate::Store::meta).
+    StoreMeta,
+    /// [`Store::put_meta`](crate::Store::put_meta).
+    StorePutMeta,
+    /// [`Store::blob`](crate::Store::blob).
+    StoreBlob,
+    /// [`Store::list`](crate::Store::list).
+    StoreList,
 }
 
 impl Op {
     /// Every operation, in reporting order.
-    pub const ALL: [Op; 8] = [
+    pub const ALL: [Op; 14] = [
         Op::Lookup,
         Op::Getattr,
         Op::Readdir,
@@ -49,6 +64,12 @@ impl Op {
         Op::Resolve,
         Op::FetchModule,
         Op::FetchMeta,
+        Op::StoreModule,
+        Op::StorePutModule,
+        Op::StoreMeta,
+        Op::StorePutMeta,
+        Op::StoreBlob,
+        Op::StoreList,
     ];
 
     /// The name used in the status JSON and the metrics.
@@ -62,6 +83,12 @@ impl Op {
             Op::Resolve => "resolve",
             Op::FetchModule => "fetch_module",
             Op::FetchMeta => "fetch_meta",
+            Op::StoreModule => "store_module",
+            Op::StorePutModule => "store_put_module",
+            Op::StoreMeta => "store_meta",
+            Op::StorePutMeta => "store_put_meta",
+            Op::StoreBlob => "store_blob",
+            Op::StoreList => "store_list",
         }
     }
 }

@@ -1,0 +1,50 @@
+//! A [`Store`] wrapper that counts and times every store operation.
+
+use super::{Op, Stats};
+use crate::error::Result;
+use crate::modpath::ModuleVersion;
+use crate::store::{BlobId, MetaFile, ModuleContents, Store, StoreEntry, StoredModule};
+use bytes::Bytes;
+use std::sync::Arc;
+
+/// Wraps a store; every call is counted in [`Stats`] under the `store_*`
+/// operations.
+pub(crate) struct CountedStore {
+    pub(crate) inner: Arc<dyn Store>,
+    pub(crate) stats: Arc<Stats>,
+}
+
+impl CountedStore {
+    fn timed<T>(&self, op: Op, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let timer = self.stats.start(op);
+        let result = f();
+        timer.finish(&result);
+        result
+    }
+}
+
+impl Store for CountedStore {
+    fn module(&self, module: &ModuleVersion) -> Result<Option<StoredModule>> {
+        self.timed(Op::StoreModule, || self.inner.module(module))
+    }
+    fn put_module(&self, module: &ModuleVersion, contents: &ModuleContents) -> Result<()> {
+        self.timed(Op::StorePutModule, || {
+            self.inner.put_module(module, contents)
+        })
+    }
+    fn meta(&self, module: &ModuleVersion, file: MetaFile) -> Result<Option<Bytes>> {
+        self.timed(Op::StoreMeta, || self.inner.meta(module, file))
+    }
+    fn put_meta(&self, module: &ModuleVersion, file: MetaFile, data: &Bytes) -> Result<()> {
+        self.timed(Op::StorePutMeta, || self.inner.put_meta(module, file, data))
+    }
+    fn blob(&self, id: &BlobId) -> Result<Option<Bytes>> {
+        self.timed(Op::StoreBlob, || self.inner.blob(id))
+    }
+    fn list(&self) -> Result<Vec<StoreEntry>> {
+        self.timed(Op::StoreList, || self.inner.list())
+    }
+    fn usage(&self) -> Result<Option<super::StoreUsage>> {
+        self.inner.usage()
+    }
+}
