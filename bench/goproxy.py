@@ -26,6 +26,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from sections import write_section
+
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN = "<!-- bench/goproxy.py: begin -->"
 END = "<!-- bench/goproxy.py: end -->"
@@ -159,20 +161,7 @@ def main():
     ]
     table = "\n".join(lines)
     print(table)
-    write_section(Path(args.out), table)
-
-
-def write_section(out, section):
-    """Replaces this script's section of `out`, keeping every other section."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    text = out.read_text() if out.exists() else "# Benchmarks\n\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    out.write_text(text)
+    write_section(Path(args.out), table, BEGIN, END)
 
 
 if __name__ == "__main__":

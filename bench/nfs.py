@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from sections import write_section
+
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN = "<!-- bench/nfs.py: begin -->"
 END = "<!-- bench/nfs.py: end -->"
@@ -104,19 +106,6 @@ def fmt(xs, unit):
     return f"{med:,.1f} {unit} ({min(xs):,.1f}-{max(xs):,.1f})"
 
 
-def write_section(out, section):
-    """Replaces this script's section of `out`, keeping every other section."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    text = out.read_text() if out.exists() else "# Benchmarks\n\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
-        text = head + section + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    out.write_text(text)
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
@@ -190,7 +179,7 @@ def main():
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     lines += ["", f"Machine: {os.cpu_count()} CPUs{', ' + cpu if cpu else ''}; "
               f"{time.strftime('%Y-%m-%d')}.", END]
-    write_section(Path(args.out), "\n".join(lines))
+    write_section(Path(args.out), "\n".join(lines), BEGIN, END)
     print(f"wrote {args.out}")
 
 

@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from sections import write_section
+
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN = "<!-- bench/run.py: begin -->"
 END = "<!-- bench/run.py: end -->"
@@ -387,18 +389,6 @@ class Bench:
         return out
 
 
-def write_section(out, section):
-    """Replaces this script's section of `out`, keeping every other section."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    text = out.read_text() if out.exists() else "# Benchmarks\n\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        text = head + section + rest.split(END, 1)[1]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    out.write_text(text)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5)
@@ -422,7 +412,7 @@ def main():
         b.size()
     section = b.report()
     print(section)
-    write_section(Path(args.out), section)
+    write_section(Path(args.out), section, BEGIN, END)
 
 
 if __name__ == "__main__":

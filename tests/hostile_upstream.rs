@@ -5,7 +5,7 @@
 mod common;
 
 use common::{MountProcess, errno, git};
-use gomodfs_testkit::{Fault, Hostile, ModuleSpec, TestProxy};
+use gomodfs_testkit::{Fault, Hostile, ModuleSpec, TestProxy, add_failing_modules};
 use std::fs;
 
 fn good() -> ModuleSpec {
@@ -15,27 +15,8 @@ fn good() -> ModuleSpec {
 #[test]
 fn hostile_zips_and_upstream_faults() -> Result<(), Box<dyn std::error::Error>> {
     let proxy = TestProxy::start_with([good()])?;
-    let mut cases: Vec<(String, Fault)> = Vec::new();
-    // Everything the real go rejects (tested against go in gomodfs-testkit).
-    for h in Hostile::ALL.into_iter().filter(|h| h.go_rejects()) {
-        let name = format!("{h:?}").to_lowercase();
-        let path = format!("example.com/hostile/{name}");
-        // The .info and .mod are fine; only the zip is hostile.
-        proxy.add(ModuleSpec::new(&path, "v1.0.0").file("x.go", "package x\n"));
-        cases.push((path.clone(), Fault::Body(h.zip(&path, "v1.0.0"))));
-    }
-    for (name, fault) in [
-        ("truncated-body", Fault::Truncate),
-        ("status-500", Fault::Status(500)),
-        ("stall", Fault::Stall),
-    ] {
-        let path = format!("example.com/faulty/{name}");
-        proxy.add(ModuleSpec::new(&path, "v1.0.0").file("x.go", "package x\n"));
-        cases.push((path, fault));
-    }
-    for (path, fault) in &cases {
-        proxy.set_fault(path, "v1.0.0", "zip", fault.clone());
-    }
+    // Every zip the real go rejects, a truncated body, a 500 and a stall.
+    let cases = add_failing_modules(&proxy, "v1.0.0");
     // go accepts a symlink entry and extracts it as a regular file holding
     // the link target; so do we (SPEC section 5 said to reject it).
     let symlink = "example.com/odd/symlink";
@@ -59,7 +40,7 @@ fn hostile_zips_and_upstream_faults() -> Result<(), Box<dyn std::error::Error>> 
         &["--fetch-timeout", "2"],
     );
 
-    for (path, _) in &cases {
+    for path in &cases {
         let dir = mnt.path().join(format!("{path}@v1.0.0"));
         let err = fs::metadata(dir.join("x.go")).expect_err(path);
         assert_eq!(errno(&err), libc::EIO, "{path}: want EIO, got {err}");
@@ -82,7 +63,7 @@ fn hostile_zips_and_upstream_faults() -> Result<(), Box<dyn std::error::Error>> 
     assert_eq!(fs::read_to_string(&link)?, "go.mod");
 
     let text = fs::read_to_string(&cmd_log)?;
-    for (path, _) in &cases {
+    for path in &cases {
         let line = text
             .lines()
             .find(|l| l.contains(path.as_str()) && l.contains("v1.0.0") && l.contains("failed"))
@@ -96,7 +77,7 @@ fn hostile_zips_and_upstream_faults() -> Result<(), Box<dyn std::error::Error>> 
     // Nothing of any bad module is in the store: no ref, no listing entry.
     let refs = git(store.path(), &["for-each-ref", "--format=%(refname)"]);
     let refs = String::from_utf8_lossy(&refs.stdout).into_owned();
-    for (path, _) in &cases {
+    for path in &cases {
         let leaf = path.rsplit('/').next().unwrap_or(path);
         assert!(!refs.contains(leaf), "{path} left a ref behind:\n{refs}");
     }

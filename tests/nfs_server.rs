@@ -8,7 +8,7 @@
 mod common;
 mod nfs_support;
 
-use gomodfs_testkit::{Fault, Hostile, ModuleSpec, TestProxy, standard_fixture};
+use gomodfs_testkit::{ModuleSpec, TestProxy, add_failing_modules, standard_fixture};
 use nfs_support::client::{Client, a, handle_bytes, handle_from};
 use nfs_support::{ServeProcess, require_nfs_utils};
 use nfs3_client::nfs3_types::nfs3::{ftype3, nfs_fh3, nfsstat3};
@@ -116,24 +116,8 @@ fn good() -> ModuleSpec {
 fn failed_downloads_are_io_not_noent() -> Result<(), Box<dyn std::error::Error>> {
     require_nfs_utils();
     let proxy = TestProxy::start_with([good()])?;
-    let mut cases: Vec<(String, Fault)> = Vec::new();
-    for h in Hostile::ALL.into_iter().filter(|h| h.go_rejects()) {
-        let path = format!("example.com/hostile/{}", format!("{h:?}").to_lowercase());
-        proxy.add(ModuleSpec::new(&path, "v1.0.0").file("x.go", "package x\n"));
-        cases.push((path.clone(), Fault::Body(h.zip(&path, "v1.0.0"))));
-    }
-    for (name, fault) in [
-        ("truncated-body", Fault::Truncate),
-        ("status-500", Fault::Status(500)),
-        ("stall", Fault::Stall),
-    ] {
-        let path = format!("example.com/faulty/{name}");
-        proxy.add(ModuleSpec::new(&path, "v1.0.0").file("x.go", "package x\n"));
-        cases.push((path, fault));
-    }
-    for (path, fault) in &cases {
-        proxy.set_fault(path, "v1.0.0", "zip", fault.clone());
-    }
+    // Every zip the real go rejects, a truncated body, a 500 and a stall.
+    let cases = add_failing_modules(&proxy, "v1.0.0");
     let store = tempfile::tempdir()?;
     let logs = tempfile::tempdir()?;
     let server = ServeProcess::start(
@@ -143,7 +127,7 @@ fn failed_downloads_are_io_not_noent() -> Result<(), Box<dyn std::error::Error>>
         &[],
     );
     let mut c = Client::connect(server.port, "/");
-    for (path, _) in &cases {
+    for path in &cases {
         let tree = format!("{path}@v1.0.0");
         assert_eq!(
             c.walk(&tree).unwrap_err(),

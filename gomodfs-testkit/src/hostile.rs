@@ -253,6 +253,33 @@ fn bomb_entry(name: String, declared: Option<u32>) -> RawEntry {
     }
 }
 
+/// Adds to `proxy`, at `version`, one module per way a download can fail
+/// that every frontend must report as an I/O error (never "not found"):
+/// each zip the real `go` rejects ([`Hostile::go_rejects`]) under
+/// `example.com/hostile/<variant>`, and a truncated body, a 500 and a stall
+/// under `example.com/faulty/<kind>`. Their `.info` and `.mod` are fine; only
+/// the zip fails. Returns the module paths.
+pub fn add_failing_modules(proxy: &crate::TestProxy, version: &str) -> Vec<String> {
+    let mut cases: Vec<(String, crate::Fault)> = Vec::new();
+    for h in Hostile::ALL.into_iter().filter(|h| h.go_rejects()) {
+        let path = format!("example.com/hostile/{}", format!("{h:?}").to_lowercase());
+        let zip = h.zip(&path, version);
+        cases.push((path, crate::Fault::Body(zip)));
+    }
+    for (name, fault) in [
+        ("truncated-body", crate::Fault::Truncate),
+        ("status-500", crate::Fault::Status(500)),
+        ("stall", crate::Fault::Stall),
+    ] {
+        cases.push((format!("example.com/faulty/{name}"), fault));
+    }
+    for (path, fault) in &cases {
+        proxy.add(crate::ModuleSpec::new(path, version).file("x.go", "package x\n"));
+        proxy.set_fault(path, version, "zip", fault.clone());
+    }
+    cases.into_iter().map(|(path, _)| path).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -43,7 +43,7 @@ pub mod rawzip;
 
 pub use fixture::{Fixture, standard_fixture};
 pub use gocmd::{GoCmd, GoOutput, find_go};
-pub use hostile::Hostile;
+pub use hostile::{Hostile, add_failing_modules};
 pub use module::{ModuleSpec, escape, h1_hash, unescape, zip_h1};
 pub use proxy::{Fault, RequestRecord, TestProxy};
 
