@@ -179,3 +179,66 @@ fn status_page_loads_in_chromium_without_console_errors() -> Result<(), Box<dyn 
     m.unmount();
     Ok(())
 }
+
+#[test]
+fn gomodfs_status_reads_a_mount_and_a_debug_server() -> Result<(), Box<dyn std::error::Error>> {
+    let spec =
+        gomodfs_testkit::ModuleSpec::new("example.com/st", "v1.0.0").file("a.go", "package a\n");
+    let proxy = TestProxy::start_with([spec.clone()])?;
+    let (store, mnt, logs) = (
+        tempfile::tempdir()?,
+        tempfile::tempdir()?,
+        tempfile::tempdir()?,
+    );
+    let log = logs.path().join("mount.log");
+    let mp = common::MountProcess::start_with(
+        store.path(),
+        mnt.path(),
+        Some(&proxy.url()),
+        &log,
+        &["--debug-addr", "127.0.0.1:0"],
+    );
+    std::fs::read(mnt.path().join(spec.cache_dir_name()).join("a.go"))?;
+    let status = |target: &str, json: bool| {
+        let mut cmd = Command::new(common::gomodfs_bin());
+        cmd.arg("status").arg(target);
+        if json {
+            cmd.arg("--json");
+        }
+        cmd.output().expect("run gomodfs status")
+    };
+
+    let out = status(&mnt.path().to_string_lossy(), false);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout)?;
+    assert!(text.contains("downloads: 1 modules (0 failed"), "{text}");
+    assert!(text.contains("store: 1 modules"), "{text}");
+
+    let log_text = std::fs::read_to_string(&log)?;
+    let url = log_text
+        .split("status page at ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .ok_or_else(|| format!("no status page address in:\n{log_text}"))?
+        .trim_end_matches('/')
+        .to_owned();
+    let out = status(&url, true);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(json["filesystem"], "gomodfs");
+
+    // Not a mount: a clear error and a non-zero exit, never a panic.
+    let out = status(&logs.path().to_string_lossy(), false);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is gomodfs mounted there?"));
+    mp.stop();
+    Ok(())
+}
