@@ -130,14 +130,31 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(verbose: bool) {
-    let default = if verbose {
-        "gomodfs=debug,gomodfs_core=debug,gomodfs_fuse=debug,gomodfs_nfs=debug,info"
+/// The crates whose logs `-v` turns to debug (everything else stays at info,
+/// or warn without `-v`).
+const OUR_CRATES: &[&str] = &[
+    "gomodfs",
+    "gomodfs_core",
+    "gomodfs_fuse",
+    "gomodfs_nfs",
+    "gomodfs_webdav",
+];
+
+/// The log filter used when `RUST_LOG` is not set.
+fn default_log_filter(verbose: bool) -> String {
+    let (ours, others) = if verbose {
+        ("debug", "info")
     } else {
-        "gomodfs=info,gomodfs_core=info,gomodfs_fuse=info,gomodfs_nfs=info,warn"
+        ("info", "warn")
     };
+    let mut filter: Vec<String> = OUR_CRATES.iter().map(|c| format!("{c}={ours}")).collect();
+    filter.push(others.to_owned());
+    filter.join(",")
+}
+
+fn init_logging(verbose: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log_filter(verbose)));
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -325,5 +342,33 @@ pub(crate) async fn wait_for_termination() -> Result<(), Error> {
     #[cfg(not(unix))]
     {
         tokio::signal::ctrl_c().await.map_err(io)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verbose_covers_every_workspace_crate() {
+        // Every member of the workspace that logs (all but the testkit) must
+        // be in OUR_CRATES, or `-v` silently leaves it at warn.
+        let manifest = include_str!("../Cargo.toml");
+        let members = manifest
+            .lines()
+            .find(|l| l.starts_with("members"))
+            .unwrap_or_default();
+        let mut found = 0;
+        for member in members.split('"').filter(|m| m.starts_with("gomodfs-")) {
+            if member == "gomodfs-testkit" {
+                continue;
+            }
+            found += 1;
+            let krate = member.replace('-', "_");
+            assert!(OUR_CRATES.contains(&krate.as_str()), "{krate} missing");
+            assert!(default_log_filter(true).contains(&format!("{krate}=debug")));
+            assert!(default_log_filter(false).contains(&format!("{krate}=info")));
+        }
+        assert!(found >= 4, "no workspace members found in {members}");
     }
 }
