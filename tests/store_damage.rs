@@ -95,10 +95,7 @@ fn run(cmd: &mut Command, stdin: &[u8]) -> Vec<u8> {
 
 /// The git blob id of `data`, in binary.
 fn blob_id(data: &[u8]) -> Vec<u8> {
-    let hex = run(
-        Command::new("git").args(["hash-object", "--stdin"]),
-        data,
-    );
+    let hex = run(Command::new("git").args(["hash-object", "--stdin"]), data);
     unhex(String::from_utf8_lossy(&hex).trim())
 }
 
@@ -204,6 +201,7 @@ fn assert_logged_in_words(log: &str, file: &str) {
         .lines()
         .find(|l| l.contains(MODULE) && l.contains(VERSION) && l.contains(file))
         .unwrap_or_else(|| panic!("no log line names {MODULE}, {VERSION} and {file}:\n{log}"));
+    eprintln!("log line: {line}");
     assert!(
         line.contains("damaged"),
         "the line says what happened: {line}"
@@ -316,13 +314,17 @@ fn truncated_pack_offline_is_eio_with_a_log_line_in_words() {
         let _ = fs::remove_file(&log);
         text
     };
-    // The module itself cannot be read (its root tree sits in the cut-off
-    // half), so the line names the module, the version and what was read.
+    // The file's blob sits in the cut-off half: the line names the module,
+    // the version, the damage and why it is not fetched again.
     let line = log
         .lines()
         .find(|l| l.contains(MODULE) && l.contains(VERSION) && l.contains("damaged"))
         .unwrap_or_else(|| panic!("no line names module, version and the damage:\n{log}"));
-    assert!(line.contains("offline"), "says why it is not refetched: {line}");
+    eprintln!("log line: {line}");
+    assert!(
+        line.contains("offline"),
+        "says why it is not refetched: {line}"
+    );
     assert!(
         !log.contains("{ message:") && !log.contains("Message {"),
         "debug strings in the log:\n{log}"
@@ -334,7 +336,11 @@ fn ref_file(store: &Path, module: &str) -> PathBuf {
     let enc = |s: &str| -> String {
         s.bytes()
             .map(|b| {
-                if b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-' || b == b'/'
+                if b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || b == b'_'
+                    || b == b'-'
+                    || b == b'/'
                 {
                     char::from(b).to_string()
                 } else {
@@ -368,7 +374,10 @@ fn fifo_in_place_of_a_ref_does_not_hang() {
     let ref_path = ref_file(store.path(), MODULE);
     assert!(ref_path.is_file(), "{}", ref_path.display());
     fs::remove_file(&ref_path).expect("remove ref");
-    let status = Command::new("mkfifo").arg(&ref_path).status().expect("mkfifo");
+    let status = Command::new("mkfifo")
+        .arg(&ref_path)
+        .status()
+        .expect("mkfifo");
     assert!(status.success());
 
     // Offline: EIO, not a hang, and the listing still works.

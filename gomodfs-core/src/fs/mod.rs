@@ -554,7 +554,9 @@ impl ModFs {
             return Ok(data);
         }
         self.stats.cache_lookup(Cache::Blob, false);
-        let data = self.store.blob(id)?.ok_or_else(|| {
+        // A damaged store: the module is fetched again (see `read_stored`).
+        let read = || self.store.blob(id);
+        let data = self.fetcher.read_stored(mv, path, read)?.ok_or_else(|| {
             Error::store(
                 format!("{mv}: reading {path}"),
                 format!("{id:?} is missing from the store"),

@@ -146,6 +146,14 @@ pub trait Store: Send + Sync {
     /// Stores a whole module atomically (all or nothing, also across a crash).
     fn put_module(&self, module: &ModuleVersion, contents: &ModuleContents) -> Result<()>;
 
+    /// Stores a module again because its stored copy was found damaged: as
+    /// atomic as [`Store::put_module`], but writes everything anew rather
+    /// than trusting what is already stored, and replaces the module's entry
+    /// even if it looks the same. The default calls `put_module`.
+    fn replace_module(&self, module: &ModuleVersion, contents: &ModuleContents) -> Result<()> {
+        self.put_module(module, contents)
+    }
+
     /// A `.info` or `.mod` file, if stored on its own or as part of a module.
     fn meta(&self, module: &ModuleVersion, file: MetaFile) -> Result<Option<Bytes>>;
 
@@ -175,6 +183,9 @@ macro_rules! forward_store {
             }
             fn put_module(&self, module: &ModuleVersion, contents: &ModuleContents) -> Result<()> {
                 (**self).put_module(module, contents)
+            }
+            fn replace_module(&self, module: &ModuleVersion, contents: &ModuleContents) -> Result<()> {
+                (**self).replace_module(module, contents)
             }
             fn meta(&self, module: &ModuleVersion, file: MetaFile) -> Result<Option<Bytes>> {
                 (**self).meta(module, file)
