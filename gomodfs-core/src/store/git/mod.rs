@@ -74,6 +74,17 @@
 //! readers and writers in any process keep finding every object. Lock file:
 //! `DIR/gomodfs-compact.lock`. See the `compact` module for details.
 //!
+//! # Integrity
+//!
+//! Every object read is checked against its id, pack indexes are checked
+//! when the store is opened (a damaged one is renamed to `*.idx.damaged`),
+//! ref files are never opened unless they are regular files, and a read
+//! that finds a damaged copy looks for an intact one in the other packs;
+//! see the `integrity` module. Damage is reported as
+//! [`Error::Damaged`](crate::Error::Damaged), upon which the node API
+//! fetches the module again and replaces it with
+//! [`Store::replace_module`].
+//!
 //! # git fsck
 //!
 //! `git fsck --strict` passes on a store of ordinary modules. Files are
