@@ -8,7 +8,7 @@ mod common;
 
 use common::{MountProcess, Mounted, errno, modfs};
 use gomodfs::core::ErrorKind;
-use gomodfs_testkit::{ModuleSpec, TestProxy};
+use gomodfs_testkit::{Fault, ModuleSpec, TestProxy};
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
@@ -280,13 +280,37 @@ fn truncated_pack_is_fetched_again() {
     truncate_pack(store.path());
 
     let fs = modfs(store.path(), Some(&proxy.url()));
+    // The upstream fails: EIO, saying so, and a later read tries again.
+    proxy.set_fault(MODULE, VERSION, "zip", Fault::Status(500));
+    let e = fs
+        .resolve(&format!("{}/f39.txt", tree_dir()))
+        .and_then(|a| fs.read(a.id, 0, 4096))
+        .expect_err("the refetch fails");
+    assert_eq!(e.kind(), ErrorKind::Io);
+    let text = e.to_string();
+    for word in [
+        MODULE,
+        VERSION,
+        "f39.txt",
+        "damaged",
+        "fetching it again failed",
+    ] {
+        assert!(text.contains(word), "{word:?} in {text}");
+    }
+    proxy.clear_faults();
+    let before = proxy.requests(&zip);
+
     let results = read_all_via_node_api(&fs);
     let expected: BTreeMap<String, Result<Vec<u8>, ErrorKind>> = expected_files()
         .into_iter()
         .map(|(k, v)| (k, Ok(v)))
         .collect();
     assert_eq!(results, expected, "every file served after a refetch");
-    assert_eq!(proxy.requests(&zip), 2, "one refetch of the damaged module");
+    assert_eq!(
+        proxy.requests(&zip),
+        before + 1,
+        "one refetch of the damaged module"
+    );
     drop(fs);
 
     // The repaired module is stored: a new process reads it without the
@@ -440,12 +464,23 @@ fn one_bad_ref_does_not_hide_its_siblings() {
         .collect();
     assert_eq!(names, [format!("aaa@{VERSION}"), format!("bbb@{VERSION}")]);
 
-    // Through FUSE (readdirplus and stat of every entry).
-    let m = Mounted::new(store.path(), None);
-    let mut listed: Vec<String> = fs::read_dir(m.path().join("github.com/google"))
+    // Through a FUSE mount of the real binary (readdirplus), with a
+    // warning naming the bad ref.
+    let mnt = tempfile::tempdir().expect("mount dir");
+    let log = store.path().join("../bad-ref-mount.log");
+    let mount = MountProcess::start(store.path(), mnt.path(), None, &log);
+    let mut listed: Vec<String> = fs::read_dir(mnt.path().join("github.com/google"))
         .expect("ls github.com/google")
         .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
         .collect();
     listed.sort();
     assert_eq!(listed, [format!("aaa@{VERSION}"), format!("bbb@{VERSION}")]);
+    mount.stop();
+    let text = log_text(&log);
+    let _ = fs::remove_file(&log);
+    assert!(
+        text.lines().any(|l| l.contains("WARN")
+            && l.contains("refs/gomodfs/zip/github%2ecom/google/bad/@v/v1%2e0%2e0")),
+        "a warning names the bad ref:\n{text}"
+    );
 }

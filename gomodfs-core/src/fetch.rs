@@ -111,10 +111,10 @@ impl Fetcher {
 
     /// Reads something of stored module `mv` (`file` says what, for
     /// messages) with `read`. When the store turns out damaged, says which
-    /// module and why, fetches the module again (once per process per
-    /// module, when there is an upstream; the result replaces the stored
-    /// copy atomically) and reads again. Errors name module, version and
-    /// file.
+    /// module and why, fetches the module again when there is an upstream
+    /// (the result replaces the stored copy atomically) and reads again.
+    /// A module is fetched again at most once per process; a refetch that
+    /// failed does not count. Errors name module, version and file.
     pub(crate) fn read_stored<T>(
         &self,
         mv: &ModuleVersion,
@@ -155,10 +155,14 @@ impl Fetcher {
         );
         match self.fly(FlightKey::Refetch(mv.clone())) {
             Ok(_) => read().map_err(|e| in_file(mv, file, e)),
-            Err(e) => Err(Error::Damaged {
-                context,
-                cause: format!("{cause}; fetching it again failed: {e}"),
-            }),
+            Err(e) => {
+                // Not reached (or refused): a later read may try again.
+                self.refetched.lock().remove(mv);
+                Err(Error::Damaged {
+                    context,
+                    cause: format!("{cause}; fetching it again failed: {e}"),
+                })
+            }
         }
     }
 
