@@ -422,6 +422,21 @@ fn fifo_in_place_of_a_ref_does_not_hang() {
     assert_eq!(lookup, Err(ErrorKind::Io));
     assert!(listing.is_ok(), "{listing:?}");
 
+    // Through a FUSE mount of the real binary: stat and ls answer.
+    let mnt = tempfile::tempdir().expect("mount dir");
+    let log = store.path().join("../fifo-mount.log");
+    let mount = MountProcess::start(store.path(), mnt.path(), None, &log);
+    let (dir, parent) = (mnt.path().join(tree_dir()), mnt.path().join("example.com"));
+    let (stat, ls) = within("stat and ls through FUSE", move || {
+        let stat = fs::metadata(&dir).map(|_| ()).map_err(|e| errno(&e));
+        let ls = fs::read_dir(&parent).map(|d| d.count());
+        (stat, ls)
+    });
+    mount.stop();
+    let _ = fs::remove_file(&log);
+    assert_eq!(stat, Err(libc::EIO));
+    assert!(ls.is_ok(), "{ls:?}");
+
     // With the upstream: the FIFO is damage, the module is fetched again
     // and the ref replaced.
     let store_path = store.path().to_owned();
@@ -449,10 +464,14 @@ fn one_bad_ref_does_not_hide_its_siblings() {
         }
     }
     proxy.stop();
-    // Garbage where a sibling's ref would be.
+    // Garbage where a sibling's ref would be, and a ref naming an object
+    // the store does not have.
     let bad = ref_file(store.path(), "github.com/google/bad");
     fs::create_dir_all(bad.parent().expect("parent")).expect("mkdir");
     fs::write(&bad, "this is not an object id\n").expect("write garbage ref");
+    let dangling = ref_file(store.path(), "github.com/google/dangling");
+    fs::create_dir_all(dangling.parent().expect("parent")).expect("mkdir");
+    fs::write(&dangling, format!("{}\n", "ab".repeat(20))).expect("write dangling ref");
 
     let fs = modfs(store.path(), None);
     let dir = fs.resolve("github.com/google").expect("github.com/google");

@@ -328,6 +328,11 @@ impl ModFs {
                     // Listed from the store a moment ago; gone or unreadable
                     // now only if the store changed under us.
                     Err(e) if e.kind() == crate::ErrorKind::NotFound => continue,
+                    // A damaged module does not hide its siblings.
+                    Err(e @ Error::Damaged { .. }) => {
+                        tracing::warn!(error = %e, "listing without a damaged module");
+                        continue;
+                    }
                     Err(e) => return Err(e),
                 };
                 let id = self.register(&child);
