@@ -29,6 +29,10 @@ impl<S: Store> Store for Counting<S> {
         self.puts.fetch_add(1, Ordering::Relaxed);
         self.inner.put_module(module, contents)
     }
+    fn replace_module(&self, module: &ModuleVersion, contents: &ModuleContents) -> Result<()> {
+        self.puts.fetch_add(1, Ordering::Relaxed);
+        self.inner.replace_module(module, contents)
+    }
     fn meta(&self, module: &ModuleVersion, file: MetaFile) -> Result<Option<Bytes>> {
         self.inner.meta(module, file)
     }

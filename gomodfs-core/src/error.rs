@@ -103,6 +103,15 @@ pub enum Error {
         /// What went wrong.
         cause: String,
     },
+    /// Something stored cannot be read back as it was stored: a damaged or
+    /// edited pack, pack index or ref. The module can be fetched again.
+    #[error("{context}: the stored copy is damaged: {cause}")]
+    Damaged {
+        /// What was being read: module, version and file.
+        context: String,
+        /// What is wrong, in words.
+        cause: String,
+    },
     /// Configuration is invalid (bad GOPROXY value, bad netrc, ...).
     #[error("configuration: {0}")]
     Config(String),
@@ -150,6 +159,7 @@ impl Error {
             | Error::Upstream { .. }
             | Error::InvalidZip { .. }
             | Error::Store { .. }
+            | Error::Damaged { .. }
             | Error::Config(_)
             | Error::Io { .. } => ErrorKind::Io,
         }
@@ -172,6 +182,14 @@ impl Error {
         Error::Io {
             context: context.into(),
             source: Arc::new(source),
+        }
+    }
+
+    /// A damaged store: `context` names module, version and file.
+    pub fn damaged(context: impl Into<String>, cause: impl std::fmt::Display) -> Self {
+        Error::Damaged {
+            context: context.into(),
+            cause: cause.to_string(),
         }
     }
 

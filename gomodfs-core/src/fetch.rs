@@ -14,7 +14,7 @@ use crate::stats::{DownloadRecord, Op, Stats};
 use crate::store::{MetaFile, ModuleContents, Store, StoredModule};
 use bytes::Bytes;
 use parking_lot::{Condvar, Mutex};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -22,6 +22,8 @@ use std::time::Instant;
 enum FlightKey {
     Module(ModuleVersion),
     Meta(ModuleVersion, MetaFile),
+    /// A stored module found damaged: fetched again and replaced.
+    Refetch(ModuleVersion),
 }
 
 #[derive(Clone)]
@@ -56,6 +58,8 @@ pub(crate) struct Fetcher {
     runtime: tokio::runtime::Handle,
     flights: Arc<Mutex<HashMap<FlightKey, Arc<Flight>>>>,
     stats: Arc<Stats>,
+    /// Damaged modules this process has fetched again (each at most once).
+    refetched: Mutex<HashSet<ModuleVersion>>,
 }
 
 impl Fetcher {
@@ -73,6 +77,7 @@ impl Fetcher {
             runtime,
             flights: Arc::default(),
             stats,
+            refetched: Mutex::default(),
         }
     }
 
@@ -83,7 +88,7 @@ impl Fetcher {
 
     /// The whole module: from the store, else downloaded and stored.
     pub(crate) fn module(&self, mv: &ModuleVersion) -> Result<Arc<StoredModule>> {
-        if let Some(m) = self.store.module(mv)? {
+        if let Some(m) = self.read_stored(mv, "the module", || self.store.module(mv))? {
             return Ok(Arc::new(m));
         }
         match self.fly(FlightKey::Module(mv.clone()))? {
@@ -94,12 +99,70 @@ impl Fetcher {
 
     /// A `.info` or `.mod` file: from the store, else downloaded alone.
     pub(crate) fn meta(&self, mv: &ModuleVersion, file: MetaFile) -> Result<Bytes> {
-        if let Some(data) = self.store.meta(mv, file)? {
+        let what = format!(".{}", file.extension());
+        if let Some(data) = self.read_stored(mv, &what, || self.store.meta(mv, file))? {
             return Ok(data);
         }
         match self.fly(FlightKey::Meta(mv.clone(), file))? {
             Fetched::Meta(data) => Ok(data),
             Fetched::Module(_) => Err(Error::store(mv.to_string(), "internal: wrong flight kind")),
+        }
+    }
+
+    /// Reads something of stored module `mv` (`file` says what, for
+    /// messages) with `read`. When the store turns out damaged, says which
+    /// module and why, fetches the module again when there is an upstream
+    /// (the result replaces the stored copy atomically) and reads again.
+    /// A module is fetched again at most once per process; a refetch that
+    /// failed does not count. Errors name module, version and file.
+    pub(crate) fn read_stored<T>(
+        &self,
+        mv: &ModuleVersion,
+        file: &str,
+        read: impl Fn() -> Result<T>,
+    ) -> Result<T> {
+        let error = match read() {
+            Ok(found) => return Ok(found),
+            Err(e) => e,
+        };
+        let Error::Damaged { context, cause } = error else {
+            return Err(in_file(mv, file, error));
+        };
+        let context = if context.starts_with(&mv.to_string()) {
+            context
+        } else {
+            format!("{mv}: reading {file} ({context})")
+        };
+        let not_again = if self.upstream.is_none() {
+            Some("not fetched again: gomodfs runs offline")
+        } else if !self.refetched.lock().insert(mv.clone()) {
+            Some("not fetched again: this process fetched it again once already")
+        } else {
+            None
+        };
+        if let Some(not_again) = not_again {
+            return Err(Error::Damaged {
+                context,
+                cause: format!("{cause}; {not_again}"),
+            });
+        }
+        tracing::warn!(
+            module = mv.path(),
+            version = mv.version(),
+            file,
+            cause = %cause,
+            "stored module is damaged: fetching it again"
+        );
+        match self.fly(FlightKey::Refetch(mv.clone())) {
+            Ok(_) => read().map_err(|e| in_file(mv, file, e)),
+            Err(e) => {
+                // Not reached (or refused): a later read may try again.
+                self.refetched.lock().remove(mv);
+                Err(Error::Damaged {
+                    context,
+                    cause: format!("{cause}; fetching it again failed: {e}"),
+                })
+            }
         }
     }
 
@@ -172,6 +235,11 @@ impl Job {
                 let result = self.meta(mv, *file).await.map(Fetched::Meta);
                 (mv, file.extension(), timer, result)
             }
+            FlightKey::Refetch(mv) => {
+                let timer = self.stats.start(Op::FetchModule);
+                let result = self.module_again(mv).await.map(Fetched::Module);
+                (mv, "zip", timer, result)
+            }
         };
         timer.finish(&result);
         let bytes = match &result {
@@ -205,9 +273,12 @@ impl Job {
 
     /// A `.info` or `.mod`, from the store or upstream, without storing it.
     async fn meta_bytes(&self, mv: &ModuleVersion, file: MetaFile) -> Result<Bytes> {
-        // Another process may have stored it since we looked.
-        if let Some(data) = self.store.meta(mv, file)? {
-            return Ok(data);
+        // Another process may have stored it since we looked. A damaged
+        // stored copy is fetched again.
+        match self.store.meta(mv, file) {
+            Ok(Some(data)) => return Ok(data),
+            Ok(None) | Err(Error::Damaged { .. }) => {}
+            Err(e) => return Err(e),
         }
         let proxy_file = match file {
             MetaFile::Info => ProxyFile::Info,
@@ -236,6 +307,17 @@ impl Job {
         if let Some(m) = self.store.module(mv)? {
             return Ok(Arc::new(m));
         }
+        self.download(mv, false).await
+    }
+
+    /// A damaged module fetched again, replacing the stored copy.
+    async fn module_again(&self, mv: &ModuleVersion) -> Result<Arc<StoredModule>> {
+        self.download(mv, true).await
+    }
+
+    /// Downloads, validates and stores a module (with `replace`, through
+    /// [`Store::replace_module`]).
+    async fn download(&self, mv: &ModuleVersion, replace: bool) -> Result<Arc<StoredModule>> {
         let started = Instant::now();
         let upstream = self.upstream(mv, "zip")?;
         // .info and .mod are stored with the module, only if the zip is
@@ -260,7 +342,11 @@ impl Job {
                     ziphash: extracted.ziphash,
                     files: extracted.files,
                 };
-                store.put_module(&mv2, &contents)?;
+                if replace {
+                    store.replace_module(&mv2, &contents)?;
+                } else {
+                    store.put_module(&mv2, &contents)?;
+                }
                 store
                     .module(&mv2)?
                     .ok_or_else(|| Error::store(mv2.to_string(), "module missing right after put"))
@@ -294,5 +380,32 @@ impl Job {
                 Err(e)
             }
         }
+    }
+}
+
+/// `error`, from reading `file` of stored module `mv`, with module, version
+/// and file in its context if it lacks them.
+fn in_file(mv: &ModuleVersion, file: &str, error: Error) -> Error {
+    let about = |context: &str| {
+        if context.starts_with(&mv.to_string()) {
+            context.to_owned()
+        } else {
+            format!("{mv}: reading {file} ({context})")
+        }
+    };
+    match error {
+        Error::Store { context, cause } => Error::Store {
+            context: about(&context),
+            cause,
+        },
+        Error::Damaged { context, cause } => Error::Damaged {
+            context: about(&context),
+            cause,
+        },
+        Error::Io { context, source } => Error::Io {
+            context: about(&context),
+            source,
+        },
+        other => other,
     }
 }

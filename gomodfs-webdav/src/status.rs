@@ -27,7 +27,9 @@ pub fn to_status(error: &Error) -> StatusCode {
         // ever is, it names nothing any more.
         ErrorKind::Stale => StatusCode::NOT_FOUND,
         ErrorKind::Io => match error {
-            Error::Store { .. } | Error::Io { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Store { .. } | Error::Damaged { .. } | Error::Io { .. } => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             // Upstream, invalid zip, configuration (and anything added later):
             // the gateway's upstream failed us.
             _ => StatusCode::BAD_GATEWAY,

@@ -328,6 +328,11 @@ impl ModFs {
                     // Listed from the store a moment ago; gone or unreadable
                     // now only if the store changed under us.
                     Err(e) if e.kind() == crate::ErrorKind::NotFound => continue,
+                    // A damaged module does not hide its siblings.
+                    Err(e @ Error::Damaged { .. }) => {
+                        tracing::warn!(error = %e, "listing without a damaged module");
+                        continue;
+                    }
                     Err(e) => return Err(e),
                 };
                 let id = self.register(&child);
@@ -554,7 +559,9 @@ impl ModFs {
             return Ok(data);
         }
         self.stats.cache_lookup(Cache::Blob, false);
-        let data = self.store.blob(id)?.ok_or_else(|| {
+        // A damaged store: the module is fetched again (see `read_stored`).
+        let read = || self.store.blob(id);
+        let data = self.fetcher.read_stored(mv, path, read)?.ok_or_else(|| {
             Error::store(
                 format!("{mv}: reading {path}"),
                 format!("{id:?} is missing from the store"),

@@ -32,6 +32,11 @@ impl Store for CountedStore {
             self.inner.put_module(module, contents)
         })
     }
+    fn replace_module(&self, module: &ModuleVersion, contents: &ModuleContents) -> Result<()> {
+        self.timed(Op::StorePutModule, || {
+            self.inner.replace_module(module, contents)
+        })
+    }
     fn meta(&self, module: &ModuleVersion, file: MetaFile) -> Result<Option<Bytes>> {
         self.timed(Op::StoreMeta, || self.inner.meta(module, file))
     }

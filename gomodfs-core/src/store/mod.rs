@@ -16,6 +16,9 @@
 //! - Puts are idempotent: putting the same module twice, even from two
 //!   processes at once, is harmless.
 //! - [`Store::meta`] answers for a module put with [`Store::put_module`] too.
+//! - A stored copy that cannot be read back as it was stored is reported as
+//!   [`Error::Damaged`](crate::Error::Damaged); the node API then fetches
+//!   the module again and calls [`Store::replace_module`].
 
 pub mod git;
 pub mod memory;
@@ -146,6 +149,15 @@ pub trait Store: Send + Sync {
     /// Stores a whole module atomically (all or nothing, also across a crash).
     fn put_module(&self, module: &ModuleVersion, contents: &ModuleContents) -> Result<()>;
 
+    /// Stores a module again because its stored copy was found damaged: as
+    /// atomic as [`Store::put_module`], but writes everything anew rather
+    /// than trusting what is already stored, and replaces the module's entry
+    /// even if it looks the same. The default calls `put_module`; a store
+    /// that wraps another forwards this call to it.
+    fn replace_module(&self, module: &ModuleVersion, contents: &ModuleContents) -> Result<()> {
+        self.put_module(module, contents)
+    }
+
     /// A `.info` or `.mod` file, if stored on its own or as part of a module.
     fn meta(&self, module: &ModuleVersion, file: MetaFile) -> Result<Option<Bytes>>;
 
@@ -175,6 +187,9 @@ macro_rules! forward_store {
             }
             fn put_module(&self, module: &ModuleVersion, contents: &ModuleContents) -> Result<()> {
                 (**self).put_module(module, contents)
+            }
+            fn replace_module(&self, module: &ModuleVersion, contents: &ModuleContents) -> Result<()> {
+                (**self).replace_module(module, contents)
             }
             fn meta(&self, module: &ModuleVersion, file: MetaFile) -> Result<Option<Bytes>> {
                 (**self).meta(module, file)

@@ -13,7 +13,10 @@
 //! Entries are copied raw (they are whole objects, never deltas, in the
 //! packs this store writes; their CRC-32 is checked on the way). Delta
 //! entries, found only in packs git wrote (`git gc`), are resolved through
-//! gix and stored whole.
+//! gix and stored whole. A source pack found damaged on the way (a CRC
+//! mismatch, an entry past its end, an object that does not hash to its
+//! id) is left out and left alone, and the others are merged without it,
+//! so one damaged pack cannot block compaction.
 //!
 //! Safety with concurrent readers and writers, in this and other processes:
 //! a pack is deleted only after the merged pack holding all of its objects
@@ -27,7 +30,7 @@
 
 use super::layout::{self, STALE_AFTER};
 use super::pack::{self, Kind, Object, PackWriter};
-use super::{GitStore, OdbHandle, read_object};
+use super::{GitStore, OdbHandle, integrity, read_object};
 use crate::error::{Error, Result};
 use gix_hash::ObjectId;
 use gix_object::Exists;
@@ -84,9 +87,13 @@ fn list_packs(pack_dir: &Path) -> io::Result<Vec<PackFile>> {
             continue;
         }
         let pack = path.with_extension("pack");
-        let Ok(meta) = fs::metadata(&pack) else {
+        // Never a FIFO or device (opening one could block).
+        let Ok(meta) = fs::symlink_metadata(&pack) else {
             continue;
         };
+        if !meta.is_file() || !fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
+            continue;
+        }
         if ["keep", "promisor", "mtimes"]
             .iter()
             .any(|ext| path.with_extension(ext).exists())
@@ -190,22 +197,59 @@ pub(crate) fn compact(layout: &layout::Layout, odb: &Arc<gix_odb::Store>) -> Res
         return Ok(CompactStats::default());
     };
     let mut packs = list_packs(pack_dir).map_err(io_err)?;
+    // A damaged pack is left out (and alone), so it cannot block compaction.
+    loop {
+        match merge(layout, odb, &mut packs)? {
+            Merge::Done(stats) => return Ok(stats),
+            Merge::Damaged(pack, e) => {
+                tracing::warn!(
+                    pack = %pack.display(),
+                    cause = %e,
+                    "pack is damaged: leaving it out of compaction"
+                );
+                packs.retain(|p| p.pack != pack);
+            }
+        }
+    }
+}
+
+/// What one attempt of [`merge`] did.
+enum Merge {
+    /// Merged (or found nothing to merge).
+    Done(CompactStats),
+    /// This source pack turned out damaged; nothing was merged.
+    Damaged(PathBuf, io::Error),
+}
+
+/// Merges the smaller of `packs` into one (see [`compact`]).
+fn merge(
+    layout: &layout::Layout,
+    odb: &Arc<gix_odb::Store>,
+    packs: &mut [PackFile],
+) -> Result<Merge> {
+    let pack_dir = &layout.pack;
+    let ctx = || format!("compacting packs of {}", layout.root.display());
+    let io_err = |e: io::Error| Error::io(ctx(), e);
     packs.sort_by_key(|p| p.size);
     let sizes: Vec<u64> = packs.iter().map(|p| p.size).collect();
     let split = rollup_split(&sizes);
     if split < 2 {
-        return Ok(CompactStats::default());
+        return Ok(Merge::Done(CompactStats::default()));
     }
 
     let mut sources = Vec::new();
     let mut seen = HashSet::new();
     let mut count = 0;
     for p in &packs[..split] {
-        let data = match fs::read(&p.idx) {
+        let data = match integrity::read_regular(&p.idx) {
             Ok(d) => d,
             // Deleted meanwhile (by git, or a compaction whose lock we
             // thought stale): its objects are elsewhere.
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                tracing::warn!(idx = %p.idx.display(), cause = %e, "leaving the pack alone");
+                continue;
+            }
             Err(e) => return Err(io_err(e)),
         };
         let Some((entries, _)) = pack::parse_idx(&data) else {
@@ -216,7 +260,7 @@ pub(crate) fn compact(layout: &layout::Layout, odb: &Arc<gix_odb::Store>) -> Res
         sources.push((p, entries));
     }
     if sources.len() < 2 {
-        return Ok(CompactStats::default());
+        return Ok(Merge::Done(CompactStats::default()));
     }
 
     let mut writer = PackWriter::create(pack_dir, count).map_err(io_err)?;
@@ -224,8 +268,24 @@ pub(crate) fn compact(layout: &layout::Layout, odb: &Arc<gix_odb::Store>) -> Res
     let handle = odb.to_handle_arc();
     for (p, entries) in &mut sources {
         entries.sort_unstable_by_key(|e| e.offset);
-        copy_pack(p, entries, &mut taken, &mut writer, &handle)
-            .map_err(|e| Error::io(format!("{}: copying {}", ctx(), p.pack.display()), e))?;
+        match copy_pack(p, entries, &mut taken, &mut writer, &handle) {
+            Ok(()) => {}
+            // The writer's temp file goes with it.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof
+                ) =>
+            {
+                return Ok(Merge::Damaged(p.pack.clone(), e));
+            }
+            Err(e) => {
+                return Err(Error::io(
+                    format!("{}: copying {}", ctx(), p.pack.display()),
+                    e,
+                ));
+            }
+        }
     }
     let written = writer.finish().map_err(io_err)?;
 
@@ -256,7 +316,7 @@ pub(crate) fn compact(layout: &layout::Layout, odb: &Arc<gix_odb::Store>) -> Res
         objects: count,
     };
     tracing::debug!(packs = stats.packs_merged, objects = stats.objects, pack = %written.pack.display(), "merged packs");
-    Ok(stats)
+    Ok(Merge::Done(stats))
 }
 
 /// [`compact`], then makes the object database notice the deleted packs
@@ -325,7 +385,7 @@ fn copy_pack(
             _ => {
                 // A delta: let gix resolve it, store the whole object.
                 let (kind, data) = read_object(handle, &e.id)
-                    .map_err(io::Error::other)?
+                    .map_err(|why| io::Error::new(io::ErrorKind::InvalidData, why))?
                     .ok_or_else(|| corrupt(format!("object {} cannot be read", e.id)))?;
                 let kind = match kind {
                     gix_object::Kind::Blob => Kind::Blob,

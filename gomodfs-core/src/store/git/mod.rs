@@ -74,6 +74,17 @@
 //! readers and writers in any process keep finding every object. Lock file:
 //! `DIR/gomodfs-compact.lock`. See the `compact` module for details.
 //!
+//! # Integrity
+//!
+//! Every object read is checked against its id, pack indexes are checked
+//! when the store is opened (a damaged one is renamed to `*.idx.damaged`),
+//! ref files are never opened unless they are regular files, and a read
+//! that finds a damaged copy looks for an intact one in the other packs;
+//! see the `integrity` module. Damage is reported as
+//! [`Error::Damaged`](crate::Error::Damaged), upon which the node API
+//! fetches the module again and replaces it with
+//! [`Store::replace_module`].
+//!
 //! # git fsck
 //!
 //! `git fsck --strict` passes on a store of ordinary modules. Files are
@@ -88,6 +99,7 @@
 //! the objects of a put whose ref is not written yet are unreachable.
 
 mod compact;
+mod integrity;
 mod layout;
 mod pack;
 mod refs;
@@ -182,6 +194,8 @@ impl GitStore {
             .create()
             .map_err(|e| Error::io(format!("creating git store {}", root.display()), e))?;
         layout.remove_stale_temp_files();
+        // Before gix sees them: a damaged index is set aside, not used.
+        integrity::set_aside_damaged_indexes(&layout.pack);
         let odb = gix_odb::Store::at_opts(
             layout.objects.clone(),
             gix_hash::Kind::Sha1,
@@ -220,6 +234,18 @@ impl GitStore {
         module: &ModuleVersion,
         contents: &ModuleContents,
     ) -> Result<PutStats> {
+        self.put(module, contents, false)
+    }
+
+    /// Puts a module; with `replace`, writes all its objects into a new
+    /// pack and its ref even if they exist (the existing copies may be
+    /// damaged; reads find the intact copy, see the `integrity` module).
+    fn put(
+        &self,
+        module: &ModuleVersion,
+        contents: &ModuleContents,
+        replace: bool,
+    ) -> Result<PutStats> {
         let ctx = || format!("{module}: putting module");
         if let Some(why) = refs::unstorable(module) {
             return Err(Error::store(ctx(), why));
@@ -231,27 +257,27 @@ impl GitStore {
             objects: built.objects.len(),
             written: 0,
         };
-        if refs::read_ref(&ref_path).map_err(|e| Error::io(ctx(), e))? == Some(built.root) {
+        let current = match refs::read_ref(&ref_path) {
+            Ok(id) => id,
+            // A damaged ref is replaced.
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => None,
+            Err(e) => return Err(Error::io(ctx(), e)),
+        };
+        if !replace && current == Some(built.root) {
             // Already stored (the ref is only written once its objects are durable).
             return Ok(stats);
         }
-        let missing: Vec<&Object> = self.with_handle(|h| {
-            // A miss refreshes the list of packs from disk once, so packs
-            // that other processes wrote since then count too; after that,
-            // checks stay in memory (plus a stat for loose objects).
-            h.exists(&built.root);
-            built
-                .objects
-                .iter()
-                .filter(|o| !h.exists_without_refresh(&o.id))
-                .collect()
-        });
+        let missing: Vec<&Object> = if replace {
+            built.objects.iter().collect()
+        } else {
+            self.missing_objects(&built)
+        };
         if missing.is_empty() {
             // The objects may sit in a pack another process has just renamed
             // into place; make sure that is durable before our ref is.
             layout::fsync_dir(&self.layout.pack).map_err(|e| Error::io(ctx(), e))?;
         } else {
-            let written = pack::write_pack(&self.layout.pack, &missing)
+            let written = pack::write_pack_with(&self.layout.pack, &missing, replace)
                 .map_err(|e| Error::io(format!("{module}: writing pack"), e))?;
             tracing::debug!(
                 %module,
@@ -270,10 +296,31 @@ impl GitStore {
                 e,
             )
         })?;
+        if replace {
+            // A miss makes gix re-read the pack directory, so it maps the
+            // replaced files; handles holding the old snapshot retire.
+            self.with_handle(|h| h.exists(&ObjectId::null(gix_hash::Kind::Sha1)));
+            self.epoch.fetch_add(1, Ordering::AcqRel);
+        }
         if stats.written > 0 {
             self.maybe_compact();
         }
         Ok(stats)
+    }
+
+    /// The objects of `built` that the store does not hold yet.
+    fn missing_objects<'a>(&self, built: &'a BuiltModule) -> Vec<&'a Object> {
+        self.with_handle(|h| {
+            // A miss refreshes the list of packs from disk once, so packs
+            // that other processes wrote since then count too; after that,
+            // checks stay in memory (plus a stat for loose objects).
+            h.exists(&built.root);
+            built
+                .objects
+                .iter()
+                .filter(|o| !h.exists_without_refresh(&o.id))
+                .collect()
+        })
     }
 
     /// Lends a handle of the object database to `f`.
@@ -289,12 +336,23 @@ impl GitStore {
         result
     }
 
-    /// Reads an object: its kind and contents, or `None` if it does not exist.
+    /// Reads an object: its kind and contents (checked against `id`), or
+    /// `None` if it does not exist. When the copy gix finds is damaged,
+    /// another intact copy in any pack is used (see the `integrity` module).
     fn read_object(
         &self,
         id: &oid,
     ) -> std::result::Result<Option<(gix_object::Kind, Bytes)>, String> {
-        self.with_handle(|h| read_object(h, id))
+        match self.with_handle(|h| read_object(h, id)) {
+            Err(why) => match integrity::find_intact(&self.layout.pack, id) {
+                Some(found) => {
+                    tracing::debug!(%id, damaged = %why, "read an intact copy of a damaged object");
+                    Ok(Some(found))
+                }
+                None => Err(why),
+            },
+            found => found,
+        }
     }
 
     /// Reads an object a ref or tree of `module` names: it must exist and be
@@ -306,34 +364,33 @@ impl GitStore {
         kind: gix_object::Kind,
         what: &str,
     ) -> Result<Bytes> {
+        let damaged = |why: String| Error::damaged(format!("{module}: reading {what}"), why);
         match self.read_object(id) {
             Ok(Some((k, data))) if k == kind => Ok(data),
-            Ok(Some((k, _))) => Err(Error::store(
-                format!("{module}: reading {what}"),
-                format!("object {id} is a {k}, not a {kind}"),
-            )),
-            Ok(None) => Err(Error::store(
-                format!("{module}: reading {what}"),
-                format!("object {id} is missing"),
-            )),
-            Err(e) => Err(Error::store(format!("{module}: reading {what} ({id})"), e)),
+            Ok(Some((k, _))) => Err(damaged(format!("object {id} is a {k}, not a {kind}"))),
+            Ok(None) => Err(damaged(format!(
+                "object {id} is missing from the object database"
+            ))),
+            Err(why) => Err(damaged(why)),
         }
     }
 
     fn read_ref(&self, kind: RefKind, module: &ModuleVersion) -> Result<Option<ObjectId>> {
         let (dir, name) = refs::ref_file(&self.layout.refs, kind, module);
         refs::read_ref(&dir.join(name)).map_err(|e| {
-            Error::io(
-                format!("{module}: reading ref {}", refs::ref_name(kind, module)),
-                e,
-            )
+            let context = format!("{module}: reading ref {}", refs::ref_name(kind, module));
+            if e.kind() == std::io::ErrorKind::InvalidData {
+                Error::damaged(context, e)
+            } else {
+                Error::io(context, e)
+            }
         })
     }
 
     /// The entries of a module's root tree that this store needs.
     fn read_root(&self, module: &ModuleVersion, root: &oid) -> Result<RootTree> {
         let data = self.read_required(module, root, gix_object::Kind::Tree, "root tree")?;
-        let bad = |why: &str| Error::store(format!("{module}: reading root tree {root}"), why);
+        let bad = |why: &str| Error::damaged(format!("{module}: reading root tree {root}"), why);
         let entries = pack::parse_tree(&data).ok_or_else(|| bad("malformed tree"))?;
         let find = |name: &str| {
             entries
@@ -358,7 +415,12 @@ fn read_object(
     id: &oid,
 ) -> std::result::Result<Option<(gix_object::Kind, Bytes)>, String> {
     let mut buf = Vec::new();
-    let found = h.try_find(id, &mut buf).map_err(|e| format!("{e:#}"))?;
+    let found = h.try_find(id, &mut buf).map_err(|e| {
+        format!(
+            "object {id} cannot be read from its pack ({})",
+            error_in_words(&e)
+        )
+    })?;
     let Some((kind, ptr, len)) = found.map(|d| (d.kind, d.data.as_ptr() as usize, d.data.len()))
     else {
         return Ok(None);
@@ -375,7 +437,27 @@ fn read_object(
         Some(end) if end <= buf.len() => Bytes::copy_from_slice(&buf[start..end]),
         _ => return Err(format!("object {id}: data outside the read buffer")),
     };
+    integrity::check_object(id, kind, &bytes)?;
     Ok(Some((kind, bytes)))
+}
+
+/// An error (from gix) as words: the messages of its chain, each once.
+fn error_in_words(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        let text = text.trim();
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(text)) {
+            parts.push(text.to_owned());
+        }
+        next = err.source();
+    }
+    if parts.is_empty() {
+        "unknown error".to_owned()
+    } else {
+        parts.join(": ")
+    }
 }
 
 /// The blobs of a module's root tree.
@@ -553,7 +635,7 @@ fn check_no_file_dir_clash(module: &ModuleVersion, dir: &Dir) -> Result<()> {
 
 /// Parses the `index` blob.
 fn parse_index(module: &ModuleVersion, data: &[u8]) -> Result<Vec<StoredFile>> {
-    let bad = |why: String| Error::store(format!("{module}: reading file index"), why);
+    let bad = |why: String| Error::damaged(format!("{module}: reading file index"), why);
     let text = std::str::from_utf8(data).map_err(|e| bad(e.to_string()))?;
     let body = text
         .strip_prefix(INDEX_HEADER)
@@ -588,7 +670,7 @@ impl Store for GitStore {
         let index = self.read_required(module, &root.index, blob, "file index")?;
         let ziphash = self.read_required(module, &root.ziphash, blob, "ziphash")?;
         let ziphash = String::from_utf8(ziphash.to_vec())
-            .map_err(|e| Error::store(format!("{module}: reading ziphash"), e))?;
+            .map_err(|e| Error::damaged(format!("{module}: reading ziphash"), e))?;
         Ok(Some(StoredModule {
             info: self.read_required(module, &root.info, blob, ".info")?,
             go_mod: self.read_required(module, &root.go_mod, blob, ".mod")?,
@@ -601,18 +683,30 @@ impl Store for GitStore {
         self.put_module_counted(module, contents).map(|_| ())
     }
 
+    fn replace_module(&self, module: &ModuleVersion, contents: &ModuleContents) -> Result<()> {
+        self.put(module, contents, true).map(|_| ())
+    }
+
     fn meta(&self, module: &ModuleVersion, file: MetaFile) -> Result<Option<Bytes>> {
         let (kind, what) = match file {
             MetaFile::Info => (RefKind::Info, ".info"),
             MetaFile::Mod => (RefKind::Mod, ".mod"),
         };
-        if let Some(id) = self.read_ref(kind, module)? {
-            return self
-                .read_required(module, &id, gix_object::Kind::Blob, what)
-                .map(Some);
+        // Stored alone, or else (also when that copy is damaged) as part
+        // of the module.
+        let mut damaged_alone = None;
+        match self.read_ref(kind, module) {
+            Ok(Some(id)) => match self.read_required(module, &id, gix_object::Kind::Blob, what) {
+                Ok(data) => return Ok(Some(data)),
+                Err(e @ Error::Damaged { .. }) => damaged_alone = Some(e),
+                Err(e) => return Err(e),
+            },
+            Ok(None) => {}
+            Err(e @ Error::Damaged { .. }) => damaged_alone = Some(e),
+            Err(e) => return Err(e),
         }
         let Some(root) = self.read_ref(RefKind::Zip, module)? else {
-            return Ok(None);
+            return damaged_alone.map_or(Ok(None), Err);
         };
         let root = self.read_root(module, &root)?;
         let id = match file {
@@ -634,9 +728,13 @@ impl Store for GitStore {
         }
         let obj = Object::new(Kind::Blob, data.clone());
         let (ref_dir, ref_name) = refs::ref_file(&self.layout.refs, kind, module);
-        if refs::read_ref(&ref_dir.join(&ref_name)).map_err(|e| Error::io(ctx(), e))?
-            == Some(obj.id)
-        {
+        let current = match refs::read_ref(&ref_dir.join(&ref_name)) {
+            Ok(id) => id,
+            // A damaged ref is replaced.
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => None,
+            Err(e) => return Err(Error::io(ctx(), e)),
+        };
+        if current == Some(obj.id) {
             return Ok(());
         }
         // A single small blob: a loose object, not a pack of one (go reads
@@ -660,7 +758,7 @@ impl Store for GitStore {
         match self.read_object(id) {
             Ok(Some((gix_object::Kind::Blob, data))) => Ok(Some(data)),
             Ok(_) => Ok(None),
-            Err(e) => Err(Error::store(format!("reading blob {id}"), e)),
+            Err(why) => Err(Error::damaged(format!("reading blob {id}"), why)),
         }
     }
 

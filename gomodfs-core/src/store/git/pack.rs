@@ -228,8 +228,20 @@ const BATCH_BYTES: usize = 32 << 20;
 /// Writes `objects` (unique ids, in the order given) as one pack with its
 /// index into `pack_dir`, durably (see [`PackWriter::finish`]). Nothing is
 /// left behind on error.
+#[cfg(test)]
 pub(crate) fn write_pack(pack_dir: &Path, objects: &[&Object]) -> io::Result<WrittenPack> {
+    write_pack_with(pack_dir, objects, false)
+}
+
+/// [`write_pack`]; with `replace`, a pack of the same name that already
+/// exists is replaced (its files may be damaged) rather than kept.
+pub(crate) fn write_pack_with(
+    pack_dir: &Path,
+    objects: &[&Object],
+    replace: bool,
+) -> io::Result<WrittenPack> {
     let mut w = PackWriter::create(pack_dir, objects.len())?;
+    w.replace = replace;
     let threads = worker_threads();
     let mut start = 0;
     while start < objects.len() {
@@ -265,6 +277,8 @@ pub(crate) struct PackWriter {
     /// (id, offset, crc32) per entry written.
     entries: Vec<(ObjectId, u64, u32)>,
     count: usize,
+    /// Replace a pack of the same name instead of keeping it.
+    replace: bool,
 }
 
 impl PackWriter {
@@ -288,6 +302,7 @@ impl PackWriter {
             w,
             entries: Vec::with_capacity(count),
             count,
+            replace: false,
         })
     }
 
@@ -314,6 +329,7 @@ impl PackWriter {
             mut w,
             mut entries,
             count,
+            replace,
         } = self;
         if entries.len() != count {
             return Err(io::Error::new(
@@ -340,10 +356,11 @@ impl PackWriter {
         // checksum), and files only ever appear complete, by rename: if
         // another process wrote the same pack, keep its files (replacing a
         // mapped file fails on Windows) and let the guards delete ours.
-        if !pack_path.exists() {
+        // Unless replacing: the existing files may be damaged copies.
+        if replace || !pack_path.exists() {
             tmp_pack.persist(&pack_path)?;
         }
-        if !idx_path.exists() {
+        if replace || !idx_path.exists() {
             tmp_idx.persist(&idx_path)?;
         }
         layout::fsync_dir(&dir)?;

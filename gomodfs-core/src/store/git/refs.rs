@@ -15,7 +15,7 @@
 //! `@v` is never the encoding of a path element (an element never holds `@`,
 //! and `enc` would write it as `%40`), so the split is unambiguous.
 
-use super::layout;
+use super::{integrity, layout};
 use crate::modpath::ModuleVersion;
 use gix_hash::ObjectId;
 use std::fs;
@@ -170,9 +170,23 @@ pub(crate) fn unstorable(module: &ModuleVersion) -> Option<String> {
 }
 
 /// Reads a loose ref file: the object it names, or `None` if the file does
-/// not exist.
+/// not exist. The file is never opened unless it is a regular file (a FIFO
+/// would block the open); anything else where a ref file should be, and a
+/// file that does not hold an object id, is an error of kind
+/// [`io::ErrorKind::InvalidData`]: a damaged ref.
 pub(crate) fn read_ref(path: &Path) -> io::Result<Option<ObjectId>> {
-    let text = match fs::read_to_string(path) {
+    let text = match fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_file() => fs::read(path),
+        // A directory where a ref file would be: not a ref.
+        Ok(meta) if meta.is_dir() => return Ok(None),
+        Ok(_) => {
+            return Err(integrity::regular_file_len(path)
+                .err()
+                .unwrap_or_else(|| damaged(path, "is not a regular file")));
+        }
+        Err(e) => Err(e),
+    };
+    let text = match text {
         Ok(t) => t,
         // Not there, or a name no module of ours can have (too long for the
         // file system, a file where a directory would be).
@@ -186,26 +200,29 @@ pub(crate) fn read_ref(path: &Path) -> io::Result<Option<ObjectId>> {
         {
             return Ok(None);
         }
-        // A directory where a ref file would be: not a ref.
-        Err(_) if path.is_dir() => return Ok(None),
         Err(e) => return Err(e),
     };
-    let hex = text.strip_suffix('\n').unwrap_or(&text);
+    let hex = text.strip_suffix(b"\n").unwrap_or(&text);
     if hex.len() != 40 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("ref file {} does not hold an object id", path.display()),
+        return Err(damaged(
+            path,
+            &format!(
+                "holds {} bytes, not an object id (40 hex digits and a newline)",
+                text.len()
+            ),
         ));
     }
-    ObjectId::from_hex(hex.as_bytes()).map(Some).map_err(|e| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!(
-                "ref file {} does not hold an object id: {e}",
-                path.display()
-            ),
-        )
-    })
+    ObjectId::from_hex(hex)
+        .map(Some)
+        .map_err(|_| damaged(path, "does not hold an object id (40 hex digits)"))
+}
+
+/// The error for a damaged ref file.
+fn damaged(path: &Path, why: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("ref file {} {why}", path.display()),
+    )
 }
 
 /// Writes a loose ref file atomically and durably (see
@@ -216,7 +233,9 @@ pub(crate) fn write_ref(dir: &Path, name: &str, id: &ObjectId) -> io::Result<()>
 }
 
 /// All module versions with a ref of `kind`. Names that do not decode are
-/// skipped with a debug log; temp files (dot files) are skipped silently.
+/// skipped with a debug log; temp files (dot files) are skipped silently;
+/// a ref that cannot be read (not a regular file, not an object id) is
+/// skipped with a warning naming it, so it does not hide its siblings.
 pub(crate) fn list(refs_root: &Path, kind: RefKind) -> io::Result<Vec<ModuleVersion>> {
     let root = refs_root.join(kind.dir());
     let mut out = Vec::new();
@@ -245,7 +264,16 @@ pub(crate) fn list(refs_root: &Path, kind: RefKind) -> io::Result<Vec<ModuleVers
             if entry.file_type()?.is_dir() {
                 stack.push((entry.path(), child));
             } else if let Some(module) = parse_rel_name(&child) {
-                out.push(module);
+                match read_ref(&entry.path()) {
+                    Ok(Some(_)) => out.push(module),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(
+                        r#ref = format!("refs/gomodfs/{}/{child}", kind.dir()),
+                        %module,
+                        error = %e,
+                        "skipping a damaged ref"
+                    ),
+                }
             } else {
                 tracing::debug!(
                     r#ref = format!("refs/gomodfs/{}/{child}", kind.dir()),

@@ -1165,3 +1165,74 @@ fn names_too_long_for_the_file_system() {
     assert!(err.to_string().contains(&m.to_string()), "{err}");
     assert!(packs(tmp.path()).is_empty(), "nothing written");
 }
+
+/// Flips one byte in the middle of the last object of the pack `idx`
+/// belongs to (inside its deflated data, so its CRC no longer matches).
+fn damage_last_object(idx: &Path) {
+    let data = std::fs::read(idx).unwrap();
+    let (entries, _) = pack::parse_idx(&data).unwrap();
+    let last = entries.iter().map(|e| e.offset).max().unwrap();
+    let pack = idx.with_extension("pack");
+    let mut bytes = std::fs::read(&pack).unwrap();
+    let end = bytes.len() - 20;
+    let at = usize::try_from(last).unwrap() + (end - usize::try_from(last).unwrap()) / 2;
+    bytes[at] ^= 0xff;
+    std::fs::write(&pack, bytes).unwrap();
+}
+
+#[test]
+fn a_damaged_pack_does_not_block_compaction() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = GitStore::open(tmp.path()).unwrap();
+    let mut all = Vec::new();
+    for i in 0..6 {
+        let (m, c) = similar_module(i, false);
+        store.put_module(&m, &c).unwrap();
+        all.push((m, c));
+    }
+    let damaged = packs(tmp.path())[0].clone();
+    damage_last_object(&damaged);
+
+    let store = GitStore::open(tmp.path()).unwrap();
+    let stats = store.compact().unwrap();
+    assert_eq!(stats.packs_merged, 5, "{stats:?}");
+    assert_eq!(packs(tmp.path()).len(), 2);
+    assert!(damaged.exists(), "the damaged pack is left alone");
+    // Every module but the damaged one reads back intact.
+    let fresh = GitStore::open(tmp.path()).unwrap();
+    let damaged_ids = objects_in(&damaged);
+    for (m, c) in &all {
+        let root = build_module(m, c).unwrap().root;
+        if damaged_ids.contains(&root) {
+            continue;
+        }
+        assert_stored(&fresh, m, c);
+    }
+}
+
+#[test]
+fn reads_check_object_ids_and_find_an_intact_copy() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = GitStore::open(tmp.path()).unwrap();
+    let m = mv("example.com/intact", "v1.0.0");
+    let c = contents("v1.0.0", &[("a.go", b("package a // padding padding\n"))]);
+    store.put_module(&m, &c).unwrap();
+    let idx = packs(tmp.path())[0].clone();
+    damage_last_object(&idx);
+
+    let fresh = GitStore::open(tmp.path()).unwrap();
+    let stored = fresh.module(&m);
+    let blob_err = stored
+        .as_ref()
+        .ok()
+        .and_then(|s| s.as_ref())
+        .map(|s| fresh.blob(&s.files[0].blob));
+    let damaged = matches!(stored, Err(Error::Damaged { .. }))
+        || matches!(blob_err, Some(Err(Error::Damaged { .. })));
+    assert!(damaged, "{stored:?} / {blob_err:?}");
+
+    // A replacement writes everything anew; reads find the intact copy.
+    fresh.replace_module(&m, &c).unwrap();
+    assert_stored(&fresh, &m, &c);
+    assert_stored(&GitStore::open(tmp.path()).unwrap(), &m, &c);
+}

@@ -1,0 +1,245 @@
+//! Checking what is read from the store, and finding an intact copy of an
+//! object when the one gix found is damaged.
+//!
+//! - Every object read is hashed (with its git header) and compared with the
+//!   id it was asked for: an index whose offsets were edited, a pack whose
+//!   bytes changed, a loose object that was replaced, all give an error,
+//!   never wrong bytes. The node API caches file contents after this check,
+//!   so hot reads do not pay for it again.
+//! - Every pack index is checked when the store is opened: it must be a
+//!   regular file whose SHA-1 trailer matches its contents. A damaged one is
+//!   renamed to `pack-<sum>.idx.damaged` (its `.pack` stays, for `git
+//!   index-pack`), so neither gix nor git use it; the objects only it held
+//!   are then missing, which makes their modules damaged (refetched when
+//!   the upstream is reachable).
+//! - When gix cannot read an object or reads wrong bytes, the other packs
+//!   are searched for an intact whole (non-delta) copy: after a damaged
+//!   module is fetched again, its objects are in a new pack next to the
+//!   damaged ones, and gix may keep finding the damaged copy first.
+
+use super::pack;
+use bytes::Bytes;
+use flate2::read::ZlibDecoder;
+use gix_hash::{ObjectId, oid};
+use sha1::{Digest, Sha1};
+use std::fs::{self, File};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+/// The suffix added to a damaged pack index's name.
+pub(crate) const DAMAGED_SUFFIX: &str = "damaged";
+
+/// The git object id of `data` as an object of `kind`.
+pub(crate) fn hash_object(kind: gix_object::Kind, data: &[u8]) -> ObjectId {
+    let mut h = Sha1::new();
+    h.update(kind.as_bytes());
+    h.update(b" ");
+    h.update(data.len().to_string().as_bytes());
+    h.update([0u8]);
+    h.update(data);
+    ObjectId::from_bytes_or_panic(h.finalize().as_slice())
+}
+
+/// Checks that `data`, read as object `id`, hashes to `id`.
+pub(crate) fn check_object(id: &oid, kind: gix_object::Kind, data: &[u8]) -> Result<(), String> {
+    let actual = hash_object(kind, data);
+    if actual == id {
+        Ok(())
+    } else {
+        Err(format!(
+            "object {id} read back as a {kind} of {} bytes that hashes to {actual} \
+             (a pack or its index was changed on disk)",
+            data.len()
+        ))
+    }
+}
+
+/// Metadata of `path` without following a symlink or opening it: a FIFO or
+/// device is never opened (opening a FIFO blocks).
+pub(crate) fn regular_file_len(path: &Path) -> io::Result<u64> {
+    let meta = fs::symlink_metadata(path)?;
+    if meta.is_file() {
+        Ok(meta.len())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{} is not a regular file (it is a {})",
+                path.display(),
+                file_type_name(&meta.file_type())
+            ),
+        ))
+    }
+}
+
+/// A word for a file type, for messages.
+fn file_type_name(t: &fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_fifo() {
+            return "FIFO";
+        }
+        if t.is_socket() {
+            return "socket";
+        }
+        if t.is_block_device() || t.is_char_device() {
+            return "device";
+        }
+    }
+    if t.is_symlink() {
+        "symbolic link"
+    } else if t.is_dir() {
+        "directory"
+    } else {
+        "special file"
+    }
+}
+
+/// Reads a whole file that must be a regular file (see [`regular_file_len`]).
+pub(crate) fn read_regular(path: &Path) -> io::Result<Vec<u8>> {
+    regular_file_len(path)?;
+    fs::read(path)
+}
+
+/// Why the pack index at `path` cannot be trusted, if it cannot: not a
+/// regular file, too short, or a trailer that does not match its contents.
+pub(crate) fn check_idx(path: &Path) -> io::Result<Option<String>> {
+    let data = match read_regular(path) {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::InvalidData => return Ok(Some(e.to_string())),
+        Err(e) => return Err(e),
+    };
+    // Header, fan-out table, pack checksum, index checksum.
+    if data.len() < 8 + 1024 + 40 {
+        return Ok(Some(format!("only {} bytes long", data.len())));
+    }
+    let (body, trailer) = data.split_at(data.len() - 20);
+    if Sha1::digest(body).as_slice() != trailer {
+        return Ok(Some(
+            "its checksum does not match its contents (the file was changed or damaged)".into(),
+        ));
+    }
+    Ok(None)
+}
+
+/// The `*.idx` entries of `pack_dir` (whatever their file type).
+fn idx_paths(pack_dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(pack_dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "idx") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Checks every pack index in `pack_dir` (see [`check_idx`]) and renames
+/// each damaged one to `<name>.damaged`, logging why. Returns how many were
+/// set aside. Best effort: a failure to list or rename is logged.
+pub(crate) fn set_aside_damaged_indexes(pack_dir: &Path) -> usize {
+    let paths = match idx_paths(pack_dir) {
+        Ok(p) => p,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return 0,
+        Err(e) => {
+            tracing::warn!(dir = %pack_dir.display(), error = %e, "cannot list pack indexes to check them");
+            return 0;
+        }
+    };
+    let mut set_aside = 0;
+    for path in paths {
+        let why = match check_idx(&path) {
+            Ok(None) => continue,
+            Ok(Some(why)) => why,
+            // Removed meanwhile (compaction in another process).
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                tracing::warn!(idx = %path.display(), error = %e, "cannot check pack index");
+                continue;
+            }
+        };
+        let mut aside = path.clone().into_os_string();
+        aside.push(".");
+        aside.push(DAMAGED_SUFFIX);
+        match fs::rename(&path, &aside) {
+            Ok(()) => {
+                set_aside += 1;
+                tracing::error!(
+                    idx = %path.display(),
+                    renamed_to = %PathBuf::from(&aside).display(),
+                    cause = %why,
+                    "pack index is damaged: not using it; modules whose objects only it \
+                     held are damaged and fetched again when read"
+                );
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => tracing::error!(
+                idx = %path.display(),
+                cause = %why,
+                error = %e,
+                "pack index is damaged and cannot be set aside"
+            ),
+        }
+    }
+    set_aside
+}
+
+/// Searches every pack in `pack_dir` for an intact whole copy of object
+/// `id` (one whose bytes hash to `id`) and returns its kind and contents.
+/// Delta entries (only in packs git wrote) are not resolved here.
+pub(crate) fn find_intact(pack_dir: &Path, id: &oid) -> Option<(gix_object::Kind, Bytes)> {
+    let paths = idx_paths(pack_dir).ok()?;
+    paths
+        .iter()
+        .find_map(|idx| read_from_pack(idx, id).ok().flatten())
+}
+
+/// Reads object `id` from the pack of index `idx_path`, if the index lists
+/// it as a whole object and its bytes hash to `id`.
+fn read_from_pack(idx_path: &Path, id: &oid) -> io::Result<Option<(gix_object::Kind, Bytes)>> {
+    let idx = read_regular(idx_path)?;
+    // parse_idx checks the index's own checksum too.
+    let Some((entries, _)) = pack::parse_idx(&idx) else {
+        return Ok(None);
+    };
+    let Ok(i) = entries.binary_search_by(|e| e.id.as_ref().cmp(id)) else {
+        return Ok(None);
+    };
+    let pack_path = idx_path.with_extension("pack");
+    regular_file_len(&pack_path)?;
+    let mut file = File::open(&pack_path)?;
+    file.seek(SeekFrom::Start(entries[i].offset))?;
+    let mut r = BufReader::with_capacity(64 << 10, file);
+    let mut byte = [0u8; 1];
+    r.read_exact(&mut byte)?;
+    let kind = match pack::entry_type(byte[0]) {
+        1 => gix_object::Kind::Commit,
+        2 => gix_object::Kind::Tree,
+        3 => gix_object::Kind::Blob,
+        4 => gix_object::Kind::Tag,
+        _ => return Ok(None),
+    };
+    let mut size = u64::from(byte[0] & 0x0f);
+    let mut shift = 4;
+    while byte[0] & 0x80 != 0 {
+        r.read_exact(&mut byte)?;
+        if shift > 57 {
+            return Ok(None);
+        }
+        size |= u64::from(byte[0] & 0x7f) << shift;
+        shift += 7;
+    }
+    let Ok(len) = usize::try_from(size) else {
+        return Ok(None);
+    };
+    let mut data = Vec::with_capacity(len.min(64 << 20));
+    ZlibDecoder::new(r)
+        .take(size.saturating_add(1))
+        .read_to_end(&mut data)?;
+    if data.len() != len || check_object(id, kind, &data).is_err() {
+        return Ok(None);
+    }
+    Ok(Some((kind, Bytes::from(data))))
+}
