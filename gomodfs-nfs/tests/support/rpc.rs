@@ -39,7 +39,13 @@ pub fn call_record(xid: u32, prog: u32, vers: u32, proc: u32, args: &impl Pack) 
 
 /// NFSv3 NULL.
 pub fn null_call(xid: u32) -> Vec<u8> {
-    call_record(xid, nfs3::PROGRAM, nfs3::VERSION, 0, &nfs3_client::nfs3_types::xdr_codec::Void)
+    call_record(
+        xid,
+        nfs3::PROGRAM,
+        nfs3::VERSION,
+        0,
+        &nfs3_client::nfs3_types::xdr_codec::Void,
+    )
 }
 
 /// NFSv3 LOOKUP of `name` in `dir`.
@@ -110,7 +116,12 @@ pub fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
         match stream.read(&mut buf) {
             Ok(0) => return true,
             Ok(_) => continue,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
                 return false;
             }
             Err(_) => return true,
@@ -123,6 +134,5 @@ pub fn answers_null(stream: &mut TcpStream, xid: u32) -> bool {
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
-    stream.write_all(&null_call(xid)).is_ok()
-        && read_reply(stream).is_ok_and(|r| r.xid == xid)
+    stream.write_all(&null_call(xid)).is_ok() && read_reply(stream).is_ok_and(|r| r.xid == xid)
 }
