@@ -260,3 +260,32 @@ fn connections_beyond_the_cap_are_refused_while_open_ones_keep_working() {
     drop(open);
     server.stop();
 }
+
+#[test]
+fn client_garbage_is_a_rate_limited_warning_with_the_peer_address() {
+    let (server, _proxy, _store, _logs) = server();
+    // 100 connections, each sending one record that is not an RPC call.
+    for i in 0..100u32 {
+        let mut s = connect(&server);
+        let mut record = marker(40, true).to_vec();
+        record.extend_from_slice(&i.to_be_bytes());
+        record.extend_from_slice(&[0xff; 36]);
+        s.write_all(&record).unwrap();
+        assert!(
+            closed_within(&mut s, Duration::from_secs(10)),
+            "connection {i} with garbage stays open"
+        );
+    }
+    warned_about_client(&server, "error handling RPC message");
+    let log = server.log_text();
+    let warnings = log
+        .lines()
+        .filter(|l| l.contains("client 127.0.0.1:"))
+        .count();
+    assert!(
+        (1..=20).contains(&warnings),
+        "{warnings} warnings for 100 bad clients (at most 20 per 10 s):\n{log}"
+    );
+    still_serves(&server);
+    server.stop();
+}

@@ -267,7 +267,12 @@ impl NfsReadFileSystem for NfsFs {
                 let page = fs.readdir_page(dir, after, PAGE_STEP)?;
                 Ok((dir, entries(fs, page)?))
             })
-            .await?;
+            .await
+            .map_err(|status| match status {
+                // A cookie that names no entry of the directory.
+                nfsstat3::NFS3ERR_INVAL if after.is_some() => nfsstat3::NFS3ERR_BAD_COOKIE,
+                other => other,
+            })?;
         Ok(Listing {
             fs: self.fs.clone(),
             dir,
@@ -277,16 +282,14 @@ impl NfsReadFileSystem for NfsFs {
         })
     }
 
-    async fn readlink(&self, _id: &NfsHandle) -> Result<nfspath3<'_>, nfsstat3> {
-        // There are no symbolic links.
+    async fn readlink(&self, id: &NfsHandle) -> Result<nfspath3<'_>, nfsstat3> {
+        // There are no symbolic links: INVAL, once the handle is known good.
+        self.getattr(id).await?;
         Err(nfsstat3::NFS3ERR_INVAL)
     }
 
     async fn fsinfo(&self, root: &NfsHandle) -> Result<FSINFO3resok, nfsstat3> {
-        let obj_attributes = self
-            .getattr(root)
-            .await
-            .map_or(post_op_attr::None, post_op_attr::Some);
+        let obj_attributes = post_op_attr::Some(self.getattr(root).await?);
         Ok(FSINFO3resok {
             obj_attributes,
             rtmax: MAX_TRANSFER,

@@ -213,7 +213,11 @@ where
     let handle = args.object;
     let mut access = args.access;
     let id = fh_to_id!(context, &handle);
-    let obj_attributes = nfs_option_from_result(context.vfs.getattr(&id).await);
+    let obj_attributes = match context.vfs.getattr(&id).await {
+        Ok(attr) => post_op_attr::Some(attr),
+        // A handle that does not resolve (NFS3ERR_STALE) is not accessible.
+        Err(stat) => return ACCESS3res::Err((stat, ACCESS3resfail::default())),
+    };
 
     if !matches!(context.vfs.capabilities(), VFSCapabilities::ReadWrite) {
         access &= ACCESS3_READ | ACCESS3_LOOKUP | ACCESS3_EXECUTE;
@@ -233,7 +237,10 @@ where
     let handle = args.object;
     debug!("nfsproc3_pathconf({xid}, {handle:?})");
     let id = fh_to_id!(context, &handle);
-    let obj_attr = nfs_option_from_result(context.vfs.getattr(&id).await);
+    let obj_attr = match context.vfs.getattr(&id).await {
+        Ok(attr) => post_op_attr::Some(attr),
+        Err(stat) => return PATHCONF3res::Err((stat, PATHCONF3resfail::default())),
+    };
 
     let res = PATHCONF3resok {
         obj_attributes: obj_attr,
@@ -255,7 +262,10 @@ where
 {
     let handle = args.fsroot;
     let id = fh_to_id!(context, &handle);
-    let obj_attr = nfs_option_from_result(context.vfs.getattr(&id).await);
+    let obj_attr = match context.vfs.getattr(&id).await {
+        Ok(attr) => post_op_attr::Some(attr),
+        Err(stat) => return FSSTAT3res::Err((stat, FSSTAT3resfail::default())),
+    };
     let fsstat = FSSTAT3resok {
         obj_attributes: obj_attr,
         tbytes: TEBIBYTE,
@@ -354,6 +364,22 @@ where
     // dir_attr.pack(output)?;
     // return Ok(());
     // }
+    //
+    // Checked as READDIR checks it: a resumed listing must carry the
+    // verifier of the directory it started from.
+    if (!has_version && args.cookie != 0) || (has_version && args.cookieverf != dirversion) {
+        warn_client(
+            &context.client_addr,
+            format_args!(
+                "READDIRPLUS with a bad cookie {} or verifier {:?}, expected {dirversion:?}",
+                args.cookie, args.cookieverf
+            ),
+        );
+        return READDIRPLUS3res::Err((
+            nfsstat3::NFS3ERR_BAD_COOKIE,
+            READDIRPLUS3resfail { dir_attributes },
+        ));
+    }
 
     // subtract off the final entryplus* field (which must be false) and the eof
     if args.maxcount < 128 {
