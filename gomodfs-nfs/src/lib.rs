@@ -87,6 +87,13 @@ pub fn default_limits() -> Limits {
     }
 }
 
+/// Threads for node API calls. A call that waits on a download holds one
+/// until the download ends, so this many requests can wait on the network
+/// at once before a READ of a stored file has to wait for a free thread
+/// (four Linux mounts, each with the 256 requests in flight a connection
+/// may have).
+pub const BLOCKING_THREADS: usize = 1024;
+
 /// Entries computed per step of a directory listing. A READDIRPLUS reply
 /// takes as many as fit; at most one step is computed in vain.
 const PAGE_STEP: usize = 256;
@@ -503,6 +510,7 @@ pub fn serve_with_limits(
     let nfs = NfsFs::new(fs)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .max_blocking_threads(BLOCKING_THREADS)
         .thread_name("gomodfs-nfs")
         .enable_all()
         .build()
