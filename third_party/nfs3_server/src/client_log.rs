@@ -21,7 +21,7 @@ static STATE: Mutex<Option<Window>> = Mutex::new(None);
 
 /// Logs what a client did wrong, unless too many such warnings were logged
 /// recently (those are counted and reported with the next one logged).
-pub(crate) fn warn_client(peer: &str, what: fmt::Arguments<'_>) {
+pub fn warn_client(peer: &str, what: fmt::Arguments<'_>) {
     let now = Instant::now();
     let (log, suppressed) = {
         let mut state = STATE.lock().unwrap_or_else(PoisonError::into_inner);

@@ -1,7 +1,9 @@
-//! Limits on what a client can make the server hold: the size of one RPC
-//! record, the bytes one connection may have in flight, and the number of
-//! connections. Without them a 4-byte record marker claiming 2 GiB made the
-//! server allocate 2 GiB before any data arrived.
+//! Limits on what a client can make the server hold.
+//!
+//! They cap the size of one RPC record, the bytes one connection may have in
+//! flight, and the number of connections. Without them a 4-byte record
+//! marker claiming 2 GiB made the server allocate 2 GiB before any data
+//! arrived.
 
 use std::sync::{Arc, Mutex, PoisonError};
 

@@ -257,7 +257,7 @@ impl<T: NfsFileSystem + 'static> NFSTcpListener<T> {
 
     /// Sets the limits on record sizes, bytes per connection and
     /// connections (see [`Limits`] for the defaults).
-    pub fn with_limits(&mut self, limits: Limits) {
+    pub const fn with_limits(&mut self, limits: Limits) {
         self.limits = limits;
     }
 
