@@ -15,6 +15,9 @@
 //!   `NFS3ERR_NOENT`.
 //! - MOUNT accepts any export path: one that names a directory of the
 //!   namespace mounts that directory, anything else mounts the root.
+//! - What clients can make the server hold is capped ([`default_limits`]:
+//!   record size, bytes per connection, connections), in a patched copy of
+//!   `nfs3_server` (third_party/nfs3_server/PATCHES.md).
 //! - There is no NLM (lock manager) program: clients must lock locally
 //!   (Linux `local_lock=all`, macOS `locallocks`); see docs/NFS.md.
 //!
