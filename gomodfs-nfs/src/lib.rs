@@ -15,6 +15,9 @@
 //!   `NFS3ERR_NOENT`.
 //! - MOUNT accepts any export path: one that names a directory of the
 //!   namespace mounts that directory, anything else mounts the root.
+//! - What clients can make the server hold is capped ([`default_limits`]:
+//!   record size, bytes per connection, connections), in a patched copy of
+//!   `nfs3_server` (third_party/nfs3_server/PATCHES.md).
 //! - There is no NLM (lock manager) program: clients must lock locally
 //!   (Linux `local_lock=all`, macOS `locallocks`); see docs/NFS.md.
 //!
@@ -33,6 +36,9 @@
 mod error;
 
 pub use error::{NfsError, log_and_map, to_nfsstat};
+/// Limits on record sizes, bytes per connection and connections (from the
+/// patched `nfs3_server`; see [`default_limits`]).
+pub use nfs3_server::limits::Limits;
 
 use gomodfs_core::fs::NODE_KEY_MAX;
 use gomodfs_core::{Attr, DirPage, Error, ErrorKind, ModFs, NodeId, NodeKind};
@@ -58,6 +64,38 @@ pub const HANDLE_GENERATION: u64 = 1;
 /// The largest READ the server offers (FSINFO `rtmax`), and its preferred
 /// READ and READDIR sizes. Linux clients use at most 1 MiB.
 pub const MAX_TRANSFER: u32 = 1 << 20;
+
+/// The largest RPC record accepted: a WRITE of [`MAX_TRANSFER`] (the
+/// largest legal call; it is answered `NFS3ERR_ROFS`) with its RPC and NFS
+/// headers, which take well under 4 KiB.
+pub const MAX_RECORD_SIZE: usize = MAX_TRANSFER as usize + 4096;
+
+/// The bytes one connection may hold at once (calls being handled, replies
+/// reserved or waiting to be sent): eight READs of [`MAX_TRANSFER`].
+pub const MAX_CONNECTION_BYTES: usize = 8 * MAX_TRANSFER as usize;
+
+/// The most NFS connections served at once (a Linux or macOS mount uses
+/// one; libnfs tools one each).
+pub const MAX_CONNECTIONS: usize = 32;
+
+/// The limits [`serve`] uses: [`MAX_RECORD_SIZE`],
+/// [`MAX_CONNECTION_BYTES`] and [`MAX_CONNECTIONS`]. At most about
+/// `MAX_CONNECTIONS × (MAX_CONNECTION_BYTES + MAX_RECORD_SIZE)` = 288 MiB
+/// is held for clients, whatever they send.
+pub fn default_limits() -> Limits {
+    Limits {
+        max_record_size: MAX_RECORD_SIZE,
+        max_connection_bytes: MAX_CONNECTION_BYTES,
+        max_connections: MAX_CONNECTIONS,
+    }
+}
+
+/// Threads for node API calls. A call that waits on a download holds one
+/// until the download ends, so this many requests can wait on the network
+/// at once before a READ of a stored file has to wait for a free thread
+/// (four Linux mounts, each with the 256 requests in flight a connection
+/// may have).
+pub const BLOCKING_THREADS: usize = 1024;
 
 /// Entries computed per step of a directory listing. A READDIRPLUS reply
 /// takes as many as fit; at most one step is computed in vain.
@@ -239,7 +277,12 @@ impl NfsReadFileSystem for NfsFs {
                 let page = fs.readdir_page(dir, after, PAGE_STEP)?;
                 Ok((dir, entries(fs, page)?))
             })
-            .await?;
+            .await
+            .map_err(|status| match status {
+                // A cookie that names no entry of the directory.
+                nfsstat3::NFS3ERR_INVAL if after.is_some() => nfsstat3::NFS3ERR_BAD_COOKIE,
+                other => other,
+            })?;
         Ok(Listing {
             fs: self.fs.clone(),
             dir,
@@ -249,16 +292,14 @@ impl NfsReadFileSystem for NfsFs {
         })
     }
 
-    async fn readlink(&self, _id: &NfsHandle) -> Result<nfspath3<'_>, nfsstat3> {
-        // There are no symbolic links.
+    async fn readlink(&self, id: &NfsHandle) -> Result<nfspath3<'_>, nfsstat3> {
+        // There are no symbolic links: INVAL, once the handle is known good.
+        self.getattr(id).await?;
         Err(nfsstat3::NFS3ERR_INVAL)
     }
 
     async fn fsinfo(&self, root: &NfsHandle) -> Result<FSINFO3resok, nfsstat3> {
-        let obj_attributes = self
-            .getattr(root)
-            .await
-            .map_or(post_op_attr::None, post_op_attr::Some);
+        let obj_attributes = post_op_attr::Some(self.getattr(root).await?);
         Ok(FSINFO3resok {
             obj_attributes,
             rtmax: MAX_TRANSFER,
@@ -455,17 +496,29 @@ pub fn parse_addr(addr: &str) -> Result<SocketAddrV4, NfsError> {
 }
 
 /// Serves `fs` over NFSv3 on `addr` (`PORT` means 127.0.0.1:PORT; port 0
-/// picks a free one) from a runtime of its own, until stopped.
+/// picks a free one) from a runtime of its own, until stopped, with
+/// [`default_limits`].
 pub fn serve(fs: Arc<ModFs>, addr: &str) -> Result<NfsServer, NfsError> {
+    serve_with_limits(fs, addr, default_limits())
+}
+
+/// Like [`serve`], with other limits on record sizes, bytes per connection
+/// and connections.
+pub fn serve_with_limits(
+    fs: Arc<ModFs>,
+    addr: &str,
+    limits: Limits,
+) -> Result<NfsServer, NfsError> {
     let want = parse_addr(addr)?;
     let nfs = NfsFs::new(fs)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        .max_blocking_threads(BLOCKING_THREADS)
         .thread_name("gomodfs-nfs")
         .enable_all()
         .build()
         .map_err(NfsError::Runtime)?;
-    let listener = runtime
+    let mut listener = runtime
         .block_on(NFSTcpListener::bind_with_generation(
             &want.to_string(),
             nfs,
@@ -475,6 +528,7 @@ pub fn serve(fs: Arc<ModFs>, addr: &str) -> Result<NfsServer, NfsError> {
             addr: want.to_string(),
             source,
         })?;
+    listener.with_limits(limits);
     let local = SocketAddr::new(listener.get_listen_ip(), listener.get_listen_port());
     runtime.spawn(async move {
         if let Err(e) = listener.handle_forever().await {

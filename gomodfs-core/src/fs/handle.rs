@@ -69,16 +69,27 @@ impl ModFs {
         match form {
             FORM_PATH => {
                 let path = std::str::from_utf8(rest).map_err(|_| stale())?;
-                let h = hash_path(path);
-                if self.known(h, |n| n.path() == path) {
-                    return Ok(NodeId(h));
+                // Only canonical paths are keys: no empty, `.` or `..`
+                // element (`cache//download`, a trailing `/`).
+                if !path.is_empty() && path.split('/').any(|n| matches!(n, "" | "." | "..")) {
+                    return Err(stale());
                 }
-                match self.resolve(path) {
-                    Ok(attr) => Ok(attr.id),
+                let h = hash_path(path);
+                let known = self.nodes.read().get(&NodeId(h)).cloned();
+                let result = match known {
+                    Some(node) if node.path() == path => match &node {
+                        // A module file may have been registered by a lookup
+                        // that then failed: check that it exists.
+                        Node::Module(..) => self.attr(&node, NodeId(h)).map(|_| NodeId(h)),
+                        _ => Ok(NodeId(h)),
+                    },
+                    _ => self.resolve_path(path),
+                };
+                match result {
                     Err(e) if e.kind() == crate::ErrorKind::NotFound => {
                         Err(Error::Stale(format!("{path}: {e}")))
                     }
-                    Err(e) => Err(e),
+                    other => other,
                 }
             }
             FORM_MODULE => {
@@ -100,6 +111,16 @@ impl ModFs {
             }
             _ => Err(stale()),
         }
+    }
+
+    /// The node at a canonical path, walked from the root by lookups (which
+    /// register only nodes that exist).
+    fn resolve_path(&self, path: &str) -> Result<NodeId> {
+        let mut id = NodeId::ROOT;
+        for name in path.split('/').filter(|n| !n.is_empty()) {
+            id = self.lookup_node(&self.node(id)?, name)?.id;
+        }
+        Ok(id)
     }
 
     /// Whether id `h` is registered for a node that satisfies `check`.

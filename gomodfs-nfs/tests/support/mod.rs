@@ -2,6 +2,8 @@
 //! gomodfs-nfs and the root package's NFS tests (included by `#[path]`).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod rpc;
+
 use nfs3_client::Nfs3ConnectionBuilder;
 use nfs3_client::nfs3_types::nfs3::{
     self, Nfs3Result, cookieverf3, diropargs3, fattr3, filename3, nfs_fh3, nfsstat3, post_op_attr,

@@ -1,0 +1,136 @@
+//! Stored modules are served at local speed whatever is downloading: with
+//! 100 cache misses in flight on one NFS connection (the way a kernel
+//! client multiplexes every process onto one), against an upstream that
+//! answers after 3 s, a READ of a stored module's file answers at once, on
+//! that connection and on another.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use gomodfs_core::proxy::{Upstream, UpstreamConfig};
+use gomodfs_core::store::GitStore;
+use gomodfs_core::{ModFs, ModFsOptions};
+use gomodfs_nfs::HANDLE_GENERATION;
+use gomodfs_testkit::{Fault, ModuleSpec, TestProxy};
+use nfs3_client::nfs3_types::nfs3::nfs_fh3;
+use std::io::Write;
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::rpc::{lookup_call, read_call, read_reply};
+use support::{Client, handle_from};
+
+const MISSES: usize = 100;
+const UPSTREAM_DELAY: Duration = Duration::from_secs(3);
+/// "Promptly": far below the upstream's delay, with room for a loaded
+/// machine.
+const PROMPT: Duration = Duration::from_millis(1000);
+
+fn slow(i: usize) -> ModuleSpec {
+    ModuleSpec::new(format!("example.com/slow/m{i:03}"), "v1.0.0").file("slow.go", "package slow\n")
+}
+
+/// A handle of the path-key form for `path`.
+fn path_handle(path: &str) -> nfs_fh3 {
+    let mut bytes = HANDLE_GENERATION.to_le_bytes().to_vec();
+    bytes.push(1);
+    bytes.extend_from_slice(path.as_bytes());
+    handle_from(&bytes)
+}
+
+/// Sends one READ on `stream` and waits for its reply (skipping the
+/// replies of other calls); returns how long that took.
+fn timed_read(stream: &mut TcpStream, fh: &nfs_fh3, xid: u32) -> Duration {
+    let t = Instant::now();
+    stream.write_all(&read_call(xid, fh, 0, 4096)).unwrap();
+    loop {
+        let reply = read_reply(stream).unwrap();
+        if reply.xid == xid {
+            assert_eq!(reply.status, Some(0), "READ of the stored file");
+            return t.elapsed();
+        }
+    }
+}
+
+#[test]
+fn a_stored_read_answers_promptly_with_a_hundred_misses_in_flight() {
+    let stored = ModuleSpec::new("example.com/stored", "v1.0.0").file("a.go", "package a\n");
+    let proxy = TestProxy::start_with([stored]).unwrap();
+    for i in 0..MISSES {
+        let m = slow(i);
+        for ext in ["info", "mod", "zip"] {
+            proxy.set_fault(m.path(), m.version(), ext, Fault::Delay(UPSTREAM_DELAY));
+        }
+        proxy.add(m);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = UpstreamConfig::with_proxy(&proxy.url());
+    config.idle_timeout = Duration::from_secs(60);
+    let upstream = Upstream::new(config).unwrap();
+    let store = Arc::new(GitStore::open(dir.path()).unwrap());
+    let fs = Arc::new(ModFs::new(store, Some(upstream), ModFsOptions::default()).unwrap());
+    fs.resolve("example.com/stored@v1.0.0/a.go").unwrap();
+    let server = gomodfs_nfs::serve(fs, "0").unwrap();
+    let port = server.local_addr().port();
+
+    let mut other = Client::connect(port, "/");
+    let (file, _) = other.walk("example.com/stored@v1.0.0/a.go").unwrap();
+    let slow_dir = path_handle("example.com/slow");
+
+    // 100 LOOKUPs of module versions not stored, pipelined on one
+    // connection, then wait until the upstream has seen most of them.
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    for i in 0..MISSES {
+        conn.write_all(&lookup_call(
+            i as u32,
+            &slow_dir,
+            &format!("m{i:03}@v1.0.0"),
+        ))
+        .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let in_flight = || {
+        proxy
+            .request_records()
+            .iter()
+            .filter(|r| r.path.starts_with("/example.com/slow/"))
+            .count()
+    };
+    while in_flight() < MISSES * 9 / 10 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} upstream requests for the misses",
+            in_flight()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let seen = in_flight();
+
+    // A stored file on the same connection, and on another one.
+    let same = timed_read(&mut conn, &file, 10_000);
+    let t = Instant::now();
+    assert_eq!(other.read(&file, 0, 4096).unwrap().0, b"package a\n");
+    let separate = t.elapsed();
+    eprintln!(
+        "{seen} upstream requests in flight; stored READ on the same connection {same:?}, \
+         on another {separate:?}"
+    );
+    assert!(same < PROMPT, "stored READ behind the misses took {same:?}");
+    assert!(
+        separate < PROMPT,
+        "stored READ on another connection took {separate:?}"
+    );
+
+    // The misses complete once the upstream answers.
+    let mut done = 0;
+    while done < MISSES {
+        let reply = read_reply(&mut conn).unwrap();
+        assert_eq!(reply.status, Some(0), "LOOKUP {reply:?}");
+        done += 1;
+    }
+    drop(conn);
+    server.stop();
+    proxy.stop();
+}

@@ -1,0 +1,301 @@
+//! `gomodfs serve --nfs` under attack from raw TCP clients, before any
+//! authentication: record markers that claim gigabytes, endless non-final
+//! fragments, pipelined READs whose replies are never read, and more
+//! connections than the cap. The server's memory is measured in its own
+//! process (peak RSS from /proc), and real clients keep being served.
+#![cfg(feature = "nfs")]
+#![allow(clippy::unwrap_used)]
+
+mod common;
+mod nfs_support;
+
+use gomodfs_testkit::{ModuleSpec, TestProxy};
+use nfs_support::client::Client;
+use nfs_support::client::rpc::{
+    answers_null, closed_within, marker, null_call, read_call, read_reply,
+};
+use nfs_support::{ServeProcess, require_nfs_utils};
+use std::io::Write;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+/// What one claim of test 2 announces (the largest a marker can say).
+const HUGE_CLAIM: u32 = 0x7fff_ffff;
+/// Growth of the server's peak RSS allowed by the tests, in KiB.
+const SMALL_GROWTH_KIB: u64 = 64 * 1024;
+/// The connection cap of `gomodfs serve --nfs`.
+const MAX_CONNECTIONS: usize = gomodfs::nfs::MAX_CONNECTIONS;
+
+fn big() -> ModuleSpec {
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    ModuleSpec::new("example.com/big", "v1.0.0")
+        .file("big.go", "package big\n")
+        .file("data.bin", data)
+}
+
+/// A server with `example.com/big` stored, and its log directory.
+fn server() -> (
+    ServeProcess,
+    TestProxy,
+    tempfile::TempDir,
+    tempfile::TempDir,
+) {
+    require_nfs_utils();
+    let proxy = TestProxy::start_with([big()]).unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let server = ServeProcess::start(
+        store.path(),
+        Some(&proxy.url()),
+        &logs.path().join("serve.log"),
+        &[],
+    );
+    assert_eq!(
+        server.cat("example.com/big@v1.0.0/big.go").unwrap(),
+        b"package big\n"
+    );
+    (server, proxy, store, logs)
+}
+
+/// `VmRSS` and `VmHWM` (peak) of a process, in KiB.
+fn rss_kib(server: &ServeProcess) -> (u64, u64) {
+    let pid = server.child.as_ref().unwrap().id();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap()
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn connect(server: &ServeProcess) -> TcpStream {
+    let s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    s.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
+    s
+}
+
+/// The server still serves a real client: nfs-cat, and nfs3_client.
+fn still_serves(server: &ServeProcess) {
+    assert_eq!(
+        server.cat("example.com/big@v1.0.0/big.go").unwrap(),
+        b"package big\n",
+        "nfs-cat after the attack"
+    );
+    let mut c = Client::connect(server.port, "/");
+    let (fh, _) = c.walk("example.com/big@v1.0.0/data.bin").unwrap();
+    assert_eq!(c.read(&fh, 0, 4).unwrap().0, [0, 1, 2, 3]);
+}
+
+fn warned_about_client(server: &ServeProcess, what: &str) {
+    let log = server.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains(what))
+        .unwrap_or_else(|| panic!("no log line with {what:?}:\n{log}"));
+    assert!(line.contains("WARN"), "logged at WARN: {line}");
+    assert!(line.contains("client 127.0.0.1:"), "names the peer: {line}");
+    assert!(
+        !log.contains("ERROR"),
+        "no ERROR for client garbage:\n{log}"
+    );
+}
+
+#[test]
+fn a_marker_claiming_a_gibibyte_closes_the_connection_without_allocating() {
+    let (server, _proxy, _store, _logs) = server();
+    let (_, peak_before) = rss_kib(&server);
+    let mut s = connect(&server);
+    let t = Instant::now();
+    s.write_all(&marker(1 << 30, true)).unwrap();
+    let closed = closed_within(&mut s, Duration::from_secs(5));
+    let closed_after = t.elapsed();
+    let (_, peak_after) = rss_kib(&server);
+    eprintln!(
+        "closed: {closed} after {closed_after:?}; peak RSS {peak_before} -> {peak_after} KiB"
+    );
+    assert!(
+        peak_after - peak_before < SMALL_GROWTH_KIB,
+        "peak RSS grew from {peak_before} to {peak_after} KiB"
+    );
+    assert!(
+        closed,
+        "the connection stays open after a 1 GiB marker with no data"
+    );
+    warned_about_client(&server, "exceeds the limit");
+    still_serves(&server);
+    server.stop();
+}
+
+#[test]
+fn twenty_connections_claiming_two_gibibytes_each_leave_memory_small() {
+    let (server, _proxy, _store, _logs) = server();
+    let (_, peak_before) = rss_kib(&server);
+    let mut conns: Vec<TcpStream> = (0..20).map(|_| connect(&server)).collect();
+    for s in &mut conns {
+        // Non-final, so that an unpatched server also waits for more.
+        s.write_all(&marker(HUGE_CLAIM, false)).unwrap();
+        s.write_all(&[0u8; 1024]).unwrap();
+    }
+    let still_open: Vec<usize> = (0..conns.len())
+        .filter(|&i| !closed_within(&mut conns[i], Duration::from_secs(10)))
+        .collect();
+    let (rss, peak_after) = rss_kib(&server);
+    eprintln!("peak RSS {peak_before} -> {peak_after} KiB (now {rss} KiB)");
+    assert!(
+        peak_after - peak_before < SMALL_GROWTH_KIB,
+        "peak RSS grew from {peak_before} to {peak_after} KiB"
+    );
+    assert!(
+        still_open.is_empty(),
+        "connections {still_open:?} stay open"
+    );
+    still_serves(&server);
+    server.stop();
+}
+
+#[test]
+fn non_final_fragments_beyond_the_record_cap_close_the_connection() {
+    let (server, _proxy, _store, _logs) = server();
+    let mut s = connect(&server);
+    // 64 MiB in fragments of 256 KiB, none of them the last: the record
+    // cap (1 MiB + 4 KiB) is passed at the fifth.
+    let fragment = vec![0u8; 256 * 1024];
+    let mut sent = 0usize;
+    for _ in 0..256 {
+        if s.write_all(&marker(fragment.len() as u32, false)).is_err()
+            || s.write_all(&fragment).is_err()
+        {
+            break;
+        }
+        sent += fragment.len();
+    }
+    assert!(
+        closed_within(&mut s, Duration::from_secs(10)),
+        "the connection stays open after {sent} bytes of non-final fragments"
+    );
+    eprintln!("closed after {sent} bytes were sent");
+    warned_about_client(&server, "exceeds the limit");
+    still_serves(&server);
+    server.stop();
+}
+
+#[test]
+fn pipelined_reads_whose_replies_are_never_read_hold_a_bounded_amount() {
+    let (server, _proxy, _store, _logs) = server();
+    let fh = {
+        let mut c = Client::connect(server.port, "/");
+        c.walk("example.com/big@v1.0.0/data.bin").unwrap().0
+    };
+    let (_, peak_before) = rss_kib(&server);
+    // 300 READs of 1 MiB on one connection, replies never read: 300 MiB of
+    // replies unless the connection's budget stops reading its calls.
+    let mut s = connect(&server);
+    s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut sent = 0;
+    for xid in 0..300u32 {
+        if s.write_all(&read_call(xid, &fh, 0, 1 << 20)).is_err() {
+            break;
+        }
+        sent += 1;
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let (_, peak_after) = rss_kib(&server);
+    eprintln!("{sent} READs sent; peak RSS {peak_before} -> {peak_after} KiB");
+    assert!(
+        peak_after - peak_before < SMALL_GROWTH_KIB,
+        "peak RSS grew from {peak_before} to {peak_after} KiB"
+    );
+    // The calls were not refused: replies come once they are read.
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    for _ in 0..3 {
+        let reply = read_reply(&mut s).unwrap();
+        assert_eq!(reply.status, Some(0), "READ {reply:?}");
+        assert!(reply.len > 1 << 20, "a whole 1 MiB READ: {reply:?}");
+    }
+    drop(s);
+    still_serves(&server);
+    server.stop();
+}
+
+#[test]
+fn connections_beyond_the_cap_are_refused_while_open_ones_keep_working() {
+    let (server, _proxy, _store, _logs) = server();
+    // The warm-up clients' connections are closed; until the server has
+    // seen that, they still count: retry until all within the cap answer.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut open: Vec<TcpStream> = loop {
+        let mut open: Vec<TcpStream> = (0..MAX_CONNECTIONS).map(|_| connect(&server)).collect();
+        let failed = (0..open.len()).find(|&i| !answers_null(&mut open[i], i as u32));
+        match failed {
+            None => break open,
+            Some(i) => assert!(
+                Instant::now() < deadline,
+                "connection {i} within the cap is not served"
+            ),
+        }
+        drop(open);
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let mut extra = connect(&server);
+    let _ = extra.write_all(&null_call(7777));
+    assert!(
+        closed_within(&mut extra, Duration::from_secs(5)),
+        "connection {} beyond the cap is served",
+        MAX_CONNECTIONS + 1
+    );
+    warned_about_client(&server, "refusing the connection");
+    for (i, s) in open.iter_mut().enumerate() {
+        assert!(
+            answers_null(s, 1000 + i as u32),
+            "connection {i} after the refusal"
+        );
+    }
+    // A closed connection frees its place.
+    drop(open.pop());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut s = connect(&server);
+        if answers_null(&mut s, 9999) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no place freed by a closed connection"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(open);
+    server.stop();
+}
+
+#[test]
+fn client_garbage_is_a_rate_limited_warning_with_the_peer_address() {
+    let (server, _proxy, _store, _logs) = server();
+    // 100 connections, each sending one record that is not an RPC call.
+    for i in 0..100u32 {
+        let mut s = connect(&server);
+        let mut record = marker(40, true).to_vec();
+        record.extend_from_slice(&i.to_be_bytes());
+        record.extend_from_slice(&[0xff; 36]);
+        s.write_all(&record).unwrap();
+        assert!(
+            closed_within(&mut s, Duration::from_secs(10)),
+            "connection {i} with garbage stays open"
+        );
+    }
+    warned_about_client(&server, "error handling RPC message");
+    let log = server.log_text();
+    let warnings = log
+        .lines()
+        .filter(|l| l.contains("client 127.0.0.1:"))
+        .count();
+    assert!(
+        (1..=20).contains(&warnings),
+        "{warnings} warnings for 100 bad clients (at most 20 per 10 s):\n{log}"
+    );
+    still_serves(&server);
+    server.stop();
+}
