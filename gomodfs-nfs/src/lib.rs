@@ -34,13 +34,17 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod error;
+mod status_window;
 
 pub use error::{NfsError, log_and_map, to_nfsstat};
+pub use status_window::STATUS_WINDOW;
+
 /// Limits on record sizes, bytes per connection and connections (from the
 /// patched `nfs3_server`; see [`default_limits`]).
 pub use nfs3_server::limits::Limits;
+use status_window::StatusWindow;
 
-use gomodfs_core::fs::NODE_KEY_MAX;
+use gomodfs_core::fs::{NODE_KEY_MAX, STATUS_FILE};
 use gomodfs_core::{Attr, DirPage, Error, ErrorKind, ModFs, NodeId, NodeKind};
 use nfs3_server::nfs3_types::nfs3::{
     FSF3_HOMOGENEOUS, FSINFO3resok, createverf3, fattr3, filename3, ftype3, nfspath3, nfsstat3,
@@ -127,13 +131,15 @@ impl FileHandle for NfsHandle {
 pub struct NfsFs {
     fs: Arc<ModFs>,
     root: NfsHandle,
+    status: Arc<StatusWindow>,
 }
 
 impl NfsFs {
     /// The NFS view of `fs`.
     pub fn new(fs: Arc<ModFs>) -> Result<NfsFs, NfsError> {
         let root = NfsHandle(fs.node_key(NodeId::ROOT)?);
-        Ok(NfsFs { fs, root })
+        let status = Arc::new(StatusWindow::new(fs.resolve(STATUS_FILE)?.id));
+        Ok(NfsFs { fs, root, status })
     }
 
     /// Runs `f` on the node API off the async threads (it may download).
@@ -144,6 +150,16 @@ impl NfsFs {
     ) -> Result<T, nfsstat3> {
         let fs = self.fs.clone();
         blocking(op, move || f(&fs)).await
+    }
+
+    /// Like [`NfsFs::call`], with the status file's snapshot window too.
+    async fn call_with_status<T: Send + 'static>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&ModFs, &StatusWindow) -> Result<T, Error> + Send + 'static,
+    ) -> Result<T, nfsstat3> {
+        let (fs, status) = (self.fs.clone(), self.status.clone());
+        blocking(op, move || f(&fs, &status)).await
     }
 }
 
@@ -239,8 +255,9 @@ impl NfsReadFileSystem for NfsFs {
 
     async fn getattr(&self, id: &NfsHandle) -> Result<fattr3, nfsstat3> {
         let key = id.0.clone();
-        self.call("getattr", move |fs| {
-            Ok(fattr(&fs.getattr(fs.resolve_key(&key)?)?))
+        self.call_with_status("getattr", move |fs, status| {
+            let attr = fs.getattr(fs.resolve_key(&key)?)?;
+            Ok(fattr(&status.attr_of(fs, attr)?))
         })
         .await
     }
@@ -253,8 +270,17 @@ impl NfsReadFileSystem for NfsFs {
     ) -> Result<(Vec<u8>, bool), nfsstat3> {
         let key = id.0.clone();
         let count = count.min(MAX_TRANSFER);
-        self.call("read", move |fs| {
+        self.call_with_status("read", move |fs, status| {
             let id = fs.resolve_key(&key)?;
+            if status.is_status(id) {
+                // Every READ within the window sees the same snapshot.
+                let data = status.snapshot(fs)?;
+                let start = usize::try_from(offset)
+                    .unwrap_or(usize::MAX)
+                    .min(data.len());
+                let end = start.saturating_add(count as usize).min(data.len());
+                return Ok((data[start..end].to_vec(), end == data.len()));
+            }
             // A slice of the cached contents: only the range is copied.
             let data = fs.read(id, offset, count)?;
             let n = data.len() as u64;
@@ -272,10 +298,10 @@ impl NfsReadFileSystem for NfsFs {
         let key = dir.0.clone();
         let after = (cookie != 0).then_some(NodeId(cookie));
         let (dir, first) = self
-            .call("readdirplus", move |fs| {
+            .call_with_status("readdirplus", move |fs, status| {
                 let dir = fs.resolve_key(&key)?;
                 let page = fs.readdir_page(dir, after, PAGE_STEP)?;
-                Ok((dir, entries(fs, page)?))
+                Ok((dir, entries(fs, status, page)?))
             })
             .await
             .map_err(|status| match status {
@@ -285,6 +311,7 @@ impl NfsReadFileSystem for NfsFs {
             })?;
         Ok(Listing {
             fs: self.fs.clone(),
+            status: self.status.clone(),
             dir,
             buffer: first.0.into(),
             last: after,
@@ -322,9 +349,10 @@ impl NfsReadFileSystem for NfsFs {
 
 type Entries = (Vec<DirEntryPlus<NfsHandle>>, bool);
 
-fn entries(fs: &ModFs, page: DirPage) -> Result<Entries, Error> {
+fn entries(fs: &ModFs, status: &StatusWindow, page: DirPage) -> Result<Entries, Error> {
     let mut out = Vec::with_capacity(page.entries.len());
     for (entry, attr) in page.entries {
+        let attr = status.attr_of(fs, attr)?;
         out.push(DirEntryPlus {
             fileid: entry.id.0,
             name: entry.name.into_bytes().into(),
@@ -341,6 +369,7 @@ fn entries(fs: &ModFs, page: DirPage) -> Result<Entries, Error> {
 /// computed when the previous one is used up.
 struct Listing {
     fs: Arc<ModFs>,
+    status: Arc<StatusWindow>,
     dir: NodeId,
     buffer: VecDeque<DirEntryPlus<NfsHandle>>,
     /// The id of the last entry handed out (or the request's cookie).
@@ -352,8 +381,9 @@ impl ReadDirPlusIterator<NfsHandle> for Listing {
     async fn next(&mut self) -> NextResult<DirEntryPlus<NfsHandle>> {
         if self.buffer.is_empty() && !self.eof {
             let (fs, dir, after) = (self.fs.clone(), self.dir, self.last);
+            let status = self.status.clone();
             match blocking("readdirplus", move || {
-                entries(&fs, fs.readdir_page(dir, after, PAGE_STEP)?)
+                entries(&fs, &status, fs.readdir_page(dir, after, PAGE_STEP)?)
             })
             .await
             {

@@ -333,3 +333,42 @@ fn a_large_directory_pages_in_constant_steps() {
     assert_eq!(rest[0].name, entries[N / 2 + 1].name);
     server.stop();
 }
+
+#[test]
+fn the_status_file_is_never_torn_across_reads() {
+    // A client reads the status file as GETATTR then READs in small pieces,
+    // while every request (its own included) changes the counters. All of
+    // it within the snapshot window must be one document of the size
+    // GETATTR gave.
+    let store = Arc::new(MemoryStore::new());
+    sample(store.as_ref());
+    let fs = offline(store);
+    let server = gomodfs_nfs::serve(fs.clone(), "127.0.0.1:0").unwrap();
+    let mut c = Client::connect(server.local_addr().port(), "/");
+    let (fh, _) = c.walk(".gomodfs-status").unwrap();
+    let (file, _) = c.walk("example.com/!foo@v1.0.0/a.go").unwrap();
+    let started = std::time::Instant::now();
+    let size = c.getattr(&fh).unwrap().size;
+    let mut doc = Vec::new();
+    loop {
+        // Other traffic between the pieces.
+        c.read(&file, 0, 4).unwrap();
+        let (piece, eof) = c.read(&fh, doc.len() as u64, 64).unwrap();
+        doc.extend_from_slice(&piece);
+        if eof || piece.is_empty() {
+            break;
+        }
+    }
+    // Only meaningful if it all happened inside one window.
+    assert!(
+        started.elapsed() < gomodfs_nfs::STATUS_WINDOW,
+        "too slow to check"
+    );
+    assert_eq!(doc.len() as u64, size, "GETATTR size vs bytes read");
+    let json: serde_json::Value = serde_json::from_slice(&doc).expect("one JSON document");
+    assert!(json.get("uptime").is_some(), "{json}");
+    // After the window a new snapshot is served.
+    std::thread::sleep(gomodfs_nfs::STATUS_WINDOW);
+    let again = c.read_all(&fh, 64).unwrap();
+    assert_ne!(again, doc, "a snapshot outlived its window");
+}
