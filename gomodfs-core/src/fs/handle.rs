@@ -104,7 +104,7 @@ impl ModFs {
 
     /// Whether id `h` is registered for a node that satisfies `check`.
     fn known(&self, h: u64, check: impl Fn(&Node) -> bool) -> bool {
-        self.nodes.read().get(&NodeId(h)).is_some_and(check)
+        self.nodes.get(NodeId(h)).is_some_and(|n| check(&n))
     }
 
     /// Finds the stored module version whose root hashes to `module`, then
@@ -135,7 +135,7 @@ impl ModFs {
         }
         // Register every node of the module at once: a client that held
         // handles before the restart usually holds many of the same module.
-        let tree = self.tree(&mv)?;
+        let tree = self.tree(&mv, super::Call::default())?;
         let mut found = None;
         let mut dirs = vec![String::new()];
         while let Some(dir) = dirs.pop() {

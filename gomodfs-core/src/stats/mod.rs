@@ -256,6 +256,15 @@ impl OpTimer<'_> {
         self.end(if result.is_err() { End::Error } else { End::Ok });
     }
 
+    /// Takes the call back as if it never started: for a store-only
+    /// attempt that is retried as a full call, which is counted instead.
+    pub fn discard(mut self) {
+        self.done = true;
+        self.stats.ops[self.op as usize]
+            .started
+            .fetch_sub(1, Relaxed);
+    }
+
     fn end(&mut self, how: End) {
         if self.done {
             return;
