@@ -459,6 +459,11 @@ impl ModFs {
         let mut snapshot = self.stats.snapshot();
         snapshot.upstream = self.upstream().map(Upstream::stats);
         snapshot.store = self.store_usage();
+        let (pinned, cached) = self.nodes.counts();
+        snapshot.nodes = crate::stats::NodeCounts {
+            pinned: pinned as u64,
+            cached: cached as u64,
+        };
         snapshot
     }
 

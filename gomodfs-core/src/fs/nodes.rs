@@ -120,6 +120,12 @@ impl NodeTable {
             && let Some((node, _)) = pinned.remove(&id)
         {
             self.recent.insert(id, node);
+            // Give the memory back once the kernel has forgotten most nodes
+            // (a map never shrinks by itself).
+            if pinned.capacity() > 1024 && pinned.len() * 4 < pinned.capacity() {
+                let len = pinned.len();
+                pinned.shrink_to(len * 2);
+            }
         }
     }
 

@@ -109,6 +109,15 @@ struct OpCounters {
     buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
 }
 
+/// How many nodes the filesystem knows, as reported.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct NodeCounts {
+    /// Nodes pinned until a frontend releases them (FUSE FORGET).
+    pub pinned: u64,
+    /// Unpinned nodes in the bounded cache.
+    pub cached: u64,
+}
+
 /// Counters of one operation, as reported.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct OpSnapshot {
@@ -203,6 +212,9 @@ pub struct StatusSnapshot {
     pub bytes_fetched: u64,
     /// Downloads in flight right now.
     pub downloads_in_flight: u64,
+    /// Nodes known to the filesystem: pinned by a frontend (the FUSE
+    /// kernel's inodes) and cached unpinned (bounded).
+    pub nodes: NodeCounts,
     /// The store's size and module count, when known.
     pub store: Option<StoreUsage>,
     /// The upstream client's counters (absent when offline).
@@ -390,6 +402,7 @@ impl Stats {
             blob_cache: self.cache(Cache::Blob),
             bytes_fetched: self.bytes_fetched.load(Relaxed),
             downloads_in_flight: self.in_flight.load(Relaxed),
+            nodes: NodeCounts::default(),
             store: None,
             upstream: None,
             recent_downloads: self.downloads.lock().iter().rev().cloned().collect(),
