@@ -108,18 +108,18 @@ impl NodeTable {
         }
     }
 
-    /// Removes `n` pins; a node left without pins moves to the bounded
-    /// cache of recent nodes.
+    /// Removes `n` pins; a node left without pins is dropped.
     pub(crate) fn forget(&self, id: NodeId, n: u64) {
         let mut pinned = self.pinned.lock();
         let Some((_, pins)) = pinned.get_mut(&id) else {
             return;
         };
         *pins = pins.saturating_sub(n);
-        if *pins == 0
-            && let Some((node, _)) = pinned.remove(&id)
-        {
-            self.recent.insert(id, node);
+        // Dropped rather than moved to the cache of recent nodes: a wave of
+        // FORGETs (the kernel shrinking its caches) would otherwise leave
+        // thousands of survivors scattered over the memory the wave frees.
+        // Frontends that name nodes persistently resolve them again.
+        if *pins == 0 && pinned.remove(&id).is_some() {
             // Give the memory back once the kernel has forgotten most nodes
             // (a map never shrinks by itself).
             if pinned.capacity() > 1024 && pinned.len() * 4 < pinned.capacity() {
@@ -160,8 +160,7 @@ mod tests {
         assert_eq!(table.counts().0, 1);
         table.forget(kept, 1);
         assert_eq!(table.counts().0, 0);
-        // Forgotten, it is still known until the cache evicts it.
-        assert_eq!(table.get(kept), Some(prefix(0)));
+        assert_eq!(table.get(kept), None);
         assert_eq!(table.get(NodeId::ROOT), Some(Node::Root));
     }
 }
