@@ -105,7 +105,7 @@ const MISSING_MODULES: usize = 20_000;
 /// The most the resident memory may grow over the second round of lookups,
 /// once the kernel has forgotten its inodes. Without bounds it grows by
 /// about 35 MB per round (one node map entry per name).
-const RSS_GROWTH_MAX_KB: u64 = 16 * 1024;
+const RSS_GROWTH_MAX_KB: u64 = 18 * 1024;
 
 #[test]
 fn memory_stays_flat_over_many_distinct_lookups() -> TestResult {
@@ -129,7 +129,7 @@ fn memory_stays_flat_over_many_distinct_lookups() -> TestResult {
     // growth: none when memory is bounded, as much again when it is not.
     lookups(&root, 0, LOOKUPS, MISSING_MODULES);
     forget_inodes()?;
-    std::thread::sleep(Duration::from_secs(2));
+    std::thread::sleep(Duration::from_secs(3));
     let warm = vm_rss_kb(pid)?;
 
     let started = Instant::now();
@@ -137,8 +137,9 @@ fn memory_stays_flat_over_many_distinct_lookups() -> TestResult {
     let took = started.elapsed();
     let after = vm_rss_kb(pid)?;
     forget_inodes()?;
-    // FORGETs arrive asynchronously; give them a moment.
-    std::thread::sleep(Duration::from_secs(2));
+    // FORGETs arrive asynchronously, and memory is given back a second
+    // after they stop: give them a moment.
+    std::thread::sleep(Duration::from_secs(3));
     let forgotten = vm_rss_kb(pid)?;
     let status = std::fs::read_to_string(root.join(".gomodfs-status"))?;
     let status: serde_json::Value = serde_json::from_str(&status)?;

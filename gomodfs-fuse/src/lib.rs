@@ -34,12 +34,12 @@ use fuser::{
 };
 use gomodfs_core::{Attr, Call, Error, ErrorKind, ModFs, NodeId, NodeKind};
 use handles::Handles;
-use waiters::Waiters;
 use std::ffi::OsStr;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use waiters::Waiters;
 
 /// Errors of the FUSE frontend.
 #[derive(Debug, thiserror::Error)]
@@ -186,7 +186,7 @@ pub fn mount(
 pub struct FuseFs {
     inner: Arc<Inner>,
     waiters: Waiters,
-    trim: trim::Trim,
+    trim: Arc<trim::Trim>,
 }
 
 /// What the handlers share with the download-wait pool.
@@ -234,7 +234,7 @@ impl FuseFs {
                 dirs: Handles::default(),
             }),
             waiters: Waiters::new(download_waiters),
-            trim: trim::Trim::default(),
+            trim: Arc::default(),
         }
     }
 
@@ -337,11 +337,7 @@ impl Filesystem for FuseFs {
                     // forever inside a module tree, which never changes;
                     // briefly elsewhere, where a module version may appear
                     // upstream.
-                    let stable = inner
-                        .fs
-                        .with(LOCAL)
-                        .getattr(parent)
-                        .is_ok_and(|a| a.stable);
+                    let stable = inner.fs.with(LOCAL).getattr(parent).is_ok_and(|a| a.stable);
                     let ttl = if stable { inner.ttl } else { NEGATIVE_TTL };
                     let mut attr = file_attr(&NEGATIVE);
                     attr.ino = INodeNo(0);

@@ -131,7 +131,9 @@ impl With<'_> {
     /// are never torn.
     pub fn open(&self, id: NodeId) -> Result<Bytes> {
         let fs = self.fs;
-        fs.timed(Op::Open, self.call, || fs.contents(&fs.node(id)?, self.call))
+        fs.timed(Op::Open, self.call, || {
+            fs.contents(&fs.node(id)?, self.call)
+        })
     }
 
     /// Up to `size` bytes of a file from `offset` (fewer at the end).
