@@ -131,22 +131,22 @@ fn memory_stays_flat_over_many_distinct_lookups() -> TestResult {
     lookups(&root, 0, LOOKUPS, MISSING_MODULES);
     forget_inodes()?;
     std::thread::sleep(Duration::from_secs(3));
-    let warm = vm_rss_kb(pid)?;
+    let warm = rss_anon_kb(pid)?;
 
     let started = Instant::now();
     lookups(&root, LOOKUPS, LOOKUPS, MISSING_MODULES);
     let took = started.elapsed();
-    let after = vm_rss_kb(pid)?;
+    let after = rss_anon_kb(pid)?;
     forget_inodes()?;
     // FORGETs arrive asynchronously, and memory is given back a second
     // after they stop: give them a moment.
     std::thread::sleep(Duration::from_secs(3));
-    let forgotten = vm_rss_kb(pid)?;
+    let forgotten = rss_anon_kb(pid)?;
     let status = std::fs::read_to_string(root.join(".gomodfs-status"))?;
     let status: serde_json::Value = serde_json::from_str(&status)?;
     eprintln!("nodes: {}", status["nodes"]);
     eprintln!(
-        "VmRSS: {warm} kB after warm-up, {after} kB after {LOOKUPS} lookups ({took:?}), \
+        "RssAnon: {warm} kB after warm-up, {after} kB after {LOOKUPS} lookups ({took:?}), \
          {forgotten} kB after the kernel forgot them"
     );
     assert!(
@@ -198,16 +198,17 @@ fn forget_inodes() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// The resident set size of process `pid`, in kB.
-fn vm_rss_kb(pid: u32) -> Result<u64, Box<dyn std::error::Error>> {
+/// The resident anonymous memory of process `pid` (its heap and stacks,
+/// without the mapped binary), in kB.
+fn rss_anon_kb(pid: u32) -> Result<u64, Box<dyn std::error::Error>> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let line = status
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .ok_or("no VmRSS")?;
+        .find(|l| l.starts_with("RssAnon:"))
+        .ok_or("no RssAnon")?;
     Ok(line
         .split_whitespace()
         .nth(1)
-        .ok_or("bad VmRSS line")?
+        .ok_or("bad RssAnon line")?
         .parse()?)
 }
