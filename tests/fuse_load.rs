@@ -105,7 +105,7 @@ const MISSING_MODULES: usize = 20_000;
 /// The most the resident memory may grow over the second round of lookups,
 /// once the kernel has forgotten its inodes. Without bounds it grows by
 /// about 27 MB per round (one node map entry per name); bounded, it
-/// stays within allocator noise (-2 to +13 MB measured).
+/// stays within allocator noise (-9 to +5 MB measured).
 const RSS_GROWTH_MAX_KB: u64 = 18 * 1024;
 
 #[test]
