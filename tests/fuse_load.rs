@@ -145,6 +145,19 @@ fn memory_stays_flat_over_many_distinct_lookups() -> TestResult {
     let status = std::fs::read_to_string(root.join(".gomodfs-status"))?;
     let status: serde_json::Value = serde_json::from_str(&status)?;
     eprintln!("nodes: {}", status["nodes"]);
+    // The kernel's FORGETs released the pins, and the unpinned cache is
+    // bounded.
+    let pinned = status["nodes"]["pinned"]
+        .as_u64()
+        .ok_or("no nodes.pinned")?;
+    let cached = status["nodes"]["cached"]
+        .as_u64()
+        .ok_or("no nodes.cached")?;
+    assert!(pinned < 1_000, "{pinned} nodes still pinned after FORGET");
+    assert!(
+        cached <= gomodfs::core::fs::RECENT_NODES as u64 + 1_024,
+        "{cached} unpinned nodes cached"
+    );
     eprintln!(
         "RssAnon: {warm} kB after warm-up, {after} kB after {LOOKUPS} lookups ({took:?}), \
          {forgotten} kB after the kernel forgot them"

@@ -42,7 +42,7 @@ impl Trim {
             let me = self.clone();
             let spawned = std::thread::Builder::new()
                 .name("gomodfs-trim".into())
-                .stack_size(64 << 10)
+                .stack_size(256 << 10)
                 .spawn(move || {
                     std::thread::sleep(TRIM_AFTER);
                     me.scheduled.store(false, Ordering::Release);

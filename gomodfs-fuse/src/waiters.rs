@@ -13,10 +13,6 @@ use std::sync::Arc;
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
-/// Stack size of a waiting thread: it only blocks on a download and then
-/// sends one reply.
-const STACK: usize = 256 << 10;
-
 #[derive(Default)]
 struct State {
     queue: VecDeque<Job>,
@@ -58,8 +54,10 @@ impl Waiters {
         }
         let shared = self.shared.clone();
         let spawned = std::thread::Builder::new()
+            // The default stack: after the download the thread reads the
+            // store and builds the module's tree. Untouched pages cost no
+            // memory.
             .name("gomodfs-wait".into())
-            .stack_size(STACK)
             .spawn(move || work(&shared));
         match spawned {
             Ok(_) => state.threads += 1,
