@@ -2,8 +2,12 @@
 //!
 //! The API is synchronous-looking: plain blocking methods that hide the async
 //! download machinery, so FUSE callbacks call it directly and async frontends
-//! call it from `spawn_blocking`. Node ids are deterministic: the same path
-//! gets the same id in every process and after every restart.
+//! call it from `spawn_blocking`. A frontend with a fixed set of workers asks
+//! first with a store-only [`Call`] (answered at local speed, or refused at
+//! once when a download is needed) and waits for downloads elsewhere. Node
+//! ids are deterministic: the same path gets the same id in every process and
+//! after every restart. Which nodes are kept in memory is up to the node
+//! table: pinned ones until released, a bounded cache of the others.
 
 mod handle;
 mod node;
