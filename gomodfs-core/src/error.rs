@@ -131,6 +131,11 @@ pub enum Error {
     /// [`ModFs::resolve_key`](crate::ModFs::resolve_key).
     #[error("stale node key: {0}")]
     Stale(String),
+    /// A store-only call (see [`ModFs::with`](crate::ModFs::with)) needs
+    /// a download, or waits for one: retry it as a full call. Never returned
+    /// by calls that may download.
+    #[error("{0}: not in the store yet (needs a download)")]
+    WouldFetch(String),
     /// An I/O error with context.
     #[error("{context}: {source}")]
     Io {
@@ -161,6 +166,7 @@ impl Error {
             | Error::Store { .. }
             | Error::Damaged { .. }
             | Error::Config(_)
+            | Error::WouldFetch(_)
             | Error::Io { .. } => ErrorKind::Io,
         }
     }
@@ -175,6 +181,12 @@ impl Error {
             }
             ErrorKind::Io => tracing::Level::WARN,
         }
+    }
+
+    /// Whether a store-only call needs the network: the caller should
+    /// retry it as a full call, where waiting is allowed.
+    pub fn would_fetch(&self) -> bool {
+        matches!(self, Error::WouldFetch(_))
     }
 
     /// Wraps an I/O error with what was being done.

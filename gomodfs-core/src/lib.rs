@@ -21,6 +21,6 @@ pub mod store;
 mod time;
 
 pub use error::{Error, ErrorKind, Result};
-pub use fs::{Attr, DirEntry, DirPage, ModFs, ModFsOptions, NodeId, NodeKind};
+pub use fs::{Attr, Call, DirEntry, DirPage, ModFs, ModFsOptions, NodeId, NodeKind, With};
 pub use modpath::ModuleVersion;
 pub use store::{Store, StoredModule};

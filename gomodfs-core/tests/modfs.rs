@@ -203,3 +203,57 @@ fn readdir_plus_gives_what_lookup_gives() {
         .collect();
     assert_eq!(sizes[2], ("v1.0.0.ziphash".to_owned(), 47));
 }
+
+#[test]
+fn store_only_calls_answer_stored_modules_and_refuse_to_download() {
+    let store = Arc::new(MemoryStore::new());
+    put(
+        &store,
+        "example.com/here",
+        "v1.0.0",
+        &[("a.go", "package a\n")],
+    );
+    let fs = offline(store);
+    let local = fs.with(gomodfs_core::Call {
+        store_only: true,
+        pin: false,
+    });
+    let dir = local
+        .lookup(NodeId::ROOT, "example.com")
+        .and_then(|d| local.lookup(d.id, "here@v1.0.0"))
+        .unwrap();
+    let a = local.lookup(dir.id, "a.go").unwrap();
+    assert_eq!(local.read(a.id, 0, 100).unwrap(), "package a\n");
+    // Not stored: the store-only call says it needs a download (offline,
+    // the full call then fails like any other).
+    let example = local.lookup(NodeId::ROOT, "example.com").unwrap();
+    let missing = local.lookup(example.id, "gone@v1.0.0").unwrap_err();
+    assert!(missing.would_fetch(), "{missing}");
+    let full = fs.lookup(example.id, "gone@v1.0.0").unwrap_err();
+    assert!(!full.would_fetch(), "{full}");
+    // Names that cannot exist need no download either.
+    let never = local.lookup(NodeId::ROOT, "nodot").unwrap_err();
+    assert_eq!(never.kind(), ErrorKind::NotFound);
+    // The retried attempt is what the counters show.
+    assert_eq!(fs.status().ops["lookup"].errors, 2);
+}
+
+#[test]
+fn pinned_nodes_stay_until_forgotten_and_unpinned_ones_are_bounded() {
+    let fs = offline(Arc::new(MemoryStore::new()));
+    let pinning = fs.with(gomodfs_core::Call {
+        store_only: true,
+        pin: true,
+    });
+    let example = pinning.lookup(NodeId::ROOT, "example.com").unwrap();
+    for i in 0..gomodfs_core::fs::RECENT_NODES * 2 {
+        fs.lookup(example.id, &format!("p{i}")).unwrap();
+    }
+    let (pinned, cached) = fs.node_counts();
+    assert_eq!(pinned, 1);
+    assert!(cached <= gomodfs_core::fs::RECENT_NODES + 1024, "{cached}");
+    // Still known after all that churn, because pinned.
+    assert!(fs.getattr(example.id).is_ok());
+    fs.forget(example.id, 1);
+    assert_eq!(fs.node_counts().0, 0);
+}

@@ -31,7 +31,7 @@ impl<T> Handles<T> {
         self.open.lock().get(&fh).cloned()
     }
 
-    pub(crate) fn remove(&self, fh: u64) {
-        self.open.lock().remove(&fh);
+    pub(crate) fn remove(&self, fh: u64) -> Option<Arc<T>> {
+        self.open.lock().remove(&fh)
     }
 }

@@ -4,10 +4,23 @@
 //! This crate is an adapter and nothing more: every handler is "call the core,
 //! map the result". Because nothing under the mount ever changes, entries and
 //! attributes get long TTLs and file pages stay cached across opens.
+//!
+//! Two rules keep the mount responsive and its memory flat:
+//!
+//! - A FUSE worker only answers what the store and caches hold (a
+//!   store-only [`Call`]); a request that needs a download goes, with its
+//!   reply, to a separate pool of waiting threads
+//!   ([`MountOptions::download_waiters`]), so stored modules are served at
+//!   local speed whatever is downloading.
+//! - Every node the kernel learns (LOOKUP, READDIRPLUS) is pinned in the
+//!   core until the kernel's FORGET; everything else lives in the core's
+//!   bounded node cache.
 #![deny(missing_docs)]
 
 mod errno;
 mod handles;
+mod trim;
+mod waiters;
 
 pub use errno::to_errno;
 
@@ -19,13 +32,14 @@ use fuser::{
     ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, SessionACL,
     TimeOrNow, WriteFlags,
 };
-use gomodfs_core::{Attr, ErrorKind, ModFs, NodeId, NodeKind};
+use gomodfs_core::{Attr, Call, Error, ErrorKind, ModFs, NodeId, NodeKind};
 use handles::Handles;
 use std::ffi::OsStr;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use waiters::Waiters;
 
 /// Errors of the FUSE frontend.
 #[derive(Debug, thiserror::Error)]
@@ -77,8 +91,12 @@ fn mount_hint(e: &io::Error) -> String {
 /// Mount settings.
 #[derive(Debug, Clone)]
 pub struct MountOptions {
-    /// Worker threads serving requests; a slow download blocks only one.
+    /// Worker threads serving requests from the store and caches.
     pub threads: usize,
+    /// Most threads waiting for downloads at once; requests past that
+    /// queue until one finishes. Requests for stored modules never wait
+    /// for these.
+    pub download_waiters: usize,
     /// Let users other than the mounting one access the mount
     /// (`allow_other`; needs `user_allow_other` in /etc/fuse.conf unless root).
     pub allow_other: bool,
@@ -90,6 +108,7 @@ impl Default for MountOptions {
     fn default() -> Self {
         MountOptions {
             threads: 16,
+            download_waiters: 128,
             allow_other: false,
             ttl: Duration::from_secs(365 * 24 * 3600),
         }
@@ -149,7 +168,7 @@ pub fn mount(
     }
     config.n_threads = Some(options.threads.max(1));
     config.clone_fd = cfg!(target_os = "linux");
-    let adapter = FuseFs::new(fs, options.ttl);
+    let adapter = FuseFs::with_waiters(fs, options.ttl, options.download_waiters);
     let session =
         fuser::spawn_mount(adapter, mountpoint, &config).map_err(|source| FuseError::Mount {
             mountpoint: mountpoint.to_owned(),
@@ -165,23 +184,81 @@ pub fn mount(
 /// The [`fuser::Filesystem`] over a [`ModFs`]. Public so that embedders can
 /// run their own fuser session with it.
 pub struct FuseFs {
+    inner: Arc<Inner>,
+    waiters: Waiters,
+    trim: Arc<trim::Trim>,
+}
+
+/// What the handlers share with the download-wait pool.
+struct Inner {
     fs: Arc<ModFs>,
     ttl: Duration,
     files: Handles<Bytes>,
-    dirs: Handles<Vec<(String, Attr)>>,
+    dirs: Handles<DirListing>,
 }
 
+/// An open directory: its own attributes and its entries, each pinned once
+/// while the directory is open (so READDIRPLUS can pin what it sends).
+struct DirListing {
+    own: Attr,
+    entries: Vec<(String, Attr)>,
+}
+
+/// Calls made by a FUSE worker: store-only, pinning what the kernel learns.
+const LOCAL: Call = Call {
+    store_only: true,
+    pin: true,
+};
+
+/// Calls made by the download-wait pool.
+const WAITING: Call = Call {
+    store_only: false,
+    pin: true,
+};
+
 impl FuseFs {
-    /// An adapter over `fs` with entry/attribute TTL `ttl` for immutable nodes.
+    /// An adapter over `fs` with entry/attribute TTL `ttl` for immutable
+    /// nodes, and the default number of download-wait threads.
     pub fn new(fs: Arc<ModFs>, ttl: Duration) -> Self {
+        Self::with_waiters(fs, ttl, MountOptions::default().download_waiters)
+    }
+
+    /// Like [`FuseFs::new`], with at most `download_waiters` threads
+    /// waiting for downloads.
+    pub fn with_waiters(fs: Arc<ModFs>, ttl: Duration, download_waiters: usize) -> Self {
         FuseFs {
-            fs,
-            ttl,
-            files: Handles::default(),
-            dirs: Handles::default(),
+            inner: Arc::new(Inner {
+                fs,
+                ttl,
+                files: Handles::default(),
+                dirs: Handles::default(),
+            }),
+            waiters: Waiters::new(download_waiters),
+            trim: Arc::default(),
         }
     }
 
+    /// Runs `work` store-only on this worker; if it needs a download, runs
+    /// it again as a full call on the download-wait pool. `done` replies.
+    fn serve<T>(
+        &self,
+        work: impl Fn(&Inner, Call) -> Result<T, Error> + Send + 'static,
+        done: impl FnOnce(&Inner, Result<T, Error>) + Send + 'static,
+    ) {
+        match work(&self.inner, LOCAL) {
+            Err(e) if e.would_fetch() => {
+                let inner = self.inner.clone();
+                self.waiters.run(move || {
+                    let result = work(&inner, WAITING);
+                    done(&inner, result);
+                });
+            }
+            result => done(&self.inner, result),
+        }
+    }
+}
+
+impl Inner {
     fn ttl(&self, attr: &Attr) -> Duration {
         if attr.stable {
             self.ttl
@@ -245,31 +322,48 @@ impl Filesystem for FuseFs {
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         let name = match name_str(name) {
-            Ok(n) => n,
+            Ok(n) => n.to_owned(),
             Err(e) => return reply.error(e),
         };
-        match self.fs.lookup(NodeId(parent.0), name) {
-            Ok(attr) => reply.entry(&self.ttl(&attr), &file_attr(&attr), Generation(0)),
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                errno::log_and_map("lookup", &name, &e);
-                // A negative entry (node id 0) the kernel may cache: forever
-                // inside a module tree, which never changes; briefly
-                // elsewhere, where a module version may appear upstream.
-                let stable = self.fs.getattr(NodeId(parent.0)).is_ok_and(|a| a.stable);
-                let ttl = if stable { self.ttl } else { NEGATIVE_TTL };
-                let mut attr = file_attr(&NEGATIVE);
-                attr.ino = INodeNo(0);
-                reply.entry(&ttl, &attr, Generation(0));
-            }
-            Err(e) => reply.error(errno::log_and_map("lookup", &name, &e)),
-        }
+        let parent = NodeId(parent.0);
+        let shown = name.clone();
+        self.serve(
+            move |inner, call| inner.fs.with(call).lookup(parent, &name),
+            move |inner, result| match result {
+                Ok(attr) => reply.entry(&inner.ttl(&attr), &file_attr(&attr), Generation(0)),
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    errno::log_and_map("lookup", &shown, &e);
+                    // A negative entry (node id 0) the kernel may cache:
+                    // forever inside a module tree, which never changes;
+                    // briefly elsewhere, where a module version may appear
+                    // upstream.
+                    let stable = inner.fs.with(LOCAL).getattr(parent).is_ok_and(|a| a.stable);
+                    let ttl = if stable { inner.ttl } else { NEGATIVE_TTL };
+                    let mut attr = file_attr(&NEGATIVE);
+                    attr.ino = INodeNo(0);
+                    reply.entry(&ttl, &attr, Generation(0));
+                }
+                Err(e) => reply.error(errno::log_and_map("lookup", &shown, &e)),
+            },
+        );
+    }
+
+    // BATCH_FORGET: fuser's default calls this for each node (its
+    // `ForgetOne` type is not public, so it cannot be overridden).
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        self.inner.fs.forget(NodeId(ino.0), nlookup);
+        self.trim.forgot();
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        match self.fs.getattr(NodeId(ino.0)) {
-            Ok(attr) => reply.attr(&self.ttl(&attr), &file_attr(&attr)),
-            Err(e) => reply.error(errno::log_and_map("getattr", &ino.0, &e)),
-        }
+        let id = NodeId(ino.0);
+        self.serve(
+            move |inner, call| inner.fs.with(call).getattr(id),
+            move |inner, result| match result {
+                Ok(attr) => reply.attr(&inner.ttl(&attr), &file_attr(&attr)),
+                Err(e) => reply.error(errno::log_and_map("getattr", &ino.0, &e)),
+            },
+        );
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
@@ -277,26 +371,29 @@ impl Filesystem for FuseFs {
             return reply.error(Errno::EROFS);
         }
         let id = NodeId(ino.0);
-        let attr = match self.fs.getattr(id) {
-            Ok(a) => a,
-            Err(e) => return reply.error(errno::log_and_map("open", &ino.0, &e)),
-        };
-        if attr.kind == NodeKind::Directory {
-            return reply.error(Errno::EISDIR);
-        }
-        match self.fs.open(id) {
-            Ok(data) => {
-                let fh = self.files.insert(data);
-                let flags = if attr.stable {
-                    FopenFlags::FOPEN_KEEP_CACHE
-                } else {
-                    // The status file: every open sees a fresh snapshot.
-                    FopenFlags::FOPEN_DIRECT_IO
-                };
-                reply.opened(FileHandle(fh), flags);
-            }
-            Err(e) => reply.error(errno::log_and_map("open", &ino.0, &e)),
-        }
+        self.serve(
+            move |inner, call| {
+                let fs = inner.fs.with(call);
+                let attr = fs.getattr(id)?;
+                if attr.kind == NodeKind::Directory {
+                    return Err(Error::IsADirectory(format!("node {}", id.0)));
+                }
+                Ok((attr, fs.open(id)?))
+            },
+            move |inner, result| match result {
+                Ok((attr, data)) => {
+                    let fh = inner.files.insert(data);
+                    let flags = if attr.stable {
+                        FopenFlags::FOPEN_KEEP_CACHE
+                    } else {
+                        // The status file: every open sees a fresh snapshot.
+                        FopenFlags::FOPEN_DIRECT_IO
+                    };
+                    reply.opened(FileHandle(fh), flags);
+                }
+                Err(e) => reply.error(errno::log_and_map("open", &ino.0, &e)),
+            },
+        );
     }
 
     fn read(
@@ -310,16 +407,20 @@ impl Filesystem for FuseFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        if let Some(data) = self.files.get(fh.0) {
+        if let Some(data) = self.inner.files.get(fh.0) {
             let len = data.len() as u64;
             let start = offset.min(len) as usize;
             let end = offset.saturating_add(u64::from(size)).min(len) as usize;
             return reply.data(&data[start..end]);
         }
-        match self.fs.read(NodeId(ino.0), offset, size) {
-            Ok(data) => reply.data(&data),
-            Err(e) => reply.error(errno::log_and_map("read", &ino.0, &e)),
-        }
+        let id = NodeId(ino.0);
+        self.serve(
+            move |inner, call| inner.fs.with(call).read(id, offset, size),
+            move |_, result| match result {
+                Ok(data) => reply.data(&data),
+                Err(e) => reply.error(errno::log_and_map("read", &ino.0, &e)),
+            },
+        );
     }
 
     fn release(
@@ -332,7 +433,7 @@ impl Filesystem for FuseFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        self.files.remove(fh.0);
+        self.inner.files.remove(fh.0);
         reply.ok();
     }
 
@@ -351,25 +452,29 @@ impl Filesystem for FuseFs {
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         let id = NodeId(ino.0);
-        let stable = match self.fs.getattr(id) {
-            Ok(a) => a.stable,
-            Err(e) => return reply.error(errno::log_and_map("opendir", &ino.0, &e)),
-        };
         // The listing is taken once per open directory, with attributes, so
-        // offsets stay stable and READDIRPLUS needs no lookups.
-        match self.fs.readdir_plus(id) {
-            Ok(entries) => {
-                let list = entries.into_iter().map(|(e, a)| (e.name, a)).collect();
-                let fh = self.dirs.insert(list);
-                let flags = if stable {
-                    FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_CACHE_DIR
-                } else {
-                    FopenFlags::empty()
-                };
-                reply.opened(FileHandle(fh), flags);
-            }
-            Err(e) => reply.error(errno::log_and_map("opendir", &ino.0, &e)),
-        }
+        // offsets stay stable and READDIRPLUS needs no lookups. Its entries
+        // are pinned (once each) until RELEASEDIR.
+        self.serve(
+            move |inner, call| {
+                let fs = inner.fs.with(call);
+                let own = fs.getattr(id)?;
+                Ok((own, fs.readdir_plus(id)?))
+            },
+            move |inner, result| match result {
+                Ok((own, entries)) => {
+                    let entries = entries.into_iter().map(|(e, a)| (e.name, a)).collect();
+                    let fh = inner.dirs.insert(DirListing { own, entries });
+                    let flags = if own.stable {
+                        FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_CACHE_DIR
+                    } else {
+                        FopenFlags::empty()
+                    };
+                    reply.opened(FileHandle(fh), flags);
+                }
+                Err(e) => reply.error(errno::log_and_map("opendir", &ino.0, &e)),
+            },
+        );
     }
 
     fn readdir(
@@ -380,7 +485,7 @@ impl Filesystem for FuseFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let Some(entries) = self.dirs.get(fh.0) else {
+        let Some(dir) = self.inner.dirs.get(fh.0) else {
             return reply.error(Errno::EBADF);
         };
         // Offsets: 1 is ".", 2 is "..", 3.. are the entries.
@@ -389,7 +494,7 @@ impl Filesystem for FuseFs {
             (ino.0, FileType::Directory, ".."),
         ];
         let all = dots.into_iter().chain(
-            entries
+            dir.entries
                 .iter()
                 .map(|(name, a)| (a.id.0, file_type(a.kind), name.as_str())),
         );
@@ -404,24 +509,29 @@ impl Filesystem for FuseFs {
     fn readdirplus(
         &self,
         _req: &Request,
-        ino: INodeNo,
+        _ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        let Some(entries) = self.dirs.get(fh.0) else {
+        let Some(dir) = self.inner.dirs.get(fh.0) else {
             return reply.error(Errno::EBADF);
         };
-        let own = match self.fs.getattr(NodeId(ino.0)) {
-            Ok(a) => a,
-            Err(e) => return reply.error(errno::log_and_map("readdirplus", &ino.0, &e)),
-        };
-        let dots = [(".", own), ("..", own)];
-        let all = dots
-            .into_iter()
-            .chain(entries.iter().map(|(name, a)| (name.as_str(), *a)));
-        for (i, (name, attr)) in all.enumerate().skip(offset as usize) {
-            let ttl = self.ttl(&attr);
+        let dots = [(".", dir.own, false), ("..", dir.own, false)];
+        let all = dots.into_iter().chain(
+            dir.entries
+                .iter()
+                .map(|(name, a)| (name.as_str(), *a, true)),
+        );
+        for (i, (name, attr, counted)) in all.enumerate().skip(offset as usize) {
+            let ttl = self.inner.ttl(&attr);
+            // The kernel takes a lookup reference on every entry it gets
+            // except `.` and `..`: pin before it can FORGET. The open
+            // directory's own pin guarantees the node is still known.
+            if counted && !self.inner.fs.pin(attr.id) {
+                tracing::warn!(id = attr.id.0, name, "listed node unknown; not sent");
+                continue;
+            }
             if reply.add(
                 INodeNo(attr.id.0),
                 i as u64 + 1,
@@ -430,6 +540,9 @@ impl Filesystem for FuseFs {
                 &file_attr(&attr),
                 Generation(0),
             ) {
+                if counted {
+                    self.inner.fs.forget(attr.id, 1);
+                }
                 break;
             }
         }
@@ -444,7 +557,11 @@ impl Filesystem for FuseFs {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        self.dirs.remove(fh.0);
+        if let Some(dir) = self.inner.dirs.remove(fh.0) {
+            for (_, attr) in &dir.entries {
+                self.inner.fs.forget(attr.id, 1);
+            }
+        }
         reply.ok();
     }
 
@@ -456,10 +573,14 @@ impl Filesystem for FuseFs {
         if mask.contains(AccessFlags::W_OK) {
             return reply.error(Errno::EROFS);
         }
-        match self.fs.getattr(NodeId(ino.0)) {
-            Ok(_) => reply.ok(),
-            Err(e) => reply.error(errno::log_and_map("access", &ino.0, &e)),
-        }
+        let id = NodeId(ino.0);
+        self.serve(
+            move |inner, call| inner.fs.with(call).getattr(id),
+            move |_, result| match result {
+                Ok(_) => reply.ok(),
+                Err(e) => reply.error(errno::log_and_map("access", &ino.0, &e)),
+            },
+        );
     }
 
     fn getxattr(

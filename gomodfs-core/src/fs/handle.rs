@@ -21,7 +21,7 @@
 
 use super::node::{DownloadFile, Node};
 use super::tree::{TreeEntry, join};
-use super::{ModFs, NodeId, hash_path, id_of};
+use super::{Call, ModFs, NodeId, hash_path, id_of};
 use crate::error::{Error, Result};
 use crate::modpath::ModuleVersion;
 use crate::store::MetaFile;
@@ -75,12 +75,14 @@ impl ModFs {
                     return Err(stale());
                 }
                 let h = hash_path(path);
-                let known = self.nodes.read().get(&NodeId(h)).cloned();
+                let known = self.nodes.get(NodeId(h));
                 let result = match known {
                     Some(node) if node.path() == path => match &node {
                         // A module file may have been registered by a lookup
                         // that then failed: check that it exists.
-                        Node::Module(..) => self.attr(&node, NodeId(h)).map(|_| NodeId(h)),
+                        Node::Module(..) => self
+                            .attr(&node, NodeId(h), Call::default())
+                            .map(|_| NodeId(h)),
                         _ => Ok(NodeId(h)),
                     },
                     _ => self.resolve_path(path),
@@ -118,14 +120,14 @@ impl ModFs {
     fn resolve_path(&self, path: &str) -> Result<NodeId> {
         let mut id = NodeId::ROOT;
         for name in path.split('/').filter(|n| !n.is_empty()) {
-            id = self.lookup_node(&self.node(id)?, name)?.id;
+            id = self.lookup_node(&self.node(id)?, name, Call::default())?.id;
         }
         Ok(id)
     }
 
     /// Whether id `h` is registered for a node that satisfies `check`.
     fn known(&self, h: u64, check: impl Fn(&Node) -> bool) -> bool {
-        self.nodes.read().get(&NodeId(h)).is_some_and(check)
+        self.nodes.get(NodeId(h)).is_some_and(|n| check(&n))
     }
 
     /// Finds the stored module version whose root hashes to `module`, then
@@ -156,7 +158,7 @@ impl ModFs {
         }
         // Register every node of the module at once: a client that held
         // handles before the restart usually holds many of the same module.
-        let tree = self.tree(&mv)?;
+        let tree = self.tree(&mv, super::Call::default())?;
         let mut found = None;
         let mut dirs = vec![String::new()];
         while let Some(dir) = dirs.pop() {

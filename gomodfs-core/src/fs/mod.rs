@@ -2,16 +2,22 @@
 //!
 //! The API is synchronous-looking: plain blocking methods that hide the async
 //! download machinery, so FUSE callbacks call it directly and async frontends
-//! call it from `spawn_blocking`. Node ids are deterministic: the same path
-//! gets the same id in every process and after every restart.
+//! call it from `spawn_blocking`. A frontend with a fixed set of workers asks
+//! first with a store-only [`Call`] (answered at local speed, or refused at
+//! once when a download is needed) and waits for downloads elsewhere. Node
+//! ids are deterministic: the same path gets the same id in every process and
+//! after every restart. Which nodes are kept in memory is up to the node
+//! table: pinned ones until released, a bounded cache of the others.
 
 mod handle;
 mod node;
+mod nodes;
 mod page;
 mod tree;
 
 pub use handle::NODE_KEY_MAX;
 pub use node::STATUS_FILE;
+pub use nodes::RECENT_NODES;
 pub use page::DirPage;
 
 use crate::error::{Error, Result};
@@ -23,9 +29,9 @@ use crate::stats::{Cache, Op, Stats, StatusSnapshot, StoreUsage};
 use crate::store::{BlobId, MetaFile, Store, StoredFile, StoredModule};
 use bytes::Bytes;
 use node::{DownloadFile, Node};
-use parking_lot::RwLock;
+use nodes::NodeTable;
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tree::{ModuleTree, TreeEntry};
@@ -79,6 +85,108 @@ pub struct DirEntry {
     pub id: NodeId,
     /// File or directory.
     pub kind: NodeKind,
+}
+
+/// How a call made through [`ModFs::with`] may proceed. The default is what
+/// the plain methods ([`ModFs::lookup`] and the others) do: download what is
+/// missing, pin nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Call {
+    /// Answer from the store and the caches alone: a call that would
+    /// download, or wait for a download, fails at once with an error whose
+    /// [`Error::would_fetch`] is true, so the caller can retry it as a full
+    /// call where waiting does not hold anything up (FUSE hands it to a
+    /// separate pool).
+    pub store_only: bool,
+    /// Pin the nodes the call returns ([`With::lookup`]: one pin;
+    /// [`With::readdir_plus`]: one pin per entry) until [`ModFs::forget`]
+    /// releases them, for frontends whose clients hold node ids rather than
+    /// paths or keys (the FUSE kernel module). Unpinned nodes live in a
+    /// bounded cache and may be forgotten at any time.
+    pub pin: bool,
+}
+
+/// The node API with a [`Call`] mode: see [`ModFs::with`].
+pub struct With<'a> {
+    fs: &'a ModFs,
+    call: Call,
+}
+
+impl With<'_> {
+    /// Looks up `name` in directory `parent`.
+    pub fn lookup(&self, parent: NodeId, name: &str) -> Result<Attr> {
+        let fs = self.fs;
+        fs.timed(Op::Lookup, self.call, || {
+            let p = fs.node(parent)?;
+            fs.lookup_node(&p, name, self.call)
+        })
+    }
+
+    /// Attributes of a node.
+    pub fn getattr(&self, id: NodeId) -> Result<Attr> {
+        let fs = self.fs;
+        fs.timed(Op::Getattr, self.call, || {
+            fs.attr(&fs.node(id)?, id, self.call)
+        })
+    }
+
+    /// The whole contents of a file. For the status file this is one
+    /// snapshot; a frontend that keeps it per open file serves reads that
+    /// are never torn.
+    pub fn open(&self, id: NodeId) -> Result<Bytes> {
+        let fs = self.fs;
+        fs.timed(Op::Open, self.call, || {
+            fs.contents(&fs.node(id)?, self.call)
+        })
+    }
+
+    /// Up to `size` bytes of a file from `offset` (fewer at the end).
+    pub fn read(&self, id: NodeId, offset: u64, size: u32) -> Result<Bytes> {
+        let fs = self.fs;
+        fs.timed(Op::Read, self.call, || {
+            let data = fs.contents(&fs.node(id)?, self.call)?;
+            Ok(slice(&data, offset, size))
+        })
+    }
+
+    /// The entries of a directory with their attributes, as
+    /// [`With::lookup`] would give them, sorted by name. Every entry becomes
+    /// a known node, so a frontend can answer READDIRPLUS-style requests
+    /// (FUSE, NFS, PROPFIND depth 1) without a lookup per entry.
+    pub fn readdir_plus(&self, id: NodeId) -> Result<Vec<(DirEntry, Attr)>> {
+        let fs = self.fs;
+        fs.timed(Op::Readdir, self.call, || {
+            let node = fs.node(id)?;
+            let entries = fs.list(&node, self.call)?;
+            let mut found = Vec::with_capacity(entries.len());
+            for entry in entries {
+                let Some(child) = node.child(&entry.name) else {
+                    continue;
+                };
+                match fs.attr(&child, id_of(&child), self.call) {
+                    Ok(attr) => found.push((entry, child, attr)),
+                    // Listed from the store a moment ago; gone or unreadable
+                    // now only if the store changed under us.
+                    Err(e) if e.kind() == crate::ErrorKind::NotFound => continue,
+                    // A damaged module does not hide its siblings.
+                    Err(e @ Error::Damaged { .. }) => {
+                        tracing::warn!(error = %e, "listing without a damaged module");
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            // Registered only once every attribute is known, so that a
+            // failed call leaves no pins behind.
+            Ok(found
+                .into_iter()
+                .map(|(entry, child, attr)| {
+                    let id = fs.nodes.register(&child, self.call.pin);
+                    (DirEntry { id, ..entry }, Attr { id, ..attr })
+                })
+                .collect())
+        })
+    }
 }
 
 /// Tuning for [`ModFs`].
@@ -159,7 +267,7 @@ impl quick_cache::Weighter<ModuleVersion, Arc<ModuleTree>> for TreeWeighter {
 pub struct ModFs {
     store: Arc<dyn Store>,
     fetcher: Fetcher,
-    nodes: RwLock<HashMap<NodeId, Node>>,
+    nodes: NodeTable,
     trees: TreeCache,
     blobs: BlobCache,
     stats: Arc<Stats>,
@@ -210,12 +318,10 @@ impl ModFs {
             handle,
             stats.clone(),
         );
-        let mut nodes = HashMap::new();
-        nodes.insert(NodeId::ROOT, Node::Root);
         Ok(ModFs {
             store,
             fetcher,
-            nodes: RwLock::new(nodes),
+            nodes: NodeTable::default(),
             trees: TreeCache::with(
                 1024,
                 options.module_cache_bytes,
@@ -256,7 +362,7 @@ impl ModFs {
     /// frontends that serve modules rather than files (e.g. generating a
     /// `.zip`). File contents come from [`ModFs::file_contents`].
     pub fn module(&self, module: &ModuleVersion) -> Result<StoredModule> {
-        Ok(self.tree(module)?.module.clone())
+        Ok(self.tree(module, Call::default())?.module.clone())
     }
 
     /// A `.info` or `.mod` file (fetched on its own if needed).
@@ -270,44 +376,60 @@ impl ModFs {
         self.blob(module, &file.blob, &file.path)
     }
 
+    /// The node API with another [`Call`] mode: store-only calls, pinning.
+    pub fn with(&self, call: Call) -> With<'_> {
+        With { fs: self, call }
+    }
+
+    /// Releases `n` pins of a node pinned by calls with [`Call::pin`] (the
+    /// FUSE kernel module's FORGET). A node without pins stays known only
+    /// while the bounded cache of recent nodes keeps it.
+    pub fn forget(&self, id: NodeId, n: u64) {
+        self.nodes.forget(id, n);
+    }
+
+    /// Adds one pin to a known node, as a [`Call::pin`] call would; false
+    /// (and nothing pinned) if the id is unknown.
+    pub fn pin(&self, id: NodeId) -> bool {
+        self.nodes.pin(id)
+    }
+
+    /// How many nodes are pinned, and how many unpinned ones are cached (at
+    /// most about [`RECENT_NODES`]).
+    pub fn node_counts(&self) -> (usize, usize) {
+        self.nodes.counts()
+    }
+
     /// Looks up `name` in directory `parent`.
     pub fn lookup(&self, parent: NodeId, name: &str) -> Result<Attr> {
-        let timer = self.stats.start(Op::Lookup);
-        let result = self.node(parent).and_then(|p| self.lookup_node(&p, name));
-        timer.finish(&result);
-        result
+        self.with(Call::default()).lookup(parent, name)
     }
 
     /// Attributes of a node.
     pub fn getattr(&self, id: NodeId) -> Result<Attr> {
-        let timer = self.stats.start(Op::Getattr);
-        let result = self.node(id).and_then(|n| self.attr(&n, id));
-        timer.finish(&result);
-        result
+        self.with(Call::default()).getattr(id)
     }
 
     /// Resolves a `/`-separated path relative to the root ("" is the root).
     pub fn resolve(&self, path: &str) -> Result<Attr> {
-        let timer = self.stats.start(Op::Resolve);
-        let result = (|| {
+        let call = Call::default();
+        self.timed(Op::Resolve, call, || {
             let mut node = Node::Root;
             for name in path.split('/').filter(|s| !s.is_empty()) {
-                self.attr(&node, id_of(&node))?;
+                self.attr(&node, id_of(&node), call)?;
                 node = self.child(&node, name)?;
             }
+            let attr = self.attr(&node, id_of(&node), call)?;
             let id = self.register(&node);
-            self.attr(&node, id)
-        })();
-        timer.finish(&result);
-        result
+            Ok(Attr { id, ..attr })
+        })
     }
 
     /// The entries of a directory, sorted by name, without `.` and `..`.
     pub fn readdir(&self, id: NodeId) -> Result<Vec<DirEntry>> {
-        let timer = self.stats.start(Op::Readdir);
-        let result = self.node(id).and_then(|n| self.list(&n));
-        timer.finish(&result);
-        result
+        self.timed(Op::Readdir, Call::default(), || {
+            self.list(&self.node(id)?, Call::default())
+        })
     }
 
     /// The entries of a directory with their attributes, as [`ModFs::lookup`]
@@ -315,53 +437,30 @@ impl ModFs {
     /// a frontend can answer READDIRPLUS-style requests (FUSE, NFS, PROPFIND
     /// depth 1) without a lookup per entry.
     pub fn readdir_plus(&self, id: NodeId) -> Result<Vec<(DirEntry, Attr)>> {
-        let timer = self.stats.start(Op::Readdir);
-        let result = self.node(id).and_then(|node| {
-            let entries = self.list(&node)?;
-            let mut out = Vec::with_capacity(entries.len());
-            for entry in entries {
-                let Some(child) = node.child(&entry.name) else {
-                    continue;
-                };
-                let attr = match self.attr(&child, id_of(&child)) {
-                    Ok(attr) => attr,
-                    // Listed from the store a moment ago; gone or unreadable
-                    // now only if the store changed under us.
-                    Err(e) if e.kind() == crate::ErrorKind::NotFound => continue,
-                    // A damaged module does not hide its siblings.
-                    Err(e @ Error::Damaged { .. }) => {
-                        tracing::warn!(error = %e, "listing without a damaged module");
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                };
-                let id = self.register(&child);
-                out.push((DirEntry { id, ..entry }, Attr { id, ..attr }));
-            }
-            Ok(out)
-        });
-        timer.finish(&result);
-        result
+        self.with(Call::default()).readdir_plus(id)
     }
 
     /// The whole contents of a file. For the status file this is one
     /// snapshot; a frontend that keeps it per open file serves reads that
     /// are never torn.
     pub fn open(&self, id: NodeId) -> Result<Bytes> {
-        let timer = self.stats.start(Op::Open);
-        let result = self.node(id).and_then(|n| self.contents(&n));
-        timer.finish(&result);
-        result
+        self.with(Call::default()).open(id)
     }
 
     /// Up to `size` bytes of a file from `offset` (fewer at the end).
     pub fn read(&self, id: NodeId, offset: u64, size: u32) -> Result<Bytes> {
-        let timer = self.stats.start(Op::Read);
-        let result = self
-            .node(id)
-            .and_then(|n| self.contents(&n))
-            .map(|data| slice(&data, offset, size));
-        timer.finish(&result);
+        self.with(Call::default()).read(id, offset, size)
+    }
+
+    /// Runs one counted call of `op`. A store-only attempt that needs a
+    /// download is not counted: its retry as a full call is.
+    fn timed<T>(&self, op: Op, call: Call, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        let timer = self.stats.start(op);
+        let result = f();
+        match &result {
+            Err(e) if call.store_only && e.would_fetch() => timer.discard(),
+            _ => timer.finish(&result),
+        }
         result
     }
 
@@ -371,6 +470,11 @@ impl ModFs {
         let mut snapshot = self.stats.snapshot();
         snapshot.upstream = self.upstream().map(Upstream::stats);
         snapshot.store = self.store_usage();
+        let (pinned, cached) = self.nodes.counts();
+        snapshot.nodes = crate::stats::NodeCounts {
+            pinned: pinned as u64,
+            cached: cached as u64,
+        };
         snapshot
     }
 
@@ -402,43 +506,13 @@ impl ModFs {
 
     fn node(&self, id: NodeId) -> Result<Node> {
         self.nodes
-            .read()
-            .get(&id)
-            .cloned()
+            .get(id)
             .ok_or_else(|| Error::NotFound(format!("unknown node id {}", id.0)))
     }
 
+    /// Registers a node without pinning it.
     fn register(&self, node: &Node) -> NodeId {
-        let id = id_of(node);
-        let mut nodes = self.nodes.write();
-        match nodes.get(&id) {
-            Some(existing) if existing != node => {
-                // A 64-bit collision: astronomically unlikely; keep the first
-                // node's id and probe for a free one.
-                tracing::error!(
-                    path = node.path(),
-                    other = existing.path(),
-                    "node id collision"
-                );
-                let mut probe = id.0;
-                loop {
-                    probe = probe.wrapping_add(1).max(2);
-                    match nodes.get(&NodeId(probe)) {
-                        Some(n) if n == node => return NodeId(probe),
-                        Some(_) => continue,
-                        None => {
-                            nodes.insert(NodeId(probe), node.clone());
-                            return NodeId(probe);
-                        }
-                    }
-                }
-            }
-            Some(_) => id,
-            None => {
-                nodes.insert(id, node.clone());
-                id
-            }
-        }
+        self.nodes.register(node, false)
     }
 
     fn child(&self, parent: &Node, name: &str) -> Result<Node> {
@@ -450,33 +524,42 @@ impl ModFs {
             .ok_or_else(|| Error::NotFound(tree::join(&parent.path(), name)))
     }
 
-    fn lookup_node(&self, parent: &Node, name: &str) -> Result<Attr> {
+    fn lookup_node(&self, parent: &Node, name: &str, call: Call) -> Result<Attr> {
         if let Node::Module(mv, rel) = parent {
-            let tree = self.tree(mv)?;
+            let tree = self.tree(mv, call)?;
             if !matches!(tree.entry(rel), Some(TreeEntry::Dir { .. })) {
                 return Err(Error::NotADirectory(parent.path()));
             }
         }
         let child = self.child(parent, name)?;
-        let attr = self.attr(&child, id_of(&child))?;
-        let id = self.register(&child);
+        let attr = self.attr(&child, id_of(&child), call)?;
+        let id = self.nodes.register(&child, call.pin);
         Ok(Attr { id, ..attr })
     }
 
-    fn tree(&self, mv: &ModuleVersion) -> Result<Arc<ModuleTree>> {
+    fn tree(&self, mv: &ModuleVersion, call: Call) -> Result<Arc<ModuleTree>> {
         if let Some(tree) = self.trees.get(mv) {
             self.stats.cache_lookup(Cache::Module, true);
             return Ok(tree);
         }
+        let stored = if call.store_only {
+            // A missing or unreadable module goes to the full call, which
+            // downloads (or repairs) it.
+            match self.store.module(mv) {
+                Ok(Some(m)) => m,
+                Ok(None) | Err(_) => return Err(Error::WouldFetch(mv.to_string())),
+            }
+        } else {
+            Arc::unwrap_or_clone(self.fetcher.module(mv)?)
+        };
         self.stats.cache_lookup(Cache::Module, false);
-        let stored = Arc::unwrap_or_clone(self.fetcher.module(mv)?);
         let mtime = info_time(&stored.info);
         let tree = Arc::new(ModuleTree::new(mv, stored, mtime));
         self.trees.insert(mv.clone(), tree.clone());
         Ok(tree)
     }
 
-    fn attr(&self, node: &Node, id: NodeId) -> Result<Attr> {
+    fn attr(&self, node: &Node, id: NodeId, call: Call) -> Result<Attr> {
         let fixed = UNIX_EPOCH + FIXED_MTIME;
         let dir = |nlink| Attr {
             id,
@@ -505,11 +588,11 @@ impl ModFs {
             | Node::TreePrefix(_) => dir(1),
             Node::Status => Attr {
                 stable: false,
-                ..file(self.contents(node)?.len())
+                ..file(self.contents(node, call)?.len())
             },
-            Node::DownloadFile(..) => file(self.contents(node)?.len()),
+            Node::DownloadFile(..) => file(self.contents(node, call)?.len()),
             Node::Module(mv, rel) => {
-                let tree = self.tree(mv)?;
+                let tree = self.tree(mv, call)?;
                 match tree.entry(rel) {
                     None => return Err(Error::NotFound(node.path())),
                     Some(TreeEntry::Dir { subdirs }) => Attr {
@@ -531,15 +614,21 @@ impl ModFs {
         })
     }
 
-    fn contents(&self, node: &Node) -> Result<Bytes> {
+    fn contents(&self, node: &Node, call: Call) -> Result<Bytes> {
         match node {
             Node::Status => Ok(self.status_json()),
+            Node::DownloadFile(mv, DownloadFile::Meta(kind)) if call.store_only => {
+                match self.store.meta(mv, *kind) {
+                    Ok(Some(data)) => Ok(data),
+                    Ok(None) | Err(_) => Err(Error::WouldFetch(node.path())),
+                }
+            }
             Node::DownloadFile(mv, DownloadFile::Meta(kind)) => self.fetcher.meta(mv, *kind),
             Node::DownloadFile(mv, DownloadFile::Ziphash) => {
-                Ok(Bytes::from(self.tree(mv)?.module.ziphash.clone()))
+                Ok(Bytes::from(self.tree(mv, call)?.module.ziphash.clone()))
             }
             Node::Module(mv, rel) => {
-                let tree = self.tree(mv)?;
+                let tree = self.tree(mv, call)?;
                 match tree.entry(rel) {
                     Some(TreeEntry::File(i)) => {
                         let file = tree.file(i).ok_or_else(|| Error::NotFound(node.path()))?;
@@ -571,7 +660,7 @@ impl ModFs {
         Ok(data)
     }
 
-    fn list(&self, node: &Node) -> Result<Vec<DirEntry>> {
+    fn list(&self, node: &Node, call: Call) -> Result<Vec<DirEntry>> {
         let parent_path = node.path();
         let mut names: BTreeMap<String, NodeKind> = BTreeMap::new();
         match node {
@@ -579,7 +668,7 @@ impl ModFs {
                 return Err(Error::NotADirectory(parent_path));
             }
             Node::Module(mv, rel) => {
-                let tree = self.tree(mv)?;
+                let tree = self.tree(mv, call)?;
                 let children = tree
                     .children(rel)
                     .ok_or_else(|| Error::NotADirectory(parent_path.clone()))?;

@@ -8,7 +8,7 @@
 
 use super::node::Node;
 use super::tree::{TreeEntry, join};
-use super::{Attr, DirEntry, ModFs, NodeId, NodeKind, hash_path};
+use super::{Attr, Call, DirEntry, ModFs, NodeId, NodeKind, hash_path};
 use crate::error::{Error, Result};
 use crate::stats::Op;
 use std::ops::Bound;
@@ -41,7 +41,7 @@ impl ModFs {
         // (always, unless the server restarted mid-listing), else by hashing
         // the directory's names.
         let known_after = after.map(|a| {
-            self.nodes.read().get(&a).and_then(|n| {
+            self.nodes.get(a).and_then(|n| {
                 let path = n.path();
                 let name = if parent_path.is_empty() {
                     Some(path.as_str())
@@ -61,7 +61,7 @@ impl ModFs {
         let mut names: Vec<(String, NodeKind)> = Vec::new();
         let mut eof = true;
         if let Node::Module(mv, rel) = node {
-            let tree = self.tree(mv)?;
+            let tree = self.tree(mv, Call::default())?;
             if !matches!(tree.entry(rel), Some(TreeEntry::Dir { .. })) {
                 return Err(Error::NotADirectory(parent_path));
             }
@@ -99,7 +99,7 @@ impl ModFs {
         } else {
             // Outside module trees a listing comes from the store's list of
             // modules anyway; these directories are small.
-            let all = self.list(node)?;
+            let all = self.list(node, Call::default())?;
             let start = match (after, known_after) {
                 (None, _) => 0,
                 (Some(_), Some(Some(name))) => {
@@ -125,11 +125,16 @@ impl ModFs {
             let Some(child) = node.child(&name) else {
                 continue;
             };
-            let attr = match self.attr(&child, super::id_of(&child)) {
+            let attr = match self.attr(&child, super::id_of(&child), Call::default()) {
                 Ok(attr) => attr,
                 // Listed from the store a moment ago; gone now only if the
                 // store changed under us.
                 Err(e) if e.kind() == crate::ErrorKind::NotFound => continue,
+                // A damaged module does not hide its siblings.
+                Err(e @ crate::Error::Damaged { .. }) => {
+                    tracing::warn!(error = %e, "listing without a damaged module");
+                    continue;
+                }
                 Err(e) => return Err(e),
             };
             let child_id = self.register(&child);

@@ -109,6 +109,15 @@ struct OpCounters {
     buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
 }
 
+/// How many nodes the filesystem knows, as reported.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct NodeCounts {
+    /// Nodes pinned until a frontend releases them (FUSE FORGET).
+    pub pinned: u64,
+    /// Unpinned nodes in the bounded cache.
+    pub cached: u64,
+}
+
 /// Counters of one operation, as reported.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct OpSnapshot {
@@ -203,6 +212,9 @@ pub struct StatusSnapshot {
     pub bytes_fetched: u64,
     /// Downloads in flight right now.
     pub downloads_in_flight: u64,
+    /// Nodes known to the filesystem: pinned by a frontend (the FUSE
+    /// kernel's inodes) and cached unpinned (bounded).
+    pub nodes: NodeCounts,
     /// The store's size and module count, when known.
     pub store: Option<StoreUsage>,
     /// The upstream client's counters (absent when offline).
@@ -254,6 +266,15 @@ impl OpTimer<'_> {
     /// Ends the call, counting an error if `result` is one.
     pub fn finish<T, E>(mut self, result: &Result<T, E>) {
         self.end(if result.is_err() { End::Error } else { End::Ok });
+    }
+
+    /// Takes the call back as if it never started: for a store-only
+    /// attempt that is retried as a full call, which is counted instead.
+    pub fn discard(mut self) {
+        self.done = true;
+        self.stats.ops[self.op as usize]
+            .started
+            .fetch_sub(1, Relaxed);
     }
 
     fn end(&mut self, how: End) {
@@ -381,6 +402,7 @@ impl Stats {
             blob_cache: self.cache(Cache::Blob),
             bytes_fetched: self.bytes_fetched.load(Relaxed),
             downloads_in_flight: self.in_flight.load(Relaxed),
+            nodes: NodeCounts::default(),
             store: None,
             upstream: None,
             recent_downloads: self.downloads.lock().iter().rev().cloned().collect(),
