@@ -26,6 +26,7 @@ mod davfs;
 mod files;
 mod goproxy;
 mod passthrough;
+mod propfind;
 mod server;
 mod status;
 pub mod zipgen;

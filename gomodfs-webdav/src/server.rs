@@ -167,6 +167,13 @@ impl Handler {
                 resp
             }
             "PROPFIND" => {
+                if let Err(resp) = crate::propfind::check_depth(req.headers()) {
+                    return resp;
+                }
+                let req = match crate::propfind::buffer_body(req).await {
+                    Ok(req) => req,
+                    Err(resp) => return resp,
+                };
                 let resp = self.dav.handle(req).await;
                 fix_content_types(resp).await
             }
