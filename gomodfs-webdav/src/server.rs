@@ -2,6 +2,7 @@
 //! status JSON, on its own tokio runtime.
 
 use crate::body::{self, Body};
+use crate::connections::{Connections, Tracked, http1_builder};
 use crate::davfs::DavFs;
 use crate::files::{self, Validators};
 use crate::goproxy::GoProxy;
@@ -381,8 +382,14 @@ impl HttpServer {
         };
         let handler = Arc::new(Handler::new(fs, options));
         let (tx, rx) = tokio::sync::watch::channel(false);
-        runtime.spawn(accept_loop(listener, handler, rx));
-        tracing::info!(%addr, "HTTP server listening");
+        let limits = (options.max_connections, options.header_timeout);
+        runtime.spawn(accept_loop(listener, handler, limits, rx));
+        tracing::info!(
+            %addr,
+            max_connections = options.max_connections,
+            header_timeout_s = options.header_timeout.as_secs_f64(),
+            "HTTP server listening"
+        );
         Ok(HttpServer {
             addr,
             shutdown: Some(tx),
@@ -424,40 +431,56 @@ impl Drop for HttpServer {
 async fn accept_loop(
     listener: tokio::net::TcpListener,
     handler: Arc<Handler>,
+    limits: (usize, Duration),
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
+    let (max_connections, header_timeout) = limits;
+    let connections = Connections::new(max_connections);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(s) => s,
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
+                    tracing::warn!(error = %e, open = connections.open(), "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
             _ = shutdown.changed() => break,
         };
+        let conn = tokio::select! {
+            c = connections.admit() => c,
+            _ = shutdown.changed() => break,
+        };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
         let mut conn_shutdown = shutdown.clone();
         tokio::spawn(async move {
+            let tracker = conn.clone();
             let service = hyper::service::service_fn(move |req| {
                 let handler = handler.clone();
-                async move { Ok::<_, std::convert::Infallible>(handler.handle(req).await) }
+                let guard = tracker.request();
+                async move {
+                    let resp = handler.handle(req).await;
+                    Ok::<_, std::convert::Infallible>(resp.map(|b| Tracked::new(b, guard)))
+                }
             });
-            let conn = hyper::server::conn::http1::Builder::new()
+            let conn_fut = http1_builder(header_timeout)
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-            let mut conn = std::pin::pin!(conn);
+            let mut conn_fut = std::pin::pin!(conn_fut);
             tokio::select! {
-                result = conn.as_mut() => {
+                result = conn_fut.as_mut() => {
                     if let Err(e) = result {
                         tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
                     }
                 }
+                _ = conn.evicted() => {
+                    conn_fut.as_mut().graceful_shutdown();
+                    let _ = conn_fut.await;
+                }
                 _ = conn_shutdown.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+                    conn_fut.as_mut().graceful_shutdown();
+                    let _ = conn_fut.await;
                 }
             }
         });

@@ -125,3 +125,160 @@ fn malformed_propfind_bodies_are_client_errors() {
     let (status, text) = raw(addr, good.as_bytes(), false);
     assert_eq!(status, 207, "good body: {text}");
 }
+
+/// Reads one response with a `Content-Length` from a kept-alive connection.
+fn read_response(s: &mut TcpStream) -> u16 {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut byte).unwrap(), 1, "connection closed mid-response");
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("content-length");
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).unwrap();
+    head.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+/// How long until the server closes `s` (reads EOF or a reset), at most
+/// `limit`; `None` if it stays open that long.
+fn closed_within(s: &mut TcpStream, limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    s.set_read_timeout(Some(limit)).unwrap();
+    let mut buf = [0u8; 256];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return Some(started.elapsed()),
+            Ok(_) => continue,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return None;
+            }
+            Err(_) => return Some(started.elapsed()),
+        }
+    }
+}
+
+#[test]
+fn idle_and_slow_connections_are_closed_after_the_header_timeout() {
+    let store = tempfile::tempdir().unwrap();
+    let srv = server_with(
+        modfs(store.path(), None),
+        HttpOptions {
+            header_timeout: Duration::from_secs(1),
+            ..HttpOptions::default()
+        },
+    );
+    let addr = srv.local_addr();
+    let limit = Duration::from_secs(8);
+
+    // A connection that never sends anything.
+    let mut silent = TcpStream::connect(addr).unwrap();
+    let t = closed_within(&mut silent, limit);
+    assert!(t.is_some(), "a silent connection stayed open {limit:?}");
+
+    // A kept-alive connection, idle after one response.
+    let mut kept = TcpStream::connect(addr).unwrap();
+    kept.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    kept.write_all(b"GET /status.json HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(&mut kept), 200);
+    let t = closed_within(&mut kept, limit);
+    assert!(t.is_some(), "an idle kept-alive connection stayed open {limit:?}");
+
+    // Headers sent one byte every 200 ms (slowloris): closed although bytes
+    // keep arriving.
+    let mut slow = TcpStream::connect(addr).unwrap();
+    slow.set_nonblocking(true).unwrap();
+    let started = Instant::now();
+    let request = b"GET /status.json HTTP/1.1\r\nHost: x\r\nX-Padding: ".to_vec();
+    let mut closed = false;
+    let mut i = 0;
+    while started.elapsed() < limit {
+        let byte = [*request.get(i).unwrap_or(&b'a')];
+        i += 1;
+        if slow.write(&byte).is_err() {
+            closed = true;
+            break;
+        }
+        let mut buf = [0u8; 64];
+        match slow.read(&mut buf) {
+            Ok(0) => {
+                closed = true;
+                break;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Ok(_) | Err(_) => {
+                closed = true;
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(closed, "a slow header sender was served {limit:?}");
+
+    // The server still answers.
+    let (status, _) = raw(
+        addr,
+        b"GET /status.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        false,
+    );
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn a_full_cap_of_idle_connections_does_not_lock_out_a_new_client() {
+    let store = tempfile::tempdir().unwrap();
+    let srv = server_with(
+        modfs(store.path(), None),
+        HttpOptions {
+            max_connections: 4,
+            header_timeout: Duration::from_secs(120),
+            ..HttpOptions::default()
+        },
+    );
+    let addr = srv.local_addr();
+    let mut idle: Vec<TcpStream> = (0..10).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    // One that just had a request: the idle ones go first.
+    let mut recent = TcpStream::connect(addr).unwrap();
+    recent.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    recent
+        .write_all(b"GET /status.json HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_response(&mut recent), 200);
+
+    let started = Instant::now();
+    let (status, text) = raw(
+        addr,
+        b"GET /status.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        false,
+    );
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the new client waited {:?}",
+        started.elapsed()
+    );
+    // The cap holds: of the 11 earlier connections, at most 4 stay open.
+    std::thread::sleep(Duration::from_millis(500));
+    let open = idle
+        .iter_mut()
+        .map(|s| closed_within(s, Duration::from_millis(200)).is_none())
+        .filter(|&still_open| still_open)
+        .count();
+    assert!(open <= 3, "{open} idle connections open with a cap of 4");
+    assert!(
+        closed_within(&mut recent, Duration::from_millis(200)).is_none(),
+        "the most recently used connection was closed before idle ones"
+    );
+}
