@@ -1,0 +1,239 @@
+//! The `gomodfs serve --http` process under floods: idle connections with
+//! a low open-file limit (FUSE and new HTTP clients keep working), and
+//! HEAD requests for many distinct paths (memory stays bounded).
+
+mod common;
+
+use gomodfs::core::ModuleVersion;
+use gomodfs::core::store::MetaFile;
+use gomodfs_testkit::{ModuleSpec, TestProxy, standard_fixture};
+use std::io::{BufRead, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `gomodfs serve` child: killed, and its mount detached, on drop.
+struct Served {
+    child: Child,
+    addr: SocketAddr,
+    mount: Option<std::path::PathBuf>,
+}
+
+impl Served {
+    /// Starts `[prlimit --nofile=N:N] gomodfs serve --http 127.0.0.1:0
+    /// ARGS`, and waits for its address (and its mount, with `mount`).
+    fn start(nofile: Option<u64>, args: &[&str], mount: Option<&Path>, log: &Path) -> Served {
+        let mut cmd = match nofile {
+            Some(n) => {
+                let mut c = Command::new("prlimit");
+                c.arg(format!("--nofile={n}:{n}"))
+                    .arg("--")
+                    .arg(common::gomodfs_bin());
+                c
+            }
+            None => Command::new(common::gomodfs_bin()),
+        };
+        cmd.args(["serve", "--http", "127.0.0.1:0"]).args(args);
+        if let Some(dir) = mount {
+            cmd.arg("--mount").arg(dir);
+        }
+        let mut child = cmd
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn gomodfs serve (prlimit is in util-linux)");
+        let stderr = child.stderr.take().expect("stderr");
+        let logfile = std::fs::File::create(log).expect("log");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut logfile = logfile;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if let Some(a) = line.strip_prefix("gomodfs: serving HTTP on http://") {
+                    let _ = tx.send(a.trim_end_matches('/').to_owned());
+                }
+                let _ = writeln!(logfile, "{line}");
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "gomodfs serve did not start; log:\n{}",
+                    std::fs::read_to_string(log).unwrap_or_default()
+                )
+            });
+        let served = Served {
+            child,
+            addr: addr.parse().expect("address"),
+            mount: mount.map(Path::to_owned),
+        };
+        if let Some(dir) = mount {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !dir.join(".gomodfs-status").exists() {
+                assert!(Instant::now() < deadline, "the FUSE mount did not come up");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        served
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Open file descriptors of the process.
+    fn fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    }
+
+    /// Resident memory in KiB.
+    #[allow(dead_code)]
+    fn rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(dir) = &self.mount {
+            common::lazy_unmount(dir);
+        }
+    }
+}
+
+/// One `GET` on a fresh connection, with every step under `limit`:
+/// (status, body), or why it failed.
+fn get(addr: SocketAddr, path: &str, limit: Duration) -> Result<(u16, Vec<u8>), String> {
+    let mut s = TcpStream::connect_timeout(&addr, limit).map_err(|e| format!("connect: {e}"))?;
+    s.set_read_timeout(Some(limit)).map_err(|e| e.to_string())?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| format!("write: {e}"))?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).map_err(|e| format!("read: {e}"))?;
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| format!("no response: {:?}", String::from_utf8_lossy(&buf)))?;
+    let status = String::from_utf8_lossy(&buf[..split])
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    Ok((status, buf[split + 4..].to_vec()))
+}
+
+/// Stores every module of `modules` (info, mod and tree) with an
+/// in-process filesystem, so that a later process finds them stored.
+fn store_modules(store: &Path, modules: &[ModuleSpec]) {
+    let proxy = TestProxy::start_with(modules.to_vec()).expect("proxy");
+    let fs = common::modfs(store, Some(&proxy.url()));
+    for m in modules {
+        let mv = ModuleVersion::new(m.path(), m.version()).expect("module version");
+        fs.meta(&mv, MetaFile::Info).expect("store .info");
+        fs.meta(&mv, MetaFile::Mod).expect("store .mod");
+        fs.module(&mv).expect("store the module");
+    }
+}
+
+#[test]
+fn idle_http_flood_leaves_fuse_and_new_http_clients_working() {
+    common::require_fuse();
+    // This test holds 1,100 connections itself.
+    let own = gomodfs::limits::raise_nofile().map(|(_, after)| after.soft);
+    assert!(
+        own.is_some_and(|n| n >= 1400),
+        "the test needs an open-file limit of at least 1400 (hard limit: ulimit -Hn), has {own:?}"
+    );
+    let fx = standard_fixture();
+    let store = tempfile::tempdir().expect("store");
+    store_modules(store.path(), &fx.modules);
+
+    let scratch = tempfile::tempdir().expect("scratch");
+    let mnt = scratch.path().join("mnt");
+    std::fs::create_dir(&mnt).expect("mount point");
+    let store_arg = store.path().to_str().expect("utf-8 path");
+    let served = Served::start(
+        Some(1024),
+        &["--store", store_arg, "--offline"],
+        Some(&mnt),
+        &scratch.path().join("serve.log"),
+    );
+    let before = served.fds();
+
+    // 1,100 connections that never send a byte.
+    let mut flood = Vec::new();
+    let mut refused = 0;
+    for _ in 0..1100 {
+        match TcpStream::connect_timeout(&served.addr, Duration::from_secs(2)) {
+            Ok(s) => flood.push(s),
+            Err(_) => refused += 1,
+        }
+    }
+    // Let the server take what it will.
+    std::thread::sleep(Duration::from_secs(3));
+    let during = served.fds();
+    eprintln!(
+        "fds: {before} before, {during} with {} idle connections ({refused} not connected)",
+        flood.len()
+    );
+    assert!(
+        during <= 1024 - 256,
+        "{during} descriptors open with a limit of 1024: the reserve for the store is gone"
+    );
+
+    // Stored modules through FUSE, first touched now (the store opens its
+    // packs now).
+    for m in &fx.modules {
+        let p = mnt
+            .join("cache/download")
+            .join(m.escaped_path())
+            .join("@v")
+            .join(format!("{}.mod", m.escaped_version()));
+        let meta = std::fs::metadata(&p).unwrap_or_else(|e| panic!("stat {}: {e}", p.display()));
+        assert_eq!(meta.len(), m.mod_bytes().len() as u64, "{}", p.display());
+        let data = std::fs::read(&p).unwrap_or_else(|e| panic!("read {}: {e}", p.display()));
+        assert_eq!(data, m.mod_bytes(), "{}", p.display());
+        let tree = mnt.join(m.cache_dir_name());
+        let n = std::fs::read_dir(&tree)
+            .unwrap_or_else(|e| panic!("ls {}: {e}", tree.display()))
+            .count();
+        assert!(n > 0, "{} is empty", tree.display());
+    }
+
+    // A new HTTP client is served at once (the longest-idle connection
+    // makes room), with the flood still connected.
+    let m = &fx.modules[0];
+    let started = Instant::now();
+    let (status, body) = get(
+        served.addr,
+        &format!("/proxy{}", m.url_path("mod")),
+        Duration::from_secs(10),
+    )
+    .unwrap_or_else(|e| panic!("a new HTTP client was not served: {e}"));
+    assert_eq!(status, 200);
+    assert_eq!(body, m.mod_bytes());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the new client waited {:?}",
+        started.elapsed()
+    );
+    drop(flood);
+}
