@@ -371,6 +371,10 @@ impl HttpServer {
             .map_err(|e| WebdavError::Io("set_nonblocking on the HTTP listener".into(), e))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(options.workers.max(1))
+            // Every admitted connection can have a blocking thread for its
+            // request, so a request for a stored file never waits for a
+            // thread held by a download (threads are started on demand).
+            .max_blocking_threads(options.max_connections.max(1).saturating_add(64).max(512))
             .thread_name("gomodfs-http")
             .enable_all()
             .build()

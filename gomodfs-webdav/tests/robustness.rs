@@ -5,7 +5,9 @@
 
 use gomodfs_core::proxy::{Upstream, UpstreamConfig};
 use gomodfs_core::store::GitStore;
-use gomodfs_core::{ModFs, ModFsOptions};
+use gomodfs_core::store::MetaFile;
+use gomodfs_core::{ModFs, ModFsOptions, ModuleVersion};
+use gomodfs_testkit::{Fault, ModuleSpec, TestProxy};
 use gomodfs_webdav::{HttpOptions, HttpServer};
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -281,4 +283,86 @@ fn a_full_cap_of_idle_connections_does_not_lock_out_a_new_client() {
         closed_within(&mut recent, Duration::from_millis(200)).is_none(),
         "the most recently used connection was closed before idle ones"
     );
+}
+
+/// `GET path` on a fresh connection: (status, body length, time taken).
+fn timed_get(addr: SocketAddr, path: &str) -> (u16, usize, Duration) {
+    let started = Instant::now();
+    let (status, text) = raw(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        false,
+    );
+    let body = text.split_once("\r\n\r\n").map_or(0, |(_, b)| b.len());
+    (status, body, started.elapsed())
+}
+
+#[test]
+fn stored_files_are_served_promptly_while_100_misses_wait_on_a_slow_upstream() {
+    let stored = ModuleSpec::new("example.com/stored", "v1.0.0")
+        .file("stored.go", "package stored\n");
+    let slow: Vec<ModuleSpec> = (0..100)
+        .map(|i| {
+            ModuleSpec::new(format!("example.com/slow{i}"), "v1.0.0")
+                .file("slow.go", format!("package slow{i}\n"))
+        })
+        .collect();
+    let proxy = TestProxy::start_with(slow.iter().cloned().chain([stored.clone()])).unwrap();
+    for m in &slow {
+        for ext in ["info", "mod", "zip"] {
+            proxy.set_fault(m.path(), m.version(), ext, Fault::Delay(Duration::from_secs(3)));
+        }
+    }
+    let store = tempfile::tempdir().unwrap();
+    let fs = modfs(store.path(), Some(&proxy.url()));
+    let mv = ModuleVersion::new(stored.path(), stored.version()).unwrap();
+    fs.meta(&mv, MetaFile::Info).unwrap();
+    fs.meta(&mv, MetaFile::Mod).unwrap();
+    fs.module(&mv).unwrap();
+    let srv = server_with(fs, HttpOptions::default());
+    let addr = srv.local_addr();
+
+    // 100 cache misses over HTTP, half WebDAV, half GOPROXY.
+    let misses: Vec<_> = slow
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let path = if i % 2 == 0 {
+                format!("/cache/download{}", m.url_path("mod"))
+            } else {
+                format!("/proxy{}", m.url_path("info"))
+            };
+            std::thread::spawn(move || timed_get(addr, &path))
+        })
+        .collect();
+    assert!(
+        proxy.wait_for_requests("", 100, Duration::from_secs(60)),
+        "the 100 misses did not all reach the upstream: {}",
+        proxy.total_requests()
+    );
+
+    // With every miss waiting on the upstream: stored files at local speed.
+    let paths = [
+        format!("/cache/download{}", stored.url_path("mod")),
+        format!("/cache/download{}", stored.url_path("info")),
+        format!("/{}/stored.go", stored.cache_dir_name()),
+        format!("/proxy{}", stored.url_path("mod")),
+        format!("/proxy{}", stored.url_path("info")),
+        format!("/proxy{}", stored.url_path("zip")),
+    ];
+    for path in &paths {
+        let (status, len, took) = timed_get(addr, path);
+        eprintln!("{path}: {status} in {took:?}");
+        assert_eq!(status, 200, "{path}");
+        assert!(len > 0, "{path}: empty");
+        assert!(
+            took < Duration::from_millis(500),
+            "{path} took {took:?} while 100 downloads waited"
+        );
+    }
+    for (i, t) in misses.into_iter().enumerate() {
+        let (status, _, took) = t.join().unwrap();
+        assert_eq!(status, 200, "miss {i}");
+        assert!(took >= Duration::from_secs(2), "miss {i} took only {took:?}");
+    }
 }
