@@ -7,6 +7,7 @@ mod common;
 use gomodfs::core::ModuleVersion;
 use gomodfs::core::store::MetaFile;
 use gomodfs_testkit::{ModuleSpec, TestProxy, standard_fixture};
+use std::collections::BTreeMap;
 use std::io::{BufRead, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
@@ -94,7 +95,6 @@ impl Served {
     }
 
     /// Resident memory in KiB.
-    #[allow(dead_code)]
     fn rss_kib(&self) -> u64 {
         let status =
             std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
@@ -236,4 +236,120 @@ fn idle_http_flood_leaves_fuse_and_new_http_clients_working() {
         started.elapsed()
     );
     drop(flood);
+}
+
+/// Sends `HEAD` for each path on one kept-alive connection (reconnecting
+/// when the server closes it); returns how many answers had each status.
+fn heads(addr: SocketAddr, paths: impl Iterator<Item = String>) -> BTreeMap<u16, usize> {
+    let mut counts = BTreeMap::new();
+    let mut conn: Option<std::io::BufReader<TcpStream>> = None;
+    for path in paths {
+        let request = format!("HEAD {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+        let mut attempts = 0;
+        let status = loop {
+            attempts += 1;
+            assert!(attempts <= 3, "HEAD {path}: the connection failed three times");
+            let c = match conn.as_mut() {
+                Some(c) => c,
+                None => {
+                    let s = TcpStream::connect(addr).expect("connect");
+                    s.set_nodelay(true).expect("nodelay");
+                    s.set_read_timeout(Some(Duration::from_secs(60)))
+                        .expect("timeout");
+                    conn.insert(std::io::BufReader::new(s))
+                }
+            };
+            if let Some(status) = head_once(c, &request) {
+                break status;
+            }
+            conn = None;
+        };
+        *counts.entry(status).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// One request and the status of its response (headers only: HEAD).
+fn head_once(c: &mut std::io::BufReader<TcpStream>, request: &str) -> Option<u16> {
+    c.get_mut().write_all(request.as_bytes()).ok()?;
+    let mut line = String::new();
+    c.read_line(&mut line).ok().filter(|&n| n > 0)?;
+    let status = line.split_whitespace().nth(1)?.parse().ok()?;
+    loop {
+        line.clear();
+        c.read_line(&mut line).ok().filter(|&n| n > 0)?;
+        if line == "\r\n" {
+            return Some(status);
+        }
+    }
+}
+
+/// Sends `n` HEAD requests, `make(i)` for i in 0..n, from 8 connections.
+fn flood(addr: SocketAddr, n: usize, make: &(dyn Fn(usize) -> String + Sync)) -> BTreeMap<u16, usize> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|t| scope.spawn(move || heads(addr, (t..n).step_by(8).map(make))))
+            .collect();
+        let mut total = BTreeMap::new();
+        for h in handles {
+            for (status, count) in h.join().expect("flood thread") {
+                *total.entry(status).or_insert(0) += count;
+            }
+        }
+        total
+    })
+}
+
+/// HEAD requests for distinct paths that the HTTP frontend answers from
+/// state of its own (the pass-through cache of `@v/list`, `@latest` and
+/// `sumdb/`) or from no state at all. Paths that make the core look names
+/// up (missing files and versions in the WebDAV namespace) are left to the
+/// core's own bound on its node map.
+#[test]
+fn head_flood_of_distinct_paths_keeps_memory_bounded() {
+    const PER_KIND: usize = 50_000;
+    /// The bound on RSS growth over the whole flood: the pass-through
+    /// cache's 8 MiB, plus allocator slack.
+    const BOUND_KIB: u64 = 20 << 10;
+    let stored = ModuleSpec::new("example.com/stored", "v1.0.0").file("a.go", "package stored\n");
+    let store = tempfile::tempdir().expect("store");
+    store_modules(store.path(), std::slice::from_ref(&stored));
+    let scratch = tempfile::tempdir().expect("scratch");
+    let store_arg = store.path().to_str().expect("utf-8 path");
+    let proxy = TestProxy::start_with([stored.clone()]).expect("proxy");
+    let url = proxy.url();
+    let served = Served::start(
+        None,
+        &["--store", store_arg, "--proxy", &url],
+        None,
+        &scratch.path().join("serve.log"),
+    );
+    let addr = served.addr;
+    // Warm up (runtime threads, upstream client, first allocations).
+    flood(addr, 2000, &|i| format!("/proxy/example.com/warm{i}/@v/list"));
+    let start = served.rss_kib();
+    let kinds: [(&str, &(dyn Fn(usize) -> String + Sync)); 4] = [
+        ("@v/list", &|i| format!("/proxy/example.com/m{i}/@v/list")),
+        ("@latest", &|i| format!("/proxy/example.com/m{i}/@latest")),
+        ("sumdb", &|i| format!("/proxy/sumdb/sum.golang.org/lookup/example.com/m{i}@v1.0.0")),
+        ("missing top-level names", &|i| format!("/nothing-{i}/x")),
+    ];
+    for (name, make) in kinds {
+        let before = served.rss_kib();
+        let started = Instant::now();
+        let counts = flood(addr, PER_KIND, make);
+        let after = served.rss_kib();
+        eprintln!(
+            "{name}: {PER_KIND} HEADs in {:.1?}, RSS {before} -> {after} KiB, statuses {counts:?}",
+            started.elapsed()
+        );
+        assert_eq!(counts.get(&404), Some(&PER_KIND), "{name}: {counts:?}");
+    }
+    let end = served.rss_kib();
+    eprintln!("RSS {start} -> {end} KiB after {} HEADs", 4 * PER_KIND);
+    assert!(
+        end.saturating_sub(start) < BOUND_KIB,
+        "RSS grew by {} KiB (bound {BOUND_KIB} KiB)",
+        end.saturating_sub(start)
+    );
 }

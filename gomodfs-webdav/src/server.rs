@@ -58,7 +58,7 @@ impl Handler {
                 passthrough: Passthrough::new(
                     options.passthrough_fresh,
                     options.passthrough_stale,
-                    16 << 20,
+                    crate::passthrough::DEFAULT_BYTES,
                 ),
                 zip_level: options.zip_level,
             },
