@@ -278,6 +278,7 @@ fn a_full_cap_of_idle_connections_does_not_lock_out_a_new_client() {
         .map(|s| closed_within(s, Duration::from_millis(200)).is_none())
         .filter(|&still_open| still_open)
         .count();
+    eprintln!("open idle: {open}");
     assert!(open <= 3, "{open} idle connections open with a cap of 4");
     assert!(
         closed_within(&mut recent, Duration::from_millis(200)).is_none(),
