@@ -27,10 +27,24 @@ impl Served {
     /// Starts `[prlimit --nofile=N:N] gomodfs serve --http 127.0.0.1:0
     /// ARGS`, and waits for its address (and its mount, with `mount`).
     fn start(nofile: Option<u64>, args: &[&str], mount: Option<&Path>, log: &Path) -> Served {
+        Served::start_full(nofile.map(|n| format!("{n}:{n}")), args, mount, log)
+    }
+
+    /// Like [`Served::start`] with `prlimit --nofile=SOFT:HARD`.
+    fn start_with_limits(soft_hard: &str, args: &[&str], log: &Path) -> Served {
+        Served::start_full(Some(soft_hard.to_owned()), args, None, log)
+    }
+
+    fn start_full(
+        nofile: Option<String>,
+        args: &[&str],
+        mount: Option<&Path>,
+        log: &Path,
+    ) -> Served {
         let mut cmd = match nofile {
             Some(n) => {
                 let mut c = Command::new("prlimit");
-                c.arg(format!("--nofile={n}:{n}"))
+                c.arg(format!("--nofile={n}"))
                     .arg("--")
                     .arg(common::gomodfs_bin());
                 c
@@ -384,4 +398,31 @@ fn head_flood_of_distinct_paths_keeps_memory_bounded() {
         "RSS grew by {} KiB (bound {BOUND_KIB} KiB)",
         end.saturating_sub(start)
     );
+}
+
+#[test]
+fn the_soft_open_file_limit_is_raised_to_the_hard_limit() {
+    let store = tempfile::tempdir().expect("store");
+    let scratch = tempfile::tempdir().expect("scratch");
+    let store_arg = store.path().to_str().expect("utf-8 path");
+    let cmd_args = ["--store", store_arg, "--offline"];
+    let log = scratch.path().join("serve.log");
+    let served = Served::start_with_limits("1024:4096", &cmd_args, &log);
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", served.pid())).expect("limits");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("Max open files");
+    let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers, ["4096", "4096"], "{line}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        // The cap derived from the raised limit: (4096 - 256) / 4.
+        if text.contains("max_connections=960") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the HTTP cap is not 960:\n{text}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
