@@ -34,6 +34,8 @@ pub struct NofileLimit {
 
 /// The current open-file limits, or `None` where they cannot be read.
 #[cfg(unix)]
+// rlim_t is u64 on 64-bit targets but not on every 32-bit one.
+#[allow(clippy::useless_conversion)]
 pub fn nofile() -> Option<NofileLimit> {
     get_raw().map(|lim| NofileLimit {
         soft: u64::try_from(lim.rlim_cur).unwrap_or(u64::MAX),

@@ -90,7 +90,11 @@ impl Served {
             });
         let debug = args
             .contains(&"--debug-addr")
-            .then(|| debug_rx.recv_timeout(Duration::from_secs(5)).expect("debug address"))
+            .then(|| {
+                debug_rx
+                    .recv_timeout(Duration::from_secs(5))
+                    .expect("debug address")
+            })
             .map(|a| a.parse().expect("debug address"));
         let served = Served {
             child,
@@ -197,7 +201,13 @@ fn idle_http_flood_leaves_fuse_and_new_http_clients_working() {
     let store_arg = store.path().to_str().expect("utf-8 path");
     let served = Served::start(
         Some(1024),
-        &["--store", store_arg, "--offline", "--debug-addr", "127.0.0.1:0"],
+        &[
+            "--store",
+            store_arg,
+            "--offline",
+            "--debug-addr",
+            "127.0.0.1:0",
+        ],
         Some(&mnt),
         &scratch.path().join("serve.log"),
     );
@@ -223,7 +233,12 @@ fn idle_http_flood_leaves_fuse_and_new_http_clients_working() {
     let during = served.fds();
     for (name, addr) in [("HTTP", served.addr), ("debug", debug)] {
         let ss = Command::new("ss")
-            .args(["-Htn", "state", "established", &format!("sport = :{}", addr.port())])
+            .args([
+                "-Htn",
+                "state",
+                "established",
+                &format!("sport = :{}", addr.port()),
+            ])
             .output()
             .map(|o| String::from_utf8_lossy(&o.stdout).lines().count())
             .unwrap_or(0);
@@ -294,7 +309,10 @@ fn heads(addr: SocketAddr, paths: impl Iterator<Item = String>) -> BTreeMap<u16,
         let mut attempts = 0;
         let status = loop {
             attempts += 1;
-            assert!(attempts <= 3, "HEAD {path}: the connection failed three times");
+            assert!(
+                attempts <= 3,
+                "HEAD {path}: the connection failed three times"
+            );
             let c = match conn.as_mut() {
                 Some(c) => c,
                 None => {
@@ -331,7 +349,11 @@ fn head_once(c: &mut std::io::BufReader<TcpStream>, request: &str) -> Option<u16
 }
 
 /// Sends `n` HEAD requests, `make(i)` for i in 0..n, from 8 connections.
-fn flood(addr: SocketAddr, n: usize, make: &(dyn Fn(usize) -> String + Sync)) -> BTreeMap<u16, usize> {
+fn flood(
+    addr: SocketAddr,
+    n: usize,
+    make: &(dyn Fn(usize) -> String + Sync),
+) -> BTreeMap<u16, usize> {
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..8)
             .map(|t| scope.spawn(move || heads(addr, (t..n).step_by(8).map(make))))
@@ -372,12 +394,16 @@ fn head_flood_of_distinct_paths_keeps_memory_bounded() {
     );
     let addr = served.addr;
     // Warm up (runtime threads, upstream client, first allocations).
-    flood(addr, 2000, &|i| format!("/proxy/example.com/warm{i}/@v/list"));
+    flood(addr, 2000, &|i| {
+        format!("/proxy/example.com/warm{i}/@v/list")
+    });
     let start = served.rss_kib();
     let kinds: [(&str, &(dyn Fn(usize) -> String + Sync)); 4] = [
         ("@v/list", &|i| format!("/proxy/example.com/m{i}/@v/list")),
         ("@latest", &|i| format!("/proxy/example.com/m{i}/@latest")),
-        ("sumdb", &|i| format!("/proxy/sumdb/sum.golang.org/lookup/example.com/m{i}@v1.0.0")),
+        ("sumdb", &|i| {
+            format!("/proxy/sumdb/sum.golang.org/lookup/example.com/m{i}@v1.0.0")
+        }),
         ("missing top-level names", &|i| format!("/nothing-{i}/x")),
     ];
     for (name, make) in kinds {
@@ -422,7 +448,10 @@ fn the_soft_open_file_limit_is_raised_to_the_hard_limit() {
         if text.contains("max_connections=960") {
             break;
         }
-        assert!(Instant::now() < deadline, "the HTTP cap is not 960:\n{text}");
+        assert!(
+            Instant::now() < deadline,
+            "the HTTP cap is not 960:\n{text}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }

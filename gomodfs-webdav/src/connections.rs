@@ -71,8 +71,7 @@ pub struct RequestGuard(Arc<Connection>);
 impl Drop for RequestGuard {
     fn drop(&mut self) {
         let c = &self.0;
-        c.idle_since_us
-            .store(c.registry.now_us(), Ordering::SeqCst);
+        c.idle_since_us.store(c.registry.now_us(), Ordering::SeqCst);
         c.busy.fetch_sub(1, Ordering::SeqCst);
     }
 }
@@ -159,7 +158,9 @@ impl Connections {
             Some(c) => {
                 tracing::debug!(
                     max = self.max,
-                    idle_us = self.now_us().saturating_sub(c.idle_since_us.load(Ordering::SeqCst)),
+                    idle_us = self
+                        .now_us()
+                        .saturating_sub(c.idle_since_us.load(Ordering::SeqCst)),
                     "HTTP connection cap reached: closing the longest-idle connection"
                 );
                 c.evicting.store(true, Ordering::SeqCst);

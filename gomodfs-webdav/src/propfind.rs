@@ -32,16 +32,17 @@ pub(crate) const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 const FINITE_DEPTH: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n\
 <D:error xmlns:D=\"DAV:\"><D:propfind-finite-depth/></D:error>\n";
 
-/// `Err` with the response to send when the `Depth` header is not 0 or 1.
-pub(crate) fn check_depth(headers: &HeaderMap) -> Result<(), Response<Body>> {
+/// The response refusing the request when the `Depth` header is not 0 or
+/// 1; `None` when it is.
+pub(crate) fn refuse_depth(headers: &HeaderMap) -> Option<Response<Body>> {
     let depth = headers
         .get("depth")
         .map(|v| v.to_str().map(|s| s.trim().to_ascii_lowercase()));
     match depth {
-        Some(Ok(d)) if d == "0" || d == "1" => Ok(()),
-        None => Err(finite_depth()),
-        Some(Ok(d)) if d == "infinity" => Err(finite_depth()),
-        _ => Err(files::text_response(
+        Some(Ok(d)) if d == "0" || d == "1" => None,
+        None => Some(finite_depth()),
+        Some(Ok(d)) if d == "infinity" => Some(finite_depth()),
+        _ => Some(files::text_response(
             StatusCode::BAD_REQUEST,
             "bad Depth header: 0 or 1",
         )),

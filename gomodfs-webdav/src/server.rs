@@ -168,7 +168,7 @@ impl Handler {
                 resp
             }
             "PROPFIND" => {
-                if let Err(resp) = crate::propfind::check_depth(req.headers()) {
+                if let Some(resp) = crate::propfind::refuse_depth(req.headers()) {
                     return resp;
                 }
                 let req = match crate::propfind::buffer_body(req).await {

@@ -98,7 +98,8 @@ fn malformed_propfind_bodies_are_client_errors() {
     let head = "PROPFIND / HTTP/1.1\r\nHost: x\r\nDepth: 1\r\nConnection: close\r\nContent-Type: application/xml\r\n";
 
     // A chunk size that is not hex.
-    let bad_chunk = format!("{head}Transfer-Encoding: chunked\r\n\r\nzz\r\n<D:propfind/>\r\n0\r\n\r\n");
+    let bad_chunk =
+        format!("{head}Transfer-Encoding: chunked\r\n\r\nzz\r\n<D:propfind/>\r\n0\r\n\r\n");
     let (status, text) = raw(addr, bad_chunk.as_bytes(), false);
     assert_eq!(status, 400, "bad chunk: {text}");
 
@@ -120,10 +121,7 @@ fn malformed_propfind_bodies_are_client_errors() {
 
     // A well-formed body still works.
     let body = "<?xml version=\"1.0\"?><D:propfind xmlns:D=\"DAV:\"><D:allprop/></D:propfind>";
-    let good = format!(
-        "{head}Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
+    let good = format!("{head}Content-Length: {}\r\n\r\n{body}", body.len());
     let (status, text) = raw(addr, good.as_bytes(), false);
     assert_eq!(status, 207, "good body: {text}");
 }
@@ -133,7 +131,11 @@ fn read_response(s: &mut TcpStream) -> u16 {
     let mut buf = Vec::new();
     let mut byte = [0u8; 1];
     while !buf.ends_with(b"\r\n\r\n") {
-        assert_eq!(s.read(&mut byte).unwrap(), 1, "connection closed mid-response");
+        assert_eq!(
+            s.read(&mut byte).unwrap(),
+            1,
+            "connection closed mid-response"
+        );
         buf.push(byte[0]);
     }
     let head = String::from_utf8_lossy(&buf).to_ascii_lowercase();
@@ -191,12 +193,16 @@ fn idle_and_slow_connections_are_closed_after_the_header_timeout() {
 
     // A kept-alive connection, idle after one response.
     let mut kept = TcpStream::connect(addr).unwrap();
-    kept.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    kept.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     kept.write_all(b"GET /status.json HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
     assert_eq!(read_response(&mut kept), 200);
     let t = closed_within(&mut kept, limit);
-    assert!(t.is_some(), "an idle kept-alive connection stayed open {limit:?}");
+    assert!(
+        t.is_some(),
+        "an idle kept-alive connection stayed open {limit:?}"
+    );
 
     // Headers sent one byte every 200 ms (slowloris): closed although bytes
     // keep arriving.
@@ -253,7 +259,9 @@ fn a_full_cap_of_idle_connections_does_not_lock_out_a_new_client() {
     let mut idle: Vec<TcpStream> = (0..10).map(|_| TcpStream::connect(addr).unwrap()).collect();
     // One that just had a request: the idle ones go first.
     let mut recent = TcpStream::connect(addr).unwrap();
-    recent.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    recent
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     recent
         .write_all(b"GET /status.json HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
@@ -300,8 +308,8 @@ fn timed_get(addr: SocketAddr, path: &str) -> (u16, usize, Duration) {
 
 #[test]
 fn stored_files_are_served_promptly_while_100_misses_wait_on_a_slow_upstream() {
-    let stored = ModuleSpec::new("example.com/stored", "v1.0.0")
-        .file("stored.go", "package stored\n");
+    let stored =
+        ModuleSpec::new("example.com/stored", "v1.0.0").file("stored.go", "package stored\n");
     let slow: Vec<ModuleSpec> = (0..100)
         .map(|i| {
             ModuleSpec::new(format!("example.com/slow{i}"), "v1.0.0")
@@ -311,7 +319,12 @@ fn stored_files_are_served_promptly_while_100_misses_wait_on_a_slow_upstream() {
     let proxy = TestProxy::start_with(slow.iter().cloned().chain([stored.clone()])).unwrap();
     for m in &slow {
         for ext in ["info", "mod", "zip"] {
-            proxy.set_fault(m.path(), m.version(), ext, Fault::Delay(Duration::from_secs(3)));
+            proxy.set_fault(
+                m.path(),
+                m.version(),
+                ext,
+                Fault::Delay(Duration::from_secs(3)),
+            );
         }
     }
     let store = tempfile::tempdir().unwrap();
@@ -364,6 +377,9 @@ fn stored_files_are_served_promptly_while_100_misses_wait_on_a_slow_upstream() {
     for (i, t) in misses.into_iter().enumerate() {
         let (status, _, took) = t.join().unwrap();
         assert_eq!(status, 200, "miss {i}");
-        assert!(took >= Duration::from_secs(2), "miss {i} took only {took:?}");
+        assert!(
+            took >= Duration::from_secs(2),
+            "miss {i} took only {took:?}"
+        );
     }
 }
