@@ -7,8 +7,8 @@
 //!   whole namespace would list the whole store. Every WebDAV client we
 //!   know (rclone, macOS webdavfs, davfs2, the Windows mini-redirector)
 //!   sends an explicit depth.
-//! - The body is read here, whole, at most [`BODY_MAX`] bytes within
-//!   [`BODY_TIMEOUT`]: a malformed body (bad chunk, connection closed
+//! - The body is read here, whole, at most [`BODY_MAX`] bytes within the
+//!   server's header timeout (`HttpOptions::header_timeout`): a malformed body (bad chunk, connection closed
 //!   before `Content-Length` bytes) is the client's error, 400; too large
 //!   is 413; too slow is 408. dav-server then gets the buffered body.
 
@@ -24,9 +24,6 @@ use std::time::Duration;
 /// Largest PROPFIND request body accepted (a `propfind` XML naming
 /// properties is a few hundred bytes).
 pub(crate) const BODY_MAX: usize = 64 << 10;
-
-/// How long the whole request body may take to arrive.
-pub(crate) const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The RFC 4918 error body of a refused infinite-depth PROPFIND.
 const FINITE_DEPTH: &str = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n\
@@ -59,8 +56,12 @@ fn finite_depth() -> Response<Body> {
     resp
 }
 
-/// The request with its body read into memory, or the error response.
-pub(crate) async fn buffer_body<B>(req: Request<B>) -> Result<Request<Full<Bytes>>, Response<Body>>
+/// The request with its body read into memory (all of it within
+/// `timeout`), or the error response.
+pub(crate) async fn buffer_body<B>(
+    req: Request<B>,
+    timeout: Duration,
+) -> Result<Request<Full<Bytes>>, Response<Body>>
 where
     B: HttpBody + Send + 'static,
     B::Data: Buf + Send + 'static,
@@ -68,7 +69,7 @@ where
 {
     let (parts, body) = req.into_parts();
     let limited = http_body_util::Limited::new(body, BODY_MAX);
-    let collected = match tokio::time::timeout(BODY_TIMEOUT, limited.collect()).await {
+    let collected = match tokio::time::timeout(timeout, limited.collect()).await {
         Ok(Ok(c)) => c.to_bytes(),
         Ok(Err(e)) => {
             let too_large = e.is::<http_body_util::LengthLimitError>();
@@ -89,8 +90,8 @@ where
             return Err(files::text_response(
                 StatusCode::REQUEST_TIMEOUT,
                 format!(
-                    "request body not received within {} s",
-                    BODY_TIMEOUT.as_secs()
+                    "request body not received within {:.1} s",
+                    timeout.as_secs_f64()
                 ),
             ));
         }

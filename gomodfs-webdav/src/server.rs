@@ -40,6 +40,7 @@ pub struct Handler {
     dav: DavHandler,
     proxy: GoProxy,
     proxy_prefix: String,
+    body_timeout: Duration,
 }
 
 impl Handler {
@@ -65,6 +66,7 @@ impl Handler {
             fs,
             dav,
             proxy_prefix: prefix,
+            body_timeout: options.header_timeout,
         }
     }
 
@@ -171,7 +173,7 @@ impl Handler {
                 if let Some(resp) = crate::propfind::refuse_depth(req.headers()) {
                     return resp;
                 }
-                let req = match crate::propfind::buffer_body(req).await {
+                let req = match crate::propfind::buffer_body(req, self.body_timeout).await {
                     Ok(req) => req,
                     Err(resp) => return resp,
                 };

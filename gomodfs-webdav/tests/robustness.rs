@@ -174,6 +174,34 @@ fn closed_within(s: &mut TcpStream, limit: Duration) -> Option<Duration> {
 }
 
 #[test]
+fn a_propfind_body_that_stops_arriving_is_408() {
+    let store = tempfile::tempdir().unwrap();
+    let srv = server_with(
+        modfs(store.path(), None),
+        HttpOptions {
+            header_timeout: Duration::from_secs(1),
+            ..HttpOptions::default()
+        },
+    );
+    let mut s = TcpStream::connect(srv.local_addr()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let started = Instant::now();
+    // 13 of 100 bytes, and the connection stays open.
+    s.write_all(
+        b"PROPFIND / HTTP/1.1\r\nHost: x\r\nDepth: 1\r\nContent-Length: 100\r\n\r\n<D:propfind/>",
+    )
+    .unwrap();
+    let mut buf = [0u8; 12];
+    s.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"HTTP/1.1 408", "{}", String::from_utf8_lossy(&buf));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[test]
 fn idle_and_slow_connections_are_closed_after_the_header_timeout() {
     let store = tempfile::tempdir().unwrap();
     let srv = server_with(
