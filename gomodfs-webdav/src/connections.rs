@@ -11,7 +11,8 @@
 //! - When the cap is reached, a new connection closes the connection that
 //!   has been idle (no request in progress) the longest, so idle or slow
 //!   clients cannot lock out new ones. If every connection is busy with a
-//!   request, the new one waits until a request ends.
+//!   request, the new one waits until a request ends (its connection is
+//!   then the one closed).
 
 use bytes::Buf;
 use http_body::{Body as HttpBody, Frame, SizeHint};
@@ -23,6 +24,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+
+/// How often a new connection, waiting because every connection was busy,
+/// looks for one that has become idle.
+const BUSY_RECHECK: Duration = Duration::from_millis(100);
 
 /// One open connection, as the registry sees it.
 #[derive(Debug)]
@@ -115,14 +120,24 @@ impl Connections {
         let permit = match self.slots.clone().try_acquire_owned() {
             Ok(p) => Some(p),
             Err(_) => {
-                if !self.evict_longest_idle() {
+                let mut evicted = self.evict_longest_idle();
+                if !evicted {
                     tracing::debug!(
                         max = self.max,
                         "HTTP connection cap reached with every connection busy; waiting"
                     );
                 }
-                // The semaphore is never closed (`None` cannot happen).
-                self.slots.clone().acquire_owned().await.ok()
+                loop {
+                    tokio::select! {
+                        // The semaphore is never closed (`None` cannot happen).
+                        p = self.slots.clone().acquire_owned() => break p.ok(),
+                        // A request that ends leaves its connection open
+                        // and idle: look again until one can be closed.
+                        _ = tokio::time::sleep(BUSY_RECHECK), if !evicted => {
+                            evicted = self.evict_longest_idle();
+                        }
+                    }
+                }
             }
         };
         self.register(permit)

@@ -411,3 +411,58 @@ fn stored_files_are_served_promptly_while_100_misses_wait_on_a_slow_upstream() {
         );
     }
 }
+
+#[test]
+fn a_full_cap_of_busy_connections_admits_a_new_client_when_a_request_ends() {
+    let slow = ModuleSpec::new("example.com/slowbusy", "v1.0.0").file("a.go", "package a\n");
+    let proxy = TestProxy::start_with([slow.clone()]).unwrap();
+    proxy.set_fault(
+        slow.path(),
+        slow.version(),
+        "info",
+        Fault::Delay(Duration::from_secs(2)),
+    );
+    let store = tempfile::tempdir().unwrap();
+    let srv = server_with(
+        modfs(store.path(), Some(&proxy.url())),
+        HttpOptions {
+            max_connections: 2,
+            header_timeout: Duration::from_secs(120),
+            ..HttpOptions::default()
+        },
+    );
+    let addr = srv.local_addr();
+    // Two kept-alive connections, each with a request waiting 2 s on the
+    // upstream: the cap is full of busy connections.
+    let busy: Vec<_> = (0..2)
+        .map(|_| {
+            let path = format!("/proxy{}", slow.url_path("info"));
+            std::thread::spawn(move || {
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+                let status = read_response(&mut s);
+                // Stay connected (idle) long after the response.
+                std::thread::sleep(Duration::from_secs(8));
+                status
+            })
+        })
+        .collect();
+    assert!(proxy.wait_for_requests(".info", 1, Duration::from_secs(10)));
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let (status, text) = raw(
+        addr,
+        b"GET /status.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        false,
+    );
+    assert_eq!(status, 200, "{text}");
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(6),
+        "the new client waited {waited:?} for requests that ended after about 2 s"
+    );
+    for b in busy {
+        assert_eq!(b.join().unwrap(), 200);
+    }
+}
