@@ -116,3 +116,4 @@ pub fn open(settings: &Settings) -> Result<Arc<ModFs>, Error> {
 }
 
 pub mod debug;
+pub mod limits;

@@ -101,6 +101,8 @@ fn main() -> ExitCode {
         Command::Status { .. } => return ExitCode::SUCCESS,
     };
     init_logging(common.verbose);
+    // Before any frontend starts: connection caps derive from the result.
+    gomodfs::limits::raise_nofile();
     let settings = Settings {
         store: common.store.clone(),
         proxy: common.proxy.clone(),

@@ -94,6 +94,7 @@ pub(crate) fn run(
         Some(addr) => {
             let options = gomodfs::webdav::HttpOptions {
                 addr,
+                max_connections: gomodfs::limits::connection_cap(),
                 ..Default::default()
             };
             let server = gomodfs::webdav::HttpServer::start(fs.clone(), &options)?;

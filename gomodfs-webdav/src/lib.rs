@@ -22,10 +22,12 @@
 #![deny(missing_docs)]
 
 mod body;
+mod connections;
 mod davfs;
 mod files;
 mod goproxy;
 mod passthrough;
+mod propfind;
 mod server;
 mod status;
 pub mod zipgen;
@@ -60,7 +62,18 @@ pub struct HttpOptions {
     pub passthrough_stale: Duration,
     /// Worker threads of the server's runtime (default 2).
     pub workers: usize,
+    /// Most connections open at once (default [`DEFAULT_MAX_CONNECTIONS`];
+    /// the `gomodfs` command derives it from the open-file limit). When it
+    /// is reached, a new connection closes the longest-idle one.
+    pub max_connections: usize,
+    /// How long a connection may take to send a request's headers,
+    /// counted from when it opens or its previous response ends; an idle
+    /// kept-alive connection is closed after this too (default 30 s).
+    pub header_timeout: Duration,
 }
+
+/// The default of [`HttpOptions::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
 
 impl Default for HttpOptions {
     fn default() -> Self {
@@ -71,6 +84,8 @@ impl Default for HttpOptions {
             passthrough_fresh: Duration::from_secs(60),
             passthrough_stale: Duration::from_secs(24 * 3600),
             workers: 2,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -28,11 +28,20 @@ struct Cached {
     resp: RawResponse,
 }
 
+/// What one cached answer costs besides its key and body bytes: the
+/// entry, its `Instant`, the `Bytes` and `String` headers, the cache's own
+/// bookkeeping and allocator rounding (measured: a few hundred bytes).
+pub(crate) const ENTRY_OVERHEAD: u64 = 256;
+
+/// The default size of the cache: [`ENTRY_OVERHEAD`], keys and bodies
+/// together (at most 32,768 small answers such as 404s).
+pub(crate) const DEFAULT_BYTES: u64 = 8 << 20;
+
 #[derive(Clone)]
 struct Weigher;
 impl quick_cache::Weighter<String, Cached> for Weigher {
     fn weight(&self, key: &String, v: &Cached) -> u64 {
-        (key.len() + v.resp.body.len() + 64) as u64
+        (key.len() + v.resp.body.len()) as u64 + ENTRY_OVERHEAD
     }
 }
 
@@ -52,10 +61,11 @@ pub(crate) enum PassError {
 }
 
 impl Passthrough {
-    /// A cache of at most `bytes` bytes.
+    /// A cache of at most `bytes` bytes, counted as [`Weigher`] does.
     pub(crate) fn new(fresh: Duration, stale: Duration, bytes: u64) -> Passthrough {
+        let items = usize::try_from(bytes / (ENTRY_OVERHEAD * 2)).unwrap_or(4096);
         Passthrough {
-            cache: quick_cache::sync::Cache::with_weighter(4096, bytes, Weigher),
+            cache: quick_cache::sync::Cache::with_weighter(items.max(16), bytes, Weigher),
             fresh,
             stale,
         }
@@ -82,6 +92,12 @@ impl Passthrough {
         };
         match upstream.fetch_raw(url_path, module).await {
             Ok(resp) => {
+                // The body may be a slice of a larger read buffer: keep an
+                // exact copy, so the weight is what the entry really holds.
+                let resp = RawResponse {
+                    status: resp.status,
+                    body: Bytes::copy_from_slice(&resp.body),
+                };
                 self.cache.insert(
                     url_path.to_owned(),
                     Cached {

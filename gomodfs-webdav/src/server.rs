@@ -2,6 +2,7 @@
 //! status JSON, on its own tokio runtime.
 
 use crate::body::{self, Body};
+use crate::connections::{Connections, Tracked, http1_builder};
 use crate::davfs::DavFs;
 use crate::files::{self, Validators};
 use crate::goproxy::GoProxy;
@@ -39,6 +40,7 @@ pub struct Handler {
     dav: DavHandler,
     proxy: GoProxy,
     proxy_prefix: String,
+    body_timeout: Duration,
 }
 
 impl Handler {
@@ -57,13 +59,14 @@ impl Handler {
                 passthrough: Passthrough::new(
                     options.passthrough_fresh,
                     options.passthrough_stale,
-                    16 << 20,
+                    crate::passthrough::DEFAULT_BYTES,
                 ),
                 zip_level: options.zip_level,
             },
             fs,
             dav,
             proxy_prefix: prefix,
+            body_timeout: options.header_timeout,
         }
     }
 
@@ -167,6 +170,13 @@ impl Handler {
                 resp
             }
             "PROPFIND" => {
+                if let Some(resp) = crate::propfind::refuse_depth(req.headers()) {
+                    return resp;
+                }
+                let req = match crate::propfind::buffer_body(req, self.body_timeout).await {
+                    Ok(req) => req,
+                    Err(resp) => return resp,
+                };
                 let resp = self.dav.handle(req).await;
                 fix_content_types(resp).await
             }
@@ -363,6 +373,10 @@ impl HttpServer {
             .map_err(|e| WebdavError::Io("set_nonblocking on the HTTP listener".into(), e))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(options.workers.max(1))
+            // Every admitted connection can have a blocking thread for its
+            // request, so a request for a stored file never waits for a
+            // thread held by a download (threads are started on demand).
+            .max_blocking_threads(options.max_connections.max(1).saturating_add(64).max(512))
             .thread_name("gomodfs-http")
             .enable_all()
             .build()
@@ -374,8 +388,14 @@ impl HttpServer {
         };
         let handler = Arc::new(Handler::new(fs, options));
         let (tx, rx) = tokio::sync::watch::channel(false);
-        runtime.spawn(accept_loop(listener, handler, rx));
-        tracing::info!(%addr, "HTTP server listening");
+        let limits = (options.max_connections, options.header_timeout);
+        runtime.spawn(accept_loop(listener, handler, limits, rx));
+        tracing::info!(
+            %addr,
+            max_connections = options.max_connections,
+            header_timeout_s = options.header_timeout.as_secs_f64(),
+            "HTTP server listening"
+        );
         Ok(HttpServer {
             addr,
             shutdown: Some(tx),
@@ -417,40 +437,56 @@ impl Drop for HttpServer {
 async fn accept_loop(
     listener: tokio::net::TcpListener,
     handler: Arc<Handler>,
+    limits: (usize, Duration),
     mut shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
+    let (max_connections, header_timeout) = limits;
+    let connections = Connections::new(max_connections);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(s) => s,
                 Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
+                    tracing::warn!(error = %e, open = connections.open(), "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
             _ = shutdown.changed() => break,
         };
+        let conn = tokio::select! {
+            c = connections.admit() => c,
+            _ = shutdown.changed() => break,
+        };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
         let mut conn_shutdown = shutdown.clone();
         tokio::spawn(async move {
+            let tracker = conn.clone();
             let service = hyper::service::service_fn(move |req| {
                 let handler = handler.clone();
-                async move { Ok::<_, std::convert::Infallible>(handler.handle(req).await) }
+                let guard = tracker.request();
+                async move {
+                    let resp = handler.handle(req).await;
+                    Ok::<_, std::convert::Infallible>(resp.map(|b| Tracked::new(b, guard)))
+                }
             });
-            let conn = hyper::server::conn::http1::Builder::new()
+            let conn_fut = http1_builder(header_timeout)
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-            let mut conn = std::pin::pin!(conn);
+            let mut conn_fut = std::pin::pin!(conn_fut);
             tokio::select! {
-                result = conn.as_mut() => {
+                result = conn_fut.as_mut() => {
                     if let Err(e) = result {
                         tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
                     }
                 }
+                _ = conn.evicted() => {
+                    conn_fut.as_mut().graceful_shutdown();
+                    let _ = conn_fut.await;
+                }
                 _ = conn_shutdown.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
+                    conn_fut.as_mut().graceful_shutdown();
+                    let _ = conn_fut.await;
                 }
             }
         });

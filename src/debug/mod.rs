@@ -3,6 +3,10 @@
 //!
 //! [`respond`] is independent of the HTTP server, so any server that wants
 //! these routes (the `--http` frontend, say) can answer them too.
+//!
+//! The server takes at most [`crate::limits::connection_cap`] connections
+//! at once (more wait in the kernel's backlog), and closes a connection
+//! that sends no complete request headers for 30 s.
 
 use bytes::Bytes;
 use gomodfs_core::ModFs;
@@ -24,6 +28,10 @@ const PAGE: &str = include_str!("page.html");
 /// How often [`History`] takes a sample, and how many it keeps (one hour).
 const SAMPLE_EVERY: Duration = Duration::from_secs(10);
 const SAMPLES: usize = 360;
+
+/// How long a connection may wait before sending a request's headers
+/// (new or kept alive); then it is closed.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One sample of the cumulative counters the page plots.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -161,19 +169,29 @@ impl DebugServer {
                 }
             });
         }
+        let max_connections = crate::limits::connection_cap();
+        let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
         runtime.spawn(async move {
             loop {
+                // At the cap, new connections wait in the kernel's backlog
+                // (no descriptor used) until one closes.
+                let Ok(permit) = slots.clone().acquire_owned().await else {
+                    break;
+                };
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
                 let (fs, history) = (fs.clone(), history.clone());
                 tokio::spawn(async move {
+                    let _permit = permit;
                     let service = service_fn(move |req: Request<Incoming>| {
                         let (fs, history) = (fs.clone(), history.clone());
                         async move { Ok::<_, std::convert::Infallible>(handle(fs, history, req).await) }
                     });
                     let io = hyper_util::rt::TokioIo::new(stream);
                     if let Err(e) = hyper::server::conn::http1::Builder::new()
+                        .timer(hyper_util::rt::TokioTimer::new())
+                        .header_read_timeout(HEADER_TIMEOUT)
                         .serve_connection(io, service)
                         .await
                     {
@@ -182,7 +200,7 @@ impl DebugServer {
                 });
             }
         });
-        tracing::info!(%addr, "debug server listening");
+        tracing::info!(%addr, max_connections, "debug server listening");
         Ok(DebugServer {
             addr,
             _runtime: runtime,
