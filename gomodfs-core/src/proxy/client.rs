@@ -3,7 +3,7 @@
 use super::ProxyFile;
 use super::config::{HttpProxy, ProxyEntry, Target, UpstreamConfig, parse_goproxy};
 use super::negative::{Key, NegativeCache};
-use super::{netrc, pattern};
+use super::{netrc, pattern, validate};
 use crate::error::{Error, Result};
 use crate::modpath::ModuleVersion;
 use bytes::{Bytes, BytesMut};
@@ -390,6 +390,15 @@ impl Inner {
                 }
                 Target::File { dir, url } => self.fetch_file(module, file, dir, url).await,
             };
+            // A 200 whose body go would refuse is this proxy's error, like
+            // go's proxyRepo.Stat: `|` falls through to the next entry.
+            let result = result.and_then(|body| {
+                validate::check_answer(module, file, &body)
+                    .map(|()| body)
+                    .map_err(|cause| {
+                        upstream_err(module, file, format!("{}: {cause}", entry.target.display()))
+                    })
+            });
             let err = match result {
                 Ok(body) => return Ok(body),
                 Err(e) => e,

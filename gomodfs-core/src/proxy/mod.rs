@@ -6,7 +6,9 @@
 //! `file://` proxies, GONOPROXY/GOPRIVATE refusal, netrc credentials, the
 //! environment's HTTP(S)_PROXY, retries with backoff for transient errors,
 //! an idle (not total) timeout, a body size limit, a negative cache for
-//! 404/410 and single flight for identical concurrent fetches.
+//! 404/410 and single flight for identical concurrent fetches. A `.info` or
+//! `.mod` answer that `go` would refuse (not JSON, another version, a go.mod
+//! without the right module line) is an error, never returned as data.
 //!
 //! Errors: [`Error::ModuleNotFound`](crate::Error::ModuleNotFound) when the
 //! proxies say 404/410; [`Error::Upstream`](crate::Error::Upstream) for
@@ -18,6 +20,7 @@ mod config;
 mod negative;
 mod netrc;
 mod pattern;
+mod validate;
 
 pub use client::{RawResponse, Upstream, UpstreamStats};
 pub use config::{DEFAULT_GOPROXY, HttpProxy, UpstreamConfig};
