@@ -31,6 +31,10 @@ struct Common {
     /// Abort a download when no bytes arrive for this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
     fetch_timeout: f64,
+    /// Abort a download slower than this over a --fetch-timeout window
+    /// (bytes per second; 0 disables).
+    #[arg(long, value_name = "BYTES_PER_SEC", default_value_t = gomodfs::core::proxy::DEFAULT_MIN_RATE)]
+    min_rate: u64,
     /// Serve a status page, /status.json and /metrics (Prometheus) on ADDR,
     /// e.g. 127.0.0.1:6060.
     #[arg(long, value_name = "ADDR")]
@@ -105,6 +109,7 @@ fn main() -> ExitCode {
         proxy: common.proxy.clone(),
         offline: common.offline,
         fetch_timeout: std::time::Duration::try_from_secs_f64(common.fetch_timeout).ok(),
+        min_rate: Some(common.min_rate),
     };
     let result = match cli.command {
         Command::Mount {
@@ -170,10 +175,12 @@ fn run_mount(
         ..Default::default()
     };
     ensure_mount_point(dir)?;
+    let upstream = fs.upstream().cloned();
     let mount = gomodfs::fuse::mount(fs, dir, &options)?;
     eprintln!("gomodfs: mounted at {} (Ctrl-C to unmount)", dir.display());
     let rt = signal_runtime()?;
     rt.block_on(wait_for_termination())?;
+    cancel_downloads(upstream.as_ref());
     tracing::info!("unmounting");
     mount.unmount()?;
     Ok(())
@@ -197,6 +204,7 @@ fn run_exec(
             context: "creating a temporary mount point".into(),
             source,
         })?;
+    let upstream = fs.upstream().cloned();
     let mount = gomodfs::fuse::mount(fs, dir.path(), &Default::default())?;
     let rt = signal_runtime()?;
     let status = rt.block_on(async {
@@ -216,6 +224,7 @@ fn run_exec(
             }),
             signal = wait_for_termination() => {
                 signal?;
+                cancel_downloads(upstream.as_ref());
                 // Let the command see the signal too (it shares our process
                 // group for Ctrl-C; SIGTERM may have come to us alone).
                 if let Some(pid) = child.id() {
@@ -232,6 +241,15 @@ fn run_exec(
     let status = status?;
     unmounted?;
     Ok(exit_code(status))
+}
+
+/// On a stop signal: fail every download in flight (their readers get EIO)
+/// so that no frontend waits for a slow upstream while shutting down.
+pub(crate) fn cancel_downloads(upstream: Option<&gomodfs::core::proxy::Upstream>) {
+    if let Some(upstream) = upstream {
+        tracing::info!("cancelling downloads in flight");
+        upstream.shutdown();
+    }
 }
 
 /// Creates the mount point if it does not exist yet.

@@ -5,7 +5,8 @@
 //! `go`, `off`, `direct` (not supported: reported clearly), `http(s)://` and
 //! `file://` proxies, GONOPROXY/GOPRIVATE refusal, netrc credentials, the
 //! environment's HTTP(S)_PROXY, retries with backoff for transient errors,
-//! an idle (not total) timeout, a body size limit, a negative cache for
+//! an idle timeout and a minimum transfer rate (no total timeout), a body
+//! size limit, cancellation of every fetch at shutdown, a negative cache for
 //! 404/410 and single flight for identical concurrent fetches. A `.info` or
 //! `.mod` answer that `go` would refuse (not JSON, another version, a go.mod
 //! without the right module line) is an error, never returned as data.
@@ -20,10 +21,11 @@ mod config;
 mod negative;
 mod netrc;
 mod pattern;
+mod rate;
 mod validate;
 
 pub use client::{RawResponse, Upstream, UpstreamStats};
-pub use config::{DEFAULT_GOPROXY, HttpProxy, UpstreamConfig};
+pub use config::{DEFAULT_GOPROXY, DEFAULT_MIN_RATE, HttpProxy, UpstreamConfig};
 
 use std::fmt;
 
