@@ -175,12 +175,11 @@ fn run_mount(
         ..Default::default()
     };
     ensure_mount_point(dir)?;
-    let upstream = fs.upstream().cloned();
-    let mount = gomodfs::fuse::mount(fs, dir, &options)?;
+    let mount = gomodfs::fuse::mount(fs.clone(), dir, &options)?;
     eprintln!("gomodfs: mounted at {} (Ctrl-C to unmount)", dir.display());
     let rt = signal_runtime()?;
     rt.block_on(wait_for_termination())?;
-    cancel_downloads(upstream.as_ref());
+    cancel_downloads(&fs);
     tracing::info!("unmounting");
     mount.unmount()?;
     Ok(())
@@ -204,8 +203,7 @@ fn run_exec(
             context: "creating a temporary mount point".into(),
             source,
         })?;
-    let upstream = fs.upstream().cloned();
-    let mount = gomodfs::fuse::mount(fs, dir.path(), &Default::default())?;
+    let mount = gomodfs::fuse::mount(fs.clone(), dir.path(), &Default::default())?;
     let rt = signal_runtime()?;
     let status = rt.block_on(async {
         let mut cmd = tokio::process::Command::new(program);
@@ -224,7 +222,7 @@ fn run_exec(
             }),
             signal = wait_for_termination() => {
                 signal?;
-                cancel_downloads(upstream.as_ref());
+                cancel_downloads(&fs);
                 // Let the command see the signal too (it shares our process
                 // group for Ctrl-C; SIGTERM may have come to us alone).
                 if let Some(pid) = child.id() {
@@ -244,13 +242,29 @@ fn run_exec(
 }
 
 /// On a stop signal: fail every download in flight (their readers get EIO)
-/// so that no frontend waits for a slow upstream while shutting down.
-pub(crate) fn cancel_downloads(upstream: Option<&gomodfs::core::proxy::Upstream>) {
-    if let Some(upstream) = upstream {
-        tracing::info!("cancelling downloads in flight");
-        upstream.shutdown();
+/// so that no frontend waits for a slow upstream while shutting down, and
+/// give the frontends a moment (at most [`CANCEL_GRACE`]) to send those
+/// errors before the mounts go.
+pub(crate) fn cancel_downloads(fs: &gomodfs::core::ModFs) {
+    let Some(upstream) = fs.upstream() else {
+        return;
+    };
+    let in_flight = fs.stats().downloads_in_flight();
+    upstream.shutdown();
+    if in_flight == 0 {
+        return;
     }
+    tracing::info!(in_flight, "cancelled the downloads in flight");
+    let deadline = std::time::Instant::now() + CANCEL_GRACE;
+    while fs.stats().downloads_in_flight() > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // The waiting readers are answered right after their download ends.
+    std::thread::sleep(std::time::Duration::from_millis(50));
 }
+
+/// How long a stop waits for cancelled downloads to end.
+const CANCEL_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Creates the mount point if it does not exist yet.
 pub(crate) fn ensure_mount_point(dir: &std::path::Path) -> Result<(), Error> {
