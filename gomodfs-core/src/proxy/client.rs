@@ -4,7 +4,7 @@ use super::ProxyFile;
 use super::config::{HttpProxy, ProxyEntry, Target, UpstreamConfig, parse_goproxy};
 use super::negative::{Key, NegativeCache};
 use super::rate::RateWindow;
-use super::{netrc, pattern, validate};
+use super::{netrc, pattern};
 use crate::error::{Error, Result};
 use crate::modpath::ModuleVersion;
 use bytes::{Bytes, BytesMut};
@@ -192,9 +192,9 @@ impl Upstream {
     ///
     /// Errors: [`Error::ModuleNotFound`] when the proxies answer 404/410;
     /// [`Error::Upstream`] for everything else (network, 5xx, timeouts, a
-    /// body slower than the minimum rate, truncated or oversized bodies, a
-    /// `.info` or `.mod` that `go` would refuse, `off`, `direct`, GONOPROXY,
-    /// [`Upstream::shutdown`]).
+    /// body slower than the minimum rate, truncated or oversized bodies,
+    /// `off`, `direct`, GONOPROXY, [`Upstream::shutdown`]). The body is not
+    /// checked here: the fetcher checks `.info` and `.mod` before storing.
     pub async fn fetch(&self, module: &ModuleVersion, file: ProxyFile) -> Result<Bytes> {
         if self.is_shut_down() {
             return Err(upstream_err(module, file, SHUTTING_DOWN));
@@ -438,15 +438,6 @@ impl Inner {
                 }
                 Target::File { dir, url } => self.fetch_file(module, file, dir, url).await,
             };
-            // A 200 whose body go would refuse is this proxy's error, like
-            // go's proxyRepo.Stat: `|` falls through to the next entry.
-            let result = result.and_then(|body| {
-                validate::check_answer(module, file, &body)
-                    .map(|()| body)
-                    .map_err(|cause| {
-                        upstream_err(module, file, format!("{}: {cause}", entry.target.display()))
-                    })
-            });
             let err = match result {
                 Ok(body) => return Ok(body),
                 Err(e) => e,

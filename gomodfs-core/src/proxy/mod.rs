@@ -7,9 +7,9 @@
 //! environment's HTTP(S)_PROXY, retries with backoff for transient errors,
 //! an idle timeout and a minimum transfer rate (no total timeout), a body
 //! size limit, cancellation of every fetch at shutdown, a negative cache for
-//! 404/410 and single flight for identical concurrent fetches. A `.info` or
-//! `.mod` answer that `go` would refuse (not JSON, another version, a go.mod
-//! without the right module line) is an error, never returned as data.
+//! 404/410 and single flight for identical concurrent fetches.
+//! `check_answer` (crate-internal) refuses the `.info` and `.mod` answers `go` would refuse
+//! (not JSON, another version, a go.mod without the right module line).
 //!
 //! Errors: [`Error::ModuleNotFound`](crate::Error::ModuleNotFound) when the
 //! proxies say 404/410; [`Error::Upstream`](crate::Error::Upstream) for
@@ -25,6 +25,7 @@ mod rate;
 mod validate;
 
 pub use client::{RawResponse, Upstream, UpstreamStats};
+pub(crate) use validate::check_answer;
 pub use config::{DEFAULT_GOPROXY, DEFAULT_MIN_RATE, HttpProxy, UpstreamConfig};
 
 use std::fmt;
