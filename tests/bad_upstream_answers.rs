@@ -108,7 +108,10 @@ fn bad_answers_are_eio_never_stored_and_healed_after_recovery()
     let refs = String::from_utf8_lossy(&refs.stdout).into_owned();
     for (path, ..) in &cases {
         let leaf = path.rsplit('/').next().unwrap_or(path);
-        assert!(!refs.contains(leaf), "{path}: a bad answer was stored:\n{refs}");
+        assert!(
+            !refs.contains(leaf),
+            "{path}: a bad answer was stored:\n{refs}"
+        );
     }
 
     // The proxy recovers: the good answers are fetched and served.

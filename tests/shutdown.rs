@@ -87,7 +87,10 @@ fn sigterm_cancels_stalled_downloads() -> Result<(), Box<dyn std::error::Error>>
 
     let (status, took) = terminate(&mut mp, PROMPT)?;
     let text = std::fs::read_to_string(&log)?;
-    assert!(status.success(), "gomodfs exited with {status}; log:\n{text}");
+    assert!(
+        status.success(),
+        "gomodfs exited with {status}; log:\n{text}"
+    );
     for _ in 0..4 {
         let result = rx.recv_timeout(PROMPT)?;
         let err = result.expect_err("a stalled download must not produce a module");
@@ -123,7 +126,10 @@ fn sigterm_with_a_shell_inside_the_mount() -> Result<(), Box<dyn std::error::Err
     let _ = shell.wait();
     let (status, took) = result?;
     let text = std::fs::read_to_string(&log)?;
-    assert!(status.success(), "gomodfs exited with {status}; log:\n{text}");
+    assert!(
+        status.success(),
+        "gomodfs exited with {status}; log:\n{text}"
+    );
     assert!(
         text.contains("detached it lazily"),
         "the log does not say the mount was detached lazily:\n{text}"

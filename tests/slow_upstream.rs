@@ -14,9 +14,15 @@ fn a_drip_is_eio_within_the_documented_bound() -> Result<(), Box<dyn std::error:
     let path = "example.com/slow/drip";
     // A zip of some KiB: at one byte per 300 ms it would take hours.
     let big: String = (0..4000).map(|i| format!("// line {i}\n")).collect();
-    let proxy = TestProxy::start_with([ModuleSpec::new(path, "v1.0.0")
-        .file("drip.go", format!("package drip\n{big}"))])?;
-    proxy.set_fault(path, "v1.0.0", "zip", Fault::Drip(Duration::from_millis(300)));
+    let proxy = TestProxy::start_with([
+        ModuleSpec::new(path, "v1.0.0").file("drip.go", format!("package drip\n{big}"))
+    ])?;
+    proxy.set_fault(
+        path,
+        "v1.0.0",
+        "zip",
+        Fault::Drip(Duration::from_millis(300)),
+    );
     let store = tempfile::tempdir()?;
     let mnt = tempfile::tempdir()?;
     let logs = tempfile::tempdir()?;

@@ -25,8 +25,8 @@ mod rate;
 mod validate;
 
 pub use client::{RawResponse, Upstream, UpstreamStats};
-pub(crate) use validate::check_answer;
 pub use config::{DEFAULT_GOPROXY, DEFAULT_MIN_RATE, HttpProxy, UpstreamConfig};
+pub(crate) use validate::check_answer;
 
 use std::fmt;
 

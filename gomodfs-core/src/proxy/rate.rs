@@ -62,10 +62,7 @@ impl RateWindow {
 
     fn check_at(&mut self, now: Instant, total: usize) -> Option<String> {
         if now >= self.last_data + self.window {
-            return Some(format!(
-                "no data for {:?} after {total} bytes",
-                self.window
-            ));
+            return Some(format!("no data for {:?} after {total} bytes", self.window));
         }
         if now < self.start + self.window {
             return None;
@@ -100,7 +97,7 @@ mod tests {
             assert_eq!(r.check_at(now, s as usize), None);
         }
         assert_eq!(r.deadline(), t0 + W);
-        let cause = r.check_at(t0 + W, 4).unwrap();
+        let cause = r.check_at(t0 + W, 4).expect("a drip fails");
         assert!(cause.contains("too slow: 4 bytes"), "{cause}");
     }
 
@@ -125,7 +122,9 @@ mod tests {
         // The window was fine: a new one starts; the idle deadline is 1 s + W.
         assert_eq!(r.check_at(t0 + W, 1 << 20), None);
         assert_eq!(r.deadline(), t0 + Duration::from_secs(1) + W);
-        let cause = r.check_at(t0 + Duration::from_secs(6), 1 << 20).unwrap();
+        let cause = r
+            .check_at(t0 + Duration::from_secs(6), 1 << 20)
+            .expect("silence fails");
         assert!(cause.contains("no data for 5s"), "{cause}");
     }
 

@@ -136,7 +136,7 @@ fn is_rfc3339(s: &str) -> bool {
     }
     match rest {
         b"Z" => true,
-        [sign, h1, h2, b':', m1, m2] if matches!(sign, b'+' | b'-') => {
+        [b'+' | b'-', h1, h2, b':', m1, m2] => {
             let two = |a: u8, b: u8| -> Option<u32> {
                 (a.is_ascii_digit() && b.is_ascii_digit())
                     .then(|| u32::from(a - b'0') * 10 + u32::from(b - b'0'))
@@ -272,7 +272,7 @@ mod tests {
     use super::*;
 
     fn mv() -> ModuleVersion {
-        ModuleVersion::new("example.com/m", "v1.2.3").unwrap()
+        ModuleVersion::new("example.com/m", "v1.2.3").expect("a valid module version")
     }
 
     #[test]
@@ -291,21 +291,42 @@ mod tests {
     #[test]
     fn info_rejects_what_go_rejects() {
         let cases = [
-            ("<html><body>502 Bad Gateway</body></html>", "invalid response from proxy"),
+            (
+                "<html><body>502 Bad Gateway</body></html>",
+                "invalid response from proxy",
+            ),
             ("", "invalid response from proxy"),
             (r#"["v1.2.3"]"#, "cannot unmarshal array"),
-            (r#"{"Version":1}"#, "cannot unmarshal number into the Version"),
+            (
+                r#"{"Version":1}"#,
+                "cannot unmarshal number into the Version",
+            ),
             (
                 r#"{"Version":"v9.9.9","Time":"2023-01-02T03:04:05Z"}"#,
                 "proxy returned info for version v9.9.9 instead of requested version",
             ),
-            (r#"{"Time":"2023-01-02T03:04:05Z"}"#, "info for version  instead"),
+            (
+                r#"{"Time":"2023-01-02T03:04:05Z"}"#,
+                "info for version  instead",
+            ),
             ("null", "info for version  instead"),
             (r#"{"Version":"v1.2.3","Time":"yesterday"}"#, "parsing time"),
-            (r#"{"Version":"v1.2.3","Time":"2023-02-29T00:00:00Z"}"#, "parsing time"),
-            (r#"{"Version":"v1.2.3","Time":"2023-01-02 03:04:05Z"}"#, "parsing time"),
-            (r#"{"Version":"v1.2.3","Time":"2023-01-02T03:04:05"}"#, "parsing time"),
-            (r#"{"Version":"v1.2.3","Time":12}"#, "cannot unmarshal number into the Time"),
+            (
+                r#"{"Version":"v1.2.3","Time":"2023-02-29T00:00:00Z"}"#,
+                "parsing time",
+            ),
+            (
+                r#"{"Version":"v1.2.3","Time":"2023-01-02 03:04:05Z"}"#,
+                "parsing time",
+            ),
+            (
+                r#"{"Version":"v1.2.3","Time":"2023-01-02T03:04:05"}"#,
+                "parsing time",
+            ),
+            (
+                r#"{"Version":"v1.2.3","Time":12}"#,
+                "cannot unmarshal number into the Time",
+            ),
         ];
         for (body, want) in cases {
             let err = check_info(&mv(), body.as_bytes()).expect_err(body);
@@ -354,7 +375,11 @@ mod tests {
         ];
         for (body, want) in cases {
             let err = check_mod(&mv(), body).expect_err(&String::from_utf8_lossy(body));
-            assert!(err.contains(want), "{:?}: {err}", String::from_utf8_lossy(body));
+            assert!(
+                err.contains(want),
+                "{:?}: {err}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 
