@@ -63,6 +63,9 @@ pub struct Settings {
     pub offline: bool,
     /// Abort a download when no bytes arrive for this long (default 60 s).
     pub fetch_timeout: Option<std::time::Duration>,
+    /// Abort a download slower than this many bytes per second over a
+    /// `fetch_timeout` window (default 1 KiB/s; 0 disables).
+    pub min_rate: Option<u64>,
 }
 
 /// The default store: `$GOMODFS_STORE`, else `gomodfs` in the user's cache
@@ -104,6 +107,9 @@ pub fn open(settings: &Settings) -> Result<Arc<ModFs>, Error> {
         }
         if let Some(t) = settings.fetch_timeout {
             config.idle_timeout = t;
+        }
+        if let Some(rate) = settings.min_rate {
+            config.min_rate = rate;
         }
         tracing::info!(goproxy = %config.goproxy, "upstream");
         Some(Upstream::new(config)?)

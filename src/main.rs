@@ -31,6 +31,10 @@ struct Common {
     /// Abort a download when no bytes arrive for this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
     fetch_timeout: f64,
+    /// Abort a download slower than this over a --fetch-timeout window
+    /// (bytes per second; 0 disables).
+    #[arg(long, value_name = "BYTES_PER_SEC", default_value_t = gomodfs::core::proxy::DEFAULT_MIN_RATE)]
+    min_rate: u64,
     /// Serve a status page, /status.json and /metrics (Prometheus) on ADDR,
     /// e.g. 127.0.0.1:6060.
     #[arg(long, value_name = "ADDR")]
@@ -108,6 +112,7 @@ fn main() -> ExitCode {
         proxy: common.proxy.clone(),
         offline: common.offline,
         fetch_timeout: std::time::Duration::try_from_secs_f64(common.fetch_timeout).ok(),
+        min_rate: Some(common.min_rate),
     };
     let result = match cli.command {
         Command::Mount {
@@ -190,10 +195,11 @@ fn run_mount(
         ..Default::default()
     };
     ensure_mount_point(dir)?;
-    let mount = gomodfs::fuse::mount(fs, dir, &options)?;
+    let mount = gomodfs::fuse::mount(fs.clone(), dir, &options)?;
     eprintln!("gomodfs: mounted at {} (Ctrl-C to unmount)", dir.display());
     let rt = signal_runtime()?;
     rt.block_on(wait_for_termination())?;
+    cancel_downloads(&fs);
     tracing::info!("unmounting");
     mount.unmount()?;
     Ok(())
@@ -217,7 +223,7 @@ fn run_exec(
             context: "creating a temporary mount point".into(),
             source,
         })?;
-    let mount = gomodfs::fuse::mount(fs, dir.path(), &Default::default())?;
+    let mount = gomodfs::fuse::mount(fs.clone(), dir.path(), &Default::default())?;
     let rt = signal_runtime()?;
     let status = rt.block_on(async {
         let mut cmd = tokio::process::Command::new(program);
@@ -236,6 +242,7 @@ fn run_exec(
             }),
             signal = wait_for_termination() => {
                 signal?;
+                cancel_downloads(&fs);
                 // Let the command see the signal too (it shares our process
                 // group for Ctrl-C; SIGTERM may have come to us alone).
                 if let Some(pid) = child.id() {
@@ -253,6 +260,31 @@ fn run_exec(
     unmounted?;
     Ok(exit_code(status))
 }
+
+/// On a stop signal: fail every download in flight (their readers get EIO)
+/// so that no frontend waits for a slow upstream while shutting down, and
+/// give the frontends a moment (at most [`CANCEL_GRACE`]) to send those
+/// errors before the mounts go.
+pub(crate) fn cancel_downloads(fs: &gomodfs::core::ModFs) {
+    let Some(upstream) = fs.upstream() else {
+        return;
+    };
+    let in_flight = fs.stats().downloads_in_flight();
+    upstream.shutdown();
+    if in_flight == 0 {
+        return;
+    }
+    tracing::info!(in_flight, "cancelled the downloads in flight");
+    let deadline = std::time::Instant::now() + CANCEL_GRACE;
+    while fs.stats().downloads_in_flight() > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // The waiting readers are answered right after their download ends.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+}
+
+/// How long a stop waits for cancelled downloads to end.
+const CANCEL_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Creates the mount point if it does not exist yet.
 pub(crate) fn ensure_mount_point(dir: &std::path::Path) -> Result<(), Error> {

@@ -106,6 +106,7 @@ pub(crate) fn run(
 
     rt.block_on(crate::wait_for_termination())?;
     tracing::info!("stopping");
+    crate::cancel_downloads(&fs);
     #[cfg(feature = "nfs")]
     if let Some(server) = nfs {
         server.stop();

@@ -9,7 +9,7 @@
 use crate::error::{Error, Result};
 use crate::modpath::ModuleVersion;
 use crate::modzip::{self, Limits};
-use crate::proxy::{ProxyFile, Upstream};
+use crate::proxy::{ProxyFile, Upstream, check_answer};
 use crate::stats::{DownloadRecord, Op, Stats};
 use crate::store::{MetaFile, ModuleContents, Store, StoredModule};
 use bytes::Bytes;
@@ -289,6 +289,15 @@ impl Job {
             .fetch(mv, proxy_file)
             .await?;
         self.stats.fetched(data.len() as u64);
+        // A 200 that go would refuse (an HTML error page, another version's
+        // .info) is an error: never stored, asked again next time.
+        // The frontends log the error with module, version and cause.
+        check_answer(mv, proxy_file, &data).map_err(|cause| Error::Upstream {
+            module: mv.path().to_owned(),
+            version: mv.version().to_owned(),
+            what: proxy_file.to_string(),
+            cause,
+        })?;
         Ok(data)
     }
 

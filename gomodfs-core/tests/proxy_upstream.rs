@@ -617,6 +617,62 @@ async fn slow_but_steady_body_has_no_total_timeout() {
 }
 
 #[tokio::test]
+async fn a_drip_below_the_minimum_rate_fails_within_a_window() {
+    // 20 bytes/s: every chunk comes well within the idle timeout.
+    let s = Server::fixed(Reply::Drip {
+        body: vec![b'x'; 10_000],
+        chunks: 10_000,
+        gap: Duration::from_millis(50),
+    })
+    .await;
+    let mut c = cfg(&s.url());
+    c.idle_timeout = Duration::from_millis(400);
+    c.min_rate = 1024;
+    c.retries = 0;
+    let up = upstream(c);
+    let started = Instant::now();
+    let msg = assert_upstream(up.fetch(&mv(), ProxyFile::Zip).await);
+    assert!(msg.contains("too slow"), "{msg}");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn shutdown_cancels_fetches_in_flight_and_refuses_new_ones() {
+    let s = Server::fixed(Reply::Stall {
+        len: 10_000,
+        sent: 100,
+    })
+    .await;
+    let mut c = cfg(&s.url());
+    c.idle_timeout = Duration::from_secs(60);
+    let up = upstream(c);
+    let fetch = tokio::spawn({
+        let up = up.clone();
+        async move { up.fetch(&mv(), ProxyFile::Zip).await }
+    });
+    while s.count() == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let started = Instant::now();
+    up.shutdown();
+    assert!(up.is_shut_down());
+    let result = tokio::time::timeout(Duration::from_secs(5), fetch)
+        .await
+        .expect("the stalled fetch must end at shutdown")
+        .unwrap();
+    let msg = assert_upstream(result);
+    assert!(msg.contains("shutting down"), "{msg}");
+    assert!(started.elapsed() < Duration::from_secs(1));
+    let msg = assert_upstream(up.fetch(&mv(), ProxyFile::Mod).await);
+    assert!(msg.contains("shutting down"), "{msg}");
+    assert_eq!(s.count(), 1, "no request after shutdown");
+}
+
+#[tokio::test]
 async fn truncated_body_is_never_ok() {
     let s = Server::fixed(Reply::Truncate {
         len: 1000,

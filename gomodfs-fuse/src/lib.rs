@@ -20,6 +20,7 @@
 mod errno;
 mod handles;
 mod trim;
+mod unmount;
 mod waiters;
 
 pub use errno::to_errno;
@@ -127,10 +128,13 @@ impl Mount {
         &self.mountpoint
     }
 
-    /// Unmounts and waits for the workers to finish.
+    /// Unmounts and waits (a few seconds at most) for the workers to
+    /// finish. A busy mount (a process has its working directory or a file
+    /// in it) is detached lazily, and says so in the log: afterwards the
+    /// mount point is always the plain directory again.
     pub fn unmount(mut self) -> Result<(), FuseError> {
         match self.session.take() {
-            Some(s) => s.umount_and_join().map_err(FuseError::Unmount),
+            Some(s) => unmount::unmount(s, &self.mountpoint).map_err(FuseError::Unmount),
             None => Ok(()),
         }
     }
@@ -139,7 +143,7 @@ impl Mount {
 impl Drop for Mount {
     fn drop(&mut self) {
         if let Some(s) = self.session.take()
-            && let Err(e) = s.umount_and_join()
+            && let Err(e) = unmount::unmount(s, &self.mountpoint)
         {
             tracing::warn!(mountpoint = %self.mountpoint.display(), error = %e, "unmount failed");
         }

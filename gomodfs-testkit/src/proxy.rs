@@ -43,6 +43,10 @@ pub enum Fault {
     Delay(Duration),
     /// Answer with the status the first `n` times, then normally.
     FailTimes(u32, u16),
+    /// Send the headers (with the real `Content-Length`) at once, then the
+    /// body one byte at a time with this pause before each, until it is all
+    /// sent or the proxy stops: a live but hopelessly slow upstream.
+    Drip(Duration),
 }
 
 /// One request as the proxy saw it.
@@ -594,6 +598,7 @@ enum Delivery {
     Full,
     Truncate,
     Stall,
+    Drip(Duration),
 }
 
 fn handle_conn(mut stream: TcpStream, sh: &Shared) {
@@ -648,6 +653,7 @@ fn handle_conn(mut stream: TcpStream, sh: &Shared) {
                     Fault::Delay(d) => delay = Some(*d),
                     Fault::Truncate => delivery = Delivery::Truncate,
                     Fault::Stall => delivery = Delivery::Stall,
+                    Fault::Drip(d) => delivery = Delivery::Drip(*d),
                 }
             }
             if drop_fault {
@@ -720,6 +726,16 @@ fn write_response(
             stream.write_all(&resp.body[..resp.body.len() / 2])?;
             stream.flush()?;
             sh.sleep_unless_stopped(STALL_MAX);
+        }
+        Delivery::Drip(pause) => {
+            stream.flush()?;
+            for byte in &resp.body {
+                if sh.sleep_unless_stopped(pause) {
+                    break;
+                }
+                stream.write_all(std::slice::from_ref(byte))?;
+                stream.flush()?;
+            }
         }
     }
     stream.flush()

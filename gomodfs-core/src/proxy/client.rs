@@ -3,6 +3,7 @@
 use super::ProxyFile;
 use super::config::{HttpProxy, ProxyEntry, Target, UpstreamConfig, parse_goproxy};
 use super::negative::{Key, NegativeCache};
+use super::rate::RateWindow;
 use super::{netrc, pattern};
 use crate::error::{Error, Result};
 use crate::modpath::ModuleVersion;
@@ -21,6 +22,8 @@ const ERROR_SNIPPET: usize = 512;
 /// What the `direct` GOPROXY entry answers.
 const DIRECT_UNSUPPORTED: &str = "GOPROXY entry \"direct\": gomodfs does not support fetching \
      directly from version control; list a module proxy in GOPROXY instead";
+/// Why fetches fail after [`Upstream::shutdown`].
+const SHUTTING_DOWN: &str = "cancelled: gomodfs is shutting down";
 /// What the `off` GOPROXY entry answers.
 const OFF: &str = "module lookup disabled by GOPROXY=off";
 
@@ -74,12 +77,15 @@ struct Inner {
     noproxy: String,
     client: reqwest::Client,
     idle_timeout: Duration,
+    min_rate: u64,
     retries: u32,
     retry_backoff: Duration,
     max_body: u64,
     negative: NegativeCache,
     inflight: Mutex<HashMap<Key, Shared>>,
     stats: Counters,
+    /// `true` once [`Upstream::shutdown`] was called.
+    shutdown: watch::Sender<bool>,
 }
 
 impl fmt::Debug for Upstream {
@@ -165,12 +171,14 @@ impl Upstream {
                 noproxy: cfg.noproxy.trim().to_owned(),
                 client,
                 idle_timeout: cfg.idle_timeout,
+                min_rate: cfg.min_rate,
                 retries: cfg.retries,
                 retry_backoff: cfg.retry_backoff,
                 max_body: cfg.max_body,
                 negative: NegativeCache::new(cfg.negative_ttl),
                 inflight: Mutex::new(HashMap::new()),
                 stats: Counters::default(),
+                shutdown: watch::Sender::new(false),
             }),
         })
     }
@@ -183,9 +191,14 @@ impl Upstream {
     /// not-found answer is remembered for the negative TTL.
     ///
     /// Errors: [`Error::ModuleNotFound`] when the proxies answer 404/410;
-    /// [`Error::Upstream`] for everything else (network, 5xx, timeouts,
-    /// truncated or oversized bodies, `off`, `direct`, GONOPROXY).
+    /// [`Error::Upstream`] for everything else (network, 5xx, timeouts, a
+    /// body slower than the minimum rate, truncated or oversized bodies,
+    /// `off`, `direct`, GONOPROXY, [`Upstream::shutdown`]). The body is not
+    /// checked here: the fetcher checks `.info` and `.mod` before storing.
     pub async fn fetch(&self, module: &ModuleVersion, file: ProxyFile) -> Result<Bytes> {
+        if self.is_shut_down() {
+            return Err(upstream_err(module, file, SHUTTING_DOWN));
+        }
         let key: Key = (module.clone(), file);
         let mut rx = {
             let mut inflight = self.inner.inflight.lock();
@@ -208,7 +221,10 @@ impl Upstream {
                 };
                 runtime.spawn(async move {
                     let (module, file) = &guard.key;
-                    let result = guard.inner.fetch_list(module, *file).await;
+                    let result = tokio::select! {
+                        result = guard.inner.fetch_list(module, *file) => result,
+                        () = guard.inner.shut_down() => Err(upstream_err(module, *file, SHUTTING_DOWN)),
+                    };
                     match &result {
                         Err(e @ Error::ModuleNotFound { .. }) => {
                             guard.inner.negative.insert(guard.key.clone(), e.clone());
@@ -270,6 +286,18 @@ impl Upstream {
                 inner.noproxy
             )));
         }
+        if self.is_shut_down() {
+            return Err(fail(SHUTTING_DOWN.to_owned()));
+        }
+        tokio::select! {
+            result = self.fetch_raw_list(url_path) => result.map_err(fail),
+            () = inner.shut_down() => Err(fail(SHUTTING_DOWN.to_owned())),
+        }
+    }
+
+    /// [`Upstream::fetch_raw`] once the path is allowed: walks the list.
+    async fn fetch_raw_list(&self, url_path: &str) -> Result<RawResponse, String> {
+        let inner = &self.inner;
         let mut not_found: Option<RawResponse> = None;
         let mut error: Option<String> = None;
         for entry in &inner.entries {
@@ -298,11 +326,24 @@ impl Upstream {
         match (error, not_found) {
             (Some(cause), _) => {
                 bump(&inner.stats.errors, 1);
-                Err(fail(cause))
+                Err(cause)
             }
             (None, Some(resp)) => Ok(resp),
-            (None, None) => Err(fail("the GOPROXY list is empty".into())),
+            (None, None) => Err("the GOPROXY list is empty".into()),
         }
+    }
+
+    /// Cancels every fetch in flight and refuses new ones, for a prompt
+    /// shutdown: their callers get [`Error::Upstream`] ("gomodfs is
+    /// shutting down") at once instead of waiting for a slow or stalled
+    /// upstream. Affects every clone of this client; it cannot be undone.
+    pub fn shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+    }
+
+    /// Whether [`Upstream::shutdown`] was called.
+    pub fn is_shut_down(&self) -> bool {
+        *self.inner.shutdown.borrow()
     }
 
     /// A snapshot of the counters.
@@ -358,6 +399,13 @@ impl Drop for InflightGuard {
 }
 
 impl Inner {
+    /// Completes once [`Upstream::shutdown`] is called (never before).
+    async fn shut_down(&self) {
+        let mut rx = self.shutdown.subscribe();
+        // Err only if the sender is gone, which `self` prevents.
+        let _ = rx.wait_for(|down| *down).await;
+    }
+
     /// Walks the GOPROXY list like `go`'s `TryProxies`.
     async fn fetch_list(&self, module: &ModuleVersion, file: ProxyFile) -> Result<Bytes> {
         if !self.noproxy.is_empty() && pattern::match_prefix_patterns(&self.noproxy, module.path())
@@ -646,8 +694,9 @@ impl Inner {
         (Some(status), Err(failure))
     }
 
-    /// Reads a whole body: idle timeout per chunk, size limit, and a check
-    /// against Content-Length so a truncated body is never returned.
+    /// Reads a whole body: idle timeout, minimum rate (see
+    /// [`UpstreamConfig::min_rate`]), size limit, and a check against
+    /// Content-Length so a truncated body is never returned.
     async fn read_body(&self, resp: &mut reqwest::Response) -> Result<Bytes, Failure> {
         let declared = resp.content_length();
         if let Some(n) = declared
@@ -662,14 +711,14 @@ impl Inner {
         // large zip is not copied while growing; pages a lying proxy never
         // fills are never touched.
         let mut buf = BytesMut::with_capacity(usize::try_from(declared.unwrap_or(0)).unwrap_or(0));
+        let mut rate = RateWindow::new(self.idle_timeout, self.min_rate);
         loop {
-            match tokio::time::timeout(self.idle_timeout, resp.chunk()).await {
+            let deadline = rate.deadline();
+            match tokio::time::timeout_at(deadline.into(), resp.chunk()).await {
                 Err(_) => {
-                    return Err(Failure::Transient(format!(
-                        "no data for {:?} after {} bytes",
-                        self.idle_timeout,
-                        buf.len()
-                    )));
+                    if let Some(cause) = rate.check(buf.len()) {
+                        return Err(Failure::Transient(cause));
+                    }
                 }
                 Ok(Err(e)) => {
                     return Err(Failure::Transient(format!(
@@ -687,6 +736,10 @@ impl Inner {
                         )));
                     }
                     buf.extend_from_slice(&chunk);
+                    rate.received(chunk.len());
+                    if let Some(cause) = rate.check(buf.len()) {
+                        return Err(Failure::Transient(cause));
+                    }
                 }
             }
         }
@@ -702,11 +755,12 @@ impl Inner {
     }
 
     /// The start of an error response's body (at most [`ERROR_SNIPPET`]
-    /// bytes), as sent.
+    /// bytes), as sent. A drip gets one idle timeout in all.
     async fn read_snippet(&self, resp: &mut reqwest::Response) -> Bytes {
         let mut buf = Vec::new();
+        let deadline = tokio::time::Instant::now() + self.idle_timeout;
         while buf.len() < ERROR_SNIPPET {
-            match tokio::time::timeout(self.idle_timeout, resp.chunk()).await {
+            match tokio::time::timeout_at(deadline, resp.chunk()).await {
                 Ok(Ok(Some(chunk))) => buf.extend_from_slice(&chunk),
                 _ => break,
             }

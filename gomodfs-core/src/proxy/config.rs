@@ -7,6 +7,9 @@ use std::time::Duration;
 /// `go`'s default GOPROXY.
 pub const DEFAULT_GOPROXY: &str = "https://proxy.golang.org,direct";
 
+/// The default [`UpstreamConfig::min_rate`]: 1 KiB/s.
+pub const DEFAULT_MIN_RATE: u64 = 1024;
+
 /// Which HTTP(S) forward proxy the client uses to reach the GOPROXY servers.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum HttpProxy {
@@ -42,9 +45,17 @@ pub struct UpstreamConfig {
     /// Limit for establishing a TCP (and TLS) connection.
     pub connect_timeout: Duration,
     /// A request fails when no response headers, or no body bytes, arrive
-    /// for this long. There is no total timeout: a large zip on a slow link
-    /// is fine as long as bytes keep arriving.
+    /// for this long. It is also the window of [`UpstreamConfig::min_rate`].
+    /// There is no total timeout: a large zip on a slow link is fine as long
+    /// as bytes keep arriving fast enough.
     pub idle_timeout: Duration,
+    /// Lowest accepted transfer rate of a response body, in bytes per
+    /// second: a body fails when, in any window of `idle_timeout` after
+    /// the headers arrived, fewer than `min_rate × idle_timeout` bytes came
+    /// (a body that ends within the window is fine). So a drip of a byte
+    /// now and then fails within one window of the headers, while a zip of
+    /// any size works on any link faster than this. Zero disables it.
+    pub min_rate: u64,
     /// How many times a transient failure (connect or I/O error, timeout,
     /// truncated body, 5xx, 429) is retried per proxy. 4xx are never retried.
     pub retries: u32,
@@ -70,7 +81,7 @@ impl Default for UpstreamConfig {
 impl UpstreamConfig {
     /// A configuration for the given GOPROXY list, with defaults for the
     /// rest: no GONOPROXY, no netrc, [`HttpProxy::FromEnv`], connect timeout
-    /// 30 s, idle timeout 60 s, 3 retries from 200 ms backoff (200, 400,
+    /// 30 s, idle timeout 60 s, minimum rate 1 KiB/s, 3 retries from 200 ms backoff (200, 400,
     /// 800 ms), negative TTL 60 s, body limit 600 MiB, user agent
     /// `gomodfs/<version>`.
     pub fn with_proxy(url_list: &str) -> Self {
@@ -81,6 +92,7 @@ impl UpstreamConfig {
             http_proxy: HttpProxy::FromEnv,
             connect_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
+            min_rate: DEFAULT_MIN_RATE,
             retries: 3,
             retry_backoff: Duration::from_millis(200),
             negative_ttl: Duration::from_secs(60),

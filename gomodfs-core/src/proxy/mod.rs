@@ -5,8 +5,11 @@
 //! `go`, `off`, `direct` (not supported: reported clearly), `http(s)://` and
 //! `file://` proxies, GONOPROXY/GOPRIVATE refusal, netrc credentials, the
 //! environment's HTTP(S)_PROXY, retries with backoff for transient errors,
-//! an idle (not total) timeout, a body size limit, a negative cache for
+//! an idle timeout and a minimum transfer rate (no total timeout), a body
+//! size limit, cancellation of every fetch at shutdown, a negative cache for
 //! 404/410 and single flight for identical concurrent fetches.
+//! `check_answer` (crate-internal) refuses the `.info` and `.mod` answers `go` would refuse
+//! (not JSON, another version, a go.mod without the right module line).
 //!
 //! Errors: [`Error::ModuleNotFound`](crate::Error::ModuleNotFound) when the
 //! proxies say 404/410; [`Error::Upstream`](crate::Error::Upstream) for
@@ -18,9 +21,12 @@ mod config;
 mod negative;
 mod netrc;
 mod pattern;
+mod rate;
+mod validate;
 
 pub use client::{RawResponse, Upstream, UpstreamStats};
-pub use config::{DEFAULT_GOPROXY, HttpProxy, UpstreamConfig};
+pub use config::{DEFAULT_GOPROXY, DEFAULT_MIN_RATE, HttpProxy, UpstreamConfig};
+pub(crate) use validate::check_answer;
 
 use std::fmt;
 

@@ -361,6 +361,11 @@ impl Stats {
         push(&self.downloads, record);
     }
 
+    /// Downloads in flight right now (cheaper than a snapshot).
+    pub fn downloads_in_flight(&self) -> u64 {
+        self.in_flight.load(Relaxed)
+    }
+
     /// Time since the stats were created.
     pub fn uptime(&self) -> Duration {
         self.start.elapsed()
