@@ -1,4 +1,4 @@
-//! The namespace through a real FUSE mount: SPEC sections 1, 2 and 6.
+//! The namespace through a real FUSE mount: docs/SEMANTICS.md sections 1, 2 and 6.
 
 mod common;
 

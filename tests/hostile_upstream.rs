@@ -18,7 +18,7 @@ fn hostile_zips_and_upstream_faults() -> Result<(), Box<dyn std::error::Error>> 
     // Every zip the real go rejects, a truncated body, a 500 and a stall.
     let cases = add_failing_modules(&proxy, "v1.0.0");
     // go accepts a symlink entry and extracts it as a regular file holding
-    // the link target; so do we (SPEC section 5 said to reject it).
+    // the link target; so do we (docs/SEMANTICS.md section 5; the first spec said to reject it).
     let symlink = "example.com/odd/symlink";
     proxy.add(ModuleSpec::new(symlink, "v1.0.0").file("x.go", "package x\n"));
     proxy.set_fault(

@@ -177,7 +177,7 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-/// NFS attributes of a node (SPEC section 6): owner root, the core's
+/// NFS attributes of a node (docs/SEMANTICS.md section 6): owner root, the core's
 /// permissions, sizes and fixed times; `fileid` is the node id.
 pub fn fattr(attr: &Attr) -> fattr3 {
     let time = attr

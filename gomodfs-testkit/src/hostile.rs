@@ -1,4 +1,4 @@
-//! Hostile module zips, as raw bytes, for the validation rules of SPEC.md
+//! Hostile module zips, as raw bytes, for the validation rules of docs/SEMANTICS.md section 5
 //! section 5. Each one is a valid module zip (a `go.mod` and an `ok.go`
 //! under the right prefix) except for the one defect it is named after, so a
 //! test that expects rejection proves that *this* defect is caught.
@@ -50,7 +50,8 @@ pub enum Hostile {
     ///
     /// Note: the real `go` (golang.org/x/mod/zip `checkZip`) does *not*
     /// reject this: it ignores the mode and extracts a regular file whose
-    /// content is the link target. SPEC.md asks gomodfs to reject it.
+    /// content is the link target. gomodfs does the same (docs/SEMANTICS.md
+    /// section 5).
     Symlink,
     /// A `go.mod` in a subdirectory, `<prefix>sub/go.mod` (go: "go.mod file
     /// not in module root directory").

@@ -54,7 +54,7 @@ pub enum NodeKind {
     File,
 }
 
-/// Attributes of a node (SPEC section 6). Owner is always root.
+/// Attributes of a node (docs/SEMANTICS.md section 6). Owner is always root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Attr {
     /// The node's id.

@@ -1,4 +1,4 @@
-//! What each name in the namespace means (SPEC section 1 and 2): the one
+//! What each name in the namespace means (docs/SEMANTICS.md sections 1 and 2): the one
 //! place where path meaning lives. Classification here is pure: it never
 //! touches the store or the network.
 
