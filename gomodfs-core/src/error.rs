@@ -183,6 +183,21 @@ impl Error {
         }
     }
 
+    /// Logs this error once, for the request `op` on `subject` (a path, a
+    /// node id), at the level it deserves ([`Error::log_level`]): a missing
+    /// name and the other routine kinds at debug, everything else at warn,
+    /// with the error's `Display` (which names module, version and cause).
+    /// Every frontend's request wrapper calls this, and nothing else logs a
+    /// failed request.
+    pub fn log(&self, op: &str, subject: &dyn std::fmt::Display) {
+        match self.log_level() {
+            tracing::Level::WARN | tracing::Level::ERROR => {
+                tracing::warn!(op, %subject, error = %self, "request failed")
+            }
+            _ => tracing::debug!(op, %subject, error = %self, "request failed"),
+        }
+    }
+
     /// Whether a store-only call needs the network: the caller should
     /// retry it as a full call, where waiting is allowed.
     pub fn would_fetch(&self) -> bool {

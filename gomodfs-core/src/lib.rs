@@ -21,6 +21,9 @@ pub mod store;
 mod time;
 
 pub use error::{Error, ErrorKind, Result};
-pub use fs::{Attr, Call, DirEntry, DirPage, ModFs, ModFsOptions, NodeId, NodeKind, With};
+pub use fs::{
+    Attr, Caching, Call, Chunk, DirEntry, DirPage, Entry, Lifetime, Listing, ModFs, ModFsOptions,
+    NodeId, NodeKind, OpenFile, With,
+};
 pub use modpath::ModuleVersion;
 pub use store::{Store, StoredModule};

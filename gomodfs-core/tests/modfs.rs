@@ -42,7 +42,7 @@ fn lookups_listings_reads_and_attributes() {
     assert_eq!(root.kind, NodeKind::Directory);
     assert_eq!(root.perm, 0o555);
     assert_eq!(root.nlink, 3);
-    assert!(root.stable);
+    assert_eq!(root.cache, gomodfs_core::Caching::IMMUTABLE);
     let names: Vec<_> = fs
         .readdir(root.id)
         .unwrap()
@@ -163,7 +163,7 @@ fn status_file_is_json_with_counters() {
     let fs = offline(Arc::new(MemoryStore::new()));
     let _ = fs.resolve("example.com/nope/.x");
     let attr = fs.resolve(".gomodfs-status").unwrap();
-    assert!(!attr.stable);
+    assert_eq!(attr.cache, gomodfs_core::Caching::LIVE);
     let data = fs.open(attr.id).unwrap();
     let json: serde_json::Value = serde_json::from_slice(&data).unwrap();
     assert_eq!(json["filesystem"], "gomodfs");

@@ -17,17 +17,6 @@ pub fn to_errno(error: &Error) -> Errno {
     }
 }
 
-/// Logs an error at the level it deserves and returns its errno.
-pub fn log_and_map(op: &str, what: &dyn std::fmt::Display, error: &Error) -> Errno {
-    match error.log_level() {
-        tracing::Level::WARN | tracing::Level::ERROR => {
-            tracing::warn!(op, %what, error = %error, "request failed")
-        }
-        _ => tracing::debug!(op, %what, error = %error, "request failed"),
-    }
-    to_errno(error)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

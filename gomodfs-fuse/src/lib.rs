@@ -1,9 +1,11 @@
 //! FUSE frontend of gomodfs: serves a [`ModFs`] through the kernel's FUSE
 //! interface (Linux; macOS with macFUSE).
 //!
-//! This crate is an adapter and nothing more: every handler is "call the core,
-//! map the result". Because nothing under the mount ever changes, entries and
-//! attributes get long TTLs and file pages stay cached across opens.
+//! This crate is an adapter and nothing more: every handler is one core call
+//! through one request wrapper (`request.rs`: a span, the store-only then
+//! download-wait call, the error logged and mapped once), and its caching
+//! hints (entry and attribute TTLs, negative entries, KEEP_CACHE and
+//! DIRECT_IO) are each one lookup of the core's answer ([`Caching`]).
 //!
 //! Two rules keep the mount responsive and its memory flat:
 //!
@@ -19,6 +21,7 @@
 
 mod errno;
 mod handles;
+mod request;
 mod trim;
 mod unmount;
 mod waiters;
@@ -33,8 +36,9 @@ use fuser::{
     ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, SessionACL,
     TimeOrNow, WriteFlags,
 };
-use gomodfs_core::{Attr, Call, Error, ErrorKind, ModFs, NodeId, NodeKind};
+use gomodfs_core::{Attr, Caching, Entry, Lifetime, ModFs, NodeId, NodeKind};
 use handles::Handles;
+use request::Child;
 use std::ffi::OsStr;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -59,10 +63,6 @@ pub enum FuseError {
     Unmount(#[source] io::Error),
 }
 
-/// How long the kernel may remember that a name outside module trees does
-/// not exist (the upstream's negative cache is about as long).
-const NEGATIVE_TTL: Duration = Duration::from_secs(10);
-
 /// Attributes sent with a negative entry (only the zero node id matters).
 const NEGATIVE: Attr = Attr {
     id: NodeId(0),
@@ -71,7 +71,7 @@ const NEGATIVE: Attr = Attr {
     perm: 0,
     nlink: 0,
     mtime: std::time::UNIX_EPOCH,
-    stable: true,
+    cache: Caching::IMMUTABLE,
 };
 
 /// A hint for the mount errors users can fix themselves.
@@ -208,18 +208,6 @@ struct DirListing {
     entries: Vec<(String, Attr)>,
 }
 
-/// Calls made by a FUSE worker: store-only, pinning what the kernel learns.
-const LOCAL: Call = Call {
-    store_only: true,
-    pin: true,
-};
-
-/// Calls made by the download-wait pool.
-const WAITING: Call = Call {
-    store_only: false,
-    pin: true,
-};
-
 impl FuseFs {
     /// An adapter over `fs` with entry/attribute TTL `ttl` for immutable
     /// nodes, and the default number of download-wait threads.
@@ -241,38 +229,26 @@ impl FuseFs {
             trim: Arc::default(),
         }
     }
-
-    /// Runs `work` store-only on this worker; if it needs a download, runs
-    /// it again as a full call on the download-wait pool. `done` replies.
-    fn serve<T>(
-        &self,
-        work: impl Fn(&Inner, Call) -> Result<T, Error> + Send + 'static,
-        done: impl FnOnce(&Inner, Result<T, Error>) + Send + 'static,
-    ) {
-        match work(&self.inner, LOCAL) {
-            Err(e) if e.would_fetch() => {
-                let inner = self.inner.clone();
-                self.waiters.run(move || {
-                    let result = work(&inner, WAITING);
-                    done(&inner, result);
-                });
-            }
-            result => done(&self.inner, result),
-        }
-    }
 }
 
 impl Inner {
+    /// The entry and attribute TTL of a node: the core's lifetime of its
+    /// attributes, with the mount's TTL standing for "forever".
     fn ttl(&self, attr: &Attr) -> Duration {
-        if attr.stable {
-            self.ttl
-        } else if attr.kind == NodeKind::Directory {
-            // Directories outside module trees never change their attributes;
-            // only their listings grow, and listings are not cached.
-            self.ttl
-        } else {
-            Duration::ZERO
-        }
+        attr.cache.attr.or_forever(self.ttl)
+    }
+}
+
+/// The open flags of a file: its pages stay cached across opens when its
+/// contents never change; a node read by snapshots bypasses the page cache,
+/// so every open sees its own snapshot.
+fn open_flags(cache: &Caching) -> FopenFlags {
+    if cache.snapshot || cache.contents == Lifetime::Never {
+        FopenFlags::FOPEN_DIRECT_IO
+    } else if cache.contents == Lifetime::Forever {
+        FopenFlags::FOPEN_KEEP_CACHE
+    } else {
+        FopenFlags::empty()
     }
 }
 
@@ -329,25 +305,32 @@ impl Filesystem for FuseFs {
             Ok(n) => n.to_owned(),
             Err(e) => return reply.error(e),
         };
+        let subject = Child {
+            parent: parent.0,
+            name: name.clone(),
+        };
+        let shown = subject.clone();
         let parent = NodeId(parent.0);
-        let shown = name.clone();
-        self.serve(
-            move |inner, call| inner.fs.with(call).lookup(parent, &name),
-            move |inner, result| match result {
-                Ok(attr) => reply.entry(&inner.ttl(&attr), &file_attr(&attr), Generation(0)),
-                Err(e) if e.kind() == ErrorKind::NotFound => {
-                    errno::log_and_map("lookup", &shown, &e);
-                    // A negative entry (node id 0) the kernel may cache:
-                    // forever inside a module tree, which never changes;
-                    // briefly elsewhere, where a module version may appear
-                    // upstream.
-                    let stable = inner.fs.with(LOCAL).getattr(parent).is_ok_and(|a| a.stable);
-                    let ttl = if stable { inner.ttl } else { NEGATIVE_TTL };
+        self.request(
+            "lookup",
+            subject,
+            reply,
+            move |inner, call| inner.fs.with(call).entry(parent, &name),
+            move |inner, entry, reply| match entry {
+                Entry::Found(attr) => {
+                    reply.entry(&inner.ttl(&attr), &file_attr(&attr), Generation(0))
+                }
+                Entry::Absent { error, lifetime } => {
+                    // Not a failure of the request (it is answered), but
+                    // logged as one, at debug.
+                    error.log("lookup", &shown);
+                    // A negative entry (node id 0) the kernel may cache for
+                    // as long as the core says the absence holds.
+                    let ttl = lifetime.or_forever(inner.ttl);
                     let mut attr = file_attr(&NEGATIVE);
                     attr.ino = INodeNo(0);
                     reply.entry(&ttl, &attr, Generation(0));
                 }
-                Err(e) => reply.error(errno::log_and_map("lookup", &shown, &e)),
             },
         );
     }
@@ -361,12 +344,12 @@ impl Filesystem for FuseFs {
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
         let id = NodeId(ino.0);
-        self.serve(
+        self.request(
+            "getattr",
+            id.0,
+            reply,
             move |inner, call| inner.fs.with(call).getattr(id),
-            move |inner, result| match result {
-                Ok(attr) => reply.attr(&inner.ttl(&attr), &file_attr(&attr)),
-                Err(e) => reply.error(errno::log_and_map("getattr", &ino.0, &e)),
-            },
+            move |inner, attr, reply| reply.attr(&inner.ttl(&attr), &file_attr(&attr)),
         );
     }
 
@@ -375,27 +358,15 @@ impl Filesystem for FuseFs {
             return reply.error(Errno::EROFS);
         }
         let id = NodeId(ino.0);
-        self.serve(
-            move |inner, call| {
-                let fs = inner.fs.with(call);
-                let attr = fs.getattr(id)?;
-                if attr.kind == NodeKind::Directory {
-                    return Err(Error::IsADirectory(format!("node {}", id.0)));
-                }
-                Ok((attr, fs.open(id)?))
-            },
-            move |inner, result| match result {
-                Ok((attr, data)) => {
-                    let fh = inner.files.insert(data);
-                    let flags = if attr.stable {
-                        FopenFlags::FOPEN_KEEP_CACHE
-                    } else {
-                        // The status file: every open sees a fresh snapshot.
-                        FopenFlags::FOPEN_DIRECT_IO
-                    };
-                    reply.opened(FileHandle(fh), flags);
-                }
-                Err(e) => reply.error(errno::log_and_map("open", &ino.0, &e)),
+        self.request(
+            "open",
+            id.0,
+            reply,
+            move |inner, call| inner.fs.with(call).open_file(id),
+            move |inner, file, reply| {
+                let flags = open_flags(&file.cache);
+                let fh = inner.files.insert(file.data);
+                reply.opened(FileHandle(fh), flags);
             },
         );
     }
@@ -418,12 +389,12 @@ impl Filesystem for FuseFs {
             return reply.data(&data[start..end]);
         }
         let id = NodeId(ino.0);
-        self.serve(
+        self.request(
+            "read",
+            id.0,
+            reply,
             move |inner, call| inner.fs.with(call).read(id, offset, size),
-            move |_, result| match result {
-                Ok(data) => reply.data(&data),
-                Err(e) => reply.error(errno::log_and_map("read", &ino.0, &e)),
-            },
+            move |_, data, reply| reply.data(&data),
         );
     }
 
@@ -459,24 +430,26 @@ impl Filesystem for FuseFs {
         // The listing is taken once per open directory, with attributes, so
         // offsets stay stable and READDIRPLUS needs no lookups. Its entries
         // are pinned (once each) until RELEASEDIR.
-        self.serve(
-            move |inner, call| {
-                let fs = inner.fs.with(call);
-                let own = fs.getattr(id)?;
-                Ok((own, fs.readdir_plus(id)?))
-            },
-            move |inner, result| match result {
-                Ok((own, entries)) => {
-                    let entries = entries.into_iter().map(|(e, a)| (e.name, a)).collect();
-                    let fh = inner.dirs.insert(DirListing { own, entries });
-                    let flags = if own.stable {
-                        FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_CACHE_DIR
-                    } else {
-                        FopenFlags::empty()
-                    };
-                    reply.opened(FileHandle(fh), flags);
-                }
-                Err(e) => reply.error(errno::log_and_map("opendir", &ino.0, &e)),
+        self.request(
+            "opendir",
+            id.0,
+            reply,
+            move |inner, call| inner.fs.with(call).opendir(id),
+            move |inner, listing, reply| {
+                let own = listing.dir;
+                let entries = listing
+                    .entries
+                    .into_iter()
+                    .map(|(e, a)| (e.name, a))
+                    .collect();
+                let fh = inner.dirs.insert(DirListing { own, entries });
+                // A listing that never changes stays cached across opens.
+                let flags = if own.cache.contents == Lifetime::Forever {
+                    FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_CACHE_DIR
+                } else {
+                    FopenFlags::empty()
+                };
+                reply.opened(FileHandle(fh), flags);
             },
         );
     }
@@ -578,12 +551,12 @@ impl Filesystem for FuseFs {
             return reply.error(Errno::EROFS);
         }
         let id = NodeId(ino.0);
-        self.serve(
+        self.request(
+            "access",
+            id.0,
+            reply,
             move |inner, call| inner.fs.with(call).getattr(id),
-            move |_, result| match result {
-                Ok(_) => reply.ok(),
-                Err(e) => reply.error(errno::log_and_map("access", &ino.0, &e)),
-            },
+            move |_, _, reply| reply.ok(),
         );
     }
 

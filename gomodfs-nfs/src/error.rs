@@ -48,17 +48,6 @@ pub fn to_nfsstat(error: &Error) -> nfsstat3 {
     }
 }
 
-/// Logs an error at the level it deserves and returns its NFS status.
-pub fn log_and_map(op: &str, error: &Error) -> nfsstat3 {
-    match error.log_level() {
-        tracing::Level::WARN | tracing::Level::ERROR => {
-            tracing::warn!(op, error = %error, "NFS request failed")
-        }
-        _ => tracing::debug!(op, error = %error, "NFS request failed"),
-    }
-    to_nfsstat(error)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

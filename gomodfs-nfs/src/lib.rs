@@ -36,7 +36,7 @@
 mod error;
 mod status_window;
 
-pub use error::{NfsError, log_and_map, to_nfsstat};
+pub use error::{NfsError, to_nfsstat};
 pub use status_window::STATUS_WINDOW;
 
 /// Limits on record sizes, bytes per connection and connections (from the
@@ -142,38 +142,48 @@ impl NfsFs {
         Ok(NfsFs { fs, root, status })
     }
 
-    /// Runs `f` on the node API off the async threads (it may download).
+    /// The request wrapper: runs `f` on the node API (with the status
+    /// file's snapshot window) off the async threads, since it may
+    /// download, in a span naming the operation and `subject` (the handle
+    /// or path), and logs and maps its error once.
     async fn call<T: Send + 'static>(
         &self,
         op: &'static str,
-        f: impl FnOnce(&ModFs) -> Result<T, Error> + Send + 'static,
-    ) -> Result<T, nfsstat3> {
-        let fs = self.fs.clone();
-        blocking(op, move || f(&fs)).await
-    }
-
-    /// Like [`NfsFs::call`], with the status file's snapshot window too.
-    async fn call_with_status<T: Send + 'static>(
-        &self,
-        op: &'static str,
+        subject: impl std::fmt::Display + Send + 'static,
         f: impl FnOnce(&ModFs, &StatusWindow) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, nfsstat3> {
         let (fs, status) = (self.fs.clone(), self.status.clone());
-        blocking(op, move || f(&fs, &status)).await
+        blocking(op, subject, move || f(&fs, &status)).await
     }
 }
 
+/// What [`NfsFs::call`] does, for callers holding the pieces themselves.
 async fn blocking<T: Send + 'static>(
     op: &'static str,
+    subject: impl std::fmt::Display + Send + 'static,
     f: impl FnOnce() -> Result<T, Error> + Send + 'static,
 ) -> Result<T, nfsstat3> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(log_and_map(op, &e)),
-        Err(e) => {
-            tracing::error!(op, error = %e, "NFS request handler failed");
-            Err(nfsstat3::NFS3ERR_SERVERFAULT)
-        }
+    let span = tracing::debug_span!("nfs", op, %subject);
+    let joined = tokio::task::spawn_blocking(move || {
+        let _entered = span.enter();
+        f().map_err(|e| {
+            e.log(op, &subject);
+            to_nfsstat(&e)
+        })
+    })
+    .await;
+    joined.unwrap_or_else(|e| {
+        tracing::error!(op, error = %e, "NFS request handler failed");
+        Err(nfsstat3::NFS3ERR_SERVERFAULT)
+    })
+}
+
+/// A file handle (a node key) as a log field: its bytes in hex.
+struct Key(Vec<u8>);
+
+impl std::fmt::Display for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
     }
 }
 
@@ -224,7 +234,8 @@ impl NfsReadFileSystem for NfsFs {
     async fn lookup(&self, dir: &NfsHandle, name: &filename3<'_>) -> Result<NfsHandle, nfsstat3> {
         let dir = dir.0.clone();
         let name = name_of(name).map(str::to_owned);
-        self.call("lookup", move |fs| {
+        let subject = format!("{}/{}", Key(dir.clone()), name.as_deref().unwrap_or("?"));
+        self.call("lookup", subject, move |fs, _| {
             let attr = fs.lookup(fs.resolve_key(&dir)?, &name?)?;
             Ok(NfsHandle(fs.node_key(attr.id)?))
         })
@@ -235,7 +246,7 @@ impl NfsReadFileSystem for NfsFs {
     /// does not exist (`/gomodcache`, a Windows share name) mounts the root.
     async fn lookup_by_path(&self, path: &str) -> Result<NfsHandle, nfsstat3> {
         let path = path.to_owned();
-        self.call("mount", move |fs| {
+        self.call("mount", path.clone(), move |fs, _| {
             let id = match fs.resolve(&path) {
                 Ok(attr) if attr.kind == NodeKind::Directory => attr.id,
                 Ok(_) => return Err(Error::NotADirectory(path)),
@@ -255,7 +266,7 @@ impl NfsReadFileSystem for NfsFs {
 
     async fn getattr(&self, id: &NfsHandle) -> Result<fattr3, nfsstat3> {
         let key = id.0.clone();
-        self.call_with_status("getattr", move |fs, status| {
+        self.call("getattr", Key(key.clone()), move |fs, status| {
             let attr = fs.getattr(fs.resolve_key(&key)?)?;
             Ok(fattr(&status.attr_of(fs, attr)?))
         })
@@ -270,7 +281,7 @@ impl NfsReadFileSystem for NfsFs {
     ) -> Result<(Vec<u8>, bool), nfsstat3> {
         let key = id.0.clone();
         let count = count.min(MAX_TRANSFER);
-        self.call_with_status("read", move |fs, status| {
+        self.call("read", Key(key.clone()), move |fs, status| {
             let id = fs.resolve_key(&key)?;
             if status.is_status(id) {
                 // Every READ within the window sees the same snapshot.
@@ -282,10 +293,8 @@ impl NfsReadFileSystem for NfsFs {
                 return Ok((data[start..end].to_vec(), end == data.len()));
             }
             // A slice of the cached contents: only the range is copied.
-            let data = fs.read(id, offset, count)?;
-            let n = data.len() as u64;
-            let eof = n < u64::from(count) || offset.saturating_add(n) >= fs.getattr(id)?.size;
-            Ok((data.to_vec(), eof))
+            let chunk = fs.read_at(id, offset, count)?;
+            Ok((chunk.data.to_vec(), chunk.eof))
         })
         .await
     }
@@ -298,7 +307,7 @@ impl NfsReadFileSystem for NfsFs {
         let key = dir.0.clone();
         let after = (cookie != 0).then_some(NodeId(cookie));
         let (dir, first) = self
-            .call_with_status("readdirplus", move |fs, status| {
+            .call("readdirplus", Key(key.clone()), move |fs, status| {
                 let dir = fs.resolve_key(&key)?;
                 let page = fs.readdir_page(dir, after, PAGE_STEP)?;
                 Ok((dir, entries(fs, status, page)?))
@@ -382,7 +391,7 @@ impl ReadDirPlusIterator<NfsHandle> for Listing {
         if self.buffer.is_empty() && !self.eof {
             let (fs, dir, after) = (self.fs.clone(), self.dir, self.last);
             let status = self.status.clone();
-            match blocking("readdirplus", move || {
+            match blocking("readdirplus", dir.0, move || {
                 entries(&fs, &status, fs.readdir_page(dir, after, PAGE_STEP)?)
             })
             .await

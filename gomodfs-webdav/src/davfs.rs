@@ -1,12 +1,12 @@
 //! The dav-server filesystem: a thin read-only adapter on [`ModFs`].
 //!
 //! Every call resolves the path through [`ModFs::resolve`] (path meaning
-//! lives in the core) from `spawn_blocking`, because the node API blocks
-//! while a module downloads. dav-server uses it for PROPFIND and for GET on
+//! lives in the core) through the request wrapper
+//! ([`crate::request::blocking`]), because the node API blocks while a
+//! module downloads. dav-server uses it for PROPFIND and for GET on
 //! directories (the HTML index); GET/HEAD on files are answered by
 //! [`crate::files`] directly.
 
-use crate::status::to_fs_error;
 use bytes::{Buf, Bytes};
 use dav_server::davpath::DavPath;
 use dav_server::fs::{
@@ -37,22 +37,17 @@ pub(crate) fn rel_path(path: &DavPath) -> FsResult<String> {
     Ok(s.trim_matches('/').to_owned())
 }
 
-/// Runs a blocking [`ModFs`] call off the async threads.
+/// Runs a blocking [`ModFs`] call through the request wrapper, with the
+/// failure in dav-server's terms.
 async fn blocking<T: Send + 'static>(
     fs: &Arc<ModFs>,
     op: &'static str,
     what: String,
     f: impl FnOnce(&ModFs) -> gomodfs_core::Result<T> + Send + 'static,
 ) -> FsResult<T> {
-    let fs = fs.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        f(&fs).map_err(|e| {
-            crate::status::log_and_map(op, &what, &e);
-            to_fs_error(&e)
-        })
-    })
-    .await;
-    result.unwrap_or(Err(FsError::GeneralFailure))
+    crate::request::blocking(fs, op, what, f)
+        .await
+        .map_err(|failure| failure.fs_error())
 }
 
 /// Attributes in dav-server's terms.

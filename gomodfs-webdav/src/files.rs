@@ -4,7 +4,7 @@
 
 use crate::body::{self, Body};
 use bytes::Bytes;
-use gomodfs_core::Attr;
+use gomodfs_core::{Attr, Lifetime};
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Response, StatusCode};
 use std::time::SystemTime;
@@ -89,6 +89,21 @@ pub(crate) struct Validators {
     pub(crate) modified: Option<SystemTime>,
     /// Cache forever (true) or revalidate (false).
     pub(crate) immutable: bool,
+}
+
+impl Validators {
+    /// The validators of a node, from the core's caching answer: contents
+    /// that never change get a strong ETag, Last-Modified and a one-year
+    /// `immutable` Cache-Control; anything else (the status file) gets no
+    /// validators and is revalidated every time.
+    pub(crate) fn of(attr: &Attr) -> Validators {
+        let forever = attr.cache.contents == Lifetime::Forever;
+        Validators {
+            etag: forever.then(|| etag(attr)),
+            modified: forever.then_some(attr.mtime),
+            immutable: forever,
+        }
+    }
 }
 
 /// What the conditional headers decide.
@@ -255,16 +270,34 @@ pub(crate) fn serve(
     v: &Validators,
     read: impl FnOnce(u64, u64) -> Bytes,
 ) -> Response<Body> {
+    let (mut resp, range) = plan(method, headers, content_type, len, v);
+    if let Some((start, end)) = range {
+        *resp.body_mut() = body::full(read(start, end));
+    }
+    resp
+}
+
+/// Decides a GET or HEAD of a representation of `len` bytes once: status
+/// and headers (conditionals, `Range`), and the byte range `start..end` to
+/// send as the body, `None` when no body is sent (HEAD, 304, 412, 416).
+/// The caller reads just that range.
+pub(crate) fn plan(
+    method: &Method,
+    headers: &HeaderMap,
+    content_type: &'static str,
+    len: u64,
+    v: &Validators,
+) -> (Response<Body>, Option<(u64, u64)>) {
     let mut resp = Response::new(body::empty());
     add_validators(resp.headers_mut(), v);
     let ranges_ok = match evaluate(headers, v) {
         Conditional::NotModified => {
             *resp.status_mut() = StatusCode::NOT_MODIFIED;
-            return resp;
+            return (resp, None);
         }
         Conditional::Failed => {
             *resp.status_mut() = StatusCode::PRECONDITION_FAILED;
-            return resp;
+            return (resp, None);
         }
         Conditional::Serve { ranges_ok } => ranges_ok,
     };
@@ -293,15 +326,13 @@ pub(crate) fn serve(
                 h.insert(header::CONTENT_RANGE, v);
             }
             *resp.status_mut() = StatusCode::RANGE_NOT_SATISFIABLE;
-            return resp;
+            return (resp, None);
         }
     };
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(end - start));
     *resp.status_mut() = status;
-    if method != Method::HEAD {
-        *resp.body_mut() = body::full(read(start, end));
-    }
-    resp
+    let body = (method != Method::HEAD).then_some((start, end));
+    (resp, body)
 }
 
 #[cfg(test)]

@@ -15,7 +15,6 @@
 use crate::body::{self, Body, ChannelBody};
 use crate::files::{self, Validators};
 use crate::passthrough::{Freshness, PassError, Passthrough, stored_list};
-use crate::status::log_and_map;
 use crate::zipgen::ZipEncoder;
 use bytes::Bytes;
 use gomodfs_core::store::MetaFile;
@@ -307,9 +306,8 @@ fn pass_error(url_path: &str, err: PassError) -> Response<Body> {
 }
 
 fn error_response(what: &str, e: &gomodfs_core::Error) -> Response<Body> {
-    let status = log_and_map("goproxy", what, e);
     // `go` prints the body of a 404/410 to the user: make it the reason.
-    files::text_response(status, e.to_string())
+    crate::request::Failure::new("goproxy", what, e).response()
 }
 
 /// An ETag from content: the first 16 bytes of its SHA-256 would do, but

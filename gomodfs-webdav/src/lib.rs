@@ -16,9 +16,11 @@
 //!   `sumdb/` passed through.
 //! - `/status.json`: [`ModFs::status_json`].
 //!
-//! Every [`ModFs`] call runs in `spawn_blocking`; path meaning stays in the
-//! core ([`ModFs::resolve`]). Core errors become HTTP statuses in one place,
-//! [`to_status`].
+//! Every request runs in a span (method, path); every [`ModFs`] call runs
+//! through one wrapper (`request::blocking`: off the async threads, the
+//! error logged and mapped once); path meaning stays in the core
+//! ([`ModFs::resolve`]) and so does caching policy (`Attr::cache`). Core
+//! errors become HTTP statuses in one place, [`to_status`].
 #![deny(missing_docs)]
 
 mod body;
@@ -28,6 +30,7 @@ mod files;
 mod goproxy;
 mod passthrough;
 mod propfind;
+mod request;
 mod server;
 mod status;
 pub mod zipgen;

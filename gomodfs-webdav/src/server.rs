@@ -7,6 +7,7 @@ use crate::davfs::DavFs;
 use crate::files::{self, Validators};
 use crate::goproxy::GoProxy;
 use crate::passthrough::Passthrough;
+use crate::request::blocking;
 use crate::{HttpOptions, WebdavError};
 use bytes::Buf;
 use dav_server::davpath::DavPath;
@@ -19,6 +20,7 @@ use http_body_util::BodyExt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 /// Where the status JSON is served.
 pub const STATUS_PATH: &str = "/status.json";
@@ -79,7 +81,10 @@ impl Handler {
     {
         let method = req.method().clone();
         let raw = req.uri().path().to_owned();
-        let resp = self.route(req).await;
+        // Every request in a span: what it logs, and the node-API calls
+        // it makes (`request::blocking`), name the request.
+        let span = tracing::debug_span!("http", %method, path = %raw);
+        let resp = self.route(req).instrument(span).await;
         tracing::debug!(%method, path = %raw, status = resp.status().as_u16(), "HTTP request");
         resp
     }
@@ -136,22 +141,25 @@ impl Handler {
 
         if read_only {
             let rel = path.trim_matches('/').to_owned();
-            let fs = self.fs.clone();
-            let rel2 = rel.clone();
-            let attr = match tokio::task::spawn_blocking(move || fs.resolve(&rel2)).await {
-                Ok(Ok(attr)) => attr,
-                Ok(Err(e)) => {
-                    let status = crate::status::log_and_map("get", &rel, &e);
-                    return files::text_response(status, e.to_string());
+            let (m, headers) = (method.clone(), req.headers().clone());
+            // One trip off the async threads: resolve, decide the answer,
+            // read just the bytes it sends.
+            let file = blocking(&self.fs, "get", rel.clone(), move |fs| {
+                let attr = fs.resolve(&rel)?;
+                match attr.kind {
+                    NodeKind::File => get_file(fs, &m, &headers, &rel, attr).map(Some),
+                    NodeKind::Directory => Ok(None),
                 }
-                Err(e) => {
-                    return files::text_response(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
-                }
-            };
-            if attr.kind == NodeKind::File {
-                return self.file(&method, req.headers(), &rel, attr).await;
+            })
+            .await;
+            match file {
+                Ok(Some(resp)) => return resp,
+                Ok(None) => {}
+                Err(failure) => return failure.response(),
             }
-            // Directories: dav-server's HTML index.
+            // Directories: dav-server's HTML index, a page rendered here
+            // rather than the listing itself: revalidated whatever the
+            // listing's lifetime.
             let mut resp = self.dav.handle(req).await.map(|b| b.boxed_unsync());
             resp.headers_mut().insert(
                 header::CACHE_CONTROL,
@@ -183,87 +191,48 @@ impl Handler {
             _ => not_allowed(DAV_ALLOW),
         }
     }
+}
 
-    async fn file(
-        &self,
-        method: &Method,
-        headers: &http::HeaderMap,
-        rel: &str,
-        attr: gomodfs_core::Attr,
-    ) -> Response<Body> {
-        let ctype = files::content_type(rel);
-        if !attr.stable {
-            // The status file: one snapshot gives size and bytes.
-            let fs = self.fs.clone();
-            let data = match tokio::task::spawn_blocking(move || fs.open(attr.id)).await {
-                Ok(Ok(d)) => d,
-                Ok(Err(e)) => {
-                    let status = crate::status::log_and_map("open", rel, &e);
-                    return files::text_response(status, e.to_string());
-                }
-                Err(e) => {
-                    return files::text_response(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
-                }
-            };
-            let v = Validators {
-                etag: None,
-                modified: None,
-                immutable: false,
-            };
-            let len = data.len() as u64;
-            return files::serve(method, headers, ctype, len, &v, |s, e| {
-                data.slice(s as usize..e as usize)
-            });
-        }
-        let v = Validators {
-            etag: Some(files::etag(&attr)),
-            modified: Some(attr.mtime),
-            immutable: true,
-        };
-        // Decide status and range first; read only the bytes that are sent.
-        let probe = files::serve(method, headers, ctype, attr.size, &v, |_, _| {
-            bytes::Bytes::new()
-        });
-        if method == Method::HEAD
-            || !(probe.status() == StatusCode::OK || probe.status() == StatusCode::PARTIAL_CONTENT)
-        {
-            return probe;
-        }
-        let (start, end) = match files::parse_range(
-            probe
-                .headers()
-                .get(header::CONTENT_RANGE)
-                .and(headers.get(header::RANGE))
-                .and_then(|v| v.to_str().ok()),
-            attr.size,
-        ) {
-            files::RangeSpec::Part(s, e) => (s, e),
-            _ => (0, attr.size),
-        };
-        let fs = self.fs.clone();
-        let size = u32::try_from(end - start).unwrap_or(u32::MAX);
-        let data = match tokio::task::spawn_blocking(move || fs.read(attr.id, start, size)).await {
-            Ok(Ok(d)) => d,
-            Ok(Err(e)) => {
-                let status = crate::status::log_and_map("read", rel, &e);
-                return files::text_response(status, e.to_string());
-            }
-            Err(e) => {
-                return files::text_response(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
-            }
-        };
-        if data.len() as u64 != end - start {
-            tracing::warn!(
-                path = rel,
-                want = end - start,
-                got = data.len(),
-                "short read"
-            );
-            return files::text_response(StatusCode::INTERNAL_SERVER_ERROR, "short read");
-        }
-        let (parts, _) = probe.into_parts();
-        Response::from_parts(parts, body::full(data))
+/// GET or HEAD of a file, on a blocking thread: validators and caching
+/// from the core's answer ([`Validators::of`]), the response decided once
+/// ([`files::plan`]), then only the bytes sent read; a snapshot node (the
+/// status file) is read whole, once, so size and bytes agree.
+fn get_file(
+    fs: &ModFs,
+    method: &Method,
+    headers: &http::HeaderMap,
+    rel: &str,
+    attr: gomodfs_core::Attr,
+) -> gomodfs_core::Result<Response<Body>> {
+    let ctype = files::content_type(rel);
+    let v = Validators::of(&attr);
+    if attr.cache.snapshot {
+        let data = fs.open(attr.id)?;
+        let len = data.len() as u64;
+        return Ok(files::serve(method, headers, ctype, len, &v, |s, e| {
+            data.slice(s as usize..e as usize)
+        }));
     }
+    let (mut resp, range) = files::plan(method, headers, ctype, attr.size, &v);
+    let Some((start, end)) = range else {
+        return Ok(resp);
+    };
+    let size = u32::try_from(end - start).unwrap_or(u32::MAX);
+    let data = fs.read(attr.id, start, size)?;
+    if data.len() as u64 != end - start {
+        tracing::warn!(
+            path = rel,
+            want = end - start,
+            got = data.len(),
+            "short read"
+        );
+        return Ok(files::text_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "short read",
+        ));
+    }
+    *resp.body_mut() = body::full(data);
+    Ok(resp)
 }
 
 fn not_allowed(allow: &'static str) -> Response<Body> {

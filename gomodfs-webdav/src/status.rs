@@ -37,28 +37,17 @@ pub fn to_status(error: &Error) -> StatusCode {
     }
 }
 
-/// The same mapping in dav-server's terms, derived from [`to_status`] so
-/// that the two never disagree.
-pub(crate) fn to_fs_error(error: &Error) -> dav_server::fs::FsError {
+/// A status from [`to_status`] in dav-server's terms, so that the two
+/// never disagree.
+pub(crate) fn to_fs_error(status: StatusCode) -> dav_server::fs::FsError {
     use dav_server::fs::FsError;
-    match to_status(error) {
+    match status {
         StatusCode::NOT_FOUND => FsError::NotFound,
         StatusCode::FORBIDDEN => FsError::Forbidden,
         // dav-server answers 502 for IsRemote.
         StatusCode::BAD_GATEWAY => FsError::IsRemote,
         _ => FsError::GeneralFailure,
     }
-}
-
-/// Logs an error at the level it deserves and returns its status.
-pub(crate) fn log_and_map(op: &str, what: &str, error: &Error) -> StatusCode {
-    match error.log_level() {
-        tracing::Level::WARN | tracing::Level::ERROR => {
-            tracing::warn!(op, what, error = %error, "request failed")
-        }
-        _ => tracing::debug!(op, what, error = %error, "request failed"),
-    }
-    to_status(error)
 }
 
 #[cfg(test)]

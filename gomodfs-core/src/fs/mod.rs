@@ -9,16 +9,20 @@
 //! after every restart. Which nodes are kept in memory is up to the node
 //! table: pinned ones until released, a bounded cache of the others.
 
+mod caching;
 mod handle;
 mod node;
 mod nodes;
 mod page;
+mod replies;
 mod tree;
 
+pub use caching::{ABSENT_TTL, Caching, Lifetime};
 pub use handle::NODE_KEY_MAX;
 pub use node::STATUS_FILE;
 pub use nodes::RECENT_NODES;
 pub use page::DirPage;
+pub use replies::{Chunk, Entry, Listing, OpenFile};
 
 use crate::error::{Error, Result};
 use crate::fetch::Fetcher;
@@ -69,11 +73,9 @@ pub struct Attr {
     pub nlink: u32,
     /// Modification time, fixed per module version.
     pub mtime: SystemTime,
-    /// True when the node's bytes or listing never change (module trees and
-    /// downloaded files), so frontends may cache them forever; false for the
-    /// status file and for directories outside module trees, whose listings
-    /// grow as the store does.
-    pub stable: bool,
+    /// How frontends may cache the node: attributes, contents, absent
+    /// names, snapshots (the policy lives in the core: see [`Caching`]).
+    pub cache: Caching,
 }
 
 /// One entry of a directory listing.
@@ -115,11 +117,33 @@ pub struct With<'a> {
 impl With<'_> {
     /// Looks up `name` in directory `parent`.
     pub fn lookup(&self, parent: NodeId, name: &str) -> Result<Attr> {
+        match self.entry(parent, name)? {
+            Entry::Found(attr) => Ok(attr),
+            Entry::Absent { error, .. } => Err(error),
+        }
+    }
+
+    /// Looks up `name` in directory `parent`, answering an absent name
+    /// with how long its absence holds (for negative entries) rather than
+    /// with an error.
+    pub fn entry(&self, parent: NodeId, name: &str) -> Result<Entry> {
         let fs = self.fs;
-        fs.timed(Op::Lookup, self.call, || {
+        // A parent the node table does not know is treated as a directory
+        // outside module trees.
+        let mut absent = Caching::GROWING.absent;
+        let found = fs.timed(Op::Lookup, self.call, || {
             let p = fs.node(parent)?;
+            absent = Caching::of(&p).absent;
             fs.lookup_node(&p, name, self.call)
-        })
+        });
+        match found {
+            Ok(attr) => Ok(Entry::Found(attr)),
+            Err(error) if error.kind() == crate::ErrorKind::NotFound => Ok(Entry::Absent {
+                error,
+                lifetime: absent,
+            }),
+            Err(e) => Err(e),
+        }
     }
 
     /// Attributes of a node.
@@ -134,18 +158,36 @@ impl With<'_> {
     /// snapshot; a frontend that keeps it per open file serves reads that
     /// are never torn.
     pub fn open(&self, id: NodeId) -> Result<Bytes> {
+        Ok(self.open_file(id)?.data)
+    }
+
+    /// The whole contents of a file with how they may be cached: what
+    /// opening a file needs, in one call.
+    pub fn open_file(&self, id: NodeId) -> Result<OpenFile> {
         let fs = self.fs;
         fs.timed(Op::Open, self.call, || {
-            fs.contents(&fs.node(id)?, self.call)
+            let node = fs.node(id)?;
+            Ok(OpenFile {
+                data: fs.contents(&node, self.call)?,
+                cache: Caching::of(&node),
+            })
         })
     }
 
     /// Up to `size` bytes of a file from `offset` (fewer at the end).
     pub fn read(&self, id: NodeId, offset: u64, size: u32) -> Result<Bytes> {
+        Ok(self.read_at(id, offset, size)?.data)
+    }
+
+    /// Like [`With::read`], saying whether the read reached the end of the
+    /// file (what NFS READ answers), in one call.
+    pub fn read_at(&self, id: NodeId, offset: u64, size: u32) -> Result<Chunk> {
         let fs = self.fs;
         fs.timed(Op::Read, self.call, || {
             let data = fs.contents(&fs.node(id)?, self.call)?;
-            Ok(slice(&data, offset, size))
+            let chunk = slice(&data, offset, size);
+            let eof = offset.saturating_add(chunk.len() as u64) >= data.len() as u64;
+            Ok(Chunk { data: chunk, eof })
         })
     }
 
@@ -155,37 +197,54 @@ impl With<'_> {
     /// (FUSE, NFS, PROPFIND depth 1) without a lookup per entry.
     pub fn readdir_plus(&self, id: NodeId) -> Result<Vec<(DirEntry, Attr)>> {
         let fs = self.fs;
+        fs.timed(Op::Readdir, self.call, || self.plus(&fs.node(id)?))
+    }
+
+    /// What opening a directory needs, in one call: its own attributes and
+    /// its entries as [`With::readdir_plus`] gives them.
+    pub fn opendir(&self, id: NodeId) -> Result<Listing> {
+        let fs = self.fs;
         fs.timed(Op::Readdir, self.call, || {
             let node = fs.node(id)?;
-            let entries = fs.list(&node, self.call)?;
-            let mut found = Vec::with_capacity(entries.len());
-            for entry in entries {
-                let Some(child) = node.child(&entry.name) else {
-                    continue;
-                };
-                match fs.attr(&child, id_of(&child), self.call) {
-                    Ok(attr) => found.push((entry, child, attr)),
-                    // Listed from the store a moment ago; gone or unreadable
-                    // now only if the store changed under us.
-                    Err(e) if e.kind() == crate::ErrorKind::NotFound => continue,
-                    // A damaged module does not hide its siblings.
-                    Err(e @ Error::Damaged { .. }) => {
-                        tracing::warn!(error = %e, "listing without a damaged module");
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            // Registered only once every attribute is known, so that a
-            // failed call leaves no pins behind.
-            Ok(found
-                .into_iter()
-                .map(|(entry, child, attr)| {
-                    let id = fs.nodes.register(&child, self.call.pin);
-                    (DirEntry { id, ..entry }, Attr { id, ..attr })
-                })
-                .collect())
+            let dir = fs.attr(&node, id, self.call)?;
+            Ok(Listing {
+                dir,
+                entries: self.plus(&node)?,
+            })
         })
+    }
+
+    /// The entries of directory `node` with their attributes, registered.
+    fn plus(&self, node: &Node) -> Result<Vec<(DirEntry, Attr)>> {
+        let fs = self.fs;
+        let entries = fs.list(node, self.call)?;
+        let mut found = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let Some(child) = node.child(&entry.name) else {
+                continue;
+            };
+            match fs.attr(&child, id_of(&child), self.call) {
+                Ok(attr) => found.push((entry, child, attr)),
+                // Listed from the store a moment ago; gone or unreadable
+                // now only if the store changed under us.
+                Err(e) if e.kind() == crate::ErrorKind::NotFound => continue,
+                // A damaged module does not hide its siblings.
+                Err(e @ Error::Damaged { .. }) => {
+                    tracing::warn!(error = %e, "listing without a damaged module");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        // Registered only once every attribute is known, so that a
+        // failed call leaves no pins behind.
+        Ok(found
+            .into_iter()
+            .map(|(entry, child, attr)| {
+                let id = fs.nodes.register(&child, self.call.pin);
+                (DirEntry { id, ..entry }, Attr { id, ..attr })
+            })
+            .collect())
     }
 }
 
@@ -452,6 +511,12 @@ impl ModFs {
         self.with(Call::default()).read(id, offset, size)
     }
 
+    /// Like [`ModFs::read`], saying whether the read reached the end of the
+    /// file.
+    pub fn read_at(&self, id: NodeId, offset: u64, size: u32) -> Result<Chunk> {
+        self.with(Call::default()).read_at(id, offset, size)
+    }
+
     /// Runs one counted call of `op`. A store-only attempt that needs a
     /// download is not counted: its retry as a full call is.
     fn timed<T>(&self, op: Op, call: Call, f: impl FnOnce() -> Result<T>) -> Result<T> {
@@ -568,7 +633,7 @@ impl ModFs {
             perm: 0o555,
             nlink,
             mtime: fixed,
-            stable: false,
+            cache: Caching::of(node),
         };
         let file = |size: usize| Attr {
             id,
@@ -577,7 +642,7 @@ impl ModFs {
             perm: 0o444,
             nlink: 1,
             mtime: fixed,
-            stable: true,
+            cache: Caching::of(node),
         };
         Ok(match node {
             Node::Root
@@ -586,18 +651,13 @@ impl ModFs {
             | Node::DownloadPrefix(_)
             | Node::Versions(_)
             | Node::TreePrefix(_) => dir(1),
-            Node::Status => Attr {
-                stable: false,
-                ..file(self.contents(node, call)?.len())
-            },
-            Node::DownloadFile(..) => file(self.contents(node, call)?.len()),
+            Node::Status | Node::DownloadFile(..) => file(self.contents(node, call)?.len()),
             Node::Module(mv, rel) => {
                 let tree = self.tree(mv, call)?;
                 match tree.entry(rel) {
                     None => return Err(Error::NotFound(node.path())),
                     Some(TreeEntry::Dir { subdirs }) => Attr {
                         mtime: tree.mtime,
-                        stable: true,
                         ..dir(2 + subdirs)
                     },
                     Some(TreeEntry::File(i)) => {
