@@ -257,3 +257,62 @@ fn pinned_nodes_stay_until_forgotten_and_unpinned_ones_are_bounded() {
     fs.forget(example.id, 1);
     assert_eq!(fs.node_counts().0, 0);
 }
+
+#[test]
+fn one_call_answers_carry_the_caching_policy() {
+    use gomodfs_core::fs::ABSENT_TTL;
+    use gomodfs_core::{Caching, Entry, Lifetime};
+    let store = Arc::new(MemoryStore::new());
+    put(
+        &store,
+        "example.com/m",
+        "v1.0.0",
+        &[("a.go", "package a\n")],
+    );
+    let fs = offline(store);
+    let call = fs.with(gomodfs_core::Call::default());
+
+    // Absent names: forever inside a module tree, briefly outside.
+    let root = fs.resolve("example.com/m@v1.0.0").unwrap();
+    match call.entry(root.id, "nope.go").unwrap() {
+        Entry::Absent { error, lifetime } => {
+            assert_eq!(error.kind(), ErrorKind::NotFound);
+            assert_eq!(lifetime, Lifetime::Forever);
+        }
+        Entry::Found(a) => panic!("found {a:?}"),
+    }
+    match call.entry(NodeId::ROOT, ".DS_Store").unwrap() {
+        Entry::Absent { lifetime, .. } => assert_eq!(lifetime, Lifetime::For(ABSENT_TTL)),
+        Entry::Found(a) => panic!("found {a:?}"),
+    }
+    let Entry::Found(a) = call.entry(root.id, "a.go").unwrap() else {
+        panic!("a.go not found");
+    };
+    assert_eq!(a.cache, Caching::IMMUTABLE);
+
+    // Opening a file gives the bytes and how to cache them.
+    let file = call.open_file(a.id).unwrap();
+    assert_eq!(file.data, "package a\n");
+    assert_eq!(file.cache, Caching::IMMUTABLE);
+    let status = fs.resolve(".gomodfs-status").unwrap();
+    assert!(call.open_file(status.id).unwrap().cache.snapshot);
+    assert_eq!(
+        call.open_file(root.id).unwrap_err().kind(),
+        ErrorKind::IsADirectory
+    );
+
+    // A read says where the file ends.
+    let head = fs.read_at(a.id, 0, 4).unwrap();
+    assert_eq!((&head.data[..], head.eof), (&b"pack"[..], false));
+    let tail = fs.read_at(a.id, 4, 100).unwrap();
+    assert_eq!((&tail.data[..], tail.eof), (&b"age a\n"[..], true));
+    assert!(fs.read_at(a.id, 0, 10).unwrap().eof, "exactly to the end");
+    assert!(fs.read_at(a.id, 100, 10).unwrap().eof);
+
+    // Opening a directory gives its own attributes with the entries.
+    let listing = call.opendir(root.id).unwrap();
+    assert_eq!(listing.dir, root);
+    assert_eq!(listing.entries, fs.readdir_plus(root.id).unwrap());
+    let top = call.opendir(NodeId::ROOT).unwrap();
+    assert_eq!(top.dir.cache, Caching::GROWING);
+}
