@@ -36,7 +36,7 @@ use fuser::{
     ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, SessionACL,
     TimeOrNow, WriteFlags,
 };
-use gomodfs_core::{Attr, Caching, Entry, Lifetime, ModFs, NodeId, NodeKind};
+use gomodfs_core::{Attr, Caching, Entry, Lifetime, Listing, ModFs, NodeId, NodeKind, OpenFile};
 use handles::Handles;
 use request::Child;
 use std::ffi::OsStr;
@@ -237,6 +237,32 @@ impl Inner {
     fn ttl(&self, attr: &Attr) -> Duration {
         attr.cache.attr.or_forever(self.ttl)
     }
+
+    /// Answers OPEN: the file's bytes held until RELEASE.
+    fn opened_file(&self, file: OpenFile, reply: ReplyOpen) {
+        let flags = open_flags(&file.cache);
+        let fh = self.files.insert(file.data);
+        reply.opened(FileHandle(fh), flags);
+    }
+
+    /// Answers OPENDIR: the listing held (its entries pinned) until
+    /// RELEASEDIR.
+    fn opened_dir(&self, listing: Listing, reply: ReplyOpen) {
+        let own = listing.dir;
+        let entries = listing
+            .entries
+            .into_iter()
+            .map(|(e, a)| (e.name, a))
+            .collect();
+        let fh = self.dirs.insert(DirListing { own, entries });
+        // A listing that never changes stays cached across opens.
+        let flags = if own.cache.contents == Lifetime::Forever {
+            FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_CACHE_DIR
+        } else {
+            FopenFlags::empty()
+        };
+        reply.opened(FileHandle(fh), flags);
+    }
 }
 
 /// The open flags of a file: its pages stay cached across opens when its
@@ -343,12 +369,11 @@ impl Filesystem for FuseFs {
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        let id = NodeId(ino.0);
-        self.request(
+        self.on_node(
             "getattr",
-            id.0,
+            ino,
             reply,
-            move |inner, call| inner.fs.with(call).getattr(id),
+            move |fs, id| fs.getattr(id),
             move |inner, attr, reply| reply.attr(&inner.ttl(&attr), &file_attr(&attr)),
         );
     }
@@ -357,17 +382,12 @@ impl Filesystem for FuseFs {
         if flags.acc_mode() != OpenAccMode::O_RDONLY {
             return reply.error(Errno::EROFS);
         }
-        let id = NodeId(ino.0);
-        self.request(
+        self.on_node(
             "open",
-            id.0,
+            ino,
             reply,
-            move |inner, call| inner.fs.with(call).open_file(id),
-            move |inner, file, reply| {
-                let flags = open_flags(&file.cache);
-                let fh = inner.files.insert(file.data);
-                reply.opened(FileHandle(fh), flags);
-            },
+            move |fs, id| fs.open_file(id),
+            Inner::opened_file,
         );
     }
 
@@ -388,12 +408,11 @@ impl Filesystem for FuseFs {
             let end = offset.saturating_add(u64::from(size)).min(len) as usize;
             return reply.data(&data[start..end]);
         }
-        let id = NodeId(ino.0);
-        self.request(
+        self.on_node(
             "read",
-            id.0,
+            ino,
             reply,
-            move |inner, call| inner.fs.with(call).read(id, offset, size),
+            move |fs, id| fs.read(id, offset, size),
             move |_, data, reply| reply.data(&data),
         );
     }
@@ -426,31 +445,15 @@ impl Filesystem for FuseFs {
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        let id = NodeId(ino.0);
         // The listing is taken once per open directory, with attributes, so
         // offsets stay stable and READDIRPLUS needs no lookups. Its entries
         // are pinned (once each) until RELEASEDIR.
-        self.request(
+        self.on_node(
             "opendir",
-            id.0,
+            ino,
             reply,
-            move |inner, call| inner.fs.with(call).opendir(id),
-            move |inner, listing, reply| {
-                let own = listing.dir;
-                let entries = listing
-                    .entries
-                    .into_iter()
-                    .map(|(e, a)| (e.name, a))
-                    .collect();
-                let fh = inner.dirs.insert(DirListing { own, entries });
-                // A listing that never changes stays cached across opens.
-                let flags = if own.cache.contents == Lifetime::Forever {
-                    FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_CACHE_DIR
-                } else {
-                    FopenFlags::empty()
-                };
-                reply.opened(FileHandle(fh), flags);
-            },
+            move |fs, id| fs.opendir(id),
+            Inner::opened_dir,
         );
     }
 
@@ -550,12 +553,11 @@ impl Filesystem for FuseFs {
         if mask.contains(AccessFlags::W_OK) {
             return reply.error(Errno::EROFS);
         }
-        let id = NodeId(ino.0);
-        self.request(
+        self.on_node(
             "access",
-            id.0,
+            ino,
             reply,
-            move |inner, call| inner.fs.with(call).getattr(id),
+            move |fs, id| fs.getattr(id),
             move |_, _, reply| reply.ok(),
         );
     }

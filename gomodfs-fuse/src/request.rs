@@ -11,8 +11,8 @@
 //!   reply.
 
 use crate::{FuseFs, Inner};
-use fuser::{Errno, ReplyAttr, ReplyData, ReplyEmpty, ReplyEntry, ReplyOpen};
-use gomodfs_core::{Call, Error};
+use fuser::{Errno, INodeNo, ReplyAttr, ReplyData, ReplyEmpty, ReplyEntry, ReplyOpen};
+use gomodfs_core::{Call, Error, NodeId, With};
 use std::fmt::Display;
 
 /// Calls made by a FUSE worker: store-only, pinning what the kernel learns.
@@ -92,5 +92,20 @@ impl FuseFs {
             }
             result => finish(&self.inner, result),
         }
+    }
+
+    /// [`FuseFs::request`] on one node: the span names the node id, and
+    /// `work` gets the node API in the call's mode and the id.
+    pub(crate) fn on_node<T, R: Reply>(
+        &self,
+        op: &'static str,
+        ino: INodeNo,
+        reply: R,
+        work: impl Fn(With<'_>, NodeId) -> Result<T, Error> + Send + 'static,
+        done: impl FnOnce(&Inner, T, R) + Send + 'static,
+    ) {
+        let id = NodeId(ino.0);
+        let work = move |inner: &Inner, call| work(inner.fs.with(call), id);
+        self.request(op, id.0, reply, work, done);
     }
 }
