@@ -197,54 +197,47 @@ impl With<'_> {
     /// (FUSE, NFS, PROPFIND depth 1) without a lookup per entry.
     pub fn readdir_plus(&self, id: NodeId) -> Result<Vec<(DirEntry, Attr)>> {
         let fs = self.fs;
-        fs.timed(Op::Readdir, self.call, || self.plus(&fs.node(id)?))
-    }
-
-    /// What opening a directory needs, in one call: its own attributes and
-    /// its entries as [`With::readdir_plus`] gives them.
-    pub fn opendir(&self, id: NodeId) -> Result<Listing> {
-        let fs = self.fs;
         fs.timed(Op::Readdir, self.call, || {
             let node = fs.node(id)?;
-            let dir = fs.attr(&node, id, self.call)?;
-            Ok(Listing {
-                dir,
-                entries: self.plus(&node)?,
-            })
+            let entries = fs.list(&node, self.call)?;
+            let mut found = Vec::with_capacity(entries.len());
+            for entry in entries {
+                let Some(child) = node.child(&entry.name) else {
+                    continue;
+                };
+                match fs.attr(&child, id_of(&child), self.call) {
+                    Ok(attr) => found.push((entry, child, attr)),
+                    // Listed from the store a moment ago; gone or unreadable
+                    // now only if the store changed under us.
+                    Err(e) if e.kind() == crate::ErrorKind::NotFound => continue,
+                    // A damaged module does not hide its siblings.
+                    Err(e @ Error::Damaged { .. }) => {
+                        tracing::warn!(error = %e, "listing without a damaged module");
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            // Registered only once every attribute is known, so that a
+            // failed call leaves no pins behind.
+            Ok(found
+                .into_iter()
+                .map(|(entry, child, attr)| {
+                    let id = fs.nodes.register(&child, self.call.pin);
+                    (DirEntry { id, ..entry }, Attr { id, ..attr })
+                })
+                .collect())
         })
     }
 
-    /// The entries of directory `node` with their attributes, registered.
-    fn plus(&self, node: &Node) -> Result<Vec<(DirEntry, Attr)>> {
-        let fs = self.fs;
-        let entries = fs.list(node, self.call)?;
-        let mut found = Vec::with_capacity(entries.len());
-        for entry in entries {
-            let Some(child) = node.child(&entry.name) else {
-                continue;
-            };
-            match fs.attr(&child, id_of(&child), self.call) {
-                Ok(attr) => found.push((entry, child, attr)),
-                // Listed from the store a moment ago; gone or unreadable
-                // now only if the store changed under us.
-                Err(e) if e.kind() == crate::ErrorKind::NotFound => continue,
-                // A damaged module does not hide its siblings.
-                Err(e @ Error::Damaged { .. }) => {
-                    tracing::warn!(error = %e, "listing without a damaged module");
-                    continue;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        // Registered only once every attribute is known, so that a
-        // failed call leaves no pins behind.
-        Ok(found
-            .into_iter()
-            .map(|(entry, child, attr)| {
-                let id = fs.nodes.register(&child, self.call.pin);
-                (DirEntry { id, ..entry }, Attr { id, ..attr })
-            })
-            .collect())
+    /// What opening a directory needs, in one call: its own attributes
+    /// (counted as a `getattr`) and its entries as [`With::readdir_plus`]
+    /// gives them.
+    pub fn opendir(&self, id: NodeId) -> Result<Listing> {
+        Ok(Listing {
+            dir: self.getattr(id)?,
+            entries: self.readdir_plus(id)?,
+        })
     }
 }
 
