@@ -231,3 +231,75 @@ impl Error {
 
 /// Result with the core's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parking_lot::Mutex;
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Level, Metadata};
+
+    /// An event: its level and `name=value` fields.
+    type Seen = (Level, Vec<String>);
+
+    /// Every event logged.
+    #[derive(Clone, Default)]
+    struct Events(Arc<Mutex<Vec<Seen>>>);
+
+    struct Fields(Vec<String>);
+
+    impl Visit for Fields {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            self.0.push(format!("{}={value:?}", field.name()));
+        }
+    }
+
+    impl tracing::Subscriber for Events {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let mut fields = Fields(Vec::new());
+            event.record(&mut fields);
+            self.0.lock().push((*event.metadata().level(), fields.0));
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+
+    #[test]
+    fn log_names_op_subject_and_cause_at_the_level_the_kind_deserves() {
+        let events = Events::default();
+        tracing::subscriber::with_default(events.clone(), || {
+            Error::NotFound("x/y".into()).log("lookup", &"1/y");
+            Error::Upstream {
+                module: "example.com/m".into(),
+                version: "v1.0.0".into(),
+                what: ".zip".into(),
+                cause: "502 Bad Gateway".into(),
+            }
+            .log("open", &42);
+        });
+        let seen = events.0.lock().clone();
+        assert_eq!(seen.len(), 2, "logged once each: {seen:?}");
+        let (level, fields) = &seen[0];
+        assert_eq!(*level, Level::DEBUG);
+        assert!(fields.contains(&"op=\"lookup\"".to_owned()), "{fields:?}");
+        assert!(fields.contains(&"subject=1/y".to_owned()), "{fields:?}");
+        let (level, fields) = &seen[1];
+        assert_eq!(*level, Level::WARN);
+        assert!(fields.contains(&"subject=42".to_owned()), "{fields:?}");
+        let error = fields.iter().find(|f| f.starts_with("error=")).cloned();
+        let error = error.unwrap_or_default();
+        assert!(
+            error.contains("example.com/m@v1.0.0") && error.contains("502"),
+            "{error}"
+        );
+    }
+}
