@@ -9,16 +9,20 @@
 //! after every restart. Which nodes are kept in memory is up to the node
 //! table: pinned ones until released, a bounded cache of the others.
 
+mod endpoint;
 mod handle;
 mod node;
 mod nodes;
 mod page;
+mod proxy_path;
+mod shutdown;
 mod tree;
 
 pub use handle::NODE_KEY_MAX;
 pub use node::STATUS_FILE;
 pub use nodes::RECENT_NODES;
 pub use page::DirPage;
+pub use proxy_path::{PassRequest, ProxyFile, ProxyRequest};
 
 use crate::error::{Error, Result};
 use crate::fetch::Fetcher;
@@ -347,14 +351,9 @@ impl ModFs {
         &self.stats
     }
 
-    /// The store this filesystem serves.
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
-    }
-
-    /// The upstream client, `None` when offline. For frontends that pass
-    /// requests through (e.g. a GOPROXY endpoint's `list` and `@latest`).
-    pub fn upstream(&self) -> Option<&Upstream> {
+    /// The upstream client, `None` when offline. Frontends pass requests
+    /// through with [`ModFs::pass_through`].
+    pub(crate) fn upstream(&self) -> Option<&Upstream> {
         self.fetcher.upstream()
     }
 
