@@ -21,7 +21,8 @@ use crate::passthrough::{Freshness, PassError, Passthrough, stored_list};
 use crate::status::log_and_map;
 use crate::zipgen::ZipEncoder;
 use bytes::Bytes;
-use gomodfs_core::fs::{PassRequest, ProxyFile, ProxyRequest};
+use gomodfs_core::fs::{PassRequest, ProxyRequest};
+use gomodfs_core::proxy::ProxyFile;
 use gomodfs_core::store::MetaFile;
 use gomodfs_core::{ModFs, ModuleVersion};
 use http::header::{self, HeaderMap, HeaderValue};
@@ -52,8 +53,11 @@ impl GoProxy {
         };
         match req {
             ProxyRequest::File(mv, ProxyFile::Zip) => self.zip(method, headers, mv).await,
-            ProxyRequest::File(mv, ProxyFile::Meta(file)) => {
-                self.meta(method, headers, mv, file).await
+            ProxyRequest::File(mv, ProxyFile::Info) => {
+                self.meta(method, headers, mv, MetaFile::Info).await
+            }
+            ProxyRequest::File(mv, ProxyFile::Mod) => {
+                self.meta(method, headers, mv, MetaFile::Mod).await
             }
             ProxyRequest::Pass(request) => self.pass(method, &request).await,
         }

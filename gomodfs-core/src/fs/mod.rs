@@ -22,7 +22,7 @@ pub use handle::NODE_KEY_MAX;
 pub use node::STATUS_FILE;
 pub use nodes::RECENT_NODES;
 pub use page::DirPage;
-pub use proxy_path::{PassRequest, ProxyFile, ProxyRequest};
+pub use proxy_path::{PassRequest, ProxyRequest};
 
 use crate::error::{Error, Result};
 use crate::fetch::Fetcher;

@@ -14,7 +14,7 @@
 use super::node::version_file;
 use crate::error::{Error, Result};
 use crate::modpath::{self, ModuleVersion};
-use crate::store::MetaFile;
+use crate::proxy::ProxyFile;
 
 /// What a GOPROXY URL path asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,15 +25,6 @@ pub enum ProxyRequest {
     /// A question only the upstream can answer
     /// ([`ModFs::pass_through`](crate::ModFs::pass_through)).
     Pass(PassRequest),
-}
-
-/// The files of a module version the protocol serves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProxyFile {
-    /// `.info` or `.mod`.
-    Meta(MetaFile),
-    /// `.zip`.
-    Zip,
 }
 
 /// A request passed through to the upstream.
@@ -68,12 +59,8 @@ impl PassRequest {
     }
 }
 
-/// The per-version files of the protocol, by extension.
-const PROXY_FILES: [(&str, ProxyFile); 3] = [
-    ("info", ProxyFile::Meta(MetaFile::Info)),
-    ("mod", ProxyFile::Meta(MetaFile::Mod)),
-    ("zip", ProxyFile::Zip),
-];
+/// The per-version files of the protocol.
+const PROXY_FILES: [ProxyFile; 3] = [ProxyFile::Info, ProxyFile::Mod, ProxyFile::Zip];
 
 impl ProxyRequest {
     /// Parses a percent-decoded URL path below the endpoint's prefix (no
@@ -100,7 +87,8 @@ impl ProxyRequest {
             let module = modpath::unescape_path(m)?;
             return Ok(ProxyRequest::Pass(PassRequest::List(module)));
         }
-        let (mv, file) = version_file(m, file, &PROXY_FILES)?;
+        let files = PROXY_FILES.map(|f| (f.extension(), f));
+        let (mv, file) = version_file(m, file, &files)?;
         Ok(ProxyRequest::File(mv, file))
     }
 }
@@ -139,10 +127,11 @@ mod tests {
     #[test]
     fn parses_module_version_files() {
         let mv = ModuleVersion::new("example.com/CamelCase/Mod", "v1.2.3-Beta.1").unwrap();
-        for (ext, file) in PROXY_FILES {
+        for file in PROXY_FILES {
             assert_eq!(
                 ProxyRequest::parse(&format!(
-                    "example.com/!camel!case/!mod/@v/v1.2.3-!beta.1.{ext}"
+                    "example.com/!camel!case/!mod/@v/v1.2.3-!beta.1.{}",
+                    file.extension()
                 ))
                 .unwrap(),
                 ProxyRequest::File(mv.clone(), file)
@@ -151,7 +140,7 @@ mod tests {
         let incompatible = ModuleVersion::new("example.com/x", "v2.0.0+incompatible").unwrap();
         assert_eq!(
             ProxyRequest::parse("example.com/x/@v/v2.0.0+incompatible.mod").unwrap(),
-            ProxyRequest::File(incompatible, ProxyFile::Meta(MetaFile::Mod))
+            ProxyRequest::File(incompatible, ProxyFile::Mod)
         );
     }
 
