@@ -1,5 +1,6 @@
 //! What each name in the namespace means (docs/SEMANTICS.md sections 1 and 2): the one
-//! place where path meaning lives. Classification here is pure: it never
+//! place where path meaning lives (GOPROXY URLs, which share the grammar of
+//! `@v/`, are `proxy_path.rs`). Classification here is pure: it never
 //! touches the store or the network.
 
 use crate::error::{Error, Result};
