@@ -266,11 +266,7 @@ fn run_exec(
 /// give the frontends a moment (at most [`CANCEL_GRACE`]) to send those
 /// errors before the mounts go.
 pub(crate) fn cancel_downloads(fs: &gomodfs::core::ModFs) {
-    let Some(upstream) = fs.upstream() else {
-        return;
-    };
-    let in_flight = fs.stats().downloads_in_flight();
-    upstream.shutdown();
+    let in_flight = fs.cancel_downloads();
     if in_flight == 0 {
         return;
     }

@@ -91,7 +91,7 @@ impl fmt::Display for ModuleVersion {
 }
 
 /// Escapes a string known to be ASCII without `!` (checked paths and versions).
-fn escape_string(s: &str) -> String {
+pub(crate) fn escape_string(s: &str) -> String {
     let mut out = String::with_capacity(escaped_len(s));
     for c in s.chars() {
         if c.is_ascii_uppercase() {

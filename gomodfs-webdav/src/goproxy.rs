@@ -8,6 +8,9 @@
 //! | `<E(path)>/@v/list`, `<E(path)>/@latest` | passed through to the upstream, cached (see [`crate::passthrough`]) |
 //! | `sumdb/<name>/...` | passed through to the upstream, cached the same way |
 //!
+//! The paths are parsed by the core ([`ProxyRequest::parse`]), which also
+//! answers each request: this module only speaks HTTP.
+//!
 //! Stored modules are served with no network at all. A version the upstream
 //! does not have is 404 (`go` treats 404 and 410 alike); pass-through
 //! answers keep the upstream's status (404 or 410) and text.
@@ -17,74 +20,13 @@ use crate::files::{self, Validators};
 use crate::passthrough::{Freshness, PassError, Passthrough, stored_list};
 use crate::zipgen::ZipEncoder;
 use bytes::Bytes;
+use gomodfs_core::fs::{PassRequest, ProxyRequest};
+use gomodfs_core::proxy::ProxyFile;
 use gomodfs_core::store::MetaFile;
 use gomodfs_core::{ModFs, ModuleVersion};
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Response, StatusCode};
 use std::sync::Arc;
-
-/// What a proxy URL path asks for.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum ProxyRequest {
-    /// `.info`, `.mod` or `.zip` of a module version.
-    File(ModuleVersion, Ext),
-    /// `@v/list` (module path unescaped, URL path for the upstream).
-    List(String, String),
-    /// `@latest`.
-    Latest(String, String),
-    /// `sumdb/...`: the URL path for the upstream.
-    Sumdb(String),
-}
-
-/// The per-version files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Ext {
-    Info,
-    Mod,
-    Zip,
-}
-
-/// Parses a (percent-decoded) path below the prefix. `Err` is why it is
-/// not a proxy request (answered 404).
-pub(crate) fn parse(path: &str) -> Result<ProxyRequest, String> {
-    if let Some(rest) = path.strip_prefix("sumdb/") {
-        // What the checksum database protocol uses (escaped module paths,
-        // versions, tile coordinates); anything else could change the
-        // meaning of the upstream URL once re-sent (`?`, `#`, spaces).
-        let safe = |c: char| c.is_ascii_alphanumeric() || "-._~!/@+".contains(c);
-        if rest.is_empty()
-            || !rest.chars().all(safe)
-            || rest
-                .split('/')
-                .any(|e| e.is_empty() || e == "." || e == "..")
-        {
-            return Err(format!("invalid sumdb path {path:?}"));
-        }
-        return Ok(ProxyRequest::Sumdb(path.to_owned()));
-    }
-    let unescape = |m: &str| {
-        let p = gomodfs_core::modpath::unescape_path(m).map_err(|e| e.to_string())?;
-        gomodfs_core::modpath::check_path(&p).map_err(|e| e.to_string())?;
-        Ok::<String, String>(p)
-    };
-    if let Some(m) = path.strip_suffix("/@latest") {
-        return Ok(ProxyRequest::Latest(unescape(m)?, path.to_owned()));
-    }
-    let Some((m, file)) = path.split_once("/@v/") else {
-        return Err(format!("not a module proxy path: {path:?}"));
-    };
-    if file == "list" {
-        return Ok(ProxyRequest::List(unescape(m)?, path.to_owned()));
-    }
-    let (ver, ext) = match file.rsplit_once('.') {
-        Some((v, "info")) => (v, Ext::Info),
-        Some((v, "mod")) => (v, Ext::Mod),
-        Some((v, "zip")) => (v, Ext::Zip),
-        _ => return Err(format!("not a module proxy file: {file:?}")),
-    };
-    let mv = ModuleVersion::from_escaped(m, ver).map_err(|e| e.to_string())?;
-    Ok(ProxyRequest::File(mv, ext))
-}
 
 /// Settings of the endpoint.
 pub(crate) struct GoProxy {
@@ -101,34 +43,22 @@ impl GoProxy {
         headers: &HeaderMap,
         path: &str,
     ) -> Response<Body> {
-        let req = match parse(path) {
+        let req = match ProxyRequest::parse(path) {
             Ok(r) => r,
-            Err(why) => {
-                tracing::debug!(path, why, "GOPROXY: not found");
-                return files::text_response(StatusCode::NOT_FOUND, format!("not found: {why}"));
+            Err(e) => {
+                tracing::debug!(path, why = %e, "GOPROXY: not found");
+                return files::text_response(StatusCode::NOT_FOUND, format!("not found: {e}"));
             }
         };
         match req {
-            ProxyRequest::File(mv, Ext::Zip) => self.zip(method, headers, mv).await,
-            ProxyRequest::File(mv, ext) => self.meta(method, headers, mv, ext).await,
-            ProxyRequest::List(module, url) => {
-                self.pass(
-                    method,
-                    &url,
-                    Some(&module),
-                    "text/plain; charset=utf-8",
-                    true,
-                )
-                .await
+            ProxyRequest::File(mv, ProxyFile::Zip) => self.zip(method, headers, mv).await,
+            ProxyRequest::File(mv, ProxyFile::Info) => {
+                self.meta(method, headers, mv, MetaFile::Info).await
             }
-            ProxyRequest::Latest(module, url) => {
-                self.pass(method, &url, Some(&module), "application/json", false)
-                    .await
+            ProxyRequest::File(mv, ProxyFile::Mod) => {
+                self.meta(method, headers, mv, MetaFile::Mod).await
             }
-            ProxyRequest::Sumdb(url) => {
-                self.pass(method, &url, None, "text/plain; charset=utf-8", false)
-                    .await
-            }
+            ProxyRequest::Pass(request) => self.pass(method, &request).await,
         }
     }
 
@@ -137,11 +67,11 @@ impl GoProxy {
         method: &Method,
         headers: &HeaderMap,
         mv: ModuleVersion,
-        ext: Ext,
+        file: MetaFile,
     ) -> Response<Body> {
-        let (file, ctype) = match ext {
-            Ext::Mod => (MetaFile::Mod, "text/plain; charset=utf-8"),
-            _ => (MetaFile::Info, "application/json"),
+        let ctype = match file {
+            MetaFile::Mod => "text/plain; charset=utf-8",
+            MetaFile::Info => "application/json",
         };
         let fs = self.fs.clone();
         let mv2 = mv.clone();
@@ -232,15 +162,12 @@ impl GoProxy {
         resp
     }
 
-    async fn pass(
-        &self,
-        method: &Method,
-        url_path: &str,
-        module: Option<&str>,
-        ctype: &'static str,
-        list: bool,
-    ) -> Response<Body> {
-        let (status, data, stale) = match self.passthrough.get(&self.fs, url_path, module).await {
+    async fn pass(&self, method: &Method, request: &PassRequest) -> Response<Body> {
+        let ctype = match request {
+            PassRequest::Latest(_) => "application/json",
+            PassRequest::List(_) | PassRequest::SumDb(_) => "text/plain; charset=utf-8",
+        };
+        let (status, data, stale) = match self.passthrough.get(&self.fs, request).await {
             Ok((r, fresh)) => (
                 StatusCode::from_u16(r.status).unwrap_or(StatusCode::NOT_FOUND),
                 r.body,
@@ -249,18 +176,14 @@ impl GoProxy {
             Err(err) => {
                 // No answer from upstream and none cached: for a list, the
                 // versions the store holds are the best answer there is.
-                if list && let Some(m) = module {
-                    let fs = self.fs.clone();
-                    let m = m.to_owned();
-                    if let Ok(Ok(data)) =
-                        tokio::task::spawn_blocking(move || stored_list(&fs, &m)).await
-                    {
-                        (StatusCode::OK, data, true)
-                    } else {
-                        return pass_error(url_path, err);
-                    }
-                } else {
-                    return pass_error(url_path, err);
+                let PassRequest::List(module) = request else {
+                    return pass_error(request, err);
+                };
+                let fs = self.fs.clone();
+                let module = module.clone();
+                match tokio::task::spawn_blocking(move || stored_list(&fs, &module)).await {
+                    Ok(Ok(data)) => (StatusCode::OK, data, true),
+                    _ => return pass_error(request, err),
                 }
             }
         };
@@ -292,7 +215,8 @@ impl GoProxy {
     }
 }
 
-fn pass_error(url_path: &str, err: PassError) -> Response<Body> {
+fn pass_error(request: &PassRequest, err: PassError) -> Response<Body> {
+    let url_path = request.url_path();
     match err {
         PassError::Offline => files::text_response(
             StatusCode::NOT_FOUND,
@@ -315,46 +239,4 @@ fn error_response(what: &str, e: &gomodfs_core::Error) -> Response<Body> {
 /// length are enough to tell two versions' files apart.
 fn content_etag(data: &[u8]) -> String {
     format!("{:08x}-{:x}", crc32fast::hash(data), data.len())
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn parses() {
-        let mv = ModuleVersion::new("example.com/CamelCase/Mod", "v1.2.3-Beta.1").unwrap();
-        assert_eq!(
-            parse("example.com/!camel!case/!mod/@v/v1.2.3-!beta.1.zip").unwrap(),
-            ProxyRequest::File(mv.clone(), Ext::Zip)
-        );
-        assert_eq!(
-            parse("example.com/!camel!case/!mod/@v/v1.2.3-!beta.1.info").unwrap(),
-            ProxyRequest::File(mv, Ext::Info)
-        );
-        assert_eq!(
-            parse("example.com/!x/@v/list").unwrap(),
-            ProxyRequest::List("example.com/X".into(), "example.com/!x/@v/list".into())
-        );
-        assert_eq!(
-            parse("example.com/x/@latest").unwrap(),
-            ProxyRequest::Latest("example.com/x".into(), "example.com/x/@latest".into())
-        );
-        assert!(matches!(
-            parse("sumdb/sum.golang.org/supported").unwrap(),
-            ProxyRequest::Sumdb(_)
-        ));
-        assert!(parse("sumdb/../x").is_err());
-        assert!(parse("sumdb/sum.golang.org/x#y").is_err());
-        assert!(parse("sumdb/sum.golang.org/x?y").is_err());
-        assert!(matches!(
-            parse("sumdb/sum.golang.org/lookup/github.com/!burnt!sushi/toml@v1.0.0").unwrap(),
-            ProxyRequest::Sumdb(_)
-        ));
-        assert!(parse("example.com/X/@v/list").is_err());
-        assert!(parse("example.com/x/@v/v1.0.0.partial").is_err());
-        assert!(parse("example.com/x/@v/notaversion.zip").is_err());
-        assert!(parse("example.com/x").is_err());
-    }
 }

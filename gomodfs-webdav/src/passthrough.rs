@@ -6,9 +6,15 @@
 //! timeout) the cached answer is served for up to `stale` more, with a
 //! `Warning: 110` header. With no upstream at all (offline) a cached answer
 //! of any age is served.
+//!
+//! The request grammar and the upstream fetch are the core's
+//! ([`PassRequest`], [`ModFs::pass_through`]); this cache is the HTTP
+//! endpoint's policy (its windows are the `Cache-Control` and `Warning`
+//! it sends), so it lives here (docs/ARCHITECTURE.md).
 
 use bytes::Bytes;
 use gomodfs_core::ModFs;
+use gomodfs_core::fs::PassRequest;
 use gomodfs_core::proxy::RawResponse;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -71,27 +77,21 @@ impl Passthrough {
         }
     }
 
-    /// The answer for proxy URL path `url_path` (no leading `/`).
+    /// The answer to `request`, cached under its URL path.
     pub(crate) async fn get(
         &self,
         fs: &Arc<ModFs>,
-        url_path: &str,
-        module: Option<&str>,
+        request: &PassRequest,
     ) -> Result<(RawResponse, Freshness), PassError> {
-        let cached = self.cache.get(url_path);
+        let url_path = request.url_path();
+        let cached = self.cache.get(&url_path);
         if let Some(c) = &cached
             && c.at.elapsed() < self.fresh
         {
             return Ok((c.resp.clone(), Freshness::Fresh));
         }
-        let Some(upstream) = fs.upstream().cloned() else {
-            return match cached {
-                Some(c) => Ok((c.resp, Freshness::Stale)),
-                None => Err(PassError::Offline),
-            };
-        };
-        match upstream.fetch_raw(url_path, module).await {
-            Ok(resp) => {
+        match fs.pass_through(request).await {
+            Ok(Some(resp)) => {
                 // The body may be a slice of a larger read buffer: keep an
                 // exact copy, so the weight is what the entry really holds.
                 let resp = RawResponse {
@@ -99,7 +99,7 @@ impl Passthrough {
                     body: Bytes::copy_from_slice(&resp.body),
                 };
                 self.cache.insert(
-                    url_path.to_owned(),
+                    url_path,
                     Cached {
                         at: Instant::now(),
                         resp: resp.clone(),
@@ -107,6 +107,10 @@ impl Passthrough {
                 );
                 Ok((resp, Freshness::Fresh))
             }
+            Ok(None) => match cached {
+                Some(c) => Ok((c.resp, Freshness::Stale)),
+                None => Err(PassError::Offline),
+            },
             Err(e) => match cached {
                 Some(c) if c.at.elapsed() < self.fresh + self.stale => {
                     tracing::info!(url_path, error = %e, "upstream failed; serving a stale answer");
@@ -118,20 +122,11 @@ impl Passthrough {
     }
 }
 
-/// The versions of `module` the store holds (complete or `.info`/`.mod`
-/// only), one per line: the offline answer to `@v/list`.
+/// The versions of `module` the store holds ([`ModFs::versions`]), one per
+/// line: the offline answer to `@v/list`.
 pub(crate) fn stored_list(fs: &ModFs, module: &str) -> gomodfs_core::Result<Bytes> {
-    let mut versions: Vec<String> = fs
-        .store()
-        .list()?
-        .into_iter()
-        .filter(|e| e.module.path() == module)
-        .map(|e| e.module.version().to_owned())
-        .collect();
-    versions.sort();
-    versions.dedup();
     let mut out = String::new();
-    for v in versions {
+    for v in fs.versions(module)? {
         out.push_str(&v);
         out.push('\n');
     }

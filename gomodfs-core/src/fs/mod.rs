@@ -10,11 +10,14 @@
 //! table: pinned ones until released, a bounded cache of the others.
 
 mod caching;
+mod endpoint;
 mod handle;
 mod node;
 mod nodes;
 mod page;
+mod proxy_path;
 mod replies;
+mod shutdown;
 mod tree;
 
 pub use caching::{ABSENT_TTL, Caching, Lifetime};
@@ -22,6 +25,7 @@ pub use handle::NODE_KEY_MAX;
 pub use node::STATUS_FILE;
 pub use nodes::RECENT_NODES;
 pub use page::DirPage;
+pub use proxy_path::{PassRequest, ProxyRequest};
 pub use replies::{Chunk, Entry, Listing, OpenFile};
 
 use crate::error::{Error, Result};
@@ -399,14 +403,9 @@ impl ModFs {
         &self.stats
     }
 
-    /// The store this filesystem serves.
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
-    }
-
-    /// The upstream client, `None` when offline. For frontends that pass
-    /// requests through (e.g. a GOPROXY endpoint's `list` and `@latest`).
-    pub fn upstream(&self) -> Option<&Upstream> {
+    /// The upstream client, `None` when offline. Frontends pass requests
+    /// through with [`ModFs::pass_through`].
+    pub(crate) fn upstream(&self) -> Option<&Upstream> {
         self.fetcher.upstream()
     }
 

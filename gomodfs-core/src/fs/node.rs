@@ -1,7 +1,9 @@
 //! What each name in the namespace means (docs/SEMANTICS.md sections 1 and 2): the one
-//! place where path meaning lives. Classification here is pure: it never
+//! place where path meaning lives (GOPROXY URLs, which share the grammar of
+//! `@v/`, are `proxy_path.rs`). Classification here is pure: it never
 //! touches the store or the network.
 
+use crate::error::{Error, Result};
 use crate::modpath::{self, ModuleVersion};
 use crate::store::MetaFile;
 
@@ -145,17 +147,34 @@ fn valid_prefix(escaped: &str) -> bool {
 /// `<escaped version>.info|.mod|.ziphash` in `@v/`; everything else there
 /// (`.zip`, `.partial`, `.lock`, temp files, `list`) does not exist.
 fn download_file(module: &str, name: &str) -> Option<Node> {
-    let (version, file) = if let Some(v) = name.strip_suffix(".info") {
-        (v, DownloadFile::Meta(MetaFile::Info))
-    } else if let Some(v) = name.strip_suffix(".mod") {
-        (v, DownloadFile::Meta(MetaFile::Mod))
-    } else if let Some(v) = name.strip_suffix(".ziphash") {
-        (v, DownloadFile::Ziphash)
-    } else {
-        return None;
-    };
-    let mv = ModuleVersion::from_escaped(module, version).ok()?;
+    const FILES: [(&str, DownloadFile); 3] = [
+        ("info", DownloadFile::Meta(MetaFile::Info)),
+        ("mod", DownloadFile::Meta(MetaFile::Mod)),
+        ("ziphash", DownloadFile::Ziphash),
+    ];
+    let (mv, file) = version_file(module, name, &FILES).ok()?;
     Some(Node::DownloadFile(mv, file))
+}
+
+/// Splits `name` into `<escaped version>.<extension>` for one of the
+/// extensions (no dot) of `files`, and checks the version with the escaped
+/// module path `module`: the grammar of an `@v/` directory, shared by the
+/// download cache and the GOPROXY protocol. An unknown extension is
+/// [`Error::NotFound`]; a bad path or version is the error of
+/// [`ModuleVersion::from_escaped`].
+pub(super) fn version_file<T: Copy>(
+    module: &str,
+    name: &str,
+    files: &[(&str, T)],
+) -> Result<(ModuleVersion, T)> {
+    let (version, file) = name
+        .rsplit_once('.')
+        .and_then(|(version, ext)| {
+            let (_, file) = files.iter().find(|(e, _)| *e == ext)?;
+            Some((version, *file))
+        })
+        .ok_or_else(|| Error::NotFound(format!("not a module version file: {name:?}")))?;
+    Ok((ModuleVersion::from_escaped(module, version)?, file))
 }
 
 #[cfg(test)]

@@ -81,7 +81,7 @@
 //! ref files are never opened unless they are regular files, and a read
 //! that finds a damaged copy looks for an intact one in the other packs;
 //! see the `integrity` module. Damage is reported as
-//! [`Error::Damaged`](crate::Error::Damaged), upon which the node API
+//! [`crate::Error::Damaged`], upon which the node API
 //! fetches the module again and replaces it with
 //! [`Store::replace_module`].
 //!
