@@ -18,6 +18,7 @@
 use crate::body::{self, Body, ChannelBody};
 use crate::files::{self, Validators};
 use crate::passthrough::{Freshness, PassError, Passthrough, stored_list};
+use crate::request::blocking;
 use crate::zipgen::ZipEncoder;
 use bytes::Bytes;
 use gomodfs_core::fs::{PassRequest, ProxyRequest};
@@ -73,14 +74,10 @@ impl GoProxy {
             MetaFile::Mod => "text/plain; charset=utf-8",
             MetaFile::Info => "application/json",
         };
-        let fs = self.fs.clone();
-        let mv2 = mv.clone();
-        let data = match tokio::task::spawn_blocking(move || fs.meta(&mv2, file)).await {
-            Ok(Ok(data)) => data,
-            Ok(Err(e)) => return error_response(&format!("{mv} .{}", file.extension()), &e),
-            Err(e) => {
-                return files::text_response(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
-            }
+        let what = format!("{mv} .{}", file.extension());
+        let data = match blocking(&self.fs, "goproxy", what, move |fs| fs.meta(&mv, file)).await {
+            Ok(data) => data,
+            Err(failure) => return failure.response(),
         };
         let v = Validators {
             etag: Some(content_etag(&data)),
@@ -94,14 +91,11 @@ impl GoProxy {
     }
 
     async fn zip(&self, method: &Method, headers: &HeaderMap, mv: ModuleVersion) -> Response<Body> {
-        let fs = self.fs.clone();
         let mv2 = mv.clone();
-        let module = match tokio::task::spawn_blocking(move || fs.module(&mv2)).await {
-            Ok(Ok(m)) => m,
-            Ok(Err(e)) => return error_response(&format!("{mv} .zip"), &e),
-            Err(e) => {
-                return files::text_response(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
-            }
+        let what = format!("{mv} .zip");
+        let module = match blocking(&self.fs, "goproxy", what, move |fs| fs.module(&mv2)).await {
+            Ok(m) => m,
+            Err(failure) => return failure.response(),
         };
         // Same files and level, same bytes: the ETag names both.
         let v = Validators {
@@ -134,6 +128,8 @@ impl GoProxy {
         let (tx, body) = ChannelBody::channel(4);
         let fs = self.fs.clone();
         let level = self.zip_level;
+        // The body's producer, not a request's core call: it runs as long
+        // as the client reads, and logs a failed file itself.
         tokio::task::spawn_blocking(move || {
             let prefix = mv.zip_prefix();
             let mut enc = ZipEncoder::new(level);
@@ -179,11 +175,13 @@ impl GoProxy {
                 let PassRequest::List(module) = request else {
                     return pass_error(request, err);
                 };
-                let fs = self.fs.clone();
-                let module = module.clone();
-                match tokio::task::spawn_blocking(move || stored_list(&fs, &module)).await {
-                    Ok(Ok(data)) => (StatusCode::OK, data, true),
-                    _ => return pass_error(request, err),
+                let m = module.clone();
+                let stored = blocking(&self.fs, "goproxy list", module.clone(), move |fs| {
+                    stored_list(fs, &m)
+                });
+                match stored.await {
+                    Ok(data) => (StatusCode::OK, data, true),
+                    Err(_) => return pass_error(request, err),
                 }
             }
         };
@@ -227,11 +225,6 @@ fn pass_error(request: &PassRequest, err: PassError) -> Response<Body> {
             files::text_response(StatusCode::BAD_GATEWAY, e.to_string())
         }
     }
-}
-
-fn error_response(what: &str, e: &gomodfs_core::Error) -> Response<Body> {
-    // `go` prints the body of a 404/410 to the user: make it the reason.
-    crate::request::Failure::new("goproxy", what, e).response()
 }
 
 /// An ETag from content: the first 16 bytes of its SHA-256 would do, but
