@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{MountProcess, errno, git};
+use common::{errno, git};
 use gomodfs_testkit::{Fault, Hostile, ModuleSpec, TestProxy, add_failing_modules};
 use std::fs;
 
@@ -32,7 +32,7 @@ fn hostile_zips_and_upstream_faults() -> Result<(), Box<dyn std::error::Error>> 
     let mnt = tempfile::tempdir()?;
     let logs = tempfile::tempdir()?;
     let cmd_log = logs.path().join("gomodfs.log");
-    let mp = MountProcess::start_with(
+    let mp = common::start_mount(
         store.path(),
         mnt.path(),
         Some(&proxy.url()),
@@ -89,7 +89,7 @@ fn hostile_zips_and_upstream_faults() -> Result<(), Box<dyn std::error::Error>> 
         let listing = fs::read_dir(mnt.path().join(top))?.count();
         assert_eq!(listing, 0, "{top} lists stored modules");
     }
-    mp.stop();
+    mp.stop().expect("gomodfs exits cleanly");
     let fsck = git(store.path(), &["fsck", "--strict"]);
     assert!(
         fsck.status.success(),

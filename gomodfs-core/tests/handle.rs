@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 const LONG: &str = "example.com/a-rather-long-organisation/with-a-long-repository-name";
 
-
 fn files(names: &[&str]) -> Vec<(String, String)> {
     names
         .iter()
@@ -61,7 +60,8 @@ fn keys_survive_a_restart() {
             "example.com/Short",
             "v1.0.0",
             &files(&["a.go", "sub/b.go", "sub/deeper/c.go"]),
-        ).unwrap();
+        )
+        .unwrap();
         put(
             &store,
             LONG,
@@ -71,7 +71,8 @@ fn keys_survive_a_restart() {
                 "internal/some/very/deeply/nested/package/with/a/long/name/file.go",
                 "x.go",
             ]),
-        ).unwrap();
+        )
+        .unwrap();
         // Only the .mod of another long version: never fetched whole.
         let meta_only = ModuleVersion::new(LONG, "v0.9.0").unwrap();
         store

@@ -7,7 +7,6 @@ use gomodfs_testkit::seed::put;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-
 fn offline(store: Arc<MemoryStore>) -> ModFs {
     ModFs::new(store, None, ModFsOptions::default()).unwrap()
 }
@@ -20,7 +19,8 @@ fn lookups_listings_reads_and_attributes() {
         "example.com/Foo",
         "v1.0.0",
         &[("a.go", "package a\n"), ("sub/b.go", "package sub\n")],
-    ).unwrap();
+    )
+    .unwrap();
     let fs = offline(store.clone());
 
     let root = fs.resolve("example.com/!foo@v1.0.0").unwrap();
@@ -131,7 +131,8 @@ fn toolchain_binaries_are_executable() {
             ("pkg/tool/linux_amd64/compile", "ELF"),
             ("src/fmt/print.go", "package fmt"),
         ],
-    ).unwrap();
+    )
+    .unwrap();
     let fs = offline(store);
     let perm = |rel: &str| {
         fs.resolve(&format!("golang.org/toolchain@{v}/{rel}"))
@@ -168,7 +169,8 @@ fn readdir_plus_gives_what_lookup_gives() {
         "example.com/m",
         "v1.0.0",
         &[("a.go", "package a\n"), ("d/b.go", "b")],
-    ).unwrap();
+    )
+    .unwrap();
     let fs = offline(store);
     let root = fs.resolve("example.com/m@v1.0.0").unwrap();
     let plus = fs.readdir_plus(root.id).unwrap();
@@ -197,7 +199,8 @@ fn store_only_calls_answer_stored_modules_and_refuse_to_download() {
         "example.com/here",
         "v1.0.0",
         &[("a.go", "package a\n")],
-    ).unwrap();
+    )
+    .unwrap();
     let fs = offline(store);
     let local = fs.with(gomodfs_core::Call {
         store_only: true,

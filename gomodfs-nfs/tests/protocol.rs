@@ -7,15 +7,14 @@ use gomodfs_core::stats::Op;
 use gomodfs_core::store::{GitStore, MemoryStore};
 use gomodfs_core::{ModFs, ModFsOptions, Store};
 use gomodfs_nfs::{MAX_TRANSFER, fattr};
+use gomodfs_testkit::nfs::{Client, a, handle_bytes, handle_from};
+use gomodfs_testkit::seed::put;
 use nfs3_client::nfs3_types::nfs3::{
     self, FSINFO3args, Nfs3Result, cookieverf3, createhow3, diropargs3, filename3, ftype3,
     nfsstat3, sattr3, sattrguard3, stable_how,
 };
 use nfs3_client::nfs3_types::xdr_codec::Opaque;
-use gomodfs_testkit::nfs::{Client, a, handle_bytes, handle_from};
-use gomodfs_testkit::seed::put;
 use std::sync::Arc;
-
 
 fn offline(store: Arc<dyn Store>) -> Arc<ModFs> {
     Arc::new(ModFs::new(store, None, ModFsOptions::default()).unwrap())
@@ -35,7 +34,8 @@ fn sample(store: &dyn Store) {
             ("sub/b c.go", b"package sub\n".to_vec()),
             ("data/big.bin", big_file()),
         ],
-    ).unwrap();
+    )
+    .unwrap();
 }
 
 #[test]
@@ -224,7 +224,8 @@ fn handles_survive_a_restart() {
                 "internal/long/path/to/a/package/file.go",
                 b"package x\n".to_vec(),
             )],
-        ).unwrap();
+        )
+        .unwrap();
     }
     let open = || offline(Arc::new(GitStore::open(dir.path()).unwrap()));
     let server = gomodfs_nfs::serve(open(), "0").unwrap();

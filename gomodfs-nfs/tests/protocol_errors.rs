@@ -8,12 +8,12 @@
 use gomodfs_core::store::MemoryStore;
 use gomodfs_core::{ModFs, ModFsOptions};
 use gomodfs_nfs::HANDLE_GENERATION;
+use gomodfs_testkit::nfs::{Client, handle_from};
+use gomodfs_testkit::seed::put;
 use nfs3_client::nfs3_types::nfs3::{
     self, Nfs3Result, cookieverf3, diropargs3, filename3, nfs_fh3, nfsstat3,
 };
 use nfs3_client::nfs3_types::xdr_codec::Opaque;
-use gomodfs_testkit::nfs::{Client, handle_from};
-use gomodfs_testkit::seed::put;
 use std::sync::Arc;
 
 fn served() -> (gomodfs_nfs::NfsServer, Client) {

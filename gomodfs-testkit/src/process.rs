@@ -71,10 +71,8 @@ impl Launch {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut wrapper: Vec<OsString> = wrapper
-            .into_iter()
-            .map(|s| s.as_ref().to_owned())
-            .collect();
+        let mut wrapper: Vec<OsString> =
+            wrapper.into_iter().map(|s| s.as_ref().to_owned()).collect();
         if wrapper.is_empty() {
             return self;
         }
@@ -189,7 +187,11 @@ impl Daemon {
             if mounted && self.addresses.len() == markers.len() {
                 return Ok(());
             }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 self.child = None;
                 return Err(TestkitError::Invalid(format!(
                     "{} exited with {status} before it was ready; log:\n{text}",
@@ -415,7 +417,10 @@ mod tests {
             .listening("listening on ")
             .start()
             .unwrap();
-        assert_eq!(d.address("listening on "), Some("127.0.0.1:99".parse().unwrap()));
+        assert_eq!(
+            d.address("listening on "),
+            Some("127.0.0.1:99".parse().unwrap())
+        );
         assert!(d.log_text().contains("listening on"));
         assert!(d.status_kib("VmRSS").is_some());
         assert!(d.stop().unwrap().success());
@@ -430,6 +435,9 @@ mod tests {
             .start()
             .unwrap_err()
             .to_string();
-        assert!(e.contains("before it was ready") && e.contains("bad flag"), "{e}");
+        assert!(
+            e.contains("before it was ready") && e.contains("bad flag"),
+            "{e}"
+        );
     }
 }

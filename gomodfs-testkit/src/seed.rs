@@ -54,7 +54,13 @@ mod tests {
     #[test]
     fn a_seeded_module_is_stored_with_its_files() {
         let store = MemoryStore::new();
-        put(&store, "example.com/Foo", "v1.0.0", &[("a.go", "package a\n")]).unwrap();
+        put(
+            &store,
+            "example.com/Foo",
+            "v1.0.0",
+            &[("a.go", "package a\n")],
+        )
+        .unwrap();
         let mv = ModuleVersion::new("example.com/Foo", "v1.0.0").unwrap();
         let got = store.module(&mv).unwrap().unwrap();
         assert_eq!(got.go_mod.as_ref(), b"module example.com/Foo\n");

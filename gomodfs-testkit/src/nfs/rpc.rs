@@ -31,7 +31,8 @@ pub fn call_record(xid: u32, prog: u32, vers: u32, proc: u32, args: &impl Pack) 
     };
     let mut body = Vec::new();
     msg.pack(&mut body).expect("packing into a Vec cannot fail");
-    args.pack(&mut body).expect("packing into a Vec cannot fail");
+    args.pack(&mut body)
+        .expect("packing into a Vec cannot fail");
     let len = u32::try_from(body.len()).expect("a test call is far below 4 GiB");
     let mut out = marker(len, true).to_vec();
     out.extend_from_slice(&body);
@@ -143,5 +144,6 @@ pub fn answers_null(stream: &mut TcpStream, xid: u32) -> bool {
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
         .is_ok()
-        && stream.write_all(&null_call(xid)).is_ok() && read_reply(stream).is_ok_and(|r| r.xid == xid)
+        && stream.write_all(&null_call(xid)).is_ok()
+        && read_reply(stream).is_ok_and(|r| r.xid == xid)
 }
