@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{errno, git};
+use common::{assert_fsck_strict, errno, git};
 use gomodfs_testkit::{Fault, GoCmd, ModuleSpec, TestProxy};
 use std::fs;
 
@@ -163,11 +163,6 @@ fn bad_answers_are_eio_never_stored_and_healed_after_recovery()
     );
 
     mp.stop().expect("gomodfs exits cleanly");
-    let fsck = git(store.path(), &["fsck", "--strict"]);
-    assert!(
-        fsck.status.success(),
-        "git fsck: {}",
-        String::from_utf8_lossy(&fsck.stderr)
-    );
+    assert_fsck_strict(store.path());
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Mounted, git};
+use common::{Mounted, assert_fsck_strict};
 use gomodfs_testkit::{Fault, GoCmd, ModuleSpec, TestProxy, standard_fixture};
 use std::fs;
 use std::sync::{Arc, Barrier};
@@ -159,12 +159,7 @@ fn two_processes_share_a_store_and_a_third_serves_it_offline()
         assert!(mnt_c.path().join(spec.cache_dir_name()).is_dir());
     }
     c.stop().expect("gomodfs exits cleanly");
-    let fsck = git(store.path(), &["fsck", "--strict"]);
-    assert!(
-        fsck.status.success(),
-        "git fsck: {}",
-        String::from_utf8_lossy(&fsck.stderr)
-    );
+    assert_fsck_strict(store.path());
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{errno, git};
+use common::{assert_fsck_strict, errno, git};
 use gomodfs_testkit::{Fault, Hostile, ModuleSpec, TestProxy, add_failing_modules};
 use std::fs;
 
@@ -90,11 +90,6 @@ fn hostile_zips_and_upstream_faults() -> Result<(), Box<dyn std::error::Error>> 
         assert_eq!(listing, 0, "{top} lists stored modules");
     }
     mp.stop().expect("gomodfs exits cleanly");
-    let fsck = git(store.path(), &["fsck", "--strict"]);
-    assert!(
-        fsck.status.success(),
-        "git fsck: {}",
-        String::from_utf8_lossy(&fsck.stderr)
-    );
+    assert_fsck_strict(store.path());
     Ok(())
 }

@@ -10,21 +10,15 @@
 
 mod common;
 
-use gomodfs_testkit::process::{Daemon, Launch};
+use gomodfs_testkit::process::{Daemon, Launch, on_path};
 use gomodfs_testkit::{GoCmd, TestProxy, standard_fixture};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 fn require_rclone() {
-    let ok = Command::new("rclone")
-        .arg("version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
     assert!(
-        ok,
+        on_path("rclone"),
         "the WebDAV mount test needs rclone on PATH: apt-get install rclone"
     );
 }

@@ -361,6 +361,17 @@ fn signal(name: &str, pid: u32) -> Result<()> {
     }
 }
 
+/// Whether `program` is found on `PATH` (`command -v`), for tests that
+/// must fail with an installation hint when a tool is missing.
+pub fn on_path(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", "command -v \"$1\"", "sh", program])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// Detaches a (possibly dead) FUSE mount: `fusermount3 -u -z`, else
 /// `fusermount -u -z`, else `umount -l`.
 pub fn lazy_unmount(dir: &Path) {
@@ -395,6 +406,12 @@ mod tests {
             Some("127.0.0.1:2049".parse().unwrap())
         );
         assert_eq!(address_after(log, "status page at "), None);
+    }
+
+    #[test]
+    fn programs_are_looked_up_on_the_path() {
+        assert!(on_path("sh"));
+        assert!(!on_path("no-such-program-for-gomodfs-tests"));
     }
 
     #[test]

@@ -8,9 +8,9 @@ use gomodfs::core::store::GitStore;
 use gomodfs::core::{ModFs, ModFsOptions};
 use gomodfs::fuse::{Mount, MountOptions};
 use gomodfs_testkit::nfs::LibNfs;
-use gomodfs_testkit::process::{Daemon, Launch};
+use gomodfs_testkit::process::{Daemon, Launch, on_path};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,14 +20,7 @@ pub fn require_fuse() {
         Path::new("/dev/fuse").exists(),
         "FUSE tests need /dev/fuse (load the fuse module or run the container with --device /dev/fuse)"
     );
-    let found = ["fusermount3", "fusermount"].iter().any(|b| {
-        Command::new(b)
-            .arg("-V")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok()
-    });
+    let found = ["fusermount3", "fusermount"].into_iter().any(on_path);
     assert!(found, "FUSE tests need fusermount3: apt-get install fuse3");
 }
 
@@ -180,6 +173,16 @@ pub fn git(store: &Path, args: &[&str]) -> std::process::Output {
         .args(args)
         .output()
         .expect("git is needed to verify the store: apt-get install git")
+}
+
+/// Asserts that `git fsck --strict` finds the store sound.
+pub fn assert_fsck_strict(store: &Path) {
+    let fsck = git(store, &["fsck", "--strict"]);
+    assert!(
+        fsck.status.success(),
+        "git fsck: {}",
+        String::from_utf8_lossy(&fsck.stderr)
+    );
 }
 
 /// A plain HTTP/1.0 GET: (status, headers, body).

@@ -1,18 +1,14 @@
 //! The libnfs command-line client (`nfs-cat`, `nfs-ls`) against a server
 //! on `127.0.0.1`.
 
-use std::process::{Command, Stdio};
+use crate::process::on_path;
+use std::process::Command;
 
 /// Fails (never skips) when the libnfs command-line tools are missing.
 pub fn require_libnfs_tools() {
     for tool in ["nfs-ls", "nfs-cat"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
         assert!(
-            found,
+            on_path(tool),
             "the NFS tests need `{tool}` from libnfs: apt-get install libnfs-utils"
         );
     }
