@@ -18,14 +18,7 @@ fn module_trees_read_over_nfs_hash_to_go_sum() -> Result<(), Box<dyn std::error:
     let proxy = TestProxy::start_with(fx.modules.clone())?;
     let work = tempfile::tempdir()?;
     let go_sum = fx.go_sum_via_go(&proxy.url(), work.path())?;
-    let store = tempfile::tempdir()?;
-    let logs = tempfile::tempdir()?;
-    let server = NfsServer::start(
-        store.path(),
-        Some(&proxy.url()),
-        &logs.path().join("serve.log"),
-        &[],
-    );
+    let server = NfsServer::on_fresh_store(&proxy.url(), &[]);
 
     let mut trees = 0;
     for line in go_sum.lines() {
@@ -96,14 +89,7 @@ fn a_directory_of_ten_thousand_entries_lists_completely() -> Result<(), Box<dyn 
         spec = spec.file(format!("many/f{i:05}.go"), "package many\n");
     }
     let proxy = TestProxy::start_with([spec])?;
-    let store = tempfile::tempdir()?;
-    let logs = tempfile::tempdir()?;
-    let server = NfsServer::start(
-        store.path(),
-        Some(&proxy.url()),
-        &logs.path().join("serve.log"),
-        &[],
-    );
+    let server = NfsServer::on_fresh_store(&proxy.url(), &[]);
     // libnfs lists with READDIRPLUS pages.
     let (files, _) = server
         .libnfs()

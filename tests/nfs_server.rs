@@ -118,14 +118,7 @@ fn failed_downloads_are_io_not_noent() -> Result<(), Box<dyn std::error::Error>>
     let proxy = TestProxy::start_with([good()])?;
     // Every zip the real go rejects, a truncated body, a 500 and a stall.
     let cases = add_failing_modules(&proxy, "v1.0.0");
-    let store = tempfile::tempdir()?;
-    let logs = tempfile::tempdir()?;
-    let server = NfsServer::start(
-        store.path(),
-        Some(&proxy.url()),
-        &logs.path().join("serve.log"),
-        &[],
-    );
+    let server = NfsServer::on_fresh_store(&proxy.url(), &[]);
     let mut c = Client::connect(server.port, "/");
     for path in &cases {
         let tree = format!("{path}@v1.0.0");
@@ -173,16 +166,9 @@ fn nfs_and_fuse_at_once() -> Result<(), Box<dyn std::error::Error>> {
     require_libnfs_tools();
     common::require_fuse();
     let proxy = TestProxy::start_with([good()])?;
-    let store = tempfile::tempdir()?;
     let mnt = tempfile::tempdir()?;
-    let logs = tempfile::tempdir()?;
     let mnt_arg = mnt.path().to_str().unwrap().to_owned();
-    let server = NfsServer::start(
-        store.path(),
-        Some(&proxy.url()),
-        &logs.path().join("serve.log"),
-        &["--mount", &mnt_arg],
-    );
+    let server = NfsServer::on_fresh_store(&proxy.url(), &["--mount", &mnt_arg]);
     let via_nfs = server.libnfs().cat("example.com/good@v1.0.0/good.go")?;
     let via_fuse = std::fs::read(mnt.path().join("example.com/good@v1.0.0/good.go"))?;
     assert_eq!(via_nfs, b"package good\n");

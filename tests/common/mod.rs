@@ -136,6 +136,8 @@ pub struct NfsServer {
     pub process: Daemon,
     /// The port of its portmapper, MOUNT and NFS.
     pub port: u16,
+    /// Temporary directories it uses (store, logs), removed after it.
+    dirs: Vec<tempfile::TempDir>,
 }
 
 impl NfsServer {
@@ -156,7 +158,27 @@ impl NfsServer {
             .address(NFS_LISTENING)
             .expect("the NFS address")
             .port();
-        NfsServer { process, port }
+        NfsServer {
+            process,
+            port,
+            dirs: Vec::new(),
+        }
+    }
+
+    /// [`NfsServer::start`] over a fresh temporary store, fetching from
+    /// `proxy_url`, its log `serve.log` in a fresh temporary directory
+    /// (both removed after the server).
+    pub fn on_fresh_store(proxy_url: &str, extra: &[&str]) -> NfsServer {
+        let store = tempfile::tempdir().expect("store");
+        let logs = tempfile::tempdir().expect("log directory");
+        let mut server = NfsServer::start(
+            store.path(),
+            Some(proxy_url),
+            &logs.path().join("serve.log"),
+            extra,
+        );
+        server.dirs = vec![store, logs];
+        server
     }
 
     /// The libnfs command-line tools pointed at this server.
