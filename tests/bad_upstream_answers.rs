@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{MountProcess, errno, git};
+use common::{assert_fsck_strict, errno, git};
 use gomodfs_testkit::{Fault, GoCmd, ModuleSpec, TestProxy};
 use std::fs;
 
@@ -73,7 +73,7 @@ fn bad_answers_are_eio_never_stored_and_healed_after_recovery()
     let mnt = tempfile::tempdir()?;
     let logs = tempfile::tempdir()?;
     let log = logs.path().join("gomodfs.log");
-    let mp = MountProcess::start_with(
+    let mp = common::start_mount(
         store.path(),
         mnt.path(),
         Some(&proxy.url()),
@@ -162,12 +162,7 @@ fn bad_answers_are_eio_never_stored_and_healed_after_recovery()
         "htmlinfo otherversion badtime htmlmod otherpath"
     );
 
-    mp.stop();
-    let fsck = git(store.path(), &["fsck", "--strict"]);
-    assert!(
-        fsck.status.success(),
-        "git fsck: {}",
-        String::from_utf8_lossy(&fsck.stderr)
-    );
+    mp.stop().expect("gomodfs exits cleanly");
+    assert_fsck_strict(store.path());
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{MountProcess, Mounted, git};
+use common::{Mounted, assert_fsck_strict};
 use gomodfs_testkit::{Fault, GoCmd, ModuleSpec, TestProxy, standard_fixture};
 use std::fs;
 use std::sync::{Arc, Barrier};
@@ -80,17 +80,19 @@ fn two_processes_share_a_store_and_a_third_serves_it_offline()
         tempfile::tempdir()?,
         tempfile::tempdir()?,
     );
-    let a = MountProcess::start(
+    let a = common::start_mount(
         store.path(),
         mnt_a.path(),
         Some(&proxy.url()),
         &logs.path().join("a.log"),
+        &[],
     );
-    let b = MountProcess::start(
+    let b = common::start_mount(
         store.path(),
         mnt_b.path(),
         Some(&proxy.url()),
         &logs.path().join("b.log"),
+        &[],
     );
 
     // Both verify the whole fixture at the same time (fully overlapping
@@ -127,11 +129,17 @@ fn two_processes_share_a_store_and_a_third_serves_it_offline()
         fs::read_to_string(mnt_a.path().join(only_b.cache_dir_name()).join("b.txt"))?,
         "b\n"
     );
-    a.stop();
-    b.stop();
+    a.stop().expect("gomodfs exits cleanly");
+    b.stop().expect("gomodfs exits cleanly");
 
     proxy.stop();
-    let c = MountProcess::start(store.path(), mnt_c.path(), None, &logs.path().join("c.log"));
+    let c = common::start_mount(
+        store.path(),
+        mnt_c.path(),
+        None,
+        &logs.path().join("c.log"),
+        &[],
+    );
     let out = GoCmd::new(work.path())?
         .gomodcache(mnt_c.path())
         .goproxy("off")
@@ -150,13 +158,8 @@ fn two_processes_share_a_store_and_a_third_serves_it_offline()
     for spec in [&only_a, &only_b] {
         assert!(mnt_c.path().join(spec.cache_dir_name()).is_dir());
     }
-    c.stop();
-    let fsck = git(store.path(), &["fsck", "--strict"]);
-    assert!(
-        fsck.status.success(),
-        "git fsck: {}",
-        String::from_utf8_lossy(&fsck.stderr)
-    );
+    c.stop().expect("gomodfs exits cleanly");
+    assert_fsck_strict(store.path());
     Ok(())
 }
 

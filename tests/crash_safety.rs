@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{MountProcess, git};
+use common::git;
 use gomodfs_testkit::{ModuleSpec, TestProxy};
 use std::fs;
 use std::time::Duration;
@@ -43,11 +43,12 @@ fn kill_9_during_put_leaves_a_consistent_store() -> Result<(), Box<dyn std::erro
     let mut rounds = 0;
     for (round, delay_ms) in (1..=200u64).map(|i| i * 40).enumerate() {
         rounds += 1;
-        let mp = MountProcess::start(
+        let mp = common::start_mount(
             store.path(),
             mnt.path(),
             Some(&proxy.url()),
             &logs.path().join(format!("round{round}.log")),
+            &[],
         );
         let target = mnt.path().join(&sample);
         let reader = std::thread::spawn(move || fs::read(target));
@@ -78,11 +79,12 @@ fn kill_9_during_put_leaves_a_consistent_store() -> Result<(), Box<dyn std::erro
         );
 
         // Restart offline: the module is either there completely or absent.
-        let mp = MountProcess::start(
+        let mp = common::start_mount(
             store.path(),
             mnt.path(),
             None,
             &logs.path().join("offline.log"),
+            &[],
         );
         match fs::read(mnt.path().join(&sample)) {
             Ok(data) => {
@@ -98,7 +100,7 @@ fn kill_9_during_put_leaves_a_consistent_store() -> Result<(), Box<dyn std::erro
                 "round {round}: a module ref exists but the module is unreadable: {e}"
             ),
         }
-        mp.stop();
+        mp.stop().expect("gomodfs exits cleanly");
         if refs.contains("zip/") {
             break;
         }
@@ -110,11 +112,12 @@ fn kill_9_during_put_leaves_a_consistent_store() -> Result<(), Box<dyn std::erro
     // after a kill that leaves debris behind.
     fs::remove_dir_all(store.path())?;
     fs::create_dir_all(store.path())?;
-    let mp = MountProcess::start(
+    let mp = common::start_mount(
         store.path(),
         mnt.path(),
         Some(&proxy.url()),
         &logs.path().join("last.log"),
+        &[],
     );
     let reader = std::thread::spawn({
         let target = mnt.path().join(&sample);
@@ -125,11 +128,12 @@ fn kill_9_during_put_leaves_a_consistent_store() -> Result<(), Box<dyn std::erro
     let _ = reader.join();
 
     // Finally a clean fetch after whatever the last kill left behind.
-    let mp = MountProcess::start(
+    let mp = common::start_mount(
         store.path(),
         mnt.path(),
         Some(&proxy.url()),
         &logs.path().join("final.log"),
+        &[],
     );
     assert_eq!(fs::read(mnt.path().join(&sample))?, expected);
     let hash = fs::read_to_string(
@@ -137,6 +141,6 @@ fn kill_9_during_put_leaves_a_consistent_store() -> Result<(), Box<dyn std::erro
             .join("cache/download/example.com/big/@v/v1.0.0.ziphash"),
     )?;
     assert_eq!(hash, spec.h1());
-    mp.stop();
+    mp.stop().expect("gomodfs exits cleanly");
     Ok(())
 }

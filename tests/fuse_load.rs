@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{MountProcess, require_fuse, test_upstream_config};
+use common::{require_fuse, test_upstream_config};
 use gomodfs::core::proxy::Upstream;
 use gomodfs::core::store::GitStore;
 use gomodfs::core::{ModFs, ModFsOptions, ModuleVersion};
@@ -115,13 +115,14 @@ fn memory_stays_flat_over_many_distinct_lookups() -> TestResult {
     let store = tempfile::tempdir()?;
     let mnt = tempfile::Builder::new().prefix("gomodfs-mnt-").tempdir()?;
     let logs = tempfile::tempdir()?;
-    let process = MountProcess::start(
+    let process = common::start_mount(
         store.path(),
         mnt.path(),
         Some(&proxy.url()),
         &logs.path().join("gomodfs.log"),
+        &[],
     );
-    let pid = process.child.as_ref().ok_or("no child")?.id();
+    let pid = process.pid();
     let root = mnt.path().to_owned();
 
     // Warm-up: a first round as large as the measured one, which fills
@@ -170,7 +171,7 @@ fn memory_stays_flat_over_many_distinct_lookups() -> TestResult {
         proxy.total_requests() >= MISSING_MODULES,
         "the missing modules did not reach the upstream"
     );
-    process.stop();
+    process.stop().expect("gomodfs exits cleanly");
     Ok(())
 }
 

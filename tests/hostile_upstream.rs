@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{MountProcess, errno, git};
+use common::{assert_fsck_strict, errno, git};
 use gomodfs_testkit::{Fault, Hostile, ModuleSpec, TestProxy, add_failing_modules};
 use std::fs;
 
@@ -32,7 +32,7 @@ fn hostile_zips_and_upstream_faults() -> Result<(), Box<dyn std::error::Error>> 
     let mnt = tempfile::tempdir()?;
     let logs = tempfile::tempdir()?;
     let cmd_log = logs.path().join("gomodfs.log");
-    let mp = MountProcess::start_with(
+    let mp = common::start_mount(
         store.path(),
         mnt.path(),
         Some(&proxy.url()),
@@ -89,12 +89,7 @@ fn hostile_zips_and_upstream_faults() -> Result<(), Box<dyn std::error::Error>> 
         let listing = fs::read_dir(mnt.path().join(top))?.count();
         assert_eq!(listing, 0, "{top} lists stored modules");
     }
-    mp.stop();
-    let fsck = git(store.path(), &["fsck", "--strict"]);
-    assert!(
-        fsck.status.success(),
-        "git fsck: {}",
-        String::from_utf8_lossy(&fsck.stderr)
-    );
+    mp.stop().expect("gomodfs exits cleanly");
+    assert_fsck_strict(store.path());
     Ok(())
 }

@@ -6,21 +6,27 @@ mod common;
 
 use gomodfs::core::ModuleVersion;
 use gomodfs::core::store::MetaFile;
+use gomodfs_testkit::process::{Daemon, Launch};
 use gomodfs_testkit::{ModuleSpec, TestProxy, standard_fixture};
 use std::collections::BTreeMap;
 use std::io::{BufRead, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// A `gomodfs serve` child: killed, and its mount detached, on drop.
+/// What `gomodfs serve --http` prints before its address.
+const HTTP_LISTENING: &str = "gomodfs: serving HTTP on ";
+/// What `--debug-addr` prints before its address.
+const STATUS_PAGE: &str = "gomodfs: status page at ";
+
+/// A `gomodfs serve` process (killed, and its mount detached, on drop)
+/// and its addresses.
 struct Served {
-    child: Child,
+    process: Daemon,
     addr: SocketAddr,
     /// The `--debug-addr` server's address, when one was asked for.
     debug: Option<SocketAddr>,
-    mount: Option<std::path::PathBuf>,
 }
 
 impl Served {
@@ -41,79 +47,32 @@ impl Served {
         mount: Option<&Path>,
         log: &Path,
     ) -> Served {
-        let mut cmd = match nofile {
-            Some(n) => {
-                let mut c = Command::new("prlimit");
-                c.arg(format!("--nofile={n}"))
-                    .arg("--")
-                    .arg(common::gomodfs_bin());
-                c
-            }
-            None => Command::new(common::gomodfs_bin()),
-        };
-        cmd.args(["serve", "--http", "127.0.0.1:0"]).args(args);
+        let mut launch = Launch::new(common::gomodfs_bin(), log)
+            .args(["serve", "--http", "127.0.0.1:0"])
+            .args(args)
+            .listening(HTTP_LISTENING);
         if let Some(dir) = mount {
-            cmd.arg("--mount").arg(dir);
+            launch = launch.arg("--mount").arg(dir).mount_point(dir);
         }
-        let mut child = cmd
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn gomodfs serve (prlimit is in util-linux)");
-        let stderr = child.stderr.take().expect("stderr");
-        let logfile = std::fs::File::create(log).expect("log");
-        let (tx, rx) = std::sync::mpsc::channel();
-        let (debug_tx, debug_rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut logfile = logfile;
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if let Some(a) = line.strip_prefix("gomodfs: serving HTTP on http://") {
-                    let _ = tx.send(a.trim_end_matches('/').to_owned());
-                }
-                if let Some(a) = line.strip_prefix("gomodfs: status page at http://") {
-                    let _ = debug_tx.send(a.trim_end_matches('/').to_owned());
-                }
-                let _ = writeln!(logfile, "{line}");
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(60))
-            .unwrap_or_else(|_| {
-                panic!(
-                    "gomodfs serve did not start; log:\n{}",
-                    std::fs::read_to_string(log).unwrap_or_default()
-                )
-            });
-        let debug = args
-            .contains(&"--debug-addr")
-            .then(|| {
-                debug_rx
-                    .recv_timeout(Duration::from_secs(5))
-                    .expect("debug address")
-            })
-            .map(|a| a.parse().expect("debug address"));
-        let served = Served {
-            child,
-            addr: addr.parse().expect("address"),
-            debug,
-            mount: mount.map(Path::to_owned),
-        };
-        if let Some(dir) = mount {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while !dir.join(".gomodfs-status").exists() {
-                assert!(Instant::now() < deadline, "the FUSE mount did not come up");
-                std::thread::sleep(Duration::from_millis(50));
-            }
+        if args.contains(&"--debug-addr") {
+            launch = launch.listening(STATUS_PAGE);
         }
-        served
+        if let Some(n) = nofile {
+            launch =
+                launch.wrapped_in(["prlimit".to_owned(), format!("--nofile={n}"), "--".into()]);
+        }
+        let process = launch
+            .start()
+            .expect("start gomodfs serve (prlimit is in util-linux)");
+        Served {
+            addr: process.address(HTTP_LISTENING).expect("HTTP address"),
+            debug: process.address(STATUS_PAGE),
+            process,
+        }
     }
 
     fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     /// Open file descriptors of the process.
@@ -125,23 +84,7 @@ impl Served {
 
     /// Resident memory in KiB.
     fn rss_kib(&self) -> u64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(dir) = &self.mount {
-            common::lazy_unmount(dir);
-        }
+        self.process.status_kib("VmRSS").unwrap_or(0)
     }
 }
 

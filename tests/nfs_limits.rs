@@ -7,14 +7,14 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
-mod nfs_support;
 
-use gomodfs_testkit::{ModuleSpec, TestProxy};
-use nfs_support::client::Client;
-use nfs_support::client::rpc::{
+use common::NfsServer;
+use gomodfs_testkit::nfs::Client;
+use gomodfs_testkit::nfs::require_libnfs_tools;
+use gomodfs_testkit::nfs::rpc::{
     answers_null, closed_within, marker, null_call, read_call, read_reply,
 };
-use nfs_support::{ServeProcess, require_nfs_utils};
+use gomodfs_testkit::{ModuleSpec, TestProxy};
 use std::io::Write;
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
@@ -34,53 +34,46 @@ fn big() -> ModuleSpec {
 }
 
 /// A server with `example.com/big` stored, and its log directory.
-fn server() -> (
-    ServeProcess,
-    TestProxy,
-    tempfile::TempDir,
-    tempfile::TempDir,
-) {
-    require_nfs_utils();
+fn server() -> (NfsServer, TestProxy, tempfile::TempDir, tempfile::TempDir) {
+    require_libnfs_tools();
     let proxy = TestProxy::start_with([big()]).unwrap();
     let store = tempfile::tempdir().unwrap();
     let logs = tempfile::tempdir().unwrap();
-    let server = ServeProcess::start(
+    let server = NfsServer::start(
         store.path(),
         Some(&proxy.url()),
         &logs.path().join("serve.log"),
         &[],
     );
     assert_eq!(
-        server.cat("example.com/big@v1.0.0/big.go").unwrap(),
+        server
+            .libnfs()
+            .cat("example.com/big@v1.0.0/big.go")
+            .unwrap(),
         b"package big\n"
     );
     (server, proxy, store, logs)
 }
 
 /// `VmRSS` and `VmHWM` (peak) of a process, in KiB.
-fn rss_kib(server: &ServeProcess) -> (u64, u64) {
-    let pid = server.child.as_ref().unwrap().id();
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap()
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+fn rss_kib(server: &NfsServer) -> (u64, u64) {
+    let field = |name: &str| server.process.status_kib(name).unwrap();
+    (field("VmRSS"), field("VmHWM"))
 }
 
-fn connect(server: &ServeProcess) -> TcpStream {
+fn connect(server: &NfsServer) -> TcpStream {
     let s = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     s.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
     s
 }
 
 /// The server still serves a real client: nfs-cat, and nfs3_client.
-fn still_serves(server: &ServeProcess) {
+fn still_serves(server: &NfsServer) {
     assert_eq!(
-        server.cat("example.com/big@v1.0.0/big.go").unwrap(),
+        server
+            .libnfs()
+            .cat("example.com/big@v1.0.0/big.go")
+            .unwrap(),
         b"package big\n",
         "nfs-cat after the attack"
     );
@@ -89,8 +82,8 @@ fn still_serves(server: &ServeProcess) {
     assert_eq!(c.read(&fh, 0, 4).unwrap().0, [0, 1, 2, 3]);
 }
 
-fn warned_about_client(server: &ServeProcess, what: &str) {
-    let log = server.log_text();
+fn warned_about_client(server: &NfsServer, what: &str) {
+    let log = server.process.log_text();
     let line = log
         .lines()
         .find(|l| l.contains(what))
@@ -126,7 +119,7 @@ fn a_marker_claiming_a_gibibyte_closes_the_connection_without_allocating() {
     );
     warned_about_client(&server, "exceeds the limit");
     still_serves(&server);
-    server.stop();
+    server.process.stop().expect("gomodfs exits cleanly");
 }
 
 #[test]
@@ -153,7 +146,7 @@ fn twenty_connections_claiming_two_gibibytes_each_leave_memory_small() {
         "connections {still_open:?} stay open"
     );
     still_serves(&server);
-    server.stop();
+    server.process.stop().expect("gomodfs exits cleanly");
 }
 
 #[test]
@@ -179,7 +172,7 @@ fn non_final_fragments_beyond_the_record_cap_close_the_connection() {
     eprintln!("closed after {sent} bytes were sent");
     warned_about_client(&server, "exceeds the limit");
     still_serves(&server);
-    server.stop();
+    server.process.stop().expect("gomodfs exits cleanly");
 }
 
 #[test]
@@ -217,7 +210,7 @@ fn pipelined_reads_whose_replies_are_never_read_hold_a_bounded_amount() {
     }
     drop(s);
     still_serves(&server);
-    server.stop();
+    server.process.stop().expect("gomodfs exits cleanly");
 }
 
 #[test]
@@ -268,7 +261,7 @@ fn connections_beyond_the_cap_are_refused_while_open_ones_keep_working() {
         std::thread::sleep(Duration::from_millis(100));
     }
     drop(open);
-    server.stop();
+    server.process.stop().expect("gomodfs exits cleanly");
 }
 
 #[test]
@@ -287,7 +280,7 @@ fn client_garbage_is_a_rate_limited_warning_with_the_peer_address() {
         );
     }
     warned_about_client(&server, "error handling RPC message");
-    let log = server.log_text();
+    let log = server.process.log_text();
     let warnings = log
         .lines()
         .filter(|l| l.contains("client 127.0.0.1:"))
@@ -297,5 +290,5 @@ fn client_garbage_is_a_rate_limited_warning_with_the_peer_address() {
         "{warnings} warnings for 100 bad clients (at most 20 per 10 s):\n{log}"
     );
     still_serves(&server);
-    server.stop();
+    server.process.stop().expect("gomodfs exits cleanly");
 }

@@ -6,11 +6,11 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
-mod nfs_support;
 
+use common::NfsServer;
+use gomodfs_testkit::nfs::require_libnfs_tools;
+use gomodfs_testkit::nfs::{Client, a, handle_bytes, handle_from};
 use gomodfs_testkit::{ModuleSpec, TestProxy, add_failing_modules, standard_fixture};
-use nfs_support::client::{Client, a, handle_bytes, handle_from};
-use nfs_support::{ServeProcess, require_nfs_utils};
 use nfs3_client::nfs3_types::nfs3::{ftype3, nfs_fh3, nfsstat3};
 
 const LONG: &str = "example.com/an-organisation-with-a-long-name/and-a-long-repository-name";
@@ -30,7 +30,7 @@ fn collect(c: &mut Client, dir: &nfs_fh3, path: &str, out: &mut Vec<(String, nfs
 
 #[test]
 fn handles_survive_a_restart_without_upstream() -> Result<(), Box<dyn std::error::Error>> {
-    require_nfs_utils();
+    require_libnfs_tools();
     let fx = standard_fixture();
     let long = ModuleSpec::new(LONG, "v0.0.0-20240102030405-0123456789ab")
         .file(
@@ -43,7 +43,7 @@ fn handles_survive_a_restart_without_upstream() -> Result<(), Box<dyn std::error
     let proxy = TestProxy::start_with(modules.clone())?;
     let store = tempfile::tempdir()?;
     let logs = tempfile::tempdir()?;
-    let server = ServeProcess::start(
+    let server = NfsServer::start(
         store.path(),
         Some(&proxy.url()),
         &logs.path().join("first.log"),
@@ -87,12 +87,12 @@ fn handles_survive_a_restart_without_upstream() -> Result<(), Box<dyn std::error
         "some handles use the hashed (long path) forms"
     );
     drop(c);
-    server.stop();
+    server.process.stop().expect("gomodfs exits cleanly");
     proxy.stop();
 
     // A new process on the same store, offline: every old handle resolves
     // to the same node, attributes and bytes, with no lookup first.
-    let server = ServeProcess::start(store.path(), None, &logs.path().join("second.log"), &[]);
+    let server = NfsServer::start(store.path(), None, &logs.path().join("second.log"), &[]);
     let mut c = Client::connect(server.port, "/");
     for (path, fh, attr, data) in &kept {
         let fh = handle_from(fh);
@@ -104,7 +104,7 @@ fn handles_survive_a_restart_without_upstream() -> Result<(), Box<dyn std::error
             assert_eq!(&c.read_all(&fh, 1 << 20).unwrap(), data, "{path}");
         }
     }
-    server.stop();
+    server.process.stop().expect("gomodfs exits cleanly");
     Ok(())
 }
 
@@ -114,18 +114,11 @@ fn good() -> ModuleSpec {
 
 #[test]
 fn failed_downloads_are_io_not_noent() -> Result<(), Box<dyn std::error::Error>> {
-    require_nfs_utils();
+    require_libnfs_tools();
     let proxy = TestProxy::start_with([good()])?;
     // Every zip the real go rejects, a truncated body, a 500 and a stall.
     let cases = add_failing_modules(&proxy, "v1.0.0");
-    let store = tempfile::tempdir()?;
-    let logs = tempfile::tempdir()?;
-    let server = ServeProcess::start(
-        store.path(),
-        Some(&proxy.url()),
-        &logs.path().join("serve.log"),
-        &[],
-    );
+    let server = NfsServer::on_fresh_store(&proxy.url(), &[]);
     let mut c = Client::connect(server.port, "/");
     for path in &cases {
         let tree = format!("{path}@v1.0.0");
@@ -149,38 +142,34 @@ fn failed_downloads_are_io_not_noent() -> Result<(), Box<dyn std::error::Error>>
         let (fh, _) = c.walk("example.com/good@v1.0.0/good.go").unwrap();
         assert_eq!(c.read_all(&fh, 4096).unwrap(), b"package good\n");
         // A real client sees an error, not an empty or missing file.
-        assert!(server.cat(&format!("{tree}/x.go")).is_err(), "{tree}");
+        assert!(
+            server.libnfs().cat(&format!("{tree}/x.go")).is_err(),
+            "{tree}"
+        );
     }
     // What the proxy does not have is NOENT.
     assert_eq!(
         c.walk("example.com/absent@v1.0.0").unwrap_err(),
         nfsstat3::NFS3ERR_NOENT
     );
-    let log = server.log_text();
+    let log = server.process.log_text();
     assert!(
         log.contains("example.com/faulty/status-500"),
         "the log names the module:\n{log}"
     );
-    server.stop();
+    server.process.stop().expect("gomodfs exits cleanly");
     Ok(())
 }
 
 #[test]
 fn nfs_and_fuse_at_once() -> Result<(), Box<dyn std::error::Error>> {
-    require_nfs_utils();
+    require_libnfs_tools();
     common::require_fuse();
     let proxy = TestProxy::start_with([good()])?;
-    let store = tempfile::tempdir()?;
     let mnt = tempfile::tempdir()?;
-    let logs = tempfile::tempdir()?;
     let mnt_arg = mnt.path().to_str().unwrap().to_owned();
-    let server = ServeProcess::start(
-        store.path(),
-        Some(&proxy.url()),
-        &logs.path().join("serve.log"),
-        &["--mount", &mnt_arg],
-    );
-    let via_nfs = server.cat("example.com/good@v1.0.0/good.go")?;
+    let server = NfsServer::on_fresh_store(&proxy.url(), &["--mount", &mnt_arg]);
+    let via_nfs = server.libnfs().cat("example.com/good@v1.0.0/good.go")?;
     let via_fuse = std::fs::read(mnt.path().join("example.com/good@v1.0.0/good.go"))?;
     assert_eq!(via_nfs, b"package good\n");
     assert_eq!(via_fuse, via_nfs);
@@ -189,7 +178,7 @@ fn nfs_and_fuse_at_once() -> Result<(), Box<dyn std::error::Error>> {
         1,
         "one download for both"
     );
-    server.stop();
+    server.process.stop().expect("gomodfs exits cleanly");
     assert!(
         !mnt.path().join(".gomodfs-status").exists(),
         "unmounted on SIGTERM"

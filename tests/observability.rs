@@ -191,7 +191,7 @@ fn gomodfs_status_reads_a_mount_and_a_debug_server() -> Result<(), Box<dyn std::
         tempfile::tempdir()?,
     );
     let log = logs.path().join("mount.log");
-    let mp = common::MountProcess::start_with(
+    let mp = common::start_mount(
         store.path(),
         mnt.path(),
         Some(&proxy.url()),
@@ -239,6 +239,6 @@ fn gomodfs_status_reads_a_mount_and_a_debug_server() -> Result<(), Box<dyn std::
     let out = status(&logs.path().to_string_lossy(), false);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is gomodfs mounted there?"));
-    mp.stop();
+    mp.stop().expect("gomodfs exits cleanly");
     Ok(())
 }

@@ -5,36 +5,15 @@
 
 mod common;
 
-use common::{MountProcess, errno};
+use common::errno;
 use gomodfs_testkit::{Fault, ModuleSpec, TestProxy};
 use std::path::Path;
-use std::process::{Command, ExitStatus};
+use std::process::Command;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// What "promptly" means here (the machine may be loaded).
 const PROMPT: Duration = Duration::from_secs(10);
-
-/// SIGTERM, then wait up to `limit` for the exit.
-fn terminate(mp: &mut MountProcess, limit: Duration) -> Result<(ExitStatus, Duration), String> {
-    let child = mp.child.as_mut().ok_or("no child")?;
-    let pid = child.id().to_string();
-    let sent = Instant::now();
-    Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .map_err(|e| e.to_string())?;
-    loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            mp.child = None;
-            return Ok((status, sent.elapsed()));
-        }
-        if sent.elapsed() > limit {
-            return Err(format!("gomodfs did not exit within {limit:?} of SIGTERM"));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// Whether `dir` is a mount point (per /proc/self/mountinfo).
 fn is_mounted(dir: &Path) -> bool {
@@ -58,7 +37,7 @@ fn sigterm_cancels_stalled_downloads() -> Result<(), Box<dyn std::error::Error>>
     let logs = tempfile::tempdir()?;
     let log = logs.path().join("gomodfs.log");
     // No timeout would end these downloads for a minute.
-    let mut mp = MountProcess::start_with(
+    let mut mp = common::start_mount(
         store.path(),
         mnt.path(),
         Some(&proxy.url()),
@@ -85,7 +64,7 @@ fn sigterm_cancels_stalled_downloads() -> Result<(), Box<dyn std::error::Error>>
     std::thread::sleep(Duration::from_millis(500));
     assert!(rx.try_recv().is_err(), "a reader finished before SIGTERM");
 
-    let (status, took) = terminate(&mut mp, PROMPT)?;
+    let (status, took) = mp.terminate_within(PROMPT)?;
     let text = std::fs::read_to_string(&log)?;
     assert!(
         status.success(),
@@ -111,7 +90,7 @@ fn sigterm_with_a_shell_inside_the_mount() -> Result<(), Box<dyn std::error::Err
     let mnt = tempfile::tempdir()?;
     let logs = tempfile::tempdir()?;
     let log = logs.path().join("gomodfs.log");
-    let mut mp = MountProcess::start(store.path(), mnt.path(), Some(&proxy.url()), &log);
+    let mut mp = common::start_mount(store.path(), mnt.path(), Some(&proxy.url()), &log, &[]);
     let inside = mnt.path().join("example.com/busy@v1.0.0");
     assert_eq!(std::fs::read_to_string(inside.join("x.go"))?, "package x\n");
     // A shell whose working directory is inside the mount.
@@ -121,7 +100,7 @@ fn sigterm_with_a_shell_inside_the_mount() -> Result<(), Box<dyn std::error::Err
         .spawn()?;
     std::thread::sleep(Duration::from_millis(300));
 
-    let result = terminate(&mut mp, PROMPT);
+    let result = mp.terminate_within(PROMPT);
     let _ = shell.kill();
     let _ = shell.wait();
     let (status, took) = result?;

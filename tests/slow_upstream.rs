@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{MountProcess, errno};
+use common::errno;
 use gomodfs_testkit::{Fault, ModuleSpec, TestProxy};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -28,7 +28,7 @@ fn a_drip_is_eio_within_the_documented_bound() -> Result<(), Box<dyn std::error:
     let logs = tempfile::tempdir()?;
     let log = logs.path().join("gomodfs.log");
     let fetch_timeout = 2;
-    let mp = MountProcess::start_with(
+    let mp = common::start_mount(
         store.path(),
         mnt.path(),
         Some(&proxy.url()),
@@ -63,6 +63,6 @@ fn a_drip_is_eio_within_the_documented_bound() -> Result<(), Box<dyn std::error:
             .any(|l| l.contains(path) && l.contains("v1.0.0") && l.contains("too slow")),
         "no log line names {path} v1.0.0 and the slowness:\n{text}"
     );
-    mp.stop();
+    mp.stop().expect("gomodfs exits cleanly");
     Ok(())
 }

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{MountProcess, Mounted, errno, modfs};
+use common::{Mounted, errno, modfs};
 use gomodfs::core::ErrorKind;
 use gomodfs_testkit::{Fault, ModuleSpec, TestProxy};
 use std::collections::BTreeMap;
@@ -235,7 +235,7 @@ fn swapped_index_offsets_give_eio_never_wrong_bytes() {
     // A FUSE mount of the real binary: EIO, and a log line in words.
     let mnt = tempfile::tempdir().expect("mount dir");
     let log = store.path().join("../swapped-mount.log");
-    let mount = MountProcess::start(store.path(), mnt.path(), None, &log);
+    let mount = common::start_mount(store.path(), mnt.path(), None, &log, &[]);
     let dir = mnt.path().join(tree_dir());
     for (name, want) in expected_files() {
         match fs::read(dir.join(&name)) {
@@ -246,7 +246,7 @@ fn swapped_index_offsets_give_eio_never_wrong_bytes() {
             }
         }
     }
-    mount.stop();
+    mount.stop().expect("gomodfs exits cleanly");
     assert_logged_in_words(&log_text(&log), "f03.txt");
     let _ = fs::remove_file(&log);
 }
@@ -329,10 +329,10 @@ fn truncated_pack_offline_is_eio_with_a_log_line_in_words() {
 
     let mnt = tempfile::tempdir().expect("mount dir");
     let log = store.path().join("../truncated-mount.log");
-    let mount = MountProcess::start(store.path(), mnt.path(), None, &log);
+    let mount = common::start_mount(store.path(), mnt.path(), None, &log, &[]);
     let e = fs::read(mnt.path().join(tree_dir()).join("f39.txt")).expect_err("EIO");
     assert_eq!(errno(&e), libc::EIO, "{e}");
-    mount.stop();
+    mount.stop().expect("gomodfs exits cleanly");
     let log = {
         let text = log_text(&log);
         let _ = fs::remove_file(&log);
@@ -425,14 +425,14 @@ fn fifo_in_place_of_a_ref_does_not_hang() {
     // Through a FUSE mount of the real binary: stat and ls answer.
     let mnt = tempfile::tempdir().expect("mount dir");
     let log = store.path().join("../fifo-mount.log");
-    let mount = MountProcess::start(store.path(), mnt.path(), None, &log);
+    let mount = common::start_mount(store.path(), mnt.path(), None, &log, &[]);
     let (dir, parent) = (mnt.path().join(tree_dir()), mnt.path().join("example.com"));
     let (stat, ls) = within("stat and ls through FUSE", move || {
         let stat = fs::metadata(&dir).map(|_| ()).map_err(|e| errno(&e));
         let ls = fs::read_dir(&parent).map(|d| d.count());
         (stat, ls)
     });
-    mount.stop();
+    mount.stop().expect("gomodfs exits cleanly");
     let _ = fs::remove_file(&log);
     assert_eq!(stat, Err(libc::EIO));
     assert!(ls.is_ok(), "{ls:?}");
@@ -487,14 +487,14 @@ fn one_bad_ref_does_not_hide_its_siblings() {
     // warning naming the bad ref.
     let mnt = tempfile::tempdir().expect("mount dir");
     let log = store.path().join("../bad-ref-mount.log");
-    let mount = MountProcess::start(store.path(), mnt.path(), None, &log);
+    let mount = common::start_mount(store.path(), mnt.path(), None, &log, &[]);
     let mut listed: Vec<String> = fs::read_dir(mnt.path().join("github.com/google"))
         .expect("ls github.com/google")
         .map(|e| e.expect("entry").file_name().into_string().expect("utf-8"))
         .collect();
     listed.sort();
     assert_eq!(listed, [format!("aaa@{VERSION}"), format!("bbb@{VERSION}")]);
-    mount.stop();
+    mount.stop().expect("gomodfs exits cleanly");
     let text = log_text(&log);
     let _ = fs::remove_file(&log);
     assert!(

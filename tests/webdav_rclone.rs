@@ -10,94 +10,47 @@
 
 mod common;
 
+use gomodfs_testkit::process::{Daemon, Launch, on_path};
 use gomodfs_testkit::{GoCmd, TestProxy, standard_fixture};
-use std::io::BufRead;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 fn require_rclone() {
-    let ok = Command::new("rclone")
-        .arg("version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
     assert!(
-        ok,
+        on_path("rclone"),
         "the WebDAV mount test needs rclone on PATH: apt-get install rclone"
     );
 }
 
-/// A child process killed on drop (and its FUSE mount detached).
-struct Proc {
-    child: Option<Child>,
-    mount: Option<std::path::PathBuf>,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(dir) = &self.mount {
-            common::lazy_unmount(dir);
-        }
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
+/// What `gomodfs serve --http` prints before its address.
+const HTTP_LISTENING: &str = "gomodfs: serving HTTP on ";
 
 /// Starts `gomodfs serve --http 127.0.0.1:0` and returns it with the
 /// address it printed.
-fn serve(store: &Path, proxy: &str, log: &Path) -> (Proc, String) {
-    let logfile = std::fs::File::create(log).unwrap();
-    let mut child = Command::new(common::gomodfs_bin())
+fn serve(store: &Path, proxy: &str, log: &Path) -> (Daemon, String) {
+    let server = Launch::new(common::gomodfs_bin(), log)
         .args(["serve", "--http", "127.0.0.1:0", "--store"])
         .arg(store)
         .args(["--proxy", proxy])
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut logfile = logfile;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if let Some(addr) = line.strip_prefix("gomodfs: serving HTTP on http://") {
-                let _ = tx.send(addr.trim_end_matches('/').to_owned());
-            }
-            let _ = std::io::Write::write_all(&mut logfile, format!("{line}\n").as_bytes());
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(20))
-        .unwrap_or_else(|_| {
-            panic!(
-                "gomodfs serve --http did not start; log:\n{}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            )
-        });
-    (
-        Proc {
-            child: Some(child),
-            mount: None,
-        },
-        addr,
-    )
+        .listening(HTTP_LISTENING)
+        .start()
+        .expect("start gomodfs serve --http");
+    let addr = server
+        .address(HTTP_LISTENING)
+        .expect("HTTP address")
+        .to_string();
+    (server, addr)
 }
 
-fn rclone_mount(url: &str, mnt: &Path, scratch: &Path) -> Proc {
+/// `rclone mount` of the WebDAV namespace at `url` on `mnt`, its log in
+/// `scratch/rclone.log`; ready when the mount shows gomodfs's status file.
+fn rclone_mount(url: &str, mnt: &Path, scratch: &Path) -> Daemon {
     common::require_fuse();
     require_rclone();
     let config = scratch.join("rclone.conf");
     std::fs::write(&config, "").unwrap();
-    let log = scratch.join("rclone.log");
-    let child = Command::new("rclone")
+    Launch::new("rclone", scratch.join("rclone.log"))
         .args(["mount", ":webdav:"])
         .arg(mnt)
         .args([
@@ -111,26 +64,10 @@ fn rclone_mount(url: &str, mnt: &Path, scratch: &Path) -> Proc {
         .arg(&config)
         .arg("--cache-dir")
         .arg(scratch.join("cache"))
-        .arg("--log-file")
-        .arg(&log)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start rclone mount");
-    let proc = Proc {
-        child: Some(child),
-        mount: Some(mnt.to_owned()),
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !mnt.join(".gomodfs-status").exists() {
-        assert!(
-            Instant::now() < deadline,
-            "rclone mount did not come up; log:\n{}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    proc
+        .mount_point(mnt)
+        .ready_within(Duration::from_secs(30))
+        .start()
+        .expect("start rclone mount")
 }
 
 #[test]
@@ -143,7 +80,7 @@ fn go_verifies_and_builds_on_an_rclone_webdav_mount() -> Result<(), Box<dyn std:
     let go_sum = fx.go_sum_via_go(&proxy.url(), work.path())?;
     let store = tempfile::tempdir()?;
     let scratch = tempfile::tempdir()?;
-    let (mut server, addr) = serve(
+    let (server, addr) = serve(
         store.path(),
         &proxy.url(),
         &scratch.path().join("serve.log"),
@@ -192,21 +129,9 @@ fn go_verifies_and_builds_on_an_rclone_webdav_mount() -> Result<(), Box<dyn std:
         .status()?
         .success();
     assert!(ok, "fusermount3 -u failed");
-    mount.mount = None;
-    if let Some(mut c) = mount.child.take() {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while c.try_wait()?.is_none() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = c.kill();
-        let _ = c.wait();
-    }
-    if let Some(mut c) = server.child.take() {
-        Command::new("kill")
-            .args(["-TERM", &c.id().to_string()])
-            .status()?;
-        let status = c.wait()?;
-        assert!(status.success(), "gomodfs serve exited with {status}");
-    }
+    mount.forget_mount();
+    mount.wait_within(Duration::from_secs(10));
+    drop(mount);
+    server.stop()?;
     Ok(())
 }

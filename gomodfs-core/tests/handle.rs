@@ -4,30 +4,15 @@
 #![allow(clippy::unwrap_used)]
 
 use bytes::Bytes;
-use gomodfs_core::store::{GitStore, MetaFile, ModuleContents};
+use gomodfs_core::store::{GitStore, MetaFile};
 use gomodfs_core::{
     ErrorKind, ModFs, ModFsOptions, ModuleVersion, NodeId, NodeKind, Store, fs::NODE_KEY_MAX,
 };
+use gomodfs_testkit::seed::put;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 const LONG: &str = "example.com/a-rather-long-organisation/with-a-long-repository-name";
-
-fn put(store: &dyn Store, path: &str, version: &str, files: &[(String, String)]) {
-    let mv = ModuleVersion::new(path, version).unwrap();
-    let contents = ModuleContents {
-        info: Bytes::from(format!(
-            "{{\"Version\":\"{version}\",\"Time\":\"2024-01-02T03:04:05Z\"}}"
-        )),
-        go_mod: Bytes::from(format!("module {path}\n")),
-        ziphash: "h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into(),
-        files: files
-            .iter()
-            .map(|(p, d)| (p.clone(), Bytes::from(d.clone())))
-            .collect(),
-    };
-    store.put_module(&mv, &contents).unwrap();
-}
 
 fn files(names: &[&str]) -> Vec<(String, String)> {
     names
@@ -75,7 +60,8 @@ fn keys_survive_a_restart() {
             "example.com/Short",
             "v1.0.0",
             &files(&["a.go", "sub/b.go", "sub/deeper/c.go"]),
-        );
+        )
+        .unwrap();
         put(
             &store,
             LONG,
@@ -85,7 +71,8 @@ fn keys_survive_a_restart() {
                 "internal/some/very/deeply/nested/package/with/a/long/name/file.go",
                 "x.go",
             ]),
-        );
+        )
+        .unwrap();
         // Only the .mod of another long version: never fetched whole.
         let meta_only = ModuleVersion::new(LONG, "v0.9.0").unwrap();
         store
@@ -190,7 +177,7 @@ fn pages_cover_a_large_directory_once() {
     let list: Vec<&str> = names.iter().map(String::as_str).collect();
     {
         let store = GitStore::open(dir.path()).unwrap();
-        put(&store, "example.com/big", "v1.0.0", &files(&list));
+        put(&store, "example.com/big", "v1.0.0", &files(&list)).unwrap();
     }
     let fs = open(dir.path());
     let big = fs.resolve("example.com/big@v1.0.0/big").unwrap();

@@ -1,27 +1,11 @@
 //! ModFs without any frontend: the node API over a MemoryStore, offline.
 #![allow(clippy::unwrap_used)]
 
-use bytes::Bytes;
-use gomodfs_core::store::{MemoryStore, ModuleContents};
-use gomodfs_core::{ErrorKind, ModFs, ModFsOptions, ModuleVersion, NodeId, NodeKind, Store};
+use gomodfs_core::store::MemoryStore;
+use gomodfs_core::{ErrorKind, ModFs, ModFsOptions, NodeId, NodeKind};
+use gomodfs_testkit::seed::put;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
-
-fn put(store: &MemoryStore, path: &str, version: &str, files: &[(&str, &str)]) {
-    let mv = ModuleVersion::new(path, version).unwrap();
-    let contents = ModuleContents {
-        info: Bytes::from(format!(
-            "{{\"Version\":\"{version}\",\"Time\":\"2024-01-02T03:04:05Z\"}}"
-        )),
-        go_mod: Bytes::from(format!("module {path}\n")),
-        ziphash: "h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into(),
-        files: files
-            .iter()
-            .map(|(p, d)| ((*p).to_owned(), Bytes::from((*d).to_owned())))
-            .collect(),
-    };
-    store.put_module(&mv, &contents).unwrap();
-}
 
 fn offline(store: Arc<MemoryStore>) -> ModFs {
     ModFs::new(store, None, ModFsOptions::default()).unwrap()
@@ -35,7 +19,8 @@ fn lookups_listings_reads_and_attributes() {
         "example.com/Foo",
         "v1.0.0",
         &[("a.go", "package a\n"), ("sub/b.go", "package sub\n")],
-    );
+    )
+    .unwrap();
     let fs = offline(store.clone());
 
     let root = fs.resolve("example.com/!foo@v1.0.0").unwrap();
@@ -146,7 +131,8 @@ fn toolchain_binaries_are_executable() {
             ("pkg/tool/linux_amd64/compile", "ELF"),
             ("src/fmt/print.go", "package fmt"),
         ],
-    );
+    )
+    .unwrap();
     let fs = offline(store);
     let perm = |rel: &str| {
         fs.resolve(&format!("golang.org/toolchain@{v}/{rel}"))
@@ -183,7 +169,8 @@ fn readdir_plus_gives_what_lookup_gives() {
         "example.com/m",
         "v1.0.0",
         &[("a.go", "package a\n"), ("d/b.go", "b")],
-    );
+    )
+    .unwrap();
     let fs = offline(store);
     let root = fs.resolve("example.com/m@v1.0.0").unwrap();
     let plus = fs.readdir_plus(root.id).unwrap();
@@ -212,7 +199,8 @@ fn store_only_calls_answer_stored_modules_and_refuse_to_download() {
         "example.com/here",
         "v1.0.0",
         &[("a.go", "package a\n")],
-    );
+    )
+    .unwrap();
     let fs = offline(store);
     let local = fs.with(gomodfs_core::Call {
         store_only: true,

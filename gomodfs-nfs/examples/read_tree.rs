@@ -9,13 +9,11 @@
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
+use gomodfs_testkit::nfs::Client;
 use nfs3_client::nfs3_types::nfs3::{ftype3, nfs_fh3};
 use std::time::Instant;
 
-fn nfs_tree(c: &mut support::Client, dir: &nfs_fh3, files: &mut u64, bytes: &mut u64) {
+fn nfs_tree(c: &mut Client, dir: &nfs_fh3, files: &mut u64, bytes: &mut u64) {
     let (entries, _) = c.list(dir, 64 * 1024).expect("READDIRPLUS");
     for e in entries {
         let fh = e.handle.expect("handle");
@@ -46,7 +44,7 @@ fn main() {
     let start = Instant::now();
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["nfs", port, tree] => {
-            let mut c = support::Client::connect(port.parse().expect("port"), "/");
+            let mut c = Client::connect(port.parse().expect("port"), "/");
             let (fh, _) = c.walk(tree).expect("LOOKUP of the tree");
             nfs_tree(&mut c, &fh, &mut files, &mut bytes);
         }

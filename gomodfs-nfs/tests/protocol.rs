@@ -3,36 +3,18 @@
 //! against the node API, ROFS for writes, restarts, and paging.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
-use bytes::Bytes;
 use gomodfs_core::stats::Op;
-use gomodfs_core::store::{GitStore, MemoryStore, ModuleContents};
-use gomodfs_core::{ModFs, ModFsOptions, ModuleVersion, Store};
+use gomodfs_core::store::{GitStore, MemoryStore};
+use gomodfs_core::{ModFs, ModFsOptions, Store};
 use gomodfs_nfs::{MAX_TRANSFER, fattr};
+use gomodfs_testkit::nfs::{Client, a, handle_bytes, handle_from};
+use gomodfs_testkit::seed::put;
 use nfs3_client::nfs3_types::nfs3::{
     self, FSINFO3args, Nfs3Result, cookieverf3, createhow3, diropargs3, filename3, ftype3,
     nfsstat3, sattr3, sattrguard3, stable_how,
 };
 use nfs3_client::nfs3_types::xdr_codec::Opaque;
 use std::sync::Arc;
-use support::{Client, a, handle_bytes, handle_from};
-
-fn put(store: &dyn Store, path: &str, version: &str, files: &[(String, Vec<u8>)]) {
-    let mv = ModuleVersion::new(path, version).unwrap();
-    let contents = ModuleContents {
-        info: Bytes::from(format!(
-            "{{\"Version\":\"{version}\",\"Time\":\"2024-01-02T03:04:05Z\"}}"
-        )),
-        go_mod: Bytes::from(format!("module {path}\n")),
-        ziphash: "h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into(),
-        files: files
-            .iter()
-            .map(|(p, d)| (p.clone(), Bytes::from(d.clone())))
-            .collect(),
-    };
-    store.put_module(&mv, &contents).unwrap();
-}
 
 fn offline(store: Arc<dyn Store>) -> Arc<ModFs> {
     Arc::new(ModFs::new(store, None, ModFsOptions::default()).unwrap())
@@ -48,11 +30,12 @@ fn sample(store: &dyn Store) {
         "example.com/Foo",
         "v1.0.0",
         &[
-            ("a.go".into(), b"package a\n".to_vec()),
-            ("sub/b c.go".into(), b"package sub\n".to_vec()),
-            ("data/big.bin".into(), big_file()),
+            ("a.go", b"package a\n".to_vec()),
+            ("sub/b c.go", b"package sub\n".to_vec()),
+            ("data/big.bin", big_file()),
         ],
-    );
+    )
+    .unwrap();
 }
 
 #[test]
@@ -238,10 +221,11 @@ fn handles_survive_a_restart() {
             "example.com/an-organisation-with-a-long-name/and-a-long-repository",
             "v0.0.0-20240102030405-0123456789ab",
             &[(
-                "internal/long/path/to/a/package/file.go".into(),
+                "internal/long/path/to/a/package/file.go",
                 b"package x\n".to_vec(),
             )],
-        );
+        )
+        .unwrap();
     }
     let open = || offline(Arc::new(GitStore::open(dir.path()).unwrap()));
     let server = gomodfs_nfs::serve(open(), "0").unwrap();
@@ -305,7 +289,7 @@ fn a_large_directory_pages_in_constant_steps() {
     let files: Vec<(String, Vec<u8>)> = (0..N)
         .map(|i| (format!("many/file{i:05}.go"), b"package many\n".to_vec()))
         .collect();
-    put(store.as_ref(), "example.com/many", "v1.0.0", &files);
+    put(store.as_ref(), "example.com/many", "v1.0.0", &files).unwrap();
     let fs = offline(store);
     let server = gomodfs_nfs::serve(fs.clone(), "0").unwrap();
     let mut c = Client::connect(server.local_addr().port(), "/");

@@ -5,32 +5,23 @@
 //! paths are refused with NFS3ERR_STALE.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
-use bytes::Bytes;
-use gomodfs_core::store::{MemoryStore, ModuleContents};
-use gomodfs_core::{ModFs, ModFsOptions, ModuleVersion, Store};
+use gomodfs_core::store::MemoryStore;
+use gomodfs_core::{ModFs, ModFsOptions};
 use gomodfs_nfs::HANDLE_GENERATION;
+use gomodfs_testkit::nfs::{Client, handle_from};
+use gomodfs_testkit::seed::put;
 use nfs3_client::nfs3_types::nfs3::{
     self, Nfs3Result, cookieverf3, diropargs3, filename3, nfs_fh3, nfsstat3,
 };
 use nfs3_client::nfs3_types::xdr_codec::Opaque;
 use std::sync::Arc;
-use support::{Client, handle_from};
 
 fn served() -> (gomodfs_nfs::NfsServer, Client) {
     let store = Arc::new(MemoryStore::new());
-    let mv = ModuleVersion::new("example.com/foo", "v1.0.0").unwrap();
-    let files = (0..50)
-        .map(|i| (format!("f{i:02}.go"), Bytes::from_static(b"package foo\n")))
+    let files: Vec<_> = (0..50)
+        .map(|i| (format!("f{i:02}.go"), "package foo\n"))
         .collect();
-    let contents = ModuleContents {
-        info: Bytes::from_static(b"{\"Version\":\"v1.0.0\",\"Time\":\"2024-01-02T03:04:05Z\"}"),
-        go_mod: Bytes::from_static(b"module example.com/foo\n"),
-        ziphash: "h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".into(),
-        files,
-    };
-    store.put_module(&mv, &contents).unwrap();
+    put(store.as_ref(), "example.com/foo", "v1.0.0", &files).unwrap();
     let fs = Arc::new(ModFs::new(store, None, ModFsOptions::default()).unwrap());
     let server = gomodfs_nfs::serve(fs, "0").unwrap();
     let c = Client::connect(server.local_addr().port(), "/");

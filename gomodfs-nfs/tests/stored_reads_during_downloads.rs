@@ -5,20 +5,18 @@
 //! that connection and on another.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
-
 use gomodfs_core::proxy::{Upstream, UpstreamConfig};
 use gomodfs_core::store::GitStore;
 use gomodfs_core::{ModFs, ModFsOptions};
 use gomodfs_nfs::HANDLE_GENERATION;
+use gomodfs_testkit::nfs::rpc::{lookup_call, read_call, read_reply};
+use gomodfs_testkit::nfs::{Client, handle_from};
 use gomodfs_testkit::{Fault, ModuleSpec, TestProxy};
 use nfs3_client::nfs3_types::nfs3::nfs_fh3;
 use std::io::Write;
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::rpc::{lookup_call, read_call, read_reply};
-use support::{Client, handle_from};
 
 const MISSES: usize = 100;
 const UPSTREAM_DELAY: Duration = Duration::from_secs(3);

@@ -1,5 +1,5 @@
 //! Test support for gomodfs, shared by the integration tests of every
-//! frontend. Independent of gomodfs-core, so it can test it.
+//! crate. Independent of gomodfs-core unless the `seed` feature is on.
 //!
 //! - [`ModuleSpec`]: one module version (`.info`, `.mod`, a deterministic
 //!   `.zip`), with an independent h1 oracle ([`ModuleSpec::h1`]).
@@ -11,6 +11,13 @@
 //! - [`standard_fixture`]: modules plus a main module that the real `go` can
 //!   build, test and verify.
 //! - [`GoCmd`]: runs the real `go` with a clean, explicit environment.
+//! - [`process`]: the one launcher of background processes (`gomodfs
+//!   mount`, `gomodfs serve`, `rclone mount`): arguments, environment, a
+//!   log file, readiness (a mount, a logged address), SIGTERM, SIGKILL.
+//! - `nfs` (feature `nfs`): a blocking NFSv3 client, raw RPC records and
+//!   the libnfs command-line tools.
+//! - `seed` (feature `seed`): modules put straight into a gomodfs-core
+//!   store.
 //!
 //! A typical integration test:
 //!
@@ -38,8 +45,13 @@ pub mod fixture;
 pub mod gocmd;
 pub mod hostile;
 pub mod module;
+#[cfg(feature = "nfs")]
+pub mod nfs;
+pub mod process;
 pub mod proxy;
 pub mod rawzip;
+#[cfg(feature = "seed")]
+pub mod seed;
 
 pub use fixture::{Fixture, standard_fixture};
 pub use gocmd::{GoCmd, GoOutput, find_go};

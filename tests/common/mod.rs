@@ -1,15 +1,18 @@
 //! Shared support for the integration tests: mounting gomodfs over a test
-//! proxy, and running the real `gomodfs` binary.
+//! proxy, and running the real `gomodfs` binary (through the testkit's
+//! process launcher).
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use gomodfs::core::proxy::{Upstream, UpstreamConfig};
 use gomodfs::core::store::GitStore;
 use gomodfs::core::{ModFs, ModFsOptions};
 use gomodfs::fuse::{Mount, MountOptions};
+use gomodfs_testkit::nfs::LibNfs;
+use gomodfs_testkit::process::{Daemon, Launch, on_path};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Fails (never skips) when this machine cannot run FUSE tests.
 pub fn require_fuse() {
@@ -17,14 +20,7 @@ pub fn require_fuse() {
         Path::new("/dev/fuse").exists(),
         "FUSE tests need /dev/fuse (load the fuse module or run the container with --device /dev/fuse)"
     );
-    let found = ["fusermount3", "fusermount"].iter().any(|b| {
-        Command::new(b)
-            .arg("-V")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok()
-    });
+    let found = ["fusermount3", "fusermount"].into_iter().any(on_path);
     assert!(found, "FUSE tests need fusermount3: apt-get install fuse3");
 }
 
@@ -100,109 +96,95 @@ pub fn gomodfs_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_gomodfs"))
 }
 
-/// A `gomodfs mount` process; killed (SIGKILL) and lazily unmounted on drop
-/// unless stopped.
-pub struct MountProcess {
-    pub child: Option<Child>,
-    pub dir: PathBuf,
-    pub log: PathBuf,
+/// `--proxy URL`, or `--offline` without one.
+fn upstream_args(proxy_url: Option<&str>) -> Vec<&str> {
+    match proxy_url {
+        Some(u) => vec!["--proxy", u],
+        None => vec!["--offline"],
+    }
 }
 
-impl MountProcess {
-    /// Starts `gomodfs mount DIR --store STORE [--proxy URL | --offline]`
-    /// and waits until the mount answers.
-    pub fn start(store: &Path, dir: &Path, proxy_url: Option<&str>, log: &Path) -> MountProcess {
-        Self::start_with(store, dir, proxy_url, log, &[])
-    }
+/// Starts `gomodfs mount DIR --store STORE EXTRA... [--proxy URL |
+/// --offline]` and waits until the mount answers; killed (SIGKILL) and
+/// lazily unmounted on drop unless stopped.
+pub fn start_mount(
+    store: &Path,
+    dir: &Path,
+    proxy_url: Option<&str>,
+    log: &Path,
+    extra: &[&str],
+) -> Daemon {
+    require_fuse();
+    Launch::new(gomodfs_bin(), log)
+        .arg("mount")
+        .arg(dir)
+        .arg("--store")
+        .arg(store)
+        .args(extra)
+        .args(upstream_args(proxy_url))
+        .mount_point(dir)
+        .start()
+        .expect("start gomodfs mount")
+}
 
-    /// Like [`MountProcess::start`], with extra command-line arguments.
-    pub fn start_with(
-        store: &Path,
-        dir: &Path,
-        proxy_url: Option<&str>,
-        log: &Path,
-        extra: &[&str],
-    ) -> MountProcess {
-        require_fuse();
-        let mut cmd = Command::new(gomodfs_bin());
-        cmd.arg("mount")
-            .arg(dir)
-            .arg("--store")
+/// What `gomodfs serve --nfs` logs before its address.
+pub const NFS_LISTENING: &str = "serving NFSv3 on ";
+
+/// A `gomodfs serve --nfs 127.0.0.1:0` process and its port.
+pub struct NfsServer {
+    /// The process (killed on drop unless stopped).
+    pub process: Daemon,
+    /// The port of its portmapper, MOUNT and NFS.
+    pub port: u16,
+    /// Temporary directories it uses (store, logs), removed after it.
+    dirs: Vec<tempfile::TempDir>,
+}
+
+impl NfsServer {
+    /// Starts `gomodfs serve --nfs 127.0.0.1:0 --store STORE
+    /// --fetch-timeout 2 EXTRA... [--proxy URL | --offline]` and waits
+    /// until it says where it listens.
+    pub fn start(store: &Path, proxy_url: Option<&str>, log: &Path, extra: &[&str]) -> NfsServer {
+        let process = Launch::new(gomodfs_bin(), log)
+            .args(["serve", "--nfs", "127.0.0.1:0", "--store"])
             .arg(store)
-            .args(extra);
-        match proxy_url {
-            Some(u) => cmd.arg("--proxy").arg(u),
-            None => cmd.arg("--offline"),
-        };
-        let logfile = std::fs::File::create(log).expect("log file");
-        cmd.stdout(Stdio::null())
-            .stderr(logfile)
-            .env("RUST_LOG", "info");
-        let child = cmd.spawn().expect("spawn gomodfs mount");
-        let mp = MountProcess {
-            child: Some(child),
-            dir: dir.to_owned(),
-            log: log.to_owned(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !dir.join(".gomodfs-status").exists() {
-            assert!(
-                Instant::now() < deadline,
-                "gomodfs mount did not come up; log:\n{}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        mp
-    }
-
-    /// SIGTERM, and wait for a clean exit.
-    pub fn stop(mut self) {
-        if let Some(mut child) = self.child.take() {
-            let pid = child.id().to_string();
-            Command::new("kill")
-                .args(["-TERM", &pid])
-                .status()
-                .expect("kill");
-            let status = child.wait().expect("wait");
-            assert!(status.success(), "gomodfs mount exited with {status}");
+            .args(["--fetch-timeout", "2"])
+            .args(extra)
+            .args(upstream_args(proxy_url))
+            .listening(NFS_LISTENING)
+            .start()
+            .expect("start gomodfs serve --nfs");
+        let port = process
+            .address(NFS_LISTENING)
+            .expect("the NFS address")
+            .port();
+        NfsServer {
+            process,
+            port,
+            dirs: Vec::new(),
         }
     }
 
-    /// SIGKILL, as a crash, and clean up the dead mount.
-    pub fn kill9(mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        lazy_unmount(&self.dir);
+    /// [`NfsServer::start`] over a fresh temporary store, fetching from
+    /// `proxy_url`, its log `serve.log` in a fresh temporary directory
+    /// (both removed after the server).
+    pub fn on_fresh_store(proxy_url: &str, extra: &[&str]) -> NfsServer {
+        let store = tempfile::tempdir().expect("store");
+        let logs = tempfile::tempdir().expect("log directory");
+        let mut server = NfsServer::start(
+            store.path(),
+            Some(proxy_url),
+            &logs.path().join("serve.log"),
+            extra,
+        );
+        server.dirs = vec![store, logs];
+        server
     }
-}
 
-impl Drop for MountProcess {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-            lazy_unmount(&self.dir);
-        }
+    /// The libnfs command-line tools pointed at this server.
+    pub fn libnfs(&self) -> LibNfs {
+        LibNfs::new(self.port)
     }
-}
-
-/// Detaches a (possibly dead) FUSE mount.
-pub fn lazy_unmount(dir: &Path) {
-    for bin in ["fusermount3", "fusermount"] {
-        if Command::new(bin)
-            .args(["-u", "-z", "-q"])
-            .arg(dir)
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-        {
-            return;
-        }
-    }
-    let _ = Command::new("umount").arg("-l").arg(dir).status();
 }
 
 /// Runs `git` on a store, for verification only.
@@ -213,6 +195,16 @@ pub fn git(store: &Path, args: &[&str]) -> std::process::Output {
         .args(args)
         .output()
         .expect("git is needed to verify the store: apt-get install git")
+}
+
+/// Asserts that `git fsck --strict` finds the store sound.
+pub fn assert_fsck_strict(store: &Path) {
+    let fsck = git(store, &["fsck", "--strict"]);
+    assert!(
+        fsck.status.success(),
+        "git fsck: {}",
+        String::from_utf8_lossy(&fsck.stderr)
+    );
 }
 
 /// A plain HTTP/1.0 GET: (status, headers, body).

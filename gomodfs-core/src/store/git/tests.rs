@@ -769,7 +769,8 @@ fn a_module_without_files() {
     fsck(tmp.path());
 }
 
-/// Env var that turns [`child_process`] into the body of a child process.
+/// Env var that makes a multi-process test the body of a child process
+/// (see [`run_as_child`]).
 const CHILD_ENV: &str = "GOMODFS_GIT_STORE_TEST_CHILD";
 
 /// Module number `i` of the multi-process tests: shared files, one own
@@ -792,29 +793,27 @@ fn process_module(i: usize) -> (ModuleVersion, ModuleContents) {
     (mv("example.com/proc", &version), contents(&version, &fs))
 }
 
-/// Starts this test binary as a child running [`child_process`] with `spec`.
-fn spawn_child(spec: &str) -> std::process::Child {
+/// Starts this test binary as a child running the test `name` (this
+/// module's path included) with [`CHILD_ENV`] set to `spec`: that test
+/// then does [`run_as_child`]'s work instead of its own.
+fn spawn_child(name: &str, spec: &str) -> std::process::Child {
     Command::new(std::env::current_exe().unwrap())
-        .args([
-            "store::git::tests::child_process",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, spec)
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap()
 }
 
-/// Not a test of its own: the body of the child processes that the
-/// multi-process tests start. Does nothing unless [`CHILD_ENV`] is set to
-/// `<first>:<last>:<dir>`: then puts modules `first..=last` (both orders
-/// allowed) into the store at `dir`.
-#[test]
-fn child_process() {
+/// The body of the child processes that the multi-process tests start
+/// through [`spawn_child`], run by those tests themselves when
+/// [`CHILD_ENV`] is set (so no test exists that passes by doing nothing):
+/// with `<first>:<last>:<dir>`, puts modules `first..=last` (both orders
+/// allowed) into the store at `dir` and returns true. Without
+/// [`CHILD_ENV`], returns false and the test runs as itself.
+fn run_as_child() -> bool {
     let Ok(spec) = std::env::var(CHILD_ENV) else {
-        return;
+        return false;
     };
     let mut parts = spec.splitn(3, ':');
     let first: usize = parts.next().unwrap().parse().unwrap();
@@ -829,10 +828,15 @@ fn child_process() {
         let (m, c) = process_module(i);
         store.put_module(&m, &c).unwrap();
     }
+    true
 }
 
 #[test]
 fn separate_processes_put_overlapping_modules() {
+    const NAME: &str = "store::git::tests::separate_processes_put_overlapping_modules";
+    if run_as_child() {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_str().unwrap();
     // Three processes put modules 0..=5, two of them in opposite orders.
@@ -842,7 +846,7 @@ fn separate_processes_put_overlapping_modules() {
         format!("2:5:{dir}"),
     ]
     .iter()
-    .map(|spec| spawn_child(spec))
+    .map(|spec| spawn_child(NAME, spec))
     .collect();
     for mut c in children {
         assert!(c.wait().unwrap().success(), "a child process failed");
@@ -858,11 +862,15 @@ fn separate_processes_put_overlapping_modules() {
 
 #[test]
 fn kill_dash_nine_leaves_complete_modules_or_nothing() {
+    const NAME: &str = "store::git::tests::kill_dash_nine_leaves_complete_modules_or_nothing";
+    if run_as_child() {
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().to_str().unwrap();
     let mut next = 0;
     for delay_ms in [30, 80, 150, 250, 400] {
-        let mut child = spawn_child(&format!("{next}:{}:{dir}", next + 1000));
+        let mut child = spawn_child(NAME, &format!("{next}:{}:{dir}", next + 1000));
         std::thread::sleep(Duration::from_millis(delay_ms));
         child.kill().unwrap();
         child.wait().unwrap();

@@ -30,9 +30,11 @@ pub fn call_record(xid: u32, prog: u32, vers: u32, proc: u32, args: &impl Pack) 
         }),
     };
     let mut body = Vec::new();
-    msg.pack(&mut body).unwrap();
-    args.pack(&mut body).unwrap();
-    let mut out = marker(u32::try_from(body.len()).unwrap(), true).to_vec();
+    msg.pack(&mut body).expect("packing into a Vec cannot fail");
+    args.pack(&mut body)
+        .expect("packing into a Vec cannot fail");
+    let len = u32::try_from(body.len()).expect("a test call is far below 4 GiB");
+    let mut out = marker(len, true).to_vec();
     out.extend_from_slice(&body);
     out
 }
@@ -73,8 +75,11 @@ pub fn read_call(xid: u32, file: &nfs_fh3, offset: u64, count: u32) -> Vec<u8> {
 /// when the call was accepted and succeeded at the RPC level.
 #[derive(Debug)]
 pub struct Reply {
+    /// The transaction id.
     pub xid: u32,
+    /// The NFS status, when accepted and successful at the RPC level.
     pub status: Option<u32>,
+    /// The record's length in bytes.
     pub len: usize,
 }
 
@@ -93,8 +98,11 @@ pub fn read_reply(stream: &mut TcpStream) -> io::Result<Reply> {
         msg_body::REPLY(reply_body::MSG_ACCEPTED(a)) if matches!(a.reply_data, accept_stat_data::SUCCESS)
     );
     let pos = cursor.position() as usize;
-    let status = (accepted && body.len() >= pos + 4)
-        .then(|| u32::from_be_bytes(body[pos..pos + 4].try_into().unwrap()));
+    let status = body
+        .get(pos..pos + 4)
+        .filter(|_| accepted)
+        .and_then(|w| w.try_into().ok())
+        .map(u32::from_be_bytes);
     Ok(Reply {
         xid: msg.xid,
         status,
@@ -112,7 +120,9 @@ pub fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
         if left.is_zero() {
             return false;
         }
-        stream.set_read_timeout(Some(left)).unwrap();
+        if stream.set_read_timeout(Some(left)).is_err() {
+            return true;
+        }
         match stream.read(&mut buf) {
             Ok(0) => return true,
             Ok(_) => continue,
@@ -133,6 +143,7 @@ pub fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
 pub fn answers_null(stream: &mut TcpStream, xid: u32) -> bool {
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    stream.write_all(&null_call(xid)).is_ok() && read_reply(stream).is_ok_and(|r| r.xid == xid)
+        .is_ok()
+        && stream.write_all(&null_call(xid)).is_ok()
+        && read_reply(stream).is_ok_and(|r| r.xid == xid)
 }

@@ -1,8 +1,6 @@
-//! A blocking NFSv3 test client over `nfs3_client`, shared by the tests of
-//! gomodfs-nfs and the root package's NFS tests (included by `#[path]`).
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
-
-pub mod rpc;
+//! A blocking NFSv3 test client over `nfs3_client`. Its calls panic when
+//! the RPC itself fails (a broken connection fails the test); NFS error
+//! statuses are returned.
 
 use nfs3_client::Nfs3ConnectionBuilder;
 use nfs3_client::nfs3_types::nfs3::{
@@ -17,10 +15,15 @@ type Conn = nfs3_client::Nfs3Connection<nfs3_client::tokio::TokioIo<tokio::net::
 /// One entry of a READDIRPLUS reply.
 #[derive(Debug, Clone)]
 pub struct Entry {
+    /// The name (lossily decoded: gomodfs names are UTF-8).
     pub name: String,
+    /// The cookie to continue after this entry.
     pub cookie: u64,
+    /// The file id.
     pub fileid: u64,
+    /// The attributes, when sent.
     pub attr: Option<fattr3>,
+    /// The handle, when sent.
     pub handle: Option<nfs_fh3>,
 }
 
@@ -44,7 +47,7 @@ impl Client {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .unwrap();
+            .map_err(|e| format!("tokio runtime: {e}"))?;
         let conn = rt
             .block_on(
                 Nfs3ConnectionBuilder::new(TokioConnector, "127.0.0.1", export)
@@ -159,7 +162,7 @@ impl Client {
                     .0
                     .into_iter()
                     .map(|e| Entry {
-                        name: String::from_utf8(e.name.as_ref().to_vec()).unwrap(),
+                        name: String::from_utf8_lossy(e.name.as_ref()).into_owned(),
                         cookie: e.cookie,
                         fileid: e.fileid,
                         attr: match e.name_attributes {
