@@ -256,7 +256,8 @@ fn one_call_answers_carry_the_caching_policy() {
         "example.com/m",
         "v1.0.0",
         &[("a.go", "package a\n")],
-    );
+    )
+    .unwrap();
     let fs = offline(store);
     let call = fs.with(gomodfs_core::Call::default());
 
