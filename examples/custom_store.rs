@@ -64,7 +64,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let (mut files, mut bytes) = (0u64, 0u64);
     let mut stack = vec![root.id];
     while let Some(dir) = stack.pop() {
-        for entry in fs.readdir(dir)? {
+        for (entry, _) in fs.readdir_plus(dir)? {
             let attr = fs.lookup(dir, &entry.name)?;
             match attr.kind {
                 NodeKind::Directory => stack.push(attr.id),

@@ -37,7 +37,7 @@ fn walk(fs: &ModFs) -> Vec<(String, NodeId)> {
         if fs.getattr(id).unwrap().kind != NodeKind::Directory {
             continue;
         }
-        for e in fs.readdir(id).unwrap() {
+        for (e, _) in fs.readdir_plus(id).unwrap() {
             let child = fs.lookup(id, &e.name).unwrap();
             let p = if path.is_empty() {
                 e.name.clone()
@@ -219,10 +219,10 @@ fn pages_cover_a_large_directory_once() {
         .unwrap();
     assert!(rest.eof);
     let all: Vec<String> = fs
-        .readdir(NodeId::ROOT)
+        .readdir_plus(NodeId::ROOT)
         .unwrap()
         .into_iter()
-        .map(|e| e.name)
+        .map(|(e, _)| e.name)
         .collect();
     let paged: Vec<String> = root
         .entries

@@ -29,10 +29,10 @@ fn lookups_listings_reads_and_attributes() {
     assert_eq!(root.nlink, 3);
     assert_eq!(root.cache, gomodfs_core::Caching::IMMUTABLE);
     let names: Vec<_> = fs
-        .readdir(root.id)
+        .readdir_plus(root.id)
         .unwrap()
         .into_iter()
-        .map(|e| (e.name, e.kind))
+        .map(|(e, _)| (e.name, e.kind))
         .collect();
     assert_eq!(
         names,
@@ -62,7 +62,7 @@ fn lookups_listings_reads_and_attributes() {
     let err = fs.lookup(a.id, "x").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotADirectory);
     assert_eq!(
-        fs.readdir(a.id).unwrap_err().kind(),
+        fs.readdir_plus(a.id).unwrap_err().kind(),
         ErrorKind::NotADirectory
     );
     assert_eq!(
@@ -71,18 +71,18 @@ fn lookups_listings_reads_and_attributes() {
     );
 
     let top: Vec<_> = fs
-        .readdir(NodeId::ROOT)
+        .readdir_plus(NodeId::ROOT)
         .unwrap()
         .into_iter()
-        .map(|e| e.name)
+        .map(|(e, _)| e.name)
         .collect();
     assert_eq!(top, [".gomodfs-status", "cache", "example.com"]);
     let dl = fs.resolve("cache/download/example.com/!foo/@v").unwrap();
     let files: Vec<_> = fs
-        .readdir(dl.id)
+        .readdir_plus(dl.id)
         .unwrap()
         .into_iter()
-        .map(|e| e.name)
+        .map(|(e, _)| e.name)
         .collect();
     assert_eq!(files, ["v1.0.0.info", "v1.0.0.mod", "v1.0.0.ziphash"]);
     let ziphash = fs

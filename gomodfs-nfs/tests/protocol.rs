@@ -65,10 +65,10 @@ fn reads_lists_and_attributes_match_the_node_api() {
             let names: Vec<_> = entries.iter().map(|e| e.name.clone()).collect();
             let id = fs.resolve(path).unwrap().id;
             let expect: Vec<_> = fs
-                .readdir(id)
+                .readdir_plus(id)
                 .unwrap()
                 .into_iter()
-                .map(|e| e.name)
+                .map(|(e, _)| e.name)
                 .collect();
             assert_eq!(names, expect, "{path}: READDIRPLUS names");
             for e in entries {

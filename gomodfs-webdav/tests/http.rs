@@ -292,10 +292,10 @@ fn webdav_propfind_lists_module_directory_exactly() {
     // The directory itself, then each child exactly once.
     let attr = fs.resolve(&dir).unwrap();
     let mut want: Vec<String> = fs
-        .readdir(attr.id)
+        .readdir_plus(attr.id)
         .unwrap()
         .into_iter()
-        .map(|e| e.name)
+        .map(|(e, _)| e.name)
         .collect();
     want.insert(0, dir.rsplit('/').next().unwrap().to_owned());
     let mut got = names.clone();

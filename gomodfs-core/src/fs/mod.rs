@@ -9,6 +9,8 @@
 //! after every restart. Which nodes are kept in memory is up to the node
 //! table: pinned ones until released, a bounded cache of the others.
 
+mod attach;
+mod caches;
 mod caching;
 mod endpoint;
 mod handle;
@@ -36,6 +38,7 @@ use crate::proxy::Upstream;
 use crate::stats::{Cache, Op, Stats, StatusSnapshot, StoreUsage};
 use crate::store::{BlobId, MetaFile, Store, StoredFile, StoredModule};
 use bytes::Bytes;
+use caches::{BlobCache, TreeCache};
 use node::{DownloadFile, Node};
 use nodes::NodeTable;
 use sha2::{Digest, Sha256};
@@ -203,34 +206,8 @@ impl With<'_> {
         let fs = self.fs;
         fs.timed(Op::Readdir, self.call, || {
             let node = fs.node(id)?;
-            let entries = fs.list(&node, self.call)?;
-            let mut found = Vec::with_capacity(entries.len());
-            for entry in entries {
-                let Some(child) = node.child(&entry.name) else {
-                    continue;
-                };
-                match fs.attr(&child, id_of(&child), self.call) {
-                    Ok(attr) => found.push((entry, child, attr)),
-                    // Listed from the store a moment ago; gone or unreadable
-                    // now only if the store changed under us.
-                    Err(e) if e.kind() == crate::ErrorKind::NotFound => continue,
-                    // A damaged module does not hide its siblings.
-                    Err(e @ Error::Damaged { .. }) => {
-                        tracing::warn!(error = %e, "listing without a damaged module");
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                }
-            }
-            // Registered only once every attribute is known, so that a
-            // failed call leaves no pins behind.
-            Ok(found
-                .into_iter()
-                .map(|(entry, child, attr)| {
-                    let id = fs.nodes.register(&child, self.call.pin);
-                    (DirEntry { id, ..entry }, Attr { id, ..attr })
-                })
-                .collect())
+            let names = fs.list(&node, self.call)?.into_iter();
+            fs.with_attrs(&node, names.map(|e| (e.name, e.kind)), self.call)
         })
     }
 
@@ -275,48 +252,6 @@ const USAGE_TTL: Duration = Duration::from_secs(10);
 /// The time of everything outside module trees: a constant, so attributes
 /// never change (2019-08-29, when the Go module mirror launched).
 const FIXED_MTIME: Duration = Duration::from_secs(1_567_036_800);
-
-#[derive(Clone)]
-struct BytesWeighter;
-impl quick_cache::Weighter<BlobId, Bytes> for BytesWeighter {
-    fn weight(&self, _: &BlobId, v: &Bytes) -> u64 {
-        v.len() as u64 + 64
-    }
-}
-
-/// Counts evictions of one cache.
-#[derive(Clone)]
-struct CountEvictions(Arc<Stats>, Cache);
-
-impl<K, V> quick_cache::Lifecycle<K, V> for CountEvictions {
-    type RequestState = ();
-    fn on_evict(&self, _: &mut (), _: K, _: V) {
-        self.0.cache_evicted(self.1);
-    }
-}
-
-type TreeCache = quick_cache::sync::Cache<
-    ModuleVersion,
-    Arc<ModuleTree>,
-    TreeWeighter,
-    quick_cache::DefaultHashBuilder,
-    CountEvictions,
->;
-type BlobCache = quick_cache::sync::Cache<
-    BlobId,
-    Bytes,
-    BytesWeighter,
-    quick_cache::DefaultHashBuilder,
-    CountEvictions,
->;
-
-#[derive(Clone)]
-struct TreeWeighter;
-impl quick_cache::Weighter<ModuleVersion, Arc<ModuleTree>> for TreeWeighter {
-    fn weight(&self, _: &ModuleVersion, v: &Arc<ModuleTree>) -> u64 {
-        v.weight()
-    }
-}
 
 /// The gomodfs namespace over a [`Store`], fetching on demand from an
 /// [`Upstream`].
@@ -378,20 +313,8 @@ impl ModFs {
             store,
             fetcher,
             nodes: NodeTable::default(),
-            trees: TreeCache::with(
-                1024,
-                options.module_cache_bytes,
-                TreeWeighter,
-                Default::default(),
-                CountEvictions(stats.clone(), Cache::Module),
-            ),
-            blobs: BlobCache::with(
-                4096,
-                options.blob_cache_bytes,
-                BytesWeighter,
-                Default::default(),
-                CountEvictions(stats.clone(), Cache::Blob),
-            ),
+            trees: caches::tree_cache(options.module_cache_bytes, stats.clone()),
+            blobs: caches::blob_cache(options.blob_cache_bytes, stats.clone()),
             usage: parking_lot::Mutex::new(None),
             stats,
             runtime,
@@ -473,13 +396,6 @@ impl ModFs {
             let attr = self.attr(&node, id_of(&node), call)?;
             let id = self.register(&node);
             Ok(Attr { id, ..attr })
-        })
-    }
-
-    /// The entries of a directory, sorted by name, without `.` and `..`.
-    pub fn readdir(&self, id: NodeId) -> Result<Vec<DirEntry>> {
-        self.timed(Op::Readdir, Call::default(), || {
-            self.list(&self.node(id)?, Call::default())
         })
     }
 

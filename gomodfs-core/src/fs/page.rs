@@ -120,36 +120,7 @@ impl ModFs {
                 .map(|e| (e.name.clone(), e.kind))
                 .collect();
         }
-        let mut entries = Vec::with_capacity(names.len());
-        for (name, kind) in names {
-            let Some(child) = node.child(&name) else {
-                continue;
-            };
-            let attr = match self.attr(&child, super::id_of(&child), Call::default()) {
-                Ok(attr) => attr,
-                // Listed from the store a moment ago; gone now only if the
-                // store changed under us.
-                Err(e) if e.kind() == crate::ErrorKind::NotFound => continue,
-                // A damaged module does not hide its siblings.
-                Err(e @ crate::Error::Damaged { .. }) => {
-                    tracing::warn!(error = %e, "listing without a damaged module");
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            let child_id = self.register(&child);
-            entries.push((
-                DirEntry {
-                    name,
-                    id: child_id,
-                    kind,
-                },
-                Attr {
-                    id: child_id,
-                    ..attr
-                },
-            ));
-        }
+        let entries = self.with_attrs(node, names, Call::default())?;
         Ok(DirPage { entries, eof })
     }
 }

@@ -182,14 +182,9 @@ pub struct DownloadRecord {
     pub at: u64,
 }
 
-/// What a store holds, if it can tell cheaply.
-#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
-pub struct StoreUsage {
-    /// Complete module versions stored.
-    pub modules: u64,
-    /// Bytes the store occupies on its medium.
-    pub bytes: u64,
-}
+/// What a store holds: defined beside the `Store` trait, re-exported here
+/// because the status reports it.
+pub use crate::store::StoreUsage;
 
 /// The whole status, as served in `.gomodfs-status` and `/status.json`.
 #[derive(Debug, Clone, Serialize)]

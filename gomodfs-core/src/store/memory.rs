@@ -114,9 +114,9 @@ impl Store for MemoryStore {
         Ok(self.inner.read().blobs.get(id).cloned())
     }
 
-    fn usage(&self) -> Result<Option<crate::stats::StoreUsage>> {
+    fn usage(&self) -> Result<Option<crate::store::StoreUsage>> {
         let inner = self.inner.read();
-        Ok(Some(crate::stats::StoreUsage {
+        Ok(Some(crate::store::StoreUsage {
             modules: inner.modules.len() as u64,
             bytes: inner.blobs.values().map(|b| b.len() as u64).sum(),
         }))

@@ -140,6 +140,15 @@ pub struct StoreEntry {
     pub complete: bool,
 }
 
+/// What a store holds, if it can tell cheaply.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, PartialEq, Eq)]
+pub struct StoreUsage {
+    /// Complete module versions stored.
+    pub modules: u64,
+    /// Bytes the store occupies on its medium.
+    pub bytes: u64,
+}
+
 /// Storage for module versions. See the [module documentation](self) for the
 /// contract an implementation must keep.
 pub trait Store: Send + Sync {
@@ -170,7 +179,7 @@ pub trait Store: Send + Sync {
     /// How many modules the store holds and how many bytes it occupies, if
     /// it can tell; `Ok(None)` (the default) if it cannot. Called at most
     /// every few seconds, for status reports.
-    fn usage(&self) -> Result<Option<crate::stats::StoreUsage>> {
+    fn usage(&self) -> Result<Option<StoreUsage>> {
         Ok(None)
     }
 
@@ -203,7 +212,7 @@ macro_rules! forward_store {
             fn list(&self) -> Result<Vec<StoreEntry>> {
                 (**self).list()
             }
-            fn usage(&self) -> Result<Option<crate::stats::StoreUsage>> {
+            fn usage(&self) -> Result<Option<StoreUsage>> {
                 (**self).usage()
             }
         }
