@@ -64,8 +64,11 @@ impl DavMetaData for Meta {
     fn is_dir(&self) -> bool {
         self.0.kind == NodeKind::Directory
     }
+    /// Only contents that never change have an ETag (the core's caching
+    /// answer, as for GET): a directory whose listing grows, or the status
+    /// file, has none, so no client revalidates a stale copy into a 304.
     fn etag(&self) -> Option<String> {
-        Some(crate::files::etag(&self.0))
+        crate::files::Validators::of(&self.0).etag
     }
     fn executable(&self) -> FsResult<bool> {
         Ok(self.0.kind == NodeKind::File && self.0.perm & 0o111 != 0)

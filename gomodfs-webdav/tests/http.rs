@@ -442,3 +442,55 @@ fn goproxy_serves_store_deterministic_zips_and_survives_upstream_loss() {
     let r = curl(&[], &format!("{base}/proxy/example.com/gamma/@latest"));
     assert_eq!(r.status, 502, "{}", r.text());
 }
+
+/// The `<D:response>` blocks of a multistatus body, keyed by the last
+/// element of their href.
+fn responses(xml: &str) -> Vec<(String, String)> {
+    xml.split("<D:response>")
+        .skip(1)
+        .filter_map(|block| {
+            let (href, _) = block.split_once("<D:href>")?.1.split_once("</D:href>")?;
+            let name = dav_server_decode(href)
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()?
+                .to_owned();
+            Some((name, block.to_owned()))
+        })
+        .collect()
+}
+
+#[test]
+fn propfind_etags_only_for_contents_that_never_change() {
+    // A directory outside module trees grows as the store does, and the
+    // status file changes all the time: an ETag would let a client turn a
+    // stale copy into a 304. Module trees and download files never change.
+    let spec = camel();
+    let proxy = TestProxy::start_with([spec.clone()]).unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let fs = modfs(store.path(), Some(&proxy.url()));
+    fs.resolve(&format!("{}/go.mod", spec.cache_dir_name()))
+        .unwrap();
+    let (_srv, base) = server(fs);
+
+    let r = curl(&["-X", "PROPFIND", "-H", "Depth: 1"], &format!("{base}/"));
+    assert_eq!(r.status, 207, "{}", r.text());
+    let root = responses(&r.text());
+    for name in [".gomodfs-status", "cache", "example.com"] {
+        let (_, block) = root
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("{name} not listed: {root:?}"));
+        assert!(!block.contains("getetag"), "{name} has an ETag: {block}");
+    }
+
+    let dir = spec.cache_dir_name();
+    let r = curl(
+        &["-X", "PROPFIND", "-H", "Depth: 1"],
+        &format!("{base}/{dir}/"),
+    );
+    assert_eq!(r.status, 207, "{}", r.text());
+    let tree = responses(&r.text());
+    let (_, block) = tree.iter().find(|(n, _)| n == "go.mod").unwrap();
+    assert!(block.contains("getetag"), "go.mod without an ETag: {block}");
+}
