@@ -9,19 +9,11 @@ mod nfs_handlers;
 mod portmap_handlers;
 mod rpcwire;
 
-#[cfg(feature = "fs_util")]
-#[cfg_attr(docsrs, doc(cfg(feature = "fs_util")))]
-pub mod fs_util;
-
 pub mod limits;
 pub mod tcp;
 mod transaction_tracker;
 pub(crate) mod units;
 pub mod vfs;
-
-#[cfg(feature = "memfs")]
-#[cfg_attr(docsrs, doc(cfg(feature = "memfs")))]
-pub mod memfs;
 
 /// Re-export of `nfs3_types` for convenience
 pub use nfs3_types;
