@@ -1024,16 +1024,27 @@ fn similar_module(i: usize, big: bool) -> (ModuleVersion, ModuleContents) {
     (mv("example.com/similar", &version), contents(&version, &fs))
 }
 
+/// Puts `similar_module(i, big)` for every `i` in `range`, one pack each,
+/// and returns what was put.
+fn put_similar(
+    store: &GitStore,
+    range: std::ops::Range<usize>,
+    big: bool,
+) -> Vec<(ModuleVersion, ModuleContents)> {
+    range
+        .map(|i| {
+            let (m, c) = similar_module(i, big);
+            store.put_module(&m, &c).unwrap();
+            (m, c)
+        })
+        .collect()
+}
+
 #[test]
 fn compaction_merges_packs_and_everyone_still_finds_everything() {
     let tmp = tempfile::tempdir().unwrap();
     let store = GitStore::open(tmp.path()).unwrap();
-    let mut all = Vec::new();
-    for i in 0..10 {
-        let (m, c) = similar_module(i, false);
-        store.put_module(&m, &c).unwrap();
-        all.push((m, c));
-    }
+    let all = put_similar(&store, 0..10, false);
     assert_eq!(packs(tmp.path()).len(), 10);
     // One reader has read everything (indexes and packs loaded), one has
     // only loaded the indexes (a miss loads them all), one is fresh.
@@ -1072,12 +1083,7 @@ fn compaction_merges_packs_and_everyone_still_finds_everything() {
 fn compaction_resolves_deltas_from_git_packs() {
     let tmp = tempfile::tempdir().unwrap();
     let store = GitStore::open(tmp.path()).unwrap();
-    let mut all = Vec::new();
-    for i in 0..6 {
-        let (m, c) = similar_module(i, false);
-        store.put_module(&m, &c).unwrap();
-        all.push((m, c));
-    }
+    let mut all = put_similar(&store, 0..6, false);
     git(tmp.path(), &["gc", "--quiet"]);
     let gc_pack = packs(tmp.path());
     assert_eq!(gc_pack.len(), 1);
@@ -1090,11 +1096,7 @@ fn compaction_resolves_deltas_from_git_packs() {
         "git made no deltas:\n{verify}"
     );
     // Three bigger packs, so that the small gc pack is rolled up with them.
-    for i in 6..9 {
-        let (m, c) = similar_module(i, true);
-        store.put_module(&m, &c).unwrap();
-        all.push((m, c));
-    }
+    all.extend(put_similar(&store, 6..9, true));
     let stats = store.compact().unwrap();
     assert_eq!(stats.packs_merged, 4, "{stats:?}");
     let merged = packs(tmp.path());
@@ -1116,12 +1118,7 @@ fn compaction_resolves_deltas_from_git_packs() {
 fn puts_compact_in_the_background() {
     let tmp = tempfile::tempdir().unwrap();
     let store = GitStore::open(tmp.path()).unwrap();
-    let mut all = Vec::new();
-    for i in 0..60 {
-        let (m, c) = similar_module(i, false);
-        store.put_module(&m, &c).unwrap();
-        all.push((m, c));
-    }
+    let all = put_similar(&store, 0..60, false);
     wait_for_compaction(&store);
     let n = packs(tmp.path()).len();
     assert!(n < compact::AUTO_COMPACT_PACKS + 6, "{n} packs");
@@ -1135,10 +1132,7 @@ fn puts_compact_in_the_background() {
 fn a_held_compaction_lock_skips_compaction() {
     let tmp = tempfile::tempdir().unwrap();
     let store = GitStore::open(tmp.path()).unwrap();
-    for i in 0..3 {
-        let (m, c) = similar_module(i, false);
-        store.put_module(&m, &c).unwrap();
-    }
+    put_similar(&store, 0..3, false);
     let lock = tmp.path().join(compact::LOCK_NAME_FOR_TESTS);
     std::fs::write(&lock, b"").unwrap();
     assert_eq!(store.compact().unwrap().packs_merged, 0);
@@ -1192,12 +1186,7 @@ fn damage_last_object(idx: &Path) {
 fn a_damaged_pack_does_not_block_compaction() {
     let tmp = tempfile::tempdir().unwrap();
     let store = GitStore::open(tmp.path()).unwrap();
-    let mut all = Vec::new();
-    for i in 0..6 {
-        let (m, c) = similar_module(i, false);
-        store.put_module(&m, &c).unwrap();
-        all.push((m, c));
-    }
+    let all = put_similar(&store, 0..6, false);
     let damaged = packs(tmp.path())[0].clone();
     damage_last_object(&damaged);
 
