@@ -197,19 +197,26 @@ fn log_text(log: &Path) -> String {
 /// Asserts that a log line names the module, the version and the file and
 /// says what happened in words, not Rust debug output.
 fn assert_logged_in_words(log: &str, file: &str) {
-    let line = log
-        .lines()
-        .find(|l| l.contains(MODULE) && l.contains(VERSION) && l.contains(file))
-        .unwrap_or_else(|| panic!("no log line names {MODULE}, {VERSION} and {file}:\n{log}"));
-    eprintln!("log line: {line}");
+    let line = line_naming(log, &[MODULE, VERSION, file]);
     assert!(
         line.contains("damaged"),
         "the line says what happened: {line}"
     );
+}
+
+/// The first log line that contains every one of `words`; the log must
+/// hold no Rust debug strings.
+fn line_naming<'a>(log: &'a str, words: &[&str]) -> &'a str {
     assert!(
         !log.contains("{ message:") && !log.contains("Message {"),
         "debug strings in the log:\n{log}"
     );
+    let line = log
+        .lines()
+        .find(|l| words.iter().all(|w| l.contains(w)))
+        .unwrap_or_else(|| panic!("no log line names all of {words:?}:\n{log}"));
+    eprintln!("log line: {line}");
+    line
 }
 
 #[test]
@@ -340,18 +347,10 @@ fn truncated_pack_offline_is_eio_with_a_log_line_in_words() {
     };
     // The file's blob sits in the cut-off half: the line names the module,
     // the version, the damage and why it is not fetched again.
-    let line = log
-        .lines()
-        .find(|l| l.contains(MODULE) && l.contains(VERSION) && l.contains("damaged"))
-        .unwrap_or_else(|| panic!("no line names module, version and the damage:\n{log}"));
-    eprintln!("log line: {line}");
+    let line = line_naming(&log, &[MODULE, VERSION, "damaged"]);
     assert!(
         line.contains("offline"),
         "says why it is not refetched: {line}"
-    );
-    assert!(
-        !log.contains("{ message:") && !log.contains("Message {"),
-        "debug strings in the log:\n{log}"
     );
 }
 
