@@ -2,58 +2,82 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Parses `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)`; `None` if malformed or
-/// before 1970.
+/// Parses `YYYY-MM-DDTHH:MM:SS[.frac](Z|±HH:MM)` as [`is_rfc3339`] accepts
+/// it; `None` if malformed or before 1970.
 pub fn parse_rfc3339(s: &str) -> Option<SystemTime> {
+    let (secs, nanos) = seconds_since_epoch(s)?;
+    Some(UNIX_EPOCH + Duration::new(u64::try_from(secs).ok()?, nanos))
+}
+
+/// Go's strict RFC 3339 (`time.RFC3339`, what `time.Time` accepts in
+/// JSON): `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, every field in range
+/// (February 29 only in leap years), any year.
+pub fn is_rfc3339(s: &str) -> bool {
+    seconds_since_epoch(s).is_some()
+}
+
+/// Seconds (possibly negative) and nanoseconds since the Unix epoch of a
+/// strict RFC 3339 time.
+fn seconds_since_epoch(s: &str) -> Option<(i64, u32)> {
     let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't') {
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
         return None;
     }
     if b[13] != b':' || b[16] != b':' {
         return None;
     }
-    let num = |r: std::ops::Range<usize>| -> Option<i64> { s.get(r)?.parse().ok() };
-    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hour, min, sec) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || min > 59 || sec > 60 {
+    let (year, month, day) = (digits(b, 0..4)?, digits(b, 5..7)?, digits(b, 8..10)?);
+    let (hour, min, sec) = (digits(b, 11..13)?, digits(b, 14..16)?, digits(b, 17..19)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if day == 0 || day > days || hour > 23 || min > 59 || sec > 59 {
         return None;
     }
-    let mut rest = &s[19..];
+    let mut rest = &b[19..];
     let mut nanos = 0u32;
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
+    if let Some(frac) = rest.strip_prefix(b".") {
+        let n = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 {
             return None;
         }
-        let mut n: u64 = 0;
-        for (i, d) in frac[..digits].bytes().enumerate() {
-            if i < 9 {
-                n = n * 10 + u64::from(d - b'0');
-            }
+        for i in 0..9 {
+            let d = frac
+                .get(i)
+                .filter(|_| i < n)
+                .map_or(0, |d| u32::from(d - b'0'));
+            nanos = nanos * 10 + d;
         }
-        for _ in digits..9 {
-            n *= 10;
-        }
-        nanos = u32::try_from(n).ok()?;
-        rest = &frac[digits..];
+        rest = &frac[n..];
     }
     let offset = match rest {
-        "Z" | "z" => 0,
-        _ => {
-            let sign = match rest.as_bytes().first()? {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            if rest.len() != 6 || rest.as_bytes()[3] != b':' {
+        b"Z" => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let (h, m) = (digits(rest, 1..3)?, digits(rest, 4..6)?);
+            if h > 23 || m > 59 {
                 return None;
             }
-            sign * (rest[1..3].parse::<i64>().ok()? * 3600 + rest[4..6].parse::<i64>().ok()? * 60)
+            let offset = h * 3600 + m * 60;
+            if *sign == b'-' { -offset } else { offset }
         }
+        _ => return None,
     };
     let secs = days_from_civil(year, month, day) * 86400 + hour * 3600 + min * 60 + sec - offset;
-    let secs = u64::try_from(secs).ok()?;
-    Some(UNIX_EPOCH + Duration::new(secs, nanos))
+    Some((secs, nanos))
+}
+
+/// The number written by the ASCII digits `b[range]` (digits only, no sign).
+fn digits(b: &[u8], range: std::ops::Range<usize>) -> Option<i64> {
+    let d = b.get(range)?;
+    if d.is_empty() || !d.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    Some(d.iter().fold(0, |n, c| n * 10 + i64::from(c - b'0')))
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
@@ -87,5 +111,12 @@ mod tests {
         assert_eq!(t("2024-13-02T03:04:05Z"), None);
         assert_eq!(t("garbage"), None);
         assert_eq!(t("1969-12-31T23:59:59Z"), None);
+        // Strict like go: case, leap days, field ranges, signs.
+        assert_eq!(t("2024-01-02t03:04:05Z"), None);
+        assert_eq!(t("2023-02-29T00:00:00Z"), None);
+        assert_eq!(t("2024-01-02T03:04:60Z"), None);
+        assert_eq!(t("2024-01-02T03:04:05+1:000"), None);
+        assert!(is_rfc3339("1960-02-29T00:00:00-05:30"));
+        assert!(!is_rfc3339("2023-01-02T03:04:05"));
     }
 }

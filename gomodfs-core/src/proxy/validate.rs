@@ -60,7 +60,7 @@ pub(crate) fn check_info(mv: &ModuleVersion, data: &[u8]) -> Result<(), String> 
     match field("Time") {
         None | Some(serde_json::Value::Null) => {}
         Some(serde_json::Value::String(s)) => {
-            if !is_rfc3339(s) {
+            if !crate::time::is_rfc3339(s) {
                 return Err(invalid(format!(
                     "parsing time {s:?} as RFC 3339: not a valid timestamp"
                 )));
@@ -89,61 +89,6 @@ fn json_type(v: &serde_json::Value) -> &'static str {
         serde_json::Value::String(_) => "string",
         serde_json::Value::Array(_) => "array",
         serde_json::Value::Object(_) => "object",
-    }
-}
-
-/// Go's strict RFC 3339 (`time.RFC3339`, what `time.Time` accepts in
-/// JSON): `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, with valid ranges.
-fn is_rfc3339(s: &str) -> bool {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[13] != b':' {
-        return false;
-    }
-    if b[16] != b':' {
-        return false;
-    }
-    let num = |r: std::ops::Range<usize>| -> Option<u32> {
-        let digits = b.get(r)?;
-        if !digits.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        std::str::from_utf8(digits).ok()?.parse().ok()
-    };
-    let (Some(year), Some(month), Some(day)) = (num(0..4), num(5..7), num(8..10)) else {
-        return false;
-    };
-    let (Some(hour), Some(min), Some(sec)) = (num(11..13), num(14..16), num(17..19)) else {
-        return false;
-    };
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let days = match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if leap => 29,
-        2 => 28,
-        _ => return false,
-    };
-    if day == 0 || day > days || hour > 23 || min > 59 || sec > 59 {
-        return false;
-    }
-    let mut rest = &b[19..];
-    if let Some(frac) = rest.strip_prefix(b".") {
-        let digits = frac.iter().take_while(|c| c.is_ascii_digit()).count();
-        if digits == 0 {
-            return false;
-        }
-        rest = &frac[digits..];
-    }
-    match rest {
-        b"Z" => true,
-        [b'+' | b'-', h1, h2, b':', m1, m2] => {
-            let two = |a: u8, b: u8| -> Option<u32> {
-                (a.is_ascii_digit() && b.is_ascii_digit())
-                    .then(|| u32::from(a - b'0') * 10 + u32::from(b - b'0'))
-            };
-            matches!((two(*h1, *h2), two(*m1, *m2)), (Some(h), Some(m)) if h < 24 && m < 60)
-        }
-        _ => false,
     }
 }
 
