@@ -122,7 +122,9 @@ fn memory_stays_flat_over_many_distinct_lookups() -> TestResult {
         &logs.path().join("gomodfs.log"),
         &[],
     );
-    let pid = process.pid();
+    // The resident anonymous memory (heap and stacks, without the mapped
+    // binary), in KiB.
+    let rss_anon = || process.status_kib("RssAnon").ok_or("no RssAnon");
     let root = mnt.path().to_owned();
 
     // Warm-up: a first round as large as the measured one, which fills
@@ -132,17 +134,17 @@ fn memory_stays_flat_over_many_distinct_lookups() -> TestResult {
     lookups(&root, 0, LOOKUPS, MISSING_MODULES);
     forget_inodes()?;
     std::thread::sleep(Duration::from_secs(3));
-    let warm = rss_anon_kb(pid)?;
+    let warm = rss_anon()?;
 
     let started = Instant::now();
     lookups(&root, LOOKUPS, LOOKUPS, MISSING_MODULES);
     let took = started.elapsed();
-    let after = rss_anon_kb(pid)?;
+    let after = rss_anon()?;
     forget_inodes()?;
     // FORGETs arrive asynchronously, and memory is given back a second
     // after they stop: give them a moment.
     std::thread::sleep(Duration::from_secs(3));
-    let forgotten = rss_anon_kb(pid)?;
+    let forgotten = rss_anon()?;
     let status = std::fs::read_to_string(root.join(".gomodfs-status"))?;
     let status: serde_json::Value = serde_json::from_str(&status)?;
     eprintln!("nodes: {}", status["nodes"]);
@@ -210,19 +212,4 @@ fn forget_inodes() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::write("/proc/sys/vm/drop_caches", "2")
         .map_err(|e| format!("echo 2 > /proc/sys/vm/drop_caches (the test needs root): {e}"))?;
     Ok(())
-}
-
-/// The resident anonymous memory of process `pid` (its heap and stacks,
-/// without the mapped binary), in kB.
-fn rss_anon_kb(pid: u32) -> Result<u64, Box<dyn std::error::Error>> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("RssAnon:"))
-        .ok_or("no RssAnon")?;
-    Ok(line
-        .split_whitespace()
-        .nth(1)
-        .ok_or("bad RssAnon line")?
-        .parse()?)
 }
