@@ -20,7 +20,7 @@
 use super::pack;
 use bytes::Bytes;
 use flate2::read::ZlibDecoder;
-use gix_hash::{ObjectId, oid};
+use gix_hash::oid;
 use sha1::{Digest, Sha1};
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
@@ -29,20 +29,9 @@ use std::path::{Path, PathBuf};
 /// The suffix added to a damaged pack index's name.
 pub(crate) const DAMAGED_SUFFIX: &str = "damaged";
 
-/// The git object id of `data` as an object of `kind`.
-pub(crate) fn hash_object(kind: gix_object::Kind, data: &[u8]) -> ObjectId {
-    let mut h = Sha1::new();
-    h.update(kind.as_bytes());
-    h.update(b" ");
-    h.update(data.len().to_string().as_bytes());
-    h.update([0u8]);
-    h.update(data);
-    ObjectId::from_bytes_or_panic(h.finalize().as_slice())
-}
-
 /// Checks that `data`, read as object `id`, hashes to `id`.
 pub(crate) fn check_object(id: &oid, kind: gix_object::Kind, data: &[u8]) -> Result<(), String> {
-    let actual = hash_object(kind, data);
+    let actual = super::pack::object_id_of_type(kind.as_bytes(), data);
     if actual == id {
         Ok(())
     } else {

@@ -68,8 +68,14 @@ impl Object {
 
 /// The git object id of `data` as an object of `kind`.
 pub(crate) fn object_id(kind: Kind, data: &[u8]) -> ObjectId {
+    object_id_of_type(kind.name().as_bytes(), data)
+}
+
+/// The git object id of `data` as an object whose type is named `kind`
+/// (`blob`, `tree`, ...): SHA-1 of the header `<kind> <size>\0` and data.
+pub(crate) fn object_id_of_type(kind: &[u8], data: &[u8]) -> ObjectId {
     let mut h = Sha1::new();
-    h.update(kind.name().as_bytes());
+    h.update(kind);
     h.update(b" ");
     h.update(data.len().to_string().as_bytes());
     h.update([0u8]);
