@@ -202,8 +202,13 @@ fn refused_at_start(url: &str, env: &[(&str, String)], want: &str) {
     let out = cmd.output().expect("run gomodfs");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{url}: exit {:?}", out.status);
-    let lines: Vec<&str> = stderr.lines().collect();
+    // Log lines aside, the error is one line.
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("gomodfs: "))
+        .collect();
     assert_eq!(lines.len(), 1, "{url}: not one line:\n{stderr}");
+    assert!(lines[0].len() < 300, "{url}: not short: {}", lines[0]);
     assert!(
         lines[0].starts_with(&format!("gomodfs: remote {url}: ")) && lines[0].contains(want),
         "{url}: {stderr}"

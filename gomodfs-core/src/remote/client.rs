@@ -233,26 +233,34 @@ fn one_line(e: &dyn std::error::Error) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-/// Why the start-up probe failed, in words a user can act on.
+/// Why the start-up probe failed, in words a user can act on: the S3
+/// error code when the server sent one, else the innermost cause.
 fn probe_cause(e: &object_store::Error) -> String {
     let detail = one_line(e);
-    let cause = if detail.contains("NoSuchBucket") {
-        "the bucket does not exist"
-    } else if detail.contains("InvalidAccessKeyId")
-        || detail.contains("SignatureDoesNotMatch")
-        || detail.contains("AccessDenied")
-        || detail.contains("403")
-    {
-        "access denied: wrong or unauthorized credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)"
-    } else if detail.contains("error sending request")
-        || detail.contains("connect")
-        || detail.contains("dns")
-    {
-        "cannot reach the endpoint"
-    } else {
-        "the remote store refused a listing"
+    let code = detail
+        .split_once("<Code>")
+        .and_then(|(_, rest)| rest.split_once("</Code>"))
+        .map(|(code, _)| code.to_owned());
+    let mut innermost = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        innermost = s.to_string();
+        source = s.source();
+    }
+    let cause = match code.as_deref() {
+        Some("NoSuchBucket") => "the bucket does not exist",
+        Some("InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied") => {
+            "access denied: wrong or unauthorized credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)"
+        }
+        Some(_) => "the remote store refused a listing",
+        None if detail.contains("403") => "access denied",
+        None if detail.contains("error sending request") || detail.contains("connect") => {
+            "cannot reach the endpoint"
+        }
+        None => "the remote store failed a listing",
     };
-    format!("{cause} ({detail})")
+    let why = code.unwrap_or(innermost);
+    format!("{cause} ({})", why.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
 #[cfg(test)]
