@@ -143,7 +143,11 @@ pub(crate) fn summary(s: &Value) -> String {
             num(&remote["misses"]),
             num(&remote["validation_failures"]),
             num(&remote["errors"]),
-            if remote["down"].as_bool() == Some(true) { " (down)" } else { "" },
+            if remote["down"].as_bool() == Some(true) {
+                " (down)"
+            } else {
+                ""
+            },
             num(&up["done"]),
             num(&up["pending"]),
             num(&up["failed"]),

@@ -89,14 +89,22 @@ fn three_hosts_share_one_bucket_and_a_cold_fleet_downloads_each_module_once() {
     assert!(unique.len() >= 6, "{unique:?}");
     let waits: u64 = hosts.iter().map(|h| h.remote_counter("lease_waits")).sum();
     let hits: u64 = hosts.iter().map(|h| h.remote_counter("hits")).sum();
-    eprintln!("cold fleet: {} zips upstream, {waits} lease waits, {hits} remote hits", zips.len());
+    eprintln!(
+        "cold fleet: {} zips upstream, {waits} lease waits, {hits} remote hits",
+        zips.len()
+    );
     for h in &mut hosts {
         h.stop();
     }
 }
 
 /// Replaces the object at `key` (test only: gomodfs never overwrites).
-fn overwrite(rt: &tokio::runtime::Runtime, remote: &gomodfs::core::remote::Remote, key: &str, data: Vec<u8>) {
+fn overwrite(
+    rt: &tokio::runtime::Runtime,
+    remote: &gomodfs::core::remote::Remote,
+    key: &str,
+    data: Vec<u8>,
+) {
     rt.block_on(async {
         remote.delete(key).await.expect("delete");
         remote
@@ -135,13 +143,13 @@ fn tampered_objects_are_refused_logged_and_fetched_from_upstream() {
     let deep = ModuleVersion::new("example.com/deep", "v1.0.0").expect("mv");
     let mut enc = ZipEncoder::new(1);
     let mut forged = Vec::new();
-    let name = format!(
-        "{}a/b/c/d/e/f/g/h/i/j/k/leaf/leaf.go",
-        deep.zip_prefix()
-    );
+    let name = format!("{}a/b/c/d/e/f/g/h/i/j/k/leaf/leaf.go", deep.zip_prefix());
     forged.extend(
-        enc.entry(&name, b"package leaf\n\nfunc Where() string { return \"evil\" }\n")
-            .expect("entry"),
+        enc.entry(
+            &name,
+            b"package leaf\n\nfunc Where() string { return \"evil\" }\n",
+        )
+        .expect("entry"),
     );
     forged.extend(enc.finish().expect("finish"));
     overwrite(&rt, &remote, &layout::key(&deep, Object::Zip), forged);
@@ -180,12 +188,18 @@ fn tampered_objects_are_refused_logged_and_fetched_from_upstream() {
     assert_eq!(b.remote_counter("validation_failures"), 2, "{}", b.status());
     b.stop();
     let log = b.log_text();
-    for (mv, cause) in [(&gamma, "invalid module zip"), (&deep, "not to the recorded")] {
+    for (mv, cause) in [
+        (&gamma, "invalid module zip"),
+        (&deep, "not to the recorded"),
+    ] {
         let line = log
             .lines()
             .find(|l| l.contains("refused by validation") && l.contains(mv.path()))
             .unwrap_or_else(|| panic!("no refusal logged for {mv}:\n{log}"));
-        assert!(line.contains(mv.version()) && line.contains(cause), "{line}");
+        assert!(
+            line.contains(mv.version()) && line.contains(cause),
+            "{line}"
+        );
     }
 }
 
@@ -219,7 +233,10 @@ fn refused_at_start(url: &str, env: &[(&str, String)], want: &str) {
         lines[0].starts_with(&format!("gomodfs: remote {url}: ")) && lines[0].contains(want),
         "{url}: {stderr}"
     );
-    assert!(started.elapsed() < Duration::from_secs(30), "{url}: too slow");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{url}: too slow"
+    );
     assert!(
         !mnt.path().join(".gomodfs-status").exists(),
         "mounted anyway"
@@ -303,7 +320,13 @@ fn goproxy_endpoint_of_a_second_host_serves_the_fixture_from_the_bucket() {
 
     // Host A: a team proxy whose cache goes to the bucket.
     let store_a = tempfile::tempdir().expect("store");
-    let a = serve_http(&s3, store_a.path(), &logs.path().join("a.log"), &url, &proxy.url());
+    let a = serve_http(
+        &s3,
+        store_a.path(),
+        &logs.path().join("a.log"),
+        &url,
+        &proxy.url(),
+    );
     download(&a);
     a.stop().expect("host A stops cleanly");
     let fetched = zips_served(&proxy);

@@ -92,7 +92,8 @@ fn remote_outage_and_kill_9_lose_no_upload() {
     b.stop();
     common::assert_fsck_strict(b.store.path());
     assert!(
-        b.log_text().contains("resuming uploads left by an earlier process"),
+        b.log_text()
+            .contains("resuming uploads left by an earlier process"),
         "{}",
         b.log_text()
     );

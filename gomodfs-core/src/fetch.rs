@@ -326,7 +326,9 @@ impl Job {
         let (mv2, data2) = (mv.clone(), data.clone());
         tokio::task::spawn_blocking(move || {
             let put = store.put_meta(&mv2, file, &data2);
-            drop(ticket); // starts the upload, after the put
+            if let Some(t) = ticket {
+                t.start(); // the upload, after the put
+            }
             put
         })
         .await
@@ -459,7 +461,9 @@ impl Job {
             } else {
                 store.put_module(&mv2, &contents)?;
             }
-            drop(ticket); // starts the upload, after the put
+            if let Some(t) = ticket {
+                t.start(); // the upload, after the put
+            }
             store
                 .module(&mv2)?
                 .ok_or_else(|| Error::store(mv2.to_string(), "module missing right after put"))

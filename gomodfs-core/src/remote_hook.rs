@@ -20,6 +20,7 @@ pub(crate) struct Candidate {
 
 /// What an upload carries: the whole module, or one proxy file.
 #[derive(Clone, Copy)]
+#[cfg_attr(not(feature = "remote"), allow(dead_code))]
 pub(crate) enum Carries {
     Module,
     Meta(MetaFile),
@@ -35,8 +36,18 @@ mod on {
     #[derive(Clone, Default)]
     pub(crate) struct RemoteHook(pub(crate) Option<Arc<FleetTier>>);
 
-    /// An upload recorded durably; dropped after the local put, it starts.
-    pub(crate) struct Ticket(#[allow(dead_code)] Option<Pending>);
+    /// An upload recorded durably: [`Ticket::start`] it after the local put.
+    pub(crate) struct Ticket(Option<Pending>);
+
+    impl Ticket {
+        /// Starts the upload (also when the put failed: the upload then
+        /// finds nothing and drops the entry).
+        pub(crate) fn start(self) {
+            if let Some(p) = self.0 {
+                p.start();
+            }
+        }
+    }
 
     impl RemoteHook {
         pub(crate) async fn module(&self, mv: &ModuleVersion) -> Option<Candidate> {
@@ -98,6 +109,10 @@ mod off {
 
     /// Nothing to upload.
     pub(crate) struct Ticket;
+
+    impl Ticket {
+        pub(crate) fn start(self) {}
+    }
 
     impl RemoteHook {
         pub(crate) async fn module(&self, _: &ModuleVersion) -> Option<Candidate> {

@@ -202,7 +202,7 @@ fn free_ports() -> Result<[u16; 4]> {
             .map_err(|e| TestkitError::io("finding a free port", e))?
             .port();
         held.push(l);
-        if port > 55_000 || port < 1024 {
+        if !(1024..=55_000).contains(&port) {
             continue;
         }
         if let Ok(g) = TcpListener::bind(("127.0.0.1", port + 10_000)) {

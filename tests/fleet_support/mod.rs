@@ -34,9 +34,7 @@ pub fn fresh_url(name: &str) -> String {
 pub fn client(s3: &SeaweedFs, url: &str) -> Remote {
     let env = s3.env();
     RemoteConfig::from_vars(url, |name| {
-        env.iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.clone())
+        env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
     })
     .expect("remote config")
     .open()

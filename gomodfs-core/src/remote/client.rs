@@ -260,7 +260,10 @@ fn probe_cause(e: &object_store::Error) -> String {
         None => "the remote store failed a listing",
     };
     let why = code.unwrap_or(innermost);
-    format!("{cause} ({})", why.split_whitespace().collect::<Vec<_>>().join(" "))
+    format!(
+        "{cause} ({})",
+        why.split_whitespace().collect::<Vec<_>>().join(" ")
+    )
 }
 
 #[cfg(test)]

@@ -191,7 +191,12 @@ mod tests {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
     }
 
     #[test]
@@ -222,7 +227,9 @@ mod tests {
             ("s3:///p", "no bucket"),
             ("s3://b/a/../c", "plain path segments"),
         ] {
-            let e = RemoteConfig::from_vars(url, vars(&[])).unwrap_err().to_string();
+            let e = RemoteConfig::from_vars(url, vars(&[]))
+                .unwrap_err()
+                .to_string();
             assert!(e.starts_with(&format!("remote {url}: ")), "{e}");
             assert!(e.contains(want), "{e}");
             assert!(!e.contains('\n'), "{e}");

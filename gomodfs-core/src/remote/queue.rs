@@ -14,8 +14,8 @@
 //! succeed; nothing waits for them except [`WriteBehind::flush`].
 
 use super::client::Remote;
-pub use crate::stats::QueueStats;
 use crate::error::{Error, Result};
+pub use crate::stats::QueueStats;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};

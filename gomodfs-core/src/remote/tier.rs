@@ -16,10 +16,10 @@ use super::client::Remote;
 use super::layout::{self, ModuleMeta, Object};
 use super::lease::{self, Lease};
 use super::queue::{Pending, UploadSource, WriteBehind, WriteBehindOptions};
-pub use crate::stats::RemoteSnapshot;
 use crate::error::{Error, Result};
 use crate::modpath::ModuleVersion;
 use crate::proxy::{ProxyFile, check_answer};
+pub use crate::stats::RemoteSnapshot;
 use crate::store::{MetaFile, Store};
 use crate::zipgen::ZipEncoder;
 use bytes::Bytes;
@@ -165,8 +165,7 @@ impl FleetTier {
     /// Checks the remote once (see [`Remote::probe`]); blocking.
     pub fn probe(&self) -> Result<()> {
         let remote = self.remote.clone();
-        self.handle
-            .block_on(async move { remote.probe().await })
+        self.handle.block_on(async move { remote.probe().await })
     }
 
     /// Waits up to `timeout` for pending uploads; returns how many are left
@@ -198,13 +197,10 @@ impl FleetTier {
         &self,
         f: impl Future<Output = Result<T>> + Send + 'static,
     ) -> Result<T> {
-        self.handle
-            .spawn(f)
-            .await
-            .map_err(|e| Error::Remote {
-                url: self.remote.url().to_owned(),
-                cause: format!("remote task failed: {e}"),
-            })?
+        self.handle.spawn(f).await.map_err(|e| Error::Remote {
+            url: self.remote.url().to_owned(),
+            cause: format!("remote task failed: {e}"),
+        })?
     }
 
     /// Reads that may use the remote: not while it is known to be down.
@@ -524,9 +520,8 @@ impl UploadSource for ModuleSource {
                     return Ok(None);
                 };
                 let text = |what: &str, data: &Bytes| {
-                    String::from_utf8(data.to_vec()).map_err(|_| {
-                        Error::store(entry.to_owned(), format!("{what} is not UTF-8"))
-                    })
+                    String::from_utf8(data.to_vec())
+                        .map_err(|_| Error::store(entry.to_owned(), format!("{what} is not UTF-8")))
                 };
                 let meta = ModuleMeta {
                     module: mv.path().to_owned(),

@@ -193,18 +193,42 @@ impl Collector for SnapshotCollector {
 fn remote_metrics(enc: &mut DescriptorEncoder, r: &super::RemoteSnapshot) -> Fmt {
     for (name, help, value) in [
         ("remote_hits", "Modules read from the remote.", r.hits),
-        ("remote_misses", "Local misses the remote lacked too.", r.misses),
-        ("remote_meta_hits", ".info/.mod files read from the remote.", r.meta_hits),
+        (
+            "remote_misses",
+            "Local misses the remote lacked too.",
+            r.misses,
+        ),
+        (
+            "remote_meta_hits",
+            ".info/.mod files read from the remote.",
+            r.meta_hits,
+        ),
         (
             "remote_validation_failures",
             "Remote objects refused by validation.",
             r.validation_failures,
         ),
-        ("remote_errors", "Remote reads that failed or were skipped.", r.errors),
-        ("remote_lease_waits", "Waits for another host's download.", r.lease_waits),
-        ("remote_leases_taken", "Downloads done for the fleet.", r.leases_taken),
+        (
+            "remote_errors",
+            "Remote reads that failed or were skipped.",
+            r.errors,
+        ),
+        (
+            "remote_lease_waits",
+            "Waits for another host's download.",
+            r.lease_waits,
+        ),
+        (
+            "remote_leases_taken",
+            "Downloads done for the fleet.",
+            r.leases_taken,
+        ),
         ("remote_uploads_done", "Uploads completed.", r.uploads.done),
-        ("remote_uploads_failed", "Failed upload attempts (retried).", r.uploads.failed),
+        (
+            "remote_uploads_failed",
+            "Failed upload attempts (retried).",
+            r.uploads.failed,
+        ),
         ("remote_upload_bytes", "Bytes uploaded.", r.uploads.bytes),
     ] {
         counter(enc, name, help, value)?;

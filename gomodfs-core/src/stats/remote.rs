@@ -40,4 +40,3 @@ pub struct QueueStats {
     /// Objects found in the remote already (not overwritten).
     pub existing: u64,
 }
-
