@@ -4,31 +4,14 @@
 
 mod fleet_support;
 
-use fleet_support::{Host, client, fresh_url, runtime, s3, wait_for_modules, zips_served};
+use fleet_support::{
+    Host, client, fresh_url, go_build, runtime, s3, wait_for_modules, work_dir, zips_served,
+};
 use gomodfs::core::ModuleVersion;
 use gomodfs::core::remote::layout::{self, ModuleMeta, Object};
 use gomodfs::core::zipgen::ZipEncoder;
 use gomodfs_testkit::{GoCmd, TestProxy, standard_fixture};
 use std::time::Duration;
-
-/// The main module of the standard fixture in a fresh directory, go.sum
-/// from the testkit's own hashes (no request to the proxy).
-fn work_dir() -> tempfile::TempDir {
-    let fx = standard_fixture();
-    let work = tempfile::tempdir().expect("work");
-    fx.write_main(work.path()).expect("main module");
-    std::fs::write(work.path().join("go.sum"), fx.go_sum_expected()).expect("go.sum");
-    work
-}
-
-fn go_build(work: &std::path::Path, modcache: &std::path::Path) {
-    GoCmd::new(work)
-        .expect("go")
-        .gomodcache(modcache)
-        .goproxy("off")
-        .run(&["build", "./..."])
-        .expect("go build");
-}
 
 #[test]
 fn three_hosts_share_one_bucket_and_a_cold_fleet_downloads_each_module_once() {

@@ -7,29 +7,10 @@
 mod common;
 mod fleet_support;
 
-use fleet_support::{Host, client, fresh_url, wait_for_modules, zips_served};
+use fleet_support::{Host, client, fresh_url, go_build, wait_for_modules, work_dir, zips_served};
 use gomodfs_testkit::seaweed::SeaweedFs;
-use gomodfs_testkit::{GoCmd, TestProxy, standard_fixture};
+use gomodfs_testkit::{TestProxy, standard_fixture};
 use std::time::{Duration, Instant};
-
-fn work_dir() -> tempfile::TempDir {
-    let fx = standard_fixture();
-    let work = tempfile::tempdir().expect("work");
-    fx.write_main(work.path()).expect("main module");
-    std::fs::write(work.path().join("go.sum"), fx.go_sum_expected()).expect("go.sum");
-    work
-}
-
-fn go_build(work: &std::path::Path, modcache: &std::path::Path) -> Duration {
-    let started = Instant::now();
-    GoCmd::new(work)
-        .expect("go")
-        .gomodcache(modcache)
-        .goproxy("off")
-        .run(&["build", "./..."])
-        .expect("go build");
-    started.elapsed()
-}
 
 #[test]
 fn remote_outage_and_kill_9_lose_no_upload() {

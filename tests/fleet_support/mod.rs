@@ -12,6 +12,29 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+/// The main module of the standard fixture in a fresh directory, go.sum
+/// from the testkit's own hashes (no request to the proxy).
+pub fn work_dir() -> tempfile::TempDir {
+    let fx = gomodfs_testkit::standard_fixture();
+    let work = tempfile::tempdir().expect("work");
+    fx.write_main(work.path()).expect("main module");
+    std::fs::write(work.path().join("go.sum"), fx.go_sum_expected()).expect("go.sum");
+    work
+}
+
+/// `go build ./...` in `work` with GOMODCACHE `modcache` and GOPROXY=off;
+/// how long it took.
+pub fn go_build(work: &Path, modcache: &Path) -> Duration {
+    let started = Instant::now();
+    gomodfs_testkit::GoCmd::new(work)
+        .expect("go")
+        .gomodcache(modcache)
+        .goproxy("off")
+        .run(&["build", "./..."])
+        .expect("go build");
+    started.elapsed()
+}
+
 /// The bucket every fleet test uses (each under its own prefix).
 pub const BUCKET: &str = "fleet";
 

@@ -321,27 +321,22 @@ mod tests {
         let rt = tokio::runtime::Runtime::new().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let remote = Arc::new(Remote::in_memory());
+        let open = || {
+            WriteBehind::open(
+                dir.path(),
+                remote.clone(),
+                Arc::new(Letters),
+                WriteBehindOptions::default(),
+                rt.handle().clone(),
+            )
+            .unwrap()
+        };
         // A marker left by an earlier process.
-        let earlier = WriteBehind::open(
-            dir.path(),
-            remote.clone(),
-            Arc::new(Letters),
-            WriteBehindOptions::default(),
-            rt.handle().clone(),
-        )
-        .unwrap();
-        let pending = earlier.record("left").unwrap();
+        let pending = open().record("left").unwrap();
         std::mem::forget(pending); // as if killed before starting it
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 
-        let queue = WriteBehind::open(
-            dir.path(),
-            remote.clone(),
-            Arc::new(Letters),
-            WriteBehindOptions::default(),
-            rt.handle().clone(),
-        )
-        .unwrap();
+        let queue = open();
         queue.enqueue("x/y").unwrap();
         queue.enqueue("gone").unwrap();
         assert_eq!(queue.flush(Duration::from_secs(10)), 0);
