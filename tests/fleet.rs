@@ -2,6 +2,7 @@
 //! 127.0.0.1): hosts with separate local stores share one bucket; what the
 //! bucket serves is validated like upstream; start-up errors are one line.
 
+mod common;
 mod fleet_support;
 
 use fleet_support::{
@@ -37,10 +38,33 @@ fn three_hosts_share_one_bucket_and_a_cold_fleet_downloads_each_module_once() {
         let mut host = Host::new();
         host.start(&s3, &url, Some(&dead), &[]);
         go_build(work.path(), host.modcache());
+        let hits = host.remote_counter("hits");
         assert!(
-            host.remote_counter("hits") >= fetched.len() as u64,
+            hits >= fetched.len() as u64,
             "host {name}: {}",
             host.status()
+        );
+        // The same counters in /metrics and `gomodfs status`.
+        let (code, _, metrics) = common::http_get(host.debug_addr(), "/metrics");
+        let metrics = String::from_utf8_lossy(&metrics);
+        assert_eq!(code, 200);
+        assert!(
+            metrics.contains(&format!("gomodfs_remote_hits_total {hits}\n")),
+            "{metrics}"
+        );
+        assert!(
+            metrics.contains("\ngomodfs_remote_uploads_pending 0"),
+            "{metrics}"
+        );
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_gomodfs"))
+            .arg("status")
+            .arg(format!("http://{}", host.debug_addr()))
+            .output()
+            .expect("gomodfs status");
+        let status = String::from_utf8_lossy(&status.stdout);
+        assert!(
+            status.contains(&format!("remote {url}: {hits} hits")),
+            "{status}"
         );
         host.stop();
     }

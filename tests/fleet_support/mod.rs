@@ -116,6 +116,9 @@ pub fn zips_served(proxy: &gomodfs_testkit::TestProxy) -> Vec<ModuleVersion> {
     mvs
 }
 
+/// What gomodfs prints before its debug server's address.
+pub const DEBUG_LISTENING: &str = "gomodfs: status page at ";
+
 /// One "host": a `gomodfs mount` with its own local store, on the bucket.
 pub struct Host {
     pub store: tempfile::TempDir,
@@ -148,7 +151,9 @@ impl Host {
             .arg("--store")
             .arg(self.store.path())
             .args(["--remote", remote, "--fetch-timeout", "5"])
+            .args(["--debug-addr", "127.0.0.1:0"])
             .args(extra)
+            .listening(DEBUG_LISTENING)
             .mount_point(self.mnt.path());
         launch = match proxy {
             Some(p) => launch.args(["--proxy", p]),
@@ -158,6 +163,15 @@ impl Host {
             launch = launch.env(k, v);
         }
         self.process = Some(launch.start().expect("start gomodfs mount"));
+    }
+
+    /// The address of the running mount's debug server (`/metrics`,
+    /// `/status.json`).
+    pub fn debug_addr(&self) -> std::net::SocketAddr {
+        self.process
+            .as_ref()
+            .and_then(|p| p.address(DEBUG_LISTENING))
+            .expect("debug address")
     }
 
     /// The mount point (a GOMODCACHE).
