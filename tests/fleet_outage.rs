@@ -18,6 +18,26 @@ fn remote_outage_and_kill_9_lose_no_upload() {
     let fx = standard_fixture();
     let work = work_dir();
 
+    // 0. The remote hangs (frozen: connections accepted, never answered):
+    // reads wait at most one bounded timeout, then skip it; the build
+    // finishes from upstream, and the uploads land once it thaws.
+    let url = fresh_url("frozen");
+    let proxy = TestProxy::start_with(fx.modules.clone()).expect("proxy");
+    let mut h = Host::new();
+    h.start(&s3, &url, Some(&proxy.url()), &[]);
+    s3.pause().expect("SIGSTOP SeaweedFS");
+    let took = go_build(work.path(), h.modcache());
+    s3.resume().expect("SIGCONT SeaweedFS");
+    assert!(
+        took < Duration::from_secs(20),
+        "the build waited on a hung remote: {took:?}"
+    );
+    assert!(h.remote_counter("errors") > 0, "{}", h.status());
+    let fetched = zips_served(&proxy);
+    wait_for_modules(&client(&s3, &url), &fetched, Duration::from_secs(90));
+    h.stop();
+    drop(proxy);
+
     // 1. The remote stops in the middle: the build succeeds from upstream;
     // once the remote is back, the same process uploads what is pending.
     let url = fresh_url("outage");

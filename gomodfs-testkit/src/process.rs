@@ -346,7 +346,7 @@ fn address_after(text: &str, marker: &str) -> Option<SocketAddr> {
 }
 
 /// Sends `SIG<name>` to `pid` with kill(1).
-fn signal(name: &str, pid: u32) -> Result<()> {
+pub fn signal(name: &str, pid: u32) -> Result<()> {
     let status = Command::new("kill")
         .arg(format!("-{name}"))
         .arg(pid.to_string())

@@ -127,6 +127,26 @@ impl SeaweedFs {
         }
     }
 
+    /// Freezes the server (SIGSTOP): connections are accepted by the
+    /// kernel and never answered, a remote that is "slow" without limit.
+    pub fn pause(&self) -> Result<()> {
+        self.signal("STOP")
+    }
+
+    /// Thaws a [`SeaweedFs::pause`]d server (SIGCONT).
+    pub fn resume(&self) -> Result<()> {
+        self.signal("CONT")
+    }
+
+    fn signal(&self, name: &str) -> Result<()> {
+        let pid = self
+            .process
+            .as_ref()
+            .map(Daemon::pid)
+            .ok_or_else(|| TestkitError::Invalid("SeaweedFS is not running".into()))?;
+        crate::process::signal(name, pid)
+    }
+
     /// Starts the server (again) on the same ports and data, and waits
     /// until it serves.
     pub fn restart(&mut self) -> Result<()> {

@@ -17,6 +17,13 @@ use std::time::{Duration, Instant};
 /// How long a failed remote is skipped by readers.
 pub const DOWN_FOR: Duration = Duration::from_secs(10);
 
+/// Reads, small writes (leases) and deletes give up after this long at
+/// most: a slow remote must not hold up a read that upstream can serve.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Objects up to this size are written within [`READ_TIMEOUT`].
+const SMALL: usize = 64 << 10;
+
 /// The outcome of [`Remote::put_if_absent`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Put {
@@ -33,6 +40,7 @@ pub struct Remote {
     url: String,
     prefix: String,
     timeout: Duration,
+    read_timeout: Duration,
     down_until: Mutex<Option<Instant>>,
 }
 
@@ -44,13 +52,15 @@ impl std::fmt::Debug for Remote {
 
 impl Remote {
     /// A remote over `store`, its keys under `prefix` (may be empty), named
-    /// `url` in messages; each call gives up after `timeout`.
+    /// `url` in messages; each call gives up after `timeout` (reads after
+    /// [`READ_TIMEOUT`] at most).
     pub fn new(store: Arc<dyn ObjectStore>, url: &str, prefix: &str, timeout: Duration) -> Remote {
         Remote {
             store,
             url: url.to_owned(),
             prefix: prefix.trim_matches('/').to_owned(),
             timeout,
+            read_timeout: timeout.min(READ_TIMEOUT),
             down_until: Mutex::new(None),
         }
     }
@@ -88,7 +98,7 @@ impl Remote {
     pub async fn get(&self, key: &str) -> Result<Option<Bytes>> {
         let path = self.path(key)?;
         let result = self
-            .bounded(key, async {
+            .bounded(key, self.read_timeout, async {
                 match self.store.get(&path).await {
                     Ok(found) => found.bytes().await.map(Some),
                     Err(object_store::Error::NotFound { .. }) => Ok(None),
@@ -103,7 +113,7 @@ impl Remote {
     pub async fn head(&self, key: &str) -> Result<Option<u64>> {
         let path = self.path(key)?;
         let result = self
-            .bounded(key, async {
+            .bounded(key, self.read_timeout, async {
                 match self.store.head(&path).await {
                     Ok(meta) => Ok(Some(meta.size)),
                     Err(object_store::Error::NotFound { .. }) => Ok(None),
@@ -122,8 +132,13 @@ impl Remote {
             mode: PutMode::Create,
             ..PutOptions::default()
         };
+        let limit = if data.len() <= SMALL {
+            self.read_timeout
+        } else {
+            self.timeout
+        };
         let result = self
-            .bounded(key, async {
+            .bounded(key, limit, async {
                 match self
                     .store
                     .put_opts(&path, PutPayload::from_bytes(data), options)
@@ -145,7 +160,7 @@ impl Remote {
     pub async fn delete(&self, key: &str) -> Result<()> {
         let path = self.path(key)?;
         let result = self
-            .bounded(key, async {
+            .bounded(key, self.read_timeout, async {
                 match self.store.delete(&path).await {
                     Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
                     Err(e) => Err(e),
@@ -165,7 +180,7 @@ impl Remote {
             Some(Path::from(self.prefix.as_str()))
         };
         let listed = tokio::time::timeout(
-            self.timeout,
+            self.read_timeout,
             self.store.list_with_delimiter(prefix.as_ref()),
         )
         .await;
@@ -174,7 +189,7 @@ impl Remote {
             Ok(Err(e)) => Err(self.error(probe_cause(&e))),
             Err(_) => Err(self.error(format!(
                 "no answer within {:?} (is the endpoint right and up?)",
-                self.timeout
+                self.read_timeout
             ))),
         }
     }
@@ -188,17 +203,18 @@ impl Remote {
         Path::parse(&full).map_err(|e| self.error(format!("invalid key {full:?}: {e}")))
     }
 
-    /// Runs `call` for `key` within the timeout; errors become
+    /// Runs `call` for `key` within `limit`; errors become
     /// [`Error::Remote`] naming the key.
     async fn bounded<T>(
         &self,
         key: &str,
+        limit: Duration,
         call: impl Future<Output = object_store::Result<T>>,
     ) -> Result<T> {
-        match tokio::time::timeout(self.timeout, call).await {
+        match tokio::time::timeout(limit, call).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(self.error(format!("{key}: {}", one_line(&e)))),
-            Err(_) => Err(self.error(format!("{key}: no answer within {:?}", self.timeout))),
+            Err(_) => Err(self.error(format!("{key}: no answer within {limit:?}"))),
         }
     }
 
