@@ -26,6 +26,9 @@ fn three_hosts_share_one_bucket_and_a_cold_fleet_downloads_each_module_once() {
     let mut a = Host::new();
     a.start(&s3, &url, Some(&proxy.url()), &[]);
     go_build(work.path(), a.modcache());
+    // A .mod on its own (gamma v1.0.0 is in the graph, not in the build).
+    let alone = "cache/download/example.com/gamma/@v/v1.0.0.mod";
+    let gamma_mod = std::fs::read(a.modcache().join(alone)).expect("read a .mod alone");
     let fetched = zips_served(&proxy);
     assert!(fetched.len() >= 6, "zips from upstream: {fetched:?}");
     a.stop(); // flushes the uploads
@@ -38,6 +41,9 @@ fn three_hosts_share_one_bucket_and_a_cold_fleet_downloads_each_module_once() {
         let mut host = Host::new();
         host.start(&s3, &url, Some(&dead), &[]);
         go_build(work.path(), host.modcache());
+        let read = std::fs::read(host.modcache().join(alone)).expect("the .mod alone");
+        assert_eq!(read, gamma_mod, "host {name}");
+        assert!(host.remote_counter("meta_hits") >= 1, "{}", host.status());
         let hits = host.remote_counter("hits");
         assert!(
             hits >= fetched.len() as u64,
