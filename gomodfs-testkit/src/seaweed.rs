@@ -88,8 +88,20 @@ impl SeaweedFs {
             buckets: buckets.iter().map(|b| (*b).to_owned()).collect(),
             starts: 0,
         };
-        s3.restart()?;
-        Ok(s3)
+        // A port found free may be taken before weed binds it (other
+        // tests run at the same time): try again on other ports.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match s3.restart() {
+                Ok(()) => return Ok(s3),
+                Err(e) if attempts >= 3 => return Err(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, "SeaweedFS did not start; trying other ports");
+                    s3.ports = free_ports()?;
+                }
+            }
+        }
     }
 
     /// The S3 endpoint, `http://127.0.0.1:PORT`.
