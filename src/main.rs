@@ -3,6 +3,8 @@
 
 mod serve;
 mod status;
+#[cfg(feature = "winfsp")]
+mod winfsp_mount;
 
 use clap::{Args, Parser, Subcommand};
 use gomodfs::{Error, Settings};
@@ -48,7 +50,9 @@ struct Common {
 enum Command {
     /// Mount at DIR until interrupted (SIGINT or SIGTERM unmounts cleanly).
     Mount {
-        /// The mount point (an existing, empty directory).
+        /// The mount point (an existing, empty directory; on Windows with
+        /// WinFsp: a drive letter such as X:, * for the next free one, or a
+        /// directory that does not exist yet).
         dir: PathBuf,
         /// Let other users read the mount (FUSE allow_other).
         #[arg(long)]
@@ -146,6 +150,7 @@ const OUR_CRATES: &[&str] = &[
     "gomodfs_fuse",
     "gomodfs_nfs",
     "gomodfs_webdav",
+    "gomodfs_winfsp",
 ];
 
 /// The log filter used when `RUST_LOG` is not set.
@@ -306,7 +311,18 @@ pub(crate) fn start_debug(
     .transpose()
 }
 
-#[cfg(not(feature = "fuse"))]
+/// Without FUSE, with WinFsp (the Windows build): through WinFsp.
+#[cfg(all(feature = "winfsp", not(feature = "fuse")))]
+fn run_mount(
+    settings: &Settings,
+    dir: &std::path::Path,
+    _allow_other: bool,
+    debug_addr: Option<std::net::SocketAddr>,
+) -> Result<(), Error> {
+    winfsp_mount::run(settings, dir, debug_addr)
+}
+
+#[cfg(not(any(feature = "fuse", feature = "winfsp")))]
 fn run_mount(
     _: &Settings,
     _: &std::path::Path,
