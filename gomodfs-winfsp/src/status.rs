@@ -68,84 +68,89 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    /// One error of every variant of the core's error type, with the kind
-    /// it has. The `match` in `kind_of_every_variant` below makes a new
-    /// variant a compile error here until it is listed.
-    fn every_error() -> Vec<Error> {
+    /// One error of every variant of the core's error type, with the
+    /// status Windows must see for it.
+    fn every_error() -> Vec<(Error, NtStatus)> {
         let s = || "x".to_owned();
+        let (not_found, io) = (NtStatus::OBJECT_NAME_NOT_FOUND, NtStatus::IO_DEVICE_ERROR);
+        let io_error = Arc::new(std::io::Error::other("x"));
         vec![
-            Error::InvalidPath {
-                path: s(),
-                reason: s(),
-            },
-            Error::InvalidVersion {
-                version: s(),
-                reason: s(),
-            },
-            Error::InvalidFilePath {
-                path: s(),
-                reason: s(),
-            },
-            Error::NotFound(s()),
-            Error::ModuleNotFound {
-                module: s(),
-                version: s(),
-                detail: s(),
-            },
-            Error::Upstream {
-                module: s(),
-                version: s(),
-                what: s(),
-                cause: s(),
-            },
-            Error::InvalidZip {
-                module: s(),
-                version: s(),
-                reason: s(),
-            },
-            Error::Store {
-                context: s(),
-                cause: s(),
-            },
-            Error::Damaged {
-                context: s(),
-                cause: s(),
-            },
-            Error::Config(s()),
-            Error::ReadOnly,
-            Error::NotADirectory(s()),
-            Error::IsADirectory(s()),
-            Error::InvalidArgument(s()),
-            Error::Stale(s()),
-            Error::WouldFetch(s()),
-            Error::Io {
-                context: s(),
-                source: Arc::new(std::io::Error::other("x")),
-            },
+            (
+                Error::InvalidPath {
+                    path: s(),
+                    reason: s(),
+                },
+                not_found,
+            ),
+            (
+                Error::InvalidVersion {
+                    version: s(),
+                    reason: s(),
+                },
+                not_found,
+            ),
+            (
+                Error::InvalidFilePath {
+                    path: s(),
+                    reason: s(),
+                },
+                io,
+            ),
+            (Error::NotFound(s()), not_found),
+            (
+                Error::ModuleNotFound {
+                    module: s(),
+                    version: s(),
+                    detail: s(),
+                },
+                not_found,
+            ),
+            (
+                Error::Upstream {
+                    module: s(),
+                    version: s(),
+                    what: s(),
+                    cause: s(),
+                },
+                io,
+            ),
+            (
+                Error::InvalidZip {
+                    module: s(),
+                    version: s(),
+                    reason: s(),
+                },
+                io,
+            ),
+            (
+                Error::Store {
+                    context: s(),
+                    cause: s(),
+                },
+                io,
+            ),
+            (
+                Error::Damaged {
+                    context: s(),
+                    cause: s(),
+                },
+                io,
+            ),
+            (Error::Config(s()), io),
+            (Error::ReadOnly, NtStatus::MEDIA_WRITE_PROTECTED),
+            (Error::NotADirectory(s()), NtStatus::NOT_A_DIRECTORY),
+            (Error::IsADirectory(s()), NtStatus::FILE_IS_A_DIRECTORY),
+            (Error::InvalidArgument(s()), NtStatus::INVALID_PARAMETER),
+            (Error::Stale(s()), NtStatus::FILE_INVALID),
+            (Error::WouldFetch(s()), io),
+            (
+                Error::Io {
+                    context: s(),
+                    source: io_error,
+                },
+                io,
+            ),
         ]
-    }
-
-    /// What each variant must answer on Windows.
-    fn expected(error: &Error) -> NtStatus {
-        match error {
-            Error::InvalidPath { .. }
-            | Error::InvalidVersion { .. }
-            | Error::NotFound(_)
-            | Error::ModuleNotFound { .. } => NtStatus::OBJECT_NAME_NOT_FOUND,
-            Error::ReadOnly => NtStatus::MEDIA_WRITE_PROTECTED,
-            Error::NotADirectory(_) => NtStatus::NOT_A_DIRECTORY,
-            Error::IsADirectory(_) => NtStatus::FILE_IS_A_DIRECTORY,
-            Error::InvalidArgument(_) => NtStatus::INVALID_PARAMETER,
-            Error::Stale(_) => NtStatus::FILE_INVALID,
-            Error::InvalidFilePath { .. }
-            | Error::Upstream { .. }
-            | Error::InvalidZip { .. }
-            | Error::Store { .. }
-            | Error::Damaged { .. }
-            | Error::Config(_)
-            | Error::WouldFetch(_)
-            | Error::Io { .. } => NtStatus::IO_DEVICE_ERROR,
-        }
     }
 
     #[test]
@@ -156,8 +161,8 @@ mod tests {
             17,
             "list every variant of gomodfs_core::Error"
         );
-        for error in &errors {
-            assert_eq!(NtStatus::of(error), expected(error), "{error:?}");
+        for (error, expected) in &errors {
+            assert_eq!(NtStatus::of(error), *expected, "{error:?}");
         }
     }
 
@@ -180,7 +185,8 @@ mod tests {
             assert!(seen.insert(status), "{kind:?} shares {status:?}");
         }
         // Every kind reached by some variant of the error type.
-        let reached: std::collections::HashSet<_> = every_error().iter().map(Error::kind).collect();
+        let reached: std::collections::HashSet<_> =
+            every_error().iter().map(|(e, _)| e.kind()).collect();
         assert_eq!(reached.len(), kinds.len());
     }
 
