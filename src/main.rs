@@ -363,6 +363,8 @@ fn limit_malloc_arenas() {
 }
 
 fn forward_sigterm(pid: u32) {
+    // Elsewhere (Windows) Ctrl-C reaches the child's console group already.
+    #[cfg(unix)]
     if let Ok(pid) = i32::try_from(pid) {
         // SAFETY: kill(2) with the pid of our own child and a valid signal
         // number has no memory-safety preconditions.
@@ -371,6 +373,8 @@ fn forward_sigterm(pid: u32) {
             libc::kill(pid, libc::SIGTERM);
         }
     }
+    #[cfg(not(unix))]
+    let _ = pid;
 }
 
 fn exit_code(status: std::process::ExitStatus) -> ExitCode {
