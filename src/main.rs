@@ -216,23 +216,62 @@ fn run_exec(
     command: &[String],
     debug_addr: Option<std::net::SocketAddr>,
 ) -> Result<ExitCode, Error> {
-    let (program, args) = command
-        .split_first()
-        .ok_or_else(|| Error::Usage("exec needs a command after --".into()))?;
+    let (program, args) = split_command(command)?;
     let fs = gomodfs::open(settings)?;
     let _debug = start_debug(&fs, debug_addr)?;
-    let dir = tempfile::Builder::new()
+    let dir = temp_mount_dir()?;
+    let mount = gomodfs::fuse::mount(fs.clone(), dir.path(), &Default::default())?;
+    let status = run_with_gomodcache(&fs, program, args, dir.path());
+    let unmounted = mount.unmount();
+    let status = status?;
+    unmounted?;
+    Ok(exit_code(status))
+}
+
+/// Without FUSE, with WinFsp (the Windows build): through WinFsp.
+#[cfg(all(feature = "winfsp", not(feature = "fuse")))]
+fn run_exec(
+    settings: &Settings,
+    command: &[String],
+    debug_addr: Option<std::net::SocketAddr>,
+) -> Result<ExitCode, Error> {
+    winfsp_mount::exec(settings, command, debug_addr)
+}
+
+/// `exec`'s command line: the program and its arguments.
+#[cfg(any(feature = "fuse", feature = "winfsp"))]
+pub(crate) fn split_command(command: &[String]) -> Result<(&String, &[String]), Error> {
+    command
+        .split_first()
+        .ok_or_else(|| Error::Usage("exec needs a command after --".into()))
+}
+
+/// A new temporary directory for `exec`'s mount, removed when dropped.
+#[cfg(any(feature = "fuse", feature = "winfsp"))]
+pub(crate) fn temp_mount_dir() -> Result<tempfile::TempDir, Error> {
+    tempfile::Builder::new()
         .prefix("gomodfs-")
         .tempdir()
         .map_err(|source| Error::Io {
             context: "creating a temporary mount point".into(),
             source,
-        })?;
-    let mount = gomodfs::fuse::mount(fs.clone(), dir.path(), &Default::default())?;
+        })
+}
+
+/// Runs `program` with `args`, `GOMODCACHE` set to `gomodcache` (and
+/// `GOPROXY=off` unless set), until it exits. A stop signal cancels the
+/// downloads in flight and is passed on to the command.
+#[cfg(any(feature = "fuse", feature = "winfsp"))]
+pub(crate) fn run_with_gomodcache(
+    fs: &gomodfs::core::ModFs,
+    program: &str,
+    args: &[String],
+    gomodcache: &std::path::Path,
+) -> Result<std::process::ExitStatus, Error> {
     let rt = signal_runtime()?;
-    let status = rt.block_on(async {
+    rt.block_on(async {
         let mut cmd = tokio::process::Command::new(program);
-        cmd.args(args).env("GOMODCACHE", dir.path());
+        cmd.args(args).env("GOMODCACHE", gomodcache);
         if std::env::var_os("GOPROXY").is_none() {
             cmd.env("GOPROXY", "off");
         }
@@ -247,7 +286,7 @@ fn run_exec(
             }),
             signal = wait_for_termination() => {
                 signal?;
-                cancel_downloads(&fs);
+                cancel_downloads(fs);
                 // Let the command see the signal too (it shares our process
                 // group for Ctrl-C; SIGTERM may have come to us alone).
                 if let Some(pid) = child.id() {
@@ -259,11 +298,7 @@ fn run_exec(
                 })
             }
         }
-    });
-    let unmounted = mount.unmount();
-    let status = status?;
-    unmounted?;
-    Ok(exit_code(status))
+    })
 }
 
 /// On a stop signal: fail every download in flight (their readers get EIO)
@@ -334,7 +369,7 @@ fn run_mount(
     ))
 }
 
-#[cfg(not(feature = "fuse"))]
+#[cfg(not(any(feature = "fuse", feature = "winfsp")))]
 fn run_exec(
     _: &Settings,
     _: &[String],

@@ -24,3 +24,23 @@ pub(crate) fn run(
     mounted.unmount();
     waited
 }
+
+/// `gomodfs exec`: mounts on a new directory in a temporary one (WinFsp
+/// creates the mount directory itself), runs the command with `GOMODCACHE`
+/// there, unmounts, and exits with the command's status.
+#[cfg_attr(feature = "fuse", allow(dead_code))]
+pub(crate) fn exec(
+    settings: &Settings,
+    command: &[String],
+    debug_addr: Option<std::net::SocketAddr>,
+) -> Result<std::process::ExitCode, Error> {
+    let (program, args) = crate::split_command(command)?;
+    let fs = gomodfs::open(settings)?;
+    let _debug = crate::start_debug(&fs, debug_addr)?;
+    let parent = crate::temp_mount_dir()?;
+    let gomodcache = parent.path().join("gomodcache");
+    let mounted = gomodfs::winfsp::mount(fs.clone(), &MountPoint::Directory(gomodcache.clone()))?;
+    let status = crate::run_with_gomodcache(&fs, program, args, &gomodcache);
+    mounted.unmount();
+    Ok(crate::exit_code(status?))
+}

@@ -27,3 +27,19 @@ impl Mounted {
 pub fn mount(_fs: Arc<ModFs>, _point: &MountPoint) -> Result<Mounted, WinfspError> {
     Err(WinfspError::Unsupported)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gomodfs_core::ModFsOptions;
+    use gomodfs_core::store::MemoryStore;
+
+    #[test]
+    fn mounting_elsewhere_than_windows_says_so() {
+        let fs =
+            ModFs::new(Arc::new(MemoryStore::new()), None, ModFsOptions::default()).expect("modfs");
+        let err = mount(Arc::new(fs), &MountPoint::Drive('G')).map(|_| ());
+        let message = err.expect_err("no WinFsp here").to_string();
+        assert!(message.contains("Windows only"), "{message}");
+    }
+}
