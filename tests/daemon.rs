@@ -87,7 +87,7 @@ fn dead_mount_of_a_killed_gomodfs_is_cleared_at_the_next_start() {
     assert!(killed.success());
     assert!(first.wait_within(Duration::from_secs(10)).is_some());
     first.forget_mount();
-    let dead = std::fs::metadata(mnt.path()).expect_err("a dead mount");
+    let dead = std::fs::read_dir(mnt.path()).expect_err("a dead mount");
     assert_eq!(common::errno(&dead), libc::ENOTCONN, "{dead}");
 
     let second_log = logs.path().join("second.log");

@@ -8,16 +8,16 @@ use crate::FuseError;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// The file system type of every gomodfs FUSE mount (`fuse.` + subtype).
-const FSTYPE: &str = "fuse.gomodfs";
+/// The source (FSName) of every gomodfs FUSE mount; its type is `fuse`
+/// or `fuse.gomodfs` (with the subtype), depending on how it was mounted.
+const SOURCE: &str = "gomodfs";
 
 /// If `dir` is a dead gomodfs mount (ENOTCONN), detaches it lazily and
 /// returns true; returns false when `dir` is not a dead mount. A dead mount
 /// of another file system is left alone: the error says how to clear it.
 pub fn clear_stale_mount(dir: &Path) -> Result<bool, FuseError> {
-    match std::fs::metadata(dir) {
-        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {}
-        _ => return Ok(false),
+    if !is_dead(dir) {
+        return Ok(false);
     }
     let stale = |why: String| FuseError::Mount {
         mountpoint: dir.to_owned(),
@@ -25,13 +25,19 @@ pub fn clear_stale_mount(dir: &Path) -> Result<bool, FuseError> {
     };
     let absolute = std::path::absolute(dir).map_err(|e| stale(e.to_string()))?;
     let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let fstype = mount_type(&mountinfo, &absolute);
-    if fstype.as_deref() != Some(FSTYPE) {
+    let mount = mount_at(&mountinfo, &absolute);
+    let ours = mount
+        .as_ref()
+        .is_some_and(|(fstype, source)| fstype.starts_with("fuse") && source == SOURCE);
+    if !ours {
         let shown = absolute.display();
         return Err(stale(format!(
             "the mount point is a dead mount ({}) that gomodfs did not make: \
              unmount it first (fusermount3 -u {shown} or umount -l {shown})",
-            fstype.unwrap_or_else(|| "transport endpoint is not connected".into()),
+            mount.map_or_else(
+                || "transport endpoint is not connected".into(),
+                |(fstype, source)| format!("{fstype} from {source}")
+            ),
         )));
     }
     crate::unmount::detach_lazily(&absolute).map_err(|e| {
@@ -49,19 +55,33 @@ pub fn clear_stale_mount(dir: &Path) -> Result<bool, FuseError> {
     Ok(true)
 }
 
-/// The file system type of the last mount at `dir` in a mountinfo text.
-fn mount_type(mountinfo: &str, dir: &Path) -> Option<String> {
+/// Whether `dir` answers "Transport endpoint is not connected". The
+/// kernel may answer a `stat` of a dead mount's root from its cache, so
+/// the directory is opened too (that always asks the file system).
+fn is_dead(dir: &Path) -> bool {
+    let enotconn = |e: &io::Error| e.raw_os_error() == Some(libc::ENOTCONN);
+    match std::fs::metadata(dir) {
+        Err(e) => enotconn(&e),
+        Ok(meta) if meta.is_dir() => std::fs::read_dir(dir).is_err_and(|e| enotconn(&e)),
+        Ok(_) => false,
+    }
+}
+
+/// The file system type and source of the last mount at `dir` in a
+/// mountinfo text.
+fn mount_at(mountinfo: &str, dir: &Path) -> Option<(String, String)> {
     mountinfo
         .lines()
         .filter_map(|line| {
             // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER
-            let mut fields = line.split(' ');
-            let mountpoint = unescape(fields.nth(4)?);
-            let fstype = line.split(" - ").nth(1)?.split(' ').next()?;
-            Some((mountpoint, fstype.to_owned()))
+            let mountpoint = unescape(line.split(' ').nth(4)?);
+            let mut after = line.split(" - ").nth(1)?.split(' ');
+            let fstype = after.next()?.to_owned();
+            let source = after.next()?.to_owned();
+            Some((mountpoint, (fstype, source)))
         })
         .filter(|(mountpoint, _)| mountpoint == dir)
-        .map(|(_, fstype)| fstype)
+        .map(|(_, mount)| mount)
         .last()
 }
 
@@ -95,18 +115,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn finds_the_type_of_the_last_mount_at_a_path() {
+    fn finds_the_type_and_source_of_the_last_mount_at_a_path() {
         let info = "22 1 0:21 / /proc rw - proc proc rw\n\
-                    90 22 0:50 / /tmp/a\\040b rw,nosuid - fuse.gomodfs gomodfs ro\n\
+                    90 22 0:50 / /tmp/a\\040b rw,nosuid - fuse gomodfs ro\n\
                     91 22 0:51 / /tmp/c rw shared:5 - fuse.sshfs host: rw\n";
-        assert_eq!(
-            mount_type(info, Path::new("/tmp/a b")).as_deref(),
-            Some(FSTYPE)
-        );
-        assert_eq!(
-            mount_type(info, Path::new("/tmp/c")).as_deref(),
-            Some("fuse.sshfs")
-        );
-        assert_eq!(mount_type(info, Path::new("/tmp/d")), None);
+        let at = |p: &str| mount_at(info, Path::new(p));
+        assert_eq!(at("/tmp/a b"), Some(("fuse".into(), SOURCE.into())));
+        assert_eq!(at("/tmp/c"), Some(("fuse.sshfs".into(), "host:".into())));
+        assert_eq!(at("/tmp/d"), None);
     }
 }

@@ -50,7 +50,9 @@ pub struct FsckProblem {
 
 impl fmt::Display for FsckProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Store errors name the module already.
         match &self.module {
+            Some(m) if self.cause.starts_with(&format!("{m}: ")) => f.write_str(&self.cause),
             Some(m) => write!(f, "{m}: {}", self.cause),
             None => write!(f, "{}: {}", self.ref_name, self.cause),
         }
