@@ -171,6 +171,9 @@ fn import_one(store: &GitStore, found: &Found, limits: &Limits) -> Result<Import
     };
     let Some(zip) = zip else {
         // Only in the module graph: its .mod (and .info) alone.
+        if store.meta(mv, MetaFile::Mod).map_err(err)?.is_some() {
+            return Ok(Imported::Stored);
+        }
         let mut bytes = 0;
         for (file, data) in [(MetaFile::Mod, go_mod), (MetaFile::Info, info)] {
             if let Some(data) = data {
