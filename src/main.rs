@@ -126,7 +126,11 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
-    init_logging(common.verbose);
+    if matches!(cli.command, Command::Prefetch { .. }) {
+        init_ops_logging(common.verbose);
+    } else {
+        init_logging(common.verbose);
+    }
     // Before any frontend starts: connection caps derive from the result.
     gomodfs::limits::raise_nofile();
     let settings = Settings {
@@ -158,11 +162,11 @@ fn main() -> ExitCode {
 fn run_ops(command: &Command) -> Option<ExitCode> {
     let result = match command {
         Command::Fsck(args) => {
-            init_logging(args.verbose);
+            init_ops_logging(args.verbose);
             gomodfs::ops::fsck::run(args)
         }
         Command::Import(args) => {
-            init_logging(args.verbose);
+            init_ops_logging(args.verbose);
             gomodfs::ops::import::run(args)
         }
         _ => return None,
@@ -218,8 +222,23 @@ fn default_log_filter(verbose: bool) -> String {
 }
 
 fn init_logging(verbose: bool) {
+    init_logging_with(&default_log_filter(verbose));
+}
+
+/// Logging for the store operations (prefetch, import, fsck): their
+/// progress output says what info lines would, so only warnings, or info
+/// with `-v`.
+fn init_ops_logging(verbose: bool) {
+    init_logging_with(&if verbose {
+        default_log_filter(false)
+    } else {
+        "warn".to_owned()
+    });
+}
+
+fn init_logging_with(default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log_filter(verbose)));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
