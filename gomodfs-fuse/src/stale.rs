@@ -72,6 +72,7 @@ fn is_dead(dir: &Path) -> bool {
 fn mount_at(mountinfo: &str, dir: &Path) -> Option<(String, String)> {
     mountinfo
         .lines()
+        .rev()
         .filter_map(|line| {
             // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER
             let mountpoint = unescape(line.split(' ').nth(4)?);
@@ -80,9 +81,8 @@ fn mount_at(mountinfo: &str, dir: &Path) -> Option<(String, String)> {
             let source = after.next()?.to_owned();
             Some((mountpoint, (fstype, source)))
         })
-        .filter(|(mountpoint, _)| mountpoint == dir)
+        .find(|(mountpoint, _)| mountpoint == dir)
         .map(|(_, mount)| mount)
-        .last()
 }
 
 /// Undoes mountinfo's octal escapes (`\040` is a space).
