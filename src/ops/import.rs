@@ -90,7 +90,9 @@ fn scan(dir: &Path) -> Result<Vec<Found>, Error> {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let path = entry.path();
-            if !path.is_dir() || (rel.is_empty() && name == "sumdb") {
+            // Not following symbolic links: a loop would never end.
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            if !is_dir || (rel.is_empty() && name == "sumdb") {
                 continue;
             }
             if name == "@v" {
