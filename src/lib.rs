@@ -136,3 +136,4 @@ pub fn open(settings: &Settings) -> Result<Arc<ModFs>, Error> {
 
 pub mod debug;
 pub mod limits;
+pub mod ops;

@@ -1,6 +1,7 @@
 //! The `gomodfs` command: mount a read-only GOMODCACHE, or run one command
 //! with it.
 
+mod daemon;
 mod serve;
 mod status;
 #[cfg(feature = "winfsp")]
@@ -78,6 +79,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check every stored module (objects present and readable, files
+    /// hashing to the recorded h1:, refs well-formed); exit 1 on problems.
+    Fsck(gomodfs::ops::fsck::FsckArgs),
+    /// Import an existing GOMODCACHE (its cache/download zips, else the
+    /// extracted trees), validated like downloads; exit 1 naming any
+    /// module skipped.
+    Import(gomodfs::ops::import::ImportArgs),
+    /// Fetch every module version the projects at PATH need into the store
+    /// (in parallel, with progress); exit 1 naming any that failed.
+    Prefetch {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: gomodfs::ops::prefetch::PrefetchArgs,
+    },
     /// Mount on a temporary directory, run COMMAND with GOMODCACHE pointing at
     /// it (and GOPROXY=off unless GOPROXY is set), unmount, and exit with the
     /// command's status.
@@ -102,13 +118,23 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Some(code) = run_ops(&cli.command) {
+        return code;
+    }
     let common = match &cli.command {
         Command::Mount { common, .. }
         | Command::Exec { common, .. }
-        | Command::Serve { common, .. } => common.clone(),
-        Command::Status { .. } => return ExitCode::SUCCESS,
+        | Command::Serve { common, .. }
+        | Command::Prefetch { common, .. } => common.clone(),
+        Command::Status { .. } | Command::Fsck(_) | Command::Import(_) => {
+            return ExitCode::SUCCESS;
+        }
     };
-    init_logging(common.verbose);
+    if matches!(cli.command, Command::Prefetch { .. }) {
+        init_ops_logging(common.verbose);
+    } else {
+        init_logging(common.verbose);
+    }
     // Before any frontend starts: connection caps derive from the result.
     gomodfs::limits::raise_nofile();
     let settings = Settings {
@@ -126,8 +152,43 @@ fn main() -> ExitCode {
         Command::Serve { frontends, .. } => {
             serve::run(&settings, &frontends, common.debug_addr).map(|()| ExitCode::SUCCESS)
         }
-        Command::Status { .. } => Ok(ExitCode::SUCCESS),
+        Command::Prefetch { args, .. } => {
+            gomodfs::ops::prefetch::run(&settings, &args).map(ok_or_1)
+        }
+        Command::Status { .. } | Command::Fsck(_) | Command::Import(_) => Ok(ExitCode::SUCCESS),
     };
+    report(result)
+}
+
+/// Runs the store operations (`fsck`, ...): `None` for other commands.
+/// Exit status: 0 done, 1 problems found or items failed, 2 usage or I/O
+/// error.
+fn run_ops(command: &Command) -> Option<ExitCode> {
+    let result = match command {
+        Command::Fsck(args) => {
+            init_ops_logging(args.verbose);
+            gomodfs::ops::fsck::run(args)
+        }
+        Command::Import(args) => {
+            init_ops_logging(args.verbose);
+            gomodfs::ops::import::run(args)
+        }
+        _ => return None,
+    };
+    Some(report(result.map(ok_or_1)))
+}
+
+/// Exit status 0 when a store operation found everything fine, else 1.
+fn ok_or_1(fine: bool) -> ExitCode {
+    if fine {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// The exit code of a command's result; an error is printed with its causes.
+fn report(result: Result<ExitCode, Error>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -166,8 +227,23 @@ fn default_log_filter(verbose: bool) -> String {
 }
 
 fn init_logging(verbose: bool) {
+    init_logging_with(&default_log_filter(verbose));
+}
+
+/// Logging for the store operations (prefetch, import, fsck): their
+/// progress output says what info lines would, so only warnings, or info
+/// with `-v`.
+fn init_ops_logging(verbose: bool) {
+    init_logging_with(&if verbose {
+        default_log_filter(false)
+    } else {
+        "warn".to_owned()
+    });
+}
+
+fn init_logging_with(default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log_filter(verbose)));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -202,10 +278,21 @@ fn run_mount(
     ensure_mount_point(dir)?;
     let mount = gomodfs::fuse::mount(fs.clone(), dir, &options)?;
     eprintln!("gomodfs: mounted at {} (Ctrl-C to unmount)", dir.display());
+    daemon::notify("READY=1");
     let rt = signal_runtime()?;
-    rt.block_on(wait_for_termination())?;
+    let outside = rt.block_on(async {
+        tokio::select! {
+            signal = wait_for_termination() => signal.map(|()| false),
+            () = daemon::unmounted_from_outside(&mount) => Ok(true),
+        }
+    })?;
+    daemon::notify("STOPPING=1");
     cancel_downloads(&fs);
-    tracing::info!("unmounting");
+    if outside {
+        tracing::info!(mountpoint = %dir.display(), "unmounted from outside; exiting");
+    } else {
+        tracing::info!("unmounting");
+    }
     mount.unmount()?;
     Ok(())
 }
@@ -322,8 +409,11 @@ pub(crate) fn cancel_downloads(fs: &gomodfs::core::ModFs) {
 /// How long a stop waits for cancelled downloads to end.
 const CANCEL_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Creates the mount point if it does not exist yet.
+/// Creates the mount point if it does not exist yet, and detaches a dead
+/// gomodfs mount left there by a process that died.
 pub(crate) fn ensure_mount_point(dir: &std::path::Path) -> Result<(), Error> {
+    #[cfg(feature = "fuse")]
+    gomodfs::fuse::clear_stale_mount(dir)?;
     if dir.exists() {
         return Ok(());
     }

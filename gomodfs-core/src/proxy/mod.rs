@@ -8,7 +8,7 @@
 //! an idle timeout and a minimum transfer rate (no total timeout), a body
 //! size limit, cancellation of every fetch at shutdown, a negative cache for
 //! 404/410 and single flight for identical concurrent fetches.
-//! `check_answer` (crate-internal) refuses the `.info` and `.mod` answers `go` would refuse
+//! [`check_answer`] refuses the `.info` and `.mod` answers `go` would refuse
 //! (not JSON, another version, a go.mod without the right module line).
 //!
 //! Errors: [`Error::ModuleNotFound`](crate::Error::ModuleNotFound) when the
@@ -44,7 +44,7 @@ pub use client::Upstream;
 pub use config::{DEFAULT_GOPROXY, DEFAULT_MIN_RATE, HttpProxy, UpstreamConfig};
 #[cfg(not(feature = "net"))]
 pub use offline::Upstream;
-pub(crate) use validate::check_answer;
+pub use validate::check_answer;
 
 use std::fmt;
 
