@@ -13,6 +13,8 @@ pub use gomodfs_fuse as fuse;
 pub use gomodfs_nfs as nfs;
 #[cfg(feature = "webdav")]
 pub use gomodfs_webdav as webdav;
+#[cfg(feature = "winfsp")]
+pub use gomodfs_winfsp as winfsp;
 
 use gomodfs_core::proxy::{Upstream, UpstreamConfig};
 use gomodfs_core::store::GitStore;
@@ -38,6 +40,10 @@ pub enum Error {
     #[cfg(feature = "webdav")]
     #[error(transparent)]
     Webdav(#[from] gomodfs_webdav::WebdavError),
+    /// From the WinFsp frontend.
+    #[cfg(feature = "winfsp")]
+    #[error(transparent)]
+    Winfsp(#[from] gomodfs_winfsp::WinfspError),
     /// Anything else, with context.
     #[error("{context}: {source}")]
     Io {
@@ -73,12 +79,19 @@ pub struct Settings {
 }
 
 /// The default store: `$GOMODFS_STORE`, else `gomodfs` in the user's cache
-/// directory (`$XDG_CACHE_HOME`, `~/.cache`, `~/Library/Caches` on macOS).
+/// directory (`$XDG_CACHE_HOME`, `%LOCALAPPDATA%` on Windows, `~/.cache`,
+/// `~/Library/Caches` on macOS).
 pub fn default_store_dir() -> Result<PathBuf, Error> {
     if let Some(dir) = std::env::var_os("GOMODFS_STORE").filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(dir));
     }
     if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
+        return Ok(Path::new(&dir).join("gomodfs"));
+    }
+    // Windows: the user's local application data (HOME is rarely set there).
+    if cfg!(windows)
+        && let Some(dir) = std::env::var_os("LOCALAPPDATA").filter(|d| !d.is_empty())
+    {
         return Ok(Path::new(&dir).join("gomodfs"));
     }
     let home = std::env::var_os("HOME")
@@ -145,3 +158,4 @@ pub mod debug;
 #[cfg(feature = "remote")]
 pub mod fleet;
 pub mod limits;
+pub mod ops;

@@ -1,8 +1,11 @@
 //! The `gomodfs` command: mount a read-only GOMODCACHE, or run one command
 //! with it.
 
+mod daemon;
 mod serve;
 mod status;
+#[cfg(feature = "winfsp")]
+mod winfsp_mount;
 
 use clap::{Args, Parser, Subcommand};
 use gomodfs::{Error, Settings};
@@ -108,7 +111,9 @@ impl Common {
 enum Command {
     /// Mount at DIR until interrupted (SIGINT or SIGTERM unmounts cleanly).
     Mount {
-        /// The mount point (an existing, empty directory).
+        /// The mount point (an existing, empty directory; on Windows with
+        /// WinFsp: a drive letter such as X:, * for the next free one, or a
+        /// directory that does not exist yet).
         dir: PathBuf,
         /// Let other users read the mount (FUSE allow_other).
         #[arg(long)]
@@ -134,6 +139,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check every stored module (objects present and readable, files
+    /// hashing to the recorded h1:, refs well-formed); exit 1 on problems.
+    Fsck(gomodfs::ops::fsck::FsckArgs),
+    /// Import an existing GOMODCACHE (its cache/download zips, else the
+    /// extracted trees), validated like downloads; exit 1 naming any
+    /// module skipped.
+    Import(gomodfs::ops::import::ImportArgs),
+    /// Fetch every module version the projects at PATH need into the store
+    /// (in parallel, with progress); exit 1 naming any that failed.
+    Prefetch {
+        #[command(flatten)]
+        common: Common,
+        #[command(flatten)]
+        args: gomodfs::ops::prefetch::PrefetchArgs,
+    },
     /// Mount on a temporary directory, run COMMAND with GOMODCACHE pointing at
     /// it (and GOPROXY=off unless GOPROXY is set), unmount, and exit with the
     /// command's status.
@@ -158,13 +178,23 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Some(code) = run_ops(&cli.command) {
+        return code;
+    }
     let common = match &cli.command {
         Command::Mount { common, .. }
         | Command::Exec { common, .. }
-        | Command::Serve { common, .. } => common.clone(),
-        Command::Status { .. } => return ExitCode::SUCCESS,
+        | Command::Serve { common, .. }
+        | Command::Prefetch { common, .. } => common.clone(),
+        Command::Status { .. } | Command::Fsck(_) | Command::Import(_) => {
+            return ExitCode::SUCCESS;
+        }
     };
-    init_logging(common.verbose);
+    if matches!(cli.command, Command::Prefetch { .. }) {
+        init_ops_logging(common.verbose);
+    } else {
+        init_logging(common.verbose);
+    }
     // Before any frontend starts: connection caps derive from the result.
     gomodfs::limits::raise_nofile();
     #[cfg(feature = "remote")]
@@ -194,8 +224,43 @@ fn main() -> ExitCode {
         Command::Serve { frontends, .. } => {
             serve::run(&settings, &frontends, common.debug_addr, flush).map(|()| ExitCode::SUCCESS)
         }
-        Command::Status { .. } => Ok(ExitCode::SUCCESS),
+        Command::Prefetch { args, .. } => {
+            gomodfs::ops::prefetch::run(&settings, &args).map(ok_or_1)
+        }
+        Command::Status { .. } | Command::Fsck(_) | Command::Import(_) => Ok(ExitCode::SUCCESS),
     };
+    report(result)
+}
+
+/// Runs the store operations (`fsck`, ...): `None` for other commands.
+/// Exit status: 0 done, 1 problems found or items failed, 2 usage or I/O
+/// error.
+fn run_ops(command: &Command) -> Option<ExitCode> {
+    let result = match command {
+        Command::Fsck(args) => {
+            init_ops_logging(args.verbose);
+            gomodfs::ops::fsck::run(args)
+        }
+        Command::Import(args) => {
+            init_ops_logging(args.verbose);
+            gomodfs::ops::import::run(args)
+        }
+        _ => return None,
+    };
+    Some(report(result.map(ok_or_1)))
+}
+
+/// Exit status 0 when a store operation found everything fine, else 1.
+fn ok_or_1(fine: bool) -> ExitCode {
+    if fine {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// The exit code of a command's result; an error is printed with its causes.
+fn report(result: Result<ExitCode, Error>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -218,6 +283,7 @@ const OUR_CRATES: &[&str] = &[
     "gomodfs_fuse",
     "gomodfs_nfs",
     "gomodfs_webdav",
+    "gomodfs_winfsp",
 ];
 
 /// The log filter used when `RUST_LOG` is not set.
@@ -233,8 +299,23 @@ fn default_log_filter(verbose: bool) -> String {
 }
 
 fn init_logging(verbose: bool) {
+    init_logging_with(&default_log_filter(verbose));
+}
+
+/// Logging for the store operations (prefetch, import, fsck): their
+/// progress output says what info lines would, so only warnings, or info
+/// with `-v`.
+fn init_ops_logging(verbose: bool) {
+    init_logging_with(&if verbose {
+        default_log_filter(false)
+    } else {
+        "warn".to_owned()
+    });
+}
+
+fn init_logging_with(default_filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log_filter(verbose)));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter));
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -270,10 +351,21 @@ fn run_mount(
     ensure_mount_point(dir)?;
     let mount = gomodfs::fuse::mount(fs.clone(), dir, &options)?;
     eprintln!("gomodfs: mounted at {} (Ctrl-C to unmount)", dir.display());
+    daemon::notify("READY=1");
     let rt = signal_runtime()?;
-    rt.block_on(wait_for_termination())?;
+    let outside = rt.block_on(async {
+        tokio::select! {
+            signal = wait_for_termination() => signal.map(|()| false),
+            () = daemon::unmounted_from_outside(&mount) => Ok(true),
+        }
+    })?;
+    daemon::notify("STOPPING=1");
     cancel_downloads(&fs);
-    tracing::info!("unmounting");
+    if outside {
+        tracing::info!(mountpoint = %dir.display(), "unmounted from outside; exiting");
+    } else {
+        tracing::info!("unmounting");
+    }
     mount.unmount()?;
     gomodfs::flush_uploads(&fs, flush);
     Ok(())
@@ -286,23 +378,64 @@ fn run_exec(
     debug_addr: Option<std::net::SocketAddr>,
     flush: std::time::Duration,
 ) -> Result<ExitCode, Error> {
-    let (program, args) = command
-        .split_first()
-        .ok_or_else(|| Error::Usage("exec needs a command after --".into()))?;
+    let (program, args) = split_command(command)?;
     let fs = gomodfs::open(settings)?;
     let _debug = start_debug(&fs, debug_addr)?;
-    let dir = tempfile::Builder::new()
+    let dir = temp_mount_dir()?;
+    let mount = gomodfs::fuse::mount(fs.clone(), dir.path(), &Default::default())?;
+    let status = run_with_gomodcache(&fs, program, args, dir.path());
+    let unmounted = mount.unmount();
+    gomodfs::flush_uploads(&fs, flush);
+    let status = status?;
+    unmounted?;
+    Ok(exit_code(status))
+}
+
+/// Without FUSE, with WinFsp (the Windows build): through WinFsp.
+#[cfg(all(feature = "winfsp", not(feature = "fuse")))]
+fn run_exec(
+    settings: &Settings,
+    command: &[String],
+    debug_addr: Option<std::net::SocketAddr>,
+    _flush: std::time::Duration,
+) -> Result<ExitCode, Error> {
+    winfsp_mount::exec(settings, command, debug_addr)
+}
+
+/// `exec`'s command line: the program and its arguments.
+#[cfg(any(feature = "fuse", feature = "winfsp"))]
+pub(crate) fn split_command(command: &[String]) -> Result<(&String, &[String]), Error> {
+    command
+        .split_first()
+        .ok_or_else(|| Error::Usage("exec needs a command after --".into()))
+}
+
+/// A new temporary directory for `exec`'s mount, removed when dropped.
+#[cfg(any(feature = "fuse", feature = "winfsp"))]
+pub(crate) fn temp_mount_dir() -> Result<tempfile::TempDir, Error> {
+    tempfile::Builder::new()
         .prefix("gomodfs-")
         .tempdir()
         .map_err(|source| Error::Io {
             context: "creating a temporary mount point".into(),
             source,
-        })?;
-    let mount = gomodfs::fuse::mount(fs.clone(), dir.path(), &Default::default())?;
+        })
+}
+
+/// Runs `program` with `args`, `GOMODCACHE` set to `gomodcache` (and
+/// `GOPROXY=off` unless set), until it exits. A stop signal cancels the
+/// downloads in flight and is passed on to the command.
+#[cfg(any(feature = "fuse", feature = "winfsp"))]
+pub(crate) fn run_with_gomodcache(
+    fs: &gomodfs::core::ModFs,
+    program: &str,
+    args: &[String],
+    gomodcache: &std::path::Path,
+) -> Result<std::process::ExitStatus, Error> {
     let rt = signal_runtime()?;
-    let status = rt.block_on(async {
+    rt.block_on(async {
         let mut cmd = tokio::process::Command::new(program);
-        cmd.args(args).env("GOMODCACHE", dir.path());
+        cmd.args(args).env("GOMODCACHE", gomodcache);
         if std::env::var_os("GOPROXY").is_none() {
             cmd.env("GOPROXY", "off");
         }
@@ -317,7 +450,7 @@ fn run_exec(
             }),
             signal = wait_for_termination() => {
                 signal?;
-                cancel_downloads(&fs);
+                cancel_downloads(fs);
                 // Let the command see the signal too (it shares our process
                 // group for Ctrl-C; SIGTERM may have come to us alone).
                 if let Some(pid) = child.id() {
@@ -329,12 +462,7 @@ fn run_exec(
                 })
             }
         }
-    });
-    let unmounted = mount.unmount();
-    gomodfs::flush_uploads(&fs, flush);
-    let status = status?;
-    unmounted?;
-    Ok(exit_code(status))
+    })
 }
 
 /// On a stop signal: fail every download in flight (their readers get EIO)
@@ -358,8 +486,11 @@ pub(crate) fn cancel_downloads(fs: &gomodfs::core::ModFs) {
 /// How long a stop waits for cancelled downloads to end.
 const CANCEL_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// Creates the mount point if it does not exist yet.
+/// Creates the mount point if it does not exist yet, and detaches a dead
+/// gomodfs mount left there by a process that died.
 pub(crate) fn ensure_mount_point(dir: &std::path::Path) -> Result<(), Error> {
+    #[cfg(feature = "fuse")]
+    gomodfs::fuse::clear_stale_mount(dir)?;
     if dir.exists() {
         return Ok(());
     }
@@ -382,7 +513,19 @@ pub(crate) fn start_debug(
     .transpose()
 }
 
-#[cfg(not(feature = "fuse"))]
+/// Without FUSE, with WinFsp (the Windows build): through WinFsp.
+#[cfg(all(feature = "winfsp", not(feature = "fuse")))]
+fn run_mount(
+    settings: &Settings,
+    dir: &std::path::Path,
+    _allow_other: bool,
+    debug_addr: Option<std::net::SocketAddr>,
+    _flush: std::time::Duration,
+) -> Result<(), Error> {
+    winfsp_mount::run(settings, dir, debug_addr)
+}
+
+#[cfg(not(any(feature = "fuse", feature = "winfsp")))]
 fn run_mount(
     _: &Settings,
     _: &std::path::Path,
@@ -395,7 +538,7 @@ fn run_mount(
     ))
 }
 
-#[cfg(not(feature = "fuse"))]
+#[cfg(not(any(feature = "fuse", feature = "winfsp")))]
 fn run_exec(
     _: &Settings,
     _: &[String],
@@ -425,6 +568,8 @@ fn limit_malloc_arenas() {
 }
 
 fn forward_sigterm(pid: u32) {
+    // Elsewhere (Windows) Ctrl-C reaches the child's console group already.
+    #[cfg(unix)]
     if let Ok(pid) = i32::try_from(pid) {
         // SAFETY: kill(2) with the pid of our own child and a valid signal
         // number has no memory-safety preconditions.
@@ -433,6 +578,8 @@ fn forward_sigterm(pid: u32) {
             libc::kill(pid, libc::SIGTERM);
         }
     }
+    #[cfg(not(unix))]
+    let _ = pid;
 }
 
 fn exit_code(status: std::process::ExitStatus) -> ExitCode {

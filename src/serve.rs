@@ -105,7 +105,9 @@ pub(crate) fn run(
         None => None,
     };
 
+    crate::daemon::notify("READY=1");
     rt.block_on(crate::wait_for_termination())?;
+    crate::daemon::notify("STOPPING=1");
     tracing::info!("stopping");
     crate::cancel_downloads(&fs);
     #[cfg(feature = "nfs")]

@@ -1,6 +1,7 @@
 //! `gomodfs status`: a short human summary of a running gomodfs.
 
 use gomodfs::Error;
+use gomodfs::ops::human_bytes;
 use serde_json::Value;
 
 /// Reads the status from a mount point or a debug server URL and prints it.
@@ -76,21 +77,6 @@ fn num(v: &Value) -> u64 {
     v.as_u64().unwrap_or(0)
 }
 
-fn human_bytes(n: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i + 1 < units.len() {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", units[i])
-    }
-}
-
 /// The human summary of a status JSON.
 pub(crate) fn summary(s: &Value) -> String {
     let mut out = String::new();
@@ -104,7 +90,8 @@ pub(crate) fn summary(s: &Value) -> String {
     let frontend = ["lookup", "getattr", "readdir", "open", "read", "resolve"];
     let requests: u64 = frontend.iter().map(|k| num(&ops[k]["started"])).sum();
     let errors: u64 = frontend.iter().map(|k| num(&ops[k]["errors"])).sum();
-    out += &format!("requests: {requests} ({errors} errors)\n");
+    let not_found: u64 = frontend.iter().map(|k| num(&ops[k]["not_found"])).sum();
+    out += &format!("requests: {requests} ({errors} errors, {not_found} not found)\n");
     for cache in ["module_cache", "blob_cache"] {
         let (h, m) = (num(&s[cache]["hits"]), num(&s[cache]["misses"]));
         let rate = if h + m > 0 {

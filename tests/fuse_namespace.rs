@@ -216,7 +216,7 @@ fn unknown_module_is_enoent_and_status_file_is_consistent() -> Result<(), Box<dy
         "{json}"
     );
     assert!(
-        json["ops"]["lookup"]["errors"].as_u64().unwrap_or(0) >= 2,
+        json["ops"]["lookup"]["not_found"].as_u64().unwrap_or(0) >= 2,
         "{json}"
     );
     m.unmount();

@@ -242,3 +242,79 @@ fn gomodfs_status_reads_a_mount_and_a_debug_server() -> Result<(), Box<dyn std::
     mp.stop().expect("gomodfs exits cleanly");
     Ok(())
 }
+
+/// A clean `go mod verify` through a mount is all success and routine
+/// not-found answers (go probes `.partial`, `.zip`, `.lock`): every report
+/// (status JSON, /metrics, `gomodfs status`, the page's history) says 0
+/// errors and a non-zero not-found count.
+#[test]
+fn clean_go_mod_verify_reports_no_errors_only_not_found() -> Result<(), Box<dyn std::error::Error>>
+{
+    let fx = standard_fixture();
+    let proxy = TestProxy::start_with(fx.modules.clone())?;
+    let work = tempfile::tempdir()?;
+    fx.go_sum_via_go(&proxy.url(), work.path())?;
+    let store = tempfile::tempdir()?;
+    let m = Mounted::new(store.path(), Some(&proxy.url()));
+    let debug = DebugServer::start(m.fs.clone(), "127.0.0.1:0".parse()?)?;
+    let gocache = tempfile::tempdir()?;
+    let verify = GoCmd::new(work.path())?
+        .gomodcache(m.path())
+        .gocache(gocache.path())
+        .goproxy("off")
+        .goflags("-mod=mod")
+        .run(&["mod", "verify"])?;
+    assert!(
+        verify.stdout.contains("all modules verified"),
+        "{}",
+        verify.stderr
+    );
+
+    let s = status(debug.addr());
+    let ops = s["ops"].as_object().ok_or("ops")?;
+    let sum = |field: &str| -> u64 { ops.values().map(|o| o[field].as_u64().unwrap_or(0)).sum() };
+    assert_eq!(sum("errors"), 0, "{s:#}");
+    assert!(sum("not_found") > 0, "{s:#}");
+    assert!(
+        ops["lookup"]["not_found"].as_u64().unwrap_or(0) > 0,
+        "{s:#}"
+    );
+    assert_eq!(
+        s["recent_errors"].as_array().map(Vec::len),
+        Some(0),
+        "{s:#}"
+    );
+    assert!(
+        s["recent_downloads"]
+            .as_array()
+            .ok_or("recent_downloads")?
+            .iter()
+            .all(|d| d["outcome"] != "error" && d["outcome"].is_string()),
+        "{s:#}"
+    );
+
+    let (_, _, body) = http_get(debug.addr(), "/metrics");
+    let text = String::from_utf8(body)?;
+    assert_eq!(
+        metric(&text, "gomodfs_operation_errors_total{op=\"lookup\"}"),
+        0.0
+    );
+    assert!(metric(&text, "gomodfs_operation_not_found_total{op=\"lookup\"}") > 0.0);
+
+    let (_, _, body) = http_get(debug.addr(), "/history.json");
+    let history: Value = serde_json::from_slice(&body)?;
+    let last = history.as_array().and_then(|h| h.last()).ok_or("history")?;
+    assert_eq!(last["errors"].as_u64(), Some(0), "{last}");
+    assert!(last["not_found"].as_u64().unwrap_or(0) > 0, "{last}");
+
+    let out = Command::new(common::gomodfs_bin())
+        .arg("status")
+        .arg(m.path())
+        .output()?;
+    let text = String::from_utf8(out.stdout)?;
+    assert!(text.contains(" (0 errors, "), "{text}");
+    assert!(!text.contains(", 0 not found)"), "{text}");
+    drop(debug);
+    m.unmount();
+    Ok(())
+}

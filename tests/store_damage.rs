@@ -502,3 +502,93 @@ fn one_bad_ref_does_not_hide_its_siblings() {
         "a warning names the bad ref:\n{text}"
     );
 }
+
+/// `gomodfs fsck --store STORE EXTRA...`: exit code and stdout + stderr.
+fn fsck(store: &Path, extra: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(common::gomodfs_bin())
+        .arg("fsck")
+        .arg("--store")
+        .arg(store)
+        .args(extra)
+        .output()
+        .expect("run gomodfs fsck");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), text)
+}
+
+/// Flips one byte in the middle of the store's one pack.
+fn flip_pack_byte(store: &Path) {
+    let pack = only_idx(store).with_extension("pack");
+    let mut data = fs::read(&pack).expect("read pack");
+    let middle = data.len() / 2;
+    data[middle] ^= 0x01;
+    fs::write(&pack, data).expect("write pack");
+}
+
+/// A store holding [`spec`] and a second, healthy module; `damage` is
+/// applied to the damaged module's pack. fsck must name the damaged module
+/// (exit 1) and not the healthy one; `--repair` drops it (exit 0); one
+/// fetch then restores it, and fsck passes.
+fn fsck_finds_and_repair_restores(damage: impl FnOnce(&Path)) {
+    let store = tempfile::tempdir().expect("store dir");
+    let proxy = stored_module(store.path());
+    damage(store.path());
+    let healthy = ModuleSpec::new("example.com/healthy", "v1.2.0").file("h.go", "package h\n");
+    proxy.add(healthy.clone());
+    let fs = modfs(store.path(), Some(&proxy.url()));
+    fs.resolve(&format!("{}/h.go", healthy.cache_dir_name()))
+        .expect("healthy module stored");
+    drop(fs);
+
+    let (code, text) = fsck(store.path(), &[]);
+    assert_eq!(code, Some(1), "{text}");
+    let name = format!("{MODULE}@{VERSION}");
+    let line = line_naming(&text, &[name.as_str(), "damaged"]);
+    assert!(line.contains("damaged"), "{line}");
+    assert!(!text.contains("example.com/healthy"), "{text}");
+    assert!(text.contains("checked 2 modules"), "{text}");
+
+    let (code, text) = fsck(store.path(), &["--repair"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains(&format!("dropped {MODULE}@{VERSION}")),
+        "{text}"
+    );
+
+    // One fetch restores it: every file served intact.
+    let zip = format!("/{MODULE}/@v/{VERSION}.zip");
+    let before = proxy.requests(&zip);
+    let fs = modfs(store.path(), Some(&proxy.url()));
+    let expected: BTreeMap<String, Result<Vec<u8>, ErrorKind>> = expected_files()
+        .into_iter()
+        .map(|(k, v)| (k, Ok(v)))
+        .collect();
+    assert_eq!(read_all_via_node_api(&fs), expected);
+    assert_eq!(proxy.requests(&zip), before + 1, "one fetch");
+    drop(fs);
+    let (code, text) = fsck(store.path(), &[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("0 problems"), "{text}");
+}
+
+#[test]
+fn fsck_finds_a_flipped_pack_byte_and_repair_then_a_fetch_restores() {
+    fsck_finds_and_repair_restores(flip_pack_byte);
+}
+
+#[test]
+fn fsck_finds_swapped_index_offsets_and_repair_then_a_fetch_restores() {
+    fsck_finds_and_repair_restores(|store| {
+        let (a, b) = (file_contents(3), file_contents(7));
+        swap_offsets(
+            &only_idx(store),
+            &blob_id(a.as_bytes()),
+            &blob_id(b.as_bytes()),
+            true,
+        );
+    });
+}

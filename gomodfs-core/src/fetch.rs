@@ -264,6 +264,7 @@ impl Job {
                 Ok(_) => "ok".to_owned(),
                 Err(e) => e.to_string(),
             },
+            outcome: crate::stats::Outcome::of(&result),
             at: crate::stats::unix_now(),
         });
         result

@@ -22,11 +22,13 @@
 mod errno;
 mod handles;
 mod request;
+mod stale;
 mod trim;
 mod unmount;
 mod waiters;
 
 pub use errno::to_errno;
+pub use stale::clear_stale_mount;
 
 use bytes::Bytes;
 use fuser::{
@@ -128,20 +130,44 @@ impl Mount {
         &self.mountpoint
     }
 
+    /// True once the session has ended without [`Mount::unmount`]: the
+    /// mount point was unmounted from outside (`fusermount3 -u`, `umount`,
+    /// `umount -l`), so the kernel closed the connection.
+    pub fn is_ended(&self) -> bool {
+        self.session.as_ref().is_none_or(|s| s.guard.is_finished())
+    }
+
     /// Unmounts and waits (a few seconds at most) for the workers to
     /// finish. A busy mount (a process has its working directory or a file
     /// in it) is detached lazily, and says so in the log: afterwards the
-    /// mount point is always the plain directory again.
+    /// mount point is always the plain directory again. A mount that was
+    /// already unmounted from outside ([`Mount::is_ended`]) is only
+    /// released.
     pub fn unmount(mut self) -> Result<(), FuseError> {
         match self.session.take() {
+            Some(s) if s.guard.is_finished() => {
+                release_ended(s);
+                Ok(())
+            }
             Some(s) => unmount::unmount(s, &self.mountpoint).map_err(FuseError::Unmount),
             None => Ok(()),
         }
     }
 }
 
+/// Lets go of a session whose mount was unmounted from outside, without
+/// unmounting again: fuser's clean-up would unmount the mount point once
+/// more, and by then it may be somebody else's mount. The finished thread's
+/// handle and the closed connection's descriptor are left to the process.
+fn release_ended(session: fuser::BackgroundSession) {
+    std::mem::forget(session);
+}
+
 impl Drop for Mount {
     fn drop(&mut self) {
+        if let Some(s) = self.session.take_if(|s| s.guard.is_finished()) {
+            release_ended(s);
+        }
         if let Some(s) = self.session.take()
             && let Err(e) = unmount::unmount(s, &self.mountpoint)
         {

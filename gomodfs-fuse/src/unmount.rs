@@ -54,7 +54,7 @@ pub(crate) fn unmount(session: fuser::BackgroundSession, mountpoint: &Path) -> i
 }
 
 /// `fusermount3 -u -z` (else `fusermount -u -z`, else `umount -l`).
-fn detach_lazily(mountpoint: &Path) -> io::Result<()> {
+pub(crate) fn detach_lazily(mountpoint: &Path) -> io::Result<()> {
     let attempts: [(&str, &[&str]); 3] = [
         ("fusermount3", &["-u", "-z", "--"]),
         ("fusermount", &["-u", "-z", "--"]),

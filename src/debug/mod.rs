@@ -40,8 +40,10 @@ pub struct Sample {
     pub at: u64,
     /// Frontend operations started (lookup, getattr, readdir, open, read, resolve).
     pub requests: u64,
-    /// Of those, ended in an error.
+    /// Of those, failed (something went wrong).
     pub errors: u64,
+    /// Of those, answered "not found" (routine; not in `errors`).
+    pub not_found: u64,
     /// Cache hits (module trees and file contents).
     pub hits: u64,
     /// Cache misses.
@@ -76,6 +78,7 @@ impl History {
             at: s.now,
             requests: ops.iter().map(|o| o.started).sum(),
             errors: ops.iter().map(|o| o.errors).sum(),
+            not_found: ops.iter().map(|o| o.not_found).sum(),
             ended: ops.iter().map(|o| o.ended).sum(),
             busy_seconds: ops.iter().map(|o| o.total_seconds).sum(),
             hits: s.module_cache.hits + s.blob_cache.hits,

@@ -1,6 +1,7 @@
 //! [`Upstream`]: fetching files from the GOPROXY list.
 
 use super::ProxyFile;
+use super::answers::{RawResponse, UpstreamStats};
 use super::config::{HttpProxy, ProxyEntry, Target, UpstreamConfig, parse_goproxy};
 use super::negative::{Key, NegativeCache};
 use super::rate::RateWindow;
@@ -26,27 +27,6 @@ const DIRECT_UNSUPPORTED: &str = "GOPROXY entry \"direct\": gomodfs does not sup
 const SHUTTING_DOWN: &str = "cancelled: gomodfs is shutting down";
 /// What the `off` GOPROXY entry answers.
 const OFF: &str = "module lookup disabled by GOPROXY=off";
-
-/// Counters of the upstream client, for observability.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
-pub struct UpstreamStats {
-    /// Requests sent to proxies (each HTTP attempt, retries included, and
-    /// each `file://` read).
-    pub requests: u64,
-    /// Body bytes received in successful responses.
-    pub bytes: u64,
-    /// 404/410 answers received (per request, not per fetch).
-    pub not_found: u64,
-    /// Fetches that failed with an error other than not-found, after all
-    /// retries and the whole GOPROXY list (per fetch, not per caller).
-    pub errors: u64,
-    /// Retries of transient failures.
-    pub retries: u64,
-    /// Fetches answered from the negative cache, without a request.
-    pub negative_hits: u64,
-    /// Fetches that joined an identical fetch already in flight.
-    pub coalesced: u64,
-}
 
 #[derive(Default)]
 struct Counters {
@@ -375,15 +355,6 @@ impl Upstream {
         }
         out
     }
-}
-
-/// An answer of [`Upstream::fetch_raw`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawResponse {
-    /// 200, 404 or 410.
-    pub status: u16,
-    /// The body (for 404/410, its first 512 bytes at most).
-    pub body: Bytes,
 }
 
 /// Removes the single-flight entry when the fetch task ends, even by panic.

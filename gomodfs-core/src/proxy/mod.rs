@@ -8,25 +8,43 @@
 //! an idle timeout and a minimum transfer rate (no total timeout), a body
 //! size limit, cancellation of every fetch at shutdown, a negative cache for
 //! 404/410 and single flight for identical concurrent fetches.
-//! `check_answer` (crate-internal) refuses the `.info` and `.mod` answers `go` would refuse
+//! [`check_answer`] refuses the `.info` and `.mod` answers `go` would refuse
 //! (not JSON, another version, a go.mod without the right module line).
 //!
 //! Errors: [`Error::ModuleNotFound`](crate::Error::ModuleNotFound) when the
 //! proxies say 404/410; [`Error::Upstream`](crate::Error::Upstream) for
 //! everything else; [`Error::Config`](crate::Error::Config) from
 //! [`Upstream::new`] for an unusable configuration.
+//!
+//! Without the cargo feature `net` (on by default) the HTTP client and its
+//! TLS stack are left out: [`Upstream`] is then a type without values
+//! (`offline.rs`), so only an offline [`ModFs`](crate::ModFs) can be made.
 
+mod answers;
+#[cfg(feature = "net")]
 mod client;
+#[cfg(feature = "net")]
 mod config;
+#[cfg(feature = "net")]
 mod negative;
+#[cfg(feature = "net")]
 mod netrc;
+#[cfg(not(feature = "net"))]
+mod offline;
+#[cfg(feature = "net")]
 mod pattern;
+#[cfg(feature = "net")]
 mod rate;
 mod validate;
 
-pub use client::{RawResponse, Upstream, UpstreamStats};
+pub use answers::{RawResponse, UpstreamStats};
+#[cfg(feature = "net")]
+pub use client::Upstream;
+#[cfg(feature = "net")]
 pub use config::{DEFAULT_GOPROXY, DEFAULT_MIN_RATE, HttpProxy, UpstreamConfig};
-pub(crate) use validate::check_answer;
+#[cfg(not(feature = "net"))]
+pub use offline::Upstream;
+pub use validate::check_answer;
 
 use std::fmt;
 

@@ -12,7 +12,7 @@ use crate::modpath::ModuleVersion;
 
 /// Checks an answer for `file` of `mv`; `Err` is why `go` would reject it.
 /// Zips are checked on extraction (see [`crate::modzip`]), not here.
-pub(crate) fn check_answer(mv: &ModuleVersion, file: ProxyFile, data: &[u8]) -> Result<(), String> {
+pub fn check_answer(mv: &ModuleVersion, file: ProxyFile, data: &[u8]) -> Result<(), String> {
     match file {
         ProxyFile::Info => check_info(mv, data),
         ProxyFile::Mod => check_mod(mv, data),

@@ -15,6 +15,7 @@ pub(crate) use counted::CountedStore;
 pub use prometheus::prometheus_text;
 pub use remote::{QueueStats, RemoteSnapshot};
 
+use crate::error::ErrorKind;
 use crate::proxy::UpstreamStats;
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -106,6 +107,7 @@ struct OpCounters {
     started: AtomicU64,
     ended: AtomicU64,
     errors: AtomicU64,
+    not_found: AtomicU64,
     cancelled: AtomicU64,
     nanos: AtomicU64,
     buckets: [AtomicU64; LATENCY_BUCKETS.len() + 1],
@@ -127,8 +129,13 @@ pub struct OpSnapshot {
     pub started: u64,
     /// Calls ended (successfully, with an error, or cancelled).
     pub ended: u64,
-    /// Calls that ended in an error.
+    /// Calls that failed: something went wrong (EIO and the like). A name
+    /// that does not exist is not a failure: see `not_found`.
     pub errors: u64,
+    /// Calls answered "no such file" (ENOENT, NFS3ERR_NOENT, 404): the
+    /// routine probes of `go` (`.partial`, `.zip`, `.lock`) and editors
+    /// (dotfiles), and versions the upstream does not have. Not in `errors`.
+    pub not_found: u64,
     /// Calls abandoned before they had a result (the caller went away).
     pub cancelled: u64,
     /// Total time spent in ended calls, in seconds.
@@ -180,8 +187,34 @@ pub struct DownloadRecord {
     pub millis: u64,
     /// `"ok"`, or the error.
     pub result: String,
+    /// `ok`, `not_found` (the upstream does not have it: listed in recent
+    /// downloads, not in recent errors) or `error`.
+    pub outcome: Outcome,
     /// When it finished, in seconds since the Unix epoch.
     pub at: u64,
+}
+
+/// How a call or a download ended, as counted.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// It succeeded.
+    Ok,
+    /// The name or version does not exist ([`ErrorKind::NotFound`]).
+    NotFound,
+    /// Something went wrong.
+    Error,
+}
+
+impl Outcome {
+    /// The outcome of `result`.
+    pub fn of<T>(result: &crate::error::Result<T>) -> Outcome {
+        match result {
+            Ok(_) => Outcome::Ok,
+            Err(e) if e.kind() == ErrorKind::NotFound => Outcome::NotFound,
+            Err(_) => Outcome::Error,
+        }
+    }
 }
 
 /// What a store holds: defined beside the `Store` trait, re-exported here
@@ -262,9 +295,14 @@ pub struct OpTimer<'a> {
 }
 
 impl OpTimer<'_> {
-    /// Ends the call, counting an error if `result` is one.
-    pub fn finish<T, E>(mut self, result: &Result<T, E>) {
-        self.end(if result.is_err() { End::Error } else { End::Ok });
+    /// Ends the call: an error of kind [`ErrorKind::NotFound`] counts as
+    /// not found, any other error as an error.
+    pub fn finish<T>(mut self, result: &crate::error::Result<T>) {
+        self.end(match Outcome::of(result) {
+            Outcome::Ok => End::Ok,
+            Outcome::NotFound => End::NotFound,
+            Outcome::Error => End::Error,
+        });
     }
 
     /// Takes the call back as if it never started: for a store-only
@@ -288,6 +326,9 @@ impl OpTimer<'_> {
             End::Error => {
                 c.errors.fetch_add(1, Relaxed);
             }
+            End::NotFound => {
+                c.not_found.fetch_add(1, Relaxed);
+            }
             End::Cancelled => {
                 c.cancelled.fetch_add(1, Relaxed);
             }
@@ -307,6 +348,7 @@ impl OpTimer<'_> {
 enum End {
     Ok,
     Error,
+    NotFound,
     Cancelled,
 }
 
@@ -354,7 +396,7 @@ impl Stats {
     /// Records a finished download (and, if it failed, an error).
     pub(crate) fn download_finished(&self, record: DownloadRecord) {
         self.in_flight.fetch_sub(1, Relaxed);
-        if record.result != "ok" {
+        if record.outcome == Outcome::Error {
             push(&self.errors, record.clone());
         }
         push(&self.downloads, record);
@@ -377,6 +419,7 @@ impl Stats {
             started: c.started.load(Relaxed),
             ended: c.ended.load(Relaxed),
             errors: c.errors.load(Relaxed),
+            not_found: c.not_found.load(Relaxed),
             cancelled: c.cancelled.load(Relaxed),
             total_seconds: Duration::from_nanos(c.nanos.load(Relaxed)).as_secs_f64(),
             latency_buckets: c.buckets.iter().map(|b| b.load(Relaxed)).collect(),
@@ -434,16 +477,25 @@ pub(crate) fn unix_now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Error;
 
     #[test]
     fn timers_count_results_latency_and_cancellation() {
         let stats = Stats::default();
-        stats.start(Op::Lookup).finish(&Ok::<(), ()>(()));
-        stats.start(Op::Lookup).finish(&Err::<(), ()>(()));
+        stats.start(Op::Lookup).finish(&Ok(()));
+        stats
+            .start(Op::Lookup)
+            .finish::<()>(&Err(Error::Config("boom".into())));
+        stats
+            .start(Op::Lookup)
+            .finish::<()>(&Err(Error::NotFound("x.partial".into())));
         drop(stats.start(Op::Lookup));
         let s = stats.op(Op::Lookup);
-        assert_eq!((s.started, s.ended, s.errors, s.cancelled), (3, 3, 1, 1));
-        assert_eq!(s.latency_buckets.iter().sum::<u64>(), 3);
+        assert_eq!(
+            (s.started, s.ended, s.errors, s.not_found, s.cancelled),
+            (4, 4, 1, 1, 1)
+        );
+        assert_eq!(s.latency_buckets.iter().sum::<u64>(), 4);
         assert_eq!(s.latency_buckets.len(), LATENCY_BUCKETS.len() + 1);
     }
 
@@ -458,11 +510,8 @@ mod tests {
                 what: "zip",
                 bytes: 1,
                 millis: 1,
-                result: if i % 2 == 0 {
-                    "ok".into()
-                } else {
-                    "boom".into()
-                },
+                result: ["ok", "boom", "not found upstream"][i % 3].into(),
+                outcome: [Outcome::Ok, Outcome::Error, Outcome::NotFound][i % 3],
                 at: 0,
             });
         }

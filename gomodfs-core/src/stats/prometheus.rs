@@ -73,9 +73,16 @@ impl Collector for SnapshotCollector {
         labelled(
             &mut enc,
             "operation_errors",
-            "Operations that failed.",
+            "Operations that failed (not counting not-found answers).",
             "op",
             &per_op(|o| o.errors),
+        )?;
+        labelled(
+            &mut enc,
+            "operation_not_found",
+            "Operations answered not found (ENOENT, 404): routine probes, not failures.",
+            "op",
+            &per_op(|o| o.not_found),
         )?;
         labelled(
             &mut enc,
@@ -255,15 +262,21 @@ mod tests {
     #[test]
     fn renders_counters_histograms_and_caches() {
         let stats = Stats::default();
-        stats.start(Op::Lookup).finish(&Ok::<(), ()>(()));
-        stats.start(Op::Lookup).finish(&Err::<(), ()>(()));
+        stats.start(Op::Lookup).finish(&Ok(()));
+        stats
+            .start(Op::Lookup)
+            .finish::<()>(&Err(crate::Error::Config("boom".into())));
+        stats
+            .start(Op::Lookup)
+            .finish::<()>(&Err(crate::Error::NotFound(".lock".into())));
         stats.cache_lookup(super::super::Cache::Blob, true);
         let text = prometheus_text(&stats.snapshot());
         for line in [
-            "gomodfs_operations_started_total{op=\"lookup\"} 2",
+            "gomodfs_operations_started_total{op=\"lookup\"} 3",
             "gomodfs_operation_errors_total{op=\"lookup\"} 1",
-            "gomodfs_operation_duration_seconds_count{op=\"lookup\"} 2",
-            "gomodfs_operation_duration_seconds_bucket{le=\"+Inf\",op=\"lookup\"} 2",
+            "gomodfs_operation_not_found_total{op=\"lookup\"} 1",
+            "gomodfs_operation_duration_seconds_count{op=\"lookup\"} 3",
+            "gomodfs_operation_duration_seconds_bucket{le=\"+Inf\",op=\"lookup\"} 3",
             "gomodfs_cache_hits_total{cache=\"blob\"} 1",
             "# TYPE gomodfs_operation_duration_seconds histogram",
         ] {

@@ -19,6 +19,8 @@
 //!   refs/gomodfs/info/<P>/@v/<V>  a .info stored alone: "<hex id of the blob>\n"
 //!   refs/gomodfs/mod/<P>/@v/<V>   a .mod stored alone: "<hex id of the blob>\n"
 //!   gomodfs-compact.lock          exists while a pack compaction runs
+//!   gomodfs-repaired/<sha1>       a module dropped by fsck --repair: its next put
+//!                                 writes every object again (see the `fsck` module)
 //! ```
 //!
 //! `<P>` and `<V>` are the *escaped* module path and version (upper case
@@ -99,6 +101,7 @@
 //! the objects of a put whose ref is not written yet are unreachable.
 
 mod compact;
+mod fsck;
 mod integrity;
 mod layout;
 mod pack;
@@ -123,6 +126,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 pub use compact::CompactStats;
+pub use fsck::{FsckModule, FsckProblem, FsckRefs};
 
 /// A handle to the object database. Handles are `Send` but not `Sync`
 /// (they cache a snapshot of the pack list in `RefCell`s), so the store
@@ -250,6 +254,9 @@ impl GitStore {
         if let Some(why) = refs::unstorable(module) {
             return Err(Error::store(ctx(), why));
         }
+        // Dropped by `fsck --repair`: its old objects may be damaged.
+        let repaired = self.repair_marker(module);
+        let replace = replace || repaired.exists();
         let built = build_module(module, contents)?;
         let (ref_dir, ref_name) = refs::ref_file(&self.layout.refs, RefKind::Zip, module);
         let ref_path = ref_dir.join(&ref_name);
@@ -301,6 +308,7 @@ impl GitStore {
             // replaced files; handles holding the old snapshot retire.
             self.with_handle(|h| h.exists(&ObjectId::null(gix_hash::Kind::Sha1)));
             self.epoch.fetch_add(1, Ordering::AcqRel);
+            let _ = std::fs::remove_file(&repaired);
         }
         if stats.written > 0 {
             self.maybe_compact();
@@ -740,7 +748,7 @@ impl Store for GitStore {
         // A single small blob: a loose object, not a pack of one (go reads
         // the .mod of every module in the build graph, most of which never
         // get their zip fetched).
-        if !self.with_handle(|h| h.exists(&obj.id)) {
+        if self.repair_marker(module).exists() || !self.with_handle(|h| h.exists(&obj.id)) {
             pack::write_loose(&self.layout.objects, &obj).map_err(|e| Error::io(ctx(), e))?;
         }
         refs::write_ref(&ref_dir, &ref_name, &obj.id).map_err(|e| {

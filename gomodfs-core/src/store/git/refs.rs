@@ -232,11 +232,10 @@ pub(crate) fn write_ref(dir: &Path, name: &str, id: &ObjectId) -> io::Result<()>
     layout::write_atomic(dir, name, format!("{}\n", id.to_hex()).as_bytes())
 }
 
-/// All module versions with a ref of `kind`. Names that do not decode are
-/// skipped with a debug log; temp files (dot files) are skipped silently;
-/// a ref that cannot be read (not a regular file, not an object id) is
-/// skipped with a warning naming it, so it does not hide its siblings.
-pub(crate) fn list(refs_root: &Path, kind: RefKind) -> io::Result<Vec<ModuleVersion>> {
+/// Every ref file of `kind`: its name relative to `refs/gomodfs/<kind>/`
+/// and its path. Temp files (dot files) are skipped silently, non-UTF-8
+/// names with a debug log.
+pub(crate) fn walk(refs_root: &Path, kind: RefKind) -> io::Result<Vec<(String, PathBuf)>> {
     let root = refs_root.join(kind.dir());
     let mut out = Vec::new();
     let mut stack = vec![(root, String::new())];
@@ -263,23 +262,37 @@ pub(crate) fn list(refs_root: &Path, kind: RefKind) -> io::Result<Vec<ModuleVers
             };
             if entry.file_type()?.is_dir() {
                 stack.push((entry.path(), child));
-            } else if let Some(module) = parse_rel_name(&child) {
-                match read_ref(&entry.path()) {
-                    Ok(Some(_)) => out.push(module),
-                    Ok(None) => {}
-                    Err(e) => tracing::warn!(
-                        r#ref = format!("refs/gomodfs/{}/{child}", kind.dir()),
-                        %module,
-                        error = %e,
-                        "skipping a damaged ref"
-                    ),
-                }
             } else {
-                tracing::debug!(
-                    r#ref = format!("refs/gomodfs/{}/{child}", kind.dir()),
-                    "skipping ref that does not name a module version"
-                );
+                out.push((child, entry.path()));
             }
+        }
+    }
+    Ok(out)
+}
+
+/// All module versions with a ref of `kind`. Names that do not decode are
+/// skipped with a debug log; temp files (dot files) are skipped silently;
+/// a ref that cannot be read (not a regular file, not an object id) is
+/// skipped with a warning naming it, so it does not hide its siblings.
+pub(crate) fn list(refs_root: &Path, kind: RefKind) -> io::Result<Vec<ModuleVersion>> {
+    let mut out = Vec::new();
+    for (child, path) in walk(refs_root, kind)? {
+        if let Some(module) = parse_rel_name(&child) {
+            match read_ref(&path) {
+                Ok(Some(_)) => out.push(module),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(
+                    r#ref = format!("refs/gomodfs/{}/{child}", kind.dir()),
+                    %module,
+                    error = %e,
+                    "skipping a damaged ref"
+                ),
+            }
+        } else {
+            tracing::debug!(
+                r#ref = format!("refs/gomodfs/{}/{child}", kind.dir()),
+                "skipping ref that does not name a module version"
+            );
         }
     }
     Ok(out)

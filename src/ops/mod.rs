@@ -1,0 +1,50 @@
+//! Operating a store: checking it (`gomodfs fsck`), filling it ahead of
+//! time (`gomodfs prefetch`), and what they share (progress output, the
+//! store's location).
+
+pub mod fsck;
+pub mod import;
+pub mod modlist;
+pub mod prefetch;
+mod progress;
+
+pub use progress::human_bytes;
+
+use crate::Error;
+use std::path::{Path, PathBuf};
+
+/// The store directory: `dir`, else [`crate::default_store_dir`].
+pub fn store_dir(dir: Option<&Path>) -> Result<PathBuf, Error> {
+    match dir {
+        Some(d) => Ok(d.to_owned()),
+        None => crate::default_store_dir(),
+    }
+}
+
+/// How many modules are worked on at once by default: the machine's
+/// cores, at least 2 and at most 8.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8))
+}
+
+/// Runs `work` on every item with at most `jobs` threads, calling `done`
+/// (on the worker's thread) with each item and its result as it ends.
+pub(crate) fn for_each_parallel<T: Sync, R>(
+    items: &[T],
+    jobs: usize,
+    work: impl Fn(&T) -> R + Sync,
+    done: impl Fn(&T, R) + Sync,
+) {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.clamp(1, items.len().max(1)) {
+            scope.spawn(|| {
+                while let Some(item) =
+                    items.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                {
+                    done(item, work(item));
+                }
+            });
+        }
+    });
+}
