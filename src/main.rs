@@ -366,8 +366,10 @@ fn run_mount(
     } else {
         tracing::info!("unmounting");
     }
-    mount.unmount()?;
+    let unmounted = mount.unmount();
+    // Also when the mount was gone already: the uploads are the store's.
     gomodfs::flush_uploads(&fs, flush);
+    unmounted?;
     Ok(())
 }
 
