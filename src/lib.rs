@@ -66,6 +66,9 @@ pub struct Settings {
     /// Abort a download slower than this many bytes per second over a
     /// `fetch_timeout` window (default 1 KiB/s; 0 disables).
     pub min_rate: Option<u64>,
+    /// The checksum database, as go's `GOSUMDB` (`off`, a name, or
+    /// `KEY [URL]`); `None` reads `$GOSUMDB` (default `sum.golang.org`).
+    pub gosumdb: Option<String>,
 }
 
 /// The default store: `$GOMODFS_STORE`, else `gomodfs` in the user's cache
@@ -114,11 +117,20 @@ pub fn open(settings: &Settings) -> Result<Arc<ModFs>, Error> {
         tracing::info!(goproxy = %config.goproxy, "upstream");
         Some(Upstream::new(config)?)
     };
-    Ok(Arc::new(ModFs::new(
-        Arc::new(store),
-        upstream,
-        ModFsOptions::default(),
-    )?))
+    let mut sumdb = gomodfs_core::sumdb::SumDbConfig::from_env(Some(dir.join("sumdb")));
+    if let Some(gosumdb) = &settings.gosumdb {
+        sumdb.gosumdb = gosumdb.clone();
+    }
+    if sumdb.is_off() {
+        tracing::warn!("GOSUMDB=off: modules are stored without checking the checksum database");
+    } else {
+        tracing::info!(gosumdb = %sumdb.gosumdb, gonosumdb = %sumdb.nosumdb, "checksum database");
+    }
+    let options = ModFsOptions {
+        sumdb: Some(sumdb),
+        ..ModFsOptions::default()
+    };
+    Ok(Arc::new(ModFs::new(Arc::new(store), upstream, options)?))
 }
 
 pub mod debug;

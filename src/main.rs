@@ -28,6 +28,11 @@ struct Common {
     /// Serve only what the store holds; never contact upstream.
     #[arg(long)]
     offline: bool,
+    /// The checksum database every module is checked against before it
+    /// is stored, as go's GOSUMDB: "off", a name, or "KEY [URL]"
+    /// (default: $GOSUMDB, else sum.golang.org).
+    #[arg(long, value_name = "DB")]
+    gosumdb: Option<String>,
     /// Abort a download when no bytes arrive for this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
     fetch_timeout: f64,
@@ -113,6 +118,7 @@ fn main() -> ExitCode {
         offline: common.offline,
         fetch_timeout: std::time::Duration::try_from_secs_f64(common.fetch_timeout).ok(),
         min_rate: Some(common.min_rate),
+        gosumdb: common.gosumdb.clone(),
     };
     let result = match cli.command {
         Command::Mount {

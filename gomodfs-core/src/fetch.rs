@@ -12,6 +12,7 @@ use crate::modzip::{self, Limits};
 use crate::proxy::{ProxyFile, Upstream, check_answer};
 use crate::stats::{DownloadRecord, Op, Stats};
 use crate::store::{MetaFile, ModuleContents, Store, StoredModule};
+use crate::sumdb::{Checker, Hashed};
 use bytes::Bytes;
 use parking_lot::{Condvar, Mutex};
 use std::collections::{HashMap, HashSet};
@@ -60,6 +61,9 @@ pub(crate) struct Fetcher {
     stats: Arc<Stats>,
     /// Damaged modules this process has fetched again (each at most once).
     refetched: Mutex<HashSet<ModuleVersion>>,
+    /// The checksum database every module is checked against before it is
+    /// stored (`None`: GOSUMDB=off or not configured).
+    checker: Option<Arc<Checker>>,
 }
 
 impl Fetcher {
@@ -69,6 +73,7 @@ impl Fetcher {
         limits: Limits,
         runtime: tokio::runtime::Handle,
         stats: Arc<Stats>,
+        checker: Option<Arc<Checker>>,
     ) -> Self {
         Fetcher {
             store,
@@ -78,7 +83,13 @@ impl Fetcher {
             flights: Arc::default(),
             stats,
             refetched: Mutex::default(),
+            checker,
         }
+    }
+
+    /// The runtime downloads run on.
+    pub(crate) fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.runtime
     }
 
     /// The upstream client, if not offline.
@@ -192,6 +203,7 @@ impl Fetcher {
             upstream: self.upstream.clone(),
             limits: self.limits.clone(),
             stats: self.stats.clone(),
+            checker: self.checker.clone(),
         };
         let flights = self.flights.clone();
         self.runtime.spawn(async move {
@@ -219,6 +231,7 @@ struct Job {
     upstream: Option<Arc<Upstream>>,
     limits: Limits,
     stats: Arc<Stats>,
+    checker: Option<Arc<Checker>>,
 }
 
 impl Job {
@@ -304,6 +317,9 @@ impl Job {
     /// A `.info` or `.mod` on its own: fetched and stored alone.
     async fn meta(&self, mv: &ModuleVersion, file: MetaFile) -> Result<Bytes> {
         let data = self.meta_bytes(mv, file).await?;
+        if file == MetaFile::Mod {
+            self.check_go_mod(mv, &data).await?;
+        }
         let store = self.store.clone();
         let (mv2, data2) = (mv.clone(), data.clone());
         tokio::task::spawn_blocking(move || store.put_meta(&mv2, file, &data2))
@@ -324,6 +340,38 @@ impl Job {
         self.download(mv, true).await
     }
 
+    /// The gate every module passes right before it is stored, whatever it
+    /// was fetched from: its zip and go.mod hashes must agree with the
+    /// checksum database (unless GOSUMDB=off or GONOSUMDB exempts it).
+    async fn admit(&self, mv: &ModuleVersion, contents: &ModuleContents) -> Result<()> {
+        let Some(checker) = &self.checker else {
+            return Ok(());
+        };
+        checker.check(mv, Hashed::Zip(&contents.ziphash)).await?;
+        self.check_go_mod(mv, &contents.go_mod).await
+    }
+
+    /// Checks a go.mod's hash against the checksum database.
+    async fn check_go_mod(&self, mv: &ModuleVersion, go_mod: &[u8]) -> Result<()> {
+        let Some(checker) = &self.checker else {
+            return Ok(());
+        };
+        let h1 = crate::dirhash::h1([("go.mod", go_mod)])?;
+        checker.check(mv, Hashed::GoMod(&h1)).await
+    }
+
+    /// Fetches (and verifies) `mv`'s checksum-database record ahead of
+    /// [`Job::admit`], so it arrives while the zip downloads. Failures are
+    /// left for `admit` to report.
+    async fn prefetch_record(&self, mv: &ModuleVersion) {
+        if let Some(checker) = &self.checker
+            && !checker.skips(mv.path())
+            && let Err(e) = checker.lookup_file(mv).await
+        {
+            tracing::debug!(module = mv.path(), version = mv.version(), error = %e, "checksum database lookup");
+        }
+    }
+
     /// Downloads, validates and stores a module (with `replace`, through
     /// [`Store::replace_module`]).
     async fn download(&self, mv: &ModuleVersion, replace: bool) -> Result<Arc<StoredModule>> {
@@ -331,26 +379,34 @@ impl Job {
         let upstream = self.upstream(mv, "zip")?;
         // .info and .mod are stored with the module, only if the zip is
         // valid: a rejected module leaves nothing behind.
-        let (info, go_mod, zip) = tokio::join!(
+        // The checksum database's record is fetched while the zip downloads.
+        let (info, go_mod, zip, ()) = tokio::join!(
             self.meta_bytes(mv, MetaFile::Info),
             self.meta_bytes(mv, MetaFile::Mod),
-            upstream.fetch(mv, ProxyFile::Zip)
+            upstream.fetch(mv, ProxyFile::Zip),
+            self.prefetch_record(mv)
         );
         let result = async {
             let (info, go_mod, zip) = (info?, go_mod?, zip?);
             self.stats.fetched(zip.len() as u64);
             let zip_len = zip.len();
-            let store = self.store.clone();
             let limits = self.limits.clone();
             let mv2 = mv.clone();
-            let stored = tokio::task::spawn_blocking(move || -> Result<StoredModule> {
+            let contents = tokio::task::spawn_blocking(move || -> Result<ModuleContents> {
                 let extracted = modzip::extract(&mv2, &zip, &limits)?;
-                let contents = ModuleContents {
+                Ok(ModuleContents {
                     info,
                     go_mod,
                     ziphash: extracted.ziphash,
                     files: extracted.files,
-                };
+                })
+            })
+            .await
+            .map_err(|e| Error::store(mv.to_string(), e))??;
+            self.admit(mv, &contents).await?;
+            let store = self.store.clone();
+            let mv2 = mv.clone();
+            let stored = tokio::task::spawn_blocking(move || -> Result<StoredModule> {
                 if replace {
                     store.replace_module(&mv2, &contents)?;
                 } else {

@@ -7,6 +7,7 @@
 //! - [`store`]: the [`Store`] trait, the git object store and an in-memory store.
 //! - [`fs`]: [`ModFs`], the node API every frontend calls.
 //! - [`stats`]: per-operation counters and the status JSON.
+//! - [`sumdb`]: checking modules against the checksum database.
 #![deny(missing_docs)]
 
 pub mod dirhash;
@@ -18,6 +19,7 @@ pub mod modzip;
 pub mod proxy;
 pub mod stats;
 pub mod store;
+pub mod sumdb;
 mod time;
 
 pub use error::{Error, ErrorKind, Result};

@@ -52,6 +52,8 @@ pub mod proxy;
 pub mod rawzip;
 #[cfg(feature = "seed")]
 pub mod seed;
+#[cfg(feature = "sumdb")]
+pub mod sumdb;
 
 pub use fixture::{Fixture, standard_fixture};
 pub use gocmd::{GoCmd, GoOutput, find_go};

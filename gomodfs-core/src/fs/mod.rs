@@ -20,6 +20,7 @@ mod page;
 mod proxy_path;
 mod replies;
 mod shutdown;
+mod sumdb_files;
 mod tree;
 
 pub use caching::{ABSENT_TTL, Caching, Lifetime};
@@ -233,6 +234,12 @@ pub struct ModFsOptions {
     pub limits: Limits,
     /// Runtime for downloads; `None` makes a private one with 2 workers.
     pub runtime: Option<tokio::runtime::Handle>,
+    /// The checksum database every downloaded module is checked against
+    /// before it is stored, and whose verified files are served under
+    /// `cache/download/sumdb/`; `None` (the default for the library)
+    /// checks nothing. The `gomodfs` command passes
+    /// [`SumDbConfig::from_env`](crate::sumdb::SumDbConfig::from_env).
+    pub sumdb: Option<crate::sumdb::SumDbConfig>,
 }
 
 impl Default for ModFsOptions {
@@ -242,6 +249,7 @@ impl Default for ModFsOptions {
             blob_cache_bytes: 256 << 20,
             limits: Limits::default(),
             runtime: None,
+            sumdb: None,
         }
     }
 }
@@ -265,6 +273,8 @@ pub struct ModFs {
     /// The store's usage, recomputed at most every [`USAGE_TTL`].
     usage: parking_lot::Mutex<Option<(std::time::Instant, u64, Option<StoreUsage>)>>,
     runtime: Option<tokio::runtime::Runtime>,
+    /// The checksum database, if checked (see [`ModFsOptions::sumdb`]).
+    checker: Option<Arc<crate::sumdb::Checker>>,
 }
 
 impl Drop for ModFs {
@@ -302,12 +312,17 @@ impl ModFs {
             inner: store,
             stats: stats.clone(),
         });
+        let checker = match &options.sumdb {
+            Some(config) => crate::sumdb::checker(config, upstream.clone())?.map(Arc::new),
+            None => None,
+        };
         let fetcher = Fetcher::new(
             store.clone(),
             upstream.map(Arc::new),
             options.limits,
             handle,
             stats.clone(),
+            checker.clone(),
         );
         Ok(ModFs {
             store,
@@ -318,6 +333,7 @@ impl ModFs {
             usage: parking_lot::Mutex::new(None),
             stats,
             runtime,
+            checker,
         })
     }
 
@@ -559,7 +575,13 @@ impl ModFs {
             | Node::DownloadPrefix(_)
             | Node::Versions(_)
             | Node::TreePrefix(_) => dir(1),
-            Node::Status | Node::DownloadFile(..) => file(self.contents(node, call)?.len()),
+            Node::SumDb(crate::sumdb::SumDbName::Dir(rel)) => {
+                self.sumdb_dir(rel)?;
+                dir(1)
+            }
+            Node::Status | Node::DownloadFile(..) | Node::SumDb(_) => {
+                file(self.contents(node, call)?.len())
+            }
             Node::Module(mv, rel) => {
                 let tree = self.tree(mv, call)?;
                 match tree.entry(rel) {
@@ -592,6 +614,7 @@ impl ModFs {
                 }
             }
             Node::DownloadFile(mv, DownloadFile::Meta(kind)) => self.fetcher.meta(mv, *kind),
+            Node::SumDb(name) => self.sumdb_contents(name, call),
             Node::DownloadFile(mv, DownloadFile::Ziphash) => {
                 Ok(Bytes::from(self.tree(mv, call)?.module.ziphash.clone()))
             }
@@ -635,6 +658,7 @@ impl ModFs {
             Node::Status | Node::DownloadFile(..) => {
                 return Err(Error::NotADirectory(parent_path));
             }
+            Node::SumDb(name) => names.extend(self.sumdb_list(name)?),
             Node::Module(mv, rel) => {
                 let tree = self.tree(mv, call)?;
                 let children = tree
@@ -650,6 +674,10 @@ impl ModFs {
             }
             Node::Cache => {
                 names.insert("download".into(), NodeKind::Directory);
+            }
+            Node::Download if self.checker.is_some() => {
+                names.insert("sumdb".into(), NodeKind::Directory);
+                self.list_stored(&mut names, "", false)?;
             }
             Node::Root => {
                 names.insert(STATUS_FILE.into(), NodeKind::File);

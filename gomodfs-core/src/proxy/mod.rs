@@ -26,6 +26,7 @@ mod validate;
 
 pub use client::{RawResponse, Upstream, UpstreamStats};
 pub use config::{DEFAULT_GOPROXY, DEFAULT_MIN_RATE, HttpProxy, UpstreamConfig};
+pub(crate) use pattern::match_prefix_patterns;
 pub(crate) use validate::check_answer;
 
 use std::fmt;
