@@ -13,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::modpath::ModuleVersion;
 use crate::proxy::{RawResponse, Upstream, match_prefix_patterns};
 use bytes::Bytes;
+use std::collections::HashMap;
 
 /// The tile height every Go checksum database uses.
 const TILE_HEIGHT: u32 = 8;
@@ -47,7 +48,14 @@ pub(crate) struct Checker {
     latest: parking_lot::Mutex<Option<TreeHead>>,
     /// Serializes merges of tree heads.
     merging: tokio::sync::Mutex<()>,
+    /// Lookups this process has verified (x/mod's per-client record
+    /// cache), so the zip and the go.mod of a module are checked with one
+    /// verification; at most [`VERIFIED_MAX`] entries.
+    verified: parking_lot::Mutex<HashMap<ModuleVersion, Bytes>>,
 }
+
+/// How many verified lookups a checker remembers before it starts over.
+const VERIFIED_MAX: usize = 16_384;
 
 impl Checker {
     /// A checker of `db`, skipping modules matching `nosumdb`, keeping
@@ -67,6 +75,7 @@ impl Checker {
             base: tokio::sync::Mutex::new(None),
             latest: parking_lot::Mutex::new(None),
             merging: tokio::sync::Mutex::new(()),
+            verified: parking_lot::Mutex::default(),
         }
     }
 
@@ -165,6 +174,9 @@ impl Checker {
     /// The lookup file of `mv` as the database sent it (record, then its
     /// signed tree head), once verified; kept. `None`: not in the database.
     pub(crate) async fn lookup_file(&self, mv: &ModuleVersion) -> Result<Option<Bytes>> {
+        if let Some(data) = self.verified.lock().get(mv) {
+            return Ok(Some(data.clone()));
+        }
         let path = Self::lookup_path(mv);
         let file = format!("{}/{path}", self.name());
         let (data, remote) = match self.files.get(&file) {
@@ -180,6 +192,11 @@ impl Checker {
         if remote {
             self.files.put(&file, &data);
         }
+        let mut verified = self.verified.lock();
+        if verified.len() >= VERIFIED_MAX {
+            verified.clear();
+        }
+        verified.insert(mv.clone(), data.clone());
         Ok(Some(data))
     }
 
