@@ -46,7 +46,7 @@ pub(crate) struct Checker {
     /// The latest tree head this process has verified; `None` until read
     /// from the files.
     latest: parking_lot::Mutex<Option<TreeHead>>,
-    /// Serializes merges of tree heads.
+    /// Serializes saves of the latest tree head.
     merging: tokio::sync::Mutex<()>,
     /// Lookups this process has verified (x/mod's per-client record
     /// cache), so the zip and the go.mod of a module are checked with one
@@ -243,7 +243,8 @@ impl Checker {
     /// Merges a signed tree head into the latest one (x/mod's
     /// `mergeLatest`): an older or equal tree must be a prefix of the
     /// latest, a newer one must contain it; a newer one becomes the latest
-    /// and is kept. A fork is a SECURITY ERROR.
+    /// and is kept (unless the store already keeps a newer one, which must
+    /// be consistent too). A fork is a SECURITY ERROR.
     async fn merge_latest(&self, note: &[u8]) -> Result<()> {
         let text = self
             .db
@@ -255,24 +256,45 @@ impl Checker {
             tree,
             note: Bytes::copy_from_slice(note),
         };
-        let _merging = self.merging.lock().await;
-        let latest = self.latest_tree().await?;
-        // Another process may have seen a newer head.
-        let kept = TreeHead::load(&self.files, &self.db.verifier).unwrap_or(TreeHead::EMPTY);
-        let latest = if kept.tree.n > latest.tree.n {
-            self.check_trees(&latest, &kept).await?;
-            *self.latest.lock() = Some(kept.clone());
-            kept
-        } else {
-            latest
-        };
-        if head.tree.n <= latest.tree.n {
-            return self.check_trees(&head, &latest).await;
+        if !self.merge_head(&head).await? {
+            return Ok(());
         }
-        self.check_trees(&latest, &head).await?;
-        head.save(&self.files, self.name());
-        *self.latest.lock() = Some(head);
+        // A newer head: another process may have kept a newer one still.
+        let kept = TreeHead::load(&self.files, &self.db.verifier).unwrap_or(TreeHead::EMPTY);
+        if kept.tree.n > head.tree.n {
+            self.merge_head(&kept).await?;
+            return Ok(());
+        }
+        // Saves are serialized, and only the latest is saved.
+        let _saving = self.merging.lock().await;
+        let current = self.latest.lock().as_ref().map(|h| h.tree);
+        if current == Some(head.tree) {
+            head.save(&self.files, self.name());
+        }
         Ok(())
+    }
+
+    /// Merges `head` into the latest tree head in memory, without holding
+    /// a lock while tiles are read (x/mod's `mergeLatestMem`): true when
+    /// `head` became the latest.
+    async fn merge_head(&self, head: &TreeHead) -> Result<bool> {
+        loop {
+            let latest = self.latest_tree().await?;
+            if head.tree == latest.tree {
+                return Ok(false);
+            }
+            if head.tree.n <= latest.tree.n {
+                self.check_trees(head, &latest).await?;
+                return Ok(false);
+            }
+            self.check_trees(&latest, head).await?;
+            let mut current = self.latest.lock();
+            if current.as_ref().map(|h| h.tree) == Some(latest.tree) {
+                *current = Some(head.clone());
+                return Ok(true);
+            }
+            // Another merge moved the latest meanwhile: check against it.
+        }
     }
 
     /// Checks that `older` is a prefix of `newer` (x/mod's `checkTrees`).
