@@ -179,25 +179,51 @@ impl Checker {
         }
         let path = Self::lookup_path(mv);
         let file = format!("{}/{path}", self.name());
-        let (data, remote) = match self.files.get(&file) {
-            Some(data) => (data, false),
-            None => match self.remote(&path).await? {
-                Some(data) => (data, true),
+        let kept = self.files.get(&file);
+        let data = match kept {
+            Some(data) => match self.verify_record(&data).await {
+                Ok(()) => data,
+                // A kept file that no longer verifies (a crash mid-write,
+                // an edit): asked again, and replaced if that verifies.
+                Err(e) if self.upstream.is_some() => {
+                    tracing::warn!(file = %file, error = %e, "a kept checksum database file does not verify: fetching it again");
+                    match self.fetch_record(&path, &file).await? {
+                        Some(data) => data,
+                        None => return Ok(None),
+                    }
+                }
+                Err(e) => return Err(e),
+            },
+            None => match self.fetch_record(&path, &file).await? {
+                Some(data) => data,
                 None => return Ok(None),
             },
         };
-        let (id, text, note) = parse_record(&data).map_err(|e| self.misbehaved(e))?;
-        self.merge_latest(note.as_bytes()).await?;
-        self.check_record(id, text).await?;
-        if remote {
-            self.files.put(&file, &data);
-        }
         let mut verified = self.verified.lock();
         if verified.len() >= VERIFIED_MAX {
             verified.clear();
         }
         verified.insert(mv.clone(), data.clone());
         Ok(Some(data))
+    }
+
+    /// Fetches the lookup at `path`, verifies it and keeps it as `file`;
+    /// `None`: not in the database.
+    async fn fetch_record(&self, path: &str, file: &str) -> Result<Option<Bytes>> {
+        let Some(data) = self.remote(path).await? else {
+            return Ok(None);
+        };
+        self.verify_record(&data).await?;
+        self.files.put(file, &data);
+        Ok(Some(data))
+    }
+
+    /// Verifies a lookup answer: its tree head (merged into the latest)
+    /// and the record's inclusion in the latest tree.
+    async fn verify_record(&self, data: &[u8]) -> Result<()> {
+        let (id, text, note) = parse_record(data).map_err(|e| self.misbehaved(e))?;
+        self.merge_latest(note.as_bytes()).await?;
+        self.check_record(id, text).await
     }
 
     /// The tile at `path` (`tile/8/L/…`), verified against the latest tree
@@ -355,8 +381,25 @@ impl Checker {
     /// Reads stored hashes of `tree` from tiles (kept, else fetched), and
     /// checks the tiles against the tree; keeps the tiles it fetched.
     async fn read_hashes(&self, tree: Tree, indexes: &[i64]) -> Result<Vec<Hash>> {
+        match self.read_hashes_from(tree, indexes, true).await {
+            // Kept tiles that no longer verify (a crash mid-write, an
+            // edit): all of them asked again.
+            Err(Error::Checksum { cause, .. }) if self.upstream.is_some() => {
+                tracing::debug!(cause = %cause, "tiles do not verify: fetching them all again");
+                self.read_hashes_from(tree, indexes, false).await
+            }
+            other => other,
+        }
+    }
+
+    /// [`Checker::read_hashes`], with the kept tiles (`kept`) or without.
+    async fn read_hashes_from(&self, tree: Tree, indexes: &[i64], kept: bool) -> Result<Vec<Hash>> {
         let plan = TilePlan::new(tree, TILE_HEIGHT, indexes).map_err(|e| self.misbehaved(e))?;
-        let mut data: Vec<Option<Bytes>> = plan.tiles().iter().map(|t| self.kept_tile(t)).collect();
+        let mut data: Vec<Option<Bytes>> = plan
+            .tiles()
+            .iter()
+            .map(|t| if kept { self.kept_tile(t) } else { None })
+            .collect();
         // The missing tiles are fetched at once: a new tree head needs a
         // handful, one per level.
         let missing: Vec<Tile> = plan
