@@ -76,6 +76,9 @@ pub struct Settings {
     /// storage between the local store and upstream; `None`: none.
     #[cfg(feature = "remote")]
     pub remote: Option<gomodfs_core::remote::RemoteConfig>,
+    /// The checksum database, as go's `GOSUMDB` (`off`, a name, or
+    /// `KEY [URL]`); `None` reads `$GOSUMDB` (default `sum.golang.org`).
+    pub gosumdb: Option<String>,
 }
 
 /// The default store: `$GOMODFS_STORE`, else `gomodfs` in the user's cache
@@ -136,9 +139,19 @@ pub fn open(settings: &Settings) -> Result<Arc<ModFs>, Error> {
         tracing::info!(goproxy = %config.goproxy, "upstream");
         Some(Upstream::new(config)?)
     };
+    let mut sumdb = gomodfs_core::sumdb::SumDbConfig::from_env(Some(dir.join("sumdb")));
+    if let Some(gosumdb) = &settings.gosumdb {
+        sumdb.gosumdb = gosumdb.clone();
+    }
+    if sumdb.is_off() {
+        tracing::warn!("GOSUMDB=off: modules are stored without checking the checksum database");
+    } else {
+        tracing::info!(gosumdb = %sumdb.gosumdb, gonosumdb = %sumdb.nosumdb, "checksum database");
+    }
     let options = ModFsOptions {
         #[cfg(feature = "remote")]
         remote,
+        sumdb: Some(sumdb),
         ..ModFsOptions::default()
     };
     Ok(Arc::new(ModFs::new(store, upstream, options)?))

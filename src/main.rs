@@ -31,6 +31,11 @@ struct Common {
     /// Serve only what the store holds; never contact upstream.
     #[arg(long)]
     offline: bool,
+    /// The checksum database every module is checked against before it
+    /// is stored, as go's GOSUMDB: "off", a name, or "KEY [URL]"
+    /// (default: $GOSUMDB, else sum.golang.org).
+    #[arg(long, value_name = "DB")]
+    gosumdb: Option<String>,
     /// Abort a download when no bytes arrive for this many seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0)]
     fetch_timeout: f64,
@@ -213,6 +218,7 @@ fn main() -> ExitCode {
         min_rate: Some(common.min_rate),
         #[cfg(feature = "remote")]
         remote,
+        gosumdb: common.gosumdb.clone(),
     };
     let flush = common.flush_timeout();
     let result = match cli.command {

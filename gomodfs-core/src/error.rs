@@ -112,6 +112,17 @@ pub enum Error {
         /// What is wrong, in words.
         cause: String,
     },
+    /// The checksum database refused a module version (its hash differs:
+    /// "SECURITY ERROR"), misbehaved (a forked log), or could not be
+    /// asked: nothing of the module is stored.
+    #[error("verifying {context}: {cause}")]
+    Checksum {
+        /// What was being verified: `module@version` or
+        /// `module@version/go.mod`.
+        context: String,
+        /// Why it failed, in go's words where go has them.
+        cause: String,
+    },
     /// Configuration is invalid (bad GOPROXY value, bad netrc, ...).
     #[error("configuration: {0}")]
     Config(String),
@@ -174,6 +185,7 @@ impl Error {
             | Error::InvalidZip { .. }
             | Error::Store { .. }
             | Error::Damaged { .. }
+            | Error::Checksum { .. }
             | Error::Config(_)
             | Error::WouldFetch(_)
             | Error::Remote { .. }

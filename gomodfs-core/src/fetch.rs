@@ -13,6 +13,7 @@ use crate::proxy::{ProxyFile, Upstream, check_answer};
 use crate::remote_hook::{Carries, RemoteHook, Ticket};
 use crate::stats::{DownloadRecord, Op, Stats};
 use crate::store::{MetaFile, ModuleContents, Store, StoredModule};
+use crate::sumdb::{Checker, Hashed};
 use bytes::Bytes;
 use parking_lot::{Condvar, Mutex};
 use std::collections::{HashMap, HashSet};
@@ -63,6 +64,9 @@ pub(crate) struct Fetcher {
     refetched: Mutex<HashSet<ModuleVersion>>,
     /// The fleet tier between the store and upstream (`--remote`).
     remote: RemoteHook,
+    /// The checksum database every module is checked against before it is
+    /// stored (`None`: GOSUMDB=off or not configured).
+    checker: Option<Arc<Checker>>,
 }
 
 impl Fetcher {
@@ -73,6 +77,7 @@ impl Fetcher {
         runtime: tokio::runtime::Handle,
         stats: Arc<Stats>,
         remote: RemoteHook,
+        checker: Option<Arc<Checker>>,
     ) -> Self {
         Fetcher {
             store,
@@ -83,7 +88,13 @@ impl Fetcher {
             stats,
             refetched: Mutex::default(),
             remote,
+            checker,
         }
+    }
+
+    /// The runtime downloads run on.
+    pub(crate) fn runtime(&self) -> &tokio::runtime::Handle {
+        &self.runtime
     }
 
     /// The upstream client, if not offline.
@@ -198,6 +209,7 @@ impl Fetcher {
             limits: self.limits.clone(),
             stats: self.stats.clone(),
             remote: self.remote.clone(),
+            checker: self.checker.clone(),
         };
         let flights = self.flights.clone();
         self.runtime.spawn(async move {
@@ -226,6 +238,7 @@ struct Job {
     limits: Limits,
     stats: Arc<Stats>,
     remote: RemoteHook,
+    checker: Option<Arc<Checker>>,
 }
 
 impl Job {
@@ -322,6 +335,9 @@ impl Job {
     /// upstream, uploaded to the fleet tier behind).
     async fn meta(&self, mv: &ModuleVersion, file: MetaFile) -> Result<Bytes> {
         let (data, from_upstream) = self.meta_source(mv, file).await?;
+        if file == MetaFile::Mod {
+            self.check_go_mod(mv, &data).await?;
+        }
         let ticket = from_upstream.then(|| self.remote.record(mv, Carries::Meta(file)));
         let store = self.store.clone();
         let (mv2, data2) = (mv.clone(), data.clone());
@@ -347,6 +363,38 @@ impl Job {
     /// A damaged module fetched again, replacing the stored copy.
     async fn module_again(&self, mv: &ModuleVersion) -> Result<Arc<StoredModule>> {
         self.download(mv, true).await
+    }
+
+    /// The gate every module passes right before it is stored, whatever it
+    /// was fetched from: its zip and go.mod hashes must agree with the
+    /// checksum database (unless GOSUMDB=off or GONOSUMDB exempts it).
+    async fn admit(&self, mv: &ModuleVersion, contents: &ModuleContents) -> Result<()> {
+        let Some(checker) = &self.checker else {
+            return Ok(());
+        };
+        checker.check(mv, Hashed::Zip(&contents.ziphash)).await?;
+        self.check_go_mod(mv, &contents.go_mod).await
+    }
+
+    /// Checks a go.mod's hash against the checksum database.
+    async fn check_go_mod(&self, mv: &ModuleVersion, go_mod: &[u8]) -> Result<()> {
+        let Some(checker) = &self.checker else {
+            return Ok(());
+        };
+        let h1 = crate::dirhash::h1([("go.mod", go_mod)])?;
+        checker.check(mv, Hashed::GoMod(&h1)).await
+    }
+
+    /// Fetches (and verifies) `mv`'s checksum-database record ahead of
+    /// [`Job::admit`], so it arrives while the zip downloads. Failures are
+    /// left for `admit` to report.
+    async fn prefetch_record(&self, mv: &ModuleVersion) {
+        if let Some(checker) = &self.checker
+            && !checker.skips(mv.path())
+            && let Err(e) = checker.lookup_file(mv).await
+        {
+            tracing::debug!(module = mv.path(), version = mv.version(), error = %e, "checksum database lookup");
+        }
     }
 
     /// Downloads, validates and stores a module (with `replace`, through
@@ -375,10 +423,12 @@ impl Job {
         let upstream = self.upstream(mv, "zip")?;
         // .info and .mod are stored with the module, only if the zip is
         // valid: a rejected module leaves nothing behind.
-        let (info, go_mod, zip) = tokio::join!(
+        // The checksum database's record is fetched while the zip downloads.
+        let (info, go_mod, zip, ()) = tokio::join!(
             self.meta_bytes(mv, MetaFile::Info),
             self.meta_bytes(mv, MetaFile::Mod),
-            upstream.fetch(mv, ProxyFile::Zip)
+            upstream.fetch(mv, ProxyFile::Zip),
+            self.prefetch_record(mv)
         );
         let result = async {
             let (info, go_mod, zip) = (info?, go_mod?, zip?);
@@ -434,10 +484,9 @@ impl Job {
         replace: bool,
         ticket: Option<Ticket>,
     ) -> Result<StoredModule> {
-        let store = self.store.clone();
         let limits = self.limits.clone();
         let mv2 = mv.clone();
-        tokio::task::spawn_blocking(move || -> Result<StoredModule> {
+        let contents = tokio::task::spawn_blocking(move || -> Result<ModuleContents> {
             let extracted = modzip::extract(&mv2, &zip, &limits)?;
             if let Some(want) = ziphash
                 && extracted.ziphash != want
@@ -451,12 +500,21 @@ impl Job {
                     ),
                 });
             }
-            let contents = ModuleContents {
+            Ok(ModuleContents {
                 info,
                 go_mod,
                 ziphash: extracted.ziphash,
                 files: extracted.files,
-            };
+            })
+        })
+        .await
+        .map_err(|e| Error::store(mv.to_string(), e))??;
+        // Whatever the source (upstream or the fleet tier), the checksum
+        // database has the last word before anything is stored.
+        self.admit(mv, &contents).await?;
+        let store = self.store.clone();
+        let mv2 = mv.clone();
+        tokio::task::spawn_blocking(move || -> Result<StoredModule> {
             if replace {
                 store.replace_module(&mv2, &contents)?;
             } else {

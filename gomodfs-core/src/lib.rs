@@ -9,6 +9,7 @@
 //! - [`fs`]: [`ModFs`], the node API every frontend calls.
 //! - [`stats`]: per-operation counters and the status JSON.
 //! - [`zipgen`]: deterministic module zips, generated from stored files.
+//! - [`sumdb`]: checking modules against the checksum database.
 #![deny(missing_docs)]
 
 pub mod dirhash;
@@ -23,6 +24,7 @@ pub mod remote;
 mod remote_hook;
 pub mod stats;
 pub mod store;
+pub mod sumdb;
 mod time;
 pub mod zipgen;
 

@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 use gomodfs_core::store::MemoryStore;
-use gomodfs_core::{ErrorKind, ModFs, ModFsOptions, NodeId, NodeKind};
+use gomodfs_core::{ErrorKind, ModFs, ModFsOptions, ModuleVersion, NodeId, NodeKind, Store};
 use gomodfs_testkit::seed::put;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -129,19 +129,52 @@ fn toolchain_binaries_are_executable() {
         &[
             ("bin/go", "ELF"),
             ("pkg/tool/linux_amd64/compile", "ELF"),
+            ("lib/wasm/go_js_wasm_exec", "#!/bin/sh"),
+            ("lib/wasm/go_wasip1_wasm_exec", "#!/bin/sh"),
+            ("lib/wasm/wasm_exec.js", "js"),
+            ("lib/go__exec", "not a wrapper"),
             ("src/fmt/print.go", "package fmt"),
+            ("src/_go.mod", "module std\n"),
+            ("src/cmd/_go.mod", "module cmd\n"),
         ],
     )
     .unwrap();
+    let ziphash = store
+        .module(&ModuleVersion::new("golang.org/toolchain", v).unwrap())
+        .unwrap()
+        .unwrap()
+        .ziphash;
     let fs = offline(store);
-    let perm = |rel: &str| {
-        fs.resolve(&format!("golang.org/toolchain@{v}/{rel}"))
-            .unwrap()
-            .perm
-    };
+    let root = format!("golang.org/toolchain@{v}");
+    let perm = |rel: &str| fs.resolve(&format!("{root}/{rel}")).unwrap().perm;
     assert_eq!(perm("bin/go"), 0o555);
     assert_eq!(perm("pkg/tool/linux_amd64/compile"), 0o555);
+    assert_eq!(perm("lib/wasm/go_js_wasm_exec"), 0o555);
+    assert_eq!(perm("lib/wasm/go_wasip1_wasm_exec"), 0o555);
+    assert_eq!(perm("lib/wasm/wasm_exec.js"), 0o444);
+    assert_eq!(perm("lib/go__exec"), 0o444);
     assert_eq!(perm("src/fmt/print.go"), 0o444);
+    // A go.mod beside every _go.mod, with the same bytes, listed too, so
+    // go never copies one into the read-only tree.
+    for dir in ["src", "src/cmd"] {
+        let under = fs.resolve(&format!("{root}/{dir}/_go.mod")).unwrap();
+        let plain = fs.resolve(&format!("{root}/{dir}/go.mod")).unwrap();
+        assert_eq!(plain.size, under.size);
+        assert_eq!(fs.open(plain.id).unwrap(), fs.open(under.id).unwrap());
+        let listed = fs
+            .readdir_plus(fs.resolve(&format!("{root}/{dir}")).unwrap().id)
+            .unwrap();
+        assert!(listed.iter().any(|(e, _)| e.name == "go.mod"), "{dir}");
+    }
+    // The .ziphash is still the zip's.
+    let zh = fs
+        .resolve(&format!(
+            "cache/download/golang.org/toolchain/@v/{v}.ziphash"
+        ))
+        .unwrap();
+    assert_eq!(fs.open(zh.id).unwrap(), ziphash.as_bytes());
+    // A directory without a _go.mod gets none.
+    assert!(fs.resolve(&format!("{root}/src/fmt/go.mod")).is_err());
 }
 
 #[test]

@@ -56,6 +56,8 @@ pub mod rawzip;
 pub mod seaweed;
 #[cfg(feature = "seed")]
 pub mod seed;
+#[cfg(feature = "sumdb")]
+pub mod sumdb;
 
 pub use fixture::{Fixture, standard_fixture};
 pub use gocmd::{GoCmd, GoOutput, find_go};

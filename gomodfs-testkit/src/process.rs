@@ -50,12 +50,18 @@ pub struct Launch {
 impl Launch {
     /// `program` (for gomodfs: `env!("CARGO_BIN_EXE_gomodfs")`), with its
     /// standard error written to `log` (created or truncated), standard
-    /// output discarded and `RUST_LOG=info`.
+    /// output discarded, `RUST_LOG=info` and `GOSUMDB=off` (the test
+    /// proxy's modules are in no public checksum database, and the default
+    /// run never reaches the internet: tests of the checksum database set
+    /// `GOSUMDB` to the test proxy's database).
     pub fn new(program: impl AsRef<OsStr>, log: impl AsRef<Path>) -> Launch {
         Launch {
             program: program.as_ref().to_owned(),
             args: Vec::new(),
-            env: vec![("RUST_LOG".into(), "info".into())],
+            env: vec![
+                ("RUST_LOG".into(), "info".into()),
+                ("GOSUMDB".into(), "off".into()),
+            ],
             log: log.as_ref().to_owned(),
             mount: None,
             markers: Vec::new(),

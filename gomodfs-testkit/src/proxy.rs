@@ -83,6 +83,9 @@ struct State {
     modules: BTreeMap<(String, String), ModuleSpec>,
     faults: HashMap<FaultKey, FaultState>,
     log: Vec<RequestRecord>,
+    /// The checksum database served under `/sumdb/<name>/`, if any.
+    #[cfg(feature = "sumdb")]
+    sumdb: Option<Arc<crate::sumdb::TestSumDb>>,
 }
 
 struct Shared {
@@ -189,6 +192,14 @@ impl TestProxy {
     pub fn add(&self, spec: ModuleSpec) {
         let key = (spec.path().to_owned(), spec.version().to_owned());
         self.shared.state.lock().modules.insert(key, spec);
+    }
+
+    /// Serves `db` under `/sumdb/<name>/` (`supported`, `latest`,
+    /// `lookup/…`, `tile/…`), with records for the modules this proxy
+    /// serves (feature `sumdb`).
+    #[cfg(feature = "sumdb")]
+    pub fn serve_sumdb(&self, db: Arc<crate::sumdb::TestSumDb>) {
+        self.shared.state.lock().sumdb = Some(db);
     }
 
     /// Removes a module version (later requests for it get 404).
@@ -532,6 +543,19 @@ impl Response {
 
 fn normal_response(st: &State, key: Option<&FaultKey>, path: &str) -> Response {
     let not_found = || Response::text(404, format!("not found: {path}\n"));
+    #[cfg(feature = "sumdb")]
+    if let Some(db) = &st.sumdb {
+        let decoded = percent_decode(path);
+        let prefix = format!("/sumdb/{}/", db.name());
+        if let Some(rest) = decoded.strip_prefix(&prefix) {
+            let (status, body) = db.answer(rest, &st.modules);
+            return Response {
+                status,
+                content_type: "text/plain; charset=utf-8",
+                body,
+            };
+        }
+    }
     let Some((module, version, ext)) = key else {
         return not_found();
     };

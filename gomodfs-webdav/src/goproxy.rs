@@ -6,7 +6,8 @@
 //! | `<E(path)>/@v/<E(ver)>.info`, `.mod` | from the store, fetched on demand ([`ModFs::meta`]) |
 //! | `<E(path)>/@v/<E(ver)>.zip` | generated from the store, streamed ([`crate::zipgen`]) |
 //! | `<E(path)>/@v/list`, `<E(path)>/@latest` | passed through to the upstream, cached (see [`crate::passthrough`]) |
-//! | `sumdb/<name>/...` | passed through to the upstream, cached the same way |
+//! | `sumdb/<name>/lookup/…`, `tile/…` of the checked database | from the store's verified sumdb files, fetched and verified on demand ([`ModFs::sumdb_file`]) |
+//! | other `sumdb/<name>/...` | passed through to the upstream, cached the same way |
 //!
 //! The paths are parsed by the core ([`ProxyRequest::parse`]), which also
 //! answers each request: this module only speaks HTTP.
@@ -59,8 +60,36 @@ impl GoProxy {
             ProxyRequest::File(mv, ProxyFile::Mod) => {
                 self.meta(method, headers, mv, MetaFile::Mod).await
             }
+            ProxyRequest::Pass(PassRequest::SumDb(rest)) => {
+                let what = format!("sumdb/{rest}");
+                let r = rest.clone();
+                match blocking(&self.fs, "goproxy", what, move |fs| fs.sumdb_file(&r)).await {
+                    Ok(Some(data)) => self.sumdb_file(method, headers, data),
+                    Ok(None) => self.pass(method, &PassRequest::SumDb(rest)).await,
+                    Err(failure) => failure.response(),
+                }
+            }
             ProxyRequest::Pass(request) => self.pass(method, &request).await,
         }
+    }
+
+    /// A verified lookup or tile: immutable (a partial tile has its width
+    /// in its name).
+    fn sumdb_file(&self, method: &Method, headers: &HeaderMap, data: Bytes) -> Response<Body> {
+        let v = Validators {
+            etag: Some(content_etag(&data)),
+            modified: None,
+            immutable: true,
+        };
+        let len = data.len() as u64;
+        files::serve(
+            method,
+            headers,
+            "text/plain; charset=utf-8",
+            len,
+            &v,
+            |s, e| data.slice(s as usize..e as usize),
+        )
     }
 
     async fn meta(

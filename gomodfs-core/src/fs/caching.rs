@@ -6,11 +6,12 @@
 //!
 //! | node | attributes | contents | absent names | snapshot |
 //! | --- | --- | --- | --- | --- |
-//! | module trees, `cache/download/…/@v/*.{info,mod,ziphash}` | forever | forever | forever | no |
+//! | module trees, `cache/download/…/@v/*.{info,mod,ziphash}`, sumdb lookups and tiles | forever | forever | forever | no |
 //! | directories outside module trees | forever | never (listings grow) | [`ABSENT_TTL`] | no |
 //! | `.gomodfs-status` | never | never | — | per open |
 
 use super::node::Node;
+use crate::sumdb::SumDbName;
 use std::time::Duration;
 
 /// How long a name absent from a directory outside module trees stays
@@ -89,12 +90,18 @@ impl Caching {
     pub(crate) fn of(node: &Node) -> Caching {
         match node {
             Node::Module(..) | Node::DownloadFile(..) => Caching::IMMUTABLE,
+            // Lookups and tiles never change (a partial tile has its width
+            // in its name).
+            Node::SumDb(name) if name.db().is_some() && !matches!(name, SumDbName::Dir(_)) => {
+                Caching::IMMUTABLE
+            }
             Node::Status => Caching::LIVE,
             Node::Root
             | Node::Cache
             | Node::Download
             | Node::DownloadPrefix(_)
             | Node::Versions(_)
+            | Node::SumDb(_)
             | Node::TreePrefix(_) => Caching::GROWING,
         }
     }
@@ -115,9 +122,16 @@ mod tests {
         };
         let module_dir = Node::Module(mv.clone(), String::new());
         let module_file = Node::Module(mv.clone(), "a.go".into());
-        let download_file =
-            Node::DownloadFile(mv, super::super::node::DownloadFile::Meta(MetaFile::Mod));
-        for node in [&module_dir, &module_file, &download_file] {
+        let download_file = Node::DownloadFile(
+            mv.clone(),
+            super::super::node::DownloadFile::Meta(MetaFile::Mod),
+        );
+        let lookup = Node::SumDb(SumDbName::Lookup("sum.golang.org".into(), mv));
+        let tile = Node::SumDb(SumDbName::Tile(
+            "sum.golang.org".into(),
+            "tile/8/0/000.p/3".into(),
+        ));
+        for node in [&module_dir, &module_file, &download_file, &lookup, &tile] {
             let c = Caching::of(node);
             assert_eq!(c.attr, Lifetime::Forever, "{node:?}");
             assert_eq!(c.contents, Lifetime::Forever, "{node:?}");
@@ -131,6 +145,8 @@ mod tests {
             Node::DownloadPrefix("example.com".into()),
             Node::Versions("example.com/m".into()),
             Node::TreePrefix("example.com".into()),
+            Node::SumDb(SumDbName::Dir(String::new())),
+            Node::SumDb(SumDbName::Dir("sum.golang.org/lookup".into())),
         ];
         for node in &growing {
             let c = Caching::of(node);

@@ -20,6 +20,7 @@ mod page;
 mod proxy_path;
 mod replies;
 mod shutdown;
+mod sumdb_files;
 mod tree;
 
 pub use caching::{ABSENT_TTL, Caching, Lifetime};
@@ -236,6 +237,12 @@ pub struct ModFsOptions {
     /// The fleet tier between the store and upstream (`--remote`).
     #[cfg(feature = "remote")]
     pub remote: Option<Arc<crate::remote::FleetTier>>,
+    /// The checksum database every downloaded module is checked against
+    /// before it is stored, and whose verified files are served under
+    /// `cache/download/sumdb/`; `None` (the default for the library)
+    /// checks nothing. The `gomodfs` command passes
+    /// [`SumDbConfig::from_env`](crate::sumdb::SumDbConfig::from_env).
+    pub sumdb: Option<crate::sumdb::SumDbConfig>,
 }
 
 impl Default for ModFsOptions {
@@ -247,6 +254,7 @@ impl Default for ModFsOptions {
             runtime: None,
             #[cfg(feature = "remote")]
             remote: None,
+            sumdb: None,
         }
     }
 }
@@ -272,6 +280,8 @@ pub struct ModFs {
     runtime: Option<tokio::runtime::Runtime>,
     #[cfg(feature = "remote")]
     remote: Option<Arc<crate::remote::FleetTier>>,
+    /// The checksum database, if checked (see [`ModFsOptions::sumdb`]).
+    checker: Option<Arc<crate::sumdb::Checker>>,
 }
 
 impl Drop for ModFs {
@@ -313,6 +323,10 @@ impl ModFs {
         let hook = crate::remote_hook::RemoteHook(options.remote.clone());
         #[cfg(not(feature = "remote"))]
         let hook = crate::remote_hook::RemoteHook;
+        let checker = match &options.sumdb {
+            Some(config) => crate::sumdb::checker(config, upstream.clone())?.map(Arc::new),
+            None => None,
+        };
         let fetcher = Fetcher::new(
             store.clone(),
             upstream.map(Arc::new),
@@ -320,6 +334,7 @@ impl ModFs {
             handle,
             stats.clone(),
             hook,
+            checker.clone(),
         );
         Ok(ModFs {
             store,
@@ -332,6 +347,7 @@ impl ModFs {
             runtime,
             #[cfg(feature = "remote")]
             remote: options.remote,
+            checker,
         })
     }
 
@@ -583,7 +599,13 @@ impl ModFs {
             | Node::DownloadPrefix(_)
             | Node::Versions(_)
             | Node::TreePrefix(_) => dir(1),
-            Node::Status | Node::DownloadFile(..) => file(self.contents(node, call)?.len()),
+            Node::SumDb(crate::sumdb::SumDbName::Dir(rel)) => {
+                self.sumdb_dir(rel)?;
+                dir(1)
+            }
+            Node::Status | Node::DownloadFile(..) | Node::SumDb(_) => {
+                file(self.contents(node, call)?.len())
+            }
             Node::Module(mv, rel) => {
                 let tree = self.tree(mv, call)?;
                 match tree.entry(rel) {
@@ -616,6 +638,7 @@ impl ModFs {
                 }
             }
             Node::DownloadFile(mv, DownloadFile::Meta(kind)) => self.fetcher.meta(mv, *kind),
+            Node::SumDb(name) => self.sumdb_contents(name, call),
             Node::DownloadFile(mv, DownloadFile::Ziphash) => {
                 Ok(Bytes::from(self.tree(mv, call)?.module.ziphash.clone()))
             }
@@ -659,6 +682,7 @@ impl ModFs {
             Node::Status | Node::DownloadFile(..) => {
                 return Err(Error::NotADirectory(parent_path));
             }
+            Node::SumDb(name) => names.extend(self.sumdb_list(name)?),
             Node::Module(mv, rel) => {
                 let tree = self.tree(mv, call)?;
                 let children = tree
@@ -674,6 +698,10 @@ impl ModFs {
             }
             Node::Cache => {
                 names.insert("download".into(), NodeKind::Directory);
+            }
+            Node::Download if self.checker.is_some() => {
+                names.insert("sumdb".into(), NodeKind::Directory);
+                self.list_stored(&mut names, "", false)?;
             }
             Node::Root => {
                 names.insert(STATUS_FILE.into(), NodeKind::File);

@@ -6,6 +6,7 @@
 use crate::error::{Error, Result};
 use crate::modpath::{self, ModuleVersion};
 use crate::store::MetaFile;
+use crate::sumdb::SumDbName;
 
 /// The name of the live status file at the root.
 pub const STATUS_FILE: &str = ".gomodfs-status";
@@ -37,6 +38,9 @@ pub(crate) enum Node {
     Download,
     /// `cache/download/<escaped path prefix>`
     DownloadPrefix(String),
+    /// `cache/download/sumdb/…`: go's checksum-database cache (lookups,
+    /// tiles and the directories on the way).
+    SumDb(SumDbName),
     /// `cache/download/<escaped module path>/@v`
     Versions(String),
     /// `cache/download/<escaped module path>/@v/<escaped version>.<ext>`
@@ -59,6 +63,10 @@ impl Node {
             Node::Cache => "cache".to_owned(),
             Node::Download => "cache/download".to_owned(),
             Node::DownloadPrefix(p) => format!("cache/download/{p}"),
+            Node::SumDb(name) => match name.rel() {
+                rel if rel.is_empty() => "cache/download/sumdb".to_owned(),
+                rel => format!("cache/download/sumdb/{rel}"),
+            },
             Node::Versions(m) => format!("cache/download/{m}/@v"),
             Node::DownloadFile(mv, f) => format!(
                 "cache/download/{}/@v/{}.{}",
@@ -83,6 +91,7 @@ impl Node {
     pub(crate) fn is_dir(&self) -> Option<bool> {
         match self {
             Node::Status | Node::DownloadFile(..) => Some(false),
+            Node::SumDb(name) => Some(matches!(name, SumDbName::Dir(_))),
             Node::Module(..) => None,
             _ => Some(true),
         }
@@ -102,7 +111,12 @@ impl Node {
                 _ => tree_child("", name),
             },
             Node::Cache => (name == "download").then_some(Node::Download),
+            Node::Download if name == "sumdb" => Some(Node::SumDb(SumDbName::Dir(String::new()))),
             Node::Download => valid_prefix(name).then(|| Node::DownloadPrefix(name.to_owned())),
+            Node::SumDb(SumDbName::Dir(rel)) => {
+                SumDbName::classify(&super::tree::join(rel, name)).map(Node::SumDb)
+            }
+            Node::SumDb(_) => None,
             Node::DownloadPrefix(prefix) => {
                 if name == "@v" {
                     modpath::unescape_path(prefix)
@@ -212,8 +226,8 @@ mod tests {
             "._x",
             ".Spotlight-V100",
             "cache/vcs",
-            "cache/download/sumdb",
-            "cache/download/sumdb/sum.golang.org/lookup",
+            "cache/download/sumdb/sum.golang.org/latest",
+            "cache/download/sumdb/sum.golang.org/lookup/x@v1.0.0.lock",
             "cache/download/golang.org/x/text/@v/v0.14.0.zip",
             "cache/download/golang.org/x/text/@v/v0.14.0.partial",
             "cache/download/golang.org/x/text/@v/v0.14.0.lock",
@@ -239,6 +253,9 @@ mod tests {
             "cache/download/github.com/!burnt!sushi/toml/@v/v1.3.2.mod",
             "github.com/!burnt!sushi/toml@v1.3.2/a/b c.go",
             "example.com/x@v2.0.0+incompatible",
+            "cache/download/sumdb",
+            "cache/download/sumdb/sum.golang.org/lookup/golang.org/toolchain@v0.0.1-go1.27.3.linux-amd64",
+            "cache/download/sumdb/sum.golang.org/tile/8/0/x001/234.p/5",
         ] {
             let node = walk(p);
             assert_eq!(node.map(|n| n.path()), Some(p.to_owned()), "{p}");

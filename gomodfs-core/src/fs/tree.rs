@@ -23,8 +23,8 @@ pub(crate) struct ModuleTree {
     pub(crate) mtime: SystemTime,
     /// Directory path ("" is the root) → children (name → entry).
     dirs: HashMap<String, BTreeMap<String, TreeEntry>>,
-    /// True for `golang.org/toolchain`, whose `bin/` and `pkg/tool/` files
-    /// are executable.
+    /// True for `golang.org/toolchain`: executables (see
+    /// [`ModuleTree::executable`]) and a `go.mod` beside every `_go.mod`.
     toolchain: bool,
 }
 
@@ -49,6 +49,10 @@ impl ModuleTree {
                 .or_default()
                 .insert(rest.to_owned(), TreeEntry::File(i));
         }
+        let toolchain = mv.path() == TOOLCHAIN;
+        if toolchain {
+            add_go_mod_beside_underscore_go_mod(&module, &mut dirs);
+        }
         let counts: Vec<(String, u32)> = dirs
             .iter()
             .map(|(path, children)| {
@@ -71,7 +75,7 @@ impl ModuleTree {
             module,
             mtime,
             dirs,
-            toolchain: mv.path() == "golang.org/toolchain",
+            toolchain,
         }
     }
 
@@ -105,9 +109,19 @@ impl ModuleTree {
         self.module.files.get(i)
     }
 
-    /// Whether the file at `rel` is executable (only in the toolchain module).
+    /// Whether the file at `rel` is executable: only in the toolchain
+    /// module, the files go makes executable after a download
+    /// (cmd/go/internal/toolchain/select.go): everything under `bin/` and
+    /// `pkg/tool/`, and files under `lib/` named `go_?*_?*_exec`.
     pub(crate) fn executable(&self, rel: &str) -> bool {
-        self.toolchain && (rel.starts_with("bin/") || rel.starts_with("pkg/tool/"))
+        if !self.toolchain {
+            return false;
+        }
+        if rel.starts_with("bin/") || rel.starts_with("pkg/tool/") {
+            return true;
+        }
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        rel.starts_with("lib/") && is_exec_wrapper(name)
     }
 
     /// Approximate bytes of memory this tree holds, for cache weights.
@@ -119,6 +133,47 @@ impl ModuleTree {
             .map(|f| f.path.len() * 3 + 96)
             .sum();
         (files + self.module.info.len() + self.module.go_mod.len() + self.dirs.len() * 64) as u64
+    }
+}
+
+/// The module path of Go toolchains.
+const TOOLCHAIN: &str = "golang.org/toolchain";
+
+/// Whether `name` matches `go_?*_?*_exec` (`path.Match`: each `?*` is one
+/// or more characters, none of them `/`), like `go_js_wasm_exec`.
+fn is_exec_wrapper(name: &str) -> bool {
+    let Some(middle) = name
+        .strip_prefix("go_")
+        .and_then(|n| n.strip_suffix("_exec"))
+    else {
+        return false;
+    };
+    // `?*_?*`: some `_` with at least one character on each side.
+    middle
+        .char_indices()
+        .any(|(i, c)| c == '_' && i > 0 && i + 1 < middle.len())
+}
+
+/// Go copies every `_go.mod` of a downloaded toolchain to `go.mod` beside
+/// it (`raceSafeCopy` in cmd/go/internal/toolchain/select.go) and skips
+/// that only when `src/go.mod` has the size of `src/_go.mod`; a read-only
+/// tree must therefore already have them: each `go.mod` is the same file
+/// (same bytes, same blob) as its `_go.mod`. They are not in the zip, so
+/// the `.ziphash` is unchanged.
+fn add_go_mod_beside_underscore_go_mod(
+    module: &StoredModule,
+    dirs: &mut HashMap<String, BTreeMap<String, TreeEntry>>,
+) {
+    for (i, file) in module.files.iter().enumerate() {
+        let (parent, name) = split_parent(&file.path).unwrap_or(("", &file.path));
+        if name != "_go.mod" {
+            continue;
+        }
+        if let Some(children) = dirs.get_mut(parent) {
+            children
+                .entry("go.mod".to_owned())
+                .or_insert(TreeEntry::File(i));
+        }
     }
 }
 

@@ -861,3 +861,57 @@ fn chain(e: &dyn std::error::Error) -> String {
     }
     out
 }
+
+/// Reaching a checksum database, as `go` reaches it (cmd/go's
+/// `dbClient.initBase`).
+impl Upstream {
+    /// Whether checksum database `name` is reached through the GOPROXY
+    /// list: true once a proxy answers `sumdb/<name>/supported` with 200;
+    /// false when every proxy says 404/410, or the list reaches `off` or
+    /// `direct` first (then go asks the database itself). `file://`
+    /// entries are passed over. An error from a proxy not followed by `|` is an error.
+    pub(crate) async fn sumdb_through_proxy(&self, name: &str) -> Result<bool> {
+        let path = format!("sumdb/{name}/supported");
+        for entry in &self.inner.entries {
+            let (base, auth) = match &entry.target {
+                Target::Http { base, auth, .. } => (base, auth),
+                // go finds no `supported` file there and goes on.
+                Target::File { .. } => continue,
+                Target::Off | Target::Direct => return Ok(false),
+            };
+            match self.inner.fetch_raw_http(base, auth.as_ref(), &path).await {
+                Ok(resp) if resp.status == 200 => return Ok(true),
+                Ok(_) => {}
+                Err(_) if entry.fallback_on_error => {}
+                Err(cause) => {
+                    return Err(Error::io(
+                        format!("asking {base} whether it proxies the checksum database {name}"),
+                        std::io::Error::other(cause),
+                    ));
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    /// GETs `<base>/<url_path>` directly (no GOPROXY list), with the same
+    /// client, retries, timeouts and body limit as every fetch; 200, 404
+    /// and 410 are answers, anything else an error.
+    pub(crate) async fn fetch_url(&self, base: &str, url_path: &str) -> Result<RawResponse> {
+        if self.is_shut_down() {
+            return Err(Error::io(
+                format!("fetching {base}/{url_path}"),
+                std::io::Error::other(SHUTTING_DOWN),
+            ));
+        }
+        tokio::select! {
+            result = self.inner.fetch_raw_http(base, None, url_path) => result.map_err(|cause| {
+                Error::io(format!("fetching {base}/{url_path}"), std::io::Error::other(cause))
+            }),
+            () = self.inner.shut_down() => Err(Error::io(
+                format!("fetching {base}/{url_path}"),
+                std::io::Error::other(SHUTTING_DOWN),
+            )),
+        }
+    }
+}

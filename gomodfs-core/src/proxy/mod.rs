@@ -31,7 +31,6 @@ mod negative;
 mod netrc;
 #[cfg(not(feature = "net"))]
 mod offline;
-#[cfg(feature = "net")]
 mod pattern;
 #[cfg(feature = "net")]
 mod rate;
@@ -44,6 +43,7 @@ pub use client::Upstream;
 pub use config::{DEFAULT_GOPROXY, DEFAULT_MIN_RATE, HttpProxy, UpstreamConfig};
 #[cfg(not(feature = "net"))]
 pub use offline::Upstream;
+pub(crate) use pattern::match_prefix_patterns;
 pub use validate::check_answer;
 
 use std::fmt;

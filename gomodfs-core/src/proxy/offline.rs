@@ -47,4 +47,14 @@ impl Upstream {
     pub fn proxies(&self) -> String {
         match *self {}
     }
+
+    /// Never called: no proxy to ask about a checksum database.
+    pub(crate) async fn sumdb_through_proxy(&self, _name: &str) -> Result<bool> {
+        match *self {}
+    }
+
+    /// Never called: no network client.
+    pub(crate) async fn fetch_url(&self, _base: &str, _url_path: &str) -> Result<RawResponse> {
+        match *self {}
+    }
 }
