@@ -76,6 +76,9 @@ pub struct Settings {
     /// storage between the local store and upstream; `None`: none.
     #[cfg(feature = "remote")]
     pub remote: Option<gomodfs_core::remote::RemoteConfig>,
+    /// How long commands that end by themselves (`prefetch`) wait for the
+    /// fleet tier's pending uploads (`--flush-timeout`).
+    pub flush_timeout: std::time::Duration,
 }
 
 /// The default store: `$GOMODFS_STORE`, else `gomodfs` in the user's cache

@@ -213,6 +213,7 @@ fn main() -> ExitCode {
         min_rate: Some(common.min_rate),
         #[cfg(feature = "remote")]
         remote,
+        flush_timeout: common.flush_timeout(),
     };
     let flush = common.flush_timeout();
     let result = match cli.command {
