@@ -79,6 +79,9 @@ pub struct Settings {
     /// The checksum database, as go's `GOSUMDB` (`off`, a name, or
     /// `KEY [URL]`); `None` reads `$GOSUMDB` (default `sum.golang.org`).
     pub gosumdb: Option<String>,
+    /// How long commands that end by themselves (`prefetch`) wait for the
+    /// fleet tier's pending uploads (`--flush-timeout`).
+    pub flush_timeout: std::time::Duration,
 }
 
 /// The default store: `$GOMODFS_STORE`, else `gomodfs` in the user's cache

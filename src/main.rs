@@ -219,6 +219,7 @@ fn main() -> ExitCode {
         #[cfg(feature = "remote")]
         remote,
         gosumdb: common.gosumdb.clone(),
+        flush_timeout: common.flush_timeout(),
     };
     let flush = common.flush_timeout();
     let result = match cli.command {

@@ -133,6 +133,7 @@ pub fn run(settings: &Settings, args: &PrefetchArgs) -> Result<bool, Error> {
         wanted.len() - modules
     );
     let report = prefetch(&fs, &store, &wanted, args.jobs.max(1));
+    crate::flush_uploads(&fs, settings.flush_timeout);
     // With `--remote`: push what the remote lacks here, and count its
     // failures like fetch failures.
     println!(
