@@ -3,10 +3,12 @@
 //! store's location).
 
 pub mod fsck;
+pub mod gc;
 pub mod import;
 pub mod modlist;
 pub mod prefetch;
 mod progress;
+pub mod units;
 
 pub use progress::human_bytes;
 

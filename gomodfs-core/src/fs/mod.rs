@@ -21,6 +21,7 @@ mod proxy_path;
 mod replies;
 mod shutdown;
 mod tree;
+mod use_notes;
 
 pub use caching::{ABSENT_TTL, Caching, Lifetime};
 pub use handle::NODE_KEY_MAX;
@@ -265,6 +266,8 @@ pub struct ModFs {
     /// The store's usage, recomputed at most every [`USAGE_TTL`].
     usage: parking_lot::Mutex<Option<(std::time::Instant, u64, Option<StoreUsage>)>>,
     runtime: Option<tokio::runtime::Runtime>,
+    /// Which modules were served, for the store's last-use times.
+    used: use_notes::UseNotes,
 }
 
 impl Drop for ModFs {
@@ -318,6 +321,7 @@ impl ModFs {
             usage: parking_lot::Mutex::new(None),
             stats,
             runtime,
+            used: use_notes::UseNotes::default(),
         })
     }
 
@@ -513,6 +517,7 @@ impl ModFs {
     fn tree(&self, mv: &ModuleVersion, call: Call) -> Result<Arc<ModuleTree>> {
         if let Some(tree) = self.trees.get(mv) {
             self.stats.cache_lookup(Cache::Module, true);
+            self.used.serving(&*self.store, mv);
             return Ok(tree);
         }
         let stored = if call.store_only {
@@ -529,6 +534,7 @@ impl ModFs {
         let mtime = info_time(&stored.info);
         let tree = Arc::new(ModuleTree::new(mv, stored, mtime));
         self.trees.insert(mv.clone(), tree.clone());
+        self.used.serving(&*self.store, mv);
         Ok(tree)
     }
 

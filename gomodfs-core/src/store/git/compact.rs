@@ -66,15 +66,15 @@ pub struct CompactStats {
 
 /// A pack in `objects/pack`.
 #[derive(Debug, Clone)]
-struct PackFile {
-    pack: PathBuf,
-    idx: PathBuf,
-    size: u64,
+pub(crate) struct PackFile {
+    pub(crate) pack: PathBuf,
+    pub(crate) idx: PathBuf,
+    pub(crate) size: u64,
 }
 
 /// The packs that may be merged: `pack-*.idx` with their `.pack`, without
 /// `.keep`, `.promisor` or `.mtimes` files.
-fn list_packs(pack_dir: &Path) -> io::Result<Vec<PackFile>> {
+pub(crate) fn list_packs(pack_dir: &Path) -> io::Result<Vec<PackFile>> {
     let mut out = Vec::new();
     for entry in fs::read_dir(pack_dir)? {
         let path = entry?.path();
@@ -148,13 +148,13 @@ fn rollup_split(sizes: &[u64]) -> usize {
 }
 
 /// Held while compacting; removes the lock file when dropped.
-struct CompactLock(PathBuf);
+pub(crate) struct CompactLock(PathBuf);
 
 impl CompactLock {
     /// Takes the lock, or `None` if another compaction holds it. A lock
     /// older than [`STALE_AFTER`] belonged to a killed process and is taken
     /// over.
-    fn acquire(root: &Path) -> io::Result<Option<CompactLock>> {
+    pub(crate) fn acquire(root: &Path) -> io::Result<Option<CompactLock>> {
         let path = root.join(LOCK_NAME);
         for _ in 0..2 {
             match OpenOptions::new().write(true).create_new(true).open(&path) {

@@ -102,7 +102,10 @@
 
 mod compact;
 mod fsck;
+mod gc;
+mod gc_lock;
 mod integrity;
+mod last_use;
 mod layout;
 mod pack;
 mod refs;
@@ -127,6 +130,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 pub use compact::CompactStats;
 pub use fsck::{FsckModule, FsckProblem, FsckRefs};
+pub use gc::{GcOptions, GcReport, GcVictim};
+pub use last_use::MARK_EVERY;
 
 /// A handle to the object database. Handles are `Send` but not `Sync`
 /// (they cache a snapshot of the pack list in `RefCell`s), so the store
@@ -165,6 +170,9 @@ pub struct GitStore {
     epoch: Arc<AtomicU64>,
     /// True while a background compaction started by this instance runs.
     compacting: Arc<AtomicBool>,
+    /// The gc generation this instance's object database has seen (see the
+    /// `gc_lock` module).
+    gc_generation: AtomicU64,
 }
 
 impl fmt::Debug for GitStore {
@@ -217,6 +225,7 @@ impl GitStore {
             handles: Mutex::new(Vec::new()),
             epoch: Arc::new(AtomicU64::new(0)),
             compacting: Arc::new(AtomicBool::new(false)),
+            gc_generation: AtomicU64::new(gc_lock::generation(&root)),
         })
     }
 
@@ -258,6 +267,8 @@ impl GitStore {
         let repaired = self.repair_marker(module);
         let replace = replace || repaired.exists();
         let built = build_module(module, contents)?;
+        // Held until the ref is written: gc deletes no pack meanwhile.
+        let _gc_lock = self.lock_for_put().map_err(|e| Error::io(ctx(), e))?;
         let (ref_dir, ref_name) = refs::ref_file(&self.layout.refs, RefKind::Zip, module);
         let ref_path = ref_dir.join(&ref_name);
         let mut stats = PutStats {
@@ -314,6 +325,28 @@ impl GitStore {
             self.maybe_compact();
         }
         Ok(stats)
+    }
+
+    /// Takes the gc lock shared for a put; when gc deleted packs since this
+    /// instance last looked, first makes the object database forget them
+    /// (see the `gc_lock` module).
+    fn lock_for_put(&self) -> std::io::Result<gc_lock::GcLock> {
+        let lock = gc_lock::GcLock::shared(&self.layout.root)?;
+        let generation = gc_lock::generation(&self.layout.root);
+        if self.gc_generation.swap(generation, Ordering::AcqRel) != generation {
+            self.forget_deleted_packs();
+        }
+        Ok(lock)
+    }
+
+    /// Makes the object database re-read the pack directory (a miss does)
+    /// and retires the pooled handles whose snapshots may still map packs
+    /// that are gone.
+    fn forget_deleted_packs(&self) {
+        self.odb
+            .to_handle_arc()
+            .exists(&ObjectId::null(gix_hash::Kind::Sha1));
+        self.epoch.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The objects of `built` that the store does not hold yet.
@@ -735,6 +768,7 @@ impl Store for GitStore {
             return Err(Error::store(ctx(), why));
         }
         let obj = Object::new(Kind::Blob, data.clone());
+        let _gc_lock = self.lock_for_put().map_err(|e| Error::io(ctx(), e))?;
         let (ref_dir, ref_name) = refs::ref_file(&self.layout.refs, kind, module);
         let current = match refs::read_ref(&ref_dir.join(&ref_name)) {
             Ok(id) => id,
@@ -768,6 +802,10 @@ impl Store for GitStore {
             Ok(_) => Ok(None),
             Err(why) => Err(Error::damaged(format!("reading blob {id}"), why)),
         }
+    }
+
+    fn note_used(&self, module: &ModuleVersion) -> Result<()> {
+        GitStore::note_used(self, module)
     }
 
     fn usage(&self) -> Result<Option<crate::store::StoreUsage>> {
