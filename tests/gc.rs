@@ -209,7 +209,9 @@ fn dry_run_changes_nothing() {
     let store = tempfile::tempdir().expect("store");
     let proxy = TestProxy::start_with((0..3).map(|n| spec(n, None))).expect("proxy");
     fill(store.path(), &proxy, 0..3);
-    age(store.path(), 0, 30);
+    for n in 0..3 {
+        age(store.path(), n, 30 - n as u64);
+    }
     let before = snapshot(store.path());
     let out = gc(
         store.path(),
@@ -297,6 +299,18 @@ fn gc_with_a_live_mount_reading() {
     while reads.load(Ordering::Relaxed) < 2 * FILES {
         std::thread::sleep(Duration::from_millis(10));
     }
+    // Served just now, so within the grace period: kept.
+    let out = gc(store.path(), &["--max-size", "0"]);
+    assert!(
+        stored(store.path(), 0),
+        "a module in use was removed:\n{out}"
+    );
+    // The mount notes its use again only after a while (hourly, and the
+    // marker daily): make every module look long unused, as after a long
+    // time of serving m0 from the mount's caches.
+    for n in 0..4 {
+        age(store.path(), n, 10);
+    }
     let out = gc(store.path(), &["--max-size", "0"]);
     assert!(out.contains("removed 4 of 4 modules"), "{out}");
     assert!(!stored(store.path(), 0), "m0 removed:\n{out}");
@@ -327,9 +341,9 @@ fn gc_with_a_live_mount_reading() {
 }
 
 /// Modules are put while gc runs again and again, each reusing objects of
-/// modules gc is removing without a grace period: no put ends up with a
-/// ref to an object gc deleted (gc would fail reading it, and git fsck
-/// would report it).
+/// modules gc removed (a 1 s grace period, so objects go soon): no put
+/// ends up with a ref to an object gc deleted (reading it back, gc and git
+/// fsck would all report it).
 #[test]
 fn puts_racing_with_gc_never_leave_a_ref_to_a_deleted_object() {
     let store = tempfile::tempdir().expect("store");
@@ -341,6 +355,9 @@ fn puts_racing_with_gc_never_leave_a_ref_to_a_deleted_object() {
     )
     .expect("proxy");
     fill(store.path(), &proxy, 0..4);
+    for n in 0..4 {
+        age(store.path(), n, 10);
+    }
     let putter = {
         let (store, url) = (store.path().to_owned(), proxy.url());
         std::thread::spawn(move || {
@@ -353,12 +370,14 @@ fn puts_racing_with_gc_never_leave_a_ref_to_a_deleted_object() {
     };
     let mut runs = 0;
     while !putter.is_finished() && runs < 500 {
-        gc(store.path(), &["--max-size", "0", "--grace", "0s"]);
+        gc(store.path(), &["--max-size", "0", "--grace", "1s"]);
         runs += 1;
     }
     putter.join().expect("putter");
     assert!(runs >= 2, "gc ran {runs} times during the puts");
     assert_fsck_strict(store.path());
-    gc(store.path(), &["--unused-for", "1d", "--grace", "0s"]);
+    std::thread::sleep(Duration::from_millis(1100));
+    gc(store.path(), &["--max-size", "0", "--grace", "1s"]);
+    assert!((10..10 + PUTS).all(|n| !stored(store.path(), n)));
     assert_fsck_strict(store.path());
 }

@@ -6,7 +6,8 @@
 //!    trees). With `unused_for`, modules not used for that long go; with
 //!    `max_size`, then the least recently used ones, until the estimated
 //!    size of the objects still needed is at most `max_size`. Objects that
-//!    several modules share count until the last of them goes.
+//!    several modules share count until the last of them goes. A module
+//!    used or stored less than the grace period ago is never chosen.
 //! 2. **Remove refs.** Each chosen module's ref (and use marker) is removed
 //!    and its root tree written to `DIR/gomodfs-gc-pending` with the time:
 //!    for the grace period its objects are kept, so a process that has the
@@ -166,6 +167,14 @@ impl GitStore {
         let mut size = estimate(&uses);
         let mut chosen = Vec::new();
         for (i, m) in modules.iter().enumerate() {
+            // Used (or stored) within the grace period: in use, kept.
+            let recent = m.last_used.is_some_and(|t| {
+                now.duration_since(t)
+                    .map_or(true, |age| age < options.grace)
+            });
+            if recent {
+                continue;
+            }
             let unused = cutoff.is_some_and(|c| m.last_used.is_none_or(|t| t < c));
             let too_big = options.max_size.is_some_and(|max| size > max);
             if !unused && !too_big {
@@ -279,7 +288,7 @@ impl GitStore {
                 }
             }
             for p in &packs {
-                if new_packs.iter().any(|n| *n == p.idx) {
+                if new_packs.contains(&p.idx) {
                     continue;
                 }
                 for path in [
@@ -327,7 +336,7 @@ impl GitStore {
     }
 
     /// The zip refs (name, root tree) and the blobs the meta refs name.
-    fn list_refs_roots(&self) -> Result<(Vec<(RefName, ObjectId)>, Vec<ObjectId>)> {
+    fn list_refs_roots(&self) -> Result<RefRoots> {
         let mut modules = Vec::new();
         let mut metas = Vec::new();
         for kind in [RefKind::Zip, RefKind::Info, RefKind::Mod] {
@@ -493,6 +502,9 @@ impl GitStore {
         layout::write_atomic(&self.layout.root, PENDING_NAME, text.as_bytes())
     }
 }
+
+/// The zip refs with their root trees, and the blobs of the meta refs.
+type RefRoots = (Vec<(RefName, ObjectId)>, Vec<ObjectId>);
 
 /// A zip ref's name relative to `refs/gomodfs/zip/`.
 struct RefName(String);

@@ -10,6 +10,10 @@
 //! one its process last saw first makes the object database forget the
 //! deleted packs (a long-running process may still have them mapped, and
 //! would otherwise count their objects as present).
+//!
+//! The lock is `flock(2)` on Unix. Elsewhere (Windows, where a pack that a
+//! process has mapped cannot be deleted anyway) it is not taken: do not
+//! run gc there while other processes put.
 
 use super::layout;
 use std::fs::{File, OpenOptions};
@@ -28,22 +32,60 @@ impl GcLock {
     /// Takes the lock shared (puts), waiting while gc holds it.
     pub(crate) fn shared(root: &Path) -> io::Result<GcLock> {
         let file = open(root)?;
-        file.lock_shared()?;
+        flock(&file, Mode::Shared)?;
         Ok(GcLock(file))
     }
 
     /// Takes the lock exclusive (gc), waiting for the puts that hold it.
     pub(crate) fn exclusive(root: &Path) -> io::Result<GcLock> {
         let file = open(root)?;
-        file.lock()?;
+        flock(&file, Mode::Exclusive)?;
         Ok(GcLock(file))
     }
 }
 
 impl Drop for GcLock {
     fn drop(&mut self) {
-        let _ = self.0.unlock();
+        let _ = flock(&self.0, Mode::Unlock);
     }
+}
+
+/// What [`flock`] does.
+#[derive(Clone, Copy)]
+enum Mode {
+    Shared,
+    Exclusive,
+    Unlock,
+}
+
+/// `flock(2)`, retried when a signal interrupts the wait.
+#[cfg(unix)]
+fn flock(file: &File, mode: Mode) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let op = match mode {
+        Mode::Shared => libc::LOCK_SH,
+        Mode::Exclusive => libc::LOCK_EX,
+        Mode::Unlock => libc::LOCK_UN,
+    };
+    loop {
+        // SAFETY: flock only reads the descriptor number, which `file`
+        // keeps open for the duration of the call.
+        #[allow(unsafe_code)]
+        let rc = unsafe { libc::flock(file.as_raw_fd(), op) };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// No lock outside Unix (see the module docs).
+#[cfg(not(unix))]
+fn flock(_file: &File, _mode: Mode) -> io::Result<()> {
+    Ok(())
 }
 
 fn open(root: &Path) -> io::Result<File> {

@@ -6,15 +6,14 @@
 //! module's last use, to within [`MARK_EVERY`]. The node API calls
 //! [`GitStore::note_used`] the first time it serves a module in a process
 //! and again once a day while it keeps serving it (also from its caches),
-//! so a read costs no write. A module without a marker was last used when
-//! its ref was written. `gomodfs gc` reads these times.
+//! so a read costs no write. A module's last use is the later of its
+//! marker's time and when its ref was written. `gomodfs gc` reads these times.
 
 use super::refs::{self, RefKind};
 use super::{GitStore, layout};
 use crate::error::{Error, Result};
 use crate::modpath::ModuleVersion;
 use std::fs::{self, OpenOptions};
-use std::io;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
@@ -60,18 +59,12 @@ impl GitStore {
         Ok(())
     }
 
-    /// When `module` was last used: its marker's time, else when its ref
-    /// was written; `None` if neither exists.
+    /// When `module` was last used: the later of its marker's time and
+    /// when its ref was written; `None` if neither exists.
     pub(crate) fn last_used(&self, module: &ModuleVersion) -> Option<SystemTime> {
-        let mtime = |p: PathBuf| fs::metadata(p).and_then(|m| m.modified());
-        match mtime(self.used_marker(module)) {
-            Ok(t) => Some(t),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let (dir, name) = refs::ref_file(&self.layout.refs, RefKind::Zip, module);
-                mtime(dir.join(name)).ok()
-            }
-            Err(_) => None,
-        }
+        let mtime = |p: PathBuf| fs::metadata(p).and_then(|m| m.modified()).ok();
+        let (dir, name) = refs::ref_file(&self.layout.refs, RefKind::Zip, module);
+        mtime(self.used_marker(module)).max(mtime(dir.join(name)))
     }
 
     /// Removes the marker of a module gc removed.

@@ -21,6 +21,11 @@
 //!   gomodfs-compact.lock          exists while a pack compaction runs
 //!   gomodfs-repaired/<sha1>       a module dropped by fsck --repair: its next put
 //!                                 writes every object again (see the `fsck` module)
+//!   gomodfs-used/<P>/@v/<V>       its mtime: the module's last use, to within a day
+//!                                 (see the `last_use` module)
+//!   gomodfs-gc.lock               held shared by puts, exclusive by gc deleting packs;
+//!   gomodfs-gc.generation         bumped by each gc (see the `gc_lock` module)
+//!   gomodfs-gc-pending            modules gc removed, kept for the grace period (`gc`)
 //! ```
 //!
 //! `<P>` and `<V>` are the *escaped* module path and version (upper case
@@ -94,6 +99,9 @@
 //! `.git` path element or a `.gitmodules` file git finds dangerous makes
 //! fsck report `hasDotgit` or `gitmodules*` for that tree or blob; the store
 //! itself is unaffected (it reads the `index` blob, never checks out).
+//!
+//! `gomodfs gc` removes modules and reclaims their space safely while
+//! other processes read and put; see the `gc` module.
 //!
 //! `git --git-dir=DIR gc` also works on the store: it keeps every object
 //! reachable from our refs and, with the `config` above, leaves the refs
@@ -406,7 +414,15 @@ impl GitStore {
         what: &str,
     ) -> Result<Bytes> {
         let damaged = |why: String| Error::damaged(format!("{module}: reading {what}"), why);
-        match self.read_object(id) {
+        let mut found = self.read_object(id);
+        if matches!(found, Ok(None)) {
+            // The pack may have been replaced (by gc or a compaction) while
+            // this process's view of the pack directory was being
+            // refreshed: look once more with a fresh view.
+            self.forget_deleted_packs();
+            found = self.read_object(id);
+        }
+        match found {
             Ok(Some((k, data))) if k == kind => Ok(data),
             Ok(Some((k, _))) => Err(damaged(format!("object {id} is a {k}, not a {kind}"))),
             Ok(None) => Err(damaged(format!(
