@@ -110,20 +110,7 @@ fn gc(store: &Path, args: &[&str]) -> String {
 
 /// Bytes below `objects/`.
 fn objects_bytes(store: &Path) -> u64 {
-    let mut total = 0;
-    let mut stack = vec![store.join("objects")];
-    while let Some(d) = stack.pop() {
-        for e in fs::read_dir(&d).expect("read objects dir") {
-            let e = e.expect("entry");
-            let meta = e.metadata().expect("metadata");
-            if meta.is_dir() {
-                stack.push(e.path());
-            } else {
-                total += meta.len();
-            }
-        }
-    }
-    total
+    snapshot(&store.join("objects")).iter().map(|f| f.1).sum()
 }
 
 /// Every file below `dir` with its size and modification time.
@@ -170,15 +157,27 @@ fn first_blob(store: &Path, n: usize) -> gomodfs::core::store::BlobId {
     stored.files[0].blob
 }
 
+/// A store holding modules `0..count`, fetched from a test proxy serving
+/// them (and `extra`); module `n` looks last used `days(n)` days ago.
+fn aged_store(
+    count: usize,
+    extra: impl IntoIterator<Item = ModuleSpec>,
+    days: impl Fn(usize) -> u64,
+) -> (tempfile::TempDir, TestProxy) {
+    let store = tempfile::tempdir().expect("store");
+    let proxy =
+        TestProxy::start_with((0..count).map(|n| spec(n, None)).chain(extra)).expect("proxy");
+    fill(store.path(), &proxy, 0..count);
+    for n in 0..count {
+        age(store.path(), n, days(n));
+    }
+    (store, proxy)
+}
+
 #[test]
 fn max_size_reaches_the_size_removing_the_least_recently_used() {
-    let store = tempfile::tempdir().expect("store");
-    let proxy = TestProxy::start_with((0..6).map(|n| spec(n, None))).expect("proxy");
-    fill(store.path(), &proxy, 0..6);
-    for n in 0..6 {
-        // m0 least recently used, m5 most.
-        age(store.path(), n, 10 - n as u64);
-    }
+    // m0 least recently used, m5 most.
+    let (store, _proxy) = aged_store(6, [], |n| 10 - n as u64);
     let before = objects_bytes(store.path());
     let max = before / 2;
     let out = gc(
@@ -206,12 +205,7 @@ fn max_size_reaches_the_size_removing_the_least_recently_used() {
 
 #[test]
 fn dry_run_changes_nothing() {
-    let store = tempfile::tempdir().expect("store");
-    let proxy = TestProxy::start_with((0..3).map(|n| spec(n, None))).expect("proxy");
-    fill(store.path(), &proxy, 0..3);
-    for n in 0..3 {
-        age(store.path(), n, 30 - n as u64);
-    }
+    let (store, _proxy) = aged_store(3, [], |n| 30 - n as u64);
     let before = snapshot(store.path());
     let out = gc(
         store.path(),
@@ -227,12 +221,7 @@ fn dry_run_changes_nothing() {
 
 #[test]
 fn unused_for_keeps_recently_used_modules() {
-    let store = tempfile::tempdir().expect("store");
-    let proxy = TestProxy::start_with((0..3).map(|n| spec(n, None))).expect("proxy");
-    fill(store.path(), &proxy, 0..3);
-    for n in 0..3 {
-        age(store.path(), n, 10);
-    }
+    let (store, _proxy) = aged_store(3, [], |_| 10);
     // Serving m1 (a new process: first serve) marks it used now.
     let fs = modfs(store.path(), None);
     fs.resolve(&format!("{}/f3.bin", dir_of(1)))
@@ -271,9 +260,8 @@ fn unused_for_keeps_recently_used_modules() {
 /// grace its objects go.
 #[test]
 fn gc_with_a_live_mount_reading() {
-    let store = tempfile::tempdir().expect("store");
-    let proxy = TestProxy::start_with((0..4).map(|n| spec(n, None))).expect("proxy");
-    fill(store.path(), &proxy, 0..4);
+    // Stored just now.
+    let (store, _proxy) = aged_store(4, [], |_| 0);
     let blob0 = first_blob(store.path(), 0);
 
     let mounted = common::Mounted::new(store.path(), None);
@@ -346,18 +334,9 @@ fn gc_with_a_live_mount_reading() {
 /// fsck would all report it).
 #[test]
 fn puts_racing_with_gc_never_leave_a_ref_to_a_deleted_object() {
-    let store = tempfile::tempdir().expect("store");
     const PUTS: usize = 60;
-    let proxy = TestProxy::start_with(
-        (0..4)
-            .map(|n| spec(n, None))
-            .chain((10..10 + PUTS).map(|n| spec(n, Some(n % 4)))),
-    )
-    .expect("proxy");
-    fill(store.path(), &proxy, 0..4);
-    for n in 0..4 {
-        age(store.path(), n, 10);
-    }
+    let shared = (10..10 + PUTS).map(|n| spec(n, Some(n % 4)));
+    let (store, proxy) = aged_store(4, shared, |_| 10);
     let putter = {
         let (store, url) = (store.path().to_owned(), proxy.url());
         std::thread::spawn(move || {

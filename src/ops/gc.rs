@@ -5,7 +5,6 @@
 use super::human_bytes;
 use super::units::{parse_duration, parse_size};
 use crate::Error;
-use gomodfs_core::store::GitStore;
 use gomodfs_core::store::git::{GcOptions, GcReport};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -39,14 +38,7 @@ pub struct GcArgs {
 
 /// Runs `gomodfs gc`; true when done.
 pub fn run(args: &GcArgs) -> Result<bool, Error> {
-    let dir = super::store_dir(args.store.as_deref())?;
-    if !dir.join("objects").is_dir() {
-        return Err(Error::Usage(format!(
-            "{} is not a gomodfs store (no objects/ directory)",
-            dir.display()
-        )));
-    }
-    let store = GitStore::open(&dir)?;
+    let store = super::open_existing_store(args.store.as_deref())?;
     let report = store.gc(&GcOptions {
         max_size: args.max_size,
         unused_for: args.unused_for,

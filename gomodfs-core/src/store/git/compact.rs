@@ -294,21 +294,7 @@ fn merge(
         if p.idx == written.idx {
             continue;
         }
-        for path in [
-            p.idx.clone(),
-            p.pack.clone(),
-            p.pack.with_extension("rev"),
-            p.pack.with_extension("bitmap"),
-        ] {
-            match fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                // A reader holds it open on Windows: duplicates are harmless.
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "cannot remove merged pack")
-                }
-            }
-        }
+        remove_pack(p);
     }
     layout::fsync_dir(pack_dir).map_err(io_err)?;
     let stats = CompactStats {
@@ -317,6 +303,26 @@ fn merge(
     };
     tracing::debug!(packs = stats.packs_merged, objects = stats.objects, pack = %written.pack.display(), "merged packs");
     Ok(Merge::Done(stats))
+}
+
+/// Deletes a pack whose objects are elsewhere now: its index first (readers
+/// find packs by it), then the pack and git's companion files.
+pub(crate) fn remove_pack(p: &PackFile) {
+    for path in [
+        p.idx.clone(),
+        p.pack.clone(),
+        p.pack.with_extension("rev"),
+        p.pack.with_extension("bitmap"),
+    ] {
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            // A reader holds it open on Windows: duplicates are harmless.
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot remove a replaced pack")
+            }
+        }
+    }
 }
 
 /// [`compact`], then makes the object database notice the deleted packs

@@ -25,7 +25,7 @@
 //! and the like) and loose objects are left alone. The compaction lock is
 //! held throughout, so no compaction deletes packs meanwhile.
 
-use super::compact::{CompactLock, PackFile, list_packs};
+use super::compact::{CompactLock, PackFile, list_packs, remove_pack};
 use super::gc_lock::{self, GcLock};
 use super::pack::{self, Kind, Object, PackWriter};
 use super::refs::{self, RefKind};
@@ -291,20 +291,7 @@ impl GitStore {
                 if new_packs.contains(&p.idx) {
                     continue;
                 }
-                for path in [
-                    p.idx.clone(),
-                    p.pack.clone(),
-                    p.pack.with_extension("rev"),
-                    p.pack.with_extension("bitmap"),
-                ] {
-                    match fs::remove_file(&path) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                        Err(e) => {
-                            tracing::warn!(path = %path.display(), error = %e, "cannot remove old pack")
-                        }
-                    }
-                }
+                remove_pack(p);
                 report.packs_deleted += 1;
             }
             layout::fsync_dir(&self.layout.pack).map_err(io_err)?;
