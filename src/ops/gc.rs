@@ -66,6 +66,13 @@ fn print_report(report: &GcReport, args: &GcArgs) {
             });
         println!("{verb} {} (last used {age})", v.module);
     }
+    if report.in_use > 0 {
+        println!(
+            "{} modules not removed: used or stored within the grace period ({}s)",
+            report.in_use,
+            args.grace.as_secs()
+        );
+    }
     if args.dry_run {
         println!(
             "dry run: would remove {} of {} modules; {} now, about {} after (once the grace period is over); nothing changed",

@@ -87,6 +87,9 @@ pub struct GcReport {
     pub in_grace: usize,
     /// Packs deleted.
     pub packs_deleted: usize,
+    /// Modules kept because they were used (or stored) within the grace
+    /// period although `max_size` or `unused_for` would remove them.
+    pub in_use: usize,
 }
 
 /// Where an object lies in a pack about to be replaced.
@@ -172,12 +175,13 @@ impl GitStore {
                 now.duration_since(t)
                     .map_or(true, |age| age < options.grace)
             });
-            if recent {
-                continue;
-            }
             let unused = cutoff.is_some_and(|c| m.last_used.is_none_or(|t| t < c));
             let too_big = options.max_size.is_some_and(|max| size > max);
             if !unused && !too_big {
+                continue;
+            }
+            if recent {
+                report.in_use += 1;
                 continue;
             }
             for id in &m.objects {
