@@ -46,6 +46,10 @@ impl<S: Store> Store for Counting<S> {
     fn list(&self) -> Result<Vec<StoreEntry>> {
         self.inner.list()
     }
+    // A wrapper forwards this too, or `gomodfs gc` sees no use of modules.
+    fn note_used(&self, module: &ModuleVersion) -> Result<()> {
+        self.inner.note_used(module)
+    }
 }
 
 fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {

@@ -147,6 +147,10 @@ enum Command {
     /// Check every stored module (objects present and readable, files
     /// hashing to the recorded h1:, refs well-formed); exit 1 on problems.
     Fsck(gomodfs::ops::fsck::FsckArgs),
+    /// Remove the least recently used modules (--max-size) and/or those
+    /// unused for a while (--unused-for) and reclaim their space, safely
+    /// while mounts serve the store.
+    Gc(gomodfs::ops::gc::GcArgs),
     /// Import an existing GOMODCACHE (its cache/download zips, else the
     /// extracted trees), validated like downloads; exit 1 naming any
     /// module skipped.
@@ -191,7 +195,7 @@ fn main() -> ExitCode {
         | Command::Exec { common, .. }
         | Command::Serve { common, .. }
         | Command::Prefetch { common, .. } => common.clone(),
-        Command::Status { .. } | Command::Fsck(_) | Command::Import(_) => {
+        Command::Status { .. } | Command::Fsck(_) | Command::Gc(_) | Command::Import(_) => {
             return ExitCode::SUCCESS;
         }
     };
@@ -234,7 +238,9 @@ fn main() -> ExitCode {
         Command::Prefetch { args, .. } => {
             gomodfs::ops::prefetch::run(&settings, &args).map(ok_or_1)
         }
-        Command::Status { .. } | Command::Fsck(_) | Command::Import(_) => Ok(ExitCode::SUCCESS),
+        Command::Status { .. } | Command::Fsck(_) | Command::Gc(_) | Command::Import(_) => {
+            Ok(ExitCode::SUCCESS)
+        }
     };
     report(result)
 }
@@ -247,6 +253,10 @@ fn run_ops(command: &Command) -> Option<ExitCode> {
         Command::Fsck(args) => {
             init_ops_logging(args.verbose);
             gomodfs::ops::fsck::run(args)
+        }
+        Command::Gc(args) => {
+            init_ops_logging(args.verbose);
+            gomodfs::ops::gc::run(args)
         }
         Command::Import(args) => {
             init_ops_logging(args.verbose);

@@ -115,14 +115,7 @@ pub fn check(store: &GitStore, repair: bool, jobs: usize) -> Result<FsckReport, 
 /// Runs `gomodfs fsck`: returns true when the store is sound (or every
 /// broken module was dropped with `--repair`).
 pub fn run(args: &FsckArgs) -> Result<bool, Error> {
-    let dir = super::store_dir(args.store.as_deref())?;
-    if !dir.join("objects").is_dir() {
-        return Err(Error::Usage(format!(
-            "{} is not a gomodfs store (no objects/ directory)",
-            dir.display()
-        )));
-    }
-    let store = GitStore::open(&dir)?;
+    let store = super::open_existing_store(args.store.as_deref())?;
     let report = check(
         &store,
         args.repair,
@@ -149,7 +142,7 @@ pub fn run(args: &FsckArgs) -> Result<bool, Error> {
     if unrepairable > 0 {
         println!(
             "{unrepairable} refs name no module version: remove them by hand (git --git-dir={} update-ref -d REF)",
-            dir.display()
+            store.dir().display()
         );
     }
     Ok(report.problems.is_empty() || (args.repair && unrepairable == 0))

@@ -3,10 +3,12 @@
 //! store's location).
 
 pub mod fsck;
+pub mod gc;
 pub mod import;
 pub mod modlist;
 pub mod prefetch;
 mod progress;
+pub mod units;
 
 pub use progress::human_bytes;
 
@@ -19,6 +21,21 @@ pub fn store_dir(dir: Option<&Path>) -> Result<PathBuf, Error> {
         Some(d) => Ok(d.to_owned()),
         None => crate::default_store_dir(),
     }
+}
+
+/// Opens the existing store at `dir` (else the default one) for an
+/// operation that must not create one.
+pub(crate) fn open_existing_store(
+    dir: Option<&Path>,
+) -> Result<gomodfs_core::store::GitStore, Error> {
+    let dir = store_dir(dir)?;
+    if !dir.join("objects").is_dir() {
+        return Err(Error::Usage(format!(
+            "{} is not a gomodfs store (no objects/ directory)",
+            dir.display()
+        )));
+    }
+    Ok(gomodfs_core::store::GitStore::open(&dir)?)
 }
 
 /// How many modules are worked on at once by default: the machine's

@@ -22,6 +22,7 @@ mod replies;
 mod shutdown;
 mod sumdb_files;
 mod tree;
+mod use_notes;
 
 pub use caching::{ABSENT_TTL, Caching, Lifetime};
 pub use handle::NODE_KEY_MAX;
@@ -282,6 +283,8 @@ pub struct ModFs {
     remote: Option<Arc<crate::remote::FleetTier>>,
     /// The checksum database, if checked (see [`ModFsOptions::sumdb`]).
     checker: Option<Arc<crate::sumdb::Checker>>,
+    /// Which modules were served, for the store's last-use times.
+    used: use_notes::UseNotes,
 }
 
 impl Drop for ModFs {
@@ -348,6 +351,7 @@ impl ModFs {
             #[cfg(feature = "remote")]
             remote: options.remote,
             checker,
+            used: use_notes::UseNotes::default(),
         })
     }
 
@@ -553,6 +557,7 @@ impl ModFs {
     fn tree(&self, mv: &ModuleVersion, call: Call) -> Result<Arc<ModuleTree>> {
         if let Some(tree) = self.trees.get(mv) {
             self.stats.cache_lookup(Cache::Module, true);
+            self.used.serving(&*self.store, mv);
             return Ok(tree);
         }
         let stored = if call.store_only {
@@ -569,6 +574,7 @@ impl ModFs {
         let mtime = info_time(&stored.info);
         let tree = Arc::new(ModuleTree::new(mv, stored, mtime));
         self.trees.insert(mv.clone(), tree.clone());
+        self.used.serving(&*self.store, mv);
         Ok(tree)
     }
 

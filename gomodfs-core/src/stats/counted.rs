@@ -52,4 +52,7 @@ impl Store for CountedStore {
     fn usage(&self) -> Result<Option<super::StoreUsage>> {
         self.inner.usage()
     }
+    fn note_used(&self, module: &ModuleVersion) -> Result<()> {
+        self.inner.note_used(module)
+    }
 }

@@ -186,6 +186,14 @@ pub trait Store: Send + Sync {
     /// Everything stored, in no particular order. Used for directory listings
     /// outside module trees; may be slow for very large stores.
     fn list(&self) -> Result<Vec<StoreEntry>>;
+
+    /// Records that `module` is being served, for `gomodfs gc`'s last-use
+    /// times. Called by the node API the first time it serves a module in a
+    /// process and about once a day after that; the default does nothing.
+    fn note_used(&self, module: &ModuleVersion) -> Result<()> {
+        let _ = module;
+        Ok(())
+    }
 }
 
 macro_rules! forward_store {
@@ -214,6 +222,9 @@ macro_rules! forward_store {
             }
             fn usage(&self) -> Result<Option<StoreUsage>> {
                 (**self).usage()
+            }
+            fn note_used(&self, module: &ModuleVersion) -> Result<()> {
+                (**self).note_used(module)
             }
         }
     )*};

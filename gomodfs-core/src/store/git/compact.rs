@@ -66,15 +66,15 @@ pub struct CompactStats {
 
 /// A pack in `objects/pack`.
 #[derive(Debug, Clone)]
-struct PackFile {
-    pack: PathBuf,
-    idx: PathBuf,
-    size: u64,
+pub(crate) struct PackFile {
+    pub(crate) pack: PathBuf,
+    pub(crate) idx: PathBuf,
+    pub(crate) size: u64,
 }
 
 /// The packs that may be merged: `pack-*.idx` with their `.pack`, without
 /// `.keep`, `.promisor` or `.mtimes` files.
-fn list_packs(pack_dir: &Path) -> io::Result<Vec<PackFile>> {
+pub(crate) fn list_packs(pack_dir: &Path) -> io::Result<Vec<PackFile>> {
     let mut out = Vec::new();
     for entry in fs::read_dir(pack_dir)? {
         let path = entry?.path();
@@ -148,13 +148,13 @@ fn rollup_split(sizes: &[u64]) -> usize {
 }
 
 /// Held while compacting; removes the lock file when dropped.
-struct CompactLock(PathBuf);
+pub(crate) struct CompactLock(PathBuf);
 
 impl CompactLock {
     /// Takes the lock, or `None` if another compaction holds it. A lock
     /// older than [`STALE_AFTER`] belonged to a killed process and is taken
     /// over.
-    fn acquire(root: &Path) -> io::Result<Option<CompactLock>> {
+    pub(crate) fn acquire(root: &Path) -> io::Result<Option<CompactLock>> {
         let path = root.join(LOCK_NAME);
         for _ in 0..2 {
             match OpenOptions::new().write(true).create_new(true).open(&path) {
@@ -294,21 +294,7 @@ fn merge(
         if p.idx == written.idx {
             continue;
         }
-        for path in [
-            p.idx.clone(),
-            p.pack.clone(),
-            p.pack.with_extension("rev"),
-            p.pack.with_extension("bitmap"),
-        ] {
-            match fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                // A reader holds it open on Windows: duplicates are harmless.
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "cannot remove merged pack")
-                }
-            }
-        }
+        remove_pack(p);
     }
     layout::fsync_dir(pack_dir).map_err(io_err)?;
     let stats = CompactStats {
@@ -317,6 +303,26 @@ fn merge(
     };
     tracing::debug!(packs = stats.packs_merged, objects = stats.objects, pack = %written.pack.display(), "merged packs");
     Ok(Merge::Done(stats))
+}
+
+/// Deletes a pack whose objects are elsewhere now: its index first (readers
+/// find packs by it), then the pack and git's companion files.
+pub(crate) fn remove_pack(p: &PackFile) {
+    for path in [
+        p.idx.clone(),
+        p.pack.clone(),
+        p.pack.with_extension("rev"),
+        p.pack.with_extension("bitmap"),
+    ] {
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            // A reader holds it open on Windows: duplicates are harmless.
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot remove a replaced pack")
+            }
+        }
+    }
 }
 
 /// [`compact`], then makes the object database notice the deleted packs

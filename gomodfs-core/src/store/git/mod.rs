@@ -21,6 +21,11 @@
 //!   gomodfs-compact.lock          exists while a pack compaction runs
 //!   gomodfs-repaired/<sha1>       a module dropped by fsck --repair: its next put
 //!                                 writes every object again (see the `fsck` module)
+//!   gomodfs-used/<P>/@v/<V>       its mtime: the module's last use, to within a day
+//!                                 (see the `last_use` module)
+//!   gomodfs-gc.lock               held shared by puts, exclusive by gc deleting packs;
+//!   gomodfs-gc.generation         bumped by each gc (see the `gc_lock` module)
+//!   gomodfs-gc-pending            modules gc removed, kept for the grace period (`gc`)
 //! ```
 //!
 //! `<P>` and `<V>` are the *escaped* module path and version (upper case
@@ -95,6 +100,9 @@
 //! fsck report `hasDotgit` or `gitmodules*` for that tree or blob; the store
 //! itself is unaffected (it reads the `index` blob, never checks out).
 //!
+//! `gomodfs gc` removes modules and reclaims their space safely while
+//! other processes read and put; see the `gc` module.
+//!
 //! `git --git-dir=DIR gc` also works on the store: it keeps every object
 //! reachable from our refs and, with the `config` above, leaves the refs
 //! loose. Do not run it with `--prune=now` while gomodfs may be putting:
@@ -102,7 +110,10 @@
 
 mod compact;
 mod fsck;
+mod gc;
+mod gc_lock;
 mod integrity;
+mod last_use;
 mod layout;
 mod pack;
 mod refs;
@@ -127,6 +138,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 pub use compact::CompactStats;
 pub use fsck::{FsckModule, FsckProblem, FsckRefs};
+pub use gc::{GcOptions, GcReport, GcVictim};
+pub use last_use::MARK_EVERY;
 
 /// A handle to the object database. Handles are `Send` but not `Sync`
 /// (they cache a snapshot of the pack list in `RefCell`s), so the store
@@ -165,6 +178,9 @@ pub struct GitStore {
     epoch: Arc<AtomicU64>,
     /// True while a background compaction started by this instance runs.
     compacting: Arc<AtomicBool>,
+    /// The gc generation this instance's object database has seen (see the
+    /// `gc_lock` module).
+    gc_generation: AtomicU64,
 }
 
 impl fmt::Debug for GitStore {
@@ -217,6 +233,7 @@ impl GitStore {
             handles: Mutex::new(Vec::new()),
             epoch: Arc::new(AtomicU64::new(0)),
             compacting: Arc::new(AtomicBool::new(false)),
+            gc_generation: AtomicU64::new(gc_lock::generation(&root)),
         })
     }
 
@@ -258,6 +275,8 @@ impl GitStore {
         let repaired = self.repair_marker(module);
         let replace = replace || repaired.exists();
         let built = build_module(module, contents)?;
+        // Held until the ref is written: gc deletes no pack meanwhile.
+        let _gc_lock = self.lock_for_put().map_err(|e| Error::io(ctx(), e))?;
         let (ref_dir, ref_name) = refs::ref_file(&self.layout.refs, RefKind::Zip, module);
         let ref_path = ref_dir.join(&ref_name);
         let mut stats = PutStats {
@@ -314,6 +333,28 @@ impl GitStore {
             self.maybe_compact();
         }
         Ok(stats)
+    }
+
+    /// Takes the gc lock shared for a put; when gc deleted packs since this
+    /// instance last looked, first makes the object database forget them
+    /// (see the `gc_lock` module).
+    fn lock_for_put(&self) -> std::io::Result<gc_lock::GcLock> {
+        let lock = gc_lock::GcLock::shared(&self.layout.root)?;
+        let generation = gc_lock::generation(&self.layout.root);
+        if self.gc_generation.swap(generation, Ordering::AcqRel) != generation {
+            self.forget_deleted_packs();
+        }
+        Ok(lock)
+    }
+
+    /// Makes the object database re-read the pack directory (a miss does)
+    /// and retires the pooled handles whose snapshots may still map packs
+    /// that are gone.
+    fn forget_deleted_packs(&self) {
+        self.odb
+            .to_handle_arc()
+            .exists(&ObjectId::null(gix_hash::Kind::Sha1));
+        self.epoch.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The objects of `built` that the store does not hold yet.
@@ -373,7 +414,15 @@ impl GitStore {
         what: &str,
     ) -> Result<Bytes> {
         let damaged = |why: String| Error::damaged(format!("{module}: reading {what}"), why);
-        match self.read_object(id) {
+        let mut found = self.read_object(id);
+        if matches!(found, Ok(None)) {
+            // The pack may have been replaced (by gc or a compaction) while
+            // this process's view of the pack directory was being
+            // refreshed: look once more with a fresh view.
+            self.forget_deleted_packs();
+            found = self.read_object(id);
+        }
+        match found {
             Ok(Some((k, data))) if k == kind => Ok(data),
             Ok(Some((k, _))) => Err(damaged(format!("object {id} is a {k}, not a {kind}"))),
             Ok(None) => Err(damaged(format!(
@@ -735,6 +784,7 @@ impl Store for GitStore {
             return Err(Error::store(ctx(), why));
         }
         let obj = Object::new(Kind::Blob, data.clone());
+        let _gc_lock = self.lock_for_put().map_err(|e| Error::io(ctx(), e))?;
         let (ref_dir, ref_name) = refs::ref_file(&self.layout.refs, kind, module);
         let current = match refs::read_ref(&ref_dir.join(&ref_name)) {
             Ok(id) => id,
@@ -768,6 +818,10 @@ impl Store for GitStore {
             Ok(_) => Ok(None),
             Err(why) => Err(Error::damaged(format!("reading blob {id}"), why)),
         }
+    }
+
+    fn note_used(&self, module: &ModuleVersion) -> Result<()> {
+        GitStore::note_used(self, module)
     }
 
     fn usage(&self) -> Result<Option<crate::store::StoreUsage>> {
@@ -818,7 +872,12 @@ fn dir_bytes(dir: &Path) -> std::io::Result<u64> {
     while let Some(d) = stack.pop() {
         for entry in std::fs::read_dir(&d)? {
             let entry = entry?;
-            let meta = entry.metadata()?;
+            let meta = match entry.metadata() {
+                Ok(m) => m,
+                // A temp file renamed or removed meanwhile (a put, gc).
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
             if meta.is_dir() {
                 stack.push(entry.path());
             } else {
