@@ -121,5 +121,6 @@ pub fn open(settings: &Settings) -> Result<Arc<ModFs>, Error> {
     )?))
 }
 
+pub mod cacheprog;
 pub mod debug;
 pub mod limits;

@@ -1,6 +1,7 @@
 //! The `gomodfs` command: mount a read-only GOMODCACHE, or run one command
 //! with it.
 
+mod cacheprog_cmd;
 mod serve;
 mod status;
 
@@ -80,10 +81,15 @@ enum Command {
     Exec {
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        build_cache: cacheprog_cmd::ExecBuildCache,
         /// The command and its arguments.
         #[arg(last = true, required = true, value_name = "COMMAND")]
         command: Vec<String>,
     },
+    /// Serve go's build cache as a GOCACHEPROG helper: go runs it, e.g.
+    /// GOCACHEPROG="gomodfs cacheprog --dir DIR".
+    Cacheprog(cacheprog_cmd::CacheprogArgs),
 }
 
 fn main() -> ExitCode {
@@ -98,11 +104,14 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Command::Cacheprog(args) = &cli.command {
+        return cacheprog_cmd::run(args);
+    }
     let common = match &cli.command {
         Command::Mount { common, .. }
         | Command::Exec { common, .. }
         | Command::Serve { common, .. } => common.clone(),
-        Command::Status { .. } => return ExitCode::SUCCESS,
+        Command::Status { .. } | Command::Cacheprog(_) => return ExitCode::SUCCESS,
     };
     init_logging(common.verbose);
     // Before any frontend starts: connection caps derive from the result.
@@ -118,11 +127,17 @@ fn main() -> ExitCode {
         Command::Mount {
             dir, allow_other, ..
         } => run_mount(&settings, &dir, allow_other, common.debug_addr).map(|()| ExitCode::SUCCESS),
-        Command::Exec { command, .. } => run_exec(&settings, &command, common.debug_addr),
+        Command::Exec {
+            command,
+            build_cache,
+            ..
+        } => build_cache
+            .setup(settings.store.as_deref())
+            .and_then(|cache| run_exec(&settings, &command, cache, common.debug_addr)),
         Command::Serve { frontends, .. } => {
             serve::run(&settings, &frontends, common.debug_addr).map(|()| ExitCode::SUCCESS)
         }
-        Command::Status { .. } => Ok(ExitCode::SUCCESS),
+        Command::Status { .. } | Command::Cacheprog(_) => Ok(ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
@@ -161,8 +176,18 @@ fn default_log_filter(verbose: bool) -> String {
 }
 
 fn init_logging(verbose: bool) {
+    init_logging_at(verbose, "info");
+}
+
+/// Logging to stderr: our crates at `quiet` (debug with `verbose`).
+pub(crate) fn init_logging_at(verbose: bool, quiet: &str) {
+    let default = if verbose {
+        default_log_filter(true)
+    } else {
+        default_log_filter(false).replace("=info", &format!("={quiet}"))
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log_filter(verbose)));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -209,12 +234,20 @@ fn run_mount(
 fn run_exec(
     settings: &Settings,
     command: &[String],
+    build_cache: Option<cacheprog_cmd::ExecCache>,
     debug_addr: Option<std::net::SocketAddr>,
 ) -> Result<ExitCode, Error> {
     let (program, args) = command
         .split_first()
         .ok_or_else(|| Error::Usage("exec needs a command after --".into()))?;
     let fs = gomodfs::open(settings)?;
+    if let Some(cache) = &build_cache {
+        let stats = cache.stats.path().to_owned();
+        fs.stats()
+            .set_build_cache_source(std::sync::Arc::new(move || {
+                gomodfs::cacheprog::counters::sum_dir(&stats)
+            }));
+    }
     let _debug = start_debug(&fs, debug_addr)?;
     let dir = tempfile::Builder::new()
         .prefix("gomodfs-")
@@ -230,6 +263,9 @@ fn run_exec(
         cmd.args(args).env("GOMODCACHE", dir.path());
         if std::env::var_os("GOPROXY").is_none() {
             cmd.env("GOPROXY", "off");
+        }
+        if let Some(cache) = &build_cache {
+            cmd.env("GOCACHEPROG", &cache.gocacheprog);
         }
         let mut child = cmd.spawn().map_err(|source| Error::Io {
             context: format!("running {program}"),
@@ -255,6 +291,15 @@ fn run_exec(
             }
         }
     });
+    if let Some(c) = build_cache
+        .as_ref()
+        .and_then(|c| gomodfs::cacheprog::counters::sum_dir(c.stats.path()))
+    {
+        eprintln!(
+            "gomodfs: build cache: {}",
+            gomodfs::cacheprog::counters::summary(&c)
+        );
+    }
     let unmounted = mount.unmount();
     let status = status?;
     unmounted?;
@@ -322,6 +367,7 @@ fn run_mount(
 fn run_exec(
     _: &Settings,
     _: &[String],
+    _: Option<cacheprog_cmd::ExecCache>,
     _: Option<std::net::SocketAddr>,
 ) -> Result<ExitCode, Error> {
     Err(Error::Usage(

@@ -182,8 +182,67 @@ impl Collector for SnapshotCollector {
             )?;
             counter(&mut enc, "upstream_retries", "Upstream retries.", u.retries)?;
         }
+        if let Some(b) = s.build_cache {
+            build_cache(&mut enc, &b)?;
+        }
         Ok(())
     }
+}
+
+/// The build cache helpers' counters (`gomodfs_build_cache_*_total`).
+fn build_cache(enc: &mut DescriptorEncoder, b: &super::BuildCacheCounters) -> Fmt {
+    for (name, help, value) in [
+        ("build_cache_gets", "GOCACHEPROG get requests.", b.gets),
+        (
+            "build_cache_hits",
+            "GOCACHEPROG gets answered with an object.",
+            b.hits,
+        ),
+        (
+            "build_cache_misses",
+            "GOCACHEPROG gets answered with a miss.",
+            b.misses,
+        ),
+        (
+            "build_cache_remote_hits",
+            "GOCACHEPROG hits from the remote tier.",
+            b.remote_hits,
+        ),
+        (
+            "build_cache_verify_failures",
+            "Remote objects refused: body does not match its OutputID.",
+            b.verify_failures,
+        ),
+        ("build_cache_puts", "GOCACHEPROG put requests.", b.puts),
+        (
+            "build_cache_put_bytes",
+            "Bytes received in GOCACHEPROG puts.",
+            b.put_bytes,
+        ),
+        (
+            "build_cache_hit_bytes",
+            "Bytes of objects served by GOCACHEPROG hits.",
+            b.hit_bytes,
+        ),
+        (
+            "build_cache_remote_bytes",
+            "Bytes downloaded from the remote build cache.",
+            b.remote_bytes,
+        ),
+        (
+            "build_cache_errors",
+            "GOCACHEPROG requests answered with an error.",
+            b.errors,
+        ),
+        (
+            "build_cache_trimmed",
+            "Build cache objects removed by trimming.",
+            b.trimmed,
+        ),
+    ] {
+        counter(enc, name, help, value)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
