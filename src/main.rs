@@ -2,6 +2,8 @@
 //! with it.
 
 mod cacheprog_cmd;
+#[cfg(feature = "fuse")]
+mod exec_mount;
 mod serve;
 mod status;
 
@@ -249,18 +251,17 @@ fn run_exec(
             }));
     }
     let _debug = start_debug(&fs, debug_addr)?;
-    let dir = tempfile::Builder::new()
-        .prefix("gomodfs-")
-        .tempdir()
-        .map_err(|source| Error::Io {
-            context: "creating a temporary mount point".into(),
-            source,
-        })?;
-    let mount = gomodfs::fuse::mount(fs.clone(), dir.path(), &Default::default())?;
+    let store = match &settings.store {
+        Some(s) => s.clone(),
+        None => gomodfs::default_store_dir()?,
+    };
+    let (mount, dir) = exec_mount::mount_on_slot(&store, |dir| {
+        Ok(gomodfs::fuse::mount(fs.clone(), dir, &Default::default())?)
+    })?;
     let rt = signal_runtime()?;
     let status = rt.block_on(async {
         let mut cmd = tokio::process::Command::new(program);
-        cmd.args(args).env("GOMODCACHE", dir.path());
+        cmd.args(args).env("GOMODCACHE", dir.dir());
         if std::env::var_os("GOPROXY").is_none() {
             cmd.env("GOPROXY", "off");
         }
