@@ -43,7 +43,11 @@ fn alive(pid: i32) -> bool {
 fn claim(base: &Path, n: u32) -> std::io::Result<Option<Slot>> {
     let claim = base.join(format!("{n}.pid"));
     for _ in 0..2 {
-        match std::fs::File::options().write(true).create_new(true).open(&claim) {
+        match std::fs::File::options()
+            .write(true)
+            .create_new(true)
+            .open(&claim)
+        {
             Ok(mut f) => {
                 use std::io::Write;
                 writeln!(f, "{}", std::process::id())?;

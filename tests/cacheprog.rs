@@ -440,3 +440,41 @@ fn exec_sets_gocacheprog_and_reports_the_counters() -> TestResult {
     );
     Ok(())
 }
+
+#[test]
+#[ignore = "needs the Go module proxy (network) for testdata/realapp's modules; run with --include-ignored"]
+fn realapp_second_build_is_all_hits_and_the_same_binary() -> TestResult {
+    let work = tempfile::tempdir()?;
+    for f in ["go.mod", "go.sum", "main.go"] {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("testdata/realapp")
+            .join(f);
+        std::fs::copy(src, work.path().join(f))?;
+    }
+    let modcache = tempfile::tempdir()?;
+    let proxy =
+        std::env::var("GOMODFS_REAL_PROXY").unwrap_or_else(|_| "https://proxy.golang.org".into());
+    GoCmd::new(work.path())?
+        .gomodcache(modcache.path())
+        .goproxy(proxy)
+        .timeout(std::time::Duration::from_secs(900))
+        .run(&["mod", "download"])?;
+    let dir = tempfile::tempdir()?;
+    let build = |out: &str| -> Result<(BuildCacheCounters, String), Box<dyn std::error::Error>> {
+        let mut run = Run::new(work.path(), dir.path(), &[])?;
+        run.go = run.go.gomodcache(modcache.path());
+        let o = run.go.run(&["build", "-x", "-o", out, "."])?;
+        Ok((run.counters(), o.stderr))
+    };
+    let (cold, _) = build("app1")?;
+    assert!(cold.puts > 100, "{cold:?}");
+    let (warm, stderr) = build("app2")?;
+    assert!(hit_rate(&warm) >= 0.95, "{warm:?}");
+    assert_eq!(compiles(&stderr), 0, "{stderr}");
+    assert_eq!(
+        std::fs::read(work.path().join("app1"))?,
+        std::fs::read(work.path().join("app2"))?
+    );
+    check_dir(dir.path());
+    Ok(())
+}

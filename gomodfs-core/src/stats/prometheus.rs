@@ -268,4 +268,21 @@ mod tests {
             assert!(text.contains(line), "missing {line:?} in:\n{text}");
         }
     }
+
+    #[test]
+    fn renders_build_cache_counters_only_when_there_are_some() {
+        let stats = Stats::default();
+        assert!(!prometheus_text(&stats.snapshot()).contains("build_cache"));
+        assert!(stats.snapshot().build_cache.is_none());
+        stats.set_build_cache_source(std::sync::Arc::new(|| {
+            Some(super::super::BuildCacheCounters {
+                gets: 3,
+                hits: 2,
+                ..Default::default()
+            })
+        }));
+        let text = prometheus_text(&stats.snapshot());
+        assert!(text.contains("gomodfs_build_cache_hits_total 2"), "{text}");
+        assert!(text.contains("gomodfs_build_cache_gets_total 3"), "{text}");
+    }
 }
