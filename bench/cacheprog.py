@@ -22,9 +22,9 @@ import shutil
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
+from goproxy import go_env as goproxy_env, run
 from sections import write_section
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,22 +38,10 @@ def log(*a):
 
 
 def go_env(modcache, gocache, proxy="off", cacheprog=None):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GO")}
-    env.update(GOMODCACHE=str(modcache), GOCACHE=str(gocache), GOPROXY=proxy,
-               GOFLAGS="-mod=mod -modcacherw", GOTOOLCHAIN="local", GOSUMDB="off",
-               GOWORK="off", GOTELEMETRY="off", CGO_ENABLED="0")
+    env = goproxy_env(modcache, gocache, proxy)
     if cacheprog:
         env["GOCACHEPROG"] = cacheprog
     return env
-
-
-def run(cmd, env, cwd):
-    start = time.perf_counter()
-    out = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if out.returncode != 0:
-        sys.exit(f"{' '.join(map(str, cmd))} failed ({out.returncode}):\n{out.stderr[-3000:]}")
-    return elapsed
 
 
 def rm(path):

@@ -33,6 +33,15 @@ pub(crate) struct CacheprogArgs {
     /// Trim when the last trim of the directory is older than this.
     #[arg(long, value_name = "SECONDS", default_value_t = 3600.0)]
     trim_interval: f64,
+    /// The shared remote tier (s3://bucket/prefix; credentials and endpoint
+    /// from the standard AWS variables): gets fall through to it, puts are
+    /// uploaded behind (never with --read-only).
+    #[arg(long, value_name = "URL")]
+    remote: Option<String>,
+    /// At close, wait at most this long for uploads still in flight (the
+    /// next helper resumes the rest).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
+    flush_timeout: f64,
     /// Log every request (debug level); RUST_LOG overrides.
     #[arg(short, long)]
     verbose: bool,
@@ -96,6 +105,8 @@ fn options(args: &CacheprogArgs) -> Result<Options, Error> {
     o.trim.max_bytes = args.max_size;
     o.trim.max_unused = seconds("--max-unused-days", args.max_unused_days * 86400.0)?;
     o.trim_interval = seconds("--trim-interval", args.trim_interval)?;
+    o.remote = args.remote.clone();
+    o.flush_timeout = seconds("--flush-timeout", args.flush_timeout)?;
     Ok(o)
 }
 

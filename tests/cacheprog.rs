@@ -3,126 +3,14 @@
 //! go did (`go build -x` runs no compiler on a real hit), the directory is
 //! checked object by object (every object hashes to its name).
 
+mod cacheprog_support;
 mod common;
 
-use common::gomodfs_bin;
+use cacheprog_support::*;
 use gomodfs::cacheprog::counters::sum_dir;
 use gomodfs::core::stats::BuildCacheCounters;
 use gomodfs_testkit::GoCmd;
-use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-type TestResult = Result<(), Box<dyn std::error::Error>>;
-
-/// A main module of the standard library only (hermetic, no module proxy)
-/// that compiles ~150 packages: net/http and friends.
-fn write_std_app(dir: &Path, greeting: &str) -> std::io::Result<()> {
-    std::fs::write(dir.join("go.mod"), "module example.com/stdapp\n\ngo 1.22\n")?;
-    std::fs::write(
-        dir.join("main.go"),
-        format!(
-            "package main\n\nimport (\n\t\"encoding/json\"\n\t\"fmt\"\n\t\"net/http\"\n\t\"net/http/httptest\"\n\t\"text/template\"\n\t\"os\"\n)\n\n\
-             func greeting() string {{ return {greeting:?} }}\n\n\
-             func main() {{\n\tsrv := httptest.NewServer(http.NotFoundHandler())\n\tsrv.Close()\n\
-             \tb, _ := json.Marshal(map[string]string{{\"g\": greeting()}})\n\
-             \ttemplate.Must(template.New(\"t\").Parse(\"{{{{.}}}}\\n\")).Execute(os.Stdout, string(b))\n\tfmt.Println(\"ok\")\n}}\n"
-        ),
-    )?;
-    std::fs::write(
-        dir.join("main_test.go"),
-        format!(
-            "package main\n\nimport \"testing\"\n\nfunc TestGreeting(t *testing.T) {{\n\tif greeting() != {greeting:?} {{\n\t\tt.Fatal(greeting())\n\t}}\n}}\n"
-        ),
-    )
-}
-
-/// A GOCACHEPROG value running our helper on `dir`, reporting to `stats`.
-fn gocacheprog(dir: &Path, stats: &Path, extra: &[&str]) -> String {
-    let mut words = vec![
-        gomodfs_bin().to_string_lossy().into_owned(),
-        "cacheprog".into(),
-        "--dir".into(),
-        dir.to_string_lossy().into_owned(),
-        "--stats-dir".into(),
-        stats.to_string_lossy().into_owned(),
-    ];
-    words.extend(extra.iter().map(|s| s.to_string()));
-    words.join(" ")
-}
-
-/// One "host": a fresh, empty GOCACHE (go still needs one) and the helper.
-struct Run {
-    go: GoCmd,
-    stats: tempfile::TempDir,
-    _gocache: tempfile::TempDir,
-}
-
-impl Run {
-    fn new(work: &Path, dir: &Path, extra: &[&str]) -> Result<Run, Box<dyn std::error::Error>> {
-        let gocache = tempfile::tempdir()?;
-        let stats = tempfile::tempdir()?;
-        let go = GoCmd::new(work)?
-            .gocache(gocache.path())
-            .env("GOCACHEPROG", gocacheprog(dir, stats.path(), extra))
-            .timeout(std::time::Duration::from_secs(900));
-        Ok(Run {
-            go,
-            stats,
-            _gocache: gocache,
-        })
-    }
-
-    fn counters(&self) -> BuildCacheCounters {
-        sum_dir(self.stats.path()).unwrap_or_default()
-    }
-}
-
-/// Compiler runs in `go build -x` output.
-fn compiles(stderr: &str) -> usize {
-    stderr.lines().filter(|l| l.contains("/compile ")).count()
-}
-
-fn hit_rate(c: &BuildCacheCounters) -> f64 {
-    c.hits as f64 / c.gets.max(1) as f64
-}
-
-/// Every object in a cacheprog directory, checked: its SHA-256 is its
-/// name. Returns (relative path → content hash) of everything under `o/`
-/// and `a/`, for comparing directories.
-fn check_dir(dir: &Path) -> BTreeMap<PathBuf, String> {
-    let mut files = BTreeMap::new();
-    for top in ["o", "a"] {
-        let Ok(shards) = std::fs::read_dir(dir.join(top)) else {
-            continue;
-        };
-        for shard in shards.flatten() {
-            for f in std::fs::read_dir(shard.path())
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
-                let body = std::fs::read(f.path()).expect("read object");
-                let sum = format!("{:x}", Sha256::digest(&body));
-                if top == "o" {
-                    assert_eq!(
-                        f.file_name().to_string_lossy(),
-                        sum,
-                        "torn or wrong object {}",
-                        f.path().display()
-                    );
-                } else {
-                    let entry = String::from_utf8_lossy(&body);
-                    let (output, _) = entry.trim_end().split_once(' ').expect("entry");
-                    assert_eq!(output.len(), 64, "torn entry {}", f.path().display());
-                }
-                let rel = f.path().strip_prefix(dir).expect("prefix").to_owned();
-                files.insert(rel, sum);
-            }
-        }
-    }
-    files
-}
 
 #[test]
 fn second_build_with_an_empty_gocache_is_all_hits_and_the_same_binary() -> TestResult {
@@ -164,9 +52,7 @@ fn second_build_with_an_empty_gocache_is_all_hits_and_the_same_binary() -> TestR
     check_dir(dir.path());
 
     // go test: the second run with an empty GOCACHE reports (cached).
-    Run::new(work.path(), dir.path(), &[])?
-        .go
-        .run(&["test", "./..."])?;
+    go_in(work.path(), dir.path(), &[], &["test", "./..."])?;
     let again = Run::new(work.path(), dir.path(), &[])?;
     let out = again.go.run(&["test", "./..."])?;
     assert!(out.stdout.contains("(cached)"), "{}", out.stdout);
@@ -178,9 +64,12 @@ fn read_only_reads_the_shared_directory_and_never_changes_it() -> TestResult {
     let work = tempfile::tempdir()?;
     write_std_app(work.path(), "trusted")?;
     let dir = tempfile::tempdir()?;
-    Run::new(work.path(), dir.path(), &[])?
-        .go
-        .run(&["build", "-o", "trusted", "."])?;
+    go_in(
+        work.path(),
+        dir.path(),
+        &[],
+        &["build", "-o", "trusted", "."],
+    )?;
     let before = check_dir(dir.path());
     let listing = |d: &Path| -> Vec<PathBuf> {
         let mut all = Vec::new();
@@ -220,9 +109,12 @@ fn read_only_reads_the_shared_directory_and_never_changes_it() -> TestResult {
 
     // And what the trusted build gets is still the trusted program.
     write_std_app(work.path(), "trusted")?;
-    Run::new(work.path(), dir.path(), &[])?
-        .go
-        .run(&["build", "-o", "trusted2", "."])?;
+    go_in(
+        work.path(),
+        dir.path(),
+        &[],
+        &["build", "-o", "trusted2", "."],
+    )?;
     assert_eq!(
         std::fs::read(work.path().join("trusted"))?,
         std::fs::read(work.path().join("trusted2"))?
@@ -338,25 +230,8 @@ fn exec(
     extra: &[&str],
     cmd: &[&str],
 ) -> std::process::Command {
-    let mut c = std::process::Command::new(gomodfs_bin());
-    c.arg("exec")
-        .arg("--store")
-        .arg(store)
-        .arg("--proxy")
-        .arg(proxy)
-        .args(extra)
-        .arg("--")
-        .args(cmd)
-        .current_dir(work)
-        .env_remove("GOPROXY")
-        .env_remove("GOMODCACHE")
-        .env_remove("GOCACHEPROG")
-        .env("GOCACHE", gocache)
-        .env("GOFLAGS", "-mod=mod")
-        .env("GOTOOLCHAIN", "local")
-        .env("GOSUMDB", "off")
-        .env("GOWORK", "off")
-        .env("CGO_ENABLED", "0");
+    let mut c = common::exec_command(store, proxy, work, extra, cmd);
+    c.env("GOCACHE", gocache);
     c
 }
 

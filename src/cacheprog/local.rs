@@ -29,7 +29,8 @@ pub fn hex(key: &Key) -> String {
     key.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn unhex(text: &str) -> Option<Key> {
+/// The key of a lower-case or upper-case hex string of 64 digits.
+pub(crate) fn unhex(text: &str) -> Option<Key> {
     if text.len() != 64 {
         return None;
     }
@@ -210,7 +211,8 @@ fn persist(temp: tempfile::TempPath, path: &Path) -> io::Result<()> {
     }
 }
 
-fn parse_entry(entry: &str) -> Option<(Key, u64)> {
+/// Parses an action entry: `<OutputID hex> <size>`.
+pub(crate) fn parse_entry(entry: &str) -> Option<(Key, u64)> {
     let (output, size) = entry.trim_end().split_once(' ')?;
     Some((unhex(output)?, size.parse().ok()?))
 }

@@ -14,6 +14,8 @@
 pub mod counters;
 pub mod local;
 pub mod protocol;
+#[cfg(feature = "remote")]
+pub mod remote;
 pub mod trim;
 
 pub use counters::Counters;
@@ -41,6 +43,10 @@ pub struct Options {
     pub trim: trim::Policy,
     /// Trim when the last trim of the directory is older than this.
     pub trim_interval: Duration,
+    /// The remote tier (`s3://bucket/prefix`), if any.
+    pub remote: Option<String>,
+    /// At close, wait this long for uploads still in flight.
+    pub flush_timeout: Duration,
 }
 
 impl Options {
@@ -57,6 +63,8 @@ impl Options {
                 grace: trim::GRACE,
             },
             trim_interval: Duration::from_secs(3600),
+            remote: None,
+            flush_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -71,6 +79,8 @@ struct Cache {
     shared: LocalDir,
     /// `--read-only`: where puts (and remote hits) go, removed at exit.
     scratch: Option<(tempfile::TempDir, LocalDir)>,
+    #[cfg(feature = "remote")]
+    remote: Option<remote::RemoteTier>,
     counters: Arc<Counters>,
 }
 
@@ -114,9 +124,29 @@ impl Cache {
         } else {
             None
         };
+        #[cfg(feature = "remote")]
+        let remote = match &options.remote {
+            Some(url) => {
+                let client = gomodfs_core::remote::RemoteConfig::from_env(url)?.open()?;
+                Some(remote::RemoteTier::open(
+                    client,
+                    &shared,
+                    options.read_only,
+                )?)
+            }
+            None => None,
+        };
+        #[cfg(not(feature = "remote"))]
+        if options.remote.is_some() {
+            return Err(crate::Error::Usage(
+                "this gomodfs was built without the remote feature".into(),
+            ));
+        }
         Ok(Cache {
             shared,
             scratch,
+            #[cfg(feature = "remote")]
+            remote,
             counters: Arc::new(Counters::default()),
         })
     }
@@ -135,6 +165,10 @@ impl Cache {
             if !matches!(found, Ok(None)) {
                 break;
             }
+        }
+        #[cfg(feature = "remote")]
+        if let (Ok(None), Some(remote)) = (&found, &self.remote) {
+            found = Ok(remote.get(action, self.writable(), c));
         }
         match found {
             Ok(Some(hit)) => {
@@ -194,7 +228,13 @@ impl Cache {
             (None, None) => Err("no temporary file".to_owned()),
         };
         Ok(match stored {
-            Ok(path) => Response::stored(id, &path),
+            Ok(path) => {
+                #[cfg(feature = "remote")]
+                if let Some(remote) = &self.remote {
+                    remote.upload(action);
+                }
+                Response::stored(id, &path)
+            }
             Err(e) => {
                 tracing::warn!(action = %local::hex(action), error = %e, "build cache put failed");
                 add(&c.errors, 1);
@@ -261,6 +301,7 @@ pub fn serve<R: io::Read, W: Write + Send + 'static>(
         &cache,
         io::BufReader::with_capacity(256 * 1024, input),
         &out,
+        options.flush_timeout,
     );
     // A trim still running stops at the next file: go waits for us to exit.
     done.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -274,23 +315,111 @@ pub fn serve<R: io::Read, W: Write + Send + 'static>(
     Ok(cache.counters.snapshot())
 }
 
-fn request_loop<R: BufRead, W: Write>(
-    cache: &Cache,
+/// Threads answering gets when they may wait on the network (a remote
+/// tier): go keeps many in flight and takes the replies in any order.
+const GET_THREADS: usize = 16;
+
+/// A pool of threads answering gets; dropping it waits until every get
+/// sent to it is answered.
+struct GetPool {
+    tx: Option<std::sync::mpsc::Sender<(i64, Key)>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl GetPool {
+    fn start<W: Write + Send + 'static>(cache: &Arc<Cache>, out: &Replies<W>) -> GetPool {
+        let (tx, rx) = std::sync::mpsc::channel::<(i64, Key)>();
+        let rx = Arc::new(Mutex::new(rx));
+        let threads = (0..GET_THREADS)
+            .map(|_| {
+                let (cache, out, rx) = (cache.clone(), out.clone(), rx.clone());
+                std::thread::spawn(move || {
+                    loop {
+                        let next = rx.lock().recv();
+                        let Ok((id, action)) = next else { return };
+                        if let Err(e) = reply(&out, &cache.get(id, &action)) {
+                            tracing::warn!(error = %e, "answering a get");
+                        }
+                    }
+                })
+            })
+            .collect();
+        GetPool {
+            tx: Some(tx),
+            threads,
+        }
+    }
+}
+
+impl Drop for GetPool {
+    fn drop(&mut self) {
+        self.tx = None;
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Cache {
+    /// Whether gets may wait on the network.
+    fn has_remote(&self) -> bool {
+        #[cfg(feature = "remote")]
+        {
+            self.remote.is_some()
+        }
+        #[cfg(not(feature = "remote"))]
+        {
+            false
+        }
+    }
+
+    /// Waits up to `timeout` for uploads in flight.
+    fn flush(&self, timeout: Duration) {
+        #[cfg(feature = "remote")]
+        if let Some(remote) = &self.remote {
+            let left = remote.flush(timeout);
+            if left > 0 {
+                tracing::warn!(
+                    left,
+                    remote = remote.url(),
+                    "uploads not finished at exit: the next helper resumes them"
+                );
+            }
+        }
+        #[cfg(not(feature = "remote"))]
+        let _ = timeout;
+    }
+}
+
+fn request_loop<R: BufRead, W: Write + Send + 'static>(
+    cache: &Arc<Cache>,
     mut input: R,
     out: &Replies<W>,
+    flush_timeout: Duration,
 ) -> Result<(), crate::Error> {
     let broken = |source| crate::Error::Io {
         context: "reading go's requests (GOCACHEPROG stdin)".into(),
         source,
     };
+    let mut pool = cache.has_remote().then(|| GetPool::start(cache, out));
     loop {
         let Some(Request { id, command }) = protocol::read_request(&mut input).map_err(broken)?
         else {
             tracing::debug!("go closed the requests without close");
+            drop(pool.take());
+            cache.flush(flush_timeout);
             return Ok(());
         };
         let response = match command {
-            Command::Get { action } => cache.get(id, &action),
+            Command::Get { action } => match &pool {
+                Some(GetPool { tx: Some(tx), .. }) => {
+                    if tx.send((id, action)).is_err() {
+                        reply(out, &Response::miss(id))?;
+                    }
+                    continue;
+                }
+                _ => cache.get(id, &action),
+            },
             Command::Put {
                 action,
                 output,
@@ -299,6 +428,10 @@ fn request_loop<R: BufRead, W: Write>(
                 .put(&mut input, id, &action, &output, size)
                 .map_err(broken)?,
             Command::Close => {
+                // Every get answered and the uploads done (or given up on)
+                // before go is told it may go.
+                drop(pool.take());
+                cache.flush(flush_timeout);
                 reply(out, &Response::ok(id))?;
                 return Ok(());
             }
