@@ -33,15 +33,12 @@ pub(crate) struct CacheprogArgs {
     /// Trim when the last trim of the directory is older than this.
     #[arg(long, value_name = "SECONDS", default_value_t = 3600.0)]
     trim_interval: f64,
-    /// The shared remote tier (s3://bucket/prefix; credentials and endpoint
-    /// from the standard AWS variables): gets fall through to it, puts are
-    /// uploaded behind (never with --read-only).
-    #[arg(long, value_name = "URL")]
-    remote: Option<String>,
-    /// At close, wait at most this long for uploads still in flight (the
-    /// next helper resumes the rest).
-    #[arg(long, value_name = "SECONDS", default_value_t = 30.0)]
-    flush_timeout: f64,
+    /// The remote tier: gets fall through to it (every object checked
+    /// against its OutputID), puts are uploaded behind (never with
+    /// --read-only); at close the helper waits --flush-timeout for uploads.
+    #[cfg(feature = "remote")]
+    #[command(flatten)]
+    remote: crate::RemoteArgs,
     /// Log every request (debug level); RUST_LOG overrides.
     #[arg(short, long)]
     verbose: bool,
@@ -105,8 +102,11 @@ fn options(args: &CacheprogArgs) -> Result<Options, Error> {
     o.trim.max_bytes = args.max_size;
     o.trim.max_unused = seconds("--max-unused-days", args.max_unused_days * 86400.0)?;
     o.trim_interval = seconds("--trim-interval", args.trim_interval)?;
-    o.remote = args.remote.clone();
-    o.flush_timeout = seconds("--flush-timeout", args.flush_timeout)?;
+    #[cfg(feature = "remote")]
+    {
+        o.remote = args.remote.config()?;
+        o.flush_timeout = seconds("--flush-timeout", args.remote.flush_timeout)?;
+    }
     Ok(o)
 }
 
@@ -136,7 +136,11 @@ pub(crate) struct ExecCache {
 impl ExecBuildCache {
     /// The GOCACHEPROG setup, or `None` when it is off or the environment
     /// already sets GOCACHEPROG.
-    pub(crate) fn setup(&self, store: Option<&Path>) -> Result<Option<ExecCache>, Error> {
+    pub(crate) fn setup(
+        &self,
+        store: Option<&Path>,
+        remote: &[String],
+    ) -> Result<Option<ExecCache>, Error> {
         if self.no_build_cache || std::env::var_os("GOCACHEPROG").is_some_and(|v| !v.is_empty()) {
             return Ok(None);
         }
@@ -171,6 +175,7 @@ impl ExecBuildCache {
         if self.build_cache_read_only {
             words.push("--read-only".into());
         }
+        words.extend_from_slice(remote);
         let gocacheprog = words
             .iter()
             .map(|w| go_quote(w))
@@ -196,6 +201,29 @@ fn go_quote(word: &str) -> Result<String, Error> {
         Err(Error::Usage(format!(
             "{word:?} has both quote characters: GOCACHEPROG cannot hold it"
         )))
+    }
+}
+
+#[cfg(feature = "remote")]
+impl crate::RemoteArgs {
+    /// The same remote flags for a `gomodfs cacheprog` command line (the
+    /// URL may also come from GOMODFS_REMOTE, which the helper inherits).
+    pub(crate) fn words(&self) -> Vec<String> {
+        let mut words = Vec::new();
+        let mut flag = |name: &str, value: Option<String>| {
+            if let Some(v) = value {
+                words.push(name.to_owned());
+                words.push(v);
+            }
+        };
+        flag("--remote", self.remote.clone());
+        flag("--remote-endpoint", self.remote_endpoint.clone());
+        flag("--remote-region", self.remote_region.clone());
+        flag(
+            "--remote-path-style",
+            self.remote_path_style.map(|b| b.to_string()),
+        );
+        words
     }
 }
 

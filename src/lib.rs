@@ -66,6 +66,10 @@ pub struct Settings {
     /// Abort a download slower than this many bytes per second over a
     /// `fetch_timeout` window (default 1 KiB/s; 0 disables).
     pub min_rate: Option<u64>,
+    /// The fleet tier (`--remote`): a shared store on S3-compatible object
+    /// storage between the local store and upstream; `None`: none.
+    #[cfg(feature = "remote")]
+    pub remote: Option<gomodfs_core::remote::RemoteConfig>,
 }
 
 /// The default store: `$GOMODFS_STORE`, else `gomodfs` in the user's cache
@@ -96,8 +100,13 @@ pub fn open(settings: &Settings) -> Result<Arc<ModFs>, Error> {
         Some(d) => d.clone(),
         None => default_store_dir()?,
     };
-    let store = GitStore::open(&dir)?;
+    let store = Arc::new(GitStore::open(&dir)?);
     tracing::info!(store = %dir.display(), "store opened");
+    #[cfg(feature = "remote")]
+    let remote = match &settings.remote {
+        Some(config) => Some(fleet::open(config, store.clone(), &dir)?),
+        None => None,
+    };
     let upstream = if settings.offline {
         None
     } else {
@@ -114,13 +123,26 @@ pub fn open(settings: &Settings) -> Result<Arc<ModFs>, Error> {
         tracing::info!(goproxy = %config.goproxy, "upstream");
         Some(Upstream::new(config)?)
     };
-    Ok(Arc::new(ModFs::new(
-        Arc::new(store),
-        upstream,
-        ModFsOptions::default(),
-    )?))
+    let options = ModFsOptions {
+        #[cfg(feature = "remote")]
+        remote,
+        ..ModFsOptions::default()
+    };
+    Ok(Arc::new(ModFs::new(store, upstream, options)?))
+}
+
+/// On a clean stop: waits up to `timeout` for the fleet tier's pending
+/// uploads (`--flush-timeout`); what is left is uploaded by the next
+/// process on the same store. Nothing to do without `--remote`.
+pub fn flush_uploads(fs: &ModFs, timeout: std::time::Duration) {
+    #[cfg(feature = "remote")]
+    fleet::flush(fs, timeout);
+    #[cfg(not(feature = "remote"))]
+    let _ = (fs, timeout);
 }
 
 pub mod cacheprog;
 pub mod debug;
+#[cfg(feature = "remote")]
+pub mod fleet;
 pub mod limits;

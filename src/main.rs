@@ -45,6 +45,66 @@ struct Common {
     /// Log every operation (debug level); RUST_LOG overrides.
     #[arg(short, long)]
     verbose: bool,
+    #[cfg(feature = "remote")]
+    #[command(flatten)]
+    remote: RemoteArgs,
+}
+
+/// The fleet tier's flags.
+#[cfg(feature = "remote")]
+#[derive(Args, Clone)]
+struct RemoteArgs {
+    /// Shared store on S3-compatible object storage, between the local store
+    /// and upstream: s3://BUCKET[/PREFIX]. Credentials, region and endpoint
+    /// from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
+    /// AWS_REGION, AWS_ENDPOINT_URL.
+    #[arg(long, value_name = "URL", env = "GOMODFS_REMOTE")]
+    remote: Option<String>,
+    /// S3 endpoint, e.g. http://127.0.0.1:8333 (overrides AWS_ENDPOINT_URL).
+    #[arg(long, value_name = "URL")]
+    remote_endpoint: Option<String>,
+    /// Region (overrides AWS_REGION; default us-east-1).
+    #[arg(long, value_name = "REGION")]
+    remote_region: Option<String>,
+    /// Path-style requests (true) or virtual-hosted style (false); default:
+    /// path style with a custom endpoint.
+    #[arg(long, value_name = "BOOL")]
+    remote_path_style: Option<bool>,
+    /// At a clean stop, wait at most this long for pending uploads; the
+    /// rest is uploaded by the next gomodfs on the same store.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5.0)]
+    flush_timeout: f64,
+}
+
+#[cfg(feature = "remote")]
+impl RemoteArgs {
+    fn config(&self) -> Result<Option<gomodfs::core::remote::RemoteConfig>, Error> {
+        let Some(url) = self.remote.as_deref().filter(|u| !u.is_empty()) else {
+            return Ok(None);
+        };
+        let mut config = gomodfs::core::remote::RemoteConfig::from_env(url)?;
+        if let Some(e) = &self.remote_endpoint {
+            config.endpoint = Some(e.clone());
+        }
+        if let Some(r) = &self.remote_region {
+            config.region = Some(r.clone());
+        }
+        if let Some(p) = self.remote_path_style {
+            config.path_style = Some(p);
+        }
+        Ok(Some(config))
+    }
+}
+
+impl Common {
+    /// How long a clean stop waits for pending uploads.
+    fn flush_timeout(&self) -> std::time::Duration {
+        #[cfg(feature = "remote")]
+        let secs = self.remote.flush_timeout;
+        #[cfg(not(feature = "remote"))]
+        let secs = 0.0;
+        std::time::Duration::try_from_secs_f64(secs).unwrap_or_default()
+    }
 }
 
 #[derive(Subcommand)]
@@ -118,26 +178,38 @@ fn main() -> ExitCode {
     init_logging(common.verbose);
     // Before any frontend starts: connection caps derive from the result.
     gomodfs::limits::raise_nofile();
+    #[cfg(feature = "remote")]
+    let remote = match common.remote.config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("gomodfs: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let settings = Settings {
         store: common.store.clone(),
         proxy: common.proxy.clone(),
         offline: common.offline,
         fetch_timeout: std::time::Duration::try_from_secs_f64(common.fetch_timeout).ok(),
         min_rate: Some(common.min_rate),
+        #[cfg(feature = "remote")]
+        remote,
     };
+    let flush = common.flush_timeout();
     let result = match cli.command {
         Command::Mount {
             dir, allow_other, ..
-        } => run_mount(&settings, &dir, allow_other, common.debug_addr).map(|()| ExitCode::SUCCESS),
+        } => run_mount(&settings, &dir, allow_other, common.debug_addr, flush)
+            .map(|()| ExitCode::SUCCESS),
         Command::Exec {
             command,
             build_cache,
             ..
         } => build_cache
-            .setup(settings.store.as_deref())
-            .and_then(|cache| run_exec(&settings, &command, cache, common.debug_addr)),
+            .setup(settings.store.as_deref(), &remote_words(&common))
+            .and_then(|cache| run_exec(&settings, &command, cache, common.debug_addr, flush)),
         Command::Serve { frontends, .. } => {
-            serve::run(&settings, &frontends, common.debug_addr).map(|()| ExitCode::SUCCESS)
+            serve::run(&settings, &frontends, common.debug_addr, flush).map(|()| ExitCode::SUCCESS)
         }
         Command::Status { .. } | Command::Cacheprog(_) => Ok(ExitCode::SUCCESS),
     };
@@ -152,6 +224,17 @@ fn main() -> ExitCode {
             }
             ExitCode::from(2)
         }
+    }
+}
+
+/// The remote flags `exec` passes on to its build cache helper.
+fn remote_words(common: &Common) -> Vec<String> {
+    #[cfg(feature = "remote")]
+    return common.remote.words();
+    #[cfg(not(feature = "remote"))]
+    {
+        let _ = common;
+        Vec::new()
     }
 }
 
@@ -214,6 +297,7 @@ fn run_mount(
     dir: &std::path::Path,
     allow_other: bool,
     debug_addr: Option<std::net::SocketAddr>,
+    flush: std::time::Duration,
 ) -> Result<(), Error> {
     let fs = gomodfs::open(settings)?;
     let _debug = start_debug(&fs, debug_addr)?;
@@ -229,6 +313,7 @@ fn run_mount(
     cancel_downloads(&fs);
     tracing::info!("unmounting");
     mount.unmount()?;
+    gomodfs::flush_uploads(&fs, flush);
     Ok(())
 }
 
@@ -238,6 +323,7 @@ fn run_exec(
     command: &[String],
     build_cache: Option<cacheprog_cmd::ExecCache>,
     debug_addr: Option<std::net::SocketAddr>,
+    flush: std::time::Duration,
 ) -> Result<ExitCode, Error> {
     let (program, args) = command
         .split_first()
@@ -302,6 +388,7 @@ fn run_exec(
         );
     }
     let unmounted = mount.unmount();
+    gomodfs::flush_uploads(&fs, flush);
     let status = status?;
     unmounted?;
     Ok(exit_code(status))
@@ -358,6 +445,7 @@ fn run_mount(
     _: &std::path::Path,
     _: bool,
     _: Option<std::net::SocketAddr>,
+    _: std::time::Duration,
 ) -> Result<(), Error> {
     Err(Error::Usage(
         "this gomodfs was built without the fuse feature".into(),
@@ -370,6 +458,7 @@ fn run_exec(
     _: &[String],
     _: Option<cacheprog_cmd::ExecCache>,
     _: Option<std::net::SocketAddr>,
+    _: std::time::Duration,
 ) -> Result<ExitCode, Error> {
     Err(Error::Usage(
         "this gomodfs was built without the fuse feature".into(),

@@ -53,6 +53,7 @@ pub(crate) fn run(
     settings: &Settings,
     frontends: &Frontends,
     debug_addr: Option<std::net::SocketAddr>,
+    flush: std::time::Duration,
 ) -> Result<(), Error> {
     if !frontends.any() {
         return Err(Error::Usage(
@@ -119,6 +120,7 @@ pub(crate) fn run(
     if let Some(m) = mount {
         m.unmount()?;
     }
+    gomodfs::flush_uploads(&fs, flush);
     drop(fs);
     Ok(())
 }

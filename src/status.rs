@@ -141,6 +141,28 @@ pub(crate) fn summary(s: &Value) -> String {
             gomodfs::cacheprog::counters::summary(&counters)
         );
     }
+    let remote = &s["remote"];
+    if remote.is_object() {
+        let up = &remote["uploads"];
+        out += &format!(
+            "remote {}: {} hits, {} misses, {} refused, {} errors{}; uploads {} done, {} pending, {} failed attempts ({}); {} lease waits\n",
+            remote["url"].as_str().unwrap_or("?"),
+            num(&remote["hits"]),
+            num(&remote["misses"]),
+            num(&remote["validation_failures"]),
+            num(&remote["errors"]),
+            if remote["down"].as_bool() == Some(true) {
+                " (down)"
+            } else {
+                ""
+            },
+            num(&up["done"]),
+            num(&up["pending"]),
+            num(&up["failed"]),
+            human_bytes(num(&up["bytes"])),
+            num(&remote["lease_waits"]),
+        );
+    }
     if let Some(errors) = s["recent_errors"].as_array()
         && !errors.is_empty()
     {

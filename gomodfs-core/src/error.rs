@@ -136,6 +136,15 @@ pub enum Error {
     /// by calls that may download.
     #[error("{0}: not in the store yet (needs a download)")]
     WouldFetch(String),
+    /// The remote store (the fleet tier's object storage, `--remote URL`)
+    /// failed, refused or is misconfigured.
+    #[error("remote {url}: {cause}")]
+    Remote {
+        /// The remote's URL, as the user gave it.
+        url: String,
+        /// What went wrong, in words.
+        cause: String,
+    },
     /// An I/O error with context.
     #[error("{context}: {source}")]
     Io {
@@ -167,6 +176,7 @@ impl Error {
             | Error::Damaged { .. }
             | Error::Config(_)
             | Error::WouldFetch(_)
+            | Error::Remote { .. }
             | Error::Io { .. } => ErrorKind::Io,
         }
     }

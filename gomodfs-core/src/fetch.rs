@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::modpath::ModuleVersion;
 use crate::modzip::{self, Limits};
 use crate::proxy::{ProxyFile, Upstream, check_answer};
+use crate::remote_hook::{Carries, RemoteHook, Ticket};
 use crate::stats::{DownloadRecord, Op, Stats};
 use crate::store::{MetaFile, ModuleContents, Store, StoredModule};
 use bytes::Bytes;
@@ -60,6 +61,8 @@ pub(crate) struct Fetcher {
     stats: Arc<Stats>,
     /// Damaged modules this process has fetched again (each at most once).
     refetched: Mutex<HashSet<ModuleVersion>>,
+    /// The fleet tier between the store and upstream (`--remote`).
+    remote: RemoteHook,
 }
 
 impl Fetcher {
@@ -69,6 +72,7 @@ impl Fetcher {
         limits: Limits,
         runtime: tokio::runtime::Handle,
         stats: Arc<Stats>,
+        remote: RemoteHook,
     ) -> Self {
         Fetcher {
             store,
@@ -78,6 +82,7 @@ impl Fetcher {
             flights: Arc::default(),
             stats,
             refetched: Mutex::default(),
+            remote,
         }
     }
 
@@ -192,6 +197,7 @@ impl Fetcher {
             upstream: self.upstream.clone(),
             limits: self.limits.clone(),
             stats: self.stats.clone(),
+            remote: self.remote.clone(),
         };
         let flights = self.flights.clone();
         self.runtime.spawn(async move {
@@ -219,6 +225,7 @@ struct Job {
     upstream: Option<Arc<Upstream>>,
     limits: Limits,
     stats: Arc<Stats>,
+    remote: RemoteHook,
 }
 
 impl Job {
@@ -273,12 +280,21 @@ impl Job {
 
     /// A `.info` or `.mod`, from the store or upstream, without storing it.
     async fn meta_bytes(&self, mv: &ModuleVersion, file: MetaFile) -> Result<Bytes> {
+        self.meta_source(mv, file).await.map(|(data, _)| data)
+    }
+
+    /// [`Job::meta_bytes`], and whether the bytes came from upstream.
+    async fn meta_source(&self, mv: &ModuleVersion, file: MetaFile) -> Result<(Bytes, bool)> {
         // Another process may have stored it since we looked. A damaged
         // stored copy is fetched again.
         match self.store.meta(mv, file) {
-            Ok(Some(data)) => return Ok(data),
+            Ok(Some(data)) => return Ok((data, false)),
             Ok(None) | Err(Error::Damaged { .. }) => {}
             Err(e) => return Err(e),
+        }
+        // The fleet tier, checked like an upstream answer.
+        if let Some(data) = self.remote.meta(mv, file).await {
+            return Ok((data, false));
         }
         let proxy_file = match file {
             MetaFile::Info => ProxyFile::Info,
@@ -298,17 +314,23 @@ impl Job {
             what: proxy_file.to_string(),
             cause,
         })?;
-        Ok(data)
+        Ok((data, true))
     }
 
-    /// A `.info` or `.mod` on its own: fetched and stored alone.
+    /// A `.info` or `.mod` on its own: fetched and stored alone (and, from
+    /// upstream, uploaded to the fleet tier behind).
     async fn meta(&self, mv: &ModuleVersion, file: MetaFile) -> Result<Bytes> {
-        let data = self.meta_bytes(mv, file).await?;
+        let (data, from_upstream) = self.meta_source(mv, file).await?;
+        let ticket = from_upstream.then(|| self.remote.record(mv, Carries::Meta(file)));
         let store = self.store.clone();
         let (mv2, data2) = (mv.clone(), data.clone());
-        tokio::task::spawn_blocking(move || store.put_meta(&mv2, file, &data2))
-            .await
-            .map_err(|e| Error::store(mv.to_string(), e))??;
+        tokio::task::spawn_blocking(move || {
+            let put = store.put_meta(&mv2, file, &data2);
+            drop(ticket); // starts the upload, after the put
+            put
+        })
+        .await
+        .map_err(|e| Error::store(mv.to_string(), e))??;
         Ok(data)
     }
 
@@ -328,6 +350,25 @@ impl Job {
     /// [`Store::replace_module`]).
     async fn download(&self, mv: &ModuleVersion, replace: bool) -> Result<Arc<StoredModule>> {
         let started = Instant::now();
+        // The fleet tier first (another host's download, or wait for the
+        // host downloading it now); validated and stored like upstream's.
+        let mut candidate = self.remote.module(mv).await;
+        if candidate.is_none() && self.upstream.is_some() {
+            candidate = self.remote.lead_or_wait(mv).await;
+        }
+        if let Some(c) = candidate {
+            let checked = Some(c.ziphash);
+            match self
+                .store_zip(mv, (c.info, c.go_mod, c.zip), checked, replace, None)
+                .await
+            {
+                Ok(stored) => {
+                    self.remote.hit(mv);
+                    return Ok(Arc::new(stored));
+                }
+                Err(e) => self.remote.refused(mv, &e),
+            }
+        }
         let upstream = self.upstream(mv, "zip")?;
         // .info and .mod are stored with the module, only if the zip is
         // valid: a rejected module leaves nothing behind.
@@ -340,31 +381,16 @@ impl Job {
             let (info, go_mod, zip) = (info?, go_mod?, zip?);
             self.stats.fetched(zip.len() as u64);
             let zip_len = zip.len();
-            let store = self.store.clone();
-            let limits = self.limits.clone();
-            let mv2 = mv.clone();
-            let stored = tokio::task::spawn_blocking(move || -> Result<StoredModule> {
-                let extracted = modzip::extract(&mv2, &zip, &limits)?;
-                let contents = ModuleContents {
-                    info,
-                    go_mod,
-                    ziphash: extracted.ziphash,
-                    files: extracted.files,
-                };
-                if replace {
-                    store.replace_module(&mv2, &contents)?;
-                } else {
-                    store.put_module(&mv2, &contents)?;
-                }
-                store
-                    .module(&mv2)?
-                    .ok_or_else(|| Error::store(mv2.to_string(), "module missing right after put"))
-            })
-            .await
-            .map_err(|e| Error::store(mv.to_string(), e))??;
+            let ticket = self.remote.record(mv, Carries::Module);
+            let stored = self
+                .store_zip(mv, (info, go_mod, zip), None, replace, Some(ticket))
+                .await?;
             Ok::<_, Error>((stored, zip_len))
         }
         .await;
+        if result.is_err() {
+            self.remote.download_failed(mv);
+        }
         let elapsed = started.elapsed();
         match result {
             Ok((stored, zip_len)) => {
@@ -389,6 +415,57 @@ impl Job {
                 Err(e)
             }
         }
+    }
+}
+
+impl Job {
+    /// Validates and extracts a zip (`files`: `.info`, `.mod`, zip) and
+    /// stores the module, from upstream or the fleet tier alike. `ziphash`:
+    /// the `h1:` the files must hash to (from the fleet tier). `ticket`: an
+    /// upload recorded before the put, started after it.
+    async fn store_zip(
+        &self,
+        mv: &ModuleVersion,
+        (info, go_mod, zip): (Bytes, Bytes, Bytes),
+        ziphash: Option<String>,
+        replace: bool,
+        ticket: Option<Ticket>,
+    ) -> Result<StoredModule> {
+        let store = self.store.clone();
+        let limits = self.limits.clone();
+        let mv2 = mv.clone();
+        tokio::task::spawn_blocking(move || -> Result<StoredModule> {
+            let extracted = modzip::extract(&mv2, &zip, &limits)?;
+            if let Some(want) = ziphash
+                && extracted.ziphash != want
+            {
+                return Err(Error::InvalidZip {
+                    module: mv2.path().to_owned(),
+                    version: mv2.version().to_owned(),
+                    reason: format!(
+                        "the files hash to {}, not to the recorded {want}",
+                        extracted.ziphash
+                    ),
+                });
+            }
+            let contents = ModuleContents {
+                info,
+                go_mod,
+                ziphash: extracted.ziphash,
+                files: extracted.files,
+            };
+            if replace {
+                store.replace_module(&mv2, &contents)?;
+            } else {
+                store.put_module(&mv2, &contents)?;
+            }
+            drop(ticket); // starts the upload, after the put
+            store
+                .module(&mv2)?
+                .ok_or_else(|| Error::store(mv2.to_string(), "module missing right after put"))
+        })
+        .await
+        .map_err(|e| Error::store(mv.to_string(), e))?
     }
 }
 

@@ -4,9 +4,11 @@
 //! - [`dirhash`]: the `h1:` hash `go` checks against go.sum.
 //! - [`modzip`]: module zip validation and extraction.
 //! - [`proxy`]: the GOPROXY client.
+//! - `remote` (feature `remote`): the fleet tier on S3-compatible object storage.
 //! - [`store`]: the [`Store`] trait, the git object store and an in-memory store.
 //! - [`fs`]: [`ModFs`], the node API every frontend calls.
 //! - [`stats`]: per-operation counters and the status JSON.
+//! - [`zipgen`]: deterministic module zips, generated from stored files.
 #![deny(missing_docs)]
 
 pub mod dirhash;
@@ -16,9 +18,13 @@ pub mod fs;
 pub mod modpath;
 pub mod modzip;
 pub mod proxy;
+#[cfg(feature = "remote")]
+pub mod remote;
+mod remote_hook;
 pub mod stats;
 pub mod store;
 mod time;
+pub mod zipgen;
 
 pub use error::{Error, ErrorKind, Result};
 pub use fs::{

@@ -18,6 +18,8 @@
 //!   the libnfs command-line tools.
 //! - `seed` (feature `seed`): modules put straight into a gomodfs-core
 //!   store.
+//! - `seaweed` (feature `s3`): a real S3-compatible object store
+//!   (SeaweedFS) on 127.0.0.1, for the fleet-tier tests.
 //!
 //! A typical integration test:
 //!
@@ -50,6 +52,8 @@ pub mod nfs;
 pub mod process;
 pub mod proxy;
 pub mod rawzip;
+#[cfg(feature = "s3")]
+pub mod seaweed;
 #[cfg(feature = "seed")]
 pub mod seed;
 

@@ -33,7 +33,7 @@ mod propfind;
 mod request;
 mod server;
 mod status;
-pub mod zipgen;
+pub use gomodfs_core::zipgen;
 
 pub use body::Body;
 pub use files::content_type;

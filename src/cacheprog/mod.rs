@@ -43,8 +43,9 @@ pub struct Options {
     pub trim: trim::Policy,
     /// Trim when the last trim of the directory is older than this.
     pub trim_interval: Duration,
-    /// The remote tier (`s3://bucket/prefix`), if any.
-    pub remote: Option<String>,
+    /// The remote tier, if any.
+    #[cfg(feature = "remote")]
+    pub remote: Option<gomodfs_core::remote::RemoteConfig>,
     /// At close, wait this long for uploads still in flight.
     pub flush_timeout: Duration,
 }
@@ -63,6 +64,7 @@ impl Options {
                 grace: trim::GRACE,
             },
             trim_interval: Duration::from_secs(3600),
+            #[cfg(feature = "remote")]
             remote: None,
             flush_timeout: Duration::from_secs(30),
         }
@@ -126,22 +128,13 @@ impl Cache {
         };
         #[cfg(feature = "remote")]
         let remote = match &options.remote {
-            Some(url) => {
-                let client = gomodfs_core::remote::RemoteConfig::from_env(url)?.open()?;
-                Some(remote::RemoteTier::open(
-                    client,
-                    &shared,
-                    options.read_only,
-                )?)
-            }
+            Some(config) => Some(remote::RemoteTier::open(
+                config.open()?,
+                &shared,
+                options.read_only,
+            )?),
             None => None,
         };
-        #[cfg(not(feature = "remote"))]
-        if options.remote.is_some() {
-            return Err(crate::Error::Usage(
-                "this gomodfs was built without the remote feature".into(),
-            ));
-        }
         Ok(Cache {
             shared,
             scratch,

@@ -233,6 +233,9 @@ pub struct ModFsOptions {
     pub limits: Limits,
     /// Runtime for downloads; `None` makes a private one with 2 workers.
     pub runtime: Option<tokio::runtime::Handle>,
+    /// The fleet tier between the store and upstream (`--remote`).
+    #[cfg(feature = "remote")]
+    pub remote: Option<Arc<crate::remote::FleetTier>>,
 }
 
 impl Default for ModFsOptions {
@@ -242,6 +245,8 @@ impl Default for ModFsOptions {
             blob_cache_bytes: 256 << 20,
             limits: Limits::default(),
             runtime: None,
+            #[cfg(feature = "remote")]
+            remote: None,
         }
     }
 }
@@ -265,6 +270,8 @@ pub struct ModFs {
     /// The store's usage, recomputed at most every [`USAGE_TTL`].
     usage: parking_lot::Mutex<Option<(std::time::Instant, u64, Option<StoreUsage>)>>,
     runtime: Option<tokio::runtime::Runtime>,
+    #[cfg(feature = "remote")]
+    remote: Option<Arc<crate::remote::FleetTier>>,
 }
 
 impl Drop for ModFs {
@@ -302,12 +309,17 @@ impl ModFs {
             inner: store,
             stats: stats.clone(),
         });
+        #[cfg(feature = "remote")]
+        let hook = crate::remote_hook::RemoteHook(options.remote.clone());
+        #[cfg(not(feature = "remote"))]
+        let hook = crate::remote_hook::RemoteHook;
         let fetcher = Fetcher::new(
             store.clone(),
             upstream.map(Arc::new),
             options.limits,
             handle,
             stats.clone(),
+            hook,
         );
         Ok(ModFs {
             store,
@@ -318,7 +330,15 @@ impl ModFs {
             usage: parking_lot::Mutex::new(None),
             stats,
             runtime,
+            #[cfg(feature = "remote")]
+            remote: options.remote,
         })
+    }
+
+    /// The fleet tier, if `--remote` is set (for flushing uploads at exit).
+    #[cfg(feature = "remote")]
+    pub fn remote(&self) -> Option<&Arc<crate::remote::FleetTier>> {
+        self.remote.as_ref()
     }
 
     /// The live counters.
@@ -442,6 +462,10 @@ impl ModFs {
     pub fn status(&self) -> StatusSnapshot {
         let mut snapshot = self.stats.snapshot();
         snapshot.upstream = self.upstream().map(Upstream::stats);
+        #[cfg(feature = "remote")]
+        {
+            snapshot.remote = self.remote.as_ref().map(|t| t.snapshot());
+        }
         snapshot.store = self.store_usage();
         let (pinned, cached) = self.nodes.counts();
         snapshot.nodes = crate::stats::NodeCounts {

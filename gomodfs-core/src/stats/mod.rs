@@ -9,11 +9,13 @@
 pub mod build_cache;
 mod counted;
 mod prometheus;
+mod remote;
 
 pub(crate) use counted::CountedStore;
 
 pub use build_cache::BuildCacheCounters;
 pub use prometheus::prometheus_text;
+pub use remote::{QueueStats, RemoteSnapshot};
 
 use crate::proxy::UpstreamStats;
 use parking_lot::Mutex;
@@ -216,6 +218,8 @@ pub struct StatusSnapshot {
     pub store: Option<StoreUsage>,
     /// The upstream client's counters (absent when offline).
     pub upstream: Option<UpstreamStats>,
+    /// The fleet tier's counters (absent without `--remote`).
+    pub remote: Option<RemoteSnapshot>,
     /// The most recent downloads, newest first.
     pub recent_downloads: Vec<DownloadRecord>,
     /// The most recent failures (downloads and operations), newest first.
@@ -418,6 +422,7 @@ impl Stats {
             nodes: NodeCounts::default(),
             store: None,
             upstream: None,
+            remote: None,
             recent_downloads: self.downloads.lock().iter().rev().cloned().collect(),
             recent_errors: self.errors.lock().iter().rev().cloned().collect(),
             build_cache: self.build_cache.lock().clone().and_then(|source| source()),

@@ -185,6 +185,9 @@ impl Collector for SnapshotCollector {
         if let Some(b) = s.build_cache {
             build_cache(&mut enc, &b)?;
         }
+        if let Some(r) = &s.remote {
+            remote_metrics(&mut enc, r)?;
+        }
         Ok(())
     }
 }
@@ -243,6 +246,64 @@ fn build_cache(enc: &mut DescriptorEncoder, b: &super::BuildCacheCounters) -> Fm
         counter(enc, name, help, value)?;
     }
     Ok(())
+}
+
+/// The fleet tier's counters (`gomodfs_remote_*`).
+fn remote_metrics(enc: &mut DescriptorEncoder, r: &super::RemoteSnapshot) -> Fmt {
+    for (name, help, value) in [
+        ("remote_hits", "Modules read from the remote.", r.hits),
+        (
+            "remote_misses",
+            "Local misses the remote lacked too.",
+            r.misses,
+        ),
+        (
+            "remote_meta_hits",
+            ".info/.mod files read from the remote.",
+            r.meta_hits,
+        ),
+        (
+            "remote_validation_failures",
+            "Remote objects refused by validation.",
+            r.validation_failures,
+        ),
+        (
+            "remote_errors",
+            "Remote reads that failed or were skipped.",
+            r.errors,
+        ),
+        (
+            "remote_lease_waits",
+            "Waits for another host's download.",
+            r.lease_waits,
+        ),
+        (
+            "remote_leases_taken",
+            "Downloads done for the fleet.",
+            r.leases_taken,
+        ),
+        ("remote_uploads_done", "Uploads completed.", r.uploads.done),
+        (
+            "remote_uploads_failed",
+            "Failed upload attempts (retried).",
+            r.uploads.failed,
+        ),
+        ("remote_upload_bytes", "Bytes uploaded.", r.uploads.bytes),
+    ] {
+        counter(enc, name, help, value)?;
+    }
+    gauge(
+        enc,
+        "remote_uploads_pending",
+        "Uploads queued, not done yet.",
+        r.uploads.pending as f64,
+    )?;
+    gauge(
+        enc,
+        "remote_down",
+        "1 while the remote is skipped after a failure.",
+        if r.down { 1.0 } else { 0.0 },
+    )
 }
 
 #[cfg(test)]

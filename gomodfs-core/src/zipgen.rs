@@ -17,6 +17,7 @@
 //! The `h1:` of the result equals the stored `.ziphash` by construction: it
 //! hashes names and contents, which are exactly the stored ones.
 
+use crate::error::{Error, Result};
 use flate2::Compression;
 use flate2::write::DeflateEncoder;
 use std::io::Write;
@@ -29,29 +30,6 @@ const VERSION_DEFLATE: u16 = 20;
 const VERSION_STORED: u16 = 10;
 /// General purpose flag: names are UTF-8.
 const FLAG_UTF8: u16 = 1 << 11;
-
-/// Why an entry cannot be written.
-#[derive(Debug, thiserror::Error)]
-pub enum ZipError {
-    /// A name or size does not fit the classic zip format (names over 64 KiB,
-    /// files or offsets over 4 GiB; module zips are limited to 500 MiB).
-    #[error("zip entry {name:?}: {what} does not fit in a zip without zip64")]
-    TooLarge {
-        /// The entry name.
-        name: String,
-        /// What overflowed.
-        what: &'static str,
-    },
-    /// Compression failed (an in-memory write: should not happen).
-    #[error("compressing {name:?}: {source}")]
-    Compress {
-        /// The entry name.
-        name: String,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-}
 
 /// Writes a zip one entry at a time: [`ZipEncoder::entry`] returns the bytes
 /// of one entry (local header and data), [`ZipEncoder::finish`] the central
@@ -76,11 +54,8 @@ impl ZipEncoder {
     }
 
     /// The bytes of one file entry named `name` with contents `data`.
-    pub fn entry(&mut self, name: &str, data: &[u8]) -> Result<Vec<u8>, ZipError> {
-        let too_large = |what| ZipError::TooLarge {
-            name: name.to_owned(),
-            what,
-        };
+    pub fn entry(&mut self, name: &str, data: &[u8]) -> Result<Vec<u8>> {
+        let too_large = |what| too_large(name, what);
         let name_len = u16::try_from(name.len()).map_err(|_| too_large("the name"))?;
         let size = u32::try_from(data.len()).map_err(|_| too_large("the size"))?;
         let offset = u32::try_from(self.offset).map_err(|_| too_large("the offset"))?;
@@ -95,10 +70,7 @@ impl ZipEncoder {
             let out = enc
                 .write_all(data)
                 .and_then(|()| enc.finish())
-                .map_err(|source| ZipError::Compress {
-                    name: name.to_owned(),
-                    source,
-                })?;
+                .map_err(|source| Error::io(format!("compressing zip entry {name:?}"), source))?;
             (8u16, VERSION_DEFLATE, Some(out))
         };
         let payload: &[u8] = compressed.as_deref().unwrap_or(data);
@@ -147,11 +119,8 @@ impl ZipEncoder {
 
     /// The central directory and the end records (zip64 end records too
     /// when there are more than 65534 entries).
-    pub fn finish(self) -> Result<Vec<u8>, ZipError> {
-        let too_large = |what| ZipError::TooLarge {
-            name: String::new(),
-            what,
-        };
+    pub fn finish(self) -> Result<Vec<u8>> {
+        let too_large = |what| too_large("", what);
         let cd_offset = self.offset;
         let cd_size = self.central.len() as u64;
         let mut out = self.central;
@@ -191,6 +160,14 @@ impl ZipEncoder {
         put16(&mut out, 0); // comment
         Ok(out)
     }
+}
+
+/// A name or size that does not fit the classic zip format (names over
+/// 64 KiB, files or offsets over 4 GiB; module zips are limited to 500 MiB).
+fn too_large(name: &str, what: &str) -> Error {
+    Error::InvalidArgument(format!(
+        "zip entry {name:?}: {what} does not fit in a zip without zip64"
+    ))
 }
 
 fn put16(out: &mut Vec<u8>, v: u16) {

@@ -1,0 +1,280 @@
+#!/usr/bin/env python3
+"""gomodfs fleet-tier benchmarks (--remote on a real S3 server, SeaweedFS on
+127.0.0.1), side by side in one run:
+
+  newhost  A new host (empty local store) to a finished `go build ./...`:
+           (r) gomodfs mount on a warm bucket, (u) gomodfs mount fetching from
+           the upstream (a local file:// proxy), (d) `go mod download` from
+           that proxy + build. Target: (r) at most 0.5x of (d).
+  modproxy The module-proxy role, `go mod download` of the project into an
+           empty GOMODCACHE, warm bucket and empty local disk: gomodfs
+           `serve --http --remote` against go-cache-plugin `serve --modproxy`
+           (built from ../shared/peers) on the same SeaweedFS.
+  Also: peak RSS of gomodfs, and upload throughput while filling the bucket.
+
+Usage: python3 bench/fleet.py [--runs 3] [--project bigapp] [--work DIR]
+       [--binary target/release/gomodfs] [--out docs/BENCHMARKS.md]
+Needs go, fusermount3, weed (.ci/seaweedfs.sh), and once per --work
+directory the Go module proxy (the project's modules; the peer's warm-up).
+"""
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import run as base  # noqa: E402  (the main harness: project preparation, helpers)
+from sections import write_section  # noqa: E402
+
+ROOT = base.ROOT
+BEGIN = "<!-- bench/fleet.py: begin -->"
+END = "<!-- bench/fleet.py: end -->"
+KEY, SECRET, BUCKET = "bench", "bench-secret", "bench"
+CACHE = Path(os.environ.get("GOMODFS_CI_CACHE", Path.home() / ".cache" / "gomodfs-ci"))
+
+
+def free_port():
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port < 55000 and not base._port_open(port + 10000):
+            return port
+
+
+class Weed:
+    """SeaweedFS `weed mini` with one bucket, telemetry off."""
+
+    def __init__(self, work):
+        weed = os.environ.get("GOMODFS_WEED") or str(
+            next(CACHE.glob("seaweedfs-*/weed"), ""))
+        if not weed or not Path(weed).exists():
+            sys.exit("no weed binary: run .ci/seaweedfs.sh (or set GOMODFS_WEED)")
+        self.dir = Path(tempfile.mkdtemp(prefix="weed-", dir=work))
+        ports = [free_port() for _ in range(4)]
+        self.port = ports[3]
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET)
+        self.log = open(self.dir / "weed.log", "w")
+        self.proc = subprocess.Popen(
+            [weed, "mini", f"-dir={self.dir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+             "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+             "-master.telemetry=false", f"-master.port={ports[0]}", f"-volume.port={ports[1]}",
+             f"-filer.port={ports[2]}", f"-s3.port={ports[3]}", f"-bucket={BUCKET}"],
+            env=env, stdout=self.log, stderr=self.log)
+        deadline = time.time() + 120
+        while "S3 Endpoint" not in (self.dir / "weed.log").read_text(errors="replace"):
+            if time.time() > deadline or self.proc.poll() is not None:
+                sys.exit(f"weed did not start; see {self.dir / 'weed.log'}")
+            time.sleep(0.2)
+
+    def endpoint(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self):
+        return dict(AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET, AWS_REGION="us-east-1",
+                    AWS_ENDPOINT_URL=self.endpoint())
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+class Fleet:
+    def __init__(self, args):
+        self.args = args
+        self.work = Path(args.work)
+        self.binary = Path(args.binary)
+        # The main harness's project preparation, with this binary.
+        self.bench = base.Bench.__new__(base.Bench)
+        self.bench.args = argparse.Namespace(runs=args.runs, work=args.work, out=args.out)
+        self.bench.work = self.work
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.bench.binary = self.binary
+        self.bench.log = self.work / "gomodfs.log"
+        self.bench.gocache = self.work / "gocache"
+        self.bench.gocache.mkdir(exist_ok=True)
+        self.rows = {}
+        self.notes = []
+        self.peak_rss = 0
+
+    def mount(self, store, mnt, log_path, remote=None, proxy=None):
+        cmd = [str(self.binary), "mount", str(mnt), "--store", str(store), "--flush-timeout", "300"]
+        cmd += ["--proxy", proxy] if proxy else ["--offline"]
+        if remote:
+            cmd += ["--remote", remote]
+        return base.Server(cmd, mnt, log_path, lambda: (mnt / ".gomodfs-status").exists())
+
+    def status(self, mnt):
+        return json.loads((mnt / ".gomodfs-status").read_text())
+
+    def rss(self, server):
+        self.peak_rss = max(self.peak_rss, server.peak_rss_kib())
+
+    def run(self):
+        a = self.args
+        name = a.project
+        _, app, filled, _, fileproxy, zips = self.bench.prepare(name)
+        self.weed = Weed(self.work)
+        # Every process started from here (gomodfs, the peer) talks to it.
+        os.environ.update(self.weed.env())
+        try:
+            self.fill(name, app, fileproxy)
+            self.newhost(name, app, fileproxy, zips)
+            self.modproxy(name, app, fileproxy)
+        finally:
+            self.weed.close()
+
+    def fill(self, name, app, fileproxy):
+        """Warms the bucket from the file:// upstream; measures uploads."""
+        self.remote = f"s3://{BUCKET}/gomodfs-{int(time.time())}"
+        d = Path(tempfile.mkdtemp(prefix="fill-", dir=self.work))
+        (d / "mnt").mkdir()
+        start = time.perf_counter()
+        s = self.mount(d / "store", d / "mnt", d / "fill.log", self.remote, fileproxy)
+        base.run(["go", "mod", "verify"], base.go_env(d / "mnt", self.bench.gocache), app)
+        base.run(["go", "build", "./..."], base.go_env(d / "mnt", self.bench.gocache), app)
+        up = self.status(d / "mnt")["remote"]["uploads"]
+        self.rss(s)
+        s.close()  # SIGTERM: waits for the uploads (--flush-timeout)
+        took = time.perf_counter() - start
+        log = (d / "fill.log").read_text()
+        if "not finished within --flush-timeout" in log:
+            sys.exit("the fill did not finish its uploads")
+        self.rows["fill"] = (f"| {name} | {up['done'] + up['pending']} | {up['bytes'] / 2**20:.1f} MiB "
+                             f"| {took:.1f} s | {up['bytes'] / 2**20 / took:.1f} MiB/s |")
+        base.rm(d)
+
+    def newhost(self, name, app, fileproxy, zips):
+        gocache = self.bench.gocache
+
+        def host(remote, proxy):
+            def go():
+                d = Path(tempfile.mkdtemp(prefix="host-", dir=self.work))
+                (d / "mnt").mkdir()
+                start = time.perf_counter()
+                s = self.mount(d / "store", d / "mnt", d / "host.log", remote, proxy)
+                base.run(["go", "build", "./..."], base.go_env(d / "mnt", gocache), app)
+                if remote:
+                    r = self.status(d / "mnt")["remote"]
+                    if r["validation_failures"] or r["errors"]:
+                        sys.exit(f"remote refused or failed: {r}")
+                self.rss(s)
+                s.close()
+                t = time.perf_counter() - start
+                base.rm(d)
+                return t
+            return go
+
+        def download():
+            d = Path(tempfile.mkdtemp(prefix="dl-", dir=self.work))
+            t = base.run(["go", "mod", "download"],
+                         base.go_env(d / "mc", gocache, fileproxy, "-mod=mod -modcacherw"), app)
+            t += base.run(["go", "build", "./..."], base.go_env(d / "mc", gocache), app)
+            base.rm(d)
+            return t
+
+        r = base.stats(self.bench.times(host(self.remote, fileproxy)))
+        u = base.stats(self.bench.times(host(None, fileproxy)))
+        dl = base.stats(self.bench.times(download))
+        self.rows["newhost"] = (f"| {name} ({zips} zips) | {base.fmt(r)} | {base.fmt(u)} | {base.fmt(dl)} "
+                                f"| {r[0] / dl[0]:.2f}x |")
+
+    def modproxy(self, name, app, fileproxy):
+        gocache = self.bench.gocache
+        peer = CACHE / "peers" / "go-cache-plugin"
+
+        def download(goproxy):
+            d = Path(tempfile.mkdtemp(prefix="mp-", dir=self.work))
+            t = base.run(["go", "mod", "download"],
+                         base.go_env(d / "mc", gocache, goproxy, "-mod=mod -modcacherw"), app)
+            base.rm(d)
+            return t
+
+        def ours():
+            d = Path(tempfile.mkdtemp(prefix="ours-", dir=self.work))
+            port = free_port()
+            cmd = [str(self.binary), "serve", "--http", f"127.0.0.1:{port}", "--store", str(d / "store"),
+                   "--remote", self.remote, "--proxy", fileproxy]
+            s = base.Server(cmd, d, d / "serve.log", lambda: base._port_open(port))
+            t = download(f"http://127.0.0.1:{port}/proxy/")
+            self.rss(s)
+            s.proc.terminate()
+            s.proc.wait(timeout=60)
+            base.rm(d)
+            return t
+
+        def theirs(prefix):
+            def go():
+                d = Path(tempfile.mkdtemp(prefix="peer-", dir=self.work))
+                port, plugin = free_port(), free_port()
+                cmd = [str(peer), "serve", "--plugin", str(plugin), "--http", f"127.0.0.1:{port}",
+                       "--modproxy", "--cache-dir", str(d / "cache"), "--bucket", BUCKET,
+                       "--prefix", prefix, "--region", "us-east-1",
+                       "--s3-endpoint-url", self.weed.endpoint(), "--s3-path-style"]
+                s = base.Server(cmd, d, d / "peer.log", lambda: base._port_open(port))
+                t = download(f"http://127.0.0.1:{port}/mod/")
+                s.proc.terminate()
+                s.proc.wait(timeout=60)
+                base.rm(d)
+                return t
+            return go
+
+        o = base.stats(self.bench.times(ours))
+        if not peer.exists():
+            self.notes.append(f"go-cache-plugin not built ({peer}): run ../shared/peers/build.sh {peer.parent}")
+            self.rows["modproxy"] = f"| {name} | {base.fmt(o)} | not measured | |"
+            return
+        # The peer fills its own objects in the bucket on the warm-up run
+        # (from proxy.golang.org: it has no upstream setting).
+        p = base.stats(self.bench.times(theirs(f"peer-{int(time.time())}")))
+        self.rows["modproxy"] = f"| {name} | {base.fmt(o)} | {base.fmt(p)} | {o[0] / p[0]:.2f}x |"
+
+    def report(self):
+        a = self.args
+        lines = [BEGIN, "## Fleet tier (bench/fleet.py)", "",
+                 f"Median of {a.runs} runs after a warm-up (min-max), seconds. SeaweedFS `weed mini` on",
+                 "127.0.0.1 as the S3 server; the upstream is a local file:// proxy; GOCACHE warm and shared.", ""]
+        if "newhost" in self.rows:
+            lines += ["### A new host (empty local store) to a finished `go build ./...`", "",
+                      "| project | (r) gomodfs, warm bucket | (u) gomodfs, from upstream | (d) `go mod download` + build | (r)/(d) |",
+                      "| --- | --- | --- | --- | --- |", self.rows["newhost"], "",
+                      "Target: (r) at most 0.5x of (d).", ""]
+        if "modproxy" in self.rows:
+            lines += ["### Module proxy role: `go mod download` into an empty GOMODCACHE", "",
+                      "Warm bucket, empty local disk on the proxy host.", "",
+                      "| project | gomodfs `serve --http --remote` | go-cache-plugin `serve --modproxy` | ratio |",
+                      "| --- | --- | --- | --- |", self.rows["modproxy"], "", "Target: faster than the peer.", ""]
+        if "fill" in self.rows:
+            lines += ["### Uploads while filling the bucket (cold host, file:// upstream, `go mod verify` + build, flush)", "",
+                      "| project | modules uploaded | bytes | wall time (fetch + upload + flush) | throughput |",
+                      "| --- | --- | --- | --- | --- |", self.rows["fill"], ""]
+        lines += [f"Peak RSS of gomodfs over these runs: {self.peak_rss / 1024:.0f} MiB.", ""]
+        if self.notes:
+            lines += ["Notes:", *[f"- {n}" for n in self.notes], ""]
+        lines += ["Reproduce: `python3 bench/fleet.py --runs 3` (needs the release binary, weed from",
+                  "`.ci/seaweedfs.sh`, the peer from `../shared/peers/build.sh ~/.cache/gomodfs-ci/peers`).", END]
+        return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--project", default="bigapp")
+    ap.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "gomodfs-bench"))
+    ap.add_argument("--binary", default=str(ROOT / "target" / "release" / "gomodfs"))
+    ap.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
+    args = ap.parse_args()
+    f = Fleet(args)
+    f.run()
+    section = f.report()
+    print(section)
+    write_section(Path(args.out), section, BEGIN, END)
+
+
+if __name__ == "__main__":
+    main()

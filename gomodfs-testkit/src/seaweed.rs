@@ -1,0 +1,219 @@
+//! A real S3-compatible object store for tests: SeaweedFS (`weed mini`)
+//! on 127.0.0.1, free ports, a temporary data directory, telemetry off,
+//! killed on drop. Feature `s3`.
+//!
+//! The `weed` binary is built once per machine by `.ci/seaweedfs.sh`; tests
+//! find it through `$GOMODFS_WEED`, else in that script's cache directory,
+//! and fail (never skip) with a hint to run the script when neither exists.
+//!
+//! ```no_run
+//! # fn main() -> Result<(), gomodfs_testkit::TestkitError> {
+//! let s3 = gomodfs_testkit::seaweed::SeaweedFs::start(&["fleet"])?;
+//! // gomodfs ... --remote s3://fleet/test1 with s3.env() set
+//! # Ok(()) }
+//! ```
+
+use crate::process::{Daemon, Launch};
+use crate::{Result, TestkitError};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The SeaweedFS version `.ci/seaweedfs.sh` builds.
+pub const SEAWEEDFS_VERSION: &str = "v0.0.0-20261109003541-7506e5f91cd6";
+
+/// The access key the test server accepts.
+pub const ACCESS_KEY: &str = "gomodfs-test";
+/// Its secret.
+pub const SECRET_KEY: &str = "gomodfs-test-secret";
+
+/// What `weed mini` prints when everything is up (buckets created).
+const READY_MARKER: &str = "S3 Endpoint:";
+
+/// The `weed` binary: `$GOMODFS_WEED`, else where `.ci/seaweedfs.sh`
+/// builds it. An error says how to get it.
+pub fn find_weed() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("GOMODFS_WEED").filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(TestkitError::Invalid(format!(
+                "GOMODFS_WEED={} is not a file",
+                p.display()
+            )))
+        };
+    }
+    let cache = std::env::var_os("GOMODFS_CI_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("gomodfs-ci")))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/gomodfs-ci")))
+        .unwrap_or_default();
+    let bin = cache.join(format!("seaweedfs-{SEAWEEDFS_VERSION}/weed"));
+    if bin.is_file() {
+        Ok(bin)
+    } else {
+        Err(TestkitError::Invalid(format!(
+            "the fleet-tier tests need the SeaweedFS server: run .ci/seaweedfs.sh once \
+             (builds {}), or set GOMODFS_WEED to a weed binary",
+            bin.display()
+        )))
+    }
+}
+
+/// A running SeaweedFS with an S3 endpoint. Killed on drop.
+#[derive(Debug)]
+pub struct SeaweedFs {
+    weed: PathBuf,
+    process: Option<Daemon>,
+    dir: tempfile::TempDir,
+    ports: [u16; 4],
+    buckets: Vec<String>,
+    starts: u32,
+}
+
+impl SeaweedFs {
+    /// Starts SeaweedFS with `buckets` created, and waits until it serves.
+    pub fn start(buckets: &[&str]) -> Result<SeaweedFs> {
+        let weed = find_weed()?;
+        let dir = tempfile::Builder::new()
+            .prefix("gomodfs-seaweed-")
+            .tempdir()
+            .map_err(|e| TestkitError::io("creating the SeaweedFS directory", e))?;
+        let mut s3 = SeaweedFs {
+            weed,
+            process: None,
+            dir,
+            ports: free_ports()?,
+            buckets: buckets.iter().map(|b| (*b).to_owned()).collect(),
+            starts: 0,
+        };
+        s3.restart()?;
+        Ok(s3)
+    }
+
+    /// The S3 endpoint, `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ports[3])
+    }
+
+    /// The S3 address.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.ports[3]))
+    }
+
+    /// The variables a client needs: credentials, region, endpoint.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY.to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY.to_owned()),
+            ("AWS_REGION", "us-east-1".to_owned()),
+            ("AWS_ENDPOINT_URL", self.endpoint()),
+        ]
+    }
+
+    /// The server's log (its standard output and error).
+    pub fn log_text(&self) -> String {
+        self.process
+            .as_ref()
+            .map(Daemon::log_text)
+            .unwrap_or_default()
+    }
+
+    /// Kills the server (SIGKILL); its data stays for [`SeaweedFs::restart`].
+    pub fn kill(&mut self) {
+        if let Some(p) = self.process.take() {
+            p.kill9();
+        }
+    }
+
+    /// Starts the server (again) on the same ports and data, and waits
+    /// until it serves.
+    pub fn restart(&mut self) -> Result<()> {
+        self.kill();
+        self.starts += 1;
+        let [master, volume, filer, s3] = self.ports;
+        let data = self.dir.path().join("data");
+        std::fs::create_dir_all(&data)
+            .map_err(|e| TestkitError::io("creating the SeaweedFS data directory", e))?;
+        let log = self.dir.path().join(format!("weed-{}.log", self.starts));
+        let process = Launch::new(&self.weed, log)
+            // Its standard output (the ready banner) into the log too.
+            .wrapped_in(["sh", "-c", "exec \"$0\" \"$@\" 1>&2"])
+            .arg("mini")
+            .arg(format!("-dir={}", data.display()))
+            .args([
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                "-webdav=false",
+                "-admin.ui=false",
+                "-s3.port.iceberg=0",
+                "-s3.port.lance=0",
+                "-master.telemetry=false",
+                "-master.volumeSizeLimitMB=64",
+            ])
+            .arg(format!("-master.port={master}"))
+            .arg(format!("-volume.port={volume}"))
+            .arg(format!("-filer.port={filer}"))
+            .arg(format!("-s3.port={s3}"))
+            .arg(format!("-bucket={}", self.buckets.join(",")))
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+            .listening(READY_MARKER)
+            .ready_within(Duration::from_secs(120))
+            .start()?;
+        self.process = Some(process);
+        // The banner comes after the S3 server listens; check anyway.
+        TcpStream::connect_timeout(&self.addr(), Duration::from_secs(5))
+            .map_err(|e| TestkitError::io("connecting to the SeaweedFS S3 port", e))?;
+        Ok(())
+    }
+}
+
+/// One SeaweedFS shared by the tests of a test binary that run at the same
+/// time, with `buckets` created: started by the first caller, killed when
+/// the last holder drops it (statics are never dropped, so a plain static
+/// server would outlive the test binary).
+pub fn shared(buckets: &[&str]) -> Result<std::sync::Arc<SeaweedFs>> {
+    use std::sync::{Arc, Mutex, Weak};
+    static SHARED: Mutex<Weak<SeaweedFs>> = Mutex::new(Weak::new());
+    let mut slot = SHARED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(s3) = slot.upgrade() {
+        return Ok(s3);
+    }
+    let s3 = Arc::new(SeaweedFs::start(buckets)?);
+    *slot = Arc::downgrade(&s3);
+    Ok(s3)
+}
+
+/// Four free ports (master, volume, filer, S3) whose gRPC companions
+/// (port + 10000) are free too.
+fn free_ports() -> Result<[u16; 4]> {
+    let mut ports = Vec::new();
+    let mut held = Vec::new();
+    for _ in 0..200 {
+        if ports.len() == 4 {
+            break;
+        }
+        let l = TcpListener::bind("127.0.0.1:0")
+            .map_err(|e| TestkitError::io("finding a free port", e))?;
+        let port = l
+            .local_addr()
+            .map_err(|e| TestkitError::io("finding a free port", e))?
+            .port();
+        held.push(l);
+        if port > 55_000 || port < 1024 {
+            continue;
+        }
+        if let Ok(g) = TcpListener::bind(("127.0.0.1", port + 10_000)) {
+            held.push(g);
+            ports.push(port);
+        }
+    }
+    match ports[..] {
+        [a, b, c, d] => Ok([a, b, c, d]),
+        _ => Err(TestkitError::Invalid(
+            "no four free ports with free gRPC companions".into(),
+        )),
+    }
+}

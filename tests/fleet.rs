@@ -1,0 +1,336 @@
+//! The fleet tier (`--remote`) against a real S3 server (SeaweedFS on
+//! 127.0.0.1): hosts with separate local stores share one bucket; what the
+//! bucket serves is validated like upstream; start-up errors are one line.
+
+mod fleet_support;
+
+use fleet_support::{Host, client, fresh_url, runtime, s3, wait_for_modules, zips_served};
+use gomodfs::core::ModuleVersion;
+use gomodfs::core::remote::layout::{self, ModuleMeta, Object};
+use gomodfs::core::zipgen::ZipEncoder;
+use gomodfs_testkit::{GoCmd, TestProxy, standard_fixture};
+use std::time::Duration;
+
+/// The main module of the standard fixture in a fresh directory, go.sum
+/// from the testkit's own hashes (no request to the proxy).
+fn work_dir() -> tempfile::TempDir {
+    let fx = standard_fixture();
+    let work = tempfile::tempdir().expect("work");
+    fx.write_main(work.path()).expect("main module");
+    std::fs::write(work.path().join("go.sum"), fx.go_sum_expected()).expect("go.sum");
+    work
+}
+
+fn go_build(work: &std::path::Path, modcache: &std::path::Path) {
+    GoCmd::new(work)
+        .expect("go")
+        .gomodcache(modcache)
+        .goproxy("off")
+        .run(&["build", "./..."])
+        .expect("go build");
+}
+
+#[test]
+fn three_hosts_share_one_bucket_and_a_cold_fleet_downloads_each_module_once() {
+    let s3 = s3();
+    let fx = standard_fixture();
+
+    // 1. Host A builds from upstream; its modules reach the bucket.
+    let url = fresh_url("three");
+    let proxy = TestProxy::start_with(fx.modules.clone()).expect("proxy");
+    let work = work_dir();
+    let mut a = Host::new();
+    a.start(&s3, &url, Some(&proxy.url()), &[]);
+    go_build(work.path(), a.modcache());
+    let fetched = zips_served(&proxy);
+    assert!(fetched.len() >= 6, "zips from upstream: {fetched:?}");
+    a.stop(); // flushes the uploads
+    wait_for_modules(&client(&s3, &url), &fetched, Duration::from_secs(10));
+
+    // 2. Hosts B and C, empty local stores, build with the upstream stopped.
+    let dead = proxy.url();
+    proxy.stop();
+    for name in ["B", "C"] {
+        let mut host = Host::new();
+        host.start(&s3, &url, Some(&dead), &[]);
+        go_build(work.path(), host.modcache());
+        assert!(
+            host.remote_counter("hits") >= fetched.len() as u64,
+            "host {name}: {}",
+            host.status()
+        );
+        host.stop();
+    }
+
+    // 3. Three hosts start cold at the same moment on a fresh bucket: the
+    // upstream sees at most one .zip request per module version.
+    let url = fresh_url("cold");
+    let proxy = TestProxy::start_with(fx.modules.clone()).expect("proxy");
+    let mut hosts: Vec<Host> = (0..3).map(|_| Host::new()).collect();
+    for h in &mut hosts {
+        h.start(&s3, &url, Some(&proxy.url()), &[]);
+    }
+    std::thread::scope(|scope| {
+        for h in &hosts {
+            let work = work.path();
+            scope.spawn(move || go_build(work, h.modcache()));
+        }
+    });
+    let log = proxy.request_log();
+    let zips: Vec<&String> = log.iter().filter(|p| p.ends_with(".zip")).collect();
+    let mut unique = zips.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        zips.len(),
+        unique.len(),
+        "a module zip was downloaded from upstream more than once: {zips:?}"
+    );
+    assert!(unique.len() >= 6, "{unique:?}");
+    let waits: u64 = hosts.iter().map(|h| h.remote_counter("lease_waits")).sum();
+    let hits: u64 = hosts.iter().map(|h| h.remote_counter("hits")).sum();
+    eprintln!(
+        "cold fleet: {} zips upstream, {waits} lease waits, {hits} remote hits",
+        zips.len()
+    );
+    for h in &mut hosts {
+        h.stop();
+    }
+}
+
+/// Replaces the object at `key` (test only: gomodfs never overwrites).
+fn overwrite(
+    rt: &tokio::runtime::Runtime,
+    remote: &gomodfs::core::remote::Remote,
+    key: &str,
+    data: Vec<u8>,
+) {
+    rt.block_on(async {
+        remote.delete(key).await.expect("delete");
+        remote
+            .put_if_absent(key, bytes::Bytes::from(data))
+            .await
+            .expect("put");
+    });
+}
+
+#[test]
+fn tampered_objects_are_refused_logged_and_fetched_from_upstream() {
+    let s3 = s3();
+    let fx = standard_fixture();
+    let url = fresh_url("tamper");
+    let proxy = TestProxy::start_with(fx.modules.clone()).expect("proxy");
+    let work = work_dir();
+    let mut a = Host::new();
+    a.start(&s3, &url, Some(&proxy.url()), &[]);
+    go_build(work.path(), a.modcache());
+    a.stop();
+    let remote = client(&s3, &url);
+    let fetched = zips_served(&proxy);
+    wait_for_modules(&remote, &fetched, Duration::from_secs(10));
+    let rt = runtime();
+
+    // Bytes changed: one byte of gamma's zip flipped.
+    let gamma = ModuleVersion::new("example.com/gamma", "v1.1.0").expect("mv");
+    let key = layout::key(&gamma, Object::Zip);
+    let zip = rt.block_on(remote.get(&key)).expect("get").expect("zip");
+    let mut z = zip.to_vec();
+    let mid = z.len() / 3;
+    z[mid] ^= 0x55;
+    overwrite(&rt, &remote, &key, z);
+
+    // A well-formed zip whose files do not hash to the recorded h1.
+    let deep = ModuleVersion::new("example.com/deep", "v1.0.0").expect("mv");
+    let mut enc = ZipEncoder::new(1);
+    let mut forged = Vec::new();
+    let name = format!("{}a/b/c/d/e/f/g/h/i/j/k/leaf/leaf.go", deep.zip_prefix());
+    forged.extend(
+        enc.entry(
+            &name,
+            b"package leaf\n\nfunc Where() string { return \"evil\" }\n",
+        )
+        .expect("entry"),
+    );
+    forged.extend(enc.finish().expect("finish"));
+    overwrite(&rt, &remote, &layout::key(&deep, Object::Zip), forged);
+    // Its metadata still names the real h1.
+    let meta = rt
+        .block_on(remote.get(&layout::key(&deep, Object::Meta)))
+        .expect("get")
+        .expect("meta");
+    ModuleMeta::parse(&deep, &meta).expect("meta parses");
+
+    proxy.reset_log();
+    let mut b = Host::new();
+    b.start(&s3, &url, Some(&proxy.url()), &[]);
+    let out = GoCmd::new(work.path())
+        .expect("go")
+        .gomodcache(b.modcache())
+        .goproxy("off")
+        .run(&["run", "."])
+        .expect("go run");
+    assert!(out.stdout.contains("deep leaf"), "{}", out.stdout);
+    GoCmd::new(work.path())
+        .expect("go")
+        .gomodcache(b.modcache())
+        .goproxy("off")
+        .run(&["mod", "verify"])
+        .expect("go mod verify");
+    // Both came from upstream; the others from the bucket.
+    let again = zips_served(&proxy);
+    assert_eq!(
+        again,
+        vec![deep.clone(), gamma.clone()],
+        "{:?}",
+        proxy.request_log()
+    );
+    assert_eq!(b.remote_counter("validation_failures"), 2, "{}", b.status());
+    b.stop();
+    let log = b.log_text();
+    for (mv, cause) in [
+        (&gamma, "invalid module zip"),
+        (&deep, "not to the recorded"),
+    ] {
+        let line = log
+            .lines()
+            .find(|l| l.contains("refused by validation") && l.contains(mv.path()))
+            .unwrap_or_else(|| panic!("no refusal logged for {mv}:\n{log}"));
+        assert!(
+            line.contains(mv.version()) && line.contains(cause),
+            "{line}"
+        );
+    }
+}
+
+/// `gomodfs mount` with `env` and `--remote url`: exits non-zero, says one
+/// line on stderr, mounts nothing.
+fn refused_at_start(url: &str, env: &[(&str, String)], want: &str) {
+    let mnt = tempfile::tempdir().expect("mnt");
+    let store = tempfile::tempdir().expect("store");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_gomodfs"));
+    cmd.arg("mount")
+        .arg(mnt.path())
+        .arg("--store")
+        .arg(store.path())
+        .args(["--offline", "--remote", url])
+        .env_remove("RUST_LOG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let started = std::time::Instant::now();
+    let out = cmd.output().expect("run gomodfs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{url}: exit {:?}", out.status);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{url}: not one line:\n{stderr}");
+    assert!(
+        lines[0].starts_with(&format!("gomodfs: remote {url}: ")) && lines[0].contains(want),
+        "{url}: {stderr}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{url}: too slow"
+    );
+    assert!(
+        !mnt.path().join(".gomodfs-status").exists(),
+        "mounted anyway"
+    );
+}
+
+#[test]
+fn wrong_key_missing_bucket_and_unreachable_endpoint_are_one_line_errors() {
+    let s3 = s3();
+    let env = s3.env();
+    let with = |key: &str, value: String| -> Vec<(&str, String)> {
+        env.iter()
+            .map(|(k, v)| (*k, if *k == key { value.clone() } else { v.clone() }))
+            .collect()
+    };
+    refused_at_start(
+        &fresh_url("key"),
+        &with("AWS_SECRET_ACCESS_KEY", "wrong".into()),
+        "access denied",
+    );
+    refused_at_start("s3://no-such-bucket/x", &env, "the bucket does not exist");
+    // A port nothing listens on.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = free.local_addr().expect("addr").port();
+    drop(free);
+    refused_at_start(
+        &fresh_url("down"),
+        &with("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{port}")),
+        "cannot reach the endpoint",
+    );
+}
+
+/// What `gomodfs serve --http` prints before its address.
+const HTTP_LISTENING: &str = "gomodfs: serving HTTP on ";
+
+/// `gomodfs serve --http 127.0.0.1:0` on `remote`, fetching from `proxy`.
+fn serve_http(
+    s3: &gomodfs_testkit::seaweed::SeaweedFs,
+    store: &std::path::Path,
+    log: &std::path::Path,
+    remote: &str,
+    proxy: &str,
+) -> gomodfs_testkit::process::Daemon {
+    let mut launch = gomodfs_testkit::process::Launch::new(env!("CARGO_BIN_EXE_gomodfs"), log)
+        .args(["serve", "--http", "127.0.0.1:0", "--store"])
+        .arg(store)
+        .args(["--remote", remote, "--proxy", proxy, "--fetch-timeout", "5"])
+        .listening(HTTP_LISTENING);
+    for (k, v) in s3.env() {
+        launch = launch.env(k, v);
+    }
+    launch.start().expect("start gomodfs serve --http")
+}
+
+#[test]
+fn goproxy_endpoint_of_a_second_host_serves_the_fixture_from_the_bucket() {
+    let s3 = s3();
+    let fx = standard_fixture();
+    let url = fresh_url("goproxy");
+    let proxy = TestProxy::start_with(fx.modules.clone()).expect("proxy");
+    let work = work_dir();
+    let logs = tempfile::tempdir().expect("logs");
+    let download = |server: &gomodfs_testkit::process::Daemon| {
+        let addr = server.address(HTTP_LISTENING).expect("address");
+        let modcache = tempfile::tempdir().expect("modcache");
+        let go = || {
+            GoCmd::new(work.path())
+                .expect("go")
+                .gomodcache(modcache.path())
+                .goproxy(format!("http://{addr}/proxy/"))
+        };
+        go().run(&["mod", "download"]).expect("go mod download");
+        go().run(&["build", "./..."]).expect("go build");
+        // Read-only module directories: let the temp dir go.
+        let _ = std::process::Command::new("chmod")
+            .arg("-R")
+            .arg("u+w")
+            .arg(modcache.path())
+            .status();
+    };
+
+    // Host A: a team proxy whose cache goes to the bucket.
+    let store_a = tempfile::tempdir().expect("store");
+    let a = serve_http(
+        &s3,
+        store_a.path(),
+        &logs.path().join("a.log"),
+        &url,
+        &proxy.url(),
+    );
+    download(&a);
+    a.stop().expect("host A stops cleanly");
+    let fetched = zips_served(&proxy);
+    wait_for_modules(&client(&s3, &url), &fetched, Duration::from_secs(10));
+
+    // Host A is gone, and so is the upstream: host B serves from the bucket.
+    let dead = proxy.url();
+    proxy.stop();
+    let store_b = tempfile::tempdir().expect("store");
+    let b = serve_http(&s3, store_b.path(), &logs.path().join("b.log"), &url, &dead);
+    download(&b);
+    b.stop().expect("host B stops cleanly");
+}
