@@ -114,25 +114,36 @@ fn read_only_never_writes_the_bucket_and_refuses_a_poisoned_object() -> TestResu
     let local_keys: std::collections::BTreeSet<String> =
         keys_of(local.path()).into_iter().collect();
 
-    // Poison, under its valid key, an object both builds need: same size,
-    // wrong bytes.
-    let shared_action = local_keys
+    // Poison, under their valid keys, objects both builds need: same
+    // size, wrong bytes (20 of them: go does not get every entry it put).
+    let shared_actions: Vec<&String> = local_keys
         .iter()
-        .find(|k| k.starts_with("gocache/a/") && trusted_keys.contains(*k))
-        .ok_or("the builds share no action")?;
-    let entry = rt
-        .block_on(remote.get(shared_action))?
-        .ok_or("entry missing")?;
-    let output = String::from_utf8_lossy(&entry)
-        .split(' ')
-        .next()
-        .unwrap_or_default()
-        .to_owned();
-    let victim = format!("gocache/o/{output}");
-    let good = rt.block_on(remote.get(&victim))?.ok_or("victim missing")?;
-    let poison = bytes::Bytes::from(vec![b'!'; good.len()]);
-    rt.block_on(remote.delete(&victim))?;
-    rt.block_on(remote.put_if_absent(&victim, poison))?;
+        .filter(|k| k.starts_with("gocache/a/") && trusted_keys.contains(*k))
+        .take(20)
+        .collect();
+    assert!(!shared_actions.is_empty(), "the builds share no action");
+    for action in shared_actions {
+        let entry = rt.block_on(remote.get(action))?.ok_or("entry missing")?;
+        let output = String::from_utf8_lossy(&entry)
+            .split(' ')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let victim = format!("gocache/o/{output}");
+        let good = rt.block_on(remote.get(&victim))?.ok_or("victim missing")?;
+        let poison = bytes::Bytes::from(vec![b'!'; good.len()]);
+        let mut poisoned = false;
+        for _ in 0..50 {
+            rt.block_on(remote.delete(&victim))?;
+            rt.block_on(remote.put_if_absent(&victim, poison.clone()))?;
+            if rt.block_on(remote.get(&victim))?.as_ref() == Some(&poison) {
+                poisoned = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert!(poisoned, "could not replace {victim} in the bucket");
+    }
     let mut before = Vec::new();
     for key in &trusted_keys {
         before.push((key.clone(), rt.block_on(remote.get(key))?));
