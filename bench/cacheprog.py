@@ -10,8 +10,11 @@ Workloads (median of --runs runs after a warm-up, with min-max):
          warm directory. Target: (b)/(a) <= 1.1.
   cold   `go build` from nothing: (a) an empty GOCACHE; (b) an empty GOCACHE
          and an empty cacheprog directory (the cost of writing through).
-  peer   (with --remote-bench and the peer built) a fresh host with a warm
-         remote: not measured by this script yet.
+  peer   (--peer) a fresh host with a warm remote: `go build` with an
+         empty GOCACHE and an empty local directory, the bucket (SeaweedFS,
+         `weed mini` from .ci/seaweedfs.sh) filled by an earlier host: (a)
+         the peer go-cache-plugin (../shared/peers/build.sh), (b) gomodfs
+         cacheprog --remote. Target: (b) faster than (a).
 
 Usage: python3 bench/cacheprog.py [--runs 5] [--project bigapp]
        [--work DIR] [--modcache DIR] [--out docs/BENCHMARKS.md]
@@ -31,6 +34,8 @@ from sections import write_section
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN = "<!-- bench/cacheprog.py: begin -->"
 END = "<!-- bench/cacheprog.py: end -->"
+PEER_BEGIN = "<!-- bench/cacheprog.py --peer: begin -->"
+PEER_END = "<!-- bench/cacheprog.py --peer: end -->"
 REAL_PROXY = os.environ.get("GOPROXY", "https://proxy.golang.org").split(",")[0].split("|")[0]
 
 
@@ -43,6 +48,111 @@ def go_env(modcache, gocache, proxy="off", cacheprog=None):
     if cacheprog:
         env["GOCACHEPROG"] = cacheprog
     return env
+
+
+WEED_READY = "S3 Endpoint:"
+KEY, SECRET = "gomodfs-bench", "gomodfs-bench-secret"
+
+
+def free_port():
+    import socket
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port + 10000 < 65536:
+            try:
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port + 10000))
+                return port
+            except OSError:
+                pass
+
+
+def start_weed(weed, data, bucket):
+    ports = [free_port() for _ in range(4)]
+    data.mkdir(parents=True, exist_ok=True)
+    logf = open(data / "weed.log", "w")
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET)
+    proc = subprocess.Popen(
+        [str(weed), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+         "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+         "-master.telemetry=false", "-master.volumeSizeLimitMB=64",
+         f"-master.port={ports[0]}", f"-volume.port={ports[1]}", f"-filer.port={ports[2]}",
+         f"-s3.port={ports[3]}", f"-bucket={bucket}"],
+        stdout=logf, stderr=subprocess.STDOUT, env=env)
+    import time
+    deadline = time.time() + 180
+    while WEED_READY not in (data / "weed.log").read_text(errors="replace"):
+        if time.time() > deadline or proc.poll() is not None:
+            sys.exit(f"weed did not start: {(data / 'weed.log').read_text()[-2000:]}")
+        time.sleep(0.2)
+    return proc, f"http://127.0.0.1:{ports[3]}"
+
+
+def peer_workload(args, binary, modcache, app, build, work):
+    weed = Path(args.weed)
+    peer = Path(args.peer_bin)
+    for p in (weed, peer):
+        if not p.exists():
+            sys.exit(f"{p} is missing (.ci/seaweedfs.sh, ../shared/peers/build.sh)")
+    rm(work / "weed")
+    proc, endpoint = start_weed(weed, work / "weed", "bench")
+    s3 = {"AWS_ACCESS_KEY_ID": KEY, "AWS_SECRET_ACCESS_KEY": SECRET,
+          "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint}
+    try:
+        def ours(local, prefix):
+            return (f"{binary} cacheprog --dir {local} --remote s3://bench/{prefix} "
+                    "--flush-timeout 900")
+
+        def theirs(local, prefix):
+            return (f"{peer} --cache-dir {local} --bucket bench --prefix {prefix} "
+                    f"--region us-east-1 --s3-endpoint-url {endpoint} --s3-path-style")
+
+        results = {}
+        for name, prog in (("peer", theirs), ("ours", ours)):
+            log(f"peer workload: {name}: filling the bucket")
+            host = work / f"host-{name}"
+            rm(host)
+            env = go_env(modcache, host / "gocache", cacheprog=prog(host / "fill", name))
+            env.update(s3)
+            run(build, env, app)
+            times = []
+            for i in range(args.peer_runs):
+                fresh = work / f"fresh-{name}"
+                rm(fresh)
+                env = go_env(modcache, fresh / "gocache",
+                             cacheprog=prog(fresh / "local", name))
+                env.update(s3)
+                times.append(run(build, env, app))
+            results[name] = times
+        return results
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def peer_section(args, binary, modcache, app, build, work):
+    r = peer_workload(args, binary, modcache, app, build, work)
+    ratio = stat(r["ours"])[0] / stat(r["peer"])[0]
+    lines = [
+        PEER_BEGIN,
+        "### Build cache: a fresh host with a warm remote, against go-cache-plugin",
+        "",
+        f"`python3 bench/cacheprog.py --project {args.project} --only-peer --peer-runs {args.peer_runs}` "
+        f"on {os.cpu_count()} cores shared with other work: `go build` of {args.project} with an empty "
+        "GOCACHE and an empty local directory, the SeaweedFS bucket (`weed mini` on 127.0.0.1) "
+        "filled by an earlier host with the same helper. Median (min-max).",
+        "",
+        "| go-cache-plugin v0.1.1 | gomodfs cacheprog --remote | ratio | target |",
+        "| --- | --- | --- | --- |",
+        f"| {fmt(r['peer'])} | {fmt(r['ours'])} | {ratio:.2f}x | < 1 (faster than the peer) |",
+        "",
+        PEER_END,
+    ]
+    section = "\n".join(lines)
+    print(section)
+    write_section(Path(args.out), section, PEER_BEGIN, PEER_END)
 
 
 def rm(path):
@@ -68,6 +178,11 @@ def main():
     ap.add_argument("--modcache", help="a filled GOMODCACHE for the project (read only)")
     ap.add_argument("--binary", default=str(ROOT / "target" / "release" / "gomodfs"))
     ap.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
+    ap.add_argument("--peer", action="store_true", help="also the fresh-host-warm-remote workload")
+    ap.add_argument("--peer-runs", type=int, default=3)
+    ap.add_argument("--peer-bin", default=str(Path.home() / ".cache/gomodfs-ci/peers/go-cache-plugin"))
+    ap.add_argument("--weed", default=str(next(Path.home().glob(".cache/gomodfs-ci/seaweedfs-*/weed"), "weed")))
+    ap.add_argument("--only-peer", action="store_true", help="run only the peer workload")
     args = ap.parse_args()
 
     binary = Path(args.binary)
@@ -91,6 +206,10 @@ def main():
             words += ["--stats-dir", str(stats)]
         return " ".join(words)
 
+    if args.peer or args.only_peer:
+        peer_section(args, binary, modcache, app, build, work)
+    if args.only_peer:
+        return
     native = work / "native-gocache"
     cpdir = work / "cacheprog-dir"
     empty = work / "empty-gocache"

@@ -107,6 +107,8 @@ pub fn summary(c: &BuildCacheCounters) -> String {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]

@@ -219,6 +219,8 @@ pub(crate) fn parse_entry(entry: &str) -> Option<(Key, u64)> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     #[test]

@@ -300,6 +300,8 @@ pub fn read_body(input: &mut impl BufRead, size: u64, sink: &mut impl Write) -> 
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     fn key(b: u8) -> Key {

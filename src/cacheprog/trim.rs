@@ -197,6 +197,8 @@ pub fn trim_if_due(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
+
     use super::*;
 
     fn object(root: &Path, name: &str, size: usize, age_secs: u64) -> PathBuf {
