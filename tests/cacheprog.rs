@@ -14,9 +14,7 @@ use std::path::{Path, PathBuf};
 
 #[test]
 fn second_build_with_an_empty_gocache_is_all_hits_and_the_same_binary() -> TestResult {
-    let work = tempfile::tempdir()?;
-    write_std_app(work.path(), "hello")?;
-    let dir = tempfile::tempdir()?;
+    let (work, dir) = setup("hello")?;
 
     let first = Run::new(work.path(), dir.path(), &[])?;
     first.go.run(&["build", "-o", "app1", "."])?;
@@ -44,11 +42,7 @@ fn second_build_with_an_empty_gocache_is_all_hits_and_the_same_binary() -> TestR
         warm.puts * 20 <= cold.puts,
         "second build stored again: {warm:?}"
     );
-    assert_eq!(
-        std::fs::read(work.path().join("app1"))?,
-        std::fs::read(work.path().join("app2"))?,
-        "the binaries differ"
-    );
+    assert_same_binary(&work.path().join("app1"), &work.path().join("app2"));
     check_dir(dir.path());
 
     // go test: the second run with an empty GOCACHE reports (cached).
@@ -61,9 +55,7 @@ fn second_build_with_an_empty_gocache_is_all_hits_and_the_same_binary() -> TestR
 
 #[test]
 fn read_only_reads_the_shared_directory_and_never_changes_it() -> TestResult {
-    let work = tempfile::tempdir()?;
-    write_std_app(work.path(), "trusted")?;
-    let dir = tempfile::tempdir()?;
+    let (work, dir) = setup("trusted")?;
     go_in(
         work.path(),
         dir.path(),
@@ -115,18 +107,13 @@ fn read_only_reads_the_shared_directory_and_never_changes_it() -> TestResult {
         &[],
         &["build", "-o", "trusted2", "."],
     )?;
-    assert_eq!(
-        std::fs::read(work.path().join("trusted"))?,
-        std::fs::read(work.path().join("trusted2"))?
-    );
+    assert_same_binary(&work.path().join("trusted"), &work.path().join("trusted2"));
     Ok(())
 }
 
 #[test]
 fn killed_helper_fails_the_build_clearly_and_leaves_no_torn_object() -> TestResult {
-    let work = tempfile::tempdir()?;
-    write_std_app(work.path(), "kill")?;
-    let dir = tempfile::tempdir()?;
+    let (work, dir) = setup("kill")?;
     let run = Run::new(work.path(), dir.path(), &[])?;
     let stats = run.stats.path().to_owned();
     let out = std::thread::scope(|s| -> Result<_, Box<dyn std::error::Error>> {
@@ -213,10 +200,7 @@ fn parallel_builds_and_two_go_commands_share_one_directory() -> TestResult {
         third.counters()
     );
     assert_eq!(compiles(&out.stderr), 0, "{}", out.stderr);
-    assert_eq!(
-        std::fs::read(works[0].path().join("app"))?,
-        std::fs::read(works[0].path().join("app3"))?
-    );
+    assert_same_binary(&works[0].path().join("app"), &works[0].path().join("app3"));
     Ok(())
 }
 
@@ -293,10 +277,7 @@ fn exec_sets_gocacheprog_and_reports_the_counters() -> TestResult {
         line.contains(" misses") && !line.contains(" 0 hits"),
         "{line}"
     );
-    assert_eq!(
-        std::fs::read(work.path().join("app"))?,
-        std::fs::read(work.path().join("app2"))?
-    );
+    assert_same_binary(&work.path().join("app"), &work.path().join("app2"));
 
     // --no-build-cache leaves GOCACHEPROG unset.
     let out = exec(
@@ -346,10 +327,7 @@ fn realapp_second_build_is_all_hits_and_the_same_binary() -> TestResult {
     let (warm, stderr) = build("app2")?;
     assert!(hit_rate(&warm) >= 0.95, "{warm:?}");
     assert_eq!(compiles(&stderr), 0, "{stderr}");
-    assert_eq!(
-        std::fs::read(work.path().join("app1"))?,
-        std::fs::read(work.path().join("app2"))?
-    );
+    assert_same_binary(&work.path().join("app1"), &work.path().join("app2"));
     check_dir(dir.path());
     Ok(())
 }

@@ -75,10 +75,7 @@ fn a_second_host_builds_from_the_bucket() -> TestResult {
     );
     assert_eq!(compiles(&out.stderr), 0, "{}", out.stderr);
     assert_eq!(c.verify_failures, 0, "{c:?}");
-    assert_eq!(
-        std::fs::read(work.path().join("app1"))?,
-        std::fs::read(work.path().join("app2"))?
-    );
+    assert_same_binary(&work.path().join("app1"), &work.path().join("app2"));
     // Host B now has them locally, verified.
     check_dir(b.path());
     Ok(())
@@ -162,10 +159,9 @@ fn read_only_never_writes_the_bucket_and_refuses_a_poisoned_object() -> TestResu
     assert!(c.remote_hits > 50, "{c:?}");
     let ran = std::process::Command::new(work.path().join("untrusted")).output()?;
     assert!(String::from_utf8_lossy(&ran.stdout).contains("untrusted"));
-    assert_eq!(
-        std::fs::read(work.path().join("untrusted"))?,
-        std::fs::read(work.path().join("untrusted-local"))?,
-        "the read-only build differs from a clean one"
+    assert_same_binary(
+        &work.path().join("untrusted"),
+        &work.path().join("untrusted-local"),
     );
     assert_eq!(
         std::fs::read_dir(fresh.path())?.count(),

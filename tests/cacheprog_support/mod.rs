@@ -89,6 +89,27 @@ pub fn go_in(
     Ok(run)
 }
 
+/// A work directory holding the app (saying `greeting`) and an empty
+/// cacheprog directory.
+pub fn setup(
+    greeting: &str,
+) -> Result<(tempfile::TempDir, tempfile::TempDir), Box<dyn std::error::Error>> {
+    let work = tempfile::tempdir()?;
+    write_std_app(work.path(), greeting)?;
+    Ok((work, tempfile::tempdir()?))
+}
+
+/// Asserts that two built binaries are the same bytes.
+pub fn assert_same_binary(a: &Path, b: &Path) {
+    let read = |p: &Path| std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    assert!(
+        read(a) == read(b),
+        "{} and {} differ",
+        a.display(),
+        b.display()
+    );
+}
+
 /// Compiler runs in `go build -x` output.
 pub fn compiles(stderr: &str) -> usize {
     stderr.lines().filter(|l| l.contains("/compile ")).count()
