@@ -270,6 +270,14 @@ def main():
         f"The warm cacheprog build: {counters.get('gets', 0)} gets, {counters.get('hits', 0)} hits, "
         f"{counters.get('puts', 0)} puts, {counters.get('hit_bytes', 0) >> 20} MiB served.",
         "",
+        "Where the warm overhead comes from: go waits for each `get` reply, one",
+        "JSON line each way over pipes, so every hit costs two context switches",
+        "between go and the helper on top of the two file operations go's own",
+        "cache does (read the entry, stat the object). On an idle machine that",
+        "is a few microseconds; on these 2 shared cores (load average above 20",
+        "while this ran) a woken process often waits for a CPU, which is what the",
+        "spread of the cacheprog column shows (its minimum is close to go's).",
+        "",
         END,
     ]
     section = "\n".join(lines)
