@@ -276,7 +276,7 @@ def main():
         "cache does (read the entry, stat the object). On an idle machine that",
         "is a few microseconds; on these 2 shared cores (load average above 20",
         "while this ran) a woken process often waits for a CPU, which is what the",
-        "spread of the cacheprog column shows (its minimum is close to go's).",
+        "spread of the cacheprog column shows (compare the best runs too).",
         "",
         END,
     ]
