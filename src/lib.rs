@@ -170,6 +170,7 @@ pub fn flush_uploads(fs: &ModFs, timeout: std::time::Duration) {
     let _ = (fs, timeout);
 }
 
+pub mod cacheprog;
 pub mod debug;
 #[cfg(feature = "remote")]
 pub mod fleet;

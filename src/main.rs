@@ -1,7 +1,10 @@
 //! The `gomodfs` command: mount a read-only GOMODCACHE, or run one command
 //! with it.
 
+mod cacheprog_cmd;
 mod daemon;
+#[cfg(feature = "fuse")]
+mod exec_mount;
 mod serve;
 mod status;
 #[cfg(feature = "winfsp")]
@@ -169,10 +172,15 @@ enum Command {
     Exec {
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        build_cache: cacheprog_cmd::ExecBuildCache,
         /// The command and its arguments.
         #[arg(last = true, required = true, value_name = "COMMAND")]
         command: Vec<String>,
     },
+    /// Serve go's build cache as a GOCACHEPROG helper: go runs it, e.g.
+    /// GOCACHEPROG="gomodfs cacheprog --dir DIR".
+    Cacheprog(cacheprog_cmd::CacheprogArgs),
 }
 
 fn main() -> ExitCode {
@@ -187,6 +195,9 @@ fn main() -> ExitCode {
             }
         };
     }
+    if let Command::Cacheprog(args) = &cli.command {
+        return cacheprog_cmd::run(args);
+    }
     if let Some(code) = run_ops(&cli.command) {
         return code;
     }
@@ -195,7 +206,11 @@ fn main() -> ExitCode {
         | Command::Exec { common, .. }
         | Command::Serve { common, .. }
         | Command::Prefetch { common, .. } => common.clone(),
-        Command::Status { .. } | Command::Fsck(_) | Command::Gc(_) | Command::Import(_) => {
+        Command::Status { .. }
+        | Command::Cacheprog(_)
+        | Command::Fsck(_)
+        | Command::Gc(_)
+        | Command::Import(_) => {
             return ExitCode::SUCCESS;
         }
     };
@@ -231,16 +246,24 @@ fn main() -> ExitCode {
             dir, allow_other, ..
         } => run_mount(&settings, &dir, allow_other, common.debug_addr, flush)
             .map(|()| ExitCode::SUCCESS),
-        Command::Exec { command, .. } => run_exec(&settings, &command, common.debug_addr, flush),
+        Command::Exec {
+            command,
+            build_cache,
+            ..
+        } => build_cache
+            .setup(settings.store.as_deref(), &remote_words(&common))
+            .and_then(|cache| run_exec(&settings, &command, cache, common.debug_addr, flush)),
         Command::Serve { frontends, .. } => {
             serve::run(&settings, &frontends, common.debug_addr, flush).map(|()| ExitCode::SUCCESS)
         }
         Command::Prefetch { args, .. } => {
             gomodfs::ops::prefetch::run(&settings, &args).map(ok_or_1)
         }
-        Command::Status { .. } | Command::Fsck(_) | Command::Gc(_) | Command::Import(_) => {
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Status { .. }
+        | Command::Cacheprog(_)
+        | Command::Fsck(_)
+        | Command::Gc(_)
+        | Command::Import(_) => Ok(ExitCode::SUCCESS),
     };
     report(result)
 }
@@ -292,6 +315,17 @@ fn report(result: Result<ExitCode, Error>) -> ExitCode {
     }
 }
 
+/// The remote flags `exec` passes on to its build cache helper.
+fn remote_words(common: &Common) -> Vec<String> {
+    #[cfg(feature = "remote")]
+    return common.remote.words();
+    #[cfg(not(feature = "remote"))]
+    {
+        let _ = common;
+        Vec::new()
+    }
+}
+
 /// The crates whose logs `-v` turns to debug (everything else stays at info,
 /// or warn without `-v`).
 const OUR_CRATES: &[&str] = &[
@@ -316,18 +350,28 @@ fn default_log_filter(verbose: bool) -> String {
 }
 
 fn init_logging(verbose: bool) {
-    init_logging_with(&default_log_filter(verbose));
+    init_logging_at(verbose, "info");
 }
 
-/// Logging for the store operations (prefetch, import, fsck): their
+/// Logging for the store operations (prefetch, import, fsck, gc): their
 /// progress output says what info lines would, so only warnings, or info
 /// with `-v`.
 fn init_ops_logging(verbose: bool) {
-    init_logging_with(&if verbose {
-        default_log_filter(false)
+    if verbose {
+        init_logging_at(false, "info");
     } else {
-        "warn".to_owned()
-    });
+        init_logging_with("warn");
+    }
+}
+
+/// Logging to stderr: our crates at `quiet` (debug with `verbose`).
+pub(crate) fn init_logging_at(verbose: bool, quiet: &str) {
+    let default = if verbose {
+        default_log_filter(true)
+    } else {
+        default_log_filter(false).replace("=info", &format!("={quiet}"))
+    };
+    init_logging_with(&default);
 }
 
 fn init_logging_with(default_filter: &str) {
@@ -394,15 +438,38 @@ fn run_mount(
 fn run_exec(
     settings: &Settings,
     command: &[String],
+    build_cache: Option<cacheprog_cmd::ExecCache>,
     debug_addr: Option<std::net::SocketAddr>,
     flush: std::time::Duration,
 ) -> Result<ExitCode, Error> {
     let (program, args) = split_command(command)?;
     let fs = gomodfs::open(settings)?;
+    if let Some(cache) = &build_cache {
+        let stats = cache.stats.path().to_owned();
+        fs.stats()
+            .set_build_cache_source(std::sync::Arc::new(move || {
+                gomodfs::cacheprog::counters::sum_dir(&stats)
+            }));
+    }
     let _debug = start_debug(&fs, debug_addr)?;
-    let dir = temp_mount_dir()?;
-    let mount = gomodfs::fuse::mount(fs.clone(), dir.path(), &Default::default())?;
-    let status = run_with_gomodcache(&fs, program, args, dir.path());
+    let store = match &settings.store {
+        Some(s) => s.clone(),
+        None => gomodfs::default_store_dir()?,
+    };
+    let (mount, dir) = exec_mount::mount_on_slot(&store, |dir| {
+        Ok(gomodfs::fuse::mount(fs.clone(), dir, &Default::default())?)
+    })?;
+    let gocacheprog = build_cache.as_ref().map(|c| c.gocacheprog.as_str());
+    let status = run_with_gomodcache(&fs, program, args, dir.dir(), gocacheprog);
+    if let Some(c) = build_cache
+        .as_ref()
+        .and_then(|c| gomodfs::cacheprog::counters::sum_dir(c.stats.path()))
+    {
+        eprintln!(
+            "gomodfs: build cache: {}",
+            gomodfs::cacheprog::counters::summary(&c)
+        );
+    }
     let unmounted = mount.unmount();
     gomodfs::flush_uploads(&fs, flush);
     let status = status?;
@@ -415,10 +482,12 @@ fn run_exec(
 fn run_exec(
     settings: &Settings,
     command: &[String],
+    build_cache: Option<cacheprog_cmd::ExecCache>,
     debug_addr: Option<std::net::SocketAddr>,
     _flush: std::time::Duration,
 ) -> Result<ExitCode, Error> {
-    winfsp_mount::exec(settings, command, debug_addr)
+    let gocacheprog = build_cache.as_ref().map(|c| c.gocacheprog.as_str());
+    winfsp_mount::exec(settings, command, gocacheprog, debug_addr)
 }
 
 /// `exec`'s command line: the program and its arguments.
@@ -429,8 +498,9 @@ pub(crate) fn split_command(command: &[String]) -> Result<(&String, &[String]), 
         .ok_or_else(|| Error::Usage("exec needs a command after --".into()))
 }
 
-/// A new temporary directory for `exec`'s mount, removed when dropped.
-#[cfg(any(feature = "fuse", feature = "winfsp"))]
+/// A new temporary directory for the WinFsp `exec`'s mount, removed when
+/// dropped.
+#[cfg(feature = "winfsp")]
 pub(crate) fn temp_mount_dir() -> Result<tempfile::TempDir, Error> {
     tempfile::Builder::new()
         .prefix("gomodfs-")
@@ -442,14 +512,16 @@ pub(crate) fn temp_mount_dir() -> Result<tempfile::TempDir, Error> {
 }
 
 /// Runs `program` with `args`, `GOMODCACHE` set to `gomodcache` (and
-/// `GOPROXY=off` unless set), until it exits. A stop signal cancels the
-/// downloads in flight and is passed on to the command.
+/// `GOPROXY=off` unless set; `GOCACHEPROG` when given), until it exits. A
+/// stop signal cancels the downloads in flight and is passed on to the
+/// command.
 #[cfg(any(feature = "fuse", feature = "winfsp"))]
 pub(crate) fn run_with_gomodcache(
     fs: &gomodfs::core::ModFs,
     program: &str,
     args: &[String],
     gomodcache: &std::path::Path,
+    gocacheprog: Option<&str>,
 ) -> Result<std::process::ExitStatus, Error> {
     let rt = signal_runtime()?;
     rt.block_on(async {
@@ -457,6 +529,9 @@ pub(crate) fn run_with_gomodcache(
         cmd.args(args).env("GOMODCACHE", gomodcache);
         if std::env::var_os("GOPROXY").is_none() {
             cmd.env("GOPROXY", "off");
+        }
+        if let Some(gocacheprog) = gocacheprog {
+            cmd.env("GOCACHEPROG", gocacheprog);
         }
         let mut child = cmd.spawn().map_err(|source| Error::Io {
             context: format!("running {program}"),
@@ -561,6 +636,7 @@ fn run_mount(
 fn run_exec(
     _: &Settings,
     _: &[String],
+    _: Option<cacheprog_cmd::ExecCache>,
     _: Option<std::net::SocketAddr>,
     _: std::time::Duration,
 ) -> Result<ExitCode, Error> {

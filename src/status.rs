@@ -120,6 +120,14 @@ pub(crate) fn summary(s: &Value) -> String {
             human_bytes(num(&s["store"]["bytes"]))
         );
     }
+    if let Ok(counters) =
+        serde_json::from_value::<gomodfs::core::stats::BuildCacheCounters>(s["build_cache"].clone())
+    {
+        out += &format!(
+            "build cache: {}\n",
+            gomodfs::cacheprog::counters::summary(&counters)
+        );
+    }
     let remote = &s["remote"];
     if remote.is_object() {
         let up = &remote["uploads"];

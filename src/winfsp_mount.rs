@@ -32,6 +32,7 @@ pub(crate) fn run(
 pub(crate) fn exec(
     settings: &Settings,
     command: &[String],
+    gocacheprog: Option<&str>,
     debug_addr: Option<std::net::SocketAddr>,
 ) -> Result<std::process::ExitCode, Error> {
     let (program, args) = crate::split_command(command)?;
@@ -40,7 +41,7 @@ pub(crate) fn exec(
     let parent = crate::temp_mount_dir()?;
     let gomodcache = parent.path().join("gomodcache");
     let mounted = gomodfs::winfsp::mount(fs.clone(), &MountPoint::Directory(gomodcache.clone()))?;
-    let status = crate::run_with_gomodcache(&fs, program, args, &gomodcache);
+    let status = crate::run_with_gomodcache(&fs, program, args, &gomodcache, gocacheprog);
     mounted.unmount();
     Ok(crate::exit_code(status?))
 }

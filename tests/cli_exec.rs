@@ -2,28 +2,12 @@
 
 mod common;
 
-use common::{gomodfs_bin, require_fuse};
+use common::require_fuse;
 use gomodfs_testkit::{TestProxy, standard_fixture};
 use std::process::Command;
 
 fn exec(store: &std::path::Path, proxy: &str, dir: &std::path::Path, cmd: &[&str]) -> Command {
-    let mut c = Command::new(gomodfs_bin());
-    c.arg("exec")
-        .arg("--store")
-        .arg(store)
-        .arg("--proxy")
-        .arg(proxy)
-        .arg("--")
-        .args(cmd)
-        .current_dir(dir)
-        .env_remove("GOPROXY")
-        .env_remove("GOMODCACHE")
-        .env("GOFLAGS", "-mod=mod")
-        .env("GOTOOLCHAIN", "local")
-        .env("GOSUMDB", "off")
-        .env("GOWORK", "off")
-        .env("CGO_ENABLED", "0");
-    c
+    common::exec_command(store, proxy, dir, &[], cmd)
 }
 
 #[test]

@@ -228,3 +228,34 @@ pub fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String, Vec<u8>
         .unwrap_or(0);
     (status, head, buf[split + 4..].to_vec())
 }
+
+/// `gomodfs exec --store STORE --proxy PROXY EXTRA... -- CMD...` in `dir`,
+/// with a hermetic go environment (no GOPROXY, GOMODCACHE or GOCACHEPROG
+/// from the caller's shell).
+pub fn exec_command(
+    store: &Path,
+    proxy: &str,
+    dir: &Path,
+    extra: &[&str],
+    cmd: &[&str],
+) -> Command {
+    let mut c = Command::new(gomodfs_bin());
+    c.arg("exec")
+        .arg("--store")
+        .arg(store)
+        .arg("--proxy")
+        .arg(proxy)
+        .args(extra)
+        .arg("--")
+        .args(cmd)
+        .current_dir(dir)
+        .env_remove("GOPROXY")
+        .env_remove("GOMODCACHE")
+        .env_remove("GOCACHEPROG")
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOTOOLCHAIN", "local")
+        .env("GOSUMDB", "off")
+        .env("GOWORK", "off")
+        .env("CGO_ENABLED", "0");
+    c
+}

@@ -6,12 +6,14 @@
 //! snapshot is taken when someone asks (the status file, `/status.json`,
 //! `/metrics`).
 
+pub mod build_cache;
 mod counted;
 mod prometheus;
 mod remote;
 
 pub(crate) use counted::CountedStore;
 
+pub use build_cache::BuildCacheCounters;
 pub use prometheus::prometheus_text;
 pub use remote::{QueueStats, RemoteSnapshot};
 
@@ -255,6 +257,10 @@ pub struct StatusSnapshot {
     pub recent_downloads: Vec<DownloadRecord>,
     /// The most recent failures (downloads and operations), newest first.
     pub recent_errors: Vec<DownloadRecord>,
+    /// The build cache helpers' counters (`gomodfs exec` with GOCACHEPROG),
+    /// absent when there are none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub build_cache: Option<BuildCacheCounters>,
 }
 
 /// How many recent downloads and errors are kept.
@@ -269,6 +275,7 @@ pub struct Stats {
     in_flight: AtomicU64,
     downloads: Mutex<VecDeque<DownloadRecord>>,
     errors: Mutex<VecDeque<DownloadRecord>>,
+    build_cache: Mutex<Option<build_cache::BuildCacheSource>>,
 }
 
 impl Default for Stats {
@@ -281,6 +288,7 @@ impl Default for Stats {
             in_flight: AtomicU64::new(0),
             downloads: Mutex::new(VecDeque::with_capacity(RECENT)),
             errors: Mutex::new(VecDeque::with_capacity(RECENT)),
+            build_cache: Mutex::new(None),
         }
     }
 }
@@ -407,6 +415,11 @@ impl Stats {
         self.in_flight.load(Relaxed)
     }
 
+    /// Reports the build cache counters `source` gives in every snapshot.
+    pub fn set_build_cache_source(&self, source: build_cache::BuildCacheSource) {
+        *self.build_cache.lock() = Some(source);
+    }
+
     /// Time since the stats were created.
     pub fn uptime(&self) -> Duration {
         self.start.elapsed()
@@ -455,6 +468,7 @@ impl Stats {
             remote: None,
             recent_downloads: self.downloads.lock().iter().rev().cloned().collect(),
             recent_errors: self.errors.lock().iter().rev().cloned().collect(),
+            build_cache: self.build_cache.lock().clone().and_then(|source| source()),
         }
     }
 }

@@ -189,11 +189,70 @@ impl Collector for SnapshotCollector {
             )?;
             counter(&mut enc, "upstream_retries", "Upstream retries.", u.retries)?;
         }
+        if let Some(b) = s.build_cache {
+            build_cache(&mut enc, &b)?;
+        }
         if let Some(r) = &s.remote {
             remote_metrics(&mut enc, r)?;
         }
         Ok(())
     }
+}
+
+/// The build cache helpers' counters (`gomodfs_build_cache_*_total`).
+fn build_cache(enc: &mut DescriptorEncoder, b: &super::BuildCacheCounters) -> Fmt {
+    for (name, help, value) in [
+        ("build_cache_gets", "GOCACHEPROG get requests.", b.gets),
+        (
+            "build_cache_hits",
+            "GOCACHEPROG gets answered with an object.",
+            b.hits,
+        ),
+        (
+            "build_cache_misses",
+            "GOCACHEPROG gets answered with a miss.",
+            b.misses,
+        ),
+        (
+            "build_cache_remote_hits",
+            "GOCACHEPROG hits from the remote tier.",
+            b.remote_hits,
+        ),
+        (
+            "build_cache_verify_failures",
+            "Remote objects refused: body does not match its OutputID.",
+            b.verify_failures,
+        ),
+        ("build_cache_puts", "GOCACHEPROG put requests.", b.puts),
+        (
+            "build_cache_put_bytes",
+            "Bytes received in GOCACHEPROG puts.",
+            b.put_bytes,
+        ),
+        (
+            "build_cache_hit_bytes",
+            "Bytes of objects served by GOCACHEPROG hits.",
+            b.hit_bytes,
+        ),
+        (
+            "build_cache_remote_bytes",
+            "Bytes downloaded from the remote build cache.",
+            b.remote_bytes,
+        ),
+        (
+            "build_cache_errors",
+            "GOCACHEPROG requests answered with an error.",
+            b.errors,
+        ),
+        (
+            "build_cache_trimmed",
+            "Build cache objects removed by trimming.",
+            b.trimmed,
+        ),
+    ] {
+        counter(enc, name, help, value)?;
+    }
+    Ok(())
 }
 
 /// The fleet tier's counters (`gomodfs_remote_*`).
@@ -282,5 +341,22 @@ mod tests {
         ] {
             assert!(text.contains(line), "missing {line:?} in:\n{text}");
         }
+    }
+
+    #[test]
+    fn renders_build_cache_counters_only_when_there_are_some() {
+        let stats = Stats::default();
+        assert!(!prometheus_text(&stats.snapshot()).contains("build_cache"));
+        assert!(stats.snapshot().build_cache.is_none());
+        stats.set_build_cache_source(std::sync::Arc::new(|| {
+            Some(super::super::BuildCacheCounters {
+                gets: 3,
+                hits: 2,
+                ..Default::default()
+            })
+        }));
+        let text = prometheus_text(&stats.snapshot());
+        assert!(text.contains("gomodfs_build_cache_hits_total 2"), "{text}");
+        assert!(text.contains("gomodfs_build_cache_gets_total 3"), "{text}");
     }
 }

@@ -1,0 +1,289 @@
+#!/usr/bin/env python3
+"""gomodfs cacheprog (GOCACHEPROG) against go's own GOCACHE, side by side in
+one run, on a pinned real project (default bigapp). Modules come from a
+native GOMODCACHE (filled once per --work directory from the module proxy,
+or given with --modcache), so only the build cache differs.
+
+Workloads (median of --runs runs after a warm-up, with min-max):
+  warm   `go build` with everything cached: (a) go's GOCACHE on local disk,
+         warm; (b) an empty GOCACHE and GOCACHEPROG=gomodfs cacheprog over a
+         warm directory. Target: (b)/(a) <= 1.1.
+  cold   `go build` from nothing: (a) an empty GOCACHE; (b) an empty GOCACHE
+         and an empty cacheprog directory (the cost of writing through).
+  peer   (--peer) a fresh host with a warm remote: `go build` with an
+         empty GOCACHE and an empty local directory, the bucket (SeaweedFS,
+         `weed mini` from .ci/seaweedfs.sh) filled by an earlier host: (a)
+         the peer go-cache-plugin (../shared/peers/build.sh), (b) gomodfs
+         cacheprog --remote. Target: (b) faster than (a).
+
+Usage: python3 bench/cacheprog.py [--runs 5] [--project bigapp]
+       [--work DIR] [--modcache DIR] [--out docs/BENCHMARKS.md]
+"""
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+from goproxy import go_env as goproxy_env, run
+from sections import write_section
+
+ROOT = Path(__file__).resolve().parent.parent
+BEGIN = "<!-- bench/cacheprog.py: begin -->"
+END = "<!-- bench/cacheprog.py: end -->"
+PEER_BEGIN = "<!-- bench/cacheprog.py --peer: begin -->"
+PEER_END = "<!-- bench/cacheprog.py --peer: end -->"
+REAL_PROXY = os.environ.get("GOPROXY", "https://proxy.golang.org").split(",")[0].split("|")[0]
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def go_env(modcache, gocache, proxy="off", cacheprog=None):
+    env = goproxy_env(modcache, gocache, proxy)
+    if cacheprog:
+        env["GOCACHEPROG"] = cacheprog
+    return env
+
+
+WEED_READY = "S3 Endpoint:"
+KEY, SECRET = "gomodfs-bench", "gomodfs-bench-secret"
+
+
+def free_port():
+    import socket
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port + 10000 < 65536:
+            try:
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port + 10000))
+                return port
+            except OSError:
+                pass
+
+
+def start_weed(weed, data, bucket):
+    ports = [free_port() for _ in range(4)]
+    data.mkdir(parents=True, exist_ok=True)
+    logf = open(data / "weed.log", "w")
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET)
+    proc = subprocess.Popen(
+        [str(weed), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+         "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+         "-master.telemetry=false", "-master.volumeSizeLimitMB=64",
+         f"-master.port={ports[0]}", f"-volume.port={ports[1]}", f"-filer.port={ports[2]}",
+         f"-s3.port={ports[3]}", f"-bucket={bucket}"],
+        stdout=logf, stderr=subprocess.STDOUT, env=env)
+    import time
+    deadline = time.time() + 180
+    while WEED_READY not in (data / "weed.log").read_text(errors="replace"):
+        if time.time() > deadline or proc.poll() is not None:
+            sys.exit(f"weed did not start: {(data / 'weed.log').read_text()[-2000:]}")
+        time.sleep(0.2)
+    return proc, f"http://127.0.0.1:{ports[3]}"
+
+
+def peer_workload(args, binary, modcache, app, build, work):
+    weed = Path(args.weed)
+    peer = Path(args.peer_bin)
+    for p in (weed, peer):
+        if not p.exists():
+            sys.exit(f"{p} is missing (.ci/seaweedfs.sh, ../shared/peers/build.sh)")
+    rm(work / "weed")
+    proc, endpoint = start_weed(weed, work / "weed", "bench")
+    s3 = {"AWS_ACCESS_KEY_ID": KEY, "AWS_SECRET_ACCESS_KEY": SECRET,
+          "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint}
+    try:
+        def ours(local, prefix):
+            return (f"{binary} cacheprog --dir {local} --remote s3://bench/{prefix} "
+                    "--flush-timeout 900")
+
+        def theirs(local, prefix):
+            return (f"{peer} --cache-dir {local} --bucket bench --prefix {prefix} "
+                    f"--region us-east-1 --s3-endpoint-url {endpoint} --s3-path-style")
+
+        results = {}
+        for name, prog in (("peer", theirs), ("ours", ours)):
+            log(f"peer workload: {name}: filling the bucket")
+            host = work / f"host-{name}"
+            rm(host)
+            env = go_env(modcache, host / "gocache", cacheprog=prog(host / "fill", name))
+            env.update(s3)
+            run(build, env, app)
+            times = []
+            for i in range(args.peer_runs):
+                fresh = work / f"fresh-{name}"
+                rm(fresh)
+                env = go_env(modcache, fresh / "gocache",
+                             cacheprog=prog(fresh / "local", name))
+                env.update(s3)
+                times.append(run(build, env, app))
+            results[name] = times
+        return results
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def peer_section(args, binary, modcache, app, build, work):
+    r = peer_workload(args, binary, modcache, app, build, work)
+    ratio = stat(r["ours"])[0] / stat(r["peer"])[0]
+    lines = [
+        PEER_BEGIN,
+        "### Build cache: a fresh host with a warm remote, against go-cache-plugin",
+        "",
+        f"`python3 bench/cacheprog.py --project {args.project} --only-peer --peer-runs {args.peer_runs}` "
+        f"on {os.cpu_count()} cores shared with other work: `go build` of {args.project} with an empty "
+        "GOCACHE and an empty local directory, the SeaweedFS bucket (`weed mini` on 127.0.0.1) "
+        "filled by an earlier host with the same helper. Median (min-max).",
+        "",
+        "| go-cache-plugin v0.1.1 | gomodfs cacheprog --remote | ratio | target |",
+        "| --- | --- | --- | --- |",
+        f"| {fmt(r['peer'])} | {fmt(r['ours'])} | {ratio:.2f}x | < 1 (faster than the peer) |",
+        "",
+        PEER_END,
+    ]
+    section = "\n".join(lines)
+    print(section)
+    write_section(Path(args.out), section, PEER_BEGIN, PEER_END)
+
+
+def rm(path):
+    if path.exists():
+        shutil.rmtree(path)
+
+
+def stat(xs):
+    return statistics.median(xs), min(xs), max(xs)
+
+
+def fmt(xs):
+    m, lo, hi = stat(xs)
+    return f"{m:.2f} s ({lo:.2f}-{hi:.2f})"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--cold-runs", type=int, default=1)
+    ap.add_argument("--project", default="bigapp")
+    ap.add_argument("--work", default="/tmp/gomodfs-cacheprog-bench")
+    ap.add_argument("--modcache", help="a filled GOMODCACHE for the project (read only)")
+    ap.add_argument("--binary", default=str(ROOT / "target" / "release" / "gomodfs"))
+    ap.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
+    ap.add_argument("--peer", action="store_true", help="also the fresh-host-warm-remote workload")
+    ap.add_argument("--peer-runs", type=int, default=3)
+    ap.add_argument("--peer-bin", default=str(Path.home() / ".cache/gomodfs-ci/peers/go-cache-plugin"))
+    ap.add_argument("--weed", default=str(next(Path.home().glob(".cache/gomodfs-ci/seaweedfs-*/weed"), "weed")))
+    ap.add_argument("--only-peer", action="store_true", help="run only the peer workload")
+    args = ap.parse_args()
+
+    binary = Path(args.binary)
+    if not binary.exists():
+        sys.exit(f"{binary} does not exist: cargo build --release first")
+    work = Path(args.work)
+    app = work / args.project / "app"
+    app.mkdir(parents=True, exist_ok=True)
+    for f in ("go.mod", "go.sum", "main.go"):
+        shutil.copy(ROOT / "testdata" / args.project / f, app / f)
+    modcache = Path(args.modcache) if args.modcache else work / args.project / "modcache"
+    if not args.modcache and not modcache.exists():
+        log(f"[{args.project}] filling {modcache} from {REAL_PROXY}")
+        run(["go", "mod", "download"], go_env(modcache, work / "gocache-fill", REAL_PROXY), app)
+    out = app / "app.bin"
+    build = ["go", "build", "-o", str(out), "."]
+
+    def prog(d, stats=None):
+        words = [str(binary), "cacheprog", "--dir", str(d)]
+        if stats:
+            words += ["--stats-dir", str(stats)]
+        return " ".join(words)
+
+    if args.peer or args.only_peer:
+        peer_section(args, binary, modcache, app, build, work)
+    if args.only_peer:
+        return
+    native = work / "native-gocache"
+    cpdir = work / "cacheprog-dir"
+    empty = work / "empty-gocache"
+
+    # cold: an empty GOCACHE against an empty cacheprog directory; the last
+    # run leaves both warm for the next workload.
+    ca, cb = [], []
+    for i in range(args.cold_runs):
+        log(f"cold run {i + 1}/{args.cold_runs}")
+        rm(native)
+        ca.append(run(build, go_env(modcache, native), app))
+        rm(cpdir), rm(empty)
+        cb.append(run(build, go_env(modcache, empty, cacheprog=prog(cpdir)), app))
+
+    # warm: go's warm GOCACHE against a warm cacheprog directory (and an
+    # empty GOCACHE, as on a fresh host).
+    def warm_native():
+        return run(build, go_env(modcache, native), app)
+
+    def warm_prog():
+        rm(empty)
+        return run(build, go_env(modcache, empty, cacheprog=prog(cpdir)), app)
+
+    warm_native(), warm_prog()
+    wa, wb = [], []
+    for _ in range(args.runs):  # interleaved, so load affects both alike
+        wa.append(warm_native())
+        wb.append(warm_prog())
+    stats_dir = work / "stats"
+    rm(stats_dir)
+    rm(empty)
+    run(build, go_env(modcache, empty, cacheprog=prog(cpdir, stats_dir)), app)
+    counters = {}
+    for f in stats_dir.glob("*.json"):
+        for k, v in json.loads(f.read_text()).items():
+            counters[k] = counters.get(k, 0) + v
+
+    ratio_w = stat(wb)[0] / stat(wa)[0]
+    ratio_c = stat(cb)[0] / stat(ca)[0]
+    cpu = os.cpu_count()
+    go_version = subprocess.run(["go", "version"], capture_output=True, text=True).stdout.strip()
+    lines = [
+        BEGIN,
+        "## Build cache: `gomodfs cacheprog` against go's GOCACHE (bench/cacheprog.py)",
+        "",
+        f"`python3 bench/cacheprog.py --project {args.project} --runs {args.runs} "
+        f"--cold-runs {args.cold_runs}` on {cpu} cores shared with other work, {go_version}; "
+        "modules from a native GOMODCACHE, so only the build cache differs. "
+        "Median (min-max).",
+        "",
+        "| workload | go's GOCACHE (local disk) | GOCACHEPROG=gomodfs cacheprog | ratio | target |",
+        "| --- | --- | --- | --- | --- |",
+        f"| `go build` of {args.project}, everything cached (cacheprog: empty GOCACHE, warm directory) "
+        f"| {fmt(wa)} | {fmt(wb)} | {ratio_w:.2f}x | <= 1.1x |",
+        f"| `go build` of {args.project} from nothing (cost of writing through) "
+        f"| {fmt(ca)} | {fmt(cb)} | {ratio_c:.2f}x | |",
+        "",
+        f"The warm cacheprog build: {counters.get('gets', 0)} gets, {counters.get('hits', 0)} hits, "
+        f"{counters.get('puts', 0)} puts, {counters.get('hit_bytes', 0) >> 20} MiB served.",
+        "",
+        "Where the warm overhead comes from: go waits for each `get` reply, one",
+        "JSON line each way over pipes, so every hit costs two context switches",
+        "between go and the helper on top of the two file operations go's own",
+        "cache does (read the entry, stat the object). On an idle machine that",
+        "is a few microseconds; on these 2 shared cores (load average above 20",
+        "while this ran) a woken process often waits for a CPU, which is what the",
+        "spread of the cacheprog column shows (compare the best runs too).",
+        "",
+        END,
+    ]
+    section = "\n".join(lines)
+    print(section)
+    write_section(Path(args.out), section, BEGIN, END)
+
+
+if __name__ == "__main__":
+    main()
