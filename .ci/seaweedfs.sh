@@ -12,6 +12,10 @@ cache=${GOMODFS_CI_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/gomodfs-ci}
 bin="$cache/seaweedfs-$version/weed"
 if [ -x "$bin" ]; then echo "$bin"; exit 0; fi
 mkdir -p "$cache/seaweedfs-$version"
+# One build at a time (test binaries may ask at once); the others wait.
+exec 9>"$cache/seaweedfs-$version/.lock"
+flock 9
+if [ -x "$bin" ]; then echo "$bin"; exit 0; fi
 work=$(mktemp -d)
 trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
 echo "ci: building SeaweedFS $version (about 4 minutes, once per machine)" >&2
