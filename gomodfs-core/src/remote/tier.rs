@@ -313,6 +313,15 @@ impl FleetTier {
                 Ok(Lease::Acquired) => {
                     bump(&self.counters.leases_taken);
                     self.held.lock().insert(mv.clone());
+                    // The object may have landed between our miss and this
+                    // lease (its uploader releases the lease after the
+                    // upload): look once more before downloading.
+                    if self.meta_exists(mv).await
+                        && let Some(found) = self.module(mv).await
+                    {
+                        self.release_lease(mv);
+                        return Some(found);
+                    }
                     return None;
                 }
                 Ok(Lease::HeldElsewhere { holder, expires }) => {
@@ -381,6 +390,22 @@ impl FleetTier {
 
     /// An upstream download of `mv` failed: lets the other hosts go.
     pub fn download_failed(&self, mv: &ModuleVersion) {
+        self.release_lease(mv);
+    }
+
+    /// Whether `mv`'s metadata object exists (false on any failure).
+    async fn meta_exists(&self, mv: &ModuleVersion) -> bool {
+        let remote = self.remote.clone();
+        let key = layout::key(mv, Object::Meta);
+        matches!(
+            self.on_runtime(async move { remote.head(&key).await })
+                .await,
+            Ok(Some(_))
+        )
+    }
+
+    /// Releases `mv`'s lease if this process holds it.
+    fn release_lease(&self, mv: &ModuleVersion) {
         if self.held.lock().remove(mv) {
             let remote = self.remote.clone();
             let key = layout::key(mv, Object::Lease);
