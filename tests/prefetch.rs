@@ -81,7 +81,9 @@ fn prefetch_then_an_offline_mount_builds_the_project() -> Result<(), Box<dyn std
     let url = proxy.url();
     let (code, stdout, stderr) = prefetch(
         store.path(),
-        &["--proxy", &url],
+        // The hermetic proxy has no checksum database (tests/sumdb.rs
+        // covers verification).
+        &["--proxy", &url, "--gosumdb", "off"],
         &[&work.path().to_string_lossy()],
         None,
     );
@@ -144,7 +146,9 @@ fn prefetch_reads_go_list_json_on_stdin() -> Result<(), Box<dyn std::error::Erro
     let url = proxy.url();
     let (code, stdout, stderr) = prefetch(
         store.path(),
-        &["--proxy", &url],
+        // The hermetic proxy has no checksum database (tests/sumdb.rs
+        // covers verification).
+        &["--proxy", &url, "--gosumdb", "off"],
         &["-"],
         Some(listed.stdout.as_bytes()),
     );
@@ -181,7 +185,9 @@ fn a_failing_module_is_named_and_the_exit_status_is_1() -> Result<(), Box<dyn st
     let url = proxy.url();
     let (code, stdout, stderr) = prefetch(
         store.path(),
-        &["--proxy", &url],
+        // The hermetic proxy has no checksum database (tests/sumdb.rs
+        // covers verification).
+        &["--proxy", &url, "--gosumdb", "off"],
         &[&work.path().join("go.sum").to_string_lossy()],
         None,
     );
