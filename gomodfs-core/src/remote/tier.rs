@@ -602,3 +602,52 @@ impl UploadSource for ModuleSource {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::store::MemoryStore;
+
+    /// The state a host can meet after a miss: the module landed in the
+    /// bucket and its uploader released the lease. Taking the lease must
+    /// not lead to a second download: the object is found and the lease
+    /// let go.
+    #[tokio::test]
+    async fn a_lease_taken_after_the_upload_finds_the_object() {
+        let queue = tempfile::tempdir().unwrap();
+        let tier = FleetTier::start(
+            Remote::in_memory(),
+            Arc::new(MemoryStore::new()),
+            queue.path(),
+            TierOptions::default(),
+        )
+        .unwrap();
+        let mv = ModuleVersion::new("example.com/a", "v1.0.0").unwrap();
+        let meta = ModuleMeta {
+            module: mv.path().to_owned(),
+            version: mv.version().to_owned(),
+            ziphash: "h1:x".to_owned(),
+            info: r#"{"Version":"v1.0.0","Time":"2020-01-01T00:00:00Z"}"#.to_owned(),
+            go_mod: "module example.com/a\n".to_owned(),
+        };
+        let remote = tier.remote.clone();
+        let (zip_key, meta_key) = (
+            layout::key(&mv, Object::Zip),
+            layout::key(&mv, Object::Meta),
+        );
+        tier.on_runtime(async move {
+            remote
+                .put_if_absent(&zip_key, Bytes::from_static(b"zip"))
+                .await?;
+            remote.put_if_absent(&meta_key, meta.to_bytes()).await?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+
+        let found = tier.lead_or_wait(&mv).await;
+        assert_eq!(found.map(|m| m.zip), Some(Bytes::from_static(b"zip")));
+        assert!(tier.held.lock().is_empty(), "the lease is let go");
+    }
+}
