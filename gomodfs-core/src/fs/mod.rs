@@ -718,11 +718,8 @@ impl ModFs {
             Node::Download => self.list_stored(&mut names, "", false)?,
             Node::DownloadPrefix(p) => self.list_stored(&mut names, p, false)?,
             Node::Versions(m) => {
-                for entry in self.store.list()? {
+                for entry in self.store.versions_of(m)? {
                     let mv = &entry.module;
-                    if mv.escaped_path() != *m {
-                        continue;
-                    }
                     let v = mv.escaped_version();
                     let mut files = vec![];
                     if entry.complete {
@@ -752,37 +749,27 @@ impl ModFs {
 
     /// Adds the children of path prefix `prefix` ("" for the top) that the
     /// store holds: module trees (`elem@version`) when `trees`, else
-    /// download-cache prefixes (and `@v`).
+    /// download-cache prefixes (and `@v`). Asks the store only about this
+    /// prefix ([`Store::children`]), not for everything it holds.
     fn list_stored(
         &self,
         names: &mut BTreeMap<String, NodeKind>,
         prefix: &str,
         trees: bool,
     ) -> Result<()> {
-        for entry in self.store.list()? {
-            if trees && !entry.complete {
-                continue;
+        if !trees && !prefix.is_empty() && !self.store.versions_of(prefix)?.is_empty() {
+            names.insert("@v".into(), NodeKind::Directory);
+        }
+        for child in self.store.children(prefix, trees)? {
+            if !trees || child.deeper {
+                names.insert(child.name.clone(), NodeKind::Directory);
             }
-            let path = entry.module.escaped_path();
-            let rest = if prefix.is_empty() {
-                path.as_str()
-            } else if path == prefix {
-                if !trees {
-                    names.insert("@v".into(), NodeKind::Directory);
+            if trees {
+                for entry in &child.versions {
+                    let name = format!("{}@{}", child.name, entry.module.escaped_version());
+                    names.insert(name, NodeKind::Directory);
                 }
-                continue;
-            } else {
-                match path.strip_prefix(prefix).and_then(|r| r.strip_prefix('/')) {
-                    Some(rest) => rest,
-                    None => continue,
-                }
-            };
-            let name = match rest.split_once('/') {
-                Some((first, _)) => first.to_owned(),
-                None if trees => format!("{rest}@{}", entry.module.escaped_version()),
-                None => rest.to_owned(),
-            };
-            names.insert(name, NodeKind::Directory);
+            }
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 use super::{Op, Stats};
 use crate::error::Result;
 use crate::modpath::ModuleVersion;
-use crate::store::{BlobId, MetaFile, ModuleContents, Store, StoreEntry, StoredModule};
+use crate::store::{BlobId, MetaFile, ModuleContents, Store, StoreChild, StoreEntry, StoredModule};
 use bytes::Bytes;
 use std::sync::Arc;
 
@@ -48,6 +48,12 @@ impl Store for CountedStore {
     }
     fn list(&self) -> Result<Vec<StoreEntry>> {
         self.timed(Op::StoreList, || self.inner.list())
+    }
+    fn versions_of(&self, escaped_path: &str) -> Result<Vec<StoreEntry>> {
+        self.timed(Op::StoreList, || self.inner.versions_of(escaped_path))
+    }
+    fn children(&self, prefix: &str, complete_only: bool) -> Result<Vec<StoreChild>> {
+        self.timed(Op::StoreList, || self.inner.children(prefix, complete_only))
     }
     fn usage(&self) -> Result<Option<super::StoreUsage>> {
         self.inner.usage()

@@ -20,6 +20,7 @@
 //!   [`Error::Damaged`](crate::Error::Damaged); the node API then fetches
 //!   the module again and calls [`Store::replace_module`].
 
+pub mod children;
 pub mod git;
 pub mod memory;
 
@@ -29,6 +30,7 @@ use bytes::Bytes;
 use std::fmt;
 use std::sync::Arc;
 
+pub use children::StoreChild;
 pub use git::GitStore;
 pub use memory::MemoryStore;
 
@@ -183,9 +185,28 @@ pub trait Store: Send + Sync {
         Ok(None)
     }
 
-    /// Everything stored, in no particular order. Used for directory listings
-    /// outside module trees; may be slow for very large stores.
+    /// Everything stored, in no particular order; may be slow for very
+    /// large stores (directory listings use [`Store::children`] and
+    /// [`Store::versions_of`]).
     fn list(&self) -> Result<Vec<StoreEntry>>;
+
+    /// The stored versions (complete or `.info`/`.mod` only) of the module
+    /// whose escaped path is `escaped_path`, sorted. The default filters
+    /// [`Store::list`]; a store with many modules should answer from an
+    /// index or its layout.
+    fn versions_of(&self, escaped_path: &str) -> Result<Vec<StoreEntry>> {
+        Ok(children::versions_in(self.list()?, escaped_path))
+    }
+
+    /// The path elements directly below escaped module path prefix `prefix`
+    /// (`""` for the top) that lead to stored module versions, sorted by
+    /// name; with `complete_only`, only complete modules count. What a
+    /// directory listing outside module trees needs. The default filters
+    /// [`Store::list`]; a store with many modules should answer without
+    /// listing them all.
+    fn children(&self, prefix: &str, complete_only: bool) -> Result<Vec<StoreChild>> {
+        Ok(children::children_in(self.list()?, prefix, complete_only))
+    }
 
     /// Records that `module` is being served, for `gomodfs gc`'s last-use
     /// times. Called by the node API the first time it serves a module in a
@@ -219,6 +240,12 @@ macro_rules! forward_store {
             }
             fn list(&self) -> Result<Vec<StoreEntry>> {
                 (**self).list()
+            }
+            fn versions_of(&self, escaped_path: &str) -> Result<Vec<StoreEntry>> {
+                (**self).versions_of(escaped_path)
+            }
+            fn children(&self, prefix: &str, complete_only: bool) -> Result<Vec<StoreChild>> {
+                (**self).children(prefix, complete_only)
             }
             fn usage(&self) -> Result<Option<StoreUsage>> {
                 (**self).usage()

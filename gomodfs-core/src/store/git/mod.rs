@@ -116,11 +116,14 @@ mod integrity;
 mod last_use;
 mod layout;
 mod pack;
+mod prefix;
 mod refs;
 #[cfg(test)]
 mod tests;
 
-use super::{BlobId, MetaFile, ModuleContents, Store, StoreEntry, StoredFile, StoredModule};
+use super::{
+    BlobId, MetaFile, ModuleContents, Store, StoreChild, StoreEntry, StoredFile, StoredModule,
+};
 use crate::error::{Error, Result};
 use crate::modpath::ModuleVersion;
 use bytes::Bytes;
@@ -831,6 +834,16 @@ impl Store for GitStore {
         let bytes = dir_bytes(&self.layout.objects)
             .map_err(|e| Error::io(format!("sizing {}", self.layout.objects.display()), e))?;
         Ok(Some(crate::store::StoreUsage { modules, bytes }))
+    }
+
+    fn versions_of(&self, escaped_path: &str) -> Result<Vec<StoreEntry>> {
+        prefix::versions_of(&self.layout.refs, escaped_path)
+            .map_err(|e| Error::io(format!("listing the stored versions of {escaped_path}"), e))
+    }
+
+    fn children(&self, prefix: &str, complete_only: bool) -> Result<Vec<StoreChild>> {
+        prefix::children(&self.layout.refs, prefix, complete_only)
+            .map_err(|e| Error::io(format!("listing the stored modules below {prefix:?}"), e))
     }
 
     fn list(&self) -> Result<Vec<StoreEntry>> {

@@ -1233,3 +1233,103 @@ fn reads_check_object_ids_and_find_an_intact_copy() {
     assert_stored(&fresh, &m, &c);
     assert_stored(&GitStore::open(tmp.path()).unwrap(), &m, &c);
 }
+
+/// Every prefix of the escaped paths of `modules`, "" and some that hold
+/// nothing.
+fn prefixes_of(modules: &[ModuleVersion]) -> Vec<String> {
+    let mut out: std::collections::BTreeSet<String> = ["", "nothing.example", "example.com/zzz"]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    for m in modules {
+        let path = m.escaped_path();
+        let mut end = 0;
+        while let Some(i) = path[end..].find('/') {
+            out.insert(path[..end + i].to_owned());
+            end += i + 1;
+        }
+        out.insert(path);
+    }
+    out.into_iter().collect()
+}
+
+/// `children` and `versions_of` read only the ref directories below the
+/// prefix; they must answer exactly what filtering `list` answers (the
+/// trait's defaults), also with nested module paths, partial modules,
+/// empty directories that gc leaves, damaged refs and names that do not
+/// decode.
+#[test]
+fn prefix_listings_match_filtering_the_full_list() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = GitStore::open(tmp.path()).unwrap();
+    let mut modules = nasty();
+    modules.extend([
+        mv("example.com/a", "v1.0.0"),
+        mv("example.com/a/b", "v1.0.0"),
+        mv("example.com/a/b/c", "v0.1.0"),
+        mv("example.com/only/mod", "v1.0.0"),
+        mv("example.com/only/info", "v1.0.0"),
+        mv("example.com/a", "v1.1.0"),
+        mv("top.example", "v1.0.0"),
+    ]);
+    for (i, m) in modules.iter().enumerate() {
+        let c = contents(m.version(), &[("f.go", b(&format!("package f // {i}\n")))]);
+        match i % 4 {
+            0 | 1 => store.put_module(m, &c).unwrap(),
+            2 => store.put_meta(m, MetaFile::Mod, &c.go_mod).unwrap(),
+            _ => store.put_meta(m, MetaFile::Info, &c.info).unwrap(),
+        }
+        if i % 5 == 0 {
+            // Both a complete module and its meta stored alone.
+            store.put_meta(m, MetaFile::Info, &c.info).unwrap();
+        }
+    }
+    let refs = tmp.path().join("refs/gomodfs");
+    // What gc leaves: empty directories where modules were.
+    std::fs::create_dir_all(refs.join("zip/gone%2eexample/x/@v")).unwrap();
+    std::fs::create_dir_all(refs.join("mod/example%2ecom/a/gone/@v")).unwrap();
+    // A damaged ref, alone under its prefix, and names that do not decode.
+    let damaged = refs.join("zip/damaged%2eexample/m/@v/v1%2e0%2e0");
+    std::fs::create_dir_all(damaged.parent().unwrap()).unwrap();
+    std::fs::write(&damaged, "not an object id\n").unwrap();
+    let id = git(tmp.path(), &["rev-parse", &GitStore::ref_name(&modules[0])]);
+    for junk in [
+        "zip/example%2ecom/UPPER/@v/v1%2e0%2e0",
+        "zip/example%2ecom/a/@v/not-a-version",
+        "info/example%2Ecom/a/@v/v1%2e0%2e0",
+    ] {
+        let p = refs.join(junk);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, &id).unwrap();
+    }
+
+    let all = store.list().unwrap();
+    assert!(all.len() >= modules.len() - 1, "{all:?}");
+    let mut checked_nested = false;
+    for prefix in prefixes_of(&modules)
+        .into_iter()
+        .chain(["gone.example", "damaged.example"].map(str::to_owned))
+    {
+        for complete_only in [true, false] {
+            let want = crate::store::children::children_in(all.clone(), &prefix, complete_only);
+            let got = Store::children(&store, &prefix, complete_only).unwrap();
+            assert_eq!(got, want, "children({prefix:?}, {complete_only})");
+            checked_nested |= got.iter().any(|c| c.deeper && !c.versions.is_empty());
+        }
+        let want = crate::store::children::versions_in(all.clone(), &prefix);
+        assert_eq!(
+            Store::versions_of(&store, &prefix).unwrap(),
+            want,
+            "versions_of({prefix:?})"
+        );
+    }
+    assert!(checked_nested, "a module path that is a prefix of another");
+    let top = Store::children(&store, "", false).unwrap();
+    let names: Vec<&str> = top.iter().map(|c| c.name.as_str()).collect();
+    assert!(!names.contains(&"gone.example"), "{names:?}");
+    assert!(!names.contains(&"damaged.example"), "{names:?}");
+    assert!(
+        names.contains(&"example.com") && names.contains(&"top.example"),
+        "{names:?}"
+    );
+}
