@@ -78,7 +78,9 @@ def log(*a):
 
 def go_env(modcache, gocache, proxy="off", flags="-mod=mod"):
     env = {k: v for k, v in os.environ.items() if not k.startswith("GO")}
-    env.update(GOMODCACHE=str(modcache), GOCACHE=str(gocache), GOPROXY=proxy, GOFLAGS=flags,
+    # -trimpath: build cache keys do not hold the module directory, so the
+    # warm GOCACHE serves every variant alike (native disk and each mount).
+    env.update(GOMODCACHE=str(modcache), GOCACHE=str(gocache), GOPROXY=proxy, GOFLAGS=flags + " -trimpath",
                GOTOOLCHAIN="local", GOSUMDB="off", GOWORK="off", GOTELEMETRY="off",
                CGO_ENABLED="0", GONOSUMDB="", GOPRIVATE="")
     return env
@@ -198,6 +200,24 @@ def ratio(a, b):
     return f"{a[0] / b[0]:.2f}x"
 
 
+# The pinned projects under testdata/ and what each is measured with; a
+# project not named here gets DEFAULT_PROJECT. read: the READ_COMMANDS (by
+# short name) it runs; original: whether the Go original is measured on it;
+# runs: overrides --runs; warmup: whether each variant runs once unmeasured.
+DEFAULT_PROJECT = {"read": ("verify", "list", "build"), "original": True, "runs": None, "warmup": True}
+PROJECTS = {
+    "realapp": {},
+    "bigapp": {},
+    # 538 module versions, 2.4 GB of modules: start-up, fresh-mount `go list`
+    # and cold fetch only, each once (a run takes minutes).
+    "scaleapp": {"read": ("list",), "original": False, "runs": 1, "warmup": False},
+}
+
+
+def project(name):
+    return {**DEFAULT_PROJECT, **PROJECTS.get(name, {})}
+
+
 # Commands of the read workload: (label, argv, short name for the plot).
 READ_COMMANDS = [
     ("go mod verify", ["go", "mod", "verify"], "verify"),
@@ -238,16 +258,22 @@ class Bench:
         fn()  # warm-up
         return [fn() for _ in range(self.args.runs)]
 
-    def interleaved(self, *fns):
+    def interleaved(self, *fns, name=None):
         """Runs every variant once per run, in turn, after one warm-up run
-        of each; returns their (median, min, max), in order."""
-        for fn in fns:
-            fn()
+        of each (unless project `name` says otherwise); returns their
+        (median, min, max), in order."""
+        conf = project(name)
+        if conf["warmup"]:
+            for fn in fns:
+                fn()
         out = [[] for _ in fns]
-        for _ in range(self.args.runs):
+        for _ in range(conf["runs"] or self.args.runs):
             for i, fn in enumerate(fns):
                 out[i].append(fn())
         return [stats(xs) for xs in out]
+
+    def uses_original(self, name):
+        return self.original is not None and project(name)["original"]
 
     def rss(self, workload, name, variant, server):
         per = self.peak_rss.setdefault((workload, name), {})
@@ -278,7 +304,7 @@ class Bench:
             run(["go", "mod", "verify"], go_env(mnt, self.gocache), app)
             run(["go", "list", "-deps", "-test", "./..."], go_env(mnt, self.gocache), app)
             s.close()
-        if self.original and not (base / "orig-home" / ".cache" / "gomodfs").exists():
+        if self.uses_original(name) and not (base / "orig-home" / ".cache" / "gomodfs").exists():
             log(f"[{name}] filling the original's store from proxy.golang.org")
             s = original(self.original, base / "orig-home", base / "orig-mnt", self.log)
             run(["go", "list", "-deps", "-test", "./..."], go_env(base / "orig-mnt", self.gocache), app)
@@ -311,13 +337,13 @@ class Bench:
             return fn
 
         variants = [native, mounted(lambda: ours(self.binary, store, mnt, self.log), "gomodfs")]
-        if self.original:
+        if self.uses_original(name):
             variants.append(mounted(lambda: original(self.original, base / "orig-home", base / "orig-mnt",
                                                      self.log), "original"))
-        res = self.interleaved(*variants)
+        res = self.interleaved(*variants, name=name)
         a, b = res[0], res[1]
         rm(empty)
-        orig = f"{fmt(res[2])} | {ratio(b, res[2])}" if self.original else "not measured | -"
+        orig = f"{fmt(res[2])} | {ratio(b, res[2])}" if len(res) > 2 else "not measured | -"
         self.rows.setdefault("startup", []).append(
             f"| {name} ({zips} zips) | {fmt(a)} | {fmt(b)} | {ratio(b, a)} | {orig} |")
         self.ratios.append((f"{name}\nstart-up", b[0] / a[0]))
@@ -326,8 +352,11 @@ class Bench:
     def read(self, name):
         base, app, filled, store, fileproxy, zips = self.prepare(name)
         mnt, omnt, ohome = base / "mnt", base / "orig-mnt", base / "orig-home"
+        use_orig = self.uses_original(name)
         for label, cmd, short in READ_COMMANDS:
-            orig_ok = self.original and short not in ORIGINAL_CANNOT
+            if short not in project(name)["read"]:
+                continue
+            orig_ok = use_orig and short not in ORIGINAL_CANNOT
 
             def fresh_of(start_server, variant):
                 def fn():
@@ -342,7 +371,7 @@ class Bench:
                         fresh_of(lambda: ours(self.binary, store, mnt, self.log), "gomodfs")]
             if orig_ok:
                 variants.append(fresh_of(lambda: original(self.original, ohome, omnt, self.log), "original"))
-            nat, fr, *ofr = self.interleaved(*variants)
+            nat, fr, *ofr = self.interleaved(*variants, name=name)
             # Warm kernel cache: both mounts stay up across the runs.
             s = ours(self.binary, store, mnt, self.log)
             servers = [s]
@@ -350,13 +379,13 @@ class Bench:
             if orig_ok:
                 servers.append(original(self.original, ohome, omnt, self.log))
                 variants.append(lambda: run(cmd, go_env(omnt, self.gocache), app))
-            warm, *owarm = self.interleaved(*variants)
+            warm, *owarm = self.interleaved(*variants, name=name)
             self.rss("read", name, "gomodfs", s)
             if orig_ok:
                 self.rss("read", name, "original", servers[1])
             for srv in servers:
                 srv.close()
-            if self.original and not orig_ok:
+            if use_orig and not orig_ok:
                 # Say so only after seeing it fail.
                 srv = original(self.original, ohome, omnt, self.log)
                 failed = subprocess.run(cmd, env=go_env(omnt, self.gocache), cwd=app,
@@ -410,7 +439,7 @@ class Bench:
             s.close()
             return time.perf_counter() - start
 
-        a, b = self.interleaved(native, gomodfs)
+        a, b = self.interleaved(native, gomodfs, name=name)
         rm(empty)
         rm(cold_store)
         self.rows.setdefault("cold", []).append(
@@ -423,7 +452,7 @@ class Bench:
     def coldreal(self, name):
         """Empty stores, both fetching from the real proxy, to a finished
         `go build ./...`; then the size of each store."""
-        if not self.original:
+        if not self.uses_original(name):
             return
         base, app, filled, store, fileproxy, zips = self.prepare(name)
         mnt, omnt = base / "mnt", base / "orig-mnt"
@@ -448,7 +477,7 @@ class Bench:
             s.close()
             return time.perf_counter() - start
 
-        a, b = self.interleaved(gomodfs, orig)
+        a, b = self.interleaved(gomodfs, orig, name=name)
         ours_b, orig_b = du(cold_store), du(cold_home / ".cache" / "gomodfs")
         rm(cold_store)
         rm(cold_home)

@@ -3,8 +3,8 @@
 //!
 //! Generates a store of small synthetic modules straight through the store
 //! API (no network, no FUSE), then times, each a few times:
-//! `GitStore::open`, building a [`ModFs`] over it, and listing the mount
-//! root, `cache/download/github.com`, one owner's directory and one
+//! `GitStore::open`, `Store::list`, `Store::usage`, building a [`ModFs`]
+//! over it, and listing the mount root, `cache/download/github.com`, one owner's directory and one
 //! module's `@v` directory through the node API (what a FUSE or NFS
 //! READDIR asks).
 //!
@@ -179,6 +179,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "`GitStore::open`",
         time(args.runs, || GitStore::open(&dir))?,
     );
+    // What every listing outside module trees cost before `Store::children`.
+    let store = GitStore::open(&dir)?;
+    report(
+        "`Store::list` (every ref)",
+        time(args.runs, || store.list())?,
+    );
+    report(
+        "`Store::usage` (the status file)",
+        time(args.runs, || store.usage())?,
+    );
+    drop(store);
     let fs_over = || -> gomodfs_core::Result<ModFs> {
         let store: Arc<dyn Store> = Arc::new(GitStore::open(&dir)?);
         ModFs::new(store, None, ModFsOptions::default())

@@ -70,14 +70,36 @@ impl Layout {
 
     /// Removes temp files older than [`STALE_AFTER`] that a killed process
     /// left behind. Best effort: failures are logged, never returned.
+    ///
+    /// The ref directories (one per module path: thousands in a large
+    /// store) are swept at most once per [`STALE_AFTER`], recorded by the
+    /// mtime of [`SWEEP_STAMP`]: a temp file only becomes removable
+    /// [`STALE_AFTER`] after it was written, so sweeping more often finds
+    /// nothing more, and opening a large store stays cheap.
     pub(crate) fn remove_stale_temp_files(&self) {
         let now = SystemTime::now();
         remove_stale_in(&self.root, &[TMP_REF_PREFIX], now);
         remove_stale_in(&self.objects, &[TMP_OBJ_PREFIX], now);
         remove_stale_in(&self.pack, &[TMP_PACK_PREFIX, TMP_IDX_PREFIX], now);
-        remove_stale_refs(&self.refs, now);
+        let stamp = self.root.join(SWEEP_STAMP);
+        let swept_recently = fs::metadata(&stamp)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| now.duration_since(t).ok())
+            .is_some_and(|age| age < STALE_AFTER);
+        if !swept_recently {
+            remove_stale_refs(&self.refs, now);
+            // Created or truncated: either way its mtime is now.
+            if let Err(err) = File::create(&stamp) {
+                tracing::debug!(path = %stamp.display(), %err, "cannot record the ref sweep");
+            }
+        }
     }
 }
+
+/// In the repository root: its mtime is the last sweep of the ref
+/// directories for temp files (see [`Layout::remove_stale_temp_files`]).
+pub(crate) const SWEEP_STAMP: &str = "gomodfs-swept";
 
 fn remove_stale_refs(dir: &Path, now: SystemTime) {
     remove_stale_in(dir, &[TMP_REF_PREFIX], now);

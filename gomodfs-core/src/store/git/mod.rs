@@ -26,6 +26,8 @@
 //!   gomodfs-gc.lock               held shared by puts, exclusive by gc deleting packs;
 //!   gomodfs-gc.generation         bumped by each gc (see the `gc_lock` module)
 //!   gomodfs-gc-pending            modules gc removed, kept for the grace period (`gc`)
+//!   gomodfs-swept                 its mtime: the last sweep of refs/ for temp files
+//!                                 (at most hourly, so opening a large store is cheap)
 //! ```
 //!
 //! `<P>` and `<V>` are the *escaped* module path and version (upper case
@@ -62,7 +64,8 @@
 //! renamed over the ref name and the directory fsynced. A module is therefore
 //! visible complete or not at all, also after `kill -9` or a power cut.
 //! Temp files are ignored by readers (and by git) and removed by
-//! [`GitStore::open`] once they are more than an hour old.
+//! [`GitStore::open`] once they are more than an hour old (those next to
+//! refs by the first open an hour after the last sweep of `refs/`).
 //!
 //! Objects that already exist (in any pack, also one written by another
 //! process since this one started) are not written again, so a file that is

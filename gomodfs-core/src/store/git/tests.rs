@@ -581,6 +581,24 @@ fn leftovers_of_killed_processes_are_harmless() {
     let written = pack::write_pack(&pack_dir, &[&orphan]).unwrap();
     std::fs::remove_file(&written.idx).unwrap();
 
+    // The ref directories are swept at most once per STALE_AFTER (the open
+    // above did): a stale temp ref stays until the stamp is old too.
+    drop(GitStore::open(tmp.path()).unwrap());
+    assert!(
+        stale_ref.exists(),
+        "ref directories swept again within the hour"
+    );
+    assert!(
+        !stale_pack.exists(),
+        "other directories are swept at every open"
+    );
+    let stamp = tmp.path().join(layout::SWEEP_STAMP);
+    std::fs::File::options()
+        .write(true)
+        .open(&stamp)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
     let store = GitStore::open(tmp.path()).unwrap();
     for p in [&stale_pack, &stale_idx, &stale_ref, &stale_obj] {
         assert!(!p.exists(), "{} not removed", p.display());
