@@ -669,8 +669,11 @@ def main():
                     help="the Go original's binary, or `none`")
     ap.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "gomodfs-bench"))
     ap.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
+    ap.add_argument("--no-build", action="store_true",
+                    help="use target/release/gomodfs as it is (no `cargo build --release` first)")
     args = ap.parse_args()
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    if not args.no_build:
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     b = Bench(args)
     workloads = args.workloads.split(",")
     for name in args.projects.split(","):
@@ -680,6 +683,9 @@ def main():
             if w in workloads:
                 log(f"[{name}] {w}")
                 getattr(b, w)(name)
+                # What is measured so far is published at once: a long run
+                # cut short still leaves its figures.
+                write_section(Path(args.out), b.report(), BEGIN, END)
     if "size" in workloads:
         log("[size]")
         b.size()

@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use gomodfs::core::proxy::{Upstream, UpstreamConfig};
 use gomodfs::core::store::{
-    BlobId, MemoryStore, MetaFile, ModuleContents, StoreEntry, StoredModule,
+    BlobId, MemoryStore, MetaFile, ModuleContents, StoreChild, StoreEntry, StoredModule,
 };
 use gomodfs::core::{ModFs, ModFsOptions, ModuleVersion, NodeKind, Result, Store};
 use std::sync::Arc;
@@ -45,6 +45,14 @@ impl<S: Store> Store for Counting<S> {
     }
     fn list(&self) -> Result<Vec<StoreEntry>> {
         self.inner.list()
+    }
+    // Forwarded too, or listings outside module trees filter `list`: slow
+    // on a large store.
+    fn versions_of(&self, escaped_path: &str) -> Result<Vec<StoreEntry>> {
+        self.inner.versions_of(escaped_path)
+    }
+    fn children(&self, prefix: &str, complete_only: bool) -> Result<Vec<StoreChild>> {
+        self.inner.children(prefix, complete_only)
     }
     // A wrapper forwards this too, or `gomodfs gc` sees no use of modules.
     fn note_used(&self, module: &ModuleVersion) -> Result<()> {
