@@ -275,6 +275,20 @@ class Bench:
     def uses_original(self, name):
         return self.original is not None and project(name)["original"]
 
+    def mounted(self, start_server, cmd, app, workload, name, variant, fresh=None):
+        """A variant: (empty `fresh` first, then) start a server, run `cmd`
+        on its mount, record its peak RSS, stop it; the time of all that."""
+        def fn():
+            if fresh:
+                rm(fresh)
+            start = time.perf_counter()
+            s = start_server()
+            run(cmd, go_env(s.mnt, self.gocache), app)
+            self.rss(workload, name, variant, s)
+            s.close()
+            return time.perf_counter() - start
+        return fn
+
     def rss(self, workload, name, variant, server):
         per = self.peak_rss.setdefault((workload, name), {})
         per[variant] = max(per.get(variant, 0), server.peak_rss_kib())
@@ -327,14 +341,7 @@ class Bench:
             return t + run(["go", "build", "./..."], go_env(empty, self.gocache), app)
 
         def mounted(start_server, variant):
-            def fn():
-                start = time.perf_counter()
-                s = start_server()
-                run(["go", "build", "./..."], go_env(s.mnt, self.gocache), app)
-                self.rss("startup", name, variant, s)
-                s.close()
-                return time.perf_counter() - start
-            return fn
+            return self.mounted(start_server, ["go", "build", "./..."], app, "startup", name, variant)
 
         variants = [native, mounted(lambda: ours(self.binary, store, mnt, self.log), "gomodfs")]
         if self.uses_original(name):
@@ -430,15 +437,8 @@ class Bench:
             rm(empty)
             return run(["go", "mod", "download"], go_env(empty, self.gocache, fileproxy, "-mod=mod -modcacherw"), app)
 
-        def gomodfs():
-            rm(cold_store)
-            start = time.perf_counter()
-            s = ours(self.binary, cold_store, mnt, self.log, fileproxy)
-            run(["go", "mod", "verify"], go_env(mnt, self.gocache), app)
-            self.rss("cold", name, "gomodfs", s)
-            s.close()
-            return time.perf_counter() - start
-
+        gomodfs = self.mounted(lambda: ours(self.binary, cold_store, mnt, self.log, fileproxy),
+                               ["go", "mod", "verify"], app, "cold", name, "gomodfs", fresh=cold_store)
         a, b = self.interleaved(native, gomodfs, name=name)
         rm(empty)
         rm(cold_store)
@@ -459,24 +459,11 @@ class Bench:
         cold_store, cold_home = base / "cold-store", base / "cold-orig-home"
         proxy = "https://proxy.golang.org"
 
-        def gomodfs():
-            rm(cold_store)
-            start = time.perf_counter()
-            s = ours(self.binary, cold_store, mnt, self.log, proxy)
-            run(["go", "build", "./..."], go_env(mnt, self.gocache), app)
-            self.rss("coldreal", name, "gomodfs", s)
-            s.close()
-            return time.perf_counter() - start
-
-        def orig():
-            rm(cold_home)
-            start = time.perf_counter()
-            s = original(self.original, cold_home, omnt, self.log)
-            run(["go", "build", "./..."], go_env(omnt, self.gocache), app)
-            self.rss("coldreal", name, "original", s)
-            s.close()
-            return time.perf_counter() - start
-
+        build = ["go", "build", "./..."]
+        gomodfs = self.mounted(lambda: ours(self.binary, cold_store, mnt, self.log, proxy),
+                               build, app, "coldreal", name, "gomodfs", fresh=cold_store)
+        orig = self.mounted(lambda: original(self.original, cold_home, omnt, self.log),
+                            build, app, "coldreal", name, "original", fresh=cold_home)
         a, b = self.interleaved(gomodfs, orig, name=name)
         ours_b, orig_b = du(cold_store), du(cold_home / ".cache" / "gomodfs")
         rm(cold_store)

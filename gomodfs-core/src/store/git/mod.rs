@@ -866,17 +866,7 @@ impl Store for GitStore {
         for kind in [RefKind::Info, RefKind::Mod] {
             partial.extend(list(kind)?.into_iter().filter(|m| !complete.contains(m)));
         }
-        Ok(complete
-            .into_iter()
-            .map(|module| StoreEntry {
-                module,
-                complete: true,
-            })
-            .chain(partial.into_iter().map(|module| StoreEntry {
-                module,
-                complete: false,
-            }))
-            .collect())
+        Ok(prefix::store_entries(complete, partial))
     }
 }
 

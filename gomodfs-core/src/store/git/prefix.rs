@@ -137,19 +137,22 @@ pub(crate) fn versions_of(refs_root: &Path, escaped_path: &str) -> io::Result<Ve
                 .filter(|m| !complete.contains(m)),
         );
     }
-    let mut out: Vec<StoreEntry> = complete
-        .into_iter()
-        .map(|module| StoreEntry {
-            module,
-            complete: true,
-        })
-        .chain(partial.into_iter().map(|module| StoreEntry {
-            module,
-            complete: false,
-        }))
-        .collect();
+    let mut out = store_entries(complete, partial);
     out.sort();
     Ok(out)
+}
+
+/// Entries for complete module versions, then for partial ones.
+pub(crate) fn store_entries(
+    complete: impl IntoIterator<Item = ModuleVersion>,
+    partial: impl IntoIterator<Item = ModuleVersion>,
+) -> Vec<StoreEntry> {
+    let entry = |complete| move |module| StoreEntry { module, complete };
+    complete
+        .into_iter()
+        .map(entry(true))
+        .chain(partial.into_iter().map(entry(false)))
+        .collect()
 }
 
 /// Whether a valid ref of `kind` lies below escaped path `path` other than
