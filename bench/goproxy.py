@@ -5,8 +5,11 @@
   file://   GOPROXY=file://<native GOMODCACHE>/cache/download: the zips go
             itself downloaded, read straight from local disk
   gomodfs   GOPROXY=http://127.0.0.1:PORT/proxy/ of `gomodfs serve --http
-            --offline` over a warm store: every .zip generated from the
-            store and streamed
+            --offline` over a warm store, in two variants:
+            - zip cache off (--zip-cache-mib 0): every .zip generated from
+              the store and streamed
+            - zip cache warm (the default): the generated .zips kept in
+              <store>/zip-cache by the warm-up round, served from there
 
 Both in the same run, interleaved; each figure is the median of N runs
 after a warm-up, with min and max. Needs the Go module proxy once, to fill
@@ -59,11 +62,12 @@ def free_port():
 
 
 class Server:
-    def __init__(self, binary, store, log, offline):
+    def __init__(self, binary, store, log, offline, extra=()):
         self.port = free_port()
         args = [str(binary), "serve", "--http", f"127.0.0.1:{self.port}", "--store", str(store)]
         if offline:
             args.append("--offline")
+        args += list(extra)
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(log, "a"))
         deadline = time.time() + 20
         while True:
@@ -117,25 +121,34 @@ def main():
     # Fill the native cache and the store (once; both kept in --work).
     if not native.exists():
         run(["go", "mod", "download"], go_env(native, gocache, upstream), app)
-    fill = Server(binary, store, log, offline=False)
+    fill = Server(binary, store, log, offline=False, extra=["--zip-cache-mib", "0"])
     download(app, gocache, fill.url, scratch)
     fill.close()
+    # The zip cache starts empty: the warm-up round fills it.
+    shutil.rmtree(store / "zip-cache", ignore_errors=True)
 
     file_url = (native / "cache" / "download").as_uri()
-    server = Server(binary, store, log, offline=True)
-    results = {"file": [], "gomodfs": []}
+    nocache = Server(binary, store, log, offline=True, extra=["--zip-cache-mib", "0"])
+    cached = Server(binary, store, log, offline=True)
+    results = {"file": [], "nocache": [], "cached": []}
+    loads = []
     for i in range(args.runs + 1):
         f = download(app, gocache, file_url, scratch)
-        g = download(app, gocache, server.url, scratch)
+        g = download(app, gocache, nocache.url, scratch)
+        c = download(app, gocache, cached.url, scratch)
         if i > 0:  # the first round is the warm-up
             results["file"].append(f)
-            results["gomodfs"].append(g)
-    server.close()
+            results["nocache"].append(g)
+            results["cached"].append(c)
+            loads.append(os.getloadavg()[0])
+    nocache.close()
+    cached.close()
+    cache_bytes = sum(p.stat().st_size for p in (store / "zip-cache").glob("*.zip"))
 
     zips = sum(1 for l in (app / "go.sum").read_text().splitlines() if "/go.mod " not in l)
     zip_bytes = sum(p.stat().st_size for p in (native / "cache" / "download").rglob("*.zip"))
     fmt = lambda s: f"{s[0]:.3f} ({s[1]:.3f}-{s[2]:.3f})"
-    f, g = stats(results["file"]), stats(results["gomodfs"])
+    f, g, c = stats(results["file"]), stats(results["nocache"]), stats(results["cached"])
     lines = [
         BEGIN,
         "## GOPROXY endpoint: `go mod download` from gomodfs against `file://` (issue 4)",
@@ -144,16 +157,21 @@ def main():
         "as the Go proxy serves them). Each run is `go mod download` into a fresh, empty",
         "GOMODCACHE (download, check against go.sum, extract). `file://` reads the zips",
         "`go` itself downloaded from a native cache on local disk; gomodfs is",
-        "`gomodfs serve --http --offline` over a warm store, generating every `.zip`",
-        "(deflate level 1) from the store and streaming it. Median of "
-        f"{args.runs} runs after a warm-up (min-max), seconds, interleaved in the same run.",
+        "`gomodfs serve --http --offline` over a warm store, either generating every",
+        "`.zip` (deflate level 1) from the store and streaming it (`--zip-cache-mib 0`),",
+        "or, by default, serving the zips it generated in the warm-up round from its",
+        f"zip cache (`<store>/zip-cache`, {cache_bytes / 1e6:.1f} MB for this project). Median of "
+        f"{args.runs} runs after a warm-up (min-max), seconds; the three variants interleaved",
+        "in each round of the same run.",
         "",
         "| GOPROXY | `go mod download` | ratio |",
         "| --- | --- | --- |",
         f"| `file://` native download cache | {fmt(f)} | 1.00x |",
-        f"| gomodfs `/proxy/` (warm store) | {fmt(g)} | {g[0] / f[0]:.2f}x |",
+        f"| gomodfs `/proxy/`, zip cache off (every zip generated) | {fmt(g)} | {g[0] / f[0]:.2f}x |",
+        f"| gomodfs `/proxy/`, zip cache warm (default) | {fmt(c)} | {c[0] / f[0]:.2f}x |",
         "",
-        f"Machine: {os.cpu_count()} CPUs; `go version`: {subprocess.run(['go', 'version'], capture_output=True, text=True).stdout.strip()}.",
+        f"Machine: {os.cpu_count()} CPUs, load average {min(loads):.1f}-{max(loads):.1f} during the runs; "
+        f"`go version`: {subprocess.run(['go', 'version'], capture_output=True, text=True).stdout.strip()}.",
         "",
         "Reproduce: `python3 bench/goproxy.py --runs 5` (builds the release binary; needs,",
         "once, the Go module proxy).",
