@@ -494,3 +494,51 @@ fn propfind_etags_only_for_contents_that_never_change() {
     let (_, block) = tree.iter().find(|(n, _)| n == "go.mod").unwrap();
     assert!(block.contains("getetag"), "go.mod without an ETag: {block}");
 }
+
+#[test]
+fn propfind_depth_zero_answers_one_resource_and_missing_paths_are_404() {
+    let spec = camel();
+    let proxy = TestProxy::start_with([spec.clone()]).unwrap();
+    let store = tempfile::tempdir().unwrap();
+    let fs = modfs(store.path(), Some(&proxy.url()));
+    let (_srv, base) = server(fs.clone());
+    let dir = spec.cache_dir_name();
+    let size = fs.resolve(&format!("{dir}/go.mod")).unwrap().size;
+
+    let r = curl(
+        &["-X", "PROPFIND", "-H", "Depth: 0"],
+        &format!("{base}/{dir}/go.mod"),
+    );
+    assert_eq!(r.status, 207, "{}", r.text());
+    let found = responses(&r.text());
+    assert_eq!(found.len(), 1, "{}", r.text());
+    let (name, block) = &found[0];
+    assert_eq!(name, "go.mod");
+    assert!(
+        block.contains(&format!("<D:getcontentlength>{size}</D:getcontentlength>")),
+        "{block}"
+    );
+    assert!(!block.contains("<D:collection"), "{block}");
+
+    let r = curl(
+        &["-X", "PROPFIND", "-H", "Depth: 0"],
+        &format!("{base}/{dir}/"),
+    );
+    assert_eq!(r.status, 207, "{}", r.text());
+    let found = responses(&r.text());
+    assert_eq!(found.len(), 1, "depth 0 lists no children: {}", r.text());
+    assert!(found[0].1.contains("<D:collection"), "{}", found[0].1);
+
+    for missing in [
+        format!("{dir}/nosuch.go"),
+        "example.com/nosuch@v1.0.0/".into(),
+    ] {
+        for depth in ["0", "1"] {
+            let r = curl(
+                &["-X", "PROPFIND", "-H", &format!("Depth: {depth}")],
+                &format!("{base}/{missing}"),
+            );
+            assert_eq!(r.status, 404, "{missing} depth {depth}: {}", r.text());
+        }
+    }
+}
