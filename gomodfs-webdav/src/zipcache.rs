@@ -294,36 +294,37 @@ pub fn default_dir(store: &Path) -> PathBuf {
 mod tests {
     use super::*;
 
-    fn mv(v: &str) -> ModuleVersion {
-        ModuleVersion::new("example.com/Upper/m", v).unwrap()
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn mv(v: &str) -> gomodfs_core::Result<ModuleVersion> {
+        ModuleVersion::new("example.com/Upper/m", v)
     }
 
     #[test]
-    fn names_are_unique_and_file_safe() {
-        let a = ZipCache::name(&mv("v1.0.0"), "h1:ab/c+d=", 1).unwrap();
+    fn names_are_unique_and_file_safe() -> TestResult {
+        let a = ZipCache::name(&mv("v1.0.0")?, "h1:ab/c+d=", 1).ok_or("no name")?;
         assert_eq!(a, "example.com+!upper+m@v1.0.0.h1-ab_c-d=.z1.zip");
-        let b = ZipCache::name(&mv("v1.0.0"), "h1:ab/c+d=", 0).unwrap();
+        let b = ZipCache::name(&mv("v1.0.0")?, "h1:ab/c+d=", 0).ok_or("no name")?;
         assert_ne!(a, b);
-        let long =
-            ModuleVersion::new(&format!("example.com/{0}/{0}", "x".repeat(150)), "v1.0.0").unwrap();
+        let long = ModuleVersion::new(&format!("example.com/{0}/{0}", "x".repeat(150)), "v1.0.0")?;
         assert_eq!(ZipCache::name(&long, "h1:abc", 1), None);
+        Ok(())
     }
 
     #[test]
-    fn keeps_within_the_cap_evicting_least_recently_used() {
-        let dir = tempfile::tempdir().unwrap();
+    fn keeps_within_the_cap_evicting_least_recently_used() -> TestResult {
+        let dir = tempfile::tempdir()?;
         let cache = ZipCache::open(&ZipCacheOptions {
             dir: dir.path().to_owned(),
             max_bytes: 25,
-        })
-        .unwrap();
+        })?;
         for name in ["a.zip", "b.zip"] {
-            let mut p = cache.start(name).unwrap();
+            let mut p = cache.start(name).ok_or("start")?;
             p.write(&[7; 10]);
             p.commit();
         }
         assert!(cache.get("a.zip").is_some()); // a is now the most recent
-        let mut p = cache.start("c.zip").unwrap();
+        let mut p = cache.start("c.zip").ok_or("start")?;
         p.write(&[7; 10]);
         p.commit();
         assert!(cache.get("b.zip").is_none(), "b was least recently used");
@@ -332,27 +333,24 @@ mod tests {
         assert_eq!(cache.total(), 20);
 
         // Larger than the cap: not kept. Not committed: not kept either.
-        let mut p = cache.start("big.zip").unwrap();
+        let mut p = cache.start("big.zip").ok_or("start")?;
         p.write(&[7; 26]);
         p.commit();
-        let mut p = cache.start("gone.zip").unwrap();
+        let mut p = cache.start("gone.zip").ok_or("start")?;
         p.write(&[7; 1]);
         drop(p);
         assert!(cache.get("big.zip").is_none() && cache.get("gone.zip").is_none());
-        let left: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        assert_eq!(left.len(), 2, "{left:?}");
+        let left = std::fs::read_dir(dir.path())?.count();
+        assert_eq!(left, 2, "temporary or oversized files left");
 
         // Reopened: the same entries, found on disk.
         drop(cache);
         let cache = ZipCache::open(&ZipCacheOptions {
             dir: dir.path().to_owned(),
             max_bytes: 25,
-        })
-        .unwrap();
+        })?;
         assert_eq!(cache.total(), 20);
         assert!(cache.get("c.zip").is_some());
+        Ok(())
     }
 }
