@@ -21,16 +21,16 @@ import argparse
 import http.client
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 from sections import write_section
+import goproxy as goproxy_bench
+from goproxy import run, stats
 
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN = "<!-- bench/webdav.py: begin -->"
@@ -40,51 +40,18 @@ COMMANDS = (("go mod verify", ["go", "mod", "verify"]),
 
 
 def go_env(modcache, gocache, goproxy="off"):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GO")}
-    env.update(
-        GOMODCACHE=str(modcache), GOCACHE=str(gocache), GOPROXY=goproxy,
-        GOFLAGS="-mod=mod -modcacherw", GOTOOLCHAIN="local", GOSUMDB="off",
-        GOWORK="off", GOTELEMETRY="off", CGO_ENABLED="0",
-    )
-    return env
+    return goproxy_bench.go_env(modcache, gocache, goproxy)
 
 
-def run(cmd, env, cwd):
-    start = time.perf_counter()
-    out = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if out.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stderr}")
-    return elapsed
+class Serve(goproxy_bench.Server):
+    """`gomodfs serve --http` (bench/goproxy.py's), offline or with an upstream."""
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Serve:
     def __init__(self, binary, store, log, proxy=None):
-        self.port = free_port()
-        args = [str(binary), "serve", "--http", f"127.0.0.1:{self.port}", "--store", str(store)]
-        args += ["--proxy", proxy, "--gosumdb", "off"] if proxy else ["--offline"]
-        args += ["--zip-cache-mib", "0"]  # this bench reads through WebDAV only
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=open(log, "a"))
-        deadline = time.time() + 20
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/status.json", timeout=1).read()
-                break
-            except OSError:
-                if time.time() > deadline or self.proc.poll() is not None:
-                    sys.exit(f"gomodfs serve did not start; see {log}")
-                time.sleep(0.05)
+        # This bench reads through WebDAV only: no zip cache.
+        extra = ["--zip-cache-mib", "0"]
+        extra += ["--proxy", proxy, "--gosumdb", "off"] if proxy else []
+        super().__init__(binary, store, log, offline=proxy is None, extra=extra)
         self.url = f"http://127.0.0.1:{self.port}/"
-
-    def close(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=30)
 
 
 class Rclone:
@@ -128,10 +95,6 @@ def latency(port, path_file, path_dir, n=300):
         rows.append((label, statistics.median(xs), xs[int(n * 0.9)], size))
     conn.close()
     return rows
-
-
-def stats(xs):
-    return statistics.median(xs), min(xs), max(xs)
 
 
 def main():

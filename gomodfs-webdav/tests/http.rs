@@ -258,13 +258,43 @@ fn webdav_refuses_writes() {
     assert!(!r.header("dav").contains('2'), "DAV: {}", r.header("dav"));
 }
 
-#[test]
-fn webdav_propfind_lists_module_directory_exactly() {
+/// A server over a fresh store that fetches [`camel`] from a test proxy.
+struct CamelServer {
+    spec: ModuleSpec,
+    fs: Arc<ModFs>,
+    base: String,
+    _srv: HttpServer,
+    _store: tempfile::TempDir,
+    _proxy: TestProxy,
+}
+
+fn camel_server() -> CamelServer {
     let spec = camel();
     let proxy = TestProxy::start_with([spec.clone()]).unwrap();
     let store = tempfile::tempdir().unwrap();
     let fs = modfs(store.path(), Some(&proxy.url()));
-    let (_srv, base) = server(fs.clone());
+    let (srv, base) = server(fs.clone());
+    CamelServer {
+        spec,
+        fs,
+        base,
+        _srv: srv,
+        _store: store,
+        _proxy: proxy,
+    }
+}
+
+#[test]
+fn webdav_propfind_lists_module_directory_exactly() {
+    // Every field bound: `..` would drop the server and proxy at once.
+    let CamelServer {
+        spec,
+        fs,
+        base,
+        _srv,
+        _store,
+        _proxy,
+    } = camel_server();
     let dir = spec.cache_dir_name();
     let r = curl(
         &["-X", "PROPFIND", "-H", "Depth: 1"],
@@ -497,11 +527,15 @@ fn propfind_etags_only_for_contents_that_never_change() {
 
 #[test]
 fn propfind_depth_zero_answers_one_resource_and_missing_paths_are_404() {
-    let spec = camel();
-    let proxy = TestProxy::start_with([spec.clone()]).unwrap();
-    let store = tempfile::tempdir().unwrap();
-    let fs = modfs(store.path(), Some(&proxy.url()));
-    let (_srv, base) = server(fs.clone());
+    // Every field bound: `..` would drop the server and proxy at once.
+    let CamelServer {
+        spec,
+        fs,
+        base,
+        _srv,
+        _store,
+        _proxy,
+    } = camel_server();
     let dir = spec.cache_dir_name();
     let size = fs.resolve(&format!("{dir}/go.mod")).unwrap().size;
 
