@@ -224,9 +224,16 @@ impl Fetcher {
             };
             // Remove first: a reader arriving after this finds the result in
             // the store rather than joining a finished flight.
-            flights.lock().remove(&key);
+            let idle = {
+                let mut flights = flights.lock();
+                flights.remove(&key);
+                flights.is_empty()
+            };
             *flight.result.lock() = Some(result);
             flight.done.notify_all();
+            if idle {
+                give_back_memory();
+            }
         });
     }
 }
@@ -564,6 +571,18 @@ impl Job {
         })
         .await
         .map_err(|e| Error::store(mv.to_string(), e))?
+    }
+}
+
+/// Returns the heap's free memory to the system once a burst of downloads
+/// is over: glibc keeps freed memory in its arenas (one per thread that
+/// allocated), so without this the process stays at its peak.
+fn give_back_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[allow(unsafe_code)]
+    // SAFETY: malloc_trim only walks and releases glibc's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 
