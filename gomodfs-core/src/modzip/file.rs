@@ -191,11 +191,7 @@ impl ModuleZip {
         file: &ZipFileEntry,
         f: impl FnOnce(&mut dyn Read) -> std::io::Result<T>,
     ) -> Result<T> {
-        let mut archive = self.archive.lock();
-        let mut entry = archive
-            .by_index(file.index)
-            .map_err(|e| self.read_error(file, std::io::Error::other(e)))?;
-        f(&mut (&mut entry).take(file.size)).map_err(|e| self.read_error(file, e))
+        self.read(file, false, |r| f(&mut r.take(file.size)))
     }
 
     /// Calls `f` with a reader of `file`'s bytes as they are in the zip:
@@ -206,10 +202,23 @@ impl ModuleZip {
         file: &ZipFileEntry,
         f: impl FnOnce(&mut dyn Read) -> std::io::Result<T>,
     ) -> Result<T> {
+        self.read(file, true, f)
+    }
+
+    /// [`ModuleZip::read_raw`] or [`ModuleZip::read_contents`] (unbounded).
+    fn read<T>(
+        &self,
+        file: &ZipFileEntry,
+        raw: bool,
+        f: impl FnOnce(&mut dyn Read) -> std::io::Result<T>,
+    ) -> Result<T> {
         let mut archive = self.archive.lock();
-        let mut entry = archive
-            .by_index_raw(file.index)
-            .map_err(|e| self.read_error(file, std::io::Error::other(e)))?;
+        let entry = if raw {
+            archive.by_index_raw(file.index)
+        } else {
+            archive.by_index(file.index)
+        };
+        let mut entry = entry.map_err(|e| self.read_error(file, std::io::Error::other(e)))?;
         f(&mut entry).map_err(|e| self.read_error(file, e))
     }
 
