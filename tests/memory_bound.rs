@@ -28,7 +28,7 @@ fn content(i: usize) -> Vec<u8> {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             data.extend_from_slice(&x.to_le_bytes());
         } else {
             data.extend(x.to_le_bytes().iter().map(|b| b'a' + (b & 15)));
@@ -56,7 +56,7 @@ fn a_400_mib_module_fetches_under_200_mib_peak_rss() -> Result<(), Box<dyn std::
         let name = format!("data/part{i}.bin");
         expected.push((name.clone(), Sha256::digest(&data)));
         let full = format!("{prefix}{name}");
-        entries.push(if i % 2 == 0 {
+        entries.push(if i.is_multiple_of(2) {
             RawEntry::stored(full, &data)
         } else {
             RawEntry::deflated(full, &data)
