@@ -16,7 +16,7 @@ ratios are taken pair by pair from the same run):
            finished `go mod verify`, against `go mod download` of the graph.
   size     Store bytes after several versions of the same modules, against a
            native GOMODCACHE holding the same (zips and extracted trees).
-  memory   Peak RSS of gomodfs during startup, read and cold.
+  memory   Peak RSS of gomodfs during startup, read and cold, per project.
 The Go original (tailscale/gomodfs) could not be installed here (the module
 proxy answers 403 for it); the report says so.
 
@@ -172,7 +172,7 @@ class Bench:
         self.gocache.mkdir(exist_ok=True)
         self.rows = {}      # section -> list of markdown rows
         self.ratios = []    # (label, ratio) for the plot
-        self.peak_rss = {}  # workload -> KiB
+        self.peak_rss = {}  # (project, workload) -> KiB
         self.notes = []
         self.has_http = "--http" in subprocess.run([str(self.binary), "serve", "--help"],
                                                    capture_output=True, text=True).stdout
@@ -182,8 +182,9 @@ class Bench:
         fn()  # warm-up
         return [fn() for _ in range(self.args.runs)]
 
-    def rss(self, workload, server):
-        self.peak_rss[workload] = max(self.peak_rss.get(workload, 0), server.peak_rss_kib())
+    def rss(self, project, workload, server):
+        key = (project, workload)
+        self.peak_rss[key] = max(self.peak_rss.get(key, 0), server.peak_rss_kib())
 
     # Per-project state: the app, a filled native cache (also the file://
     # proxy), a warm store.
@@ -224,7 +225,7 @@ class Bench:
             start = time.perf_counter()
             s = ours(self.binary, store, mnt, self.log)
             run(["go", "build", "./..."], go_env(mnt, self.gocache), app)
-            self.rss("startup", s)
+            self.rss(name, "startup", s)
             s.close()
             return time.perf_counter() - start
 
@@ -244,13 +245,13 @@ class Bench:
             def fresh():
                 s = ours(self.binary, store, mnt, self.log)
                 t = run(cmd, go_env(mnt, self.gocache), app)
-                self.rss("read", s)
+                self.rss(name, "read", s)
                 s.close()
                 return t
             fr = stats(self.times(fresh))
             s = ours(self.binary, store, mnt, self.log)
             warm = stats(self.times(lambda: run(cmd, go_env(mnt, self.gocache), app)))
-            self.rss("read", s)
+            self.rss(name, "read", s)
             s.close()
             dav = "not measured"
             if self.has_http and self.has_rclone and name in self.args.webdav_projects.split(","):
@@ -285,7 +286,7 @@ class Bench:
             start = time.perf_counter()
             s = ours(self.binary, cold_store, mnt, self.log, fileproxy)
             run(["go", "mod", "verify"], go_env(mnt, self.gocache), app)
-            self.rss("cold", s)
+            self.rss(name, "cold", s)
             s.close()
             return time.perf_counter() - start
 
@@ -348,8 +349,8 @@ class Bench:
                       "| modules | native GOMODCACHE | gomodfs store | ratio |", "| --- | --- | --- | --- |",
                       *self.rows["size"], "", "Target: at most 0.5x of native.", ""]
         if self.peak_rss:
-            lines += ["### 5. Peak RSS of gomodfs", "", "| workload | peak RSS |", "| --- | --- |",
-                      *[f"| {k} | {v / 1024:.0f} MiB |" for k, v in self.peak_rss.items()], ""]
+            lines += ["### 5. Peak RSS of gomodfs", "", "| project | workload | peak RSS |", "| --- | --- | --- |",
+                      *[f"| {p} | {w} | {v / 1024:.0f} MiB |" for (p, w), v in self.peak_rss.items()], ""]
         lines += ["### 6. The Go original", "",
                   "Not measured: `go install github.com/tailscale/gomodfs/...@latest` fails here (the module",
                   "proxy answers 403 for it), and no other source of it is reachable.", ""]
