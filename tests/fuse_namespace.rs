@@ -234,15 +234,20 @@ fn sent(m: &Mounted, op: gomodfs::fuse::FuseOp) -> u64 {
 }
 
 #[test]
-fn files_are_read_without_open_round_trips_and_stay_cached() -> Result<(), Box<dyn std::error::Error>>
-{
+fn files_are_read_without_open_round_trips_and_stay_cached()
+-> Result<(), Box<dyn std::error::Error>> {
     use gomodfs::fuse::FuseOp;
     let spec = module_with_files();
     let proxy = TestProxy::start_with([spec.clone()])?;
     let store = tempfile::tempdir()?;
     let m = Mounted::new(store.path(), Some(&proxy.url()));
     let root = m.path().join(spec.cache_dir_name());
-    let files = ["a.go", "deep/er/still/x.go", ".hidden", "name with spaces.txt"];
+    let files = [
+        "a.go",
+        "deep/er/still/x.go",
+        ".hidden",
+        "name with spaces.txt",
+    ];
     for f in files {
         fs::read(root.join(f))?;
     }
@@ -257,7 +262,11 @@ fn files_are_read_without_open_round_trips_and_stay_cached() -> Result<(), Box<d
     for f in files {
         assert_eq!(Some(&fs::read(root.join(f))?), zip.get(f), "{f}");
     }
-    assert_eq!(sent(&m, FuseOp::Read), reads, "read again from the page cache");
+    assert_eq!(
+        sent(&m, FuseOp::Read),
+        reads,
+        "read again from the page cache"
+    );
     m.unmount();
     Ok(())
 }

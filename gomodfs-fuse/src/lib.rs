@@ -43,12 +43,12 @@ use fuser::{
 };
 use gomodfs_core::fs::STATUS_FILE;
 use gomodfs_core::{
-    Attr, Call, Caching, Entry, Lifetime, Listing, ModFs, NodeId, NodeKind, OpenFile,
+    Attr, Caching, Call, Entry, Lifetime, Listing, ModFs, NodeId, NodeKind, OpenFile,
 };
 use handles::Handles;
-use status_inodes::StatusInodes;
 use op_stats::OpStats;
 use request::Child;
+use status_inodes::StatusInodes;
 use std::ffi::OsStr;
 use std::io;
 use std::path::{Path, PathBuf};

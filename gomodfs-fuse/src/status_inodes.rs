@@ -126,8 +126,14 @@ mod tests {
     #[test]
     fn each_snapshot_is_its_own_inode_until_forgotten() {
         let s = StatusInodes::default();
-        let a = s.insert(Bytes::from_static(b"{\"a\":1}"), status_attr()).id.0;
-        let b = s.insert(Bytes::from_static(b"{\"b\":22}"), status_attr()).id.0;
+        let a = s
+            .insert(Bytes::from_static(b"{\"a\":1}"), status_attr())
+            .id
+            .0;
+        let b = s
+            .insert(Bytes::from_static(b"{\"b\":22}"), status_attr())
+            .id
+            .0;
         assert_ne!(a, b);
         let (data, attr) = s.get(b).expect("snapshot b");
         assert_eq!(&data[..], b"{\"b\":22}");
