@@ -180,7 +180,7 @@ def main():
         "once (1: the tree walked and read sequentially, one request in flight; N: the "
         "tree listed, then its files read by N threads, over NFS each on its own "
         "connection, as a kernel client keeps several READs in flight). Median (min-max) "
-        "of %d runs, interleaved; load average at the end: %s." % (
+        "of %d runs, interleaved; load average at the end: %.1f." % (
             args.runs, args.jobs, args.runs, os.getloadavg()[0]),
         "",
         "| module | tree | jobs | FUSE MiB/s | FUSE files/s | NFS MiB/s | NFS files/s | NFS/FUSE (MiB/s) |",
