@@ -23,7 +23,7 @@ proxy answers 403 for it); the report says so.
 GOCACHE (the build cache) is warm and shared by all variants, so start-up
 compares getting modules ready, not compiling.
 
-Usage: python3 bench/run.py [--runs 5] [--projects realapp,bigapp]
+Usage: python3 bench/run.py [--runs 5] [--projects realapp,bigapp,largeapp]
        [--workloads startup,read,cold,size] [--work DIR] [--out docs/BENCHMARKS.md]
 Needs go, fusermount3 and, once per --work directory, the Go module proxy.
 """
@@ -395,7 +395,7 @@ class Bench:
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--projects", default="realapp,bigapp")
+    ap.add_argument("--projects", default="realapp,bigapp,largeapp")
     ap.add_argument("--workloads", default="startup,read,cold,size")
     ap.add_argument("--webdav-projects", default="realapp",
                     help="projects whose read overhead is also measured through WebDAV + rclone")
