@@ -83,7 +83,7 @@ pub struct Settings {
     /// fleet tier's pending uploads (`--flush-timeout`).
     pub flush_timeout: std::time::Duration,
     /// Memory budget for file contents (`--blob-cache`); `None`: the
-    /// library's default (256 MiB).
+    /// library's default (64 MiB).
     pub blob_cache_bytes: Option<u64>,
 }
 

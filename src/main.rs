@@ -48,7 +48,7 @@ struct Common {
     min_rate: u64,
     /// Memory for file contents read through the mount (a cache; file
     /// contents beyond it are read from the store again), e.g. 64MiB.
-    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = gomodfs::ops::units::parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = gomodfs::ops::units::parse_size)]
     blob_cache: u64,
     /// Serve a status page, /status.json and /metrics (Prometheus) on ADDR,
     /// e.g. 127.0.0.1:6060.
