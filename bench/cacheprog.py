@@ -14,10 +14,19 @@ Workloads (median of --runs runs after a warm-up, with min-max):
          empty GOCACHE and an empty local directory, the bucket (SeaweedFS,
          `weed mini` from .ci/seaweedfs.sh) filled by an earlier host: (a)
          the peer go-cache-plugin (../shared/peers/build.sh), (b) gomodfs
-         cacheprog --remote. Target: (b) faster than (a).
+         cacheprog --remote. Target: (b) faster than (a). Our buckets are
+         filled from one seed directory (a cold local build, kept in
+         --work) through upload markers, so each variant costs no cold
+         build of its own; the peer's by a cold build.
+
+--before OLD-GOMODFS runs an older gomodfs binary as one more variant of
+the warm and peer workloads, interleaved, for before/after figures.
+--cold-runs 0 skips the cold workload and reuses (or makes once, untimed)
+the warm caches in --work.
 
 Usage: python3 bench/cacheprog.py [--runs 5] [--project bigapp]
        [--work DIR] [--modcache DIR] [--out docs/BENCHMARKS.md]
+       [--peer | --only-peer] [--before OLD-GOMODFS] [--cold-runs N]
 """
 import argparse
 import hashlib
@@ -280,20 +289,40 @@ def main():
         rm(cpdir), rm(empty)
         cb.append(run(build, go_env(modcache, empty, cacheprog=prog(cpdir)), app))
 
+    if not args.cold_runs:
+        # No cold runs: warm caches from earlier runs of this script (or
+        # the peer workload's seed directory), made once if missing.
+        if not native.exists():
+            log("warm workload: filling go's GOCACHE (not timed)")
+            run(build, go_env(modcache, native), app)
+        if not (cpdir / "a").is_dir():
+            seed = work / "peer-seed"
+            if (seed / "a").is_dir():
+                shutil.copytree(seed, cpdir, ignore=shutil.ignore_patterns("upload-queue", "tmp"))
+            else:
+                log("warm workload: filling the cacheprog directory (not timed)")
+                rm(empty)
+                run(build, go_env(modcache, empty, cacheprog=prog(cpdir)), app)
+
     # warm: go's warm GOCACHE against a warm cacheprog directory (and an
-    # empty GOCACHE, as on a fresh host).
+    # empty GOCACHE, as on a fresh host); with --before, an older helper
+    # on the same directory too.
     def warm_native():
         return run(build, go_env(modcache, native), app)
 
-    def warm_prog():
+    def warm_prog(bin_=binary):
         rm(empty)
-        return run(build, go_env(modcache, empty, cacheprog=prog(cpdir)), app)
+        words = [str(bin_), "cacheprog", "--dir", str(cpdir)]
+        return run(build, go_env(modcache, empty, cacheprog=" ".join(words)), app)
 
+    load = os.getloadavg()
     warm_native(), warm_prog()
-    wa, wb = [], []
-    for _ in range(args.runs):  # interleaved, so load affects both alike
+    wa, wb, wc = [], [], []
+    for _ in range(args.runs):  # interleaved, so load affects all alike
         wa.append(warm_native())
         wb.append(warm_prog())
+        if args.before:
+            wc.append(warm_prog(args.before))
     stats_dir = work / "stats"
     rm(stats_dir)
     rm(empty)
@@ -304,7 +333,6 @@ def main():
             counters[k] = counters.get(k, 0) + v
 
     ratio_w = stat(wb)[0] / stat(wa)[0]
-    ratio_c = stat(cb)[0] / stat(ca)[0]
     cpu = os.cpu_count()
     go_version = subprocess.run(["go", "version"], capture_output=True, text=True).stdout.strip()
     lines = [
@@ -312,16 +340,24 @@ def main():
         "## Build cache: `gomodfs cacheprog` against go's GOCACHE (bench/cacheprog.py)",
         "",
         f"`python3 bench/cacheprog.py --project {args.project} --runs {args.runs} "
-        f"--cold-runs {args.cold_runs}` on {cpu} cores shared with other work, {go_version}; "
-        "modules from a native GOMODCACHE, so only the build cache differs. "
-        "Median (min-max).",
+        f"--cold-runs {args.cold_runs}{' --before OLD-GOMODFS' if args.before else ''}` "
+        f"on {cpu} cores shared with other work (load average {load[0]:.1f} at the start), "
+        f"{go_version}; modules from a native GOMODCACHE, so only the build cache differs; "
+        "the variants interleaved run by run. Median (min-max).",
         "",
         "| workload | go's GOCACHE (local disk) | GOCACHEPROG=gomodfs cacheprog | ratio | target |",
         "| --- | --- | --- | --- | --- |",
         f"| `go build` of {args.project}, everything cached (cacheprog: empty GOCACHE, warm directory) "
         f"| {fmt(wa)} | {fmt(wb)} | {ratio_w:.2f}x | <= 1.1x |",
-        f"| `go build` of {args.project} from nothing (cost of writing through) "
-        f"| {fmt(ca)} | {fmt(cb)} | {ratio_c:.2f}x | |",
+    ]
+    if ca:
+        ratio_c = stat(cb)[0] / stat(ca)[0]
+        lines.append(f"| `go build` of {args.project} from nothing (cost of writing through) "
+                     f"| {fmt(ca)} | {fmt(cb)} | {ratio_c:.2f}x | |")
+    if wc:
+        lines += ["", f"`--before` ran the previous helper on the same directory in the same runs: "
+                  f"{fmt(wc)}, {stat(wc)[0] / stat(wa)[0]:.2f}x of go's GOCACHE."]
+    lines += [
         "",
         f"The warm cacheprog build: {counters.get('gets', 0)} gets, {counters.get('hits', 0)} hits, "
         f"{counters.get('puts', 0)} puts, {counters.get('hit_bytes', 0) >> 20} MiB served.",
