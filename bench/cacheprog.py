@@ -203,7 +203,8 @@ def peer_section(args, binary, modcache, app, build, work):
         f"on {os.cpu_count()} cores shared with other work (load average {load[0]:.1f} at the start): "
         f"`go build` of {args.project} with an empty "
         "GOCACHE and an empty local directory, the SeaweedFS bucket (`weed mini` on 127.0.0.1) "
-        "filled by an earlier host with the same helper; the variants interleaved run by run. "
+        "filled by an earlier host (ours: the uploads of one seed directory made by a cold build; "
+        "the peer: a cold build through it); the variants interleaved run by run. "
         "Median (min-max).",
         "",
         "| go-cache-plugin v0.1.1 | gomodfs cacheprog --remote | ratio | target |",
@@ -364,11 +365,11 @@ def main():
         "",
         "Where the warm overhead comes from: go waits for each `get` reply, one",
         "JSON line each way over pipes, so every hit costs two context switches",
-        "between go and the helper on top of the two file operations go's own",
-        "cache does (read the entry, stat the object). On an idle machine that",
-        "is a few microseconds; on these 2 shared cores (load average above 20",
-        "while this ran) a woken process often waits for a CPU, which is what the",
-        "spread of the cacheprog column shows (compare the best runs too).",
+        "between go and the helper on top of the file operations go's own cache",
+        "does (read the entry, stat the object: the helper makes the same four",
+        "system calls, plus one read and one write on the pipes). On an idle",
+        "machine that is a few microseconds; on shared, loaded cores a woken",
+        "process often waits for a CPU, which is what the spread shows.",
         "",
         END,
     ]
