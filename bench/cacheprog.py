@@ -14,12 +14,22 @@ Workloads (median of --runs runs after a warm-up, with min-max):
          empty GOCACHE and an empty local directory, the bucket (SeaweedFS,
          `weed mini` from .ci/seaweedfs.sh) filled by an earlier host: (a)
          the peer go-cache-plugin (../shared/peers/build.sh), (b) gomodfs
-         cacheprog --remote. Target: (b) faster than (a).
+         cacheprog --remote. Target: (b) faster than (a). Our buckets are
+         filled from one seed directory (a cold local build, kept in
+         --work) through upload markers, so each variant costs no cold
+         build of its own; the peer's by a cold build.
+
+--before OLD-GOMODFS runs an older gomodfs binary as one more variant of
+the warm and peer workloads, interleaved, for before/after figures.
+--cold-runs 0 skips the cold workload and reuses (or makes once, untimed)
+the warm caches in --work.
 
 Usage: python3 bench/cacheprog.py [--runs 5] [--project bigapp]
        [--work DIR] [--modcache DIR] [--out docs/BENCHMARKS.md]
+       [--peer | --only-peer] [--before OLD-GOMODFS] [--cold-runs N]
 """
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -90,42 +100,85 @@ def start_weed(weed, data, bucket):
     return proc, f"http://127.0.0.1:{ports[3]}"
 
 
+def seed_dir(binary, modcache, app, build, work):
+    """A cacheprog directory filled by one cold local build (kept in --work
+    between runs of this script): the objects every variant of ours uploads."""
+    seed = work / "peer-seed"
+    if not (seed / "a").is_dir():
+        log("peer workload: a cold local build for the seed directory")
+        rm(seed), rm(work / "seed-gocache")
+        run(build, go_env(modcache, work / "seed-gocache",
+                          cacheprog=f"{binary} cacheprog --dir {seed}"), app)
+    return seed
+
+
+def fill_from(seed, host, prog, env):
+    """Uploads every action of `seed` with helper `prog` (a copy of the seed
+    with an upload marker per action, then a helper that only says close:
+    it resumes the uploads and waits for them)."""
+    rm(host)
+    shutil.copytree(seed, host, ignore=shutil.ignore_patterns("upload-queue", "tmp"))
+    queue = host / "upload-queue"
+    queue.mkdir()
+    n = 0
+    for entry in (host / "a").glob("*/*"):
+        name = hashlib.sha256(entry.name.encode()).hexdigest()[:32] + ".upload"
+        (queue / name).write_text(entry.name)
+        n += 1
+    out = subprocess.run(prog, shell=True, env=env, input='{"ID":1,"Command":"close"}\n\n',
+                         capture_output=True, text=True)
+    left = len(list(queue.glob("*.upload")))
+    if out.returncode != 0 or left:
+        sys.exit(f"filling the bucket: {left} of {n} uploads left: {out.stderr[-2000:]}")
+    return n
+
+
 def peer_workload(args, binary, modcache, app, build, work):
     weed = Path(args.weed)
     peer = Path(args.peer_bin)
     for p in (weed, peer):
         if not p.exists():
             sys.exit(f"{p} is missing (.ci/seaweedfs.sh, ../shared/peers/build.sh)")
+    seed = seed_dir(binary, modcache, app, build, work)
     rm(work / "weed")
     proc, endpoint = start_weed(weed, work / "weed", "bench")
     s3 = {"AWS_ACCESS_KEY_ID": KEY, "AWS_SECRET_ACCESS_KEY": SECRET,
           "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint}
     try:
-        def ours(local, prefix):
-            return (f"{binary} cacheprog --dir {local} --remote s3://bench/{prefix} "
-                    "--flush-timeout 900")
+        def ours(bin_):
+            return lambda local, prefix: (
+                f"{bin_} cacheprog --dir {local} --remote s3://bench/{prefix} "
+                "--flush-timeout 900")
 
         def theirs(local, prefix):
             return (f"{peer} --cache-dir {local} --bucket bench --prefix {prefix} "
                     f"--region us-east-1 --s3-endpoint-url {endpoint} --s3-path-style")
 
-        results = {}
-        for name, prog in (("peer", theirs), ("ours", ours)):
+        variants = [("peer", theirs), ("ours", ours(binary))]
+        if args.before:
+            variants.append(("before", ours(args.before)))
+        for name, prog in variants:
             log(f"peer workload: {name}: filling the bucket")
             host = work / f"host-{name}"
-            rm(host)
-            env = go_env(modcache, host / "gocache", cacheprog=prog(host / "fill", name))
-            env.update(s3)
-            run(build, env, app)
-            times = []
-            for i in range(args.peer_runs):
+            if name == "peer":
+                rm(host)
+                env = go_env(modcache, host / "gocache", cacheprog=prog(host / "fill", name))
+                env.update(s3)
+                run(build, env, app)
+            else:
+                env = dict(os.environ, **s3)
+                n = fill_from(seed, host, prog(host, name), env)
+                log(f"peer workload: {name}: {n} actions uploaded")
+        results = {name: [] for name, _ in variants}
+        for i in range(args.peer_runs):  # interleaved, so load affects all alike
+            for name, prog in variants:
                 fresh = work / f"fresh-{name}"
                 rm(fresh)
                 env = go_env(modcache, fresh / "gocache",
                              cacheprog=prog(fresh / "local", name))
                 env.update(s3)
-                times.append(run(build, env, app))
-            results[name] = times
+                results[name].append(run(build, env, app))
+                log(f"peer workload: run {i + 1}: {name} {results[name][-1]:.2f} s")
         return results
     finally:
         proc.terminate()
@@ -133,23 +186,35 @@ def peer_workload(args, binary, modcache, app, build, work):
 
 
 def peer_section(args, binary, modcache, app, build, work):
+    load = os.getloadavg()
     r = peer_workload(args, binary, modcache, app, build, work)
     ratio = stat(r["ours"])[0] / stat(r["peer"])[0]
+    before = ""
+    if "before" in r:
+        before = (f" `--before` ran the previous helper (an action entry and a body per action, "
+                  f"bodies buffered whole) in the same runs: {fmt(r['before'])}, "
+                  f"{stat(r['before'])[0] / stat(r['peer'])[0]:.2f}x of the peer.")
     lines = [
         PEER_BEGIN,
         "### Build cache: a fresh host with a warm remote, against go-cache-plugin",
         "",
-        f"`python3 bench/cacheprog.py --project {args.project} --only-peer --peer-runs {args.peer_runs}` "
-        f"on {os.cpu_count()} cores shared with other work: `go build` of {args.project} with an empty "
+        f"`python3 bench/cacheprog.py --project {args.project} --only-peer --peer-runs {args.peer_runs}"
+        f"{' --before OLD-GOMODFS' if args.before else ''}` "
+        f"on {os.cpu_count()} cores shared with other work (load average {load[0]:.1f} at the start): "
+        f"`go build` of {args.project} with an empty "
         "GOCACHE and an empty local directory, the SeaweedFS bucket (`weed mini` on 127.0.0.1) "
-        "filled by an earlier host with the same helper. Median (min-max).",
+        "filled by an earlier host (ours: the uploads of one seed directory made by a cold build; "
+        "the peer: a cold build through it); the variants interleaved run by run. "
+        "Median (min-max).",
         "",
         "| go-cache-plugin v0.1.1 | gomodfs cacheprog --remote | ratio | target |",
         "| --- | --- | --- | --- |",
         f"| {fmt(r['peer'])} | {fmt(r['ours'])} | {ratio:.2f}x | < 1 (faster than the peer) |",
         "",
-        PEER_END,
     ]
+    if before:
+        lines += [before.strip(), ""]
+    lines += [PEER_END]
     section = "\n".join(lines)
     print(section)
     write_section(Path(args.out), section, PEER_BEGIN, PEER_END)
@@ -183,6 +248,7 @@ def main():
     ap.add_argument("--peer-bin", default=str(Path.home() / ".cache/gomodfs-ci/peers/go-cache-plugin"))
     ap.add_argument("--weed", default=str(next(Path.home().glob(".cache/gomodfs-ci/seaweedfs-*/weed"), "weed")))
     ap.add_argument("--only-peer", action="store_true", help="run only the peer workload")
+    ap.add_argument("--before", help="an older gomodfs binary, run as a third variant of the peer workload")
     args = ap.parse_args()
 
     binary = Path(args.binary)
@@ -224,20 +290,40 @@ def main():
         rm(cpdir), rm(empty)
         cb.append(run(build, go_env(modcache, empty, cacheprog=prog(cpdir)), app))
 
+    if not args.cold_runs:
+        # No cold runs: warm caches from earlier runs of this script (or
+        # the peer workload's seed directory), made once if missing.
+        if not native.exists():
+            log("warm workload: filling go's GOCACHE (not timed)")
+            run(build, go_env(modcache, native), app)
+        if not (cpdir / "a").is_dir():
+            seed = work / "peer-seed"
+            if (seed / "a").is_dir():
+                shutil.copytree(seed, cpdir, ignore=shutil.ignore_patterns("upload-queue", "tmp"))
+            else:
+                log("warm workload: filling the cacheprog directory (not timed)")
+                rm(empty)
+                run(build, go_env(modcache, empty, cacheprog=prog(cpdir)), app)
+
     # warm: go's warm GOCACHE against a warm cacheprog directory (and an
-    # empty GOCACHE, as on a fresh host).
+    # empty GOCACHE, as on a fresh host); with --before, an older helper
+    # on the same directory too.
     def warm_native():
         return run(build, go_env(modcache, native), app)
 
-    def warm_prog():
+    def warm_prog(bin_=binary):
         rm(empty)
-        return run(build, go_env(modcache, empty, cacheprog=prog(cpdir)), app)
+        words = [str(bin_), "cacheprog", "--dir", str(cpdir)]
+        return run(build, go_env(modcache, empty, cacheprog=" ".join(words)), app)
 
+    load = os.getloadavg()
     warm_native(), warm_prog()
-    wa, wb = [], []
-    for _ in range(args.runs):  # interleaved, so load affects both alike
+    wa, wb, wc = [], [], []
+    for _ in range(args.runs):  # interleaved, so load affects all alike
         wa.append(warm_native())
         wb.append(warm_prog())
+        if args.before:
+            wc.append(warm_prog(args.before))
     stats_dir = work / "stats"
     rm(stats_dir)
     rm(empty)
@@ -248,7 +334,6 @@ def main():
             counters[k] = counters.get(k, 0) + v
 
     ratio_w = stat(wb)[0] / stat(wa)[0]
-    ratio_c = stat(cb)[0] / stat(ca)[0]
     cpu = os.cpu_count()
     go_version = subprocess.run(["go", "version"], capture_output=True, text=True).stdout.strip()
     lines = [
@@ -256,27 +341,35 @@ def main():
         "## Build cache: `gomodfs cacheprog` against go's GOCACHE (bench/cacheprog.py)",
         "",
         f"`python3 bench/cacheprog.py --project {args.project} --runs {args.runs} "
-        f"--cold-runs {args.cold_runs}` on {cpu} cores shared with other work, {go_version}; "
-        "modules from a native GOMODCACHE, so only the build cache differs. "
-        "Median (min-max).",
+        f"--cold-runs {args.cold_runs}{' --before OLD-GOMODFS' if args.before else ''}` "
+        f"on {cpu} cores shared with other work (load average {load[0]:.1f} at the start), "
+        f"{go_version}; modules from a native GOMODCACHE, so only the build cache differs; "
+        "the variants interleaved run by run. Median (min-max).",
         "",
         "| workload | go's GOCACHE (local disk) | GOCACHEPROG=gomodfs cacheprog | ratio | target |",
         "| --- | --- | --- | --- | --- |",
         f"| `go build` of {args.project}, everything cached (cacheprog: empty GOCACHE, warm directory) "
         f"| {fmt(wa)} | {fmt(wb)} | {ratio_w:.2f}x | <= 1.1x |",
-        f"| `go build` of {args.project} from nothing (cost of writing through) "
-        f"| {fmt(ca)} | {fmt(cb)} | {ratio_c:.2f}x | |",
+    ]
+    if ca:
+        ratio_c = stat(cb)[0] / stat(ca)[0]
+        lines.append(f"| `go build` of {args.project} from nothing (cost of writing through) "
+                     f"| {fmt(ca)} | {fmt(cb)} | {ratio_c:.2f}x | |")
+    if wc:
+        lines += ["", f"`--before` ran the previous helper on the same directory in the same runs: "
+                  f"{fmt(wc)}, {stat(wc)[0] / stat(wa)[0]:.2f}x of go's GOCACHE."]
+    lines += [
         "",
         f"The warm cacheprog build: {counters.get('gets', 0)} gets, {counters.get('hits', 0)} hits, "
         f"{counters.get('puts', 0)} puts, {counters.get('hit_bytes', 0) >> 20} MiB served.",
         "",
         "Where the warm overhead comes from: go waits for each `get` reply, one",
         "JSON line each way over pipes, so every hit costs two context switches",
-        "between go and the helper on top of the two file operations go's own",
-        "cache does (read the entry, stat the object). On an idle machine that",
-        "is a few microseconds; on these 2 shared cores (load average above 20",
-        "while this ran) a woken process often waits for a CPU, which is what the",
-        "spread of the cacheprog column shows (compare the best runs too).",
+        "between go and the helper on top of the file operations go's own cache",
+        "does (read the entry, stat the object: the helper makes the same four",
+        "system calls, plus one read and one write on the pipes). On an idle",
+        "machine that is a few microseconds; on shared, loaded cores a woken",
+        "process often waits for a CPU, which is what the spread shows.",
         "",
         END,
     ]

@@ -11,10 +11,13 @@ it. Figures are medians of N runs (min-max), in MiB/s and files/s. Needs the
 Go module proxy once, to fill the store.
 
 There is no kernel NFS client in the containers this runs in, so the NFS
-figure is the server plus a userspace client with one request in flight;
-a kernel client (readahead, parallel READs) will do better.
+figure is the server plus a userspace client. With --jobs 1 it has one
+request in flight; with --jobs N the tree is listed first, then its files
+are read by N threads at once, each NFS thread on its own connection (a
+kernel client sends several READs at once too), and the FUSE side reads
+with N threads as well.
 
-Usage: bench/nfs.py [--runs N] [--module PATH@VERSION ...] [--out docs/BENCHMARKS.md]
+Usage: bench/nfs.py [--runs N] [--jobs 1,4,8] [--module PATH@VERSION ...] [--out docs/BENCHMARKS.md]
 """
 import argparse
 import json
@@ -86,17 +89,17 @@ def read_tree(*args):
     return json.loads(out.stdout)
 
 
-def measure(frontend, store, tree, work, log):
+def measure(frontend, store, tree, work, log, jobs):
     if frontend == "nfs":
         s = Serve(store, log, nfs=True)
         try:
-            return read_tree("nfs", s.port, tree)
+            return read_tree("nfs", s.port, tree, str(jobs))
         finally:
             s.close()
     mnt = Path(tempfile.mkdtemp(prefix="mnt-", dir=work))
     s = Serve(store, log, mount=mnt)
     try:
-        return read_tree("fs", str(mnt / tree))
+        return read_tree("fs", str(mnt / tree), str(jobs))
     finally:
         s.close()
 
@@ -110,6 +113,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--module", action="append", help="PATH@VERSION (repeatable)")
+    ap.add_argument("--jobs", default="1,4,8",
+                    help="files read at once, comma-separated; at most 15 (each NFS reader "
+                         "holds a MOUNT and an NFS connection, and the server serves 32)")
     ap.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
     args = ap.parse_args()
     modules = args.module or DEFAULT_MODULES
@@ -135,17 +141,17 @@ def main():
             s.close()
 
         rows = []
-        for name, tree in trees:
+        for (name, tree), jobs in [(t, int(j)) for t in trees for j in args.jobs.split(",")]:
             res = {"nfs": [], "fuse": []}
             for _ in range(args.runs):
                 for frontend in ("nfs", "fuse"):
-                    res[frontend].append(measure(frontend, store, tree, work, log))
+                    res[frontend].append(measure(frontend, store, tree, work, log, jobs))
             files = res["nfs"][0]["files"]
             size = res["nfs"][0]["bytes"]
             for r in res["fuse"] + res["nfs"]:
                 if (r["files"], r["bytes"]) != (files, size):
                     sys.exit(f"{name}: NFS and FUSE read different trees: {res}")
-            row = [name, f"{files:,} files, {size / 2**20:,.1f} MiB"]
+            row = [name, f"{files:,} files, {size / 2**20:,.1f} MiB", str(jobs)]
             med = {}
             for frontend in ("fuse", "nfs"):
                 mib = [size / 2**20 / r["seconds"] for r in res[frontend]]
@@ -166,15 +172,19 @@ def main():
         BEGIN,
         "## NFS against FUSE: reading a whole module tree",
         "",
-        "`python3 bench/nfs.py` (`--runs %d`): every file of a module tree read once, "
-        "sequentially, store warm and every cache above it cold (a fresh `gomodfs serve "
+        "`python3 bench/nfs.py` (`--runs %d --jobs %s`): every file of a module tree read once, "
+        "store warm and every cache above it cold (a fresh `gomodfs serve "
         "--offline` per run). NFS: `nfs3_client` over TCP on 127.0.0.1, READDIRPLUS "
-        "pages of 64 KiB, one READ of up to 1 MiB in flight (there is no kernel NFS "
-        "client here). FUSE: `std::fs` through the kernel mount. Median (min-max) "
-        "of %d runs." % (args.runs, args.runs),
+        "pages of 64 KiB, READs of up to 1 MiB (there is no kernel NFS "
+        "client here). FUSE: `std::fs` through the kernel mount. Jobs: files read at "
+        "once (1: the tree walked and read sequentially, one request in flight; N: the "
+        "tree listed, then its files read by N threads, over NFS each on its own "
+        "connection, as a kernel client keeps several READs in flight). Median (min-max) "
+        "of %d runs, interleaved; load average at the end: %.1f." % (
+            args.runs, args.jobs, args.runs, os.getloadavg()[0]),
         "",
-        "| module | tree | FUSE MiB/s | FUSE files/s | NFS MiB/s | NFS files/s | NFS/FUSE (MiB/s) |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| module | tree | jobs | FUSE MiB/s | FUSE files/s | NFS MiB/s | NFS files/s | NFS/FUSE (MiB/s) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     lines += ["", f"Machine: {os.cpu_count()} CPUs{', ' + cpu if cpu else ''}; "

@@ -36,7 +36,7 @@ each run (interleaved), so load on the machine hits all of them alike.
 GOCACHE (the build cache) is warm and shared by all variants, so start-up
 compares getting modules ready, not compiling.
 
-Usage: python3 bench/run.py [--runs 5] [--projects realapp,bigapp,scaleapp]
+Usage: python3 bench/run.py [--runs 5] [--projects realapp,bigapp,largeapp,scaleapp]
        [--workloads startup,read,cold,coldreal,size] [--work DIR]
        [--original BINARY|none] [--out docs/BENCHMARKS.md]
 Needs go, fusermount3 and, once per --work directory, the Go module proxy.
@@ -208,6 +208,8 @@ DEFAULT_PROJECT = {"read": ("verify", "list", "build"), "original": True, "runs"
 PROJECTS = {
     "realapp": {},
     "bigapp": {},
+    # 86 zips, several large (Docker client, a cloud SDK, x/text, protobuf).
+    "largeapp": {},
     # 538 module versions, 2.4 GB of modules: start-up, fresh-mount `go list`
     # and cold fetch only, each once (a run takes minutes).
     "scaleapp": {"read": ("list",), "original": False, "runs": 1, "warmup": False},
@@ -645,7 +647,7 @@ class Bench:
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--projects", default="realapp,bigapp,scaleapp")
+    ap.add_argument("--projects", default="realapp,bigapp,largeapp,scaleapp")
     ap.add_argument("--workloads", default="startup,read,cold,coldreal,size")
     ap.add_argument("--webdav-projects", default="realapp",
                     help="projects whose read overhead is also measured through WebDAV + rclone")

@@ -207,7 +207,8 @@ fn go_quote(word: &str) -> Result<String, Error> {
 #[cfg(feature = "remote")]
 impl crate::RemoteArgs {
     /// The same remote flags for a `gomodfs cacheprog` command line (the
-    /// URL may also come from GOMODFS_REMOTE, which the helper inherits).
+    /// URL may also come from GOMODFS_REMOTE, which the helper inherits),
+    /// with --flush-timeout: the helper waits that long at close.
     pub(crate) fn words(&self) -> Vec<String> {
         let mut words = Vec::new();
         let mut flag = |name: &str, value: Option<String>| {
@@ -223,6 +224,9 @@ impl crate::RemoteArgs {
             "--remote-path-style",
             self.remote_path_style.map(|b| b.to_string()),
         );
+        if self.remote.is_some() {
+            flag("--flush-timeout", Some(self.flush_timeout.to_string()));
+        }
         words
     }
 }

@@ -82,6 +82,9 @@ pub struct Settings {
     /// How long commands that end by themselves (`prefetch`) wait for the
     /// fleet tier's pending uploads (`--flush-timeout`).
     pub flush_timeout: std::time::Duration,
+    /// Memory budget for file contents (`--blob-cache`); `None`: the
+    /// library's default (64 MiB).
+    pub blob_cache_bytes: Option<u64>,
 }
 
 /// The default store: `$GOMODFS_STORE`, else `gomodfs` in the user's cache
@@ -156,6 +159,12 @@ pub fn open(settings: &Settings) -> Result<Arc<ModFs>, Error> {
         remote,
         sumdb: Some(sumdb),
         ..ModFsOptions::default()
+    };
+    let options = ModFsOptions {
+        blob_cache_bytes: settings
+            .blob_cache_bytes
+            .unwrap_or(options.blob_cache_bytes),
+        ..options
     };
     Ok(Arc::new(ModFs::new(store, upstream, options)?))
 }

@@ -46,6 +46,10 @@ struct Common {
     /// (bytes per second; 0 disables).
     #[arg(long, value_name = "BYTES_PER_SEC", default_value_t = gomodfs::core::proxy::DEFAULT_MIN_RATE)]
     min_rate: u64,
+    /// Memory for file contents read through the mount (a cache; file
+    /// contents beyond it are read from the store again), e.g. 64MiB.
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = gomodfs::ops::units::parse_size)]
+    blob_cache: u64,
     /// Serve a status page, /status.json and /metrics (Prometheus) on ADDR,
     /// e.g. 127.0.0.1:6060.
     #[arg(long, value_name = "ADDR")]
@@ -239,6 +243,7 @@ fn main() -> ExitCode {
         remote,
         gosumdb: common.gosumdb.clone(),
         flush_timeout: common.flush_timeout(),
+        blob_cache_bytes: Some(common.blob_cache),
     };
     let flush = common.flush_timeout();
     let result = match cli.command {

@@ -25,6 +25,12 @@ pub(crate) struct Frontends {
     #[cfg(feature = "webdav")]
     #[arg(long, value_name = "ADDR")]
     pub(crate) http: Option<std::net::SocketAddr>,
+    /// With --http: keep up to MIB mebibytes of the `.zip`s the GOPROXY
+    /// endpoint generates in <store>/zip-cache, least recently used
+    /// deleted first (0: generate every zip).
+    #[cfg(feature = "webdav")]
+    #[arg(long, value_name = "MIB", default_value_t = 1024)]
+    pub(crate) zip_cache_mib: u64,
 }
 
 impl Frontends {
@@ -96,6 +102,7 @@ pub(crate) fn run(
             let options = gomodfs::webdav::HttpOptions {
                 addr,
                 max_connections: gomodfs::limits::connection_cap(),
+                zip_cache: zip_cache(settings, frontends.zip_cache_mib)?,
                 ..Default::default()
             };
             let server = gomodfs::webdav::HttpServer::start(fs.clone(), &options)?;
@@ -125,4 +132,24 @@ pub(crate) fn run(
     gomodfs::flush_uploads(&fs, flush);
     drop(fs);
     Ok(())
+}
+
+/// The zip cache of `serve --http`: `mib` MiB in `<store>/zip-cache`, or
+/// none when `mib` is 0.
+#[cfg(feature = "webdav")]
+fn zip_cache(
+    settings: &Settings,
+    mib: u64,
+) -> Result<Option<gomodfs::webdav::ZipCacheOptions>, Error> {
+    if mib == 0 {
+        return Ok(None);
+    }
+    let store = match &settings.store {
+        Some(dir) => dir.clone(),
+        None => gomodfs::default_store_dir()?,
+    };
+    Ok(Some(gomodfs::webdav::ZipCacheOptions {
+        dir: gomodfs::webdav::default_zip_cache_dir(&store),
+        max_bytes: mib.saturating_mul(1 << 20),
+    }))
 }

@@ -41,7 +41,9 @@ fn kill_9_during_put_leaves_a_consistent_store() -> Result<(), Box<dyn std::erro
     let mut caught_mid_put = 0;
     // Kill later and later until a round lets the put finish.
     let mut rounds = 0;
-    for (round, delay_ms) in (1..=200u64).map(|i| i * 40).enumerate() {
+    // Small steps: the pack is written from the zip without compressing
+    // it again, so the window in which a temp pack exists is short.
+    for (round, delay_ms) in (1..=800u64).map(|i| i * 10).enumerate() {
         rounds += 1;
         let mp = common::start_mount(
             store.path(),

@@ -222,3 +222,96 @@ fn unknown_module_is_enoent_and_status_file_is_consistent() -> Result<(), Box<dy
     m.unmount();
     Ok(())
 }
+
+/// Requests of one kind the kernel sent so far.
+fn sent(m: &Mounted, op: gomodfs::fuse::FuseOp) -> u64 {
+    let mount = m.mount.as_ref().expect("mounted");
+    mount
+        .op_counts()
+        .into_iter()
+        .find(|(o, _)| *o == op)
+        .map_or(0, |(_, c)| c.count)
+}
+
+#[test]
+fn files_are_read_without_open_round_trips_and_stay_cached()
+-> Result<(), Box<dyn std::error::Error>> {
+    use gomodfs::fuse::FuseOp;
+    let spec = module_with_files();
+    let proxy = TestProxy::start_with([spec.clone()])?;
+    let store = tempfile::tempdir()?;
+    let m = Mounted::new(store.path(), Some(&proxy.url()));
+    let root = m.path().join(spec.cache_dir_name());
+    let files = [
+        "a.go",
+        "deep/er/still/x.go",
+        ".hidden",
+        "name with spaces.txt",
+    ];
+    for f in files {
+        fs::read(root.join(f))?;
+    }
+    // The first OPEN is answered ENOSYS, which switches OPEN and RELEASE
+    // off for the whole mount (a kernel without FUSE_NO_OPEN_SUPPORT
+    // would send one OPEN and one RELEASE per file).
+    assert_eq!(sent(&m, FuseOp::Open), 1, "one OPEN for the whole mount");
+    assert_eq!(sent(&m, FuseOp::Release), 0, "no RELEASE");
+    // Immutable files stay in the page cache across opens.
+    let reads = sent(&m, FuseOp::Read);
+    let zip: std::collections::BTreeMap<_, _> = spec.zip_files().into_iter().collect();
+    for f in files {
+        assert_eq!(Some(&fs::read(root.join(f))?), zip.get(f), "{f}");
+    }
+    assert_eq!(
+        sent(&m, FuseOp::Read),
+        reads,
+        "read again from the page cache"
+    );
+    m.unmount();
+    Ok(())
+}
+
+#[test]
+fn status_file_is_a_new_snapshot_on_every_open_and_never_torn()
+-> Result<(), Box<dyn std::error::Error>> {
+    use std::io::Read;
+    let proxy = TestProxy::start()?;
+    let store = tempfile::tempdir()?;
+    let m = Mounted::new(store.path(), Some(&proxy.url()));
+    let status = m.path().join(".gomodfs-status");
+    let read_one = |path: &Path| -> Result<(u64, serde_json::Value), String> {
+        let mut f = fs::File::open(path).map_err(|e| e.to_string())?;
+        let size = f.metadata().map_err(|e| e.to_string())?.len();
+        let mut data = vec![];
+        f.read_to_end(&mut data).map_err(|e| e.to_string())?;
+        if data.len() as u64 != size {
+            return Err(format!("read {} bytes, fstat says {size}", data.len()));
+        }
+        let json = serde_json::from_slice(&data).map_err(|e| format!("torn: {e}"))?;
+        Ok((size, json))
+    };
+    // Readers at once, while lookups change the counters (so every
+    // snapshot differs): each reads one whole document of its fstat size.
+    std::thread::scope(|s| {
+        let readers: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut uptimes = vec![];
+                    for _ in 0..50 {
+                        let (_, json) = read_one(&status)?;
+                        let _ = fs::metadata(m.path().join("example.com/nope@v1.0.0"));
+                        uptimes.push(json["uptime"].as_f64().unwrap_or(-1.0));
+                    }
+                    Ok::<_, String>(uptimes)
+                })
+            })
+            .collect();
+        for r in readers {
+            let uptimes = r.join().expect("reader").expect("a whole document");
+            // A new snapshot on every open, never a cached one.
+            assert!(uptimes.windows(2).all(|w| w[1] > w[0]), "{uptimes:?}");
+        }
+    });
+    m.unmount();
+    Ok(())
+}

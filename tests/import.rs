@@ -36,13 +36,23 @@ fn filled() -> Filled {
     Filled { work, modcache }
 }
 
-/// `gomodfs import DIR --store STORE`: (exit code, stdout, stderr).
+/// `gomodfs import DIR --store STORE --gosumdb off` (the test proxy that
+/// filled the cache has no checksum database): (exit code, stdout,
+/// stderr).
 fn import(dir: &Path, store: &Path) -> (Option<i32>, String, String) {
+    import_with(dir, store, &["--gosumdb", "off"])
+}
+
+/// `gomodfs import DIR --store STORE EXTRA...`: (exit code, stdout, stderr).
+fn import_with(dir: &Path, store: &Path, extra: &[&str]) -> (Option<i32>, String, String) {
     let out = Command::new(common::gomodfs_bin())
         .arg("import")
         .arg(dir)
         .arg("--store")
         .arg(store)
+        .args(extra)
+        .env("GONOSUMDB", "")
+        .env("GOPRIVATE", "")
         .output()
         .expect("run gomodfs import");
     (
@@ -150,5 +160,60 @@ fn a_tampered_extracted_tree_is_reported_and_skipped() -> Result<(), Box<dyn std
         git.module(&ModuleVersion::new("example.com/deep", "v1.0.0")?)?
             .is_some()
     );
+    Ok(())
+}
+
+/// Import passes the checksum-database gate like every download: a cache
+/// whose zip (and go.sum line) disagrees with the database is refused and
+/// named with go's SECURITY ERROR; a module the database agrees with is
+/// imported.
+#[test]
+fn a_module_the_checksum_database_disagrees_with_is_refused()
+-> Result<(), Box<dyn std::error::Error>> {
+    use gomodfs_testkit::ModuleSpec;
+    use gomodfs_testkit::sumdb::TestSumDb;
+    let spec = |body: &str| {
+        ModuleSpec::new("example.com/swapped", "v1.0.0")
+            .file("s.go", format!("package swapped\n\nconst X = {body:?}\n"))
+    };
+    let honest = ModuleSpec::new("example.com/honest", "v1.0.0").file("h.go", "package honest\n");
+
+    // The cache: go downloads from a proxy serving one content...
+    let origin = TestProxy::start_with([spec("as cached"), honest.clone()])?;
+    let modcache = tempfile::tempdir()?;
+    let work = tempfile::tempdir()?;
+    GoCmd::new(work.path())?
+        .goproxy(origin.url())
+        .gomodcache(modcache.path())
+        .run(&[
+            "mod",
+            "download",
+            "example.com/swapped@v1.0.0",
+            "example.com/honest@v1.0.0",
+        ])?;
+    origin.stop();
+
+    // ...while the checksum database recorded another.
+    let proxy = TestProxy::start_with([spec("as published"), honest])?;
+    let db = std::sync::Arc::new(TestSumDb::new("sumdb.test")?);
+    proxy.serve_sumdb(db.clone());
+    let store = tempfile::tempdir()?;
+    let gosumdb = db.gosumdb(&proxy.url());
+    let (code, stdout, stderr) = import_with(
+        modcache.path(),
+        store.path(),
+        &["--gosumdb", &gosumdb, "--proxy", &proxy.url()],
+    );
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains(", 1 skipped"), "{stdout}");
+    let refused = stdout
+        .lines()
+        .find(|l| l.starts_with("skipped: example.com/swapped@v1.0.0: "))
+        .ok_or(format!("swapped module not named: {stdout}"))?;
+    assert!(refused.contains("SECURITY ERROR"), "{refused}");
+    let stored = GitStore::open(store.path())?;
+    let mv = |p: &str| ModuleVersion::new(p, "v1.0.0");
+    assert!(stored.module(&mv("example.com/swapped")?)?.is_none());
+    assert!(stored.module(&mv("example.com/honest")?)?.is_some());
     Ok(())
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use gomodfs::webdav::{HttpOptions, HttpServer};
+use gomodfs::webdav::{HttpOptions, HttpServer, ZipCacheOptions};
 use gomodfs_testkit::{GoCmd, TestProxy, standard_fixture};
 use std::collections::BTreeMap;
 
@@ -97,6 +97,92 @@ fn go_downloads_and_builds_through_the_goproxy_endpoint() -> Result<(), Box<dyn 
     // Upstream gone: every module is served from the store.
     proxy.stop();
     run("upstream stopped")?;
+    server.stop();
+    Ok(())
+}
+
+/// Bytes and count of the zips in the cache directory `dir`.
+fn cached_zips(dir: &std::path::Path) -> (u64, usize) {
+    let mut total = (0, 0);
+    for e in std::fs::read_dir(dir).expect("zip cache directory") {
+        let e = e.expect("zip cache entry");
+        if e.file_name().to_string_lossy().ends_with(".zip") {
+            total.0 += e.metadata().expect("metadata").len();
+            total.1 += 1;
+        }
+    }
+    total
+}
+
+#[test]
+fn go_downloads_through_the_zip_cache_which_stays_within_its_cap()
+-> Result<(), Box<dyn std::error::Error>> {
+    let fx = standard_fixture();
+    let proxy = TestProxy::start_with(fx.modules.clone())?;
+    let work = tempfile::tempdir()?;
+    let go_sum = fx.go_sum_via_go(&proxy.url(), work.path())?;
+    let store = tempfile::tempdir()?;
+    let cache_dir = tempfile::tempdir()?;
+    let upstream = proxy.url();
+    let start = |max_bytes: u64| -> Result<HttpServer, Box<dyn std::error::Error>> {
+        let options = HttpOptions {
+            addr: "127.0.0.1:0".parse()?,
+            zip_cache: Some(ZipCacheOptions {
+                dir: cache_dir.path().to_owned(),
+                max_bytes,
+            }),
+            ..Default::default()
+        };
+        Ok(HttpServer::start(
+            common::modfs(store.path(), Some(&upstream)),
+            &options,
+        )?)
+    };
+    let download = |server: &HttpServer| -> Result<usize, Box<dyn std::error::Error>> {
+        let modcache = tempfile::tempdir()?;
+        let out = GoCmd::new(work.path())?
+            .gomodcache(modcache.path())
+            .goproxy(format!("http://{}/proxy/", server.local_addr()))
+            .run(&["mod", "download", "-json"])?;
+        let sums = download_sums(&out.stdout);
+        Ok(check_against_go_sum(&sums, &go_sum))
+    };
+
+    // First download: every zip generated, and kept.
+    let server = start(1 << 30)?;
+    assert!(download(&server)? >= 10);
+    let (bytes, count) = cached_zips(cache_dir.path());
+    assert!(count >= 5, "only {count} zips cached");
+    // Now each is a hit, with its length, and the same bytes.
+    let mut hits = 0;
+    for m in &fx.modules {
+        let url = format!("/proxy/{}", m.url_path("zip").trim_start_matches('/'));
+        let (status, head, body) = common::http_get(server.local_addr(), &url);
+        if status != 200 || !head.contains("x-gomodfs-zip-cache: hit") {
+            continue; // not in the build list, so not downloaded
+        }
+        assert!(
+            head.contains(&format!("content-length: {}", body.len())),
+            "{head}"
+        );
+        assert_eq!(gomodfs_testkit::zip_h1(&body)?, m.h1(), "{url}");
+        hits += 1;
+    }
+    assert_eq!(hits, count, "every cached zip is served from the cache");
+    server.stop();
+
+    // Upstream gone, a cap below what is cached: the cache shrinks to it at
+    // start, and go still gets every zip with the go.sum hashes.
+    proxy.stop();
+    let cap = bytes / 2;
+    let server = start(cap)?;
+    assert!(cached_zips(cache_dir.path()).0 <= cap);
+    assert!(download(&server)? >= 10);
+    let (after, left) = cached_zips(cache_dir.path());
+    assert!(
+        after <= cap && left >= 1,
+        "{after} bytes in {left} zips, cap {cap}"
+    );
     server.stop();
     Ok(())
 }

@@ -8,7 +8,7 @@
 
 use crate::error::{Error, Result};
 use crate::modpath::ModuleVersion;
-use crate::modzip::{self, Limits};
+use crate::modzip::{self, Limits, ModuleZip};
 use crate::proxy::{ProxyFile, Upstream, check_answer};
 use crate::remote_hook::{Carries, RemoteHook, Ticket};
 use crate::stats::{DownloadRecord, Op, Stats};
@@ -224,9 +224,16 @@ impl Fetcher {
             };
             // Remove first: a reader arriving after this finds the result in
             // the store rather than joining a finished flight.
-            flights.lock().remove(&key);
+            let idle = {
+                let mut flights = flights.lock();
+                flights.remove(&key);
+                flights.is_empty()
+            };
             *flight.result.lock() = Some(result);
             flight.done.notify_all();
+            if idle {
+                give_back_memory();
+            }
         });
     }
 }
@@ -368,12 +375,12 @@ impl Job {
     /// The gate every module passes right before it is stored, whatever it
     /// was fetched from: its zip and go.mod hashes must agree with the
     /// checksum database (unless GOSUMDB=off or GONOSUMDB exempts it).
-    async fn admit(&self, mv: &ModuleVersion, contents: &ModuleContents) -> Result<()> {
+    async fn admit(&self, mv: &ModuleVersion, ziphash: &str, go_mod: &[u8]) -> Result<()> {
         let Some(checker) = &self.checker else {
             return Ok(());
         };
-        checker.check(mv, Hashed::Zip(&contents.ziphash)).await?;
-        self.check_go_mod(mv, &contents.go_mod).await
+        checker.check(mv, Hashed::Zip(ziphash)).await?;
+        self.check_go_mod(mv, go_mod).await
     }
 
     /// Checks a go.mod's hash against the checksum database.
@@ -421,22 +428,24 @@ impl Job {
             }
         }
         let upstream = self.upstream(mv, "zip")?;
+        // The zip goes to an unnamed temporary file in the store's scratch
+        // directory (gone on every path, a kill included), not to memory.
+        let mut zip_file = temp_zip(self.store.as_ref(), mv)?;
         // .info and .mod are stored with the module, only if the zip is
         // valid: a rejected module leaves nothing behind.
         // The checksum database's record is fetched while the zip downloads.
-        let (info, go_mod, zip, ()) = tokio::join!(
+        let (info, go_mod, zip_len, ()) = tokio::join!(
             self.meta_bytes(mv, MetaFile::Info),
             self.meta_bytes(mv, MetaFile::Mod),
-            upstream.fetch(mv, ProxyFile::Zip),
+            upstream.fetch_to_file(mv, ProxyFile::Zip, &mut zip_file),
             self.prefetch_record(mv)
         );
         let result = async {
-            let (info, go_mod, zip) = (info?, go_mod?, zip?);
-            self.stats.fetched(zip.len() as u64);
-            let zip_len = zip.len();
+            let (info, go_mod, zip_len) = (info?, go_mod?, zip_len?);
+            self.stats.fetched(zip_len);
             let ticket = self.remote.record(mv, Carries::Module);
             let stored = self
-                .store_zip(mv, (info, go_mod, zip), None, replace, Some(ticket))
+                .store_zip_file(mv, (info, go_mod, zip_file), replace, ticket)
                 .await?;
             Ok::<_, Error>((stored, zip_len))
         }
@@ -472,6 +481,39 @@ impl Job {
 }
 
 impl Job {
+    /// Validates a zip on disk (`files`: `.info`, `.mod`, the zip file),
+    /// checks it with the checksum database and stores the module from it,
+    /// never holding a file's contents whole in memory (see
+    /// [`ModuleZip`]). `ticket`: an upload recorded before the put, started
+    /// after it.
+    async fn store_zip_file(
+        &self,
+        mv: &ModuleVersion,
+        (info, go_mod, file): (Bytes, Bytes, std::fs::File),
+        replace: bool,
+        ticket: Ticket,
+    ) -> Result<StoredModule> {
+        let limits = self.limits.clone();
+        let mv2 = mv.clone();
+        let zip = tokio::task::spawn_blocking(move || ModuleZip::open(&mv2, file, &limits))
+            .await
+            .map_err(|e| Error::store(mv.to_string(), e))??;
+        // The checksum database has the last word before anything is stored.
+        self.admit(mv, zip.ziphash(), &go_mod).await?;
+        let store = self.store.clone();
+        let mv2 = mv.clone();
+        tokio::task::spawn_blocking(move || -> Result<StoredModule> {
+            store.put_module_zip(&mv2, &zip, &info, &go_mod, replace)?;
+            drop(zip); // the temporary file goes now, before the upload
+            ticket.start(); // the upload, after the put
+            store
+                .module(&mv2)?
+                .ok_or_else(|| Error::store(mv2.to_string(), "module missing right after put"))
+        })
+        .await
+        .map_err(|e| Error::store(mv.to_string(), e))?
+    }
+
     /// Validates and extracts a zip (`files`: `.info`, `.mod`, zip) and
     /// stores the module, from upstream or the fleet tier alike. `ziphash`:
     /// the `h1:` the files must hash to (from the fleet tier). `ticket`: an
@@ -511,7 +553,7 @@ impl Job {
         .map_err(|e| Error::store(mv.to_string(), e))??;
         // Whatever the source (upstream or the fleet tier), the checksum
         // database has the last word before anything is stored.
-        self.admit(mv, &contents).await?;
+        self.admit(mv, &contents.ziphash, &contents.go_mod).await?;
         let store = self.store.clone();
         let mv2 = mv.clone();
         tokio::task::spawn_blocking(move || -> Result<StoredModule> {
@@ -530,6 +572,34 @@ impl Job {
         .await
         .map_err(|e| Error::store(mv.to_string(), e))?
     }
+}
+
+/// Returns the heap's free memory to the system once a burst of downloads
+/// is over: glibc keeps freed memory in its arenas (one per thread that
+/// allocated), so without this the process stays at its peak.
+fn give_back_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[allow(unsafe_code)]
+    // SAFETY: malloc_trim only walks and releases glibc's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+/// An unnamed temporary file for `mv`'s zip in `store`'s scratch
+/// directory: removed by the system when closed, also when the process is
+/// killed.
+fn temp_zip(store: &dyn Store, mv: &ModuleVersion) -> Result<std::fs::File> {
+    let dir = store.scratch_dir();
+    tempfile::tempfile_in(&dir).map_err(|e| {
+        Error::io(
+            format!(
+                "{mv}: creating a temporary file for the zip in {}",
+                dir.display()
+            ),
+            e,
+        )
+    })
 }
 
 /// `error`, from reading `file` of stored module `mv`, with module, version

@@ -17,9 +17,12 @@ use crate::error::{Error, Result};
 use crate::modpath::{self, ModuleVersion};
 use bytes::Bytes;
 use std::collections::{HashMap, HashSet};
-use std::io::{Cursor, Read};
+use std::io::{Cursor, Read, Seek};
 use zip::read::ZipReadOptions;
 use zip::{CompressionMethod, ZipArchive};
+
+mod file;
+pub use file::{ModuleZip, ZipFileEntry};
 
 /// Size limits for a module zip. The defaults are Go's (`zip.MaxZipFile`,
 /// `zip.MaxGoMod`, `zip.MaxLICENSE`) plus a cap on the number of entries.
@@ -73,32 +76,126 @@ pub struct ExtractedModule {
 /// deflate; content that does not inflate to exactly its declared size or
 /// fails its CRC-32; a corrupt or truncated zip.
 pub fn extract(module: &ModuleVersion, zip: &[u8], limits: &Limits) -> Result<ExtractedModule> {
-    let bad = |reason: String| Error::InvalidZip {
-        module: module.path().to_owned(),
-        version: module.version().to_owned(),
-        reason,
-    };
-    let entry_err = |name: &[u8], reason: &dyn std::fmt::Display| {
-        bad(format!(
-            "entry {:?}: {reason}",
-            String::from_utf8_lossy(name)
-        ))
-    };
-
-    let (_, path_major) = modpath::split_path_version(module.path())
-        .ok_or_else(|| bad("invalid module path".into()))?;
-    modpath::check_path_major(module.version(), path_major).map_err(|e| bad(e.to_string()))?;
-    if zip.len() as u64 > limits.max_total {
-        return Err(bad(format!(
-            "module zip file is too large ({} bytes; limit is {} bytes)",
-            zip.len(),
-            limits.max_total
-        )));
-    }
+    let bad = |reason: String| invalid(module, reason);
+    check_module(module)?;
+    check_zip_len(module, zip.len() as u64, limits)?;
     let mut archive =
         ZipArchive::new(Cursor::new(zip)).map_err(|e| bad(format!("not a valid zip file: {e}")))?;
     let names = central_names(zip, archive.central_directory_start())
         .ok_or_else(|| bad("cannot read the zip's central directory".into()))?;
+    let checked = check_entries(module, &archive, &names, limits)?;
+
+    // Second pass: inflate, never past the declared size.
+    let mut digests: Vec<(String, FileDigest)> =
+        Vec::with_capacity(checked.files.len() + checked.dirs.len());
+    let mut out = Vec::with_capacity(checked.files.len());
+    for file in checked.files {
+        let name = format!("{}{}", module.zip_prefix(), file.path);
+        let data = inflate(&mut archive, file.index, file.size, file.crc32 != 0)
+            .map_err(|e| entry_error(module, name.as_bytes(), &e))?;
+        digests.push((name, dirhash::sha256(&data)));
+        out.push((file.path, Bytes::from(data)));
+    }
+    let ziphash = ziphash_of(module, digests, &checked.dirs)?;
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(ExtractedModule {
+        files: out,
+        ziphash,
+    })
+}
+
+/// An [`Error::InvalidZip`] for `module`.
+fn invalid(module: &ModuleVersion, reason: String) -> Error {
+    Error::InvalidZip {
+        module: module.path().to_owned(),
+        version: module.version().to_owned(),
+        reason,
+    }
+}
+
+/// An [`Error::InvalidZip`] about entry `name`.
+fn entry_error(module: &ModuleVersion, name: &[u8], reason: &dyn std::fmt::Display) -> Error {
+    invalid(
+        module,
+        format!("entry {:?}: {reason}", String::from_utf8_lossy(name)),
+    )
+}
+
+/// Checks that the module path and version go together (`module.Check`).
+fn check_module(module: &ModuleVersion) -> Result<()> {
+    let (_, path_major) = modpath::split_path_version(module.path())
+        .ok_or_else(|| invalid(module, "invalid module path".into()))?;
+    modpath::check_path_major(module.version(), path_major)
+        .map_err(|e| invalid(module, e.to_string()))
+}
+
+/// Checks the size of the zip file itself against [`Limits::max_total`].
+fn check_zip_len(module: &ModuleVersion, len: u64, limits: &Limits) -> Result<()> {
+    if len > limits.max_total {
+        return Err(invalid(
+            module,
+            format!(
+                "module zip file is too large ({len} bytes; limit is {} bytes)",
+                limits.max_total
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The `h1:` hash of a zip from its files' digests (full names) and its
+/// directory entries (counted as empty files, as `dirhash.HashZip` does).
+fn ziphash_of(
+    module: &ModuleVersion,
+    mut digests: Vec<(String, FileDigest)>,
+    dirs: &[String],
+) -> Result<String> {
+    let empty = dirhash::sha256(b"");
+    digests.extend(dirs.iter().map(|d| (d.clone(), empty)));
+    dirhash::h1_from_digests(digests).map_err(|e| invalid(module, e.to_string()))
+}
+
+/// A file entry that passed the metadata checks.
+struct CheckedFile {
+    /// Its index in the archive.
+    index: usize,
+    /// Its path relative to the module root.
+    path: String,
+    /// Its declared uncompressed size.
+    size: u64,
+    /// The CRC-32 its header declares (0: not checked, like Go).
+    crc32: u32,
+    /// How it is compressed.
+    method: Method,
+}
+
+/// What the metadata pass found: the files, and the directory entries by
+/// full name.
+struct Checked {
+    files: Vec<CheckedFile>,
+    dirs: Vec<String>,
+}
+
+/// How a zip entry is compressed (the two methods Go accepts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Stored as is.
+    Stored,
+    /// A raw deflate stream.
+    Deflated,
+}
+
+/// The metadata pass of [`extract`]: names, collisions, sizes, methods,
+/// all before anything is inflated. `names`: the raw central directory
+/// names, in order.
+fn check_entries<R: Read + Seek>(
+    module: &ModuleVersion,
+    archive: &ZipArchive<R>,
+    names: &[&[u8]],
+    limits: &Limits,
+) -> Result<Checked> {
+    let bad = |reason: String| invalid(module, reason);
+    let entry_err = |name: &[u8], reason: &dyn std::fmt::Display| entry_error(module, name, reason);
     if names.len() > limits.max_files {
         return Err(bad(format!(
             "too many entries ({}; limit is {})",
@@ -110,13 +207,13 @@ pub fn extract(module: &ModuleVersion, zip: &[u8], limits: &Limits) -> Result<Ex
         return Err(bad("central directory is inconsistent".into()));
     }
 
-    // First pass, on metadata only: names, collisions, sizes.
     let prefix = module.zip_prefix();
     let mut collisions = CollisionChecker::default();
-    let mut dirs: Vec<&str> = Vec::new();
-    let mut files: Vec<(usize, &str, u64, u32)> = Vec::new();
+    let mut dirs: Vec<String> = Vec::new();
+    let mut files: Vec<CheckedFile> = Vec::new();
     let mut total: u64 = 0;
-    for name in &names {
+    for name in names {
+        let name: &[u8] = name;
         let index = archive
             .index_for_name_raw(name)
             .ok_or_else(|| entry_err(name, &"renamed by an Info-ZIP Unicode Path extra field"))?;
@@ -140,7 +237,7 @@ pub fn extract(module: &ModuleVersion, zip: &[u8], limits: &Limits) -> Result<Ex
                     .check(dir, true)
                     .map_err(|e| entry_err(name, &e))?;
             }
-            dirs.push(full);
+            dirs.push(full.to_owned());
             continue;
         }
         modpath::check_file_path(rel).map_err(|e| entry_err(name, &e))?;
@@ -157,13 +254,16 @@ pub fn extract(module: &ModuleVersion, zip: &[u8], limits: &Limits) -> Result<Ex
         if entry.encrypted() {
             return Err(entry_err(name, &"encrypted entries are not supported"));
         }
-        let method = entry.compression();
-        if method != CompressionMethod::Stored && method != CompressionMethod::Deflated {
-            return Err(entry_err(
-                name,
-                &format!("unsupported compression method {method:?}"),
-            ));
-        }
+        let method = match entry.compression() {
+            CompressionMethod::Stored => Method::Stored,
+            CompressionMethod::Deflated => Method::Deflated,
+            other => {
+                return Err(entry_err(
+                    name,
+                    &format!("unsupported compression method {other:?}"),
+                ));
+            }
+        };
         total = total.saturating_add(size);
         if total > limits.max_total {
             return Err(bad(format!(
@@ -182,27 +282,15 @@ pub fn extract(module: &ModuleVersion, zip: &[u8], limits: &Limits) -> Result<Ex
                 ));
             }
         }
-        files.push((index, rel, size, entry.crc32()));
+        files.push(CheckedFile {
+            index,
+            path: rel.to_owned(),
+            size,
+            crc32: entry.crc32(),
+            method,
+        });
     }
-
-    // Second pass: inflate, never past the declared size.
-    let mut digests: Vec<(String, FileDigest)> = Vec::with_capacity(files.len() + dirs.len());
-    let mut out = Vec::with_capacity(files.len());
-    for (index, rel, size, crc) in files {
-        let name = format!("{prefix}{rel}");
-        let data = inflate(&mut archive, index, size, crc != 0)
-            .map_err(|e| entry_err(name.as_bytes(), &e))?;
-        digests.push((name, dirhash::sha256(&data)));
-        out.push((rel.to_owned(), Bytes::from(data)));
-    }
-    let empty = dirhash::sha256(b"");
-    digests.extend(dirs.iter().map(|d| ((*d).to_owned(), empty)));
-    let ziphash = dirhash::h1_from_digests(digests).map_err(|e| bad(e.to_string()))?;
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(ExtractedModule {
-        files: out,
-        ziphash,
-    })
+    Ok(Checked { files, dirs })
 }
 
 /// Inflates entry `index`, which must be exactly `size` bytes. Reads at most

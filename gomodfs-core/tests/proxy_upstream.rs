@@ -1010,3 +1010,49 @@ fn upstream_and_its_futures_are_send_and_sync() {
     let fut = up.fetch(&m, ProxyFile::Mod);
     send(&fut);
 }
+
+/// A zip fetched into a file: a retried attempt starts the file over, so it
+/// holds exactly the body however many attempts it took; a not-found is
+/// remembered like any fetch's.
+#[tokio::test]
+async fn fetch_to_file_holds_exactly_the_body_after_a_truncated_attempt() {
+    use std::io::{Read, Seek};
+    let body: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    let answer = body.clone();
+    let s = Server::start(move |req, before| {
+        if req.target.contains("missing") {
+            status(404)
+        } else if before == 0 {
+            Reply::Truncate {
+                len: answer.len(),
+                sent: answer.len() / 2,
+            }
+        } else {
+            Reply::Status(200, answer.clone())
+        }
+    })
+    .await;
+    let up = upstream(cfg(&s.url()));
+    let mut file = tempfile::tempfile().unwrap();
+    let len = up
+        .fetch_to_file(&mv(), ProxyFile::Zip, &mut file)
+        .await
+        .unwrap();
+    assert_eq!(len, body.len() as u64);
+    assert!(up.stats().retries >= 1, "the first attempt was cut short");
+    file.rewind().unwrap();
+    let mut got = Vec::new();
+    file.read_to_end(&mut got).unwrap();
+    assert!(got == body, "{} bytes, not exactly the body", got.len());
+
+    let missing = ModuleVersion::new("example.com/missing", "v1.0.0").unwrap();
+    let mut file = tempfile::tempfile().unwrap();
+    let err = up
+        .fetch_to_file(&missing, ProxyFile::Zip, &mut file)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::ModuleNotFound { .. }), "{err}");
+    let again = up.fetch_to_file(&missing, ProxyFile::Zip, &mut file).await;
+    assert!(matches!(again, Err(Error::ModuleNotFound { .. })));
+    assert_eq!(up.stats().negative_hits, 1);
+}

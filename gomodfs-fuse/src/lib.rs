@@ -21,13 +21,16 @@
 
 mod errno;
 mod handles;
+mod op_stats;
 mod request;
 mod stale;
+mod status_inodes;
 mod trim;
 mod unmount;
 mod waiters;
 
 pub use errno::to_errno;
+pub use op_stats::{FuseOp, OpCount};
 pub use stale::clear_stale_mount;
 
 use bytes::Bytes;
@@ -38,13 +41,19 @@ use fuser::{
     ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite, ReplyXattr, Request, SessionACL,
     TimeOrNow, WriteFlags,
 };
-use gomodfs_core::{Attr, Caching, Entry, Lifetime, Listing, ModFs, NodeId, NodeKind, OpenFile};
+use gomodfs_core::fs::STATUS_FILE;
+use gomodfs_core::{
+    Attr, Caching, Call, Entry, Lifetime, Listing, ModFs, NodeId, NodeKind, OpenFile,
+};
 use handles::Handles;
+use op_stats::OpStats;
 use request::Child;
+use status_inodes::StatusInodes;
 use std::ffi::OsStr;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 use waiters::Waiters;
 
@@ -122,12 +131,19 @@ impl Default for MountOptions {
 pub struct Mount {
     session: Option<fuser::BackgroundSession>,
     mountpoint: PathBuf,
+    ops: Arc<OpStats>,
 }
 
 impl Mount {
     /// Where it is mounted.
     pub fn mountpoint(&self) -> &Path {
         &self.mountpoint
+    }
+
+    /// How many requests of each kind the kernel has sent so far, and the
+    /// time their handlers took, in [`FuseOp::ALL`] order.
+    pub fn op_counts(&self) -> Vec<(FuseOp, OpCount)> {
+        self.ops.snapshot()
     }
 
     /// True once the session has ended without [`Mount::unmount`]: the
@@ -144,6 +160,7 @@ impl Mount {
     /// already unmounted from outside ([`Mount::is_ended`]) is only
     /// released.
     pub fn unmount(mut self) -> Result<(), FuseError> {
+        self.ops.log();
         match self.session.take() {
             Some(s) if s.guard.is_finished() => {
                 release_ended(s);
@@ -165,6 +182,9 @@ fn release_ended(session: fuser::BackgroundSession) {
 
 impl Drop for Mount {
     fn drop(&mut self) {
+        if self.session.is_some() {
+            self.ops.log();
+        }
         if let Some(s) = self.session.take_if(|s| s.guard.is_finished()) {
             release_ended(s);
         }
@@ -199,6 +219,7 @@ pub fn mount(
     config.n_threads = Some(options.threads.max(1));
     config.clone_fd = cfg!(target_os = "linux");
     let adapter = FuseFs::with_waiters(fs, options.ttl, options.download_waiters);
+    let ops = adapter.ops.clone();
     let session =
         fuser::spawn_mount(adapter, mountpoint, &config).map_err(|source| FuseError::Mount {
             mountpoint: mountpoint.to_owned(),
@@ -208,6 +229,7 @@ pub fn mount(
     Ok(Mount {
         session: Some(session),
         mountpoint: mountpoint.to_owned(),
+        ops,
     })
 }
 
@@ -217,6 +239,7 @@ pub struct FuseFs {
     inner: Arc<Inner>,
     waiters: Waiters,
     trim: Arc<trim::Trim>,
+    ops: Arc<OpStats>,
 }
 
 /// What the handlers share with the download-wait pool.
@@ -225,6 +248,11 @@ struct Inner {
     ttl: Duration,
     files: Handles<Bytes>,
     dirs: Handles<DirListing>,
+    /// The status file's snapshots, one inode each (see `status_inodes`).
+    status: StatusInodes,
+    /// The kernel sends no OPEN or RELEASE for files (FUSE_NO_OPEN_SUPPORT
+    /// granted): the first OPEN is answered ENOSYS to switch them off.
+    no_open: AtomicBool,
 }
 
 /// An open directory: its own attributes and its entries, each pinned once
@@ -250,9 +278,12 @@ impl FuseFs {
                 ttl,
                 files: Handles::default(),
                 dirs: Handles::default(),
+                status: StatusInodes::default(),
+                no_open: AtomicBool::new(false),
             }),
             waiters: Waiters::new(download_waiters),
             trim: Arc::default(),
+            ops: Arc::default(),
         }
     }
 }
@@ -262,6 +293,28 @@ impl Inner {
     /// attributes, with the mount's TTL standing for "forever".
     fn ttl(&self, attr: &Attr) -> Duration {
         attr.cache.attr.or_forever(self.ttl)
+    }
+
+    /// Answers LOOKUP of the status file: a new inode holding a new
+    /// snapshot, with entry TTL zero so that the next open looks it up
+    /// again (see `status_inodes`).
+    fn status_lookup(&self, reply: ReplyEntry) {
+        // Counted as a lookup, not pinned: the kernel learns the
+        // snapshot's inode, never the core's.
+        let call = Call {
+            store_only: true,
+            pin: false,
+        };
+        match self.fs.with(call).lookup(NodeId::ROOT, STATUS_FILE) {
+            Ok(attr) => {
+                let attr = self.status.insert(self.fs.status_json(), attr);
+                reply.entry(&Duration::ZERO, &file_attr(&attr), Generation(0));
+            }
+            Err(e) => {
+                e.log("lookup", &STATUS_FILE);
+                reply.error(to_errno(&e));
+            }
+        }
     }
 
     /// Answers OPEN: the file's bytes held until RELEASE.
@@ -304,6 +357,14 @@ fn open_flags(cache: &Caching) -> FopenFlags {
     }
 }
 
+/// Up to `size` bytes of `data` from `offset`.
+fn slice(data: &[u8], offset: u64, size: u32) -> &[u8] {
+    let len = data.len() as u64;
+    let start = offset.min(len) as usize;
+    let end = offset.saturating_add(u64::from(size)).min(len) as usize;
+    &data[start..end]
+}
+
 fn file_type(kind: NodeKind) -> FileType {
     match kind {
         NodeKind::Directory => FileType::Directory,
@@ -344,6 +405,16 @@ impl Filesystem for FuseFs {
         if let Err(missing) = config.add_capabilities(InitFlags::FUSE_DO_READDIRPLUS) {
             tracing::debug!(?missing, "kernel lacks READDIRPLUS");
         }
+        // Every file but the status file never changes (and that one is an
+        // inode per snapshot): no OPEN and RELEASE round trips, pages kept.
+        if config
+            .add_capabilities(InitFlags::FUSE_NO_OPEN_SUPPORT)
+            .is_ok()
+        {
+            self.inner.no_open.store(true, Ordering::Relaxed);
+        } else {
+            tracing::debug!("kernel lacks NO_OPEN_SUPPORT");
+        }
         // Without this the kernel serializes lookups in one directory, so a
         // slow download of example.com/a@v1 would block example.com/b@v1.
         if let Err(missing) = config.add_capabilities(InitFlags::FUSE_PARALLEL_DIROPS) {
@@ -353,10 +424,14 @@ impl Filesystem for FuseFs {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let _timed = self.ops.time(FuseOp::Lookup);
         let name = match name_str(name) {
             Ok(n) => n.to_owned(),
             Err(e) => return reply.error(e),
         };
+        if parent.0 == NodeId::ROOT.0 && name == STATUS_FILE {
+            return self.inner.status_lookup(reply);
+        }
         let subject = Child {
             parent: parent.0,
             name: name.clone(),
@@ -390,11 +465,19 @@ impl Filesystem for FuseFs {
     // BATCH_FORGET: fuser's default calls this for each node (its
     // `ForgetOne` type is not public, so it cannot be overridden).
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        let _timed = self.ops.time(FuseOp::Forget);
+        if self.inner.status.forget(ino.0, nlookup) {
+            return;
+        }
         self.inner.fs.forget(NodeId(ino.0), nlookup);
         self.trim.forgot();
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        let _timed = self.ops.time(FuseOp::Getattr);
+        if let Some((_, attr)) = self.inner.status.get(ino.0) {
+            return reply.attr(&self.inner.ttl, &file_attr(&attr));
+        }
         self.on_node(
             "getattr",
             ino,
@@ -405,8 +488,17 @@ impl Filesystem for FuseFs {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let _timed = self.ops.time(FuseOp::Open);
         if flags.acc_mode() != OpenAccMode::O_RDONLY {
             return reply.error(Errno::EROFS);
+        }
+        if self.inner.no_open.load(Ordering::Relaxed) {
+            // The kernel opens this file, and every later one, without us.
+            return reply.error(Errno::ENOSYS);
+        }
+        if let Some((data, _)) = self.inner.status.get(ino.0) {
+            let fh = self.inner.files.insert(data);
+            return reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE);
         }
         self.on_node(
             "open",
@@ -428,11 +520,12 @@ impl Filesystem for FuseFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
+        let _timed = self.ops.time(FuseOp::Read);
+        if let Some((data, _)) = self.inner.status.get(ino.0) {
+            return reply.data(slice(&data, offset, size));
+        }
         if let Some(data) = self.inner.files.get(fh.0) {
-            let len = data.len() as u64;
-            let start = offset.min(len) as usize;
-            let end = offset.saturating_add(u64::from(size)).min(len) as usize;
-            return reply.data(&data[start..end]);
+            return reply.data(slice(&data, offset, size));
         }
         self.on_node(
             "read",
@@ -453,6 +546,7 @@ impl Filesystem for FuseFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
+        let _timed = self.ops.time(FuseOp::Release);
         self.inner.files.remove(fh.0);
         reply.ok();
     }
@@ -465,12 +559,14 @@ impl Filesystem for FuseFs {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
+        let _timed = self.ops.time(FuseOp::Flush);
         // Nothing is ever written, so nothing to flush: ENOSYS tells the
         // kernel never to send FLUSH again, saving a round trip per close.
         reply.error(Errno::ENOSYS);
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        let _timed = self.ops.time(FuseOp::Opendir);
         // The listing is taken once per open directory, with attributes, so
         // offsets stay stable and READDIRPLUS needs no lookups. Its entries
         // are pinned (once each) until RELEASEDIR.
@@ -491,6 +587,7 @@ impl Filesystem for FuseFs {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
+        let _timed = self.ops.time(FuseOp::Readdir);
         let Some(dir) = self.inner.dirs.get(fh.0) else {
             return reply.error(Errno::EBADF);
         };
@@ -520,6 +617,7 @@ impl Filesystem for FuseFs {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
+        let _timed = self.ops.time(FuseOp::Readdirplus);
         let Some(dir) = self.inner.dirs.get(fh.0) else {
             return reply.error(Errno::EBADF);
         };
@@ -563,6 +661,7 @@ impl Filesystem for FuseFs {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
+        let _timed = self.ops.time(FuseOp::Releasedir);
         if let Some(dir) = self.inner.dirs.remove(fh.0) {
             for (_, attr) in &dir.entries {
                 self.inner.fs.forget(attr.id, 1);
@@ -572,12 +671,17 @@ impl Filesystem for FuseFs {
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        let _timed = self.ops.time(FuseOp::Statfs);
         reply.statfs(0, 0, 0, 0, 0, 4096, 255, 4096);
     }
 
     fn access(&self, _req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
+        let _timed = self.ops.time(FuseOp::Access);
         if mask.contains(AccessFlags::W_OK) {
             return reply.error(Errno::EROFS);
+        }
+        if self.inner.status.contains(ino.0) {
+            return reply.ok();
         }
         self.on_node(
             "access",
@@ -596,10 +700,12 @@ impl Filesystem for FuseFs {
         _size: u32,
         reply: ReplyXattr,
     ) {
+        let _timed = self.ops.time(FuseOp::Xattr);
         reply.error(Errno::ENODATA);
     }
 
     fn listxattr(&self, _req: &Request, _ino: INodeNo, size: u32, reply: ReplyXattr) {
+        let _timed = self.ops.time(FuseOp::Xattr);
         if size == 0 {
             reply.size(0);
         } else {

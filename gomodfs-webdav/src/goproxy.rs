@@ -20,6 +20,7 @@ use crate::body::{self, Body, ChannelBody};
 use crate::files::{self, Validators};
 use crate::passthrough::{Freshness, PassError, Passthrough, stored_list};
 use crate::request::blocking;
+use crate::zipcache::ZipCache;
 use crate::zipgen::ZipEncoder;
 use bytes::Bytes;
 use gomodfs_core::fs::{PassRequest, ProxyRequest};
@@ -35,7 +36,16 @@ pub(crate) struct GoProxy {
     pub(crate) fs: Arc<ModFs>,
     pub(crate) passthrough: Passthrough,
     pub(crate) zip_level: u32,
+    /// Generated zips kept on disk (`None`: every zip is generated).
+    pub(crate) zip_cache: Option<Arc<ZipCache>>,
 }
+
+/// Header telling whether a `.zip` came from the zip cache (`hit`) or was
+/// generated (`miss`); absent without a cache.
+pub(crate) const ZIP_CACHE_HEADER: &str = "x-gomodfs-zip-cache";
+
+/// Bytes per chunk when a cached zip is streamed.
+const CACHED_CHUNK: usize = 256 << 10;
 
 impl GoProxy {
     /// Answers a GET or HEAD of `path` (below the prefix, percent-decoded).
@@ -122,8 +132,23 @@ impl GoProxy {
     async fn zip(&self, method: &Method, headers: &HeaderMap, mv: ModuleVersion) -> Response<Body> {
         let mv2 = mv.clone();
         let what = format!("{mv} .zip");
-        let module = match blocking(&self.fs, "goproxy", what, move |fs| fs.module(&mv2)).await {
-            Ok(m) => m,
+        let (level, cache) = (self.zip_level, self.zip_cache.clone());
+        // One trip off the async threads: the stored module and, if the
+        // zip is cached, its open file.
+        let found = blocking(&self.fs, "goproxy", what, move |fs| {
+            let module = fs.module(&mv2)?;
+            let name = cache
+                .as_ref()
+                .and_then(|_| ZipCache::name(&mv2, &module.ziphash, level));
+            let cached = match (&cache, &name) {
+                (Some(c), Some(n)) => c.get(n),
+                _ => None,
+            };
+            Ok((module, name, cached))
+        })
+        .await;
+        let (module, name, cached) = match found {
+            Ok(found) => found,
             Err(failure) => return failure.response(),
         };
         // Same files and level, same bytes: the ETag names both.
@@ -143,47 +168,32 @@ impl GoProxy {
                 *resp.status_mut() = StatusCode::PRECONDITION_FAILED;
                 return resp;
             }
-            // The length is not known before the zip is written, so ranges
-            // are not offered: `go` never asks for them.
+            // The length of a generated zip is not known before it is
+            // written, so ranges are not offered: `go` never asks for them.
             files::Conditional::Serve { .. } => {}
         }
-        resp.headers_mut().insert(
+        let h = resp.headers_mut();
+        h.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/zip"),
         );
+        if self.zip_cache.is_some() {
+            let state = if cached.is_some() { "hit" } else { "miss" };
+            h.insert(ZIP_CACHE_HEADER, HeaderValue::from_static(state));
+        }
+        if let Some((_, len)) = &cached {
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from(*len));
+        }
         if method == Method::HEAD {
             return resp;
         }
-        let (tx, body) = ChannelBody::channel(4);
-        let fs = self.fs.clone();
-        let level = self.zip_level;
-        // The body's producer, not a request's core call: it runs as long
-        // as the client reads, and logs a failed file itself.
-        tokio::task::spawn_blocking(move || {
-            let prefix = mv.zip_prefix();
-            let mut enc = ZipEncoder::new(level);
-            for file in &module.files {
-                let chunk = fs
-                    .file_contents(&mv, file)
-                    .map_err(|e| {
-                        tracing::warn!(module = %mv, file = %file.path, error = %e, "zip: reading a file failed; aborting the response");
-                        std::io::Error::other(e.to_string())
-                    })
-                    .and_then(|data| {
-                        enc.entry(&format!("{prefix}{}", file.path), &data)
-                            .map_err(|e| std::io::Error::other(e.to_string()))
-                    });
-                let failed = chunk.is_err();
-                if tx.blocking_send(chunk.map(Bytes::from)).is_err() || failed {
-                    return; // client gone, or the error is sent
-                }
+        *resp.body_mut() = match cached {
+            Some((file, len)) => stream_cached(mv, file, len),
+            None => {
+                let pending = self.zip_cache.clone().zip(name);
+                generate(self.fs.clone(), mv, module, self.zip_level, pending)
             }
-            let end = enc
-                .finish()
-                .map_err(|e| std::io::Error::other(e.to_string()));
-            let _ = tx.blocking_send(end.map(Bytes::from));
-        });
-        *resp.body_mut() = body;
+        };
         resp
     }
 
@@ -240,6 +250,81 @@ impl GoProxy {
         }
         resp
     }
+}
+
+/// Streams a cached zip of `len` bytes from `file`, chunk by chunk, off the
+/// async threads; a short file aborts the response.
+fn stream_cached(mv: ModuleVersion, mut file: std::fs::File, len: u64) -> Body {
+    use std::io::Read;
+    let (tx, body) = ChannelBody::channel(4);
+    tokio::task::spawn_blocking(move || {
+        let mut left = len;
+        while left > 0 {
+            let want = usize::try_from(left).map_or(CACHED_CHUNK, |l| l.min(CACHED_CHUNK));
+            let mut buf = vec![0; want];
+            let chunk = file.read_exact(&mut buf).map(|()| Bytes::from(buf));
+            if let Err(e) = &chunk {
+                tracing::warn!(module = %mv, error = %e, "zip cache: reading an entry failed; aborting the response");
+            }
+            let failed = chunk.is_err();
+            if tx.blocking_send(chunk).is_err() || failed {
+                return;
+            }
+            left -= want as u64;
+        }
+    });
+    body
+}
+
+/// Generates the zip of `module` and streams it, entry by entry, off the
+/// async threads; with `pending` (a cache and the entry's name) the bytes
+/// are also written to the cache, and kept once the whole zip was sent.
+fn generate(
+    fs: Arc<ModFs>,
+    mv: ModuleVersion,
+    module: gomodfs_core::store::StoredModule,
+    level: u32,
+    pending: Option<(Arc<ZipCache>, String)>,
+) -> Body {
+    let (tx, body) = ChannelBody::channel(4);
+    // The body's producer, not a request's core call: it runs as long
+    // as the client reads, and logs a failed file itself.
+    tokio::task::spawn_blocking(move || {
+        let mut entry = pending.as_ref().and_then(|(c, name)| c.start(name));
+        let prefix = mv.zip_prefix();
+        let mut enc = ZipEncoder::new(level);
+        for file in &module.files {
+            let chunk = fs
+                .file_contents(&mv, file)
+                .map_err(|e| {
+                    tracing::warn!(module = %mv, file = %file.path, error = %e, "zip: reading a file failed; aborting the response");
+                    std::io::Error::other(e.to_string())
+                })
+                .and_then(|data| {
+                    enc.entry(&format!("{prefix}{}", file.path), &data)
+                        .map_err(|e| std::io::Error::other(e.to_string()))
+                });
+            if let (Ok(bytes), Some(e)) = (&chunk, entry.as_mut()) {
+                e.write(bytes);
+            }
+            let failed = chunk.is_err();
+            if tx.blocking_send(chunk.map(Bytes::from)).is_err() || failed {
+                return; // client gone, or the error is sent: nothing kept
+            }
+        }
+        let end = enc
+            .finish()
+            .map_err(|e| std::io::Error::other(e.to_string()));
+        if let (Ok(bytes), Some(e)) = (&end, entry.as_mut()) {
+            e.write(bytes);
+        }
+        let sent = end.is_ok() && tx.blocking_send(end.map(Bytes::from)).is_ok();
+        drop(tx);
+        if let (true, Some(e)) = (sent, entry) {
+            e.commit();
+        }
+    });
+    body
 }
 
 fn pass_error(request: &PassRequest, err: PassError) -> Response<Body> {

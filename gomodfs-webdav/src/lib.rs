@@ -33,6 +33,7 @@ mod propfind;
 mod request;
 mod server;
 mod status;
+mod zipcache;
 pub use gomodfs_core::zipgen;
 
 pub use body::Body;
@@ -40,6 +41,7 @@ pub use files::content_type;
 pub use gomodfs_core::ModFs;
 pub use server::{Handler, HttpServer, STATUS_PATH};
 pub use status::to_status;
+pub use zipcache::{ZipCacheOptions, default_dir as default_zip_cache_dir};
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -57,6 +59,9 @@ pub struct HttpOptions {
     /// Deflate level of generated `.zip`s, 0 (stored) to 9 (default 1:
     /// fast, and within a few percent of the best ratio on source code).
     pub zip_level: u32,
+    /// Keep generated `.zip`s on disk, size-capped (default `None`: every
+    /// zip is generated; `gomodfs serve` keeps 1 GiB in `<store>/zip-cache`).
+    pub zip_cache: Option<ZipCacheOptions>,
     /// How long `@v/list`, `@latest` and `sumdb/` answers are served from
     /// the cache without asking the upstream (default 60 s).
     pub passthrough_fresh: Duration,
@@ -84,6 +89,7 @@ impl Default for HttpOptions {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             proxy_prefix: "/proxy/".into(),
             zip_level: 1,
+            zip_cache: None,
             passthrough_fresh: Duration::from_secs(60),
             passthrough_stale: Duration::from_secs(24 * 3600),
             workers: 2,

@@ -64,6 +64,7 @@ impl Handler {
                     crate::passthrough::DEFAULT_BYTES,
                 ),
                 zip_level: options.zip_level,
+                zip_cache: options.zip_cache.as_ref().and_then(open_zip_cache),
             },
             fs,
             dav,
@@ -189,6 +190,18 @@ impl Handler {
                 fix_content_types(resp).await
             }
             _ => not_allowed(DAV_ALLOW),
+        }
+    }
+}
+
+/// The zip cache of `options`, or none (logged) if its directory is unusable:
+/// zips are then generated every time.
+fn open_zip_cache(options: &crate::ZipCacheOptions) -> Option<Arc<crate::zipcache::ZipCache>> {
+    match crate::zipcache::ZipCache::open(options) {
+        Ok(cache) => Some(Arc::new(cache)),
+        Err(e) => {
+            tracing::warn!(dir = %options.dir.display(), error = %e, "zip cache unusable; generating every zip");
+            None
         }
     }
 }

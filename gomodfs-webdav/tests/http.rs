@@ -258,13 +258,43 @@ fn webdav_refuses_writes() {
     assert!(!r.header("dav").contains('2'), "DAV: {}", r.header("dav"));
 }
 
-#[test]
-fn webdav_propfind_lists_module_directory_exactly() {
+/// A server over a fresh store that fetches [`camel`] from a test proxy.
+struct CamelServer {
+    spec: ModuleSpec,
+    fs: Arc<ModFs>,
+    base: String,
+    _srv: HttpServer,
+    _store: tempfile::TempDir,
+    _proxy: TestProxy,
+}
+
+fn camel_server() -> CamelServer {
     let spec = camel();
     let proxy = TestProxy::start_with([spec.clone()]).unwrap();
     let store = tempfile::tempdir().unwrap();
     let fs = modfs(store.path(), Some(&proxy.url()));
-    let (_srv, base) = server(fs.clone());
+    let (srv, base) = server(fs.clone());
+    CamelServer {
+        spec,
+        fs,
+        base,
+        _srv: srv,
+        _store: store,
+        _proxy: proxy,
+    }
+}
+
+#[test]
+fn webdav_propfind_lists_module_directory_exactly() {
+    // Every field bound: `..` would drop the server and proxy at once.
+    let CamelServer {
+        spec,
+        fs,
+        base,
+        _srv,
+        _store,
+        _proxy,
+    } = camel_server();
     let dir = spec.cache_dir_name();
     let r = curl(
         &["-X", "PROPFIND", "-H", "Depth: 1"],
@@ -493,4 +523,56 @@ fn propfind_etags_only_for_contents_that_never_change() {
     let tree = responses(&r.text());
     let (_, block) = tree.iter().find(|(n, _)| n == "go.mod").unwrap();
     assert!(block.contains("getetag"), "go.mod without an ETag: {block}");
+}
+
+#[test]
+fn propfind_depth_zero_answers_one_resource_and_missing_paths_are_404() {
+    // Every field bound: `..` would drop the server and proxy at once.
+    let CamelServer {
+        spec,
+        fs,
+        base,
+        _srv,
+        _store,
+        _proxy,
+    } = camel_server();
+    let dir = spec.cache_dir_name();
+    let size = fs.resolve(&format!("{dir}/go.mod")).unwrap().size;
+
+    let r = curl(
+        &["-X", "PROPFIND", "-H", "Depth: 0"],
+        &format!("{base}/{dir}/go.mod"),
+    );
+    assert_eq!(r.status, 207, "{}", r.text());
+    let found = responses(&r.text());
+    assert_eq!(found.len(), 1, "{}", r.text());
+    let (name, block) = &found[0];
+    assert_eq!(name, "go.mod");
+    assert!(
+        block.contains(&format!("<D:getcontentlength>{size}</D:getcontentlength>")),
+        "{block}"
+    );
+    assert!(!block.contains("<D:collection"), "{block}");
+
+    let r = curl(
+        &["-X", "PROPFIND", "-H", "Depth: 0"],
+        &format!("{base}/{dir}/"),
+    );
+    assert_eq!(r.status, 207, "{}", r.text());
+    let found = responses(&r.text());
+    assert_eq!(found.len(), 1, "depth 0 lists no children: {}", r.text());
+    assert!(found[0].1.contains("<D:collection"), "{}", found[0].1);
+
+    for missing in [
+        format!("{dir}/nosuch.go"),
+        "example.com/nosuch@v1.0.0/".into(),
+    ] {
+        for depth in ["0", "1"] {
+            let r = curl(
+                &["-X", "PROPFIND", "-H", &format!("Depth: {depth}")],
+                &format!("{base}/{missing}"),
+            );
+            assert_eq!(r.status, 404, "{missing} depth {depth}: {}", r.text());
+        }
+    }
 }

@@ -109,12 +109,13 @@ impl LocalDir {
     /// The object stored for `action`, if its entry and a complete object
     /// (of the size the entry names) are there.
     pub fn get(&self, action: &Key) -> io::Result<Option<Hit>> {
-        let entry = match fs::read_to_string(self.action_path(action)) {
+        let mut buf = [0u8; ENTRY_MAX];
+        let entry = match read_entry(&self.action_path(action), &mut buf) {
             Ok(e) => e,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
         };
-        let Some((output, size)) = parse_entry(&entry) else {
+        let Some((output, size)) = std::str::from_utf8(entry).ok().and_then(parse_entry) else {
             tracing::warn!(action = %hex(action), "malformed action entry: a miss");
             return Ok(None);
         };
@@ -209,6 +210,29 @@ fn persist(temp: tempfile::TempPath, path: &Path) -> io::Result<()> {
         }
         Err(e) => Err(e.error),
     }
+}
+
+/// An action entry is shorter than this (64 hex digits, a space, a size
+/// and a newline).
+const ENTRY_MAX: usize = 128;
+
+/// Reads the entry at `path` into `buf`: open, one read (an entry is a
+/// line written whole and renamed into place), close, where
+/// `fs::read_to_string` also stats the file and reads once more to find
+/// its end. A hit costs these calls and a stat of the object, so they
+/// count.
+fn read_entry<'a>(path: &Path, buf: &'a mut [u8; ENTRY_MAX]) -> io::Result<&'a [u8]> {
+    let mut file = File::open(path)?;
+    let mut len = 0;
+    while len < buf.len() && !buf[..len].contains(&b'\n') {
+        match io::Read::read(&mut file, &mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(&buf[..len])
 }
 
 /// Parses an action entry: `<OutputID hex> <size>`.

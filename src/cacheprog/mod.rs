@@ -237,16 +237,33 @@ impl Cache {
     }
 }
 
-/// Writes replies from any thread, one whole line at a time.
-type Replies<W> = Arc<Mutex<W>>;
+/// Writes replies from any thread, one whole line at a time, through a
+/// buffer: the request loop sends the replies to the requests it finds
+/// waiting together in one write ([`reply_later`], [`send_replies`]).
+type Replies<W> = Arc<Mutex<io::BufWriter<W>>>;
 
+fn answer_error(source: io::Error) -> crate::Error {
+    crate::Error::Io {
+        context: "answering go (GOCACHEPROG stdout)".into(),
+        source,
+    }
+}
+
+/// Writes `response` and sends it (with any reply waiting in the buffer).
 fn reply<W: Write>(out: &Replies<W>, response: &Response) -> Result<(), crate::Error> {
-    response
-        .write_to(&mut *out.lock())
-        .map_err(|source| crate::Error::Io {
-            context: "answering go (GOCACHEPROG stdout)".into(),
-            source,
-        })
+    let mut out = out.lock();
+    response.write_to(&mut *out).map_err(answer_error)?;
+    out.flush().map_err(answer_error)
+}
+
+/// Writes `response` into the buffer; [`send_replies`] sends it.
+fn reply_later<W: Write>(out: &Replies<W>, response: &Response) -> Result<(), crate::Error> {
+    response.write_to(&mut *out.lock()).map_err(answer_error)
+}
+
+/// Sends the replies waiting in the buffer.
+fn send_replies<W: Write>(out: &Replies<W>) -> Result<(), crate::Error> {
+    out.lock().flush().map_err(answer_error)
 }
 
 /// Serves go on `input`/`output` until `close` or the end of the input;
@@ -257,7 +274,7 @@ pub fn serve<R: io::Read, W: Write + Send + 'static>(
     output: W,
 ) -> Result<gomodfs_core::stats::BuildCacheCounters, crate::Error> {
     let cache = Arc::new(Cache::open(options)?);
-    let out: Replies<W> = Arc::new(Mutex::new(output));
+    let out: Replies<W> = Arc::new(Mutex::new(io::BufWriter::with_capacity(64 * 1024, output)));
     reply(&out, &Response::hello())?;
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let reporter = options.stats_dir.as_ref().map(|dir| {
@@ -384,9 +401,21 @@ impl Cache {
     }
 }
 
-fn request_loop<R: BufRead, W: Write + Send + 'static>(
+/// Whether the input holds no further request yet (reading one would wait
+/// for go); skips the empty line that ends the last one.
+fn nothing_waiting<R: io::Read>(input: &mut io::BufReader<R>) -> bool {
+    let blank = input
+        .buffer()
+        .iter()
+        .take_while(|b| b.is_ascii_whitespace())
+        .count();
+    input.consume(blank);
+    input.buffer().is_empty()
+}
+
+fn request_loop<R: io::Read, W: Write + Send + 'static>(
     cache: &Arc<Cache>,
-    mut input: R,
+    mut input: io::BufReader<R>,
     out: &Replies<W>,
     flush_timeout: Duration,
 ) -> Result<(), crate::Error> {
@@ -396,6 +425,11 @@ fn request_loop<R: BufRead, W: Write + Send + 'static>(
     };
     let mut pool = cache.has_remote().then(|| GetPool::start(cache, out));
     loop {
+        // Before waiting for go, send what go waits for: the replies to
+        // the requests that came together go out in one write.
+        if nothing_waiting(&mut input) {
+            send_replies(out)?;
+        }
         let Some(Request { id, command }) = protocol::read_request(&mut input).map_err(broken)?
         else {
             tracing::debug!("go closed the requests without close");
@@ -417,9 +451,13 @@ fn request_loop<R: BufRead, W: Write + Send + 'static>(
                 action,
                 output,
                 size,
-            } => cache
-                .put(&mut input, id, &action, &output, size)
-                .map_err(broken)?,
+            } => {
+                // Its body may take a while to arrive.
+                send_replies(out)?;
+                cache
+                    .put(&mut input, id, &action, &output, size)
+                    .map_err(broken)?
+            }
             Command::Close => {
                 // Every get answered and the uploads done (or given up on)
                 // before go is told it may go.
@@ -433,7 +471,7 @@ fn request_loop<R: BufRead, W: Write + Send + 'static>(
                 Response::error(id, format!("unknown command {name:?}"))
             }
         };
-        reply(out, &response)?;
+        reply_later(out, &response)?;
     }
 }
 

@@ -152,12 +152,10 @@ impl Response {
         }
     }
 
-    /// Writes this reply as one JSON line and flushes it.
+    /// Writes this reply as one JSON line (the caller flushes).
     pub fn write_to(&self, out: &mut impl Write) -> io::Result<()> {
-        let mut line = serde_json::to_vec(self).map_err(io::Error::other)?;
-        line.push(b'\n');
-        out.write_all(&line)?;
-        out.flush()
+        serde_json::to_writer(&mut *out, self).map_err(io::Error::other)?;
+        out.write_all(b"\n")
     }
 }
 

@@ -3,18 +3,22 @@
 //! Every module version in `DIR/cache/download` is validated exactly like
 //! an upstream download: `.info` and `.mod` as `go` checks a proxy's
 //! answers, the zip (or, where the zip is gone, the extracted tree
-//! `DIR/<module>@<version>`, zipped in memory) by the same extraction that
-//! checks every upstream zip, and the `h1:` hash it yields must equal the
-//! cache's `.ziphash`. A module that fails is reported and skipped.
+//! `DIR/<module>@<version>`, zipped into an unnamed temporary file) by the
+//! same streaming validation that checks every upstream zip, the `h1:` hash
+//! it yields must equal the cache's `.ziphash`, and the module must pass
+//! the checksum database (`--gosumdb`, default `$GOSUMDB`) like every
+//! download. A module that fails is reported and skipped. Zips are read
+//! entry by entry, never whole into memory.
 
 use super::progress::Progress;
 use crate::Error;
 use gomodfs_core::modpath::ModuleVersion;
-use gomodfs_core::modzip::{self, Limits};
-use gomodfs_core::proxy::{ProxyFile, check_answer};
-use gomodfs_core::store::{GitStore, MetaFile, ModuleContents, Store};
+use gomodfs_core::modzip::{Limits, ModuleZip};
+use gomodfs_core::proxy::{ProxyFile, Upstream, UpstreamConfig, check_answer};
+use gomodfs_core::store::{GitStore, MetaFile, Store};
+use gomodfs_core::sumdb::{Gate, SumDbConfig};
 use parking_lot::Mutex;
-use std::io::Write;
+use std::io::Seek;
 use std::path::{Path, PathBuf};
 
 /// Options of `gomodfs import`.
@@ -26,6 +30,16 @@ pub struct ImportArgs {
     /// Store directory (default: $GOMODFS_STORE, else ~/.cache/gomodfs).
     #[arg(long, value_name = "DIR")]
     pub store: Option<PathBuf>,
+    /// Upstream GOPROXY list, through which the checksum database is
+    /// reached when the proxy proxies it (default: $GOPROXY, else
+    /// https://proxy.golang.org).
+    #[arg(long, value_name = "URL[,URL|URL]")]
+    pub proxy: Option<String>,
+    /// The checksum database every imported module is checked against, as
+    /// go's GOSUMDB: "off", a name, or "KEY [URL]" (default: $GOSUMDB,
+    /// else sum.golang.org).
+    #[arg(long, value_name = "DB")]
+    pub gosumdb: Option<String>,
     /// Modules imported at once (default: the number of cores, 2 to 8).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
@@ -153,8 +167,79 @@ fn checked(found: &Found, file: ProxyFile) -> Result<Option<bytes::Bytes>, Strin
     Ok(Some(bytes::Bytes::from(data)))
 }
 
+/// The checksum-database gate and the runtime its checks run on.
+pub struct Checks {
+    gate: Gate,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Checks {
+    /// The gate `GOSUMDB` (or `gosumdb`) asks for, reaching the database
+    /// through `proxy` (or `$GOPROXY`), keeping what it verified in
+    /// `store_dir/sumdb` as mounts do; `None` for `off`.
+    pub fn new(
+        store_dir: &Path,
+        gosumdb: Option<&str>,
+        proxy: Option<&str>,
+    ) -> Result<Option<Checks>, Error> {
+        let mut sumdb = SumDbConfig::from_env(Some(store_dir.join("sumdb")));
+        if let Some(db) = gosumdb {
+            sumdb.gosumdb = db.to_owned();
+        }
+        if sumdb.is_off() {
+            tracing::warn!(
+                "GOSUMDB=off: modules are imported without checking the checksum database"
+            );
+            return Ok(None);
+        }
+        let mut config = UpstreamConfig::from_env();
+        if let Some(proxy) = proxy {
+            config.goproxy = proxy.to_owned();
+        }
+        let Some(gate) = Gate::new(&sumdb, Some(Upstream::new(config)?))? else {
+            return Ok(None);
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|source| Error::Io {
+                context: "starting the runtime for checksum database lookups".into(),
+                source,
+            })?;
+        Ok(Some(Checks { gate, runtime }))
+    }
+
+    fn module(&self, mv: &ModuleVersion, ziphash: &str, go_mod: &[u8]) -> Result<(), String> {
+        self.runtime
+            .block_on(self.gate.check_module(mv, ziphash, go_mod))
+            .map_err(|e| e.to_string())
+    }
+
+    fn go_mod(&self, mv: &ModuleVersion, go_mod: &[u8]) -> Result<(), String> {
+        self.runtime
+            .block_on(self.gate.check_go_mod(mv, go_mod))
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The zip of `found`, opened; `None` if the cache has none.
+fn open_zip(found: &Found) -> Result<Option<std::fs::File>, String> {
+    let path = found.file("zip");
+    match std::fs::File::open(&path) {
+        Ok(file) => Ok(Some(file)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(format!("reading {}: {e}", path.display())),
+    }
+}
+
 /// Validates and stores one module version.
-fn import_one(store: &GitStore, found: &Found, limits: &Limits) -> Result<Imported, String> {
+fn import_one(
+    store: &GitStore,
+    found: &Found,
+    limits: &Limits,
+    checks: Option<&Checks>,
+) -> Result<Imported, String> {
     let mv = &found.module;
     let err = |e: gomodfs_core::Error| e.to_string();
     if store.module(mv).map_err(err)?.is_some() {
@@ -162,12 +247,12 @@ fn import_one(store: &GitStore, found: &Found, limits: &Limits) -> Result<Import
     }
     let info = checked(found, ProxyFile::Info)?;
     let go_mod = checked(found, ProxyFile::Mod)?;
-    let from_zip = found.read("zip")?;
+    let from_zip = open_zip(found)?;
     let had_zip = from_zip.is_some();
     let zip = match from_zip {
         Some(zip) => Some(zip),
         None => match &found.tree {
-            Some(tree) => Some(zip_tree(mv, tree)?),
+            Some(tree) => Some(zip_tree(mv, tree, store.dir())?),
             None => None,
         },
     };
@@ -175,6 +260,9 @@ fn import_one(store: &GitStore, found: &Found, limits: &Limits) -> Result<Import
         // Only in the module graph: its .mod (and .info) alone.
         if store.meta(mv, MetaFile::Mod).map_err(err)?.is_some() {
             return Ok(Imported::Stored);
+        }
+        if let (Some(checks), Some(go_mod)) = (checks, &go_mod) {
+            checks.go_mod(mv, go_mod)?;
         }
         let mut bytes = 0;
         for (file, data) in [(MetaFile::Mod, go_mod), (MetaFile::Info, info)] {
@@ -188,18 +276,18 @@ fn import_one(store: &GitStore, found: &Found, limits: &Limits) -> Result<Import
     let (Some(info), Some(go_mod)) = (info, go_mod) else {
         return Err("the cache has no .info or .mod for it".into());
     };
-    let extracted = modzip::extract(mv, &zip, limits).map_err(err)?;
+    let zip = ModuleZip::open(mv, zip, limits).map_err(err)?;
     let recorded = found.read("ziphash")?;
     let recorded = recorded
         .as_deref()
         .map(|r| String::from_utf8_lossy(r).trim().to_owned());
     match recorded {
-        Some(r) if r == extracted.ziphash => {}
+        Some(r) if r == zip.ziphash() => {}
         Some(r) => {
             return Err(format!(
                 "its files hash to {}, but the cache's .ziphash says {r} (changed after go \
                  verified it): skipped",
-                extracted.ziphash
+                zip.ziphash()
             ));
         }
         None if !had_zip => {
@@ -207,20 +295,21 @@ fn import_one(store: &GitStore, found: &Found, limits: &Limits) -> Result<Import
         }
         None => {}
     }
-    let bytes = extracted.files.iter().map(|(_, d)| d.len() as u64).sum();
-    let contents = ModuleContents {
-        info,
-        go_mod,
-        ziphash: extracted.ziphash,
-        files: extracted.files,
-    };
-    store.put_module(mv, &contents).map_err(err)?;
+    // Like every download: the checksum database has the last word.
+    if let Some(checks) = checks {
+        checks.module(mv, zip.ziphash(), &go_mod)?;
+    }
+    let bytes = zip.files().iter().map(|f| f.size).sum();
+    store
+        .put_module_zip(mv, &zip, &info, &go_mod, false)
+        .map_err(err)?;
     Ok(Imported::Module(bytes))
 }
 
 /// The files of an extracted module tree as a module zip (stored, not
-/// compressed), so that it is checked exactly like a downloaded one.
-fn zip_tree(mv: &ModuleVersion, tree: &Path) -> Result<Vec<u8>, String> {
+/// compressed) in an unnamed temporary file in `scratch`, so that it is
+/// checked exactly like a downloaded one.
+fn zip_tree(mv: &ModuleVersion, tree: &Path, scratch: &Path) -> Result<std::fs::File, String> {
     let mut files = Vec::new();
     let mut stack = vec![(tree.to_owned(), String::new())];
     while let Some((dir, rel)) = stack.pop() {
@@ -247,19 +336,22 @@ fn zip_tree(mv: &ModuleVersion, tree: &Path) -> Result<Vec<u8>, String> {
         }
     }
     files.sort();
-    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let file = tempfile::tempfile_in(scratch)
+        .map_err(|e| format!("creating a temporary file in {}: {e}", scratch.display()))?;
+    let mut w = zip::ZipWriter::new(file);
     let options = zip::write::SimpleFileOptions::default()
         .compression_method(zip::CompressionMethod::Stored)
         .large_file(true);
     for (rel, path) in files {
-        let data = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut data =
+            std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         w.start_file(format!("{mv}/{rel}"), options)
-            .and_then(|()| w.write_all(&data).map_err(zip::result::ZipError::from))
             .map_err(|e| format!("{rel}: {e}"))?;
+        std::io::copy(&mut data, &mut w).map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    w.finish()
-        .map(std::io::Cursor::into_inner)
-        .map_err(|e| e.to_string())
+    let mut file = w.finish().map_err(|e| e.to_string())?;
+    file.rewind().map_err(|e| e.to_string())?;
+    Ok(file)
 }
 
 /// The summary of an import.
@@ -277,8 +369,14 @@ pub struct ImportReport {
     pub skipped: Vec<(String, String)>,
 }
 
-/// Imports the GOMODCACHE at `dir` into `store`, `jobs` modules at once.
-pub fn import(store: &GitStore, dir: &Path, jobs: usize) -> Result<ImportReport, Error> {
+/// Imports the GOMODCACHE at `dir` into `store`, `jobs` modules at once,
+/// each module checked with `checks` (the checksum database) if given.
+pub fn import(
+    store: &GitStore,
+    dir: &Path,
+    jobs: usize,
+    checks: Option<&Checks>,
+) -> Result<ImportReport, Error> {
     let found = scan(dir)?;
     eprintln!(
         "import: {} module versions in {}",
@@ -291,7 +389,7 @@ pub fn import(store: &GitStore, dir: &Path, jobs: usize) -> Result<ImportReport,
     super::for_each_parallel(
         &found,
         jobs,
-        |f| import_one(store, f, &limits),
+        |f| import_one(store, f, &limits, checks),
         |f, result| {
             let mut r = report.lock();
             let bytes = match result {
@@ -327,11 +425,14 @@ pub fn import(store: &GitStore, dir: &Path, jobs: usize) -> Result<ImportReport,
 
 /// Runs `gomodfs import`: true when nothing was skipped.
 pub fn run(args: &ImportArgs) -> Result<bool, Error> {
-    let store = GitStore::open(&super::store_dir(args.store.as_deref())?)?;
+    let dir = super::store_dir(args.store.as_deref())?;
+    let store = GitStore::open(&dir)?;
+    let checks = Checks::new(&dir, args.gosumdb.as_deref(), args.proxy.as_deref())?;
     let report = import(
         &store,
         &args.dir,
         args.jobs.unwrap_or_else(super::default_jobs),
+        checks.as_ref(),
     )?;
     println!(
         "import: {} modules ({}) and {} go.mod-only versions stored, {} already stored, {} skipped",

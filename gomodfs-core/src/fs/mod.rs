@@ -250,7 +250,7 @@ impl Default for ModFsOptions {
     fn default() -> Self {
         ModFsOptions {
             module_cache_bytes: 64 << 20,
-            blob_cache_bytes: 256 << 20,
+            blob_cache_bytes: 64 << 20,
             limits: Limits::default(),
             runtime: None,
             #[cfg(feature = "remote")]

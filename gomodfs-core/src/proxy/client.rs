@@ -5,6 +5,7 @@ use super::answers::{RawResponse, UpstreamStats};
 use super::config::{HttpProxy, ProxyEntry, Target, UpstreamConfig, parse_goproxy};
 use super::negative::{Key, NegativeCache};
 use super::rate::RateWindow;
+use super::sink::{BodySink, FileSink};
 use super::{netrc, pattern};
 use crate::error::{Error, Result};
 use crate::modpath::ModuleVersion;
@@ -233,6 +234,40 @@ impl Upstream {
         }
     }
 
+    /// Fetches one file of a module version like [`Upstream::fetch`], into
+    /// `out` (from its start; a retry starts it over) instead of memory:
+    /// for module zips, so memory stays bounded whatever their size.
+    /// Returns the body's length. Same GOPROXY walk, retries, timeouts,
+    /// body limit, negative cache and errors as [`Upstream::fetch`], but
+    /// no single flight (the caller's own single flight covers zips); an
+    /// error writing `out` is [`Error::Upstream`] naming it.
+    pub async fn fetch_to_file(
+        &self,
+        module: &ModuleVersion,
+        file: ProxyFile,
+        out: &mut std::fs::File,
+    ) -> Result<u64> {
+        if self.is_shut_down() {
+            return Err(upstream_err(module, file, SHUTTING_DOWN));
+        }
+        let key: Key = (module.clone(), file);
+        if let Some(err) = self.inner.negative.get(&key) {
+            bump(&self.inner.stats.negative_hits, 1);
+            return Err(err);
+        }
+        let mut sink = FileSink::new(out);
+        let result = tokio::select! {
+            result = self.inner.fetch_list_into(module, file, &mut sink) => result,
+            () = self.inner.shut_down() => Err(upstream_err(module, file, SHUTTING_DOWN)),
+        };
+        match &result {
+            Err(e @ Error::ModuleNotFound { .. }) => self.inner.negative.insert(key, e.clone()),
+            Err(_) => bump(&self.inner.stats.errors, 1),
+            Ok(()) => {}
+        }
+        result.map(|()| sink.len())
+    }
+
     /// Fetches any proxy URL path (`<E(path)>/@v/list`, `<E(path)>/@latest`,
     /// `sumdb/<name>/...`) from the GOPROXY list, for frontends that pass
     /// such requests through. `url_path` has no leading `/` and is appended
@@ -377,8 +412,21 @@ impl Inner {
         let _ = rx.wait_for(|down| *down).await;
     }
 
-    /// Walks the GOPROXY list like `go`'s `TryProxies`.
+    /// [`Inner::fetch_list_into`] memory.
     async fn fetch_list(&self, module: &ModuleVersion, file: ProxyFile) -> Result<Bytes> {
+        let mut body = BytesMut::new();
+        self.fetch_list_into(module, file, &mut body).await?;
+        Ok(body.freeze())
+    }
+
+    /// Walks the GOPROXY list like `go`'s `TryProxies`, writing the body
+    /// that one proxy answers into `sink`.
+    async fn fetch_list_into(
+        &self,
+        module: &ModuleVersion,
+        file: ProxyFile,
+        sink: &mut dyn BodySink,
+    ) -> Result<()> {
         if !self.noproxy.is_empty() && pattern::match_prefix_patterns(&self.noproxy, module.path())
         {
             return Err(upstream_err(
@@ -405,12 +453,13 @@ impl Inner {
                 Target::Off => Err(upstream_err(module, file, OFF)),
                 Target::Direct => Err(upstream_err(module, file, DIRECT_UNSUPPORTED)),
                 Target::Http { base, auth, .. } => {
-                    self.fetch_http(module, file, base, auth.as_ref()).await
+                    self.fetch_http(module, file, base, auth.as_ref(), sink)
+                        .await
                 }
-                Target::File { dir, url } => self.fetch_file(module, file, dir, url).await,
+                Target::File { dir, url } => self.fetch_file(module, file, dir, url, sink).await,
             };
             let err = match result {
-                Ok(body) => return Ok(body),
+                Ok(()) => return Ok(()),
                 Err(e) => e,
             };
             let not_found = matches!(err, Error::ModuleNotFound { .. });
@@ -443,14 +492,16 @@ impl Inner {
         })
     }
 
-    /// Fetches from one HTTP(S) proxy, retrying transient failures.
+    /// Fetches from one HTTP(S) proxy into `sink`, retrying transient
+    /// failures.
     async fn fetch_http(
         &self,
         module: &ModuleVersion,
         file: ProxyFile,
         base: &str,
         auth: Option<&(String, String)>,
-    ) -> Result<Bytes> {
+        sink: &mut dyn BodySink,
+    ) -> Result<()> {
         let url = format!(
             "{base}/{}/@v/{}.{}",
             module.escaped_path(),
@@ -461,18 +512,18 @@ impl Inner {
         loop {
             bump(&self.stats.requests, 1);
             let started = Instant::now();
-            let (status, result) = self.attempt(&url, auth).await;
+            let (status, result) = self.attempt(&url, auth, sink).await;
             tracing::debug!(
                 url = %url,
                 status = %status.map_or_else(|| "-".to_owned(), |s| s.as_u16().to_string()),
-                bytes = result.as_ref().map_or(0, |b| b.len()),
+                bytes = if result.is_ok() { sink.len() } else { 0 },
                 duration_ms = started.elapsed().as_millis() as u64,
                 "GOPROXY request"
             );
             let cause = match result {
-                Ok(body) => {
-                    bump(&self.stats.bytes, body.len() as u64);
-                    return Ok(body);
+                Ok(()) => {
+                    bump(&self.stats.bytes, sink.len());
+                    return Ok(());
                 }
                 Err(Failure::NotFound(detail, ..)) => {
                     bump(&self.stats.not_found, 1);
@@ -527,16 +578,20 @@ impl Inner {
         let mut attempt: u32 = 0;
         loop {
             bump(&self.stats.requests, 1);
-            let (status, result) = self.attempt(&url, auth).await;
+            let mut body = BytesMut::new();
+            let (status, result) = self.attempt(&url, auth, &mut body).await;
             tracing::debug!(
                 url = %url,
                 status = %status.map_or_else(|| "-".to_owned(), |s| s.as_u16().to_string()),
                 "GOPROXY pass-through request"
             );
             let cause = match result {
-                Ok(body) => {
+                Ok(()) => {
                     bump(&self.stats.bytes, body.len() as u64);
-                    return Ok(RawResponse { status: 200, body });
+                    return Ok(RawResponse {
+                        status: 200,
+                        body: body.freeze(),
+                    });
                 }
                 Err(Failure::NotFound(_, status, body)) => {
                     bump(&self.stats.not_found, 1);
@@ -614,13 +669,17 @@ impl Inner {
         }
     }
 
-    /// One HTTP request. Returns the status (if a response came) and the
-    /// body or how it failed.
+    /// One HTTP request, its body written to `sink` (started over first).
+    /// Returns the status (if a response came) and how it failed.
     async fn attempt(
         &self,
         url: &str,
         auth: Option<&(String, String)>,
-    ) -> (Option<reqwest::StatusCode>, Result<Bytes, Failure>) {
+        sink: &mut dyn BodySink,
+    ) -> (Option<reqwest::StatusCode>, Result<(), Failure>) {
+        if let Err(e) = sink.reset() {
+            return (None, Err(sink_failure(&e)));
+        }
         let mut req = self.client.get(url);
         if let Some((user, pass)) = auth {
             req = req.basic_auth(user, Some(pass));
@@ -648,7 +707,7 @@ impl Inner {
         };
         let status = resp.status();
         if status.is_success() {
-            return (Some(status), self.read_body(&mut resp).await);
+            return (Some(status), self.read_body(&mut resp, sink).await);
         }
         let raw = self.read_snippet(&mut resp).await;
         let snippet = one_line(&raw);
@@ -668,7 +727,11 @@ impl Inner {
     /// Reads a whole body: idle timeout, minimum rate (see
     /// [`UpstreamConfig::min_rate`]), size limit, and a check against
     /// Content-Length so a truncated body is never returned.
-    async fn read_body(&self, resp: &mut reqwest::Response) -> Result<Bytes, Failure> {
+    async fn read_body(
+        &self,
+        resp: &mut reqwest::Response,
+        sink: &mut dyn BodySink,
+    ) -> Result<(), Failure> {
         let declared = resp.content_length();
         if let Some(n) = declared
             && n > self.max_body
@@ -678,51 +741,48 @@ impl Inner {
                 self.max_body
             )));
         }
-        // Reserve the declared size (at most max_body, checked above) so a
-        // large zip is not copied while growing; pages a lying proxy never
-        // fills are never touched.
-        let mut buf = BytesMut::with_capacity(usize::try_from(declared.unwrap_or(0)).unwrap_or(0));
+        sink.expect(declared.unwrap_or(0));
         let mut rate = RateWindow::new(self.idle_timeout, self.min_rate);
         loop {
             let deadline = rate.deadline();
             match tokio::time::timeout_at(deadline.into(), resp.chunk()).await {
                 Err(_) => {
-                    if let Some(cause) = rate.check(buf.len()) {
+                    if let Some(cause) = rate.check(sink.len() as usize) {
                         return Err(Failure::Transient(cause));
                     }
                 }
                 Ok(Err(e)) => {
                     return Err(Failure::Transient(format!(
                         "reading the body after {} bytes: {}",
-                        buf.len(),
+                        sink.len(),
                         chain(&e)
                     )));
                 }
                 Ok(Ok(None)) => break,
                 Ok(Ok(Some(chunk))) => {
-                    if (buf.len() + chunk.len()) as u64 > self.max_body {
+                    if sink.len() + chunk.len() as u64 > self.max_body {
                         return Err(Failure::Fatal(format!(
                             "response body exceeds the limit of {} bytes",
                             self.max_body
                         )));
                     }
-                    buf.extend_from_slice(&chunk);
+                    sink.append(&chunk).map_err(|e| sink_failure(&e))?;
                     rate.received(chunk.len());
-                    if let Some(cause) = rate.check(buf.len()) {
+                    if let Some(cause) = rate.check(sink.len() as usize) {
                         return Err(Failure::Transient(cause));
                     }
                 }
             }
         }
         if let Some(n) = declared
-            && buf.len() as u64 != n
+            && sink.len() != n
         {
             return Err(Failure::Transient(format!(
                 "truncated body: got {} of {n} bytes",
-                buf.len()
+                sink.len()
             )));
         }
-        Ok(buf.freeze())
+        Ok(())
     }
 
     /// The start of an error response's body (at most [`ERROR_SNIPPET`]
@@ -740,14 +800,17 @@ impl Inner {
         Bytes::from(buf)
     }
 
-    /// Reads `<dir>/<E(path)>/@v/<E(version)>.<ext>` of a `file://` proxy.
+    /// Reads `<dir>/<E(path)>/@v/<E(version)>.<ext>` of a `file://` proxy
+    /// into `sink`, in chunks (local reads, done inline: they do not wait
+    /// on a network).
     async fn fetch_file(
         &self,
         module: &ModuleVersion,
         file: ProxyFile,
         dir: &std::path::Path,
         url: &str,
-    ) -> Result<Bytes> {
+        sink: &mut dyn BodySink,
+    ) -> Result<()> {
         bump(&self.stats.requests, 1);
         let rel = format!(
             "{}/@v/{}.{}",
@@ -758,26 +821,38 @@ impl Inner {
         let path = dir.join(&rel);
         let max = self.max_body;
         let started = Instant::now();
-        let read = tokio::task::spawn_blocking(move || -> std::io::Result<Result<Vec<u8>, u64>> {
-            let len = std::fs::metadata(&path)?.len();
+        let where_ = format!("{url}/{rel}");
+        let copy = |sink: &mut dyn BodySink| -> std::io::Result<Result<(), u64>> {
+            let mut f = std::fs::File::open(&path)?;
+            let len = f.metadata()?.len();
             if len > max {
                 return Ok(Err(len));
             }
-            std::fs::read(&path).map(Ok)
-        })
-        .await;
-        let where_ = format!("{url}/{rel}");
-        let result = match read {
-            Ok(Ok(Ok(data))) => {
-                bump(&self.stats.bytes, data.len() as u64);
-                Ok(Bytes::from(data))
+            sink.reset()?;
+            sink.expect(len);
+            let mut buf = vec![0u8; FILE_CHUNK];
+            loop {
+                let n = std::io::Read::read(&mut f, &mut buf)?;
+                if n == 0 {
+                    return Ok(Ok(()));
+                }
+                if sink.len() + n as u64 > max {
+                    return Ok(Err(sink.len() + n as u64));
+                }
+                sink.append(&buf[..n])?;
             }
-            Ok(Ok(Err(len))) => Err(upstream_err(
+        };
+        let result = match copy(sink) {
+            Ok(Ok(())) => {
+                bump(&self.stats.bytes, sink.len());
+                Ok(())
+            }
+            Ok(Err(len)) => Err(upstream_err(
                 module,
                 file,
                 format!("{where_}: file of {len} bytes exceeds the limit of {max} bytes"),
             )),
-            Ok(Err(e))
+            Err(e)
                 if matches!(
                     e.kind(),
                     std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
@@ -790,18 +865,26 @@ impl Inner {
                     detail: format!("{where_}: {e}"),
                 })
             }
-            Ok(Err(e)) => Err(upstream_err(module, file, format!("{where_}: {e}"))),
             Err(e) => Err(upstream_err(module, file, format!("{where_}: {e}"))),
         };
         tracing::debug!(
             url = %where_,
             status = if result.is_ok() { "ok" } else { "error" },
-            bytes = result.as_ref().map_or(0, |b| b.len()),
+            bytes = if result.is_ok() { sink.len() } else { 0 },
             duration_ms = started.elapsed().as_millis() as u64,
             "GOPROXY file read"
         );
         result
     }
+}
+
+/// Bytes read per step from a `file://` proxy.
+const FILE_CHUNK: usize = 1 << 20;
+
+/// A failure to write a body where it goes (a full disk, say): not worth
+/// retrying.
+fn sink_failure(e: &std::io::Error) -> Failure {
+    Failure::Fatal(format!("writing the download to a temporary file: {e}"))
 }
 
 /// A body snippet on one line, for messages.

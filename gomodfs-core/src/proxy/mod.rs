@@ -34,6 +34,8 @@ mod offline;
 mod pattern;
 #[cfg(feature = "net")]
 mod rate;
+#[cfg(feature = "net")]
+mod sink;
 mod validate;
 
 pub use answers::{RawResponse, UpstreamStats};

@@ -23,6 +23,16 @@ impl Upstream {
         match *self {}
     }
 
+    /// Never called: there is no upstream to fetch from.
+    pub async fn fetch_to_file(
+        &self,
+        _module: &ModuleVersion,
+        _file: ProxyFile,
+        _out: &mut std::fs::File,
+    ) -> Result<u64> {
+        match *self {}
+    }
+
     /// Never called: there is no upstream to ask.
     pub async fn fetch_raw(&self, _url_path: &str, _module: Option<&str>) -> Result<RawResponse> {
         match *self {}

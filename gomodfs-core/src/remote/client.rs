@@ -1,5 +1,8 @@
 //! [`Remote`]: get, head, put-if-absent and delete of one key in the remote
-//! store, with the prefix applied and every call bounded in time.
+//! store, with the prefix applied and every call bounded in time. Large
+//! objects can be read as a stream ([`Remote::get_stream`]) and written
+//! from a file ([`Remote::put_data_if_absent`]), memory bounded whatever
+//! their size.
 //!
 //! After a failure (not a "not found"), the remote counts as down for
 //! [`DOWN_FOR`]: reads skip it ([`Remote::is_down`]) so that a remote that
@@ -8,9 +11,12 @@
 
 use crate::error::{Error, Result};
 use bytes::Bytes;
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, WriteMultipart};
 use parking_lot::Mutex;
+use std::io::Read;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -23,6 +29,85 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Objects up to this size are written within [`READ_TIMEOUT`].
 const SMALL: usize = 64 << 10;
+
+/// Objects larger than this are written in parts of this size by
+/// [`Remote::put_data_if_absent`] (S3's smallest part); smaller ones in one
+/// request.
+pub const PART_SIZE: usize = 5 << 20;
+
+/// A file is read this much at a time while it is uploaded.
+const FILE_CHUNK: usize = 1 << 20;
+
+/// The bytes of an object to write.
+#[derive(Debug, Clone)]
+pub enum ObjectData {
+    /// Held in memory.
+    Bytes(Bytes),
+    /// `head`, then the `len` bytes of the file at `path`, read while they
+    /// are uploaded.
+    File {
+        /// Bytes before the file's.
+        head: Bytes,
+        /// The file.
+        path: std::path::PathBuf,
+        /// How many bytes the file must have.
+        len: u64,
+    },
+}
+
+impl ObjectData {
+    /// The object's size in bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            ObjectData::Bytes(b) => b.len() as u64,
+            ObjectData::File { head, len, .. } => head.len() as u64 + len,
+        }
+    }
+
+    /// Whether the object is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl From<Bytes> for ObjectData {
+    fn from(bytes: Bytes) -> ObjectData {
+        ObjectData::Bytes(bytes)
+    }
+}
+
+/// An object being read from the remote ([`Remote::get_stream`]): its
+/// chunks as they arrive.
+pub struct RemoteBody<'a> {
+    remote: &'a Remote,
+    key: String,
+    size: u64,
+    stream: BoxStream<'static, object_store::Result<Bytes>>,
+}
+
+impl RemoteBody<'_> {
+    /// The object's size, as the remote announced it.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The next chunk; `None` at the end. Each chunk must arrive within
+    /// [`READ_TIMEOUT`] (a stalled transfer is an error, a slow one is not).
+    pub async fn chunk(&mut self) -> Result<Option<Bytes>> {
+        let RemoteBody {
+            remote,
+            key,
+            stream,
+            ..
+        } = self;
+        let result = remote
+            .bounded(key, remote.read_timeout, async {
+                stream.next().await.transpose()
+            })
+            .await;
+        remote.note(result)
+    }
+}
 
 /// The outcome of [`Remote::put_if_absent`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,6 +194,27 @@ impl Remote {
         self.note(result)
     }
 
+    /// The object at `key` as a stream of chunks, `None` if there is none:
+    /// nothing is held in memory whole.
+    pub async fn get_stream(&self, key: &str) -> Result<Option<RemoteBody<'_>>> {
+        let path = self.path(key)?;
+        let result = self
+            .bounded(key, self.read_timeout, async {
+                match self.store.get(&path).await {
+                    Ok(found) => Ok(Some((found.meta.size, found.into_stream()))),
+                    Err(object_store::Error::NotFound { .. }) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            })
+            .await;
+        Ok(self.note(result)?.map(|(size, stream)| RemoteBody {
+            remote: self,
+            key: key.to_owned(),
+            size,
+            stream,
+        }))
+    }
+
     /// The size of the object at `key`, `None` if there is none.
     pub async fn head(&self, key: &str) -> Result<Option<u64>> {
         let path = self.path(key)?;
@@ -151,6 +257,77 @@ impl Remote {
                     ) => Ok(Put::Exists),
                     Err(e) => Err(e),
                 }
+            })
+            .await;
+        self.note(result)
+    }
+
+    /// Creates the object at `key` from `data` unless one exists already.
+    /// Up to [`PART_SIZE`] this is [`Remote::put_if_absent`]; a larger file
+    /// is uploaded in parts read from it as they go (memory bounded by two
+    /// parts), after a check that the key is free: a multipart upload
+    /// cannot be conditional, so a writer racing another on the same key
+    /// may replace its object (callers write keys whose objects check
+    /// themselves, such as content-addressed ones).
+    pub async fn put_data_if_absent(&self, key: &str, data: ObjectData) -> Result<Put> {
+        let total = data.len();
+        let (head, file, len) = match data {
+            ObjectData::Bytes(bytes) => return self.put_if_absent(key, bytes).await,
+            ObjectData::File { head, path, len } => (head, path, len),
+        };
+        if total <= PART_SIZE as u64 {
+            let read = tokio::task::spawn_blocking(move || -> std::io::Result<Bytes> {
+                let mut all = Vec::with_capacity(total as usize);
+                all.extend_from_slice(&head);
+                read_exactly(&file, len, |chunk| {
+                    all.extend_from_slice(chunk);
+                    true
+                })?;
+                Ok(Bytes::from(all))
+            })
+            .await
+            .map_err(|e| self.error(format!("{key}: reading the file to upload: {e}")))?
+            .map_err(|e| self.error(format!("{key}: reading the file to upload: {e}")))?;
+            return self.put_if_absent(key, read).await;
+        }
+        if self.head(key).await?.is_some() {
+            return Ok(Put::Exists);
+        }
+        let path = self.path(key)?;
+        // Each part has the request timeout; the whole gets one per 64 MiB.
+        let parts = u32::try_from(total / (64 << 20)).unwrap_or(u32::MAX);
+        let limit = self.timeout.saturating_mul(parts.saturating_add(1));
+        let result = self
+            .bounded(key, limit, async {
+                let upload = self.store.put_multipart(&path).await?;
+                let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+                writer.put(head);
+                let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(2);
+                let reader = tokio::task::spawn_blocking(move || {
+                    let sent = read_exactly(&file, len, |chunk| {
+                        tx.blocking_send(Ok(Bytes::copy_from_slice(chunk))).is_ok()
+                    });
+                    if let Err(e) = sent {
+                        let _ = tx.blocking_send(Err(e));
+                    }
+                });
+                while let Some(chunk) = rx.recv().await {
+                    match chunk {
+                        Ok(chunk) => {
+                            writer.wait_for_capacity(1).await?;
+                            writer.put(chunk);
+                        }
+                        Err(e) => {
+                            let _ = writer.abort().await;
+                            return Err(object_store::Error::Generic {
+                                store: "file",
+                                source: Box::new(e),
+                            });
+                        }
+                    }
+                }
+                let _ = reader.await;
+                writer.finish().await.map(|_| Put::Created)
             })
             .await;
         self.note(result)
@@ -234,6 +411,36 @@ impl Remote {
     }
 }
 
+/// Reads exactly `len` bytes of the file at `path`, [`FILE_CHUNK`] at a
+/// time, into `sink` (which returns `false` to stop early); a file of
+/// another length is an error.
+fn read_exactly(
+    path: &std::path::Path,
+    len: u64,
+    mut sink: impl FnMut(&[u8]) -> bool,
+) -> std::io::Result<()> {
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; FILE_CHUNK];
+    let mut read = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        read += n as u64;
+        if read > len || !sink(&buf[..n]) {
+            break;
+        }
+    }
+    if read != len {
+        return Err(std::io::Error::other(format!(
+            "{} changed: {read} bytes where {len} were expected",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
 /// An object_store error on one line, with its sources.
 fn one_line(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
@@ -310,5 +517,43 @@ mod tests {
         assert_eq!(r.head("a/b").await.unwrap(), None);
         assert!(r.probe().await.is_ok());
         assert!(!r.is_down());
+    }
+
+    #[tokio::test]
+    async fn files_go_up_in_parts_and_come_back_in_chunks() {
+        let r = Remote::in_memory();
+        let dir = tempfile::tempdir().unwrap();
+        for (name, size) in [("small", 1000), ("big", 2 * PART_SIZE + 12345)] {
+            let file = dir.path().join(name);
+            let body: Vec<u8> = (0..size).map(|i| (i * 7 % 251) as u8).collect();
+            std::fs::write(&file, &body).unwrap();
+            let data = ObjectData::File {
+                head: Bytes::from_static(b"head\n"),
+                path: file.clone(),
+                len: size as u64,
+            };
+            assert_eq!(data.len(), size as u64 + 5);
+            let put = r.put_data_if_absent(name, data.clone()).await.unwrap();
+            assert_eq!(put, Put::Created);
+            let put = r.put_data_if_absent(name, data).await.unwrap();
+            assert_eq!(put, Put::Exists);
+            let mut stream = r.get_stream(name).await.unwrap().unwrap();
+            assert_eq!(stream.size(), size as u64 + 5);
+            let mut got = Vec::new();
+            while let Some(chunk) = stream.chunk().await.unwrap() {
+                got.extend_from_slice(&chunk);
+            }
+            assert_eq!(&got[..5], b"head\n");
+            assert!(got[5..] == body[..], "{name} came back different");
+            // A file that is not the length it was queued with is refused.
+            let wrong = ObjectData::File {
+                head: Bytes::new(),
+                path: file,
+                len: size as u64 - 1,
+            };
+            assert!(r.put_data_if_absent("wrong", wrong).await.is_err());
+            assert!(r.get_stream("wrong").await.unwrap().is_none());
+        }
+        assert!(r.get_stream("none").await.unwrap().is_none());
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! - [`config`]: the URL, the standard AWS variables, the flags, the probe.
 //! - [`client`]: [`Remote`], get / head / put-if-absent / delete of one key,
-//!   bounded in time; reusable for any kind of object.
+//!   bounded in time, streamed for large objects; reusable for any kind of
+//!   object.
 //! - [`layout`]: the object keys of module versions (documented there and
 //!   in docs/ARCHITECTURE.md).
 //! - [`queue`]: [`WriteBehind`], the durable write-behind upload queue;
@@ -20,7 +21,7 @@ pub mod lease;
 pub mod queue;
 pub mod tier;
 
-pub use client::{Put, Remote};
+pub use client::{ObjectData, Put, Remote, RemoteBody};
 pub use config::RemoteConfig;
 pub use queue::{Pending, QueueStats, UploadSource, WriteBehind, WriteBehindOptions};
 pub use tier::{FleetTier, RemoteModule, RemoteSnapshot, TierOptions, Upload};

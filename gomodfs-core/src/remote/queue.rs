@@ -13,10 +13,9 @@
 //! bounded concurrency and are retried with exponential backoff until they
 //! succeed; nothing waits for them except [`WriteBehind::flush`].
 
-use super::client::Remote;
+use super::client::{ObjectData, Remote};
 use crate::error::{Error, Result};
 pub use crate::stats::QueueStats;
-use bytes::Bytes;
 use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
@@ -28,11 +27,12 @@ use std::time::{Duration, Instant};
 
 /// What to upload for a queued entry.
 pub trait UploadSource: Send + Sync + 'static {
-    /// The objects of `entry` as `(key, bytes)`, uploaded in this order with
-    /// [`Remote::put_if_absent`] (put the object readers look for last).
+    /// The objects of `entry` as `(key, data)`, uploaded in this order with
+    /// [`Remote::put_data_if_absent`] (put the object readers look for
+    /// last); a file is read while it is uploaded.
     /// `Ok(None)`: there is nothing to upload any more (the entry is
     /// dropped). Called on a blocking thread.
-    fn objects(&self, entry: &str) -> Result<Option<Vec<(String, Bytes)>>>;
+    fn objects(&self, entry: &str) -> Result<Option<Vec<(String, ObjectData)>>>;
 
     /// Called once every object of `entry` is in the remote.
     fn uploaded(&self, _entry: &str) {}
@@ -273,8 +273,8 @@ impl WriteBehind {
             return Ok(());
         };
         for (key, data) in objects {
-            let len = data.len() as u64;
-            match self.remote.put_if_absent(&key, data).await? {
+            let len = data.len();
+            match self.remote.put_data_if_absent(&key, data).await? {
                 super::client::Put::Created => {
                     self.bytes.fetch_add(len, Ordering::Relaxed);
                 }
@@ -299,19 +299,20 @@ fn marker_name(entry: &str) -> String {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use bytes::Bytes;
 
     /// Uploads `<entry>/a` and `<entry>/b`; entries starting with `gone`
     /// have nothing to upload.
     struct Letters;
 
     impl UploadSource for Letters {
-        fn objects(&self, entry: &str) -> Result<Option<Vec<(String, Bytes)>>> {
+        fn objects(&self, entry: &str) -> Result<Option<Vec<(String, ObjectData)>>> {
             if entry.starts_with("gone") {
                 return Ok(None);
             }
             Ok(Some(vec![
-                (format!("{entry}/a"), Bytes::from_static(b"a")),
-                (format!("{entry}/b"), Bytes::from_static(b"b")),
+                (format!("{entry}/a"), Bytes::from_static(b"a").into()),
+                (format!("{entry}/b"), Bytes::from_static(b"b").into()),
             ]))
         }
     }

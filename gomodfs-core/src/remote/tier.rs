@@ -12,6 +12,7 @@
 //!   module in the durable [`WriteBehind`] queue; [`ModuleSource`]
 //!   regenerates the objects from the local store when the upload runs.
 
+use super::client::ObjectData;
 use super::client::Remote;
 use super::layout::{self, ModuleMeta, Object};
 use super::lease::{self, Lease};
@@ -521,7 +522,7 @@ fn parse_entry(entry: &str) -> Result<(Upload, ModuleVersion)> {
 }
 
 impl UploadSource for ModuleSource {
-    fn objects(&self, entry: &str) -> Result<Option<Vec<(String, Bytes)>>> {
+    fn objects(&self, entry: &str) -> Result<Option<Vec<(String, ObjectData)>>> {
         let (what, mv) = match parse_entry(entry) {
             Ok(parsed) => parsed,
             Err(e) => {
@@ -538,7 +539,7 @@ impl UploadSource for ModuleSource {
                 Ok(self
                     .store
                     .meta(&mv, file)?
-                    .map(|data| vec![(layout::key(&mv, object), data)]))
+                    .map(|data| vec![(layout::key(&mv, object), data.into())]))
             }
             Upload::Module => {
                 let Some(module) = self.store.module(&mv)? else {
@@ -582,8 +583,8 @@ impl UploadSource for ModuleSource {
                 }
                 // The metadata last: its presence says the module is complete.
                 Ok(Some(vec![
-                    (layout::key(&mv, Object::Zip), Bytes::from(zip)),
-                    (layout::key(&mv, Object::Meta), meta.to_bytes()),
+                    (layout::key(&mv, Object::Zip), Bytes::from(zip).into()),
+                    (layout::key(&mv, Object::Meta), meta.to_bytes().into()),
                 ]))
             }
         }

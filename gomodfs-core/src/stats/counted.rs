@@ -37,6 +37,22 @@ impl Store for CountedStore {
             self.inner.replace_module(module, contents)
         })
     }
+    fn put_module_zip(
+        &self,
+        module: &ModuleVersion,
+        zip: &crate::modzip::ModuleZip,
+        info: &Bytes,
+        go_mod: &Bytes,
+        replace: bool,
+    ) -> Result<()> {
+        self.timed(Op::StorePutModule, || {
+            self.inner
+                .put_module_zip(module, zip, info, go_mod, replace)
+        })
+    }
+    fn scratch_dir(&self) -> std::path::PathBuf {
+        self.inner.scratch_dir()
+    }
     fn meta(&self, module: &ModuleVersion, file: MetaFile) -> Result<Option<Bytes>> {
         self.timed(Op::StoreMeta, || self.inner.meta(module, file))
     }

@@ -26,6 +26,7 @@ pub mod memory;
 
 use crate::error::Result;
 use crate::modpath::ModuleVersion;
+use crate::modzip::ModuleZip;
 use bytes::Bytes;
 use std::fmt;
 use std::sync::Arc;
@@ -169,6 +170,35 @@ pub trait Store: Send + Sync {
         self.put_module(module, contents)
     }
 
+    /// Stores a whole module from its validated zip on disk (`zip`), with
+    /// the proxy's `.info` and `.mod`: as [`Store::replace_module`] with
+    /// `replace`, else as [`Store::put_module`], and as atomic. The default
+    /// reads every file into memory and calls one of those; the git store
+    /// writes its pack from the zip with memory bounded whatever the
+    /// module's size.
+    fn put_module_zip(
+        &self,
+        module: &ModuleVersion,
+        zip: &ModuleZip,
+        info: &Bytes,
+        go_mod: &Bytes,
+        replace: bool,
+    ) -> Result<()> {
+        let contents = zip.to_contents(info.clone(), go_mod.clone())?;
+        if replace {
+            self.replace_module(module, &contents)
+        } else {
+            self.put_module(module, &contents)
+        }
+    }
+
+    /// A directory for temporary files of this store (downloads being
+    /// validated), on the store's own file system if it has one; the
+    /// default is the system's temporary directory.
+    fn scratch_dir(&self) -> std::path::PathBuf {
+        std::env::temp_dir()
+    }
+
     /// A `.info` or `.mod` file, if stored on its own or as part of a module.
     fn meta(&self, module: &ModuleVersion, file: MetaFile) -> Result<Option<Bytes>>;
 
@@ -228,6 +258,19 @@ macro_rules! forward_store {
             }
             fn replace_module(&self, module: &ModuleVersion, contents: &ModuleContents) -> Result<()> {
                 (**self).replace_module(module, contents)
+            }
+            fn put_module_zip(
+                &self,
+                module: &ModuleVersion,
+                zip: &ModuleZip,
+                info: &Bytes,
+                go_mod: &Bytes,
+                replace: bool,
+            ) -> Result<()> {
+                (**self).put_module_zip(module, zip, info, go_mod, replace)
+            }
+            fn scratch_dir(&self) -> std::path::PathBuf {
+                (**self).scratch_dir()
             }
             fn meta(&self, module: &ModuleVersion, file: MetaFile) -> Result<Option<Bytes>> {
                 (**self).meta(module, file)

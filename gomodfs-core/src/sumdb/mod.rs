@@ -10,11 +10,13 @@
 //! - `client`: lookups, inclusion and consistency checks, fail closed.
 //! - `treehead`: the last tree head seen, kept in the store directory.
 //! - `files`: the verified lookups and tiles, kept for serving.
+//! - [`Gate`]: the same check for callers outside the fetcher (import).
 //! - `names`: the grammar of the sumdb cache paths.
 
 mod client;
 pub mod config;
 mod files;
+mod gate;
 mod names;
 pub mod note;
 pub mod tlog;
@@ -22,6 +24,7 @@ mod treehead;
 
 pub(crate) use client::{Checker, Hashed};
 pub use config::SumDbConfig;
+pub use gate::Gate;
 pub(crate) use names::SumDbName;
 
 use crate::error::Result;

@@ -112,6 +112,7 @@
 //! the objects of a put whose ref is not written yet are unreachable.
 
 mod compact;
+mod from_zip;
 mod fsck;
 mod gc;
 mod gc_lock;
@@ -273,20 +274,33 @@ impl GitStore {
         contents: &ModuleContents,
         replace: bool,
     ) -> Result<PutStats> {
-        let ctx = || format!("{module}: putting module");
         if let Some(why) = refs::unstorable(module) {
-            return Err(Error::store(ctx(), why));
+            return Err(Error::store(format!("{module}: putting module"), why));
         }
+        let built = build_module(module, contents)?;
+        self.commit(module, &built, replace, None)
+    }
+
+    /// Writes the objects of `built` that are missing (all of them with
+    /// `replace`) as one pack, the streamed blobs read from `zip`, then the
+    /// module's ref.
+    fn commit(
+        &self,
+        module: &ModuleVersion,
+        built: &BuiltModule,
+        replace: bool,
+        zip: Option<&crate::modzip::ModuleZip>,
+    ) -> Result<PutStats> {
+        let ctx = || format!("{module}: putting module");
         // Dropped by `fsck --repair`: its old objects may be damaged.
         let repaired = self.repair_marker(module);
         let replace = replace || repaired.exists();
-        let built = build_module(module, contents)?;
         // Held until the ref is written: gc deletes no pack meanwhile.
         let _gc_lock = self.lock_for_put().map_err(|e| Error::io(ctx(), e))?;
         let (ref_dir, ref_name) = refs::ref_file(&self.layout.refs, RefKind::Zip, module);
         let ref_path = ref_dir.join(&ref_name);
         let mut stats = PutStats {
-            objects: built.objects.len(),
+            objects: built.objects.len() + built.streamed.len(),
             written: 0,
         };
         let current = match refs::read_ref(&ref_path) {
@@ -299,18 +313,26 @@ impl GitStore {
             // Already stored (the ref is only written once its objects are durable).
             return Ok(stats);
         }
-        let missing: Vec<&Object> = if replace {
-            built.objects.iter().collect()
+        let (missing, streamed): (Vec<&Object>, Vec<&from_zip::ZipBlob>) = if replace {
+            (
+                built.objects.iter().collect(),
+                built.streamed.iter().collect(),
+            )
         } else {
-            self.missing_objects(&built)
+            self.missing_objects(built)
         };
-        if missing.is_empty() {
+        if missing.is_empty() && streamed.is_empty() {
             // The objects may sit in a pack another process has just renamed
             // into place; make sure that is durable before our ref is.
             layout::fsync_dir(&self.layout.pack).map_err(|e| Error::io(ctx(), e))?;
         } else {
-            let written = pack::write_pack_with(&self.layout.pack, &missing, replace)
-                .map_err(|e| Error::io(format!("{module}: writing pack"), e))?;
+            let written = match zip {
+                Some(zip) if !streamed.is_empty() => {
+                    from_zip::write_pack(&self.layout.pack, &missing, &streamed, zip, replace)
+                }
+                _ => pack::write_pack_with(&self.layout.pack, &missing, replace),
+            }
+            .map_err(|e| Error::io(format!("{module}: writing pack"), e))?;
             tracing::debug!(
                 %module,
                 objects = written.objects,
@@ -364,17 +386,26 @@ impl GitStore {
     }
 
     /// The objects of `built` that the store does not hold yet.
-    fn missing_objects<'a>(&self, built: &'a BuiltModule) -> Vec<&'a Object> {
+    fn missing_objects<'a>(
+        &self,
+        built: &'a BuiltModule,
+    ) -> (Vec<&'a Object>, Vec<&'a from_zip::ZipBlob>) {
         self.with_handle(|h| {
             // A miss refreshes the list of packs from disk once, so packs
             // that other processes wrote since then count too; after that,
             // checks stay in memory (plus a stat for loose objects).
             h.exists(&built.root);
-            built
+            let objects = built
                 .objects
                 .iter()
                 .filter(|o| !h.exists_without_refresh(&o.id))
-                .collect()
+                .collect();
+            let streamed = built
+                .streamed
+                .iter()
+                .filter(|b| !h.exists_without_refresh(&b.id))
+                .collect();
+            (objects, streamed)
         })
     }
 
@@ -535,8 +566,11 @@ struct RootTree {
 struct BuiltModule {
     /// The root tree.
     root: ObjectId,
-    /// Every object, each once, the root first.
+    /// Every object in memory, each once, the root first.
     objects: Vec<Object>,
+    /// File blobs still in the module zip, written from it (each once, none
+    /// of them among `objects`).
+    streamed: Vec<from_zip::ZipBlob>,
 }
 
 /// A directory while building the `files` tree.
@@ -620,21 +654,60 @@ fn build_module(module: &ModuleVersion, contents: &ModuleContents) -> Result<Bui
     let blobs = pack::par_map(&files, pack::worker_threads(), |(_, data)| {
         Object::new(Kind::Blob, data.clone())
     });
+    let listing: Vec<(&str, u64, ObjectId)> = files
+        .iter()
+        .zip(&blobs)
+        .map(|((path, data), blob)| (path.as_str(), data.len() as u64, blob.id))
+        .collect();
+    let meta = RootMeta {
+        info: &contents.info,
+        go_mod: &contents.go_mod,
+        ziphash: &contents.ziphash,
+    };
+    let (root, trees) = build_trees(module, &listing, &meta)?;
+    let mut seen = HashSet::new();
+    let objects = trees
+        .into_iter()
+        .chain(blobs)
+        .filter(|o| seen.insert(o.id))
+        .collect();
+    Ok(BuiltModule {
+        root,
+        objects,
+        streamed: Vec::new(),
+    })
+}
 
+/// The root tree's blobs besides the index.
+struct RootMeta<'a> {
+    info: &'a Bytes,
+    go_mod: &'a Bytes,
+    ziphash: &'a str,
+}
+
+/// Builds everything of a module but its file blobs: the `files` trees,
+/// the index, the `.info`/`.mod`/ziphash blobs and the root tree, from
+/// `files` as `(path, size, blob id)` sorted bytewise by path. Returns the
+/// root's id and the objects, the root first.
+fn build_trees(
+    module: &ModuleVersion,
+    files: &[(&str, u64, ObjectId)],
+    meta: &RootMeta<'_>,
+) -> Result<(ObjectId, Vec<Object>)> {
     let mut index = String::with_capacity(INDEX_HEADER.len() + files.len() * 64);
     index.push_str(INDEX_HEADER);
     let mut root_dir = Dir::default();
-    for ((path, data), blob) in files.iter().zip(&blobs) {
-        index.push_str(&format!("{} {} {path}\n", blob.id.to_hex(), data.len()));
+    for (path, size, id) in files {
+        index.push_str(&format!("{} {size} {path}\n", id.to_hex()));
         let mut dir = &mut root_dir;
         let (parents, name) = match path.rsplit_once('/') {
             Some((p, n)) => (Some(p), n),
-            None => (None, path.as_str()),
+            None => (None, *path),
         };
         for component in parents.into_iter().flat_map(|p| p.split('/')) {
             dir = dir.dirs.entry(component.to_owned()).or_default();
         }
-        dir.files.push((name.to_owned(), blob.id));
+        dir.files.push((name.to_owned(), *id));
     }
     check_no_file_dir_clash(module, &root_dir)?;
 
@@ -642,11 +715,11 @@ fn build_module(module: &ModuleVersion, contents: &ModuleContents) -> Result<Bui
     let files_tree = root_dir.encode(&mut trees);
     let meta = [
         (ROOT_INDEX, Object::new(Kind::Blob, Bytes::from(index))),
-        (ROOT_INFO, Object::new(Kind::Blob, contents.info.clone())),
-        (ROOT_MOD, Object::new(Kind::Blob, contents.go_mod.clone())),
+        (ROOT_INFO, Object::new(Kind::Blob, meta.info.clone())),
+        (ROOT_MOD, Object::new(Kind::Blob, meta.go_mod.clone())),
         (
             ROOT_ZIPHASH,
-            Object::new(Kind::Blob, Bytes::from(contents.ziphash.clone())),
+            Object::new(Kind::Blob, Bytes::from(meta.ziphash.to_owned())),
         ),
     ];
     let mut root_entries: Vec<TreeEntry> = meta
@@ -667,18 +740,11 @@ fn build_module(module: &ModuleVersion, contents: &ModuleContents) -> Result<Bui
         Bytes::from(pack::encode_tree(&mut root_entries)),
     );
     let root_id = root.id;
-
-    let mut seen = HashSet::new();
     let objects = std::iter::once(root)
         .chain(meta.into_iter().map(|(_, o)| o))
         .chain(trees)
-        .chain(blobs)
-        .filter(|o| seen.insert(o.id))
         .collect();
-    Ok(BuiltModule {
-        root: root_id,
-        objects,
-    })
+    Ok((root_id, objects))
 }
 
 /// Rejects a name that is both a file and a directory (`a` and `a/b`).
@@ -748,6 +814,44 @@ impl Store for GitStore {
 
     fn replace_module(&self, module: &ModuleVersion, contents: &ModuleContents) -> Result<()> {
         self.put(module, contents, true).map(|_| ())
+    }
+
+    fn put_module_zip(
+        &self,
+        module: &ModuleVersion,
+        zip: &crate::modzip::ModuleZip,
+        info: &Bytes,
+        go_mod: &Bytes,
+        replace: bool,
+    ) -> Result<()> {
+        if let Some(why) = refs::unstorable(module) {
+            return Err(Error::store(format!("{module}: putting module"), why));
+        }
+        for file in zip.files() {
+            check_file_path(module, &file.path)?;
+        }
+        let blobs = from_zip::plan(zip)?;
+        let listing: Vec<(&str, u64, ObjectId)> = zip
+            .files()
+            .iter()
+            .zip(&blobs)
+            .map(|(file, blob)| (file.path.as_str(), file.size, blob.id))
+            .collect();
+        let meta = RootMeta {
+            info,
+            go_mod,
+            ziphash: zip.ziphash(),
+        };
+        let (root, trees) = build_trees(module, &listing, &meta)?;
+        let mut seen = HashSet::new();
+        let objects: Vec<Object> = trees.into_iter().filter(|o| seen.insert(o.id)).collect();
+        let streamed = blobs.into_iter().filter(|b| seen.insert(b.id)).collect();
+        let built = BuiltModule {
+            root,
+            objects,
+            streamed,
+        };
+        self.commit(module, &built, replace, Some(zip)).map(|_| ())
     }
 
     fn meta(&self, module: &ModuleVersion, file: MetaFile) -> Result<Option<Bytes>> {
@@ -828,6 +932,10 @@ impl Store for GitStore {
 
     fn note_used(&self, module: &ModuleVersion) -> Result<()> {
         GitStore::note_used(self, module)
+    }
+
+    fn scratch_dir(&self) -> PathBuf {
+        self.layout.root.clone()
     }
 
     fn usage(&self) -> Result<Option<crate::store::StoreUsage>> {

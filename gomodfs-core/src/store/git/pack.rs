@@ -176,8 +176,8 @@ pub(crate) fn worker_threads() -> usize {
 }
 
 /// The pack entry header of an object of `kind` and `size` bytes.
-fn entry_header(kind: Kind, size: usize, out: &mut Vec<u8>) {
-    let mut size = size as u64;
+pub(crate) fn entry_header(kind: Kind, size: u64, out: &mut Vec<u8>) {
+    let mut size = size;
     let mut b = (kind.pack_type() << 4) | (size & 0x0f) as u8;
     size >>= 4;
     while size != 0 {
@@ -191,7 +191,7 @@ fn entry_header(kind: Kind, size: usize, out: &mut Vec<u8>) {
 /// An object's complete pack entry: header and deflated contents.
 fn pack_entry(obj: &Object) -> io::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(obj.data.len() / 2 + 16);
-    entry_header(obj.kind, obj.data.len(), &mut out);
+    entry_header(obj.kind, obj.data.len() as u64, &mut out);
     let mut z = ZlibEncoder::new(out, Compression::default());
     z.write_all(&obj.data)?;
     z.finish()
@@ -209,6 +209,24 @@ impl<W: Write> Write for HashingWriter<W> {
         let n = self.inner.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A writer that computes the CRC-32 of what passes through.
+struct CrcWriter<'a, W> {
+    inner: &'a mut W,
+    crc: crc32fast::Hasher,
+}
+
+impl<W: Write> Write for CrcWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc.update(&buf[..n]);
         Ok(n)
     }
 
@@ -248,24 +266,33 @@ pub(crate) fn write_pack_with(
 ) -> io::Result<WrittenPack> {
     let mut w = PackWriter::create(pack_dir, objects.len())?;
     w.replace = replace;
-    let threads = worker_threads();
-    let mut start = 0;
-    while start < objects.len() {
-        let mut end = start;
-        let mut bytes = 0;
-        while end < objects.len() && (end == start || bytes < BATCH_BYTES) {
-            bytes += objects[end].data.len();
-            end += 1;
-        }
-        let batch = &objects[start..end];
-        let packed = par_map(batch, threads, |o| pack_entry(o));
-        for (obj, entry) in batch.iter().zip(packed) {
-            let entry = entry?;
-            w.add_entry(obj.id, &entry, crc32fast::hash(&entry))?;
-        }
-        start = end;
-    }
+    w.add_objects(objects)?;
     w.finish()
+}
+
+impl PackWriter {
+    /// Compresses and appends `objects`, in batches of about
+    /// [`BATCH_BYTES`] compressed on [`worker_threads`] threads.
+    pub(crate) fn add_objects(&mut self, objects: &[&Object]) -> io::Result<()> {
+        let threads = worker_threads();
+        let mut start = 0;
+        while start < objects.len() {
+            let mut end = start;
+            let mut bytes = 0;
+            while end < objects.len() && (end == start || bytes < BATCH_BYTES) {
+                bytes += objects[end].data.len();
+                end += 1;
+            }
+            let batch = &objects[start..end];
+            let packed = par_map(batch, threads, |o| pack_entry(o));
+            for (obj, entry) in batch.iter().zip(packed) {
+                let entry = entry?;
+                self.add_entry(obj.id, &entry, crc32fast::hash(&entry))?;
+            }
+            start = end;
+        }
+        Ok(())
+    }
 }
 
 /// Compresses `obj` into a complete pack entry and returns it with its CRC-32.
@@ -323,6 +350,36 @@ impl PackWriter {
         }
         self.entries.push((id, self.w.written, crc));
         self.w.write_all(entry)
+    }
+
+    /// With `replace`, [`PackWriter::finish`] replaces a pack of the same
+    /// name (its files may be damaged) rather than keeping it.
+    pub(crate) fn set_replace(&mut self, replace: bool) {
+        self.replace = replace;
+    }
+
+    /// Appends the pack entry of object `id` that `write` writes (header
+    /// and zlib stream, no delta), computing its CRC-32 on the way.
+    pub(crate) fn add_streamed(
+        &mut self,
+        id: ObjectId,
+        write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    ) -> io::Result<()> {
+        if self.entries.len() == self.count {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "more objects than announced",
+            ));
+        }
+        let offset = self.w.written;
+        let mut out = CrcWriter {
+            inner: &mut self.w,
+            crc: crc32fast::Hasher::new(),
+        };
+        write(&mut out)?;
+        let crc = out.crc.finalize();
+        self.entries.push((id, offset, crc));
+        Ok(())
     }
 
     /// Finishes the pack durably: trailer, fsync, index to a temp file,

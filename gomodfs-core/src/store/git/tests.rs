@@ -1351,3 +1351,143 @@ fn prefix_listings_match_filtering_the_full_list() {
         "{names:?}"
     );
 }
+
+/// A zip of `entries` (full names; a name ending in `/` is a directory),
+/// each deflated or stored, in a temporary file.
+fn zip_file(entries: &[(&str, &[u8], bool)]) -> std::fs::File {
+    use std::io::{Seek, Write};
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, data, deflate) in entries {
+        let method = if *deflate {
+            zip::CompressionMethod::Deflated
+        } else {
+            zip::CompressionMethod::Stored
+        };
+        let options = zip::write::SimpleFileOptions::default().compression_method(method);
+        if name.ends_with('/') {
+            w.add_directory(*name, options).unwrap();
+        } else {
+            w.start_file(*name, options).unwrap();
+            w.write_all(data).unwrap();
+        }
+    }
+    let bytes = w.finish().unwrap().into_inner();
+    let mut file = tempfile::tempfile().unwrap();
+    file.write_all(&bytes).unwrap();
+    file.rewind().unwrap();
+    file
+}
+
+/// The same module put from its zip file and from memory gives the same
+/// root tree (so the same objects), reads back the same, and git accepts
+/// the pack written from the zip (raw deflate streams reused, stored
+/// entries compressed anew, duplicates written once).
+#[test]
+fn a_module_put_from_its_zip_equals_the_one_put_from_memory() {
+    let m = mv("example.com/m", "v1.0.0");
+    let go_mod = b"module example.com/m\n\ngo 1.21\n";
+    let big = big_file(3 << 20);
+    let entries: Vec<(&str, &[u8], bool)> = vec![
+        ("example.com/m@v1.0.0/go.mod", go_mod, true),
+        ("example.com/m@v1.0.0/a.go", b"package m\n", true),
+        ("example.com/m@v1.0.0/same.go", b"package m\n", false),
+        ("example.com/m@v1.0.0/sub/", b"", false),
+        ("example.com/m@v1.0.0/sub/big.bin", &big, true),
+        (
+            "example.com/m@v1.0.0/sub/big-stored.bin",
+            &big[..1 << 20],
+            false,
+        ),
+        ("example.com/m@v1.0.0/empty.txt", b"", true),
+        ("example.com/m@v1.0.0/also-go.mod.txt", go_mod, true),
+    ];
+    let limits = crate::modzip::Limits::default();
+    let zip = crate::modzip::ModuleZip::open(&m, zip_file(&entries), &limits).unwrap();
+    let info = b(r#"{"Version":"v1.0.0","Time":"2024-01-02T03:04:05Z"}"#);
+    let go_mod = Bytes::from_static(go_mod);
+    let reused = from_zip::plan(&zip)
+        .unwrap()
+        .iter()
+        .filter(|b| b.reuse_raw().is_some())
+        .count();
+    assert_eq!(reused, 5, "every deflated file's stream is reused");
+
+    let from_zip = tempfile::tempdir().unwrap();
+    let store = GitStore::open(from_zip.path()).unwrap();
+    store
+        .put_module_zip(&m, &zip, &info, &go_mod, false)
+        .unwrap();
+    fsck(from_zip.path());
+
+    let in_memory = tempfile::tempdir().unwrap();
+    let reference = GitStore::open(in_memory.path()).unwrap();
+    let contents = zip.to_contents(info.clone(), go_mod.clone()).unwrap();
+    reference.put_module(&m, &contents).unwrap();
+    let root = |dir: &Path| git(dir, &["rev-parse", &GitStore::ref_name(&m)]);
+    assert_eq!(root(from_zip.path()), root(in_memory.path()));
+    assert_stored(&store, &m, &contents);
+    assert_eq!(store.module(&m).unwrap().unwrap().ziphash, zip.ziphash());
+
+    // Again: nothing new to write; replacing writes every object anew.
+    let packs_before = packs(from_zip.path()).len();
+    store
+        .put_module_zip(&m, &zip, &info, &go_mod, false)
+        .unwrap();
+    assert_eq!(packs(from_zip.path()).len(), packs_before);
+    store
+        .put_module_zip(&m, &zip, &info, &go_mod, true)
+        .unwrap();
+    assert_stored(&store, &m, &contents);
+    fsck(from_zip.path());
+}
+
+/// A deflate stream followed by stray bytes inside the entry's compressed
+/// size: inflating stops at the stream's end, so the contents are valid,
+/// but the raw bytes are not a clean zlib body; the blob is compressed
+/// anew and git still reads the store.
+#[test]
+fn a_deflate_stream_with_trailing_bytes_is_compressed_anew() {
+    use std::io::{Seek, Write};
+    let m = mv("example.com/m", "v1.0.0");
+    let data = b"package m\n// some text that deflates\n".repeat(50);
+    let mut zip = zip_file(&[("example.com/m@v1.0.0/a.go", &data, true)]);
+    // Rewrite the zip with 3 junk bytes after the deflate stream.
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut zip, &mut bytes).unwrap();
+    let raw = {
+        let mut a = zip::ZipArchive::new(std::io::Cursor::new(&bytes)).unwrap();
+        let mut f = a.by_index_raw(0).unwrap();
+        let mut raw = Vec::new();
+        std::io::Read::read_to_end(&mut f, &mut raw).unwrap();
+        raw
+    };
+    let mut junk = raw.clone();
+    junk.extend_from_slice(b"\0\0\0");
+    let entry = gomodfs_testkit::rawzip::RawEntry {
+        name: b"example.com/m@v1.0.0/a.go".to_vec(),
+        method: gomodfs_testkit::rawzip::METHOD_DEFLATE,
+        data: junk,
+        crc32: crc32fast::hash(&data),
+        uncompressed_size: data.len() as u32,
+        unix_mode: None,
+    };
+    let bytes = gomodfs_testkit::rawzip::write_zip(&[entry]);
+    let mut file = tempfile::tempfile().unwrap();
+    file.write_all(&bytes).unwrap();
+    file.rewind().unwrap();
+    let limits = crate::modzip::Limits::default();
+    let zip = crate::modzip::ModuleZip::open(&m, file, &limits).unwrap();
+    let blobs = from_zip::plan(&zip).unwrap();
+    assert!(blobs[0].reuse_raw().is_none(), "trailing bytes: not reused");
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = GitStore::open(dir.path()).unwrap();
+    let info = b(r#"{"Version":"v1.0.0","Time":"2024-01-02T03:04:05Z"}"#);
+    let go_mod = b("module example.com/m\n");
+    store
+        .put_module_zip(&m, &zip, &info, &go_mod, false)
+        .unwrap();
+    fsck(dir.path());
+    let stored = store.module(&m).unwrap().unwrap();
+    assert_eq!(store.blob(&stored.files[0].blob).unwrap().unwrap(), data);
+}
