@@ -6,7 +6,8 @@ mod common;
 use common::git;
 use gomodfs_testkit::{ModuleSpec, TestProxy};
 use std::fs;
-use std::time::Duration;
+use std::path::Path;
+use std::time::{Duration, Instant};
 
 /// A module big enough that storing it takes a while: 3000 files of 4 KiB
 /// of incompressible-ish bytes.
@@ -24,6 +25,15 @@ fn big_module() -> ModuleSpec {
         spec = spec.file(format!("d{}/f{i}.bin", i % 37), data);
     }
     spec
+}
+
+/// True if `store`'s pack directory holds a temporary file of a put.
+fn temp_pack_exists(store: &Path) -> bool {
+    fs::read_dir(store.join("objects/pack")).is_ok_and(|entries| {
+        entries
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with("tmp_"))
+    })
 }
 
 #[test]
@@ -54,7 +64,14 @@ fn kill_9_during_put_leaves_a_consistent_store() -> Result<(), Box<dyn std::erro
         );
         let target = mnt.path().join(&sample);
         let reader = std::thread::spawn(move || fs::read(target));
-        std::thread::sleep(Duration::from_millis(delay_ms));
+        // The first round kills the moment a temporary pack appears (a put
+        // in flight, however short its window); later rounds after a fixed
+        // delay, later and later.
+        let wait = if round == 0 { 30_000 } else { delay_ms };
+        let deadline = Instant::now() + Duration::from_millis(wait);
+        while Instant::now() < deadline && !(round == 0 && temp_pack_exists(store.path())) {
+            std::thread::sleep(Duration::from_micros(200));
+        }
         mp.kill9();
         let _ = reader.join();
 

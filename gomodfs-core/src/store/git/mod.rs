@@ -939,9 +939,8 @@ impl Store for GitStore {
     }
 
     fn usage(&self) -> Result<Option<crate::store::StoreUsage>> {
-        let modules = refs::list(&self.layout.refs, RefKind::Zip)
-            .map_err(|e| Error::io("counting stored modules", e))?
-            .len() as u64;
+        let modules = refs::count(&self.layout.refs, RefKind::Zip)
+            .map_err(|e| Error::io("counting stored modules", e))? as u64;
         let bytes = dir_bytes(&self.layout.objects)
             .map_err(|e| Error::io(format!("sizing {}", self.layout.objects.display()), e))?;
         Ok(Some(crate::store::StoreUsage { modules, bytes }))

@@ -298,6 +298,15 @@ pub(crate) fn list(refs_root: &Path, kind: RefKind) -> io::Result<Vec<ModuleVers
     Ok(out)
 }
 
+/// How many refs of `kind` name a module version, without reading them
+/// (for the status: a damaged ref is counted until something reads it).
+pub(crate) fn count(refs_root: &Path, kind: RefKind) -> io::Result<usize> {
+    Ok(walk(refs_root, kind)?
+        .into_iter()
+        .filter(|(child, _)| parse_rel_name(child).is_some())
+        .count())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
