@@ -59,8 +59,10 @@ fn builds_show_downloads_counted_ops_and_cache_hits() -> Result<(), Box<dyn std:
         s["ops"]["lookup"]["started"].as_u64().unwrap_or(0) > 20,
         "{s:#}"
     );
+    // Files are read without OPEN round trips (FUSE_NO_OPEN_SUPPORT), so
+    // reads, not opens, show the files go read.
     assert!(
-        s["ops"]["open"]["started"].as_u64().unwrap_or(0) > 5,
+        s["ops"]["read"]["started"].as_u64().unwrap_or(0) > 5,
         "{s:#}"
     );
     assert!(s["bytes_fetched"].as_u64().unwrap_or(0) > 1000);
