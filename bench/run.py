@@ -250,6 +250,9 @@ class Bench:
         self.has_http = "--http" in subprocess.run([str(self.binary), "serve", "--help"],
                                                    capture_output=True, text=True).stdout
         self.has_rclone = shutil.which("rclone") is not None
+        # Other bench scripts build a Bench from a partial Namespace (no
+        # --original): the Go original is then not measured.
+        args.original = getattr(args, "original", "none")
         orig = Path(args.original).expanduser() if args.original != "none" else None
         self.original = orig if orig and orig.is_file() else None
         if args.original != "none" and not self.original:
@@ -275,7 +278,7 @@ class Bench:
         return [stats(xs) for xs in out]
 
     def uses_original(self, name):
-        return self.original is not None and project(name)["original"]
+        return getattr(self, "original", None) is not None and project(name)["original"]
 
     def mounted(self, start_server, cmd, app, workload, name, variant, fresh=None):
         """A variant: (empty `fresh` first, then) start a server, run `cmd`
@@ -296,6 +299,8 @@ class Bench:
         per[variant] = max(per.get(variant, 0), server.peak_rss_kib())
 
     def note_scale(self, name, key, value):
+        if not hasattr(self, "scale"):
+            self.scale = {}  # a Bench made without __init__ by another script
         self.scale.setdefault(name, {})[key] = value
 
     # Per-project state: the app, a filled native cache (also the file://
