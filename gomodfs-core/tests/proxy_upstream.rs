@@ -1056,3 +1056,27 @@ async fn fetch_to_file_holds_exactly_the_body_after_a_truncated_attempt() {
     assert!(matches!(again, Err(Error::ModuleNotFound { .. })));
     assert_eq!(up.stats().negative_hits, 1);
 }
+
+/// A `file://` zip larger than one read step reaches the file exactly, on a
+/// multi-thread runtime too (there the copy runs off the async workers).
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn fetch_to_file_copies_a_large_file_proxy_zip_exactly() {
+    use std::io::{Read, Seek};
+    let dir = tempfile::tempdir().unwrap();
+    let m = mv();
+    let vdir = dir.path().join(format!("{}/@v", m.escaped_path()));
+    std::fs::create_dir_all(&vdir).unwrap();
+    let body: Vec<u8> = (0..3_500_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(vdir.join(format!("{}.zip", m.escaped_version())), &body).unwrap();
+    let up = upstream(cfg(&format!("file://{}/", dir.path().display())));
+    let mut file = tempfile::tempfile().unwrap();
+    let len = up
+        .fetch_to_file(&m, ProxyFile::Zip, &mut file)
+        .await
+        .unwrap();
+    assert_eq!(len, body.len() as u64);
+    file.rewind().unwrap();
+    let mut got = Vec::new();
+    file.read_to_end(&mut got).unwrap();
+    assert!(got == body, "{} bytes, not exactly the file", got.len());
+}

@@ -801,8 +801,8 @@ impl Inner {
     }
 
     /// Reads `<dir>/<E(path)>/@v/<E(version)>.<ext>` of a `file://` proxy
-    /// into `sink`, in chunks (local reads, done inline: they do not wait
-    /// on a network).
+    /// into `sink`, in chunks, off the async workers (a large zip takes a
+    /// while to copy; a current-thread runtime runs the copy inline).
     async fn fetch_file(
         &self,
         module: &ModuleVersion,
@@ -842,7 +842,13 @@ impl Inner {
                 sink.append(&buf[..n])?;
             }
         };
-        let result = match copy(sink) {
+        let copied = match tokio::runtime::Handle::current().runtime_flavor() {
+            tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(|| copy(sink))
+            }
+            _ => copy(sink),
+        };
+        let result = match copied {
             Ok(Ok(())) => {
                 bump(&self.stats.bytes, sink.len());
                 Ok(())
