@@ -47,14 +47,7 @@ def main():
     bins = {k: Path(v).resolve() for k, v in bins.items()}
     names = list(bins)
 
-    bench = R.Bench.__new__(R.Bench)
-    bench.args = argparse.Namespace(work=args.work, runs=args.runs, webdav_projects="")
-    bench.work = Path(args.work)
-    bench.work.mkdir(parents=True, exist_ok=True)
-    bench.binary = bins[names[0]]
-    bench.log = bench.work / "gomodfs.log"
-    bench.gocache = bench.work / "gocache"
-    bench.gocache.mkdir(exist_ok=True)
+    bench = R.preparer(args.work, bins[names[0]], args.runs)
 
     results = {}
     for project in args.projects.split(","):

@@ -90,14 +90,7 @@ class Fleet:
         self.work = Path(args.work)
         self.binary = Path(args.binary)
         # The main harness's project preparation, with this binary.
-        self.bench = base.Bench.__new__(base.Bench)
-        self.bench.args = argparse.Namespace(runs=args.runs, work=args.work, out=args.out)
-        self.bench.work = self.work
-        self.work.mkdir(parents=True, exist_ok=True)
-        self.bench.binary = self.binary
-        self.bench.log = self.work / "gomodfs.log"
-        self.bench.gocache = self.work / "gocache"
-        self.bench.gocache.mkdir(exist_ok=True)
+        self.bench = base.preparer(self.work, self.binary, args.runs)
         self.rows = {}
         self.notes = []
         self.peak_rss = 0

@@ -83,7 +83,7 @@ def fmt(s, base=None):
 class Run:
     def __init__(self, args):
         self.args = args
-        self.bench = harness.Bench(argparse.Namespace(work=args.work, runs=args.runs, out=args.out))
+        self.bench = harness.Bench(argparse.Namespace(work=args.work, runs=args.runs, out=args.out, original="none"))
         self.variants = [v.split("=", 1) for v in args.variant] or [
             ["this", str(ROOT / "target" / "release" / "gomodfs")]]
         self.rows, self.ops_rows = [], []

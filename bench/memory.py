@@ -95,11 +95,7 @@ def lookups(binary, work, total, rows):
 
 
 def builds(binary, work, count, rows):
-    # Only what Bench.prepare uses (Bench() itself wants a release binary).
-    bench = runpy.Bench.__new__(runpy.Bench)
-    bench.work, bench.binary, bench.log = work, binary, work / "gomodfs.log"
-    bench.gocache = work / "gocache"
-    bench.gocache.mkdir(exist_ok=True)
+    bench = runpy.preparer(work, binary)
     base, app, _filled, store, _fileproxy, _zips = bench.prepare("bigapp")
     mnt = base / "mnt"
     mnt.mkdir(exist_ok=True)

@@ -233,6 +233,25 @@ ORIGINAL_CANNOT = {
 }
 
 
+def preparer(work, binary, runs=1):
+    """A Bench for the other bench scripts: it prepares projects (this
+    harness's layout under `work`, stores filled by `binary`) and runs
+    their helpers, without the checks of a full run (release build, rclone,
+    the Go original)."""
+    b = Bench.__new__(Bench)
+    b.args = argparse.Namespace(work=str(work), runs=runs, webdav_projects="", original="none")
+    b.work = Path(work)
+    b.work.mkdir(parents=True, exist_ok=True)
+    b.binary = Path(binary)
+    b.log = b.work / "gomodfs.log"
+    b.gocache = b.work / "gocache"
+    b.gocache.mkdir(exist_ok=True)
+    b.original = None
+    b.scale = {}
+    b.rows, b.ratios, b.peak_rss, b.notes = {}, [], {}, []
+    return b
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -250,9 +269,6 @@ class Bench:
         self.has_http = "--http" in subprocess.run([str(self.binary), "serve", "--help"],
                                                    capture_output=True, text=True).stdout
         self.has_rclone = shutil.which("rclone") is not None
-        # Other bench scripts build a Bench from a partial Namespace (no
-        # --original): the Go original is then not measured.
-        args.original = getattr(args, "original", "none")
         orig = Path(args.original).expanduser() if args.original != "none" else None
         self.original = orig if orig and orig.is_file() else None
         if args.original != "none" and not self.original:
@@ -278,7 +294,7 @@ class Bench:
         return [stats(xs) for xs in out]
 
     def uses_original(self, name):
-        return getattr(self, "original", None) is not None and project(name)["original"]
+        return self.original is not None and project(name)["original"]
 
     def mounted(self, start_server, cmd, app, workload, name, variant, fresh=None):
         """A variant: (empty `fresh` first, then) start a server, run `cmd`
@@ -299,8 +315,6 @@ class Bench:
         per[variant] = max(per.get(variant, 0), server.peak_rss_kib())
 
     def note_scale(self, name, key, value):
-        if not hasattr(self, "scale"):
-            self.scale = {}  # a Bench made without __init__ by another script
         self.scale.setdefault(name, {})[key] = value
 
     # Per-project state: the app, a filled native cache (also the file://
