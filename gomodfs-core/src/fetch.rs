@@ -440,6 +440,7 @@ impl Job {
             upstream.fetch_to_file(mv, ProxyFile::Zip, &mut zip_file),
             self.prefetch_record(mv)
         );
+        let fetched = started.elapsed();
         let result = async {
             let (info, go_mod, zip_len) = (info?, go_mod?, zip_len?);
             self.stats.fetched(zip_len);
@@ -462,6 +463,7 @@ impl Job {
                     bytes = zip_len,
                     files = stored.files.len(),
                     ms = elapsed.as_millis() as u64,
+                    fetch_ms = fetched.as_millis() as u64,
                     "downloaded"
                 );
                 Ok(Arc::new(stored))
@@ -495,15 +497,28 @@ impl Job {
     ) -> Result<StoredModule> {
         let limits = self.limits.clone();
         let mv2 = mv.clone();
+        let started = Instant::now();
         let zip = tokio::task::spawn_blocking(move || ModuleZip::open(&mv2, file, &limits))
             .await
             .map_err(|e| Error::store(mv.to_string(), e))??;
+        let validated = started.elapsed();
         // The checksum database has the last word before anything is stored.
         self.admit(mv, zip.ziphash(), &go_mod).await?;
+        let admitted = started.elapsed();
         let store = self.store.clone();
         let mv2 = mv.clone();
         tokio::task::spawn_blocking(move || -> Result<StoredModule> {
+            let put_started = Instant::now();
             store.put_module_zip(&mv2, &zip, &info, &go_mod, replace)?;
+            tracing::debug!(
+                module = mv2.path(),
+                version = mv2.version(),
+                validate_ms = validated.as_millis() as u64,
+                admit_ms = (admitted - validated).as_millis() as u64,
+                queued_ms = (put_started - started - admitted).as_millis() as u64,
+                put_ms = put_started.elapsed().as_millis() as u64,
+                "stored from zip"
+            );
             drop(zip); // the temporary file goes now, before the upload
             ticket.start(); // the upload, after the put
             store

@@ -326,6 +326,7 @@ impl GitStore {
             // into place; make sure that is durable before our ref is.
             layout::fsync_dir(&self.layout.pack).map_err(|e| Error::io(ctx(), e))?;
         } else {
+            let writing = std::time::Instant::now();
             let written = match zip {
                 Some(zip) if !streamed.is_empty() => {
                     from_zip::write_pack(&self.layout.pack, &missing, &streamed, zip, replace)
@@ -337,6 +338,7 @@ impl GitStore {
                 %module,
                 objects = written.objects,
                 pack = %written.pack.display(),
+                ms = writing.elapsed().as_millis() as u64,
                 "wrote pack"
             );
             stats.written = written.objects;
@@ -830,7 +832,9 @@ impl Store for GitStore {
         for file in zip.files() {
             check_file_path(module, &file.path)?;
         }
+        let planned = std::time::Instant::now();
         let blobs = from_zip::plan(zip)?;
+        tracing::debug!(%module, ms = planned.elapsed().as_millis() as u64, "planned blobs from zip");
         let listing: Vec<(&str, u64, ObjectId)> = zip
             .files()
             .iter()

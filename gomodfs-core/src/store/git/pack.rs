@@ -403,13 +403,17 @@ impl PackWriter {
         let checksum: [u8; 20] = w.hasher.finalize_reset().into();
         let mut file = w.inner.into_inner().map_err(|e| e.into_error())?;
         file.write_all(&checksum)?;
+        let syncing = std::time::Instant::now();
         file.sync_all()?;
+        let mut synced = syncing.elapsed();
         drop(file);
 
         let idx = encode_idx(&mut entries, &checksum);
         let (tmp_idx, mut file) = TempFile::create(&dir, layout::TMP_IDX_PREFIX)?;
         file.write_all(&idx)?;
+        let syncing = std::time::Instant::now();
         file.sync_all()?;
+        synced += syncing.elapsed();
         drop(file);
 
         let name = format!("pack-{}", ObjectId::from_bytes_or_panic(&checksum).to_hex());
@@ -426,7 +430,14 @@ impl PackWriter {
         if replace || !idx_path.exists() {
             tmp_idx.persist(&idx_path)?;
         }
+        let syncing = std::time::Instant::now();
         layout::fsync_dir(&dir)?;
+        synced += syncing.elapsed();
+        tracing::debug!(
+            objects = count,
+            fsync_ms = synced.as_millis() as u64,
+            "pack made durable"
+        );
         Ok(WrittenPack {
             pack: pack_path,
             idx: idx_path,
