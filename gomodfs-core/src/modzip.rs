@@ -21,6 +21,7 @@ use std::io::{Cursor, Read, Seek};
 use zip::read::ZipReadOptions;
 use zip::{CompressionMethod, ZipArchive};
 
+mod digest;
 mod file;
 pub use file::{ModuleZip, ZipFileEntry};
 

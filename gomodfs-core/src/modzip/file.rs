@@ -4,10 +4,13 @@
 //! The checks are those of [`extract`](super::extract) (same metadata pass,
 //! same errors); the second pass streams each entry through its CRC-32
 //! check and SHA-256 in small chunks, so memory stays bounded whatever the
-//! size of the module.
+//! size of the module. The same pass computes each file's git blob id and
+//! whether its raw deflate stream can be copied into a pack (see the
+//! `digest` module), so storing the module inflates nothing again.
 
+use super::digest::{ContentHashers, EntryDigests, inflate_exact};
 use super::{
-    Checked, Limits, Method, central_names, check_entries, check_module, check_zip_len,
+    CheckedFile, Checked, Limits, Method, central_names, check_entries, check_module, check_zip_len,
     entry_error, invalid, ziphash_of,
 };
 use crate::error::{Error, Result};
@@ -15,7 +18,6 @@ use crate::modpath::ModuleVersion;
 use crate::store::ModuleContents;
 use bytes::Bytes;
 use parking_lot::Mutex;
-use sha2::{Digest, Sha256};
 use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use zip::ZipArchive;
@@ -41,6 +43,20 @@ pub struct ZipFileEntry {
     /// The entry's compressed size in the zip.
     pub compressed_size: u64,
     index: usize,
+    digests: EntryDigests,
+}
+
+impl ZipFileEntry {
+    /// The git blob id of the contents (computed while validating).
+    pub(crate) fn git_blob(&self) -> gix_hash::ObjectId {
+        self.digests.blob
+    }
+
+    /// The contents' Adler-32 if the entry's raw deflate stream ends
+    /// exactly at its compressed size, so a pack can take it as is.
+    pub(crate) fn raw_adler32(&self) -> Option<u32> {
+        self.digests.raw_adler32
+    }
 }
 
 /// A module zip in a file, validated like golang.org/x/mod/zip validates
@@ -62,6 +78,47 @@ impl std::fmt::Debug for ModuleZip {
             .field("len", &self.len)
             .finish_non_exhaustive()
     }
+}
+
+/// Reads `file` through the zip reader (inflated, CRC-checked unless its
+/// header's CRC is 0, never past its declared size): its compressed size
+/// and digests, or the error `extract` gives for it.
+fn read_entry(
+    module: &ModuleVersion,
+    archive: &mut ZipArchive<BufReader<File>>,
+    file: &CheckedFile,
+    name: &str,
+    buf: &mut [u8],
+) -> Result<(u64, EntryDigests)> {
+    let options = ZipReadOptions::new().ignore_crc32(file.crc32 == 0);
+    let mut entry = archive
+        .by_index_with_options(file.index, options)
+        .map_err(|e| entry_error(module, name.as_bytes(), &e))?;
+    let compressed_size = entry.compressed_size();
+    let mut hashers = ContentHashers::new(file.size);
+    let mut reader = (&mut entry).take(file.size.saturating_add(1));
+    let mut got: u64 = 0;
+    loop {
+        let n = reader
+            .read(buf)
+            .map_err(|e| entry_error(module, name.as_bytes(), &e))?;
+        if n == 0 {
+            break;
+        }
+        hashers.update(&buf[..n]);
+        got += n as u64;
+    }
+    if got != file.size {
+        return Err(entry_error(
+            module,
+            name.as_bytes(),
+            &format!(
+                "uncompressed size {got} does not match declared size {}",
+                file.size
+            ),
+        ));
+    }
+    Ok((compressed_size, hashers.finish_contents()))
 }
 
 impl ModuleZip {
@@ -106,49 +163,52 @@ impl ModuleZip {
         // Second pass: each entry streamed through its CRC-32 check and
         // SHA-256, never past its declared size.
         let prefix = module.zip_prefix();
-        let mut digests = Vec::with_capacity(files.len() + dirs.len());
+        let mut file_digests = Vec::with_capacity(files.len() + dirs.len());
         let mut entries = Vec::with_capacity(files.len());
         let mut buf = vec![0u8; CHUNK];
+        let mut out = vec![0u8; CHUNK];
         for file in files {
             let name = format!("{prefix}{}", file.path);
-            let options = ZipReadOptions::new().ignore_crc32(file.crc32 == 0);
-            let mut entry = archive
-                .by_index_with_options(file.index, options)
-                .map_err(|e| entry_error(module, name.as_bytes(), &e))?;
-            let compressed_size = entry.compressed_size();
-            let mut hasher = Sha256::new();
-            let mut reader = (&mut entry).take(file.size.saturating_add(1));
-            let mut got: u64 = 0;
-            loop {
-                let n = reader
-                    .read(&mut buf)
-                    .map_err(|e| entry_error(module, name.as_bytes(), &e))?;
-                if n == 0 {
-                    break;
+            // Deflated: inflated here, all hashes in one pass; anything not
+            // exactly as declared goes through the zip reader below, which
+            // accepts it (no raw reuse) or rejects it with its usual error.
+            let mut compressed_size = 0;
+            let mut one_pass = None;
+            if file.method == Method::Deflated
+                && let Ok(mut raw) = archive.by_index_raw(file.index)
+            {
+                compressed_size = raw.compressed_size();
+                let crc = (file.crc32 != 0).then_some(file.crc32);
+                one_pass = inflate_exact(
+                    &mut raw,
+                    file.size,
+                    compressed_size,
+                    crc,
+                    &mut buf,
+                    &mut out,
+                )
+                .ok()
+                .flatten();
+            }
+            let digests = match one_pass {
+                Some(d) => d,
+                None => {
+                    let (size, read) = read_entry(module, &mut archive, &file, &name, &mut buf)?;
+                    compressed_size = size;
+                    read
                 }
-                hasher.update(&buf[..n]);
-                got += n as u64;
-            }
-            if got != file.size {
-                return Err(entry_error(
-                    module,
-                    name.as_bytes(),
-                    &format!(
-                        "uncompressed size {got} does not match declared size {}",
-                        file.size
-                    ),
-                ));
-            }
-            digests.push((name, hasher.finalize().into()));
+            };
+            file_digests.push((name, digests.sha256));
             entries.push(ZipFileEntry {
                 path: file.path,
                 size: file.size,
                 method: file.method,
                 compressed_size,
                 index: file.index,
+                digests,
             });
         }
-        let ziphash = ziphash_of(module, digests, &dirs)?;
+        let ziphash = ziphash_of(module, file_digests, &dirs)?;
         entries.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
         Ok(ModuleZip {
             module: module.clone(),

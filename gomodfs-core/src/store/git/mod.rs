@@ -833,7 +833,7 @@ impl Store for GitStore {
             check_file_path(module, &file.path)?;
         }
         let planned = std::time::Instant::now();
-        let blobs = from_zip::plan(zip)?;
+        let blobs = from_zip::plan(zip);
         tracing::debug!(%module, ms = planned.elapsed().as_millis() as u64, "planned blobs from zip");
         let listing: Vec<(&str, u64, ObjectId)> = zip
             .files()

@@ -1406,7 +1406,6 @@ fn a_module_put_from_its_zip_equals_the_one_put_from_memory() {
     let info = b(r#"{"Version":"v1.0.0","Time":"2024-01-02T03:04:05Z"}"#);
     let go_mod = Bytes::from_static(go_mod);
     let reused = from_zip::plan(&zip)
-        .unwrap()
         .iter()
         .filter(|b| b.reuse_raw().is_some())
         .count();
@@ -1477,7 +1476,7 @@ fn a_deflate_stream_with_trailing_bytes_is_compressed_anew() {
     file.rewind().unwrap();
     let limits = crate::modzip::Limits::default();
     let zip = crate::modzip::ModuleZip::open(&m, file, &limits).unwrap();
-    let blobs = from_zip::plan(&zip).unwrap();
+    let blobs = from_zip::plan(&zip);
     assert!(blobs[0].reuse_raw().is_none(), "trailing bytes: not reused");
 
     let dir = tempfile::tempdir().unwrap();
