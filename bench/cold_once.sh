@@ -2,7 +2,8 @@
 # One cold fetch through a fresh FUSE mount, for a quick peak-RSS figure:
 # an empty store over a file:// proxy (a filled native GOMODCACHE), then
 # `go mod verify` of the project; prints the gomodfs process's VmHWM and
-# RssAnon right after and 5 s later, and the time to a finished verify.
+# RssAnon right after and 5 s later, its CPU time, and the time to a
+# finished verify.
 # (bench/cold_rss.py does the same for several binaries, interleaved.)
 #
 # Usage: bench/cold_once.sh GOMODFS_BINARY DIR [gomodfs mount flags...]
@@ -22,6 +23,9 @@ start=$(date +%s.%N)
     GOTOOLCHAIN=local go mod verify > "$P/verify.log" 2>&1; echo "go mod verify: exit $?")
 end=$(date +%s.%N)
 grep -E "VmHWM|RssAnon" "/proc/$PID/status"
+# CPU seconds the gomodfs process used (user + system), less sensitive to
+# the machine's load than the elapsed time.
+echo "cpu $(awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$PID/stat") s"
 sleep 5; echo "5 s later:"; grep -E "RssAnon" "/proc/$PID/status"
 echo "elapsed $(echo "$end - $start" | bc) s"
 fusermount3 -u "$P/mnt"; wait $PID

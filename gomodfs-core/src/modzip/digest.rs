@@ -201,7 +201,15 @@ mod tests {
 
     fn run(raw: &[u8], size: u64, compressed: u64, crc: Option<u32>) -> Option<EntryDigests> {
         let (mut input, mut output) = (vec![0u8; 1000], vec![0u8; 700]);
-        inflate_exact(&mut &raw[..], size, compressed, crc, &mut input, &mut output).unwrap()
+        inflate_exact(
+            &mut &raw[..],
+            size,
+            compressed,
+            crc,
+            &mut input,
+            &mut output,
+        )
+        .unwrap()
     }
 
     /// The one pass gives the digests the separate hashes give, and says
@@ -224,13 +232,25 @@ mod tests {
         assert_eq!(run(&raw, size, clen, None), Some(got), "crc 0: not checked");
 
         assert_eq!(run(&raw, size, clen, Some(crc ^ 1)), None, "wrong crc");
-        assert_eq!(run(&raw, size - 1, clen, None), None, "longer than declared");
-        assert_eq!(run(&raw, size + 1, clen, None), None, "shorter than declared");
+        assert_eq!(
+            run(&raw, size - 1, clen, None),
+            None,
+            "longer than declared"
+        );
+        assert_eq!(
+            run(&raw, size + 1, clen, None),
+            None,
+            "shorter than declared"
+        );
         let mut junk = raw.clone();
         junk.extend_from_slice(b"\0\0\0");
         let jlen = junk.len() as u64;
         assert_eq!(run(&junk, size, jlen, None), None, "bytes after the stream");
-        assert_eq!(run(&raw[..raw.len() / 2], size, clen / 2, None), None, "cut short");
+        assert_eq!(
+            run(&raw[..raw.len() / 2], size, clen / 2, None),
+            None,
+            "cut short"
+        );
         assert_eq!(run(b"\xff\xff\xff\xff", size, 4, None), None, "not deflate");
     }
 }

@@ -10,8 +10,8 @@
 
 use super::digest::{ContentHashers, EntryDigests, inflate_exact};
 use super::{
-    CheckedFile, Checked, Limits, Method, central_names, check_entries, check_module, check_zip_len,
-    entry_error, invalid, ziphash_of,
+    Checked, CheckedFile, Limits, Method, central_names, check_entries, check_module,
+    check_zip_len, entry_error, invalid, ziphash_of,
 };
 use crate::error::{Error, Result};
 use crate::modpath::ModuleVersion;
