@@ -167,6 +167,7 @@ impl ModuleZip {
         let mut entries = Vec::with_capacity(files.len());
         let mut buf = vec![0u8; CHUNK];
         let mut out = vec![0u8; CHUNK];
+        let mut read_again = 0usize;
         for file in files {
             let name = format!("{prefix}{}", file.path);
             // Deflated: inflated here, all hashes in one pass; anything not
@@ -193,6 +194,7 @@ impl ModuleZip {
             let digests = match one_pass {
                 Some(d) => d,
                 None => {
+                    read_again += 1;
                     let (size, read) = read_entry(module, &mut archive, &file, &name, &mut buf)?;
                     compressed_size = size;
                     read
@@ -208,6 +210,12 @@ impl ModuleZip {
                 digests,
             });
         }
+        tracing::debug!(
+            %module,
+            files = entries.len(),
+            read_again,
+            "validated zip (files read again through the zip reader: stored, or not exactly as declared)"
+        );
         let ziphash = ziphash_of(module, file_digests, &dirs)?;
         entries.sort_by(|a, b| a.path.as_bytes().cmp(b.path.as_bytes()));
         Ok(ModuleZip {
