@@ -158,24 +158,48 @@ impl NfsFs {
 }
 
 /// What [`NfsFs::call`] does, for callers holding the pieces themselves.
+///
+/// On the server's multi-thread runtime `f` runs in place
+/// ([`tokio::task::block_in_place`]): the request goes on on its own
+/// thread while the worker's other tasks move to another one, where
+/// `spawn_blocking` cost two thread hand-offs per request (to a blocking
+/// thread and back), each a wake-up that waits for a CPU on a busy
+/// machine. A call that waits on a download holds its thread as before.
+/// Elsewhere (a current-thread runtime) `f` goes to the blocking pool.
 async fn blocking<T: Send + 'static>(
     op: &'static str,
     subject: impl std::fmt::Display + Send + 'static,
     f: impl FnOnce() -> Result<T, Error> + Send + 'static,
 ) -> Result<T, nfsstat3> {
     let span = tracing::debug_span!("nfs", op, %subject);
-    let joined = tokio::task::spawn_blocking(move || {
+    let run = move || {
         let _entered = span.enter();
         f().map_err(|e| {
             e.log(op, &subject);
             to_nfsstat(&e)
         })
-    })
-    .await;
-    joined.unwrap_or_else(|e| {
+    };
+    let failed = |e: &dyn std::fmt::Display| {
         tracing::error!(op, error = %e, "NFS request handler failed");
         Err(nfsstat3::NFS3ERR_SERVERFAULT)
-    })
+    };
+    if in_place_allowed() {
+        // A panic answers SERVERFAULT, as a failed blocking task does.
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            tokio::task::block_in_place(run)
+        }));
+        return caught.unwrap_or_else(|_| failed(&"panicked"));
+    }
+    tokio::task::spawn_blocking(run)
+        .await
+        .unwrap_or_else(|e| failed(&e))
+}
+
+/// Whether [`tokio::task::block_in_place`] may run here: on a
+/// multi-thread runtime (it panics on a current-thread one).
+fn in_place_allowed() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
 }
 
 /// A file handle (a node key) as a log field: its bytes in hex.
