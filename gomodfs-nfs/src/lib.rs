@@ -304,23 +304,33 @@ impl NfsReadFileSystem for NfsFs {
         count: u32,
     ) -> Result<(Vec<u8>, bool), nfsstat3> {
         let key = id.0.clone();
-        let count = count.min(MAX_TRANSFER);
         self.call("read", Key(key.clone()), move |fs, status| {
-            let id = fs.resolve_key(&key)?;
-            if status.is_status(id) {
-                // Every READ within the window sees the same snapshot.
-                let data = status.snapshot(fs)?;
-                let start = usize::try_from(offset)
-                    .unwrap_or(usize::MAX)
-                    .min(data.len());
-                let end = start.saturating_add(count as usize).min(data.len());
-                return Ok((data[start..end].to_vec(), end == data.len()));
-            }
-            // A slice of the cached contents: only the range is copied.
-            let chunk = fs.read_at(id, offset, count)?;
-            Ok((chunk.data.to_vec(), chunk.eof))
+            read_node(fs, status, fs.resolve_key(&key)?, offset, count)
         })
         .await
+    }
+
+    /// READ's attributes and data in one call to the node API (one handle
+    /// resolution, one thread hand-off), where nfs3_server's default makes
+    /// a GETATTR and a READ of it.
+    async fn read_with_attributes(
+        &self,
+        id: &NfsHandle,
+        offset: u64,
+        count: u32,
+    ) -> (Result<fattr3, nfsstat3>, Result<(Vec<u8>, bool), nfsstat3>) {
+        let key = id.0.clone();
+        let both = self
+            .call("read", Key(key.clone()), move |fs, status| {
+                let id = fs.resolve_key(&key)?;
+                let attr = fattr(&status.attr_of(fs, fs.getattr(id)?)?);
+                Ok((attr, read_node(fs, status, id, offset, count)?))
+            })
+            .await;
+        match both {
+            Ok((attr, data)) => (Ok(attr), Ok(data)),
+            Err(status) => (Err(status), Err(status)),
+        }
     }
 
     async fn readdirplus(
@@ -378,6 +388,30 @@ impl NfsReadFileSystem for NfsFs {
             properties: FSF3_HOMOGENEOUS,
         })
     }
+}
+
+/// READ of `count` bytes (at most [`MAX_TRANSFER`]) at `offset` of the
+/// file `id`: the bytes and whether they reach its end.
+fn read_node(
+    fs: &ModFs,
+    status: &StatusWindow,
+    id: NodeId,
+    offset: u64,
+    count: u32,
+) -> Result<(Vec<u8>, bool), Error> {
+    let count = count.min(MAX_TRANSFER);
+    if status.is_status(id) {
+        // Every READ within the window sees the same snapshot.
+        let data = status.snapshot(fs)?;
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(data.len());
+        let end = start.saturating_add(count as usize).min(data.len());
+        return Ok((data[start..end].to_vec(), end == data.len()));
+    }
+    // A slice of the cached contents: only the range is copied.
+    let chunk = fs.read_at(id, offset, count)?;
+    Ok((chunk.data.to_vec(), chunk.eof))
 }
 
 type Entries = (Vec<DirEntryPlus<NfsHandle>>, bool);

@@ -3,7 +3,8 @@
 //! many calls pipelined on one connection, READs of small files and of
 //! 1 MiB slices mixed with NULLs and GETATTRs, sent before any reply is
 //! read so the server's writes fill the socket and end part-way. Every
-//! reply must arrive once, whole, with its own bytes.
+//! reply must arrive once, whole, with its own bytes (and a READ with its
+//! file's attributes, which gomodfs answers in the same node API call).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use gomodfs_core::store::MemoryStore;
@@ -12,7 +13,7 @@ use gomodfs_nfs::MAX_TRANSFER;
 use gomodfs_testkit::nfs::Client;
 use gomodfs_testkit::nfs::rpc::{call_record, null_call, read_call};
 use gomodfs_testkit::seed::put;
-use nfs3_client::nfs3_types::nfs3::{self, Nfs3Result, READ3res, nfs_fh3};
+use nfs3_client::nfs3_types::nfs3::{self, Nfs3Result, READ3res, nfs_fh3, post_op_attr};
 use nfs3_client::nfs3_types::rpc::{accept_stat_data, msg_body, reply_body, rpc_msg};
 use nfs3_client::nfs3_types::xdr_codec::Unpack;
 use std::collections::HashMap;
@@ -32,7 +33,8 @@ fn contents(seed: u32, len: u32) -> Vec<u8> {
 enum Want {
     Null,
     Getattr,
-    Read(Vec<u8>),
+    /// The slice's bytes and the file's size.
+    Read(Vec<u8>, u64),
 }
 
 /// Reads one reply record: its xid and the body after the RPC header.
@@ -90,7 +92,10 @@ fn pipelined_replies_arrive_whole_and_in_their_own_records() {
                 xid += 1;
                 calls.extend(read_call(xid, fh, offset as u64, MAX_TRANSFER));
                 let end = (offset + MAX_TRANSFER as usize).min(data.len());
-                wants.insert(xid, Want::Read(data[offset..end].to_vec()));
+                wants.insert(
+                    xid,
+                    Want::Read(data[offset..end].to_vec(), data.len() as u64),
+                );
                 offset = end;
                 xid += 1;
                 calls.extend(null_call(xid));
@@ -121,13 +126,21 @@ fn pipelined_replies_arrive_whole_and_in_their_own_records() {
         match want {
             Want::Null => assert!(body.is_empty(), "NULL {xid} carries {} bytes", body.len()),
             Want::Getattr => assert_eq!(body.len(), 4 + 84, "GETATTR {xid}: status and fattr3"),
-            Want::Read(data) => {
+            Want::Read(data, size) => {
                 let mut cursor = Cursor::new(&body[..]);
                 let (res, _) = READ3res::unpack(&mut cursor).expect("a READ reply");
                 match res {
                     Nfs3Result::Ok(ok) => {
                         assert_eq!(ok.data.len(), data.len(), "READ {xid}: length");
                         assert!(ok.data.as_ref() == &data[..], "READ {xid}: other bytes");
+                        // The attributes come with the data (one node API
+                        // call answers both).
+                        match ok.file_attributes {
+                            post_op_attr::Some(attr) => {
+                                assert_eq!(attr.size, size, "READ {xid}: the file's size")
+                            }
+                            post_op_attr::None => panic!("READ {xid} without attributes"),
+                        }
                     }
                     Nfs3Result::Err((status, _)) => panic!("READ {xid}: {status:?}"),
                 }

@@ -161,12 +161,12 @@ where
     context
         .reserve_reply(read3args.count as usize + REPLY_HEADER_BYTES)
         .await;
-    let file_attributes = nfs_option_from_result(context.vfs.getattr(&id).await);
-    match context
+    let (file_attributes, read) = context
         .vfs
-        .read(&id, read3args.offset, read3args.count)
-        .await
-    {
+        .read_with_attributes(&id, read3args.offset, read3args.count)
+        .await;
+    let file_attributes = nfs_option_from_result(file_attributes);
+    match read {
         Ok((bytes, eof)) => {
             debug!(" {xid} --> read {} bytes, eof: {eof}", bytes.len());
             READ3res::Ok(READ3resok {

@@ -111,6 +111,24 @@ pub trait NfsReadFileSystem: Send + Sync {
         count: u32,
     ) -> impl Future<Output = Result<(Vec<u8>, bool), nfsstat3>> + Send;
 
+    /// A READ with the file's attributes, which its reply carries:
+    /// (attributes, what [`read`](Self::read) returns). The default calls
+    /// [`getattr`](Self::getattr), then [`read`](Self::read); a filesystem
+    /// that does both in one step (one trip to a blocking thread, one
+    /// handle resolution) overrides it.
+    fn read_with_attributes(
+        &self,
+        id: &Self::Handle,
+        offset: u64,
+        count: u32,
+    ) -> impl Future<Output = (Result<fattr3, nfsstat3>, Result<(Vec<u8>, bool), nfsstat3>)> + Send
+    {
+        async move {
+            let attributes = self.getattr(id).await;
+            (attributes, self.read(id, offset, count).await)
+        }
+    }
+
     /// Simple version of readdir. Only need to return filename and id
     ///
     /// By default it uses `readdirplus` method to create an iterator

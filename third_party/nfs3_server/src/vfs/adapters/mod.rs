@@ -67,6 +67,19 @@ where
         self.0.read(id, offset, count).await
     }
 
+    async fn read_with_attributes(
+        &self,
+        id: &Self::Handle,
+        offset: u64,
+        count: u32,
+    ) -> (Result<fattr3, nfsstat3>, Result<(Vec<u8>, bool), nfsstat3>) {
+        let (mut attributes, data) = self.0.read_with_attributes(id, offset, count).await;
+        if let Ok(attr) = &mut attributes {
+            remove_write_permissions(attr);
+        }
+        (attributes, data)
+    }
+
     async fn readdir(
         &self,
         dirid: &Self::Handle,
