@@ -266,6 +266,42 @@ impl NfsReadFileSystem for NfsFs {
         .await
     }
 
+    /// LOOKUP's directory attributes, handle and object attributes in one
+    /// call to the node API, where nfs3_server's default makes a GETATTR, a
+    /// LOOKUP and a GETATTR.
+    async fn lookup_with_attributes(
+        &self,
+        dir: &NfsHandle,
+        name: &filename3<'_>,
+    ) -> (
+        Result<fattr3, nfsstat3>,
+        Result<(NfsHandle, Result<fattr3, nfsstat3>), nfsstat3>,
+    ) {
+        let dir = dir.0.clone();
+        let name = name_of(name).map(str::to_owned);
+        let subject = format!("{}/{}", Key(dir.clone()), name.as_deref().unwrap_or("?"));
+        let found_subject = subject.clone();
+        let both = self
+            .call("lookup", subject, move |fs, status| {
+                let dir = fs.resolve_key(&dir)?;
+                let dir_attr = fattr(&status.attr_of(fs, fs.getattr(dir)?)?);
+                let found = (|| {
+                    let attr = status.attr_of(fs, fs.lookup(dir, &name?)?)?;
+                    Ok((NfsHandle(fs.node_key(attr.id)?), fattr(&attr)))
+                })()
+                .map_err(|e: Error| {
+                    e.log("lookup", &found_subject);
+                    to_nfsstat(&e)
+                });
+                Ok((dir_attr, found))
+            })
+            .await;
+        match both {
+            Ok((dir_attr, found)) => (Ok(dir_attr), found.map(|(h, a)| (h, Ok(a)))),
+            Err(status) => (Err(status), Err(status)),
+        }
+    }
+
     /// MOUNT of any path: a path naming a directory mounts it; a path that
     /// does not exist (`/gomodcache`, a Windows share name) mounts the root.
     async fn lookup_by_path(&self, path: &str) -> Result<NfsHandle, nfsstat3> {

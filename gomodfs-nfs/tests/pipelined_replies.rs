@@ -15,7 +15,7 @@ use gomodfs_testkit::nfs::rpc::{call_record, null_call, read_call};
 use gomodfs_testkit::seed::put;
 use nfs3_client::nfs3_types::nfs3::{self, Nfs3Result, READ3res, nfs_fh3, post_op_attr};
 use nfs3_client::nfs3_types::rpc::{accept_stat_data, msg_body, reply_body, rpc_msg};
-use nfs3_client::nfs3_types::xdr_codec::Unpack;
+use nfs3_client::nfs3_types::xdr_codec::{Opaque, Unpack};
 use std::collections::HashMap;
 use std::io::{Cursor, Read, Write};
 use std::net::TcpStream;
@@ -153,5 +153,60 @@ fn pipelined_replies_arrive_whole_and_in_their_own_records() {
         }
     }
     assert!(wants.is_empty());
+    server.stop();
+}
+
+/// LOOKUP answers the directory's and the object's attributes with the
+/// handle (gomodfs in one node API call): both present and right, and a
+/// missing name still carries the directory's.
+#[test]
+fn lookup_replies_carry_directory_and_object_attributes() {
+    let store = Arc::new(MemoryStore::new());
+    put(
+        store.as_ref(),
+        "example.com/look",
+        "v1.0.0",
+        &[("a.go", b"package a\n".to_vec())],
+    )
+    .unwrap();
+    let fs = Arc::new(ModFs::new(store, None, ModFsOptions::default()).unwrap());
+    let server = gomodfs_nfs::serve(fs.clone(), "127.0.0.1:0").unwrap();
+    let mut c = Client::connect(server.local_addr().port(), "/");
+    let (dir, dir_attr) = c.walk("example.com/look@v1.0.0").unwrap();
+    let lookup = |c: &mut Client, name: &str| {
+        let args = nfs3::LOOKUP3args {
+            what: nfs3::diropargs3 {
+                dir: dir.clone(),
+                name: nfs3::filename3(Opaque::owned(name.as_bytes().to_vec())),
+            },
+        };
+        let (rt, nfs) = c.nfs();
+        rt.block_on(nfs.lookup(&args)).expect("rpc")
+    };
+    match lookup(&mut c, "a.go") {
+        Nfs3Result::Ok(ok) => {
+            let want = fs.resolve("example.com/look@v1.0.0/a.go").unwrap();
+            match (ok.obj_attributes, ok.dir_attributes) {
+                (post_op_attr::Some(obj), post_op_attr::Some(d)) => {
+                    assert_eq!(obj.size, want.size);
+                    assert_eq!(obj.fileid, want.id.0);
+                    assert_eq!(d.fileid, dir_attr.fileid);
+                }
+                other => panic!("LOOKUP without attributes: {other:?}"),
+            }
+            assert_eq!(c.getattr(&ok.object).unwrap().fileid, want.id.0);
+        }
+        Nfs3Result::Err((status, _)) => panic!("LOOKUP a.go: {status:?}"),
+    }
+    match lookup(&mut c, "missing.go") {
+        Nfs3Result::Err((status, fail)) => {
+            assert_eq!(status, nfs3::nfsstat3::NFS3ERR_NOENT);
+            match fail.dir_attributes {
+                post_op_attr::Some(d) => assert_eq!(d.fileid, dir_attr.fileid),
+                post_op_attr::None => panic!("a failed LOOKUP without the directory's attributes"),
+            }
+        }
+        Nfs3Result::Ok(_) => panic!("LOOKUP of a missing name succeeded"),
+    }
     server.stop();
 }

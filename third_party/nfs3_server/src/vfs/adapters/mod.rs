@@ -67,6 +67,24 @@ where
         self.0.read(id, offset, count).await
     }
 
+    async fn lookup_with_attributes(
+        &self,
+        dirid: &Self::Handle,
+        filename: &filename3<'_>,
+    ) -> (
+        Result<fattr3, nfsstat3>,
+        Result<(Self::Handle, Result<fattr3, nfsstat3>), nfsstat3>,
+    ) {
+        let (mut dir_attributes, mut found) = self.0.lookup_with_attributes(dirid, filename).await;
+        if let Ok(attr) = &mut dir_attributes {
+            remove_write_permissions(attr);
+        }
+        if let Ok((_, Ok(attr))) = &mut found {
+            remove_write_permissions(attr);
+        }
+        (dir_attributes, found)
+    }
+
     async fn read_with_attributes(
         &self,
         id: &Self::Handle,
