@@ -20,7 +20,7 @@ with N threads as well.
 With --baseline BIN (another `gomodfs` binary, e.g. a release build of
 main) its NFS server is measured too, in the same runs, with the same
 client: the before/after of a server change. The round-trip table (the
-`rtt` mode of read_tree: median NULL, GETATTR, READDIRPLUS and READ round
+`rtt` mode of read_tree: median NULL, GETATTR, LOOKUP, READDIRPLUS and READ round
 trips with one request in flight, on a server that has read the tree once)
 is measured for each server as well.
 
@@ -119,7 +119,7 @@ def fmt(xs, unit):
 
 def round_trips(store, log, tree, args, variants):
     """Median round trips per procedure for each NFS server, interleaved."""
-    keys = ["null_us", "getattr_us", "readdirplus_us", "read_file_us"]
+    keys = ["null_us", "getattr_us", "lookup_us", "readdirplus_us", "read_file_us"]
     res = {v: {k: [] for k in keys} for v in variants}
     for _ in range(args.runs):
         for v in variants:
@@ -270,8 +270,8 @@ def main():
                   "calls each, %d rounds per server interleaved: median (min-max) of the "
                   "rounds' medians, in microseconds), on %s after one read of it:" % (
                       args.rtt, args.runs, trees[0][0]), "",
-                  "| server | NULL | GETATTR | READDIRPLUS (whole directory) | READ (whole file) |",
-                  "| --- | --- | --- | --- | --- |"]
+                  "| server | NULL | GETATTR | LOOKUP | READDIRPLUS (whole directory) | READ (whole file) |",
+                  "| --- | --- | --- | --- | --- | --- |"]
         lines += ["| " + " | ".join(r) + " |" for r in rtt_rows]
         lines += ["", "FUSE for scale: one LOOKUP of a name that does not exist (`os.stat`, "
                   "a new name each time), median of %d, %d runs: %s." % (

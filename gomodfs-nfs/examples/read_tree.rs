@@ -11,7 +11,7 @@
 //!
 //! `rtt PORT TREE N` prints where one request in flight spends its time
 //! over NFS: the median round trip of NULL (no filesystem call), GETATTR,
-//! READDIRPLUS of the tree's directories and READ of its files, N times
+//! LOOKUP of the tree's top-level names, READDIRPLUS of the tree's directories and READ of its files, N times
 //! each, in microseconds.
 //!
 //! ```sh
@@ -115,6 +115,19 @@ fn rtt(port: u16, tree: &str, n: usize) {
     let getattr = median_us(n, || {
         c.getattr(&fh).expect("GETATTR");
     });
+    let names: Vec<String> = c
+        .list(&fh, 64 * 1024)
+        .expect("READDIRPLUS")
+        .0
+        .into_iter()
+        .map(|e| e.name)
+        .filter(|n| n != "." && n != "..")
+        .collect();
+    let mut j = 0;
+    let lookup = median_us(n, || {
+        j += 1;
+        c.lookup(&fh, &names[j % names.len()]).expect("LOOKUP");
+    });
     let mut i = 0;
     let readdirplus = median_us(n, || {
         i += 1;
@@ -126,7 +139,7 @@ fn rtt(port: u16, tree: &str, n: usize) {
         c.read_all(&files[i % files.len()], 1 << 20).expect("READ");
     });
     println!(
-        "{{\"null_us\":{null:.1},\"getattr_us\":{getattr:.1},\"readdirplus_us\":{readdirplus:.1},\"read_file_us\":{read:.1},\"files\":{},\"dirs\":{}}}",
+        "{{\"null_us\":{null:.1},\"getattr_us\":{getattr:.1},\"lookup_us\":{lookup:.1},\"readdirplus_us\":{readdirplus:.1},\"read_file_us\":{read:.1},\"files\":{},\"dirs\":{}}}",
         files.len(),
         dirs.len()
     );
