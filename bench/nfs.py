@@ -17,7 +17,14 @@ are read by N threads at once, each NFS thread on its own connection (a
 kernel client sends several READs at once too), and the FUSE side reads
 with N threads as well.
 
-Usage: bench/nfs.py [--runs N] [--jobs 1,4,8] [--module PATH@VERSION ...] [--out docs/BENCHMARKS.md]
+With --baseline BIN (another `gomodfs` binary, e.g. a release build of
+main) its NFS server is measured too, in the same runs, with the same
+client: the before/after of a server change. The round-trip table (the
+`rtt` mode of read_tree: median NULL, GETATTR, LOOKUP, READDIRPLUS and READ round
+trips with one request in flight, on a server that has read the tree once)
+is measured for each server as well.
+
+Usage: bench/nfs.py [--runs N] [--jobs 1,4,8] [--module PATH@VERSION ...] [--baseline BIN] [--out docs/BENCHMARKS.md]
 """
 import argparse
 import json
@@ -49,8 +56,9 @@ def target_dir():
 class Serve:
     """A `gomodfs serve` process with one frontend."""
 
-    def __init__(self, store, log, nfs=False, mount=None, offline=True):
-        cmd = [str(target_dir() / "release" / "gomodfs"), "serve", "--store", str(store)]
+    def __init__(self, store, log, nfs=False, mount=None, offline=True, binary=None):
+        binary = binary or target_dir() / "release" / "gomodfs"
+        cmd = [str(binary), "serve", "--store", str(store)]
         if offline:
             cmd.append("--offline")
         if nfs:
@@ -89,9 +97,9 @@ def read_tree(*args):
     return json.loads(out.stdout)
 
 
-def measure(frontend, store, tree, work, log, jobs):
-    if frontend == "nfs":
-        s = Serve(store, log, nfs=True)
+def measure(frontend, store, tree, work, log, jobs, baseline=None):
+    if frontend in ("nfs", "base"):
+        s = Serve(store, log, nfs=True, binary=baseline if frontend == "base" else None)
         try:
             return read_tree("nfs", s.port, tree, str(jobs))
         finally:
@@ -109,6 +117,48 @@ def fmt(xs, unit):
     return f"{med:,.1f} {unit} ({min(xs):,.1f}-{max(xs):,.1f})"
 
 
+def round_trips(store, log, tree, args, variants):
+    """Median round trips per procedure for each NFS server, interleaved."""
+    keys = ["null_us", "getattr_us", "lookup_us", "readdirplus_us", "read_file_us"]
+    res = {v: {k: [] for k in keys} for v in variants}
+    for _ in range(args.runs):
+        for v in variants:
+            s = Serve(store, log, nfs=True, binary=args.baseline if v == "base" else None)
+            try:
+                read_tree("nfs", s.port, tree)
+                r = read_tree("rtt", s.port, tree, str(args.rtt))
+            finally:
+                s.close()
+            for k in keys:
+                res[v][k].append(r[k])
+    names = {"nfs": "this build", "base": "before (--baseline)"}
+    return [[names[v]] + [fmt(res[v][k], "us") for k in keys] for v in variants]
+
+
+def fuse_round_trips(store, log, work, args):
+    """Median FUSE round trip of one LOOKUP of a name that does not exist
+    (a new name each time, so the kernel asks the server every time), in
+    microseconds, one median per run: the FUSE counterpart of the NFS
+    round trips."""
+    meds = []
+    for _ in range(args.runs):
+        mnt = Path(tempfile.mkdtemp(prefix="mnt-", dir=work))
+        s = Serve(store, log, mount=mnt)
+        try:
+            times = []
+            for i in range(args.rtt):
+                t = time.perf_counter()
+                try:
+                    os.stat(mnt / "cache" / f"no-such-name-{i}")
+                except FileNotFoundError:
+                    pass
+                times.append((time.perf_counter() - t) * 1e6)
+            meds.append(statistics.median(times))
+        finally:
+            s.close()
+    return fmt(meds, "us")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
@@ -116,8 +166,13 @@ def main():
     ap.add_argument("--jobs", default="1,4,8",
                     help="files read at once, comma-separated; at most 15 (each NFS reader "
                          "holds a MOUNT and an NFS connection, and the server serves 32)")
+    ap.add_argument("--baseline", help="another gomodfs binary whose NFS server is measured "
+                    "too (interleaved, same client)")
+    ap.add_argument("--rtt", type=int, default=500, help="round trips per procedure in the "
+                    "round-trip table (0: no table)")
     ap.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
     args = ap.parse_args()
+    nfs_variants = ["nfs"] + (["base"] if args.baseline else [])
     modules = args.module or DEFAULT_MODULES
 
     subprocess.run(["cargo", "build", "--release", "--quiet", "--bin", "gomodfs"],
@@ -142,25 +197,39 @@ def main():
 
         rows = []
         for (name, tree), jobs in [(t, int(j)) for t in trees for j in args.jobs.split(",")]:
-            res = {"nfs": [], "fuse": []}
+            res = {f: [] for f in ["fuse"] + nfs_variants}
             for _ in range(args.runs):
-                for frontend in ("nfs", "fuse"):
-                    res[frontend].append(measure(frontend, store, tree, work, log, jobs))
+                for frontend in nfs_variants + ["fuse"]:
+                    res[frontend].append(
+                        measure(frontend, store, tree, work, log, jobs, args.baseline))
             files = res["nfs"][0]["files"]
             size = res["nfs"][0]["bytes"]
-            for r in res["fuse"] + res["nfs"]:
+            for r in sum(res.values(), []):
                 if (r["files"], r["bytes"]) != (files, size):
                     sys.exit(f"{name}: NFS and FUSE read different trees: {res}")
             row = [name, f"{files:,} files, {size / 2**20:,.1f} MiB", str(jobs)]
             med = {}
-            for frontend in ("fuse", "nfs"):
+            for frontend in ["fuse"] + nfs_variants:
                 mib = [size / 2**20 / r["seconds"] for r in res[frontend]]
                 fps = [files / r["seconds"] for r in res[frontend]]
                 med[frontend] = statistics.median(mib)
-                row += [fmt(mib, "MiB/s"), fmt(fps, "files/s")]
+                if frontend == "base":
+                    row += [fmt(fps, "files/s")]
+                else:
+                    row += [fmt(mib, "MiB/s"), fmt(fps, "files/s")]
             row.append(f"{med['nfs'] / med['fuse']:.2f}x")
+            if args.baseline:
+                row.append(f"{med['base'] / med['fuse']:.2f}x")
             rows.append(row)
             print(" | ".join(row), flush=True)
+
+        rtt_rows, fuse_rtt = [], None
+        if args.rtt:
+            rtt_rows = round_trips(store, log, trees[0][1], args, nfs_variants)
+            fuse_rtt = fuse_round_trips(store, log, work, args)
+            for r in rtt_rows:
+                print(" | ".join(r), flush=True)
+            print(f"FUSE LOOKUP of a missing name: {fuse_rtt}", flush=True)
 
     cpu = ""
     try:
@@ -172,21 +241,41 @@ def main():
         BEGIN,
         "## NFS against FUSE: reading a whole module tree",
         "",
-        "`python3 bench/nfs.py` (`--runs %d --jobs %s`): every file of a module tree read once, "
+        "`python3 bench/nfs.py` (`--runs %d --jobs %s%s`): every file of a module tree read once, "
         "store warm and every cache above it cold (a fresh `gomodfs serve "
         "--offline` per run). NFS: `nfs3_client` over TCP on 127.0.0.1, READDIRPLUS "
         "pages of 64 KiB, READs of up to 1 MiB (there is no kernel NFS "
         "client here). FUSE: `std::fs` through the kernel mount. Jobs: files read at "
         "once (1: the tree walked and read sequentially, one request in flight; N: the "
         "tree listed, then its files read by N threads, over NFS each on its own "
-        "connection, as a kernel client keeps several READs in flight). Median (min-max) "
-        "of %d runs, interleaved; load average at the end: %.1f." % (
-            args.runs, args.jobs, args.runs, os.getloadavg()[0]),
+        "connection, as a kernel client keeps several READs in flight; every NFS "
+        "connection is made before the clock starts, as a kernel client mounts once). "
+        "%sMedian (min-max) of %d runs, interleaved; load average at the end: %.1f." % (
+            args.runs, args.jobs, " --baseline BIN" if args.baseline else "",
+            "NFS before: the same runs against the server of `--baseline` (%s), same "
+            "client. " % args.baseline if args.baseline else "",
+            args.runs, os.getloadavg()[0]),
         "",
-        "| module | tree | jobs | FUSE MiB/s | FUSE files/s | NFS MiB/s | NFS files/s | NFS/FUSE (MiB/s) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+    head = ["module", "tree", "jobs", "FUSE MiB/s", "FUSE files/s", "NFS MiB/s", "NFS files/s"]
+    if args.baseline:
+        head.append("NFS before files/s")
+    head.append("NFS/FUSE (MiB/s)")
+    if args.baseline:
+        head.append("NFS before/FUSE")
+    lines += ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
+    if rtt_rows:
+        lines += ["", "Round trips with one request in flight (`read_tree rtt`, median of %d "
+                  "calls each, %d rounds per server interleaved: median (min-max) of the "
+                  "rounds' medians, in microseconds), on %s after one read of it:" % (
+                      args.rtt, args.runs, trees[0][0]), "",
+                  "| server | NULL | GETATTR | LOOKUP | READDIRPLUS (whole directory) | READ (whole file) |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        lines += ["| " + " | ".join(r) + " |" for r in rtt_rows]
+        lines += ["", "FUSE for scale: one LOOKUP of a name that does not exist (`os.stat`, "
+                  "a new name each time), median of %d, %d runs: %s." % (
+                      args.rtt, args.runs, fuse_rtt)]
     lines += ["", f"Machine: {os.cpu_count()} CPUs{', ' + cpu if cpu else ''}; "
               f"{time.strftime('%Y-%m-%d')}.", END]
     write_section(Path(args.out), "\n".join(lines), BEGIN, END)

@@ -6,11 +6,18 @@
 //! With JOBS 1 (the default) the tree is read sequentially, one request in
 //! flight. With JOBS > 1 the tree is listed first, then its files are read
 //! by JOBS threads at once (over NFS each with its own connection), as a
-//! kernel client with several requests in flight would.
+//! kernel client with several requests in flight would. NFS connections
+//! are made before the clock starts (a kernel client mounts once).
+//!
+//! `rtt PORT TREE N` prints where one request in flight spends its time
+//! over NFS: the median round trip of NULL (no filesystem call), GETATTR,
+//! LOOKUP of the tree's top-level names, READDIRPLUS of the tree's directories and READ of its files, N times
+//! each, in microseconds.
 //!
 //! ```sh
 //! cargo run --release -p gomodfs-nfs --example read_tree -- nfs PORT TREE [JOBS]
 //! cargo run --release -p gomodfs-nfs --example read_tree -- fs DIR [JOBS]
+//! cargo run --release -p gomodfs-nfs --example read_tree -- rtt PORT TREE [N]
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -53,20 +60,19 @@ fn fs_tree(dir: &Path, read: bool, files: &mut Vec<PathBuf>, bytes: &mut u64) {
     }
 }
 
-/// Reads `files` with `jobs` threads, each running `read` on the next
-/// unread file with its own state from `open`; the bytes read.
-fn in_parallel<F: Sync, S>(
+/// Reads `files` with one thread per state in `states`, each running
+/// `read` on the next unread file with its own state; the bytes read.
+fn in_parallel<F: Sync, S: Send>(
     files: &[F],
-    jobs: usize,
-    open: impl Fn() -> S + Sync,
+    states: Vec<S>,
     read: impl Fn(&mut S, &F) -> u64 + Sync,
 ) -> u64 {
     let next = AtomicUsize::new(0);
     let bytes = AtomicU64::new(0);
     std::thread::scope(|s| {
-        for _ in 0..jobs {
-            s.spawn(|| {
-                let mut state = open();
+        for mut state in states {
+            let (next, bytes, read) = (&next, &bytes, &read);
+            s.spawn(move || {
                 while let Some(f) = files.get(next.fetch_add(1, Relaxed)) {
                     bytes.fetch_add(read(&mut state, f), Relaxed);
                 }
@@ -76,23 +82,91 @@ fn in_parallel<F: Sync, S>(
     bytes.into_inner()
 }
 
+/// The median of `n` timed runs of `f`, in microseconds.
+fn median_us(n: usize, mut f: impl FnMut()) -> f64 {
+    let mut us: Vec<f64> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    us.sort_by(f64::total_cmp);
+    us[us.len() / 2]
+}
+
+/// The `rtt` mode: median round trips per procedure, one in flight.
+fn rtt(port: u16, tree: &str, n: usize) {
+    let mut c = Client::connect(port, "/");
+    let (fh, _) = c.walk(tree).expect("LOOKUP of the tree");
+    let (mut files, mut dirs, mut bytes) = (vec![], vec![fh.clone()], 0);
+    nfs_tree(&mut c, &fh, false, &mut files, &mut bytes);
+    // Directories of the tree: READDIRPLUS each whole.
+    let (entries, _) = c.list(&fh, 64 * 1024).expect("READDIRPLUS");
+    dirs.extend(
+        entries
+            .into_iter()
+            .filter_map(|e| (e.attr?.type_ == ftype3::NF3DIR).then_some(e.handle?)),
+    );
+    let null = median_us(n, || {
+        let (rt, nfs) = c.nfs();
+        rt.block_on(nfs.null()).expect("NULL");
+    });
+    let getattr = median_us(n, || {
+        c.getattr(&fh).expect("GETATTR");
+    });
+    let names: Vec<String> = c
+        .list(&fh, 64 * 1024)
+        .expect("READDIRPLUS")
+        .0
+        .into_iter()
+        .map(|e| e.name)
+        .filter(|n| n != "." && n != "..")
+        .collect();
+    let mut j = 0;
+    let lookup = median_us(n, || {
+        j += 1;
+        c.lookup(&fh, &names[j % names.len()]).expect("LOOKUP");
+    });
+    let mut i = 0;
+    let readdirplus = median_us(n, || {
+        i += 1;
+        c.list(&dirs[i % dirs.len()], 64 * 1024)
+            .expect("READDIRPLUS");
+    });
+    let read = median_us(n, || {
+        i += 1;
+        c.read_all(&files[i % files.len()], 1 << 20).expect("READ");
+    });
+    println!(
+        "{{\"null_us\":{null:.1},\"getattr_us\":{getattr:.1},\"lookup_us\":{lookup:.1},\"readdirplus_us\":{readdirplus:.1},\"read_file_us\":{read:.1},\"files\":{},\"dirs\":{}}}",
+        files.len(),
+        dirs.len()
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let jobs: usize = args.get(3).map_or(1, |j| j.parse().expect("JOBS"));
     let (files, bytes, seconds) = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         ["nfs", port, tree, ..] => {
             let port: u16 = port.parse().expect("port");
-            let start = Instant::now();
+            // Connections (portmapper, MOUNT, NFS) are made before the
+            // clock starts, as a kernel client mounts once.
             let mut c = Client::connect(port, "/");
+            let readers: Vec<Client> = (0..jobs)
+                .filter(|_| jobs > 1)
+                .map(|_| Client::connect(port, "/"))
+                .collect();
+            let start = Instant::now();
             let (fh, _) = c.walk(tree).expect("LOOKUP of the tree");
             let (mut files, mut bytes) = (vec![], 0);
             nfs_tree(&mut c, &fh, jobs == 1, &mut files, &mut bytes);
             if jobs > 1 {
-                let connect = || Client::connect(port, "/");
                 let read = |c: &mut Client, fh: &nfs_fh3| {
                     c.read_all(fh, 1 << 20).expect("READ").len() as u64
                 };
-                bytes = in_parallel(&files, jobs, connect, read);
+                bytes = in_parallel(&files, readers, read);
             }
             (files.len(), bytes, start.elapsed())
         }
@@ -102,12 +176,19 @@ fn main() {
             fs_tree(dir.as_ref(), jobs == 1, &mut files, &mut bytes);
             if jobs > 1 {
                 let read = |_: &mut (), p: &PathBuf| std::fs::read(p).expect("read").len() as u64;
-                bytes = in_parallel(&files, jobs, || (), read);
+                bytes = in_parallel(&files, vec![(); jobs], read);
             }
             (files.len(), bytes, start.elapsed())
         }
+        ["rtt", port, tree, ..] => {
+            let n = args.get(3).map_or(2000, |n| n.parse().expect("N"));
+            rtt(port.parse().expect("port"), tree, n);
+            return;
+        }
         _ => {
-            eprintln!("usage: read_tree nfs PORT TREE [JOBS] | read_tree fs DIR [JOBS]");
+            eprintln!(
+                "usage: read_tree nfs PORT TREE [JOBS] | read_tree fs DIR [JOBS] | read_tree rtt PORT TREE [N]"
+            );
             std::process::exit(2);
         }
     };

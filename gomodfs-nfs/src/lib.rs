@@ -158,24 +158,48 @@ impl NfsFs {
 }
 
 /// What [`NfsFs::call`] does, for callers holding the pieces themselves.
+///
+/// On the server's multi-thread runtime `f` runs in place
+/// ([`tokio::task::block_in_place`]): the request goes on on its own
+/// thread while the worker's other tasks move to another one, where
+/// `spawn_blocking` cost two thread hand-offs per request (to a blocking
+/// thread and back), each a wake-up that waits for a CPU on a busy
+/// machine. A call that waits on a download holds its thread as before.
+/// Elsewhere (a current-thread runtime) `f` goes to the blocking pool.
 async fn blocking<T: Send + 'static>(
     op: &'static str,
     subject: impl std::fmt::Display + Send + 'static,
     f: impl FnOnce() -> Result<T, Error> + Send + 'static,
 ) -> Result<T, nfsstat3> {
     let span = tracing::debug_span!("nfs", op, %subject);
-    let joined = tokio::task::spawn_blocking(move || {
+    let run = move || {
         let _entered = span.enter();
         f().map_err(|e| {
             e.log(op, &subject);
             to_nfsstat(&e)
         })
-    })
-    .await;
-    joined.unwrap_or_else(|e| {
+    };
+    let failed = |e: &dyn std::fmt::Display| {
         tracing::error!(op, error = %e, "NFS request handler failed");
         Err(nfsstat3::NFS3ERR_SERVERFAULT)
-    })
+    };
+    if in_place_allowed() {
+        // A panic answers SERVERFAULT, as a failed blocking task does.
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            tokio::task::block_in_place(run)
+        }));
+        return caught.unwrap_or_else(|_| failed(&"panicked"));
+    }
+    tokio::task::spawn_blocking(run)
+        .await
+        .unwrap_or_else(|e| failed(&e))
+}
+
+/// Whether [`tokio::task::block_in_place`] may run here: on a
+/// multi-thread runtime (it panics on a current-thread one).
+fn in_place_allowed() -> bool {
+    tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread)
 }
 
 /// A file handle (a node key) as a log field: its bytes in hex.
@@ -242,6 +266,42 @@ impl NfsReadFileSystem for NfsFs {
         .await
     }
 
+    /// LOOKUP's directory attributes, handle and object attributes in one
+    /// call to the node API, where nfs3_server's default makes a GETATTR, a
+    /// LOOKUP and a GETATTR.
+    async fn lookup_with_attributes(
+        &self,
+        dir: &NfsHandle,
+        name: &filename3<'_>,
+    ) -> (
+        Result<fattr3, nfsstat3>,
+        Result<(NfsHandle, Result<fattr3, nfsstat3>), nfsstat3>,
+    ) {
+        let dir = dir.0.clone();
+        let name = name_of(name).map(str::to_owned);
+        let subject = format!("{}/{}", Key(dir.clone()), name.as_deref().unwrap_or("?"));
+        let found_subject = subject.clone();
+        let both = self
+            .call("lookup", subject, move |fs, status| {
+                let dir = fs.resolve_key(&dir)?;
+                let dir_attr = fattr(&status.attr_of(fs, fs.getattr(dir)?)?);
+                let found = (|| {
+                    let attr = status.attr_of(fs, fs.lookup(dir, &name?)?)?;
+                    Ok((NfsHandle(fs.node_key(attr.id)?), fattr(&attr)))
+                })()
+                .map_err(|e: Error| {
+                    e.log("lookup", &found_subject);
+                    to_nfsstat(&e)
+                });
+                Ok((dir_attr, found))
+            })
+            .await;
+        match both {
+            Ok((dir_attr, found)) => (Ok(dir_attr), found.map(|(h, a)| (h, Ok(a)))),
+            Err(status) => (Err(status), Err(status)),
+        }
+    }
+
     /// MOUNT of any path: a path naming a directory mounts it; a path that
     /// does not exist (`/gomodcache`, a Windows share name) mounts the root.
     async fn lookup_by_path(&self, path: &str) -> Result<NfsHandle, nfsstat3> {
@@ -280,23 +340,33 @@ impl NfsReadFileSystem for NfsFs {
         count: u32,
     ) -> Result<(Vec<u8>, bool), nfsstat3> {
         let key = id.0.clone();
-        let count = count.min(MAX_TRANSFER);
         self.call("read", Key(key.clone()), move |fs, status| {
-            let id = fs.resolve_key(&key)?;
-            if status.is_status(id) {
-                // Every READ within the window sees the same snapshot.
-                let data = status.snapshot(fs)?;
-                let start = usize::try_from(offset)
-                    .unwrap_or(usize::MAX)
-                    .min(data.len());
-                let end = start.saturating_add(count as usize).min(data.len());
-                return Ok((data[start..end].to_vec(), end == data.len()));
-            }
-            // A slice of the cached contents: only the range is copied.
-            let chunk = fs.read_at(id, offset, count)?;
-            Ok((chunk.data.to_vec(), chunk.eof))
+            read_node(fs, status, fs.resolve_key(&key)?, offset, count)
         })
         .await
+    }
+
+    /// READ's attributes and data in one call to the node API (one handle
+    /// resolution, one thread hand-off), where nfs3_server's default makes
+    /// a GETATTR and a READ of it.
+    async fn read_with_attributes(
+        &self,
+        id: &NfsHandle,
+        offset: u64,
+        count: u32,
+    ) -> (Result<fattr3, nfsstat3>, Result<(Vec<u8>, bool), nfsstat3>) {
+        let key = id.0.clone();
+        let both = self
+            .call("read", Key(key.clone()), move |fs, status| {
+                let id = fs.resolve_key(&key)?;
+                let attr = fattr(&status.attr_of(fs, fs.getattr(id)?)?);
+                Ok((attr, read_node(fs, status, id, offset, count)?))
+            })
+            .await;
+        match both {
+            Ok((attr, data)) => (Ok(attr), Ok(data)),
+            Err(status) => (Err(status), Err(status)),
+        }
     }
 
     async fn readdirplus(
@@ -354,6 +424,30 @@ impl NfsReadFileSystem for NfsFs {
             properties: FSF3_HOMOGENEOUS,
         })
     }
+}
+
+/// READ of `count` bytes (at most [`MAX_TRANSFER`]) at `offset` of the
+/// file `id`: the bytes and whether they reach its end.
+fn read_node(
+    fs: &ModFs,
+    status: &StatusWindow,
+    id: NodeId,
+    offset: u64,
+    count: u32,
+) -> Result<(Vec<u8>, bool), Error> {
+    let count = count.min(MAX_TRANSFER);
+    if status.is_status(id) {
+        // Every READ within the window sees the same snapshot.
+        let data = status.snapshot(fs)?;
+        let start = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(data.len());
+        let end = start.saturating_add(count as usize).min(data.len());
+        return Ok((data[start..end].to_vec(), end == data.len()));
+    }
+    // A slice of the cached contents: only the range is copied.
+    let chunk = fs.read_at(id, offset, count)?;
+    Ok((chunk.data.to_vec(), chunk.eof))
 }
 
 type Entries = (Vec<DirEntryPlus<NfsHandle>>, bool);

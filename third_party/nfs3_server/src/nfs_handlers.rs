@@ -130,10 +130,14 @@ where
 {
     let dirops = lookup3args.what;
     let dirid = fh_to_id!(context, &dirops.dir);
-    let dir_attributes = nfs_option_from_result(context.vfs.getattr(&dirid).await);
-    match context.vfs.lookup(&dirid, &dirops.name).await {
-        Ok(fid) => {
-            let obj_attributes = nfs_option_from_result(context.vfs.getattr(&fid).await);
+    let (dir_attributes, found) = context
+        .vfs
+        .lookup_with_attributes(&dirid, &dirops.name)
+        .await;
+    let dir_attributes = nfs_option_from_result(dir_attributes);
+    match found {
+        Ok((fid, obj_attributes)) => {
+            let obj_attributes = nfs_option_from_result(obj_attributes);
             debug!("lookup success {} --> {:?}", xid, obj_attributes);
             LOOKUP3res::Ok(LOOKUP3resok {
                 object: context.file_handle_converter.fh_to_nfs(&fid),
@@ -161,12 +165,12 @@ where
     context
         .reserve_reply(read3args.count as usize + REPLY_HEADER_BYTES)
         .await;
-    let file_attributes = nfs_option_from_result(context.vfs.getattr(&id).await);
-    match context
+    let (file_attributes, read) = context
         .vfs
-        .read(&id, read3args.offset, read3args.count)
-        .await
-    {
+        .read_with_attributes(&id, read3args.offset, read3args.count)
+        .await;
+    let file_attributes = nfs_option_from_result(file_attributes);
+    match read {
         Ok((bytes, eof)) => {
             debug!(" {xid} --> read {} bytes, eof: {eof}", bytes.len());
             READ3res::Ok(READ3resok {

@@ -152,19 +152,45 @@ fn lock_transaction(
     }
 }
 
+/// The most replies [`write_records`] is handed at once, and the most bytes
+/// it gathers before writing (the replies already waiting are sent
+/// together; one that would pass the byte cap starts the next batch).
+pub const MAX_BATCH_REPLIES: usize = 64;
+/// See [`MAX_BATCH_REPLIES`].
+pub const MAX_BATCH_BYTES: usize = 1 << 20;
+
+/// Writes `records`, each as one last fragment, with vectored writes: a
+/// record marker and its record leave in the same write (one TCP segment
+/// for a small reply, where two writes with `TCP_NODELAY` sent two and woke
+/// the client twice), and the replies waiting together leave in one
+/// system call.
 #[allow(clippy::cast_possible_truncation)]
-pub async fn write_fragment<IO: tokio::io::AsyncWrite + Unpin>(
+pub async fn write_records<IO: tokio::io::AsyncWrite + Unpin>(
     socket: &mut IO,
-    buf: CompleteRpcMessage,
+    records: &[Vec<u8>],
 ) -> Result<(), anyhow::Error> {
-    // TODO: split into many fragments
-    let buf = buf.into_inner();
-    assert!(buf.len() < (1 << 31));
-    let fragment_header = fragment_header::new(buf.len() as u32, true);
-    let header_buf = fragment_header.into_xdr_buf();
-    socket.write_all(&header_buf).await?;
-    trace!("Writing fragment length: {}", buf.len());
-    socket.write_all(&buf).await?;
+    let headers: Vec<[u8; 4]> = records
+        .iter()
+        .map(|r| {
+            assert!(r.len() < (1 << 31));
+            trace!("Writing fragment length: {}", r.len());
+            fragment_header::new(r.len() as u32, true).into_xdr_buf()
+        })
+        .collect();
+    let mut slices: Vec<std::io::IoSlice<'_>> = headers
+        .iter()
+        .zip(records)
+        .flat_map(|(h, r)| [std::io::IoSlice::new(h), std::io::IoSlice::new(r)])
+        .filter(|s| !s.is_empty())
+        .collect();
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        let n = socket.write_vectored(rest).await?;
+        if n == 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::WriteZero).into());
+        }
+        std::io::IoSlice::advance_slices(&mut rest, n);
+    }
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use tracing::{debug, error, info, warn};
 use crate::client_log::warn_client;
 use crate::context::RPCContext;
 use crate::limits::Limits;
-use crate::rpcwire::{SocketMessageHandler, write_fragment};
+use crate::rpcwire::{MAX_BATCH_BYTES, MAX_BATCH_REPLIES, SocketMessageHandler, write_records};
 use crate::transaction_tracker::{Cleaner, TransactionTracker};
 use crate::units::KIBIBYTE;
 use crate::vfs::adapters::ReadOnlyAdapter;
@@ -97,9 +97,33 @@ where
                     debug!("Message handling closed : {e}");
                     return Err(e);
                 }
-                Some(Ok((msg, _held))) => {
-                    if let Err(e) = write_fragment(&mut writer, msg).await {
+                Some(Ok((msg, held))) => {
+                    // Every reply already waiting leaves with this one.
+                    let (mut records, mut permits) = (vec![msg.into_inner()], vec![held]);
+                    let mut bytes = records[0].len();
+                    let mut failed = None;
+                    while records.len() < MAX_BATCH_REPLIES && bytes < MAX_BATCH_BYTES {
+                        match msgrecvchan.try_recv() {
+                            Ok(Ok((msg, held))) => {
+                                bytes += msg.len();
+                                records.push(msg.into_inner());
+                                permits.push(held);
+                            }
+                            Ok(Err(e)) => {
+                                failed = Some(e);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    if let Err(e) = write_records(&mut writer, &records).await {
                         error!("Write error {e}");
+                    }
+                    // The budget the replies held is released once sent.
+                    drop(permits);
+                    if let Some(e) = failed {
+                        debug!("Message handling closed : {e}");
+                        return Err(e);
                     }
                 }
                 None => {

@@ -77,6 +77,35 @@ pub trait NfsReadFileSystem: Send + Sync {
         filename: &filename3<'_>,
     ) -> impl Future<Output = Result<Self::Handle, nfsstat3>> + Send;
 
+    /// A LOOKUP with the attributes its reply carries: (the directory's
+    /// attributes, the handle and attributes of `filename`). The default
+    /// calls [`getattr`](Self::getattr), [`lookup`](Self::lookup) and
+    /// `getattr` of what it found; a filesystem that does all three in one
+    /// step overrides it.
+    #[allow(clippy::type_complexity)]
+    fn lookup_with_attributes(
+        &self,
+        dirid: &Self::Handle,
+        filename: &filename3<'_>,
+    ) -> impl Future<
+        Output = (
+            Result<fattr3, nfsstat3>,
+            Result<(Self::Handle, Result<fattr3, nfsstat3>), nfsstat3>,
+        ),
+    > + Send {
+        async move {
+            let dir_attributes = self.getattr(dirid).await;
+            let found = match self.lookup(dirid, filename).await {
+                Ok(fid) => {
+                    let attributes = self.getattr(&fid).await;
+                    Ok((fid, attributes))
+                }
+                Err(stat) => Err(stat),
+            };
+            (dir_attributes, found)
+        }
+    }
+
     /// This method is used when the client tries to mount a subdirectory.
     /// The default implementation walks the directory structure with [`lookup`](Self::lookup).
     fn lookup_by_path(
@@ -110,6 +139,24 @@ pub trait NfsReadFileSystem: Send + Sync {
         offset: u64,
         count: u32,
     ) -> impl Future<Output = Result<(Vec<u8>, bool), nfsstat3>> + Send;
+
+    /// A READ with the file's attributes, which its reply carries:
+    /// (attributes, what [`read`](Self::read) returns). The default calls
+    /// [`getattr`](Self::getattr), then [`read`](Self::read); a filesystem
+    /// that does both in one step (one trip to a blocking thread, one
+    /// handle resolution) overrides it.
+    fn read_with_attributes(
+        &self,
+        id: &Self::Handle,
+        offset: u64,
+        count: u32,
+    ) -> impl Future<Output = (Result<fattr3, nfsstat3>, Result<(Vec<u8>, bool), nfsstat3>)> + Send
+    {
+        async move {
+            let attributes = self.getattr(id).await;
+            (attributes, self.read(id, offset, count).await)
+        }
+    }
 
     /// Simple version of readdir. Only need to return filename and id
     ///

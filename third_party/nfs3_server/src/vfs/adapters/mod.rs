@@ -67,6 +67,37 @@ where
         self.0.read(id, offset, count).await
     }
 
+    async fn lookup_with_attributes(
+        &self,
+        dirid: &Self::Handle,
+        filename: &filename3<'_>,
+    ) -> (
+        Result<fattr3, nfsstat3>,
+        Result<(Self::Handle, Result<fattr3, nfsstat3>), nfsstat3>,
+    ) {
+        let (mut dir_attributes, mut found) = self.0.lookup_with_attributes(dirid, filename).await;
+        if let Ok(attr) = &mut dir_attributes {
+            remove_write_permissions(attr);
+        }
+        if let Ok((_, Ok(attr))) = &mut found {
+            remove_write_permissions(attr);
+        }
+        (dir_attributes, found)
+    }
+
+    async fn read_with_attributes(
+        &self,
+        id: &Self::Handle,
+        offset: u64,
+        count: u32,
+    ) -> (Result<fattr3, nfsstat3>, Result<(Vec<u8>, bool), nfsstat3>) {
+        let (mut attributes, data) = self.0.read_with_attributes(id, offset, count).await;
+        if let Ok(attr) = &mut attributes {
+            remove_write_permissions(attr);
+        }
+        (attributes, data)
+    }
+
     async fn readdir(
         &self,
         dirid: &Self::Handle,

@@ -1,0 +1,212 @@
+//! Replies that leave together (nfs3_server writes every reply already
+//! waiting in one vectored write, each record marker with its record):
+//! many calls pipelined on one connection, READs of small files and of
+//! 1 MiB slices mixed with NULLs and GETATTRs, sent before any reply is
+//! read so the server's writes fill the socket and end part-way. Every
+//! reply must arrive once, whole, with its own bytes (and a READ with its
+//! file's attributes, which gomodfs answers in the same node API call).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use gomodfs_core::store::MemoryStore;
+use gomodfs_core::{ModFs, ModFsOptions};
+use gomodfs_nfs::MAX_TRANSFER;
+use gomodfs_testkit::nfs::Client;
+use gomodfs_testkit::nfs::rpc::{call_record, null_call, read_call};
+use gomodfs_testkit::seed::put;
+use nfs3_client::nfs3_types::nfs3::{self, Nfs3Result, READ3res, nfs_fh3, post_op_attr};
+use nfs3_client::nfs3_types::rpc::{accept_stat_data, msg_body, reply_body, rpc_msg};
+use nfs3_client::nfs3_types::xdr_codec::{Opaque, Unpack};
+use std::collections::HashMap;
+use std::io::{Cursor, Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// `len` bytes that differ from file to file (`seed`) and along the file.
+fn contents(seed: u32, len: u32) -> Vec<u8> {
+    (0..len)
+        .map(|i| ((i * 7 + seed * 13) % 251) as u8)
+        .collect()
+}
+
+/// What a call expects back.
+enum Want {
+    Null,
+    Getattr,
+    /// The slice's bytes and the file's size.
+    Read(Vec<u8>, u64),
+}
+
+/// Reads one reply record: its xid and the body after the RPC header.
+fn reply(stream: &mut TcpStream) -> (u32, Vec<u8>) {
+    let mut head = [0u8; 4];
+    stream.read_exact(&mut head).expect("a record marker");
+    let word = u32::from_be_bytes(head);
+    assert!(word & 0x8000_0000 != 0, "every reply is one last fragment");
+    let mut body = vec![0u8; (word & 0x7fff_ffff) as usize];
+    stream.read_exact(&mut body).expect("the record");
+    let mut cursor = Cursor::new(&body[..]);
+    let (msg, _) = rpc_msg::unpack(&mut cursor).expect("an RPC reply header");
+    assert!(
+        matches!(&msg.body, msg_body::REPLY(reply_body::MSG_ACCEPTED(a))
+            if matches!(a.reply_data, accept_stat_data::SUCCESS)),
+        "reply {} not accepted",
+        msg.xid
+    );
+    let at = cursor.position() as usize;
+    (msg.xid, body[at..].to_vec())
+}
+
+#[test]
+fn pipelined_replies_arrive_whole_and_in_their_own_records() {
+    let store = Arc::new(MemoryStore::new());
+    let mut files = vec![];
+    for i in 0..8u32 {
+        files.push((format!("f{i}.txt"), contents(i, 100 + i * 37)));
+    }
+    files.push(("big.bin".to_owned(), contents(99, 3 * MAX_TRANSFER + 12345)));
+    let named: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, d)| (n.as_str(), d.clone())).collect();
+    put(store.as_ref(), "example.com/pipe", "v1.0.0", &named).unwrap();
+    let fs = Arc::new(ModFs::new(store, None, ModFsOptions::default()).unwrap());
+    let server = gomodfs_nfs::serve(fs, "127.0.0.1:0").unwrap();
+    let port = server.local_addr().port();
+
+    let mut c = Client::connect(port, "/");
+    let handles: Vec<nfs_fh3> = files
+        .iter()
+        .map(|(name, _)| {
+            c.walk(&format!("example.com/pipe@v1.0.0/{name}"))
+                .unwrap()
+                .0
+        })
+        .collect();
+
+    // Calls: every small file, every 1 MiB slice of the big one, NULLs and
+    // GETATTRs in between, three times over.
+    let (mut calls, mut wants) = (Vec::new(), HashMap::new());
+    let mut xid = 1000u32;
+    for _ in 0..3 {
+        for (fh, (_, data)) in handles.iter().zip(&files) {
+            let mut offset = 0usize;
+            loop {
+                xid += 1;
+                calls.extend(read_call(xid, fh, offset as u64, MAX_TRANSFER));
+                let end = (offset + MAX_TRANSFER as usize).min(data.len());
+                wants.insert(
+                    xid,
+                    Want::Read(data[offset..end].to_vec(), data.len() as u64),
+                );
+                offset = end;
+                xid += 1;
+                calls.extend(null_call(xid));
+                wants.insert(xid, Want::Null);
+                xid += 1;
+                let args = nfs3::GETATTR3args { object: fh.clone() };
+                calls.extend(call_record(xid, nfs3::PROGRAM, nfs3::VERSION, 1, &args));
+                wants.insert(xid, Want::Getattr);
+                if offset == data.len() {
+                    break;
+                }
+            }
+        }
+    }
+
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    // All calls first: the replies pile up in the server until read.
+    stream.write_all(&calls).unwrap();
+    let total = wants.len();
+    for _ in 0..total {
+        let (xid, body) = reply(&mut stream);
+        let want = wants
+            .remove(&xid)
+            .unwrap_or_else(|| panic!("reply {xid} twice or unasked"));
+        match want {
+            Want::Null => assert!(body.is_empty(), "NULL {xid} carries {} bytes", body.len()),
+            Want::Getattr => assert_eq!(body.len(), 4 + 84, "GETATTR {xid}: status and fattr3"),
+            Want::Read(data, size) => {
+                let mut cursor = Cursor::new(&body[..]);
+                let (res, _) = READ3res::unpack(&mut cursor).expect("a READ reply");
+                match res {
+                    Nfs3Result::Ok(ok) => {
+                        assert_eq!(ok.data.len(), data.len(), "READ {xid}: length");
+                        assert!(ok.data.as_ref() == &data[..], "READ {xid}: other bytes");
+                        // The attributes come with the data (one node API
+                        // call answers both).
+                        match ok.file_attributes {
+                            post_op_attr::Some(attr) => {
+                                assert_eq!(attr.size, size, "READ {xid}: the file's size")
+                            }
+                            post_op_attr::None => panic!("READ {xid} without attributes"),
+                        }
+                    }
+                    Nfs3Result::Err((status, _)) => panic!("READ {xid}: {status:?}"),
+                }
+                assert_eq!(
+                    cursor.position() as usize,
+                    body.len(),
+                    "READ {xid}: trailing bytes"
+                );
+            }
+        }
+    }
+    assert!(wants.is_empty());
+    server.stop();
+}
+
+/// LOOKUP answers the directory's and the object's attributes with the
+/// handle (gomodfs in one node API call): both present and right, and a
+/// missing name still carries the directory's.
+#[test]
+fn lookup_replies_carry_directory_and_object_attributes() {
+    let store = Arc::new(MemoryStore::new());
+    put(
+        store.as_ref(),
+        "example.com/look",
+        "v1.0.0",
+        &[("a.go", b"package a\n".to_vec())],
+    )
+    .unwrap();
+    let fs = Arc::new(ModFs::new(store, None, ModFsOptions::default()).unwrap());
+    let server = gomodfs_nfs::serve(fs.clone(), "127.0.0.1:0").unwrap();
+    let mut c = Client::connect(server.local_addr().port(), "/");
+    let (dir, dir_attr) = c.walk("example.com/look@v1.0.0").unwrap();
+    let lookup = |c: &mut Client, name: &str| {
+        let args = nfs3::LOOKUP3args {
+            what: nfs3::diropargs3 {
+                dir: dir.clone(),
+                name: nfs3::filename3(Opaque::owned(name.as_bytes().to_vec())),
+            },
+        };
+        let (rt, nfs) = c.nfs();
+        rt.block_on(nfs.lookup(&args)).expect("rpc")
+    };
+    match lookup(&mut c, "a.go") {
+        Nfs3Result::Ok(ok) => {
+            let want = fs.resolve("example.com/look@v1.0.0/a.go").unwrap();
+            match (ok.obj_attributes, ok.dir_attributes) {
+                (post_op_attr::Some(obj), post_op_attr::Some(d)) => {
+                    assert_eq!(obj.size, want.size);
+                    assert_eq!(obj.fileid, want.id.0);
+                    assert_eq!(d.fileid, dir_attr.fileid);
+                }
+                other => panic!("LOOKUP without attributes: {other:?}"),
+            }
+            assert_eq!(c.getattr(&ok.object).unwrap().fileid, want.id.0);
+        }
+        Nfs3Result::Err((status, _)) => panic!("LOOKUP a.go: {status:?}"),
+    }
+    match lookup(&mut c, "missing.go") {
+        Nfs3Result::Err((status, fail)) => {
+            assert_eq!(status, nfs3::nfsstat3::NFS3ERR_NOENT);
+            match fail.dir_attributes {
+                post_op_attr::Some(d) => assert_eq!(d.fileid, dir_attr.fileid),
+                post_op_attr::None => panic!("a failed LOOKUP without the directory's attributes"),
+            }
+        }
+        Nfs3Result::Ok(_) => panic!("LOOKUP of a missing name succeeded"),
+    }
+    server.stop();
+}
