@@ -37,7 +37,7 @@ use crate::fetch::Fetcher;
 use crate::modpath::ModuleVersion;
 use crate::modzip::Limits;
 use crate::proxy::Upstream;
-use crate::stats::{Cache, Op, Stats, StatusSnapshot, StoreUsage};
+use crate::stats::{Cache, Op, Stats, StatusSnapshot};
 use crate::store::{BlobId, MetaFile, Store, StoredFile, StoredModule};
 use bytes::Bytes;
 use caches::{BlobCache, TreeCache};
@@ -260,9 +260,6 @@ impl Default for ModFsOptions {
     }
 }
 
-/// How long a computed store usage is reused.
-const USAGE_TTL: Duration = Duration::from_secs(10);
-
 /// The time of everything outside module trees: a constant, so attributes
 /// never change (2019-08-29, when the Go module mirror launched).
 const FIXED_MTIME: Duration = Duration::from_secs(1_567_036_800);
@@ -276,8 +273,9 @@ pub struct ModFs {
     trees: TreeCache,
     blobs: BlobCache,
     stats: Arc<Stats>,
-    /// The store's usage, recomputed at most every [`USAGE_TTL`].
-    usage: parking_lot::Mutex<Option<(std::time::Instant, u64, Option<StoreUsage>)>>,
+    /// The store's last measured usage (measured in the background when
+    /// slow).
+    usage: Arc<crate::stats::usage::UsageCache>,
     runtime: Option<tokio::runtime::Runtime>,
     #[cfg(feature = "remote")]
     remote: Option<Arc<crate::remote::FleetTier>>,
@@ -339,13 +337,14 @@ impl ModFs {
             hook,
             checker.clone(),
         );
+        let usage = crate::stats::usage::UsageCache::start(store.clone());
         Ok(ModFs {
             store,
             fetcher,
             nodes: NodeTable::default(),
             trees: caches::tree_cache(options.module_cache_bytes, stats.clone()),
             blobs: caches::blob_cache(options.blob_cache_bytes, stats.clone()),
-            usage: parking_lot::Mutex::new(None),
+            usage,
             stats,
             runtime,
             #[cfg(feature = "remote")]
@@ -486,7 +485,10 @@ impl ModFs {
         {
             snapshot.remote = self.remote.as_ref().map(|t| t.snapshot());
         }
-        snapshot.store = self.store_usage();
+        let stored = self.stats.op(Op::FetchModule).ended + self.stats.op(Op::FetchMeta).ended;
+        let usage = self.usage.reading(&self.store, stored);
+        snapshot.store = usage.usage;
+        snapshot.store_age = usage.age;
         let (pinned, cached) = self.nodes.counts();
         snapshot.nodes = crate::stats::NodeCounts {
             pinned: pinned as u64,
@@ -500,25 +502,6 @@ impl ModFs {
         let mut json = serde_json::to_vec_pretty(&self.status()).unwrap_or_default();
         json.push(b'\n');
         Bytes::from(json)
-    }
-
-    /// The store's usage, cached for a few seconds (it may walk directories)
-    /// unless this process stored something since.
-    fn store_usage(&self) -> Option<StoreUsage> {
-        let stored = self.stats.op(Op::FetchModule).ended + self.stats.op(Op::FetchMeta).ended;
-        let mut cached = self.usage.lock();
-        if let Some((at, seen, usage)) = *cached
-            && at.elapsed() < USAGE_TTL
-            && seen == stored
-        {
-            return usage;
-        }
-        let usage = self.store.usage().unwrap_or_else(|e| {
-            tracing::debug!(error = %e, "store usage");
-            None
-        });
-        *cached = Some((std::time::Instant::now(), stored, usage));
-        usage
     }
 
     fn node(&self, id: NodeId) -> Result<Node> {
