@@ -193,7 +193,11 @@ impl With<'_> {
     pub fn read_at(&self, id: NodeId, offset: u64, size: u32) -> Result<Chunk> {
         let fs = self.fs;
         fs.timed(Op::Read, self.call, || {
-            let data = fs.contents(&fs.node(id)?, self.call)?;
+            let node = fs.node(id)?;
+            let data = match fs.whole_module_file(&node, offset, size, self.call)? {
+                Some(data) => data,
+                None => fs.contents(&node, self.call)?,
+            };
             let chunk = slice(&data, offset, size);
             let eof = offset.saturating_add(chunk.len() as u64) >= data.len() as u64;
             Ok(Chunk { data: chunk, eof })
@@ -646,7 +650,45 @@ impl ModFs {
         }
     }
 
+    /// A read of a whole module file at once (offset 0, at least its size):
+    /// its contents, not kept in the blob cache. The reader has them all
+    /// and its own cache keeps them (FUSE and NFS clients: the kernel's page
+    /// cache); the blob cache is for files read in several pieces. Kept,
+    /// they filled the cache at every start-up with what nobody asked for
+    /// again (bigapp's `go build`: 33 MiB for 192 hits out of 3,811
+    /// lookups). `None` for any other read.
+    fn whole_module_file(
+        &self,
+        node: &Node,
+        offset: u64,
+        size: u32,
+        call: Call,
+    ) -> Result<Option<Bytes>> {
+        let Node::Module(mv, rel) = node else {
+            return Ok(None);
+        };
+        if offset != 0 {
+            return Ok(None);
+        }
+        let tree = self.tree(mv, call)?;
+        let Some(TreeEntry::File(i)) = tree.entry(rel) else {
+            return Ok(None);
+        };
+        match tree.file(i) {
+            Some(file) if u64::from(size) >= file.size => {
+                self.blob_kept(mv, &file.blob, &file.path, false).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
     fn blob(&self, mv: &ModuleVersion, id: &BlobId, path: &str) -> Result<Bytes> {
+        self.blob_kept(mv, id, path, true)
+    }
+
+    /// A file's contents from the blob cache or the store; `keep`: put them
+    /// in the cache when read from the store.
+    fn blob_kept(&self, mv: &ModuleVersion, id: &BlobId, path: &str, keep: bool) -> Result<Bytes> {
         if let Some(data) = self.blobs.get(id) {
             self.stats.cache_lookup(Cache::Blob, true);
             return Ok(data);
@@ -660,7 +702,9 @@ impl ModFs {
                 format!("{id:?} is missing from the store"),
             )
         })?;
-        self.blobs.insert(*id, data.clone());
+        if keep {
+            self.blobs.insert(*id, data.clone());
+        }
         Ok(data)
     }
 
