@@ -341,14 +341,13 @@ impl ModFs {
             hook,
             checker.clone(),
         );
-        let usage = crate::stats::usage::UsageCache::start(store.clone());
         Ok(ModFs {
             store,
             fetcher,
             nodes: NodeTable::default(),
             trees: caches::tree_cache(options.module_cache_bytes, stats.clone()),
             blobs: caches::blob_cache(options.blob_cache_bytes, stats.clone()),
-            usage,
+            usage: Arc::default(),
             stats,
             runtime,
             #[cfg(feature = "remote")]

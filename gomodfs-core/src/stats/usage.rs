@@ -13,9 +13,9 @@
 //!   before);
 //! - otherwise it is measured again on a background thread, and the status
 //!   shows the last known figure and its age (`store_age`) meanwhile;
-//! - the first figure is measured in the background from the start
-//!   ([`UsageCache::start`]); a status asked for before it is known waits at
-//!   most [`FIRST_WAIT`] for it, then says nothing about the store.
+//! - the first figure is measured in the background when the status is
+//!   first asked for, which waits at most [`FIRST_WAIT`] for it and
+//!   otherwise says nothing about the store yet.
 //!
 //! Nothing is kept on disk, so there is no count to drift or repair: every
 //! figure is a fresh measurement, at most one at a time.
@@ -69,22 +69,17 @@ pub struct UsageCache {
 }
 
 impl UsageCache {
-    /// A cache that starts measuring `store` in the background now.
-    pub fn start(store: Arc<dyn Store>) -> Arc<UsageCache> {
-        let cache = Arc::new(UsageCache::default());
-        cache.state.lock().measuring = true;
-        if !cache.measure_in_background(store, 0) {
-            cache.state.lock().measuring = false;
-        }
-        cache
-    }
-
     /// The usage to show now. `stored` counts what this process stored so
     /// far (a figure measured at another count is stale).
     pub fn reading(self: &Arc<Self>, store: &Arc<dyn Store>, stored: u64) -> UsageReading {
         let mut state = self.state.lock();
-        if state.last.is_none() && state.measuring {
-            self.measured.wait_for(&mut state, FIRST_WAIT);
+        if state.last.is_none() {
+            if !state.measuring {
+                state.measuring = self.measure_in_background(store.clone(), stored);
+            }
+            if state.measuring {
+                self.measured.wait_for(&mut state, FIRST_WAIT);
+            }
         }
         match state.last {
             Some(m) if m.stored == stored && m.at.elapsed() < USAGE_TTL => {
@@ -212,7 +207,7 @@ mod tests {
     fn a_slow_measurement_never_holds_up_the_status() {
         let slow = Duration::from_secs(2);
         let store = store(slow);
-        let cache = UsageCache::start(store.clone());
+        let cache = Arc::new(UsageCache::default());
         let start = Instant::now();
         let first = cache.reading(&store, 0);
         assert!(start.elapsed() < slow / 2, "waited {:?}", start.elapsed());
@@ -232,7 +227,7 @@ mod tests {
     #[test]
     fn a_cheap_measurement_is_repeated_in_line_when_stale() {
         let store = store(Duration::ZERO);
-        let cache = UsageCache::start(store.clone());
+        let cache = Arc::new(UsageCache::default());
         wait_for(&cache, &store, 0, 1);
         // Fresh for this store-count: not measured again.
         assert_eq!(cache.reading(&store, 0).usage.map(|u| u.modules), Some(1));
