@@ -58,6 +58,9 @@ struct State {
     last: Option<Measured>,
     /// A background measurement is running.
     measuring: bool,
+    /// When the first measurement started: statuses wait for it until
+    /// [`FIRST_WAIT`] after that, not each for [`FIRST_WAIT`].
+    first_started: Option<Instant>,
 }
 
 /// The last measured usage of one store, shared with the background
@@ -76,9 +79,12 @@ impl UsageCache {
         if state.last.is_none() {
             if !state.measuring {
                 state.measuring = self.measure_in_background(store.clone(), stored);
+                state.first_started = Some(Instant::now());
             }
-            if state.measuring {
-                self.measured.wait_for(&mut state, FIRST_WAIT);
+            if let Some(started) = state.first_started
+                && state.measuring
+            {
+                self.measured.wait_until(&mut state, started + FIRST_WAIT);
             }
         }
         match state.last {
