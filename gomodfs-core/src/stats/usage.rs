@@ -32,7 +32,7 @@ pub const USAGE_TTL: Duration = Duration::from_secs(10);
 pub const INLINE_COST: Duration = Duration::from_millis(25);
 
 /// How long a status waits for the first measurement.
-pub const FIRST_WAIT: Duration = Duration::from_millis(10);
+pub const FIRST_WAIT: Duration = Duration::from_millis(5);
 
 /// The store's usage as the status shows it.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
