@@ -21,17 +21,13 @@ fn a_fresh_mount_reading_a_module_stays_under_20_mib_anonymous_memory()
         spec = spec.file(format!("p{i}/f.go"), format!("package p{i}\n"));
     }
     let proxy = TestProxy::start_with([spec.clone()])?;
-    let store = tempfile::tempdir()?;
-    let mnt = tempfile::tempdir()?;
-    let logs = tempfile::tempdir()?;
-    let mp = common::start_mount(
-        store.path(),
-        mnt.path(),
-        Some(&proxy.url()),
-        &logs.path().join("mount.log"),
-        &["--gosumdb", "off"],
-    );
-    let dir = mnt.path().join(spec.cache_dir_name());
+    // Store, mount point and log in one temporary directory.
+    let tmp = tempfile::tempdir()?;
+    let at = |name: &str| tmp.path().join(name);
+    std::fs::create_dir(at("mnt"))?;
+    let log = at("mount.log");
+    let mp = common::start_mount(&at("store"), &at("mnt"), Some(&proxy.url()), &log, &[]);
+    let dir = at("mnt").join(spec.cache_dir_name());
     // Requests on every FUSE thread: readers at once.
     std::thread::scope(|s| {
         for _ in 0..8 {
