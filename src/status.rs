@@ -175,3 +175,24 @@ pub(crate) fn summary(s: &Value) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::summary;
+
+    #[test]
+    fn the_store_line_says_how_old_its_figure_is() {
+        let status = |age: f64| {
+            serde_json::json!({
+                "ops": {},
+                "store": {"modules": 7, "bytes": 2048},
+                "store_age": age,
+            })
+        };
+        let old = summary(&status(42.4));
+        assert!(old.contains("store: 7 modules"), "{old}");
+        assert!(old.contains(", measured 42 s ago"), "{old}");
+        let fresh = summary(&status(0.2));
+        assert!(!fresh.contains("measured"), "{fresh}");
+    }
+}
