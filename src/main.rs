@@ -657,6 +657,16 @@ fn run_exec(
 /// "Memory and concurrency").
 const MALLOC_ARENAS: i32 = 2;
 
+/// Allocations from this size up get their own mapping, a fixed threshold.
+/// Left alone, glibc raises its threshold (128 KiB at first) to the
+/// size of the largest mapped block freed, up to 32 MiB; after that each
+/// FUSE thread's 16 MiB request buffer (`vec![0; ..]`) came from an arena
+/// and was zeroed page by page: 16 MiB resident per buffer that requests
+/// never touch (33 of realapp's 46 MiB RssAnon after a build). A fixed
+/// threshold keeps such buffers mapped and untouched
+/// (docs/BENCHMARKS.md, "Peak RSS at start-up").
+const MALLOC_MMAP_THRESHOLD: i32 = 1 << 20;
+
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets an allocator parameter; called before any
@@ -664,6 +674,7 @@ fn limit_malloc_arenas() {
     #[allow(unsafe_code)]
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, MALLOC_ARENAS);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD);
     }
 }
 

@@ -77,6 +77,15 @@ fn num(v: &Value) -> u64 {
     v.as_u64().unwrap_or(0)
 }
 
+/// ", measured N s ago" for a store figure a second old or more (the
+/// status shows the last figure while a slow store is measured again).
+fn measured_ago(age: &Value) -> String {
+    match age.as_f64() {
+        Some(a) if a >= 1.0 => format!(", measured {a:.0} s ago"),
+        _ => String::new(),
+    }
+}
+
 /// The human summary of a status JSON.
 pub(crate) fn summary(s: &Value) -> String {
     let mut out = String::new();
@@ -115,9 +124,10 @@ pub(crate) fn summary(s: &Value) -> String {
     );
     if s["store"].is_object() {
         out += &format!(
-            "store: {} modules, {}\n",
+            "store: {} modules, {}{}\n",
             num(&s["store"]["modules"]),
-            human_bytes(num(&s["store"]["bytes"]))
+            human_bytes(num(&s["store"]["bytes"])),
+            measured_ago(&s["store_age"])
         );
     }
     if let Ok(counters) =
@@ -164,4 +174,25 @@ pub(crate) fn summary(s: &Value) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summary;
+
+    #[test]
+    fn the_store_line_says_how_old_its_figure_is() {
+        let status = |age: f64| {
+            serde_json::json!({
+                "ops": {},
+                "store": {"modules": 7, "bytes": 2048},
+                "store_age": age,
+            })
+        };
+        let old = summary(&status(42.4));
+        assert!(old.contains("store: 7 modules"), "{old}");
+        assert!(old.contains(", measured 42 s ago"), "{old}");
+        let fresh = summary(&status(0.2));
+        assert!(!fresh.contains("measured"), "{fresh}");
+    }
 }

@@ -340,3 +340,39 @@ fn one_call_answers_carry_the_caching_policy() {
     let top = call.opendir(NodeId::ROOT).unwrap();
     assert_eq!(top.dir.cache, Caching::GROWING);
 }
+
+#[test]
+fn whole_file_reads_skip_the_blob_cache_and_pieces_use_it() {
+    let store = Arc::new(MemoryStore::new());
+    let big = "x".repeat(10_000);
+    put(
+        &store,
+        "example.com/m",
+        "v1.0.0",
+        &[("small.go", "package m\n"), ("big.txt", big.as_str())],
+    )
+    .unwrap();
+    let fs = offline(store);
+    let blob = |fs: &ModFs| {
+        let s = fs.status().blob_cache;
+        (s.hits, s.misses)
+    };
+    // A file read whole, twice: read from the store both times (the
+    // frontend's page cache keeps it), never kept.
+    let small = fs.resolve("example.com/m@v1.0.0/small.go").unwrap();
+    for _ in 0..2 {
+        assert_eq!(&fs.read(small.id, 0, 1 << 17).unwrap()[..], b"package m\n");
+    }
+    assert_eq!(blob(&fs), (0, 2));
+    // A file read in pieces: the first piece keeps it, the others hit.
+    let big_id = fs.resolve("example.com/m@v1.0.0/big.txt").unwrap().id;
+    let mut got = Vec::new();
+    for offset in (0..10_000).step_by(4096) {
+        got.extend_from_slice(&fs.read(big_id, offset, 4096).unwrap());
+    }
+    assert_eq!(got, big.as_bytes());
+    assert_eq!(blob(&fs), (2, 3));
+    // Opening reads the whole file as before, through the cache.
+    assert_eq!(fs.open(big_id).unwrap().len(), 10_000);
+    assert_eq!(blob(&fs), (3, 3));
+}

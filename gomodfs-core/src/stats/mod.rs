@@ -10,6 +10,7 @@ pub mod build_cache;
 mod counted;
 mod prometheus;
 mod remote;
+pub mod usage;
 
 pub(crate) use counted::CountedStore;
 
@@ -247,8 +248,11 @@ pub struct StatusSnapshot {
     /// Nodes known to the filesystem: pinned by a frontend (the FUSE
     /// kernel's inodes) and cached unpinned (bounded).
     pub nodes: NodeCounts,
-    /// The store's size and module count, when known.
+    /// The store's size and module count, when known: the last figure
+    /// measured (see [`usage`]), which may be up to a few seconds old.
     pub store: Option<StoreUsage>,
+    /// Seconds since `store` was measured (absent when it is).
+    pub store_age: Option<f64>,
     /// The upstream client's counters (absent when offline).
     pub upstream: Option<UpstreamStats>,
     /// The fleet tier's counters (absent without `--remote`).
@@ -464,6 +468,7 @@ impl Stats {
             downloads_in_flight: self.in_flight.load(Relaxed),
             nodes: NodeCounts::default(),
             store: None,
+            store_age: None,
             upstream: None,
             remote: None,
             recent_downloads: self.downloads.lock().iter().rev().cloned().collect(),
