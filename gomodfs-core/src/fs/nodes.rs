@@ -129,6 +129,16 @@ impl NodeTable {
         }
     }
 
+    /// The ids of the pinned nodes `keep` chooses.
+    pub(crate) fn pinned_where(&self, keep: impl Fn(&Node) -> bool) -> Vec<NodeId> {
+        let pinned = self.pinned.lock();
+        pinned
+            .iter()
+            .filter(|(_, (node, _))| keep(node))
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
     /// How many nodes are pinned, and how many others are cached.
     pub(crate) fn counts(&self) -> (usize, usize) {
         (self.pinned.lock().len(), self.recent.len())
