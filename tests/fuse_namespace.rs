@@ -223,6 +223,16 @@ fn unknown_module_is_enoent_and_status_file_is_consistent() -> Result<(), Box<dy
     Ok(())
 }
 
+/// `module_with_files` served by a test proxy to a mount of a new store.
+fn mounted_module_with_files()
+-> Result<(ModuleSpec, TestProxy, tempfile::TempDir, Mounted), Box<dyn std::error::Error>> {
+    let spec = module_with_files();
+    let proxy = TestProxy::start_with([spec.clone()])?;
+    let store = tempfile::tempdir()?;
+    let m = Mounted::new(store.path(), Some(&proxy.url()));
+    Ok((spec, proxy, store, m))
+}
+
 /// Requests of one kind the kernel sent so far.
 fn sent(m: &Mounted, op: gomodfs::fuse::FuseOp) -> u64 {
     let mount = m.mount.as_ref().expect("mounted");
@@ -237,10 +247,7 @@ fn sent(m: &Mounted, op: gomodfs::fuse::FuseOp) -> u64 {
 fn files_are_read_without_open_round_trips_and_stay_cached()
 -> Result<(), Box<dyn std::error::Error>> {
     use gomodfs::fuse::FuseOp;
-    let spec = module_with_files();
-    let proxy = TestProxy::start_with([spec.clone()])?;
-    let store = tempfile::tempdir()?;
-    let m = Mounted::new(store.path(), Some(&proxy.url()));
+    let (spec, _proxy, _store, m) = mounted_module_with_files()?;
     let root = m.path().join(spec.cache_dir_name());
     let files = [
         "a.go",
@@ -374,10 +381,7 @@ fn growing_directories_show_a_module_stored_after_they_were_listed()
 fn directories_are_listed_without_opendir_round_trips_and_stay_cached()
 -> Result<(), Box<dyn std::error::Error>> {
     use gomodfs::fuse::FuseOp;
-    let spec = module_with_files();
-    let proxy = TestProxy::start_with([spec.clone()])?;
-    let store = tempfile::tempdir()?;
-    let m = Mounted::new(store.path(), Some(&proxy.url()));
+    let (spec, _proxy, _store, m) = mounted_module_with_files()?;
     let root = m.path().join(spec.cache_dir_name());
     let mut first = BTreeSet::new();
     walk(&root, "", &mut first);

@@ -85,10 +85,34 @@ fn with_dots(listing: Listing) -> impl Iterator<Item = Sent> {
         .chain(listing.entries.into_iter().map(|(e, a)| (e.name, a, true)))
 }
 
+/// Offers the entries of `listing` from `offset` on to `add` (which
+/// answers true once the reply is full), then gives back the pins the
+/// kernel does not keep: those of the entries not sent, and when `kept` is
+/// false (READDIR takes no lookup references) all of them.
+fn fill(
+    inner: &Inner,
+    listing: Listing,
+    offset: u64,
+    kept: bool,
+    mut add: impl FnMut(u64, &str, &Attr) -> bool,
+) {
+    let mut full = false;
+    for (i, (name, attr, counted)) in with_dots(listing).enumerate() {
+        let i = i as u64;
+        let sent = !full && i >= offset && {
+            full = add(i + 1, &name, &attr);
+            !full
+        };
+        if counted && !(kept && sent) {
+            inner.fs.forget(attr.id, 1);
+        }
+    }
+}
+
 impl FuseFs {
     /// READDIRPLUS of a directory the kernel opened without OPENDIR: the
-    /// listing taken anew (its entries pinned once each by the call), the
-    /// pins of the entries not sent given back.
+    /// listing taken anew (its entries pinned once each by the call); the
+    /// kernel keeps the pins of the entries it gets.
     pub(crate) fn list_plus_by_id(&self, ino: INodeNo, offset: u64, reply: ReplyDirectoryPlus) {
         self.on_node(
             "readdirplus",
@@ -96,23 +120,11 @@ impl FuseFs {
             reply,
             move |fs, id| fs.opendir(id),
             move |inner, listing, mut reply| {
-                let mut full = false;
-                for (i, (name, attr, counted)) in with_dots(listing).enumerate() {
-                    let sent = !full && i as u64 >= offset && {
-                        full = reply.add(
-                            INodeNo(attr.id.0),
-                            i as u64 + 1,
-                            &name,
-                            &inner.ttl(&attr),
-                            &file_attr(&attr),
-                            Generation(0),
-                        );
-                        !full
-                    };
-                    if counted && !sent {
-                        inner.fs.forget(attr.id, 1);
-                    }
-                }
+                fill(inner, listing, offset, true, |next, name, attr| {
+                    let ttl = inner.ttl(attr);
+                    let ino = INodeNo(attr.id.0);
+                    reply.add(ino, next, name, &ttl, &file_attr(attr), Generation(0))
+                });
                 reply.ok();
             },
         );
@@ -127,20 +139,9 @@ impl FuseFs {
             reply,
             move |fs, id| fs.opendir(id),
             move |inner, listing, mut reply| {
-                let mut full = false;
-                for (i, (name, attr, counted)) in with_dots(listing).enumerate() {
-                    if !full && i as u64 >= offset {
-                        full = reply.add(
-                            INodeNo(attr.id.0),
-                            i as u64 + 1,
-                            file_type(attr.kind),
-                            &name,
-                        );
-                    }
-                    if counted {
-                        inner.fs.forget(attr.id, 1);
-                    }
-                }
+                fill(inner, listing, offset, false, |next, name, attr| {
+                    reply.add(INodeNo(attr.id.0), next, file_type(attr.kind), name)
+                });
                 reply.ok();
             },
         );
