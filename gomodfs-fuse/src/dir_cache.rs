@@ -35,6 +35,7 @@ impl Inner {
             tracing::debug!("no notifier: growing listings not invalidated");
             return;
         };
+        self.listing_ends.lock().clear();
         for id in self.fs.pinned_growing_dirs() {
             invalidate(notifier, id.0);
         }
@@ -85,26 +86,56 @@ fn with_dots(listing: Listing) -> impl Iterator<Item = Sent> {
         .chain(listing.entries.into_iter().map(|(e, a)| (e.name, a, true)))
 }
 
+/// Most directories whose end offset is remembered ([`Inner::listing_ends`]).
+const ENDS_KEPT: usize = 4096;
+
 /// Offers the entries of `listing` from `offset` on to `add` (which
 /// answers true once the reply is full), then gives back the pins the
 /// kernel does not keep: those of the entries not sent, and when `kept` is
-/// false (READDIR takes no lookup references) all of them.
+/// false (READDIR takes no lookup references) all of them. When every
+/// entry was sent, the end offset is remembered for `ino`.
 fn fill(
     inner: &Inner,
+    ino: INodeNo,
     listing: Listing,
     offset: u64,
     kept: bool,
     mut add: impl FnMut(u64, &str, &Attr) -> bool,
 ) {
     let mut full = false;
+    let mut end = 0;
     for (i, (name, attr, counted)) in with_dots(listing).enumerate() {
         let i = i as u64;
+        end = i + 1;
         let sent = !full && i >= offset && {
             full = add(i + 1, &name, &attr);
             !full
         };
         if counted && !(kept && sent) {
             inner.fs.forget(attr.id, 1);
+        }
+    }
+    if !full {
+        let mut ends = inner.listing_ends.lock();
+        if ends.len() >= ENDS_KEPT {
+            ends.clear();
+        }
+        ends.insert(ino.0, end);
+    }
+}
+
+impl Inner {
+    /// Whether a listing of `ino` from `offset` is known to be empty: the
+    /// kernel asks once more after the last entry (to learn the end), and
+    /// that call need not list the directory again. Forgotten once used.
+    fn past_the_end(&self, ino: INodeNo, offset: u64) -> bool {
+        let mut ends = self.listing_ends.lock();
+        match ends.get(&ino.0) {
+            Some(&end) if offset >= end => {
+                ends.remove(&ino.0);
+                true
+            }
+            _ => false,
         }
     }
 }
@@ -114,13 +145,16 @@ impl FuseFs {
     /// listing taken anew (its entries pinned once each by the call); the
     /// kernel keeps the pins of the entries it gets.
     pub(crate) fn list_plus_by_id(&self, ino: INodeNo, offset: u64, reply: ReplyDirectoryPlus) {
+        if self.inner.past_the_end(ino, offset) {
+            return reply.ok();
+        }
         self.on_node(
             "readdirplus",
             ino,
             reply,
             move |fs, id| fs.opendir(id),
             move |inner, listing, mut reply| {
-                fill(inner, listing, offset, true, |next, name, attr| {
+                fill(inner, ino, listing, offset, true, |next, name, attr| {
                     let ttl = inner.ttl(attr);
                     let ino = INodeNo(attr.id.0);
                     reply.add(ino, next, name, &ttl, &file_attr(attr), Generation(0))
@@ -133,13 +167,16 @@ impl FuseFs {
     /// READDIR of a directory the kernel opened without OPENDIR (a kernel
     /// that lists without READDIRPLUS): nothing stays pinned.
     pub(crate) fn list_by_id(&self, ino: INodeNo, offset: u64, reply: ReplyDirectory) {
+        if self.inner.past_the_end(ino, offset) {
+            return reply.ok();
+        }
         self.on_node(
             "readdir",
             ino,
             reply,
             move |fs, id| fs.opendir(id),
             move |inner, listing, mut reply| {
-                fill(inner, listing, offset, false, |next, name, attr| {
+                fill(inner, ino, listing, offset, false, |next, name, attr| {
                     reply.add(INodeNo(attr.id.0), next, file_type(attr.kind), name)
                 });
                 reply.ok();

@@ -278,6 +278,9 @@ struct Inner {
     no_opendir: AtomicBool,
     /// Drops what the kernel cached; set once the session is mounted.
     notifier: OnceLock<fuser::Notifier>,
+    /// Directory → the offset past its last entry, for listings sent whole
+    /// by a READDIR(PLUS) without a handle (see `dir_cache`).
+    listing_ends: parking_lot::Mutex<std::collections::HashMap<u64, u64>>,
 }
 
 /// An open directory: its own attributes and its entries, each pinned once
@@ -307,6 +310,7 @@ impl FuseFs {
                 no_open: AtomicBool::new(false),
                 no_opendir: AtomicBool::new(false),
                 notifier: OnceLock::new(),
+                listing_ends: Default::default(),
             }),
             waiters: Waiters::new(download_waiters),
             trim: Arc::default(),
