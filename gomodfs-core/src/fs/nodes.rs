@@ -173,4 +173,21 @@ mod tests {
         assert_eq!(table.get(kept), None);
         assert_eq!(table.get(NodeId::ROOT), Some(Node::Root));
     }
+
+    #[test]
+    fn pinned_where_chooses_among_the_pinned_only() {
+        let table = NodeTable::default();
+        let pinned = table.register(&prefix(1), true);
+        table.register(&prefix(2), false);
+        let other = table.register(&Node::Cache, true);
+        let chosen = table.pinned_where(|n| matches!(n, Node::TreePrefix(_)));
+        assert_eq!(chosen, vec![pinned]);
+        assert_ne!(chosen, vec![other]);
+        table.forget(pinned, 1);
+        assert!(
+            table
+                .pinned_where(|n| matches!(n, Node::TreePrefix(_)))
+                .is_empty()
+        );
+    }
 }
