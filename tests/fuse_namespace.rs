@@ -393,6 +393,13 @@ fn directories_are_listed_without_opendir_round_trips_and_stay_cached()
         "one OPENDIR for the whole mount"
     );
     assert_eq!(sent(&m, FuseOp::Releasedir), 0, "no RELEASEDIR");
+    // Each directory is listed by the core once, although the kernel sends
+    // two READDIRPLUS (the second, past the last entry, to learn the end).
+    let status: serde_json::Value =
+        serde_json::from_slice(&fs::read(m.path().join(".gomodfs-status"))?)?;
+    let dirs = ["", "deep", "deep/er", "deep/er/still", "docs"].len() as u64;
+    assert_eq!(status["ops"]["readdir"]["ended"].as_u64(), Some(dirs));
+    assert_eq!(sent(&m, FuseOp::Readdirplus), 2 * dirs);
     // A module tree's listings stay in the kernel's cache.
     let listed = sent(&m, FuseOp::Readdirplus);
     let mut again = BTreeSet::new();
