@@ -200,7 +200,9 @@ def main():
     ap.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "gomodfs-bench"))
     ap.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
     args = ap.parse_args()
-    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+    if not args.variant:
+        # Only the default variant is this tree's build.
+        subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     r = Run(args)
     for name in args.projects.split(","):
         r.project(name)

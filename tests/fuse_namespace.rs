@@ -223,6 +223,16 @@ fn unknown_module_is_enoent_and_status_file_is_consistent() -> Result<(), Box<dy
     Ok(())
 }
 
+/// `module_with_files` served by a test proxy to a mount of a new store.
+fn mounted_module_with_files()
+-> Result<(ModuleSpec, TestProxy, tempfile::TempDir, Mounted), Box<dyn std::error::Error>> {
+    let spec = module_with_files();
+    let proxy = TestProxy::start_with([spec.clone()])?;
+    let store = tempfile::tempdir()?;
+    let m = Mounted::new(store.path(), Some(&proxy.url()));
+    Ok((spec, proxy, store, m))
+}
+
 /// Requests of one kind the kernel sent so far.
 fn sent(m: &Mounted, op: gomodfs::fuse::FuseOp) -> u64 {
     let mount = m.mount.as_ref().expect("mounted");
@@ -237,10 +247,7 @@ fn sent(m: &Mounted, op: gomodfs::fuse::FuseOp) -> u64 {
 fn files_are_read_without_open_round_trips_and_stay_cached()
 -> Result<(), Box<dyn std::error::Error>> {
     use gomodfs::fuse::FuseOp;
-    let spec = module_with_files();
-    let proxy = TestProxy::start_with([spec.clone()])?;
-    let store = tempfile::tempdir()?;
-    let m = Mounted::new(store.path(), Some(&proxy.url()));
+    let (spec, _proxy, _store, m) = mounted_module_with_files()?;
     let root = m.path().join(spec.cache_dir_name());
     let files = [
         "a.go",
@@ -313,5 +320,125 @@ fn status_file_is_a_new_snapshot_on_every_open_and_never_torn()
         }
     });
     m.unmount();
+    Ok(())
+}
+
+/// The names `fs::read_dir` gives for `dir`, sorted.
+fn names_in(dir: &Path) -> Result<Vec<String>, std::io::Error> {
+    let mut names: Vec<String> = fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect::<Result<_, _>>()?;
+    names.sort();
+    Ok(names)
+}
+
+#[test]
+fn growing_directories_show_a_module_stored_after_they_were_listed()
+-> Result<(), Box<dyn std::error::Error>> {
+    let a1 = ModuleSpec::new("example.com/grow/a", "v1.0.0").file("a.go", "package a\n");
+    let a2 = ModuleSpec::new("example.com/grow/a", "v1.1.0").file("a.go", "package a\n");
+    let b1 = ModuleSpec::new("example.com/grow/b", "v1.0.0").file("b.go", "package b\n");
+    let proxy = TestProxy::start_with([a1.clone(), a2.clone(), b1.clone()])?;
+    let store = tempfile::tempdir()?;
+    let m = Mounted::new(store.path(), Some(&proxy.url()));
+    let tree = m.path().join("example.com/grow");
+    let download = m.path().join("cache/download/example.com/grow");
+    let versions = download.join("a/@v");
+
+    // The first module, fetched through the mount, then every directory
+    // outside module trees on its way listed (so the kernel has seen them).
+    fs::read(m.path().join(a1.cache_dir_name()).join("a.go"))?;
+    assert_eq!(names_in(&tree)?, ["a@v1.0.0"]);
+    assert_eq!(names_in(&download)?, ["a"]);
+    assert_eq!(
+        names_in(&versions)?,
+        ["v1.0.0.info", "v1.0.0.mod", "v1.0.0.ziphash"]
+    );
+
+    // Two more fetched through the mount: a new module beside it and a new
+    // version of it. Every listing shows them at once.
+    fs::read(m.path().join(b1.cache_dir_name()).join("b.go"))?;
+    fs::read(m.path().join(a2.cache_dir_name()).join("a.go"))?;
+    assert_eq!(names_in(&tree)?, ["a@v1.0.0", "a@v1.1.0", "b@v1.0.0"]);
+    assert_eq!(names_in(&download)?, ["a", "b"]);
+    assert_eq!(
+        names_in(&versions)?,
+        [
+            "v1.0.0.info",
+            "v1.0.0.mod",
+            "v1.0.0.ziphash",
+            "v1.1.0.info",
+            "v1.1.0.mod",
+            "v1.1.0.ziphash"
+        ]
+    );
+    assert_eq!(names_in(&download.join("b/@v"))?.len(), 3);
+    m.unmount();
+    Ok(())
+}
+
+#[test]
+fn directories_are_listed_without_opendir_round_trips_and_stay_cached()
+-> Result<(), Box<dyn std::error::Error>> {
+    use gomodfs::fuse::FuseOp;
+    let (spec, _proxy, _store, m) = mounted_module_with_files()?;
+    let root = m.path().join(spec.cache_dir_name());
+    let mut first = BTreeSet::new();
+    walk(&root, "", &mut first);
+    // The first OPENDIR is answered ENOSYS, which switches OPENDIR and
+    // RELEASEDIR off for the whole mount (FUSE_NO_OPENDIR_SUPPORT).
+    assert_eq!(
+        sent(&m, FuseOp::Opendir),
+        1,
+        "one OPENDIR for the whole mount"
+    );
+    assert_eq!(sent(&m, FuseOp::Releasedir), 0, "no RELEASEDIR");
+    // Each directory is listed by the core once, although the kernel sends
+    // two READDIRPLUS (the second, past the last entry, to learn the end).
+    let status: serde_json::Value =
+        serde_json::from_slice(&fs::read(m.path().join(".gomodfs-status"))?)?;
+    let dirs = ["", "deep", "deep/er", "deep/er/still", "docs"].len() as u64;
+    assert_eq!(status["ops"]["readdir"]["ended"].as_u64(), Some(dirs));
+    assert_eq!(sent(&m, FuseOp::Readdirplus), 2 * dirs);
+    // A module tree's listings stay in the kernel's cache.
+    let listed = sent(&m, FuseOp::Readdirplus);
+    let mut again = BTreeSet::new();
+    walk(&root, "", &mut again);
+    assert_eq!(again, first);
+    assert_eq!(
+        sent(&m, FuseOp::Readdirplus),
+        listed,
+        "listed again from the cache"
+    );
+    m.unmount();
+    Ok(())
+}
+
+#[test]
+fn growing_directories_show_a_module_another_process_stored_within_ten_seconds()
+-> Result<(), Box<dyn std::error::Error>> {
+    let a = ModuleSpec::new("example.com/other/a", "v1.0.0").file("a.go", "package a\n");
+    let b = ModuleSpec::new("example.com/other/b", "v1.0.0").file("b.go", "package b\n");
+    let proxy = TestProxy::start_with([a.clone(), b.clone()])?;
+    let store = tempfile::tempdir()?;
+    let listing = Mounted::new(store.path(), Some(&proxy.url()));
+    let tree = listing.path().join("example.com/other");
+    fs::read(listing.path().join(a.cache_dir_name()).join("a.go"))?;
+    assert_eq!(names_in(&tree)?, ["a@v1.0.0"]);
+    // Another mount of the same store stores b; the first one was not
+    // asked for it, so only the periodic refresh can show it.
+    let storing = Mounted::new(store.path(), Some(&proxy.url()));
+    fs::read(storing.path().join(b.cache_dir_name()).join("b.go"))?;
+    let start = std::time::Instant::now();
+    while names_in(&tree)? != ["a@v1.0.0", "b@v1.0.0"] {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(15),
+            "b not listed after 15 s: {:?}",
+            names_in(&tree)?
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    storing.unmount();
+    listing.unmount();
     Ok(())
 }

@@ -19,6 +19,7 @@
 //!   bounded node cache.
 #![deny(missing_docs)]
 
+mod dir_cache;
 mod errno;
 mod handles;
 mod op_stats;
@@ -52,8 +53,8 @@ use status_inodes::StatusInodes;
 use std::ffi::OsStr;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime};
 use waiters::Waiters;
 
@@ -119,12 +120,21 @@ pub struct MountOptions {
 impl Default for MountOptions {
     fn default() -> Self {
         MountOptions {
-            threads: 16,
+            threads: default_threads(),
             download_waiters: 128,
             allow_other: false,
             ttl: Duration::from_secs(365 * 24 * 3600),
         }
     }
+}
+
+/// Worker threads by default: two per CPU, 2 to 16. A request is served
+/// in microseconds from the store, so more workers than CPUs only add
+/// wake-ups: on 2 CPUs, 4 workers took a fifth less CPU than 16 for a
+/// fresh `go mod verify` (docs/BENCHMARKS.md); downloads wait on their own
+/// pool.
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(16, |n| (n.get() * 2).clamp(2, 16))
 }
 
 /// A live mount; unmounts when [`Mount::unmount`] is called or it is dropped.
@@ -218,13 +228,19 @@ pub fn mount(
     }
     config.n_threads = Some(options.threads.max(1));
     config.clone_fd = cfg!(target_os = "linux");
-    let adapter = FuseFs::with_waiters(fs, options.ttl, options.download_waiters);
+    let mut adapter = FuseFs::with_waiters(fs, options.ttl, options.download_waiters);
+    // This session has a notifier for the listings the kernel caches.
+    adapter.cache_dirs = true;
     let ops = adapter.ops.clone();
+    let inner = adapter.inner.clone();
     let session =
         fuser::spawn_mount(adapter, mountpoint, &config).map_err(|source| FuseError::Mount {
             mountpoint: mountpoint.to_owned(),
             source,
         })?;
+    let _ = inner.notifier.set(session.notifier());
+    dir_cache::refresh_periodically(Arc::downgrade(&inner));
+    drop(inner);
     tracing::info!(mountpoint = %mountpoint.display(), "mounted");
     Ok(Mount {
         session: Some(session),
@@ -240,6 +256,10 @@ pub struct FuseFs {
     waiters: Waiters,
     trim: Arc<trim::Trim>,
     ops: Arc<OpStats>,
+    /// Ask the kernel to open directories without OPENDIR and cache every
+    /// listing (see `dir_cache`): only for sessions that set
+    /// [`Inner::notifier`], which drops the listings that grow.
+    cache_dirs: bool,
 }
 
 /// What the handlers share with the download-wait pool.
@@ -253,6 +273,14 @@ struct Inner {
     /// The kernel sends no OPEN or RELEASE for files (FUSE_NO_OPEN_SUPPORT
     /// granted): the first OPEN is answered ENOSYS to switch them off.
     no_open: AtomicBool,
+    /// The kernel sends no OPENDIR or RELEASEDIR and caches every listing
+    /// (FUSE_NO_OPENDIR_SUPPORT granted; see `dir_cache`).
+    no_opendir: AtomicBool,
+    /// Drops what the kernel cached; set once the session is mounted.
+    notifier: OnceLock<fuser::Notifier>,
+    /// Directory → the offset past its last entry, for listings sent whole
+    /// by a READDIR(PLUS) without a handle (see `dir_cache`).
+    listing_ends: parking_lot::Mutex<std::collections::HashMap<u64, u64>>,
 }
 
 /// An open directory: its own attributes and its entries, each pinned once
@@ -280,10 +308,14 @@ impl FuseFs {
                 dirs: Handles::default(),
                 status: StatusInodes::default(),
                 no_open: AtomicBool::new(false),
+                no_opendir: AtomicBool::new(false),
+                notifier: OnceLock::new(),
+                listing_ends: Default::default(),
             }),
             waiters: Waiters::new(download_waiters),
             trim: Arc::default(),
             ops: Arc::default(),
+            cache_dirs: false,
         }
     }
 }
@@ -414,6 +446,16 @@ impl Filesystem for FuseFs {
             self.inner.no_open.store(true, Ordering::Relaxed);
         } else {
             tracing::debug!("kernel lacks NO_OPEN_SUPPORT");
+        }
+        // Directories opened without OPENDIR and RELEASEDIR round trips,
+        // every listing cached by the kernel; the growing ones are dropped
+        // from its cache when the store grows (see `dir_cache`).
+        if self.cache_dirs
+            && config
+                .add_capabilities(InitFlags::FUSE_NO_OPENDIR_SUPPORT)
+                .is_ok()
+        {
+            self.inner.no_opendir.store(true, Ordering::Relaxed);
         }
         // Without this the kernel serializes lookups in one directory, so a
         // slow download of example.com/a@v1 would block example.com/b@v1.
@@ -567,6 +609,10 @@ impl Filesystem for FuseFs {
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         let _timed = self.ops.time(FuseOp::Opendir);
+        if self.inner.no_opendir.load(Ordering::Relaxed) {
+            // The kernel opens this directory, and every later one, itself.
+            return reply.error(Errno::ENOSYS);
+        }
         // The listing is taken once per open directory, with attributes, so
         // offsets stay stable and READDIRPLUS needs no lookups. Its entries
         // are pinned (once each) until RELEASEDIR.
@@ -588,6 +634,9 @@ impl Filesystem for FuseFs {
         mut reply: ReplyDirectory,
     ) {
         let _timed = self.ops.time(FuseOp::Readdir);
+        if dir_cache::without_handle(fh) {
+            return self.list_by_id(ino, offset, reply);
+        }
         let Some(dir) = self.inner.dirs.get(fh.0) else {
             return reply.error(Errno::EBADF);
         };
@@ -612,12 +661,15 @@ impl Filesystem for FuseFs {
     fn readdirplus(
         &self,
         _req: &Request,
-        _ino: INodeNo,
+        ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
         let _timed = self.ops.time(FuseOp::Readdirplus);
+        if dir_cache::without_handle(fh) {
+            return self.list_plus_by_id(ino, offset, reply);
+        }
         let Some(dir) = self.inner.dirs.get(fh.0) else {
             return reply.error(Errno::EBADF);
         };

@@ -111,15 +111,16 @@ impl Drop for Timed<'_> {
     fn drop(&mut self) {
         let i = self.op as usize;
         let nanos = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
-        self.stats.counts[i].fetch_add(1, Relaxed);
         self.stats.nanos[i].fetch_add(nanos, Relaxed);
     }
 }
 
 impl OpStats {
-    /// Starts counting one request of `op`: it is counted, with its time,
-    /// when the guard drops.
+    /// Counts one request of `op` now (before it is answered, so whoever
+    /// got the answer sees it counted); its time is added when the guard
+    /// drops.
     pub(crate) fn time(&self, op: FuseOp) -> Timed<'_> {
+        self.counts[op as usize].fetch_add(1, Relaxed);
         Timed {
             stats: self,
             op,

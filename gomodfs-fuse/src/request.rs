@@ -11,7 +11,10 @@
 //!   reply.
 
 use crate::{FuseFs, Inner};
-use fuser::{Errno, INodeNo, ReplyAttr, ReplyData, ReplyEmpty, ReplyEntry, ReplyOpen};
+use fuser::{
+    Errno, INodeNo, ReplyAttr, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty,
+    ReplyEntry, ReplyOpen,
+};
 use gomodfs_core::{Call, Error, NodeId, With};
 use std::fmt::Display;
 
@@ -42,7 +45,15 @@ macro_rules! replies {
         }
     )*};
 }
-replies!(ReplyEntry, ReplyAttr, ReplyOpen, ReplyData, ReplyEmpty);
+replies!(
+    ReplyEntry,
+    ReplyAttr,
+    ReplyOpen,
+    ReplyData,
+    ReplyEmpty,
+    ReplyDirectory,
+    ReplyDirectoryPlus
+);
 
 /// A name in a directory, as a log field: `parent/name`.
 #[derive(Clone)]
@@ -87,7 +98,11 @@ impl FuseFs {
                 let span = span.clone();
                 self.waiters.run(move || {
                     let _entered = span.enter();
-                    finish(&inner, work(&inner, WAITING));
+                    let result = work(&inner, WAITING);
+                    // It may have stored something: listings the kernel
+                    // cached must show it before the answer arrives.
+                    inner.invalidate_growing();
+                    finish(&inner, result);
                 });
             }
             result => finish(&self.inner, result),
