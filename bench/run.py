@@ -445,6 +445,11 @@ class Bench:
         if not (self.has_http and self.has_rclone):
             self.notes.append("WebDAV through rclone: not measured (this gomodfs has no `serve --http`"
                               " or rclone is missing).")
+        elif self.args.webdav_projects == "none":
+            note = ("WebDAV through rclone: not measured in this run (`--webdav-projects none`;"
+                    " see the WebDAV section for its figures).")
+            if note not in self.notes:
+                self.notes.append(note)
         elif name not in self.args.webdav_projects.split(","):
             self.notes.append(f"WebDAV through rclone: not measured for {name} (only for "
                               f"--webdav-projects {self.args.webdav_projects}; rclone, which finds names"
