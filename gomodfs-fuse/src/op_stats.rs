@@ -41,11 +41,14 @@ pub enum FuseOp {
     Xattr,
     /// STATFS.
     Statfs,
+    /// Not a request: a small file's contents pushed into the kernel's
+    /// page cache after its LOOKUP (FUSE_NOTIFY_STORE, see `push.rs`).
+    Push,
 }
 
 impl FuseOp {
     /// Every counted request, in reporting order.
-    pub const ALL: [FuseOp; 14] = [
+    pub const ALL: [FuseOp; 15] = [
         FuseOp::Lookup,
         FuseOp::Forget,
         FuseOp::Getattr,
@@ -60,6 +63,7 @@ impl FuseOp {
         FuseOp::Access,
         FuseOp::Xattr,
         FuseOp::Statfs,
+        FuseOp::Push,
     ];
 
     /// The request's name, lower case.
@@ -79,6 +83,7 @@ impl FuseOp {
             FuseOp::Access => "access",
             FuseOp::Xattr => "xattr",
             FuseOp::Statfs => "statfs",
+            FuseOp::Push => "push",
         }
     }
 }
