@@ -23,7 +23,6 @@ mod dir_cache;
 mod errno;
 mod handles;
 mod op_stats;
-mod push;
 mod request;
 mod stale;
 mod status_inodes;
@@ -116,10 +115,6 @@ pub struct MountOptions {
     pub allow_other: bool,
     /// How long the kernel may cache entries and attributes of immutable nodes.
     pub ttl: Duration,
-    /// Files of at most this many bytes are pushed into the kernel's page
-    /// cache right after their LOOKUP, so that reading them needs no READ
-    /// (see `push.rs`); 0 switches pushing off.
-    pub push_max: u64,
 }
 
 impl Default for MountOptions {
@@ -129,14 +124,9 @@ impl Default for MountOptions {
             download_waiters: 128,
             allow_other: false,
             ttl: Duration::from_secs(365 * 24 * 3600),
-            push_max: DEFAULT_PUSH_MAX,
         }
     }
 }
-
-/// Files pushed by default: at most 64 KiB (every `.mod`, `.info` and
-/// most `go.mod` files).
-pub const DEFAULT_PUSH_MAX: u64 = 64 * 1024;
 
 /// Worker threads by default: two per CPU, 2 to 16. A request is served
 /// in microseconds from the store, so more workers than CPUs only add
@@ -241,10 +231,6 @@ pub fn mount(
     let mut adapter = FuseFs::with_waiters(fs, options.ttl, options.download_waiters);
     // This session has a notifier for the listings the kernel caches.
     adapter.cache_dirs = true;
-    adapter
-        .inner
-        .push_max
-        .store(options.push_max, Ordering::Relaxed);
     let ops = adapter.ops.clone();
     let inner = adapter.inner.clone();
     let session =
@@ -295,11 +281,6 @@ struct Inner {
     /// Directory → the offset past its last entry, for listings sent whole
     /// by a READDIR(PLUS) without a handle (see `dir_cache`).
     listing_ends: parking_lot::Mutex<std::collections::HashMap<u64, u64>>,
-    /// Largest file pushed after its LOOKUP, 0 for none (see `push`); set
-    /// by [`mount`], which has a notifier.
-    push_max: std::sync::atomic::AtomicU64,
-    /// The request counters (the same as [`FuseFs::ops`]).
-    ops: Arc<OpStats>,
 }
 
 /// An open directory: its own attributes and its entries, each pinned once
@@ -319,7 +300,6 @@ impl FuseFs {
     /// Like [`FuseFs::new`], with at most `download_waiters` threads
     /// waiting for downloads.
     pub fn with_waiters(fs: Arc<ModFs>, ttl: Duration, download_waiters: usize) -> Self {
-        let ops: Arc<OpStats> = Arc::default();
         FuseFs {
             inner: Arc::new(Inner {
                 fs,
@@ -331,12 +311,10 @@ impl FuseFs {
                 no_opendir: AtomicBool::new(false),
                 notifier: OnceLock::new(),
                 listing_ends: Default::default(),
-                push_max: Default::default(),
-                ops: ops.clone(),
             }),
             waiters: Waiters::new(download_waiters),
             trim: Arc::default(),
-            ops,
+            ops: Arc::default(),
             cache_dirs: false,
         }
     }
@@ -509,11 +487,7 @@ impl Filesystem for FuseFs {
             move |inner, call| inner.fs.with(call).entry(parent, &name),
             move |inner, entry, reply| match entry {
                 Entry::Found(attr) => {
-                    let pushed = inner.push_contents(&attr);
-                    reply.entry(&inner.ttl(&attr), &file_attr(&attr), Generation(0));
-                    if let Some(data) = pushed {
-                        inner.push(attr.id.0, &data);
-                    }
+                    reply.entry(&inner.ttl(&attr), &file_attr(&attr), Generation(0))
                 }
                 Entry::Absent { error, lifetime } => {
                     // Not a failure of the request (it is answered), but

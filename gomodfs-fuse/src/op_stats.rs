@@ -41,14 +41,11 @@ pub enum FuseOp {
     Xattr,
     /// STATFS.
     Statfs,
-    /// Not a request: a small file's contents pushed into the kernel's
-    /// page cache after its LOOKUP (FUSE_NOTIFY_STORE, see `push.rs`).
-    Push,
 }
 
 impl FuseOp {
     /// Every counted request, in reporting order.
-    pub const ALL: [FuseOp; 15] = [
+    pub const ALL: [FuseOp; 14] = [
         FuseOp::Lookup,
         FuseOp::Forget,
         FuseOp::Getattr,
@@ -63,7 +60,6 @@ impl FuseOp {
         FuseOp::Access,
         FuseOp::Xattr,
         FuseOp::Statfs,
-        FuseOp::Push,
     ];
 
     /// The request's name, lower case.
@@ -83,7 +79,6 @@ impl FuseOp {
             FuseOp::Access => "access",
             FuseOp::Xattr => "xattr",
             FuseOp::Statfs => "statfs",
-            FuseOp::Push => "push",
         }
     }
 }
