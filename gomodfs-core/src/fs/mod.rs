@@ -177,7 +177,7 @@ impl With<'_> {
         fs.timed(Op::Open, self.call, || {
             let node = fs.node(id)?;
             Ok(OpenFile {
-                data: fs.contents(&node, self.call)?,
+                data: fs.contents(&node, self.call, None)?,
                 cache: Caching::of(&node),
             })
         })
@@ -194,10 +194,7 @@ impl With<'_> {
         let fs = self.fs;
         fs.timed(Op::Read, self.call, || {
             let node = fs.node(id)?;
-            let data = match fs.whole_module_file(&node, offset, size, self.call)? {
-                Some(data) => data,
-                None => fs.contents(&node, self.call)?,
-            };
+            let data = fs.contents(&node, self.call, Some((offset, size)))?;
             let chunk = slice(&data, offset, size);
             let eof = offset.saturating_add(chunk.len() as u64) >= data.len() as u64;
             Ok(Chunk { data: chunk, eof })
@@ -608,7 +605,7 @@ impl ModFs {
                 dir(1)
             }
             Node::Status | Node::DownloadFile(..) | Node::SumDb(_) => {
-                file(self.contents(node, call)?.len())
+                file(self.contents(node, call, None)?.len())
             }
             Node::Module(mv, rel) => {
                 let tree = self.tree(mv, call)?;
@@ -632,7 +629,15 @@ impl ModFs {
         })
     }
 
-    fn contents(&self, node: &Node, call: Call) -> Result<Bytes> {
+    /// A file's contents, for a read of `read` (offset, size) or, with
+    /// `None`, for an open. A read of a whole module file at once (offset 0,
+    /// at least its size) does not keep the contents in the blob cache: the
+    /// reader has them all and its own cache keeps them (FUSE and NFS
+    /// clients: the kernel's page cache); the blob cache is for files read
+    /// in several pieces. Kept, they filled the cache at every start-up with
+    /// what nobody asked for again (bigapp's `go build`: 33 MiB for 192 hits
+    /// out of 3,811 lookups).
+    fn contents(&self, node: &Node, call: Call, read: Option<(u64, u32)>) -> Result<Bytes> {
         match node {
             Node::Status => Ok(self.status_json()),
             Node::DownloadFile(mv, DownloadFile::Meta(kind)) if call.store_only => {
@@ -651,45 +656,14 @@ impl ModFs {
                 match tree.entry(rel) {
                     Some(TreeEntry::File(i)) => {
                         let file = tree.file(i).ok_or_else(|| Error::NotFound(node.path()))?;
-                        self.blob(mv, &file.blob, &file.path)
+                        let whole = matches!(read, Some((0, size)) if u64::from(size) >= file.size);
+                        self.blob_kept(mv, &file.blob, &file.path, !whole)
                     }
                     Some(TreeEntry::Dir { .. }) => Err(Error::IsADirectory(node.path())),
                     None => Err(Error::NotFound(node.path())),
                 }
             }
             _ => Err(Error::IsADirectory(node.path())),
-        }
-    }
-
-    /// A read of a whole module file at once (offset 0, at least its size):
-    /// its contents, not kept in the blob cache. The reader has them all
-    /// and its own cache keeps them (FUSE and NFS clients: the kernel's page
-    /// cache); the blob cache is for files read in several pieces. Kept,
-    /// they filled the cache at every start-up with what nobody asked for
-    /// again (bigapp's `go build`: 33 MiB for 192 hits out of 3,811
-    /// lookups). `None` for any other read.
-    fn whole_module_file(
-        &self,
-        node: &Node,
-        offset: u64,
-        size: u32,
-        call: Call,
-    ) -> Result<Option<Bytes>> {
-        let Node::Module(mv, rel) = node else {
-            return Ok(None);
-        };
-        if offset != 0 {
-            return Ok(None);
-        }
-        let tree = self.tree(mv, call)?;
-        let Some(TreeEntry::File(i)) = tree.entry(rel) else {
-            return Ok(None);
-        };
-        match tree.file(i) {
-            Some(file) if u64::from(size) >= file.size => {
-                self.blob_kept(mv, &file.blob, &file.path, false).map(Some)
-            }
-            _ => Ok(None),
         }
     }
 
