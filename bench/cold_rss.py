@@ -26,15 +26,6 @@ BEGIN = "<!-- bench/cold_rss.py: begin -->"
 END = "<!-- bench/cold_rss.py: end -->"
 
 
-def anon_kib(pid):
-    """RssAnon of a process in KiB: what it holds itself, pages of mapped
-    files (the store's packs) left out."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("RssAnon:"):
-            return int(line.split()[1])
-    return 0
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--binary", action="append", required=True, help="NAME=PATH, two or more")
@@ -67,7 +58,7 @@ def main():
             R.run(["go", "mod", "verify"], R.go_env(mnt, bench.gocache), app)
             took = time.perf_counter() - start
             rss = server.peak_rss_kib()
-            after = anon_kib(server.proc.pid)
+            after = R.status_kib(server.proc.pid).get("RssAnon", 0)
             server.close()
             return took, rss, after
 

@@ -30,6 +30,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from run import run, stats
 from sections import write_section
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,15 +46,6 @@ def go_env(modcache, gocache, goproxy):
         GOWORK="off", GOTELEMETRY="off", CGO_ENABLED="0",
     )
     return env
-
-
-def run(cmd, env, cwd):
-    start = time.perf_counter()
-    out = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    if out.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stderr}")
-    return elapsed
 
 
 def free_port():
@@ -90,10 +82,6 @@ class Server:
         self.proc.terminate()
         if self.proc.wait(timeout=30) != 0:
             sys.exit("gomodfs did not exit cleanly")
-
-
-def stats(xs):
-    return statistics.median(xs), min(xs), max(xs)
 
 
 def download(app, gocache, goproxy, scratch, server=None):

@@ -95,6 +95,20 @@ def run(cmd, env=None, cwd=None, check=True):
     return elapsed
 
 
+def status_kib(pid):
+    """VmHWM (peak RSS), RssAnon (what the process allocated itself) and
+    RssFile (mapped files) of a process, in KiB; empty once it is gone."""
+    fields = {}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmHWM", "RssAnon", "RssFile"):
+                fields[key] = int(value.split()[0])
+    except OSError:
+        pass
+    return fields
+
+
 def rm(path):
     if path.exists():
         subprocess.run(["chmod", "-R", "u+w", str(path)], check=False)
@@ -119,13 +133,7 @@ class Server:
             time.sleep(0.02)
 
     def peak_rss_kib(self):
-        try:
-            for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1])
-        except OSError:
-            pass
-        return 0
+        return status_kib(self.proc.pid).get("VmHWM", 0)
 
     def close(self):
         for p in self.extra:

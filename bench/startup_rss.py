@@ -27,16 +27,6 @@ END = "<!-- bench/startup_rss.py: end -->"
 COMMANDS = {"go build": ["go", "build", "./..."], "go list": ["go", "list", "-deps", "-test", "./..."]}
 
 
-def status_kib(pid):
-    """VmHWM, RssAnon and RssFile of a process, in KiB."""
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmHWM", "RssAnon", "RssFile"):
-            fields[key] = int(value.split()[0])
-    return fields
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--binary", action="append", required=True, help="NAME=PATH, two or more")
@@ -58,7 +48,7 @@ def main():
         def one(binary, command):
             server = R.ours(binary, store, mnt, bench.log)
             took = R.run(COMMANDS[command], R.go_env(mnt, bench.gocache), app)
-            fields = status_kib(server.proc.pid)
+            fields = R.status_kib(server.proc.pid)
             server.close()
             return took, fields
 
