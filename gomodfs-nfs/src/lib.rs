@@ -674,3 +674,29 @@ pub fn serve_with_limits(
         runtime: Some(runtime),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A handler that panics answers SERVERFAULT, whether it ran in place
+    /// (multi-thread runtime) or on the blocking pool (current-thread), and
+    /// the runtime keeps serving.
+    #[test]
+    fn a_panicking_handler_answers_serverfault_on_both_runtimes() {
+        let runtimes = [
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .build(),
+            tokio::runtime::Builder::new_current_thread().build(),
+        ];
+        for rt in runtimes {
+            let rt = rt.expect("a test runtime");
+            let failed: Result<u8, nfsstat3> =
+                rt.block_on(blocking("read", "test", || panic!("handler bug")));
+            assert_eq!(failed, Err(nfsstat3::NFS3ERR_SERVERFAULT));
+            let served: Result<u8, nfsstat3> = rt.block_on(blocking("read", "test", || Ok(7)));
+            assert_eq!(served, Ok(7));
+        }
+    }
+}
