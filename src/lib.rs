@@ -85,6 +85,10 @@ pub struct Settings {
     /// Memory budget for file contents (`--blob-cache`); `None`: the
     /// library's default (64 MiB).
     pub blob_cache_bytes: Option<u64>,
+    /// Disk budget for large files read in pieces (`--large-file-cache`,
+    /// see [`ModFsOptions::large_file_cache_bytes`]); `None`: the library's
+    /// default (1 GiB).
+    pub large_file_cache_bytes: Option<u64>,
 }
 
 /// The default store: `$GOMODFS_STORE`, else `gomodfs` in the user's cache
@@ -164,6 +168,9 @@ pub fn open(settings: &Settings) -> Result<Arc<ModFs>, Error> {
         blob_cache_bytes: settings
             .blob_cache_bytes
             .unwrap_or(options.blob_cache_bytes),
+        large_file_cache_bytes: settings
+            .large_file_cache_bytes
+            .unwrap_or(options.large_file_cache_bytes),
         ..options
     };
     Ok(Arc::new(ModFs::new(store, upstream, options)?))

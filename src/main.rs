@@ -50,6 +50,12 @@ struct Common {
     /// contents beyond it are read from the store again), e.g. 64MiB.
     #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = gomodfs::ops::units::parse_size)]
     blob_cache: u64,
+    /// Disk for files too large for --blob-cache that are read in pieces:
+    /// each is inflated once into an unnamed temporary file next to the
+    /// store and its pieces read from there; 0 reads the whole file from
+    /// the store for every piece.
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = gomodfs::ops::units::parse_size)]
+    large_file_cache: u64,
     /// Serve a status page, /status.json and /metrics (Prometheus) on ADDR,
     /// e.g. 127.0.0.1:6060.
     #[arg(long, value_name = "ADDR")]
@@ -244,6 +250,7 @@ fn main() -> ExitCode {
         gosumdb: common.gosumdb.clone(),
         flush_timeout: common.flush_timeout(),
         blob_cache_bytes: Some(common.blob_cache),
+        large_file_cache_bytes: Some(common.large_file_cache),
     };
     let flush = common.flush_timeout();
     let result = match cli.command {

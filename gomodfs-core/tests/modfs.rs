@@ -377,6 +377,66 @@ fn whole_file_reads_skip_the_blob_cache_and_pieces_use_it() {
     assert_eq!(blob(&fs), (3, 3));
 }
 
+/// Reads `example.com/big@v1.0.0/data.txt` (`size` bytes) in 128 KiB
+/// pieces from a filesystem with these budgets; returns the blob cache's
+/// (hits, misses) and how many pieces there were.
+fn read_big_file_in_pieces(size: usize, blob_budget: u64, large_budget: u64) -> (u64, u64, u64) {
+    let content: String = (0..size).map(|i| (b'a' + (i % 23) as u8) as char).collect();
+    let store = Arc::new(MemoryStore::new());
+    put(
+        &store,
+        "example.com/big",
+        "v1.0.0",
+        &[("data.txt", content.as_str())],
+    )
+    .unwrap();
+    let options = ModFsOptions {
+        blob_cache_bytes: blob_budget,
+        large_file_cache_bytes: large_budget,
+        ..ModFsOptions::default()
+    };
+    let fs = ModFs::new(store, None, options).unwrap();
+    let id = fs.resolve("example.com/big@v1.0.0/data.txt").unwrap().id;
+    let piece = 128 << 10;
+    let mut got = Vec::with_capacity(size);
+    let mut eofs = 0;
+    for offset in (0..size as u64).step_by(piece as usize) {
+        let chunk = fs.read_at(id, offset, piece).unwrap();
+        eofs += u64::from(chunk.eof);
+        got.extend_from_slice(&chunk.data);
+    }
+    assert!(got == content.as_bytes(), "the pieces put together differ");
+    assert_eq!(eofs, 1, "only the last piece reaches the end");
+    let past = fs.read_at(id, size as u64 + 10, piece).unwrap();
+    assert!(past.data.is_empty() && past.eof, "a read past the end");
+    let s = fs.status().blob_cache;
+    (s.hits, s.misses, size.div_ceil(piece as usize) as u64)
+}
+
+/// A file too large for the blob cache (twice its budget) read in pieces
+/// is inflated once: its pieces come from the kept large file. With no
+/// disk budget for large files, every piece loads the whole file again
+/// (what happened before, and why a 50 MiB file read through FUSE cost
+/// 400 inflates of 50 MiB).
+#[test]
+fn a_file_too_large_for_the_blob_cache_is_loaded_once_when_read_in_pieces() {
+    let budget: u64 = 4 << 20;
+    let size = (2 * budget) as usize;
+    let (hits, misses, pieces) = read_big_file_in_pieces(size, budget, 1 << 30);
+    assert_eq!(
+        (hits, misses),
+        (pieces, 1),
+        "an {} MiB file in {pieces} pieces (and one past its end): loaded {misses} times",
+        size >> 20
+    );
+    let (hits, misses, pieces) = read_big_file_in_pieces(size, budget, 0);
+    assert_eq!(
+        (hits, misses),
+        (0, pieces + 1),
+        "without a large-file budget, every piece loads the file"
+    );
+}
+
 /// A file of a fifth of the blob budget read in FUSE-sized pieces is read
 /// from the store once, on any machine: the cache's shards no longer
 /// depend on the CPU count (with quick_cache's default, four shards per

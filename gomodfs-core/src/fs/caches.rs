@@ -72,6 +72,12 @@ pub(super) fn tree_cache(bytes: u64, stats: Arc<Stats>) -> TreeCache {
 /// of request threads hardly contend on them.
 const SHARDS: usize = 4;
 
+/// The largest entry (file size) a cache of `bytes` keeps: a shard's part
+/// of the budget, less the entry overhead [`BytesWeighter`] counts.
+pub(super) fn largest_kept(bytes: u64) -> u64 {
+    (bytes / SHARDS as u64).saturating_sub(64)
+}
+
 /// The options of a cache of `bytes` and about `estimated_items` entries;
 /// `None` only if `quick_cache` refuses them (it refuses unset values).
 fn options(estimated_items: usize, bytes: u64) -> Option<quick_cache::Options> {

@@ -14,6 +14,7 @@ mod caches;
 mod caching;
 mod endpoint;
 mod handle;
+mod large_files;
 mod node;
 mod nodes;
 mod page;
@@ -194,6 +195,9 @@ impl With<'_> {
         let fs = self.fs;
         fs.timed(Op::Read, self.call, || {
             let node = fs.node(id)?;
+            if let Some(chunk) = fs.large_file_piece(&node, self.call, offset, size)? {
+                return Ok(chunk);
+            }
             let data = fs.contents(&node, self.call, Some((offset, size)))?;
             let chunk = slice(&data, offset, size);
             let eof = offset.saturating_add(chunk.len() as u64) >= data.len() as u64;
@@ -232,6 +236,11 @@ pub struct ModFsOptions {
     pub module_cache_bytes: u64,
     /// Memory budget for file contents, in bytes.
     pub blob_cache_bytes: u64,
+    /// Disk budget for files too large for the blob cache that are read in
+    /// pieces, in bytes: such a file is inflated once into an unnamed
+    /// temporary file next to the store, and its pieces are read from
+    /// there. 0 reads the whole file from the store for every piece.
+    pub large_file_cache_bytes: u64,
     /// Limits applied to module zips.
     pub limits: Limits,
     /// Runtime for downloads; `None` makes a private one with 2 workers.
@@ -252,6 +261,7 @@ impl Default for ModFsOptions {
         ModFsOptions {
             module_cache_bytes: 64 << 20,
             blob_cache_bytes: 64 << 20,
+            large_file_cache_bytes: 1 << 30,
             limits: Limits::default(),
             runtime: None,
             #[cfg(feature = "remote")]
@@ -273,6 +283,10 @@ pub struct ModFs {
     nodes: NodeTable,
     trees: TreeCache,
     blobs: BlobCache,
+    /// The largest file the blob cache keeps, in bytes.
+    largest_cached: u64,
+    /// Files larger than that, read in pieces.
+    large: large_files::LargeFiles,
     stats: Arc<Stats>,
     /// The store's last measured usage (measured in the background when
     /// slow).
@@ -344,6 +358,8 @@ impl ModFs {
             nodes: NodeTable::default(),
             trees: caches::tree_cache(options.module_cache_bytes, stats.clone()),
             blobs: caches::blob_cache(options.blob_cache_bytes, stats.clone()),
+            largest_cached: caches::largest_kept(options.blob_cache_bytes),
+            large: large_files::LargeFiles::new(options.large_file_cache_bytes),
             usage: Arc::default(),
             stats,
             runtime,
@@ -679,18 +695,61 @@ impl ModFs {
             return Ok(data);
         }
         self.stats.cache_lookup(Cache::Blob, false);
-        // A damaged store: the module is fetched again (see `read_stored`).
-        let read = || self.store.blob(id);
-        let data = self.fetcher.read_stored(mv, path, read)?.ok_or_else(|| {
-            Error::store(
-                format!("{mv}: reading {path}"),
-                format!("{id:?} is missing from the store"),
-            )
-        })?;
+        let data = self.load_blob(mv, id, path)?;
         if keep {
             self.blobs.insert(*id, data.clone());
         }
         Ok(data)
+    }
+
+    /// A file's contents from the store. A damaged store: the module is
+    /// fetched again (see `read_stored`).
+    fn load_blob(&self, mv: &ModuleVersion, id: &BlobId, path: &str) -> Result<Bytes> {
+        let read = || self.store.blob(id);
+        self.fetcher.read_stored(mv, path, read)?.ok_or_else(|| {
+            Error::store(
+                format!("{mv}: reading {path}"),
+                format!("{id:?} is missing from the store"),
+            )
+        })
+    }
+
+    /// A piece of a module file too large for the blob cache, read through
+    /// the kept large files (see `large_files`); `None` for any other node
+    /// or read (smaller files, whole-file reads).
+    fn large_file_piece(
+        &self,
+        node: &Node,
+        call: Call,
+        offset: u64,
+        size: u32,
+    ) -> Result<Option<Chunk>> {
+        let Node::Module(mv, rel) = node else {
+            return Ok(None);
+        };
+        let tree = self.tree(mv, call)?;
+        let Some(file) = tree.entry(rel).and_then(|e| match e {
+            TreeEntry::File(i) => tree.file(i),
+            TreeEntry::Dir { .. } => None,
+        }) else {
+            return Ok(None);
+        };
+        let whole = offset == 0 && u64::from(size) >= file.size;
+        if whole || file.size <= self.largest_cached {
+            return Ok(None);
+        }
+        let load = || self.load_blob(mv, &file.blob, &file.path);
+        let dir = self.store.scratch_dir();
+        let (piece, kept) = self
+            .large
+            .read(&file.blob, file.size, (offset, size), &dir, load)?;
+        self.stats.cache_lookup(Cache::Blob, kept);
+        let data = match piece {
+            large_files::Piece::Kept(data) => data,
+            large_files::Piece::Loaded(all) => slice(&all, offset, size),
+        };
+        let eof = offset.saturating_add(data.len() as u64) >= file.size;
+        Ok(Some(Chunk { data, eof }))
     }
 
     fn list(&self, node: &Node, call: Call) -> Result<Vec<DirEntry>> {
