@@ -281,6 +281,9 @@ struct Inner {
     /// Directory → the offset past its last entry, for listings sent whole
     /// by a READDIR(PLUS) without a handle (see `dir_cache`).
     listing_ends: parking_lot::Mutex<std::collections::HashMap<u64, u64>>,
+    /// Growing directories whose listings the kernel may hold (see
+    /// `dir_cache`): the ones to drop when the store grows.
+    listed_growing: dir_cache::ListedDirs,
 }
 
 /// An open directory: its own attributes and its entries, each pinned once
@@ -311,6 +314,7 @@ impl FuseFs {
                 no_opendir: AtomicBool::new(false),
                 notifier: OnceLock::new(),
                 listing_ends: Default::default(),
+                listed_growing: Default::default(),
             }),
             waiters: Waiters::new(download_waiters),
             trim: Arc::default(),

@@ -423,18 +423,6 @@ impl ModFs {
         self.nodes.pin(id)
     }
 
-    /// The directories outside module trees a frontend holds ids of (the
-    /// root and the pinned ones): those whose listings grow when the store
-    /// does ([`Caching::GROWING`]). A frontend whose client caches listings
-    /// (FUSE with FUSE_NO_OPENDIR_SUPPORT) drops them when the store grows.
-    pub fn pinned_growing_dirs(&self) -> Vec<NodeId> {
-        let mut ids = self
-            .nodes
-            .pinned_where(|node| Caching::of(node) == Caching::GROWING);
-        ids.push(NodeId::ROOT);
-        ids
-    }
-
     /// How many nodes are pinned, and how many unpinned ones are cached (at
     /// most about [`RECENT_NODES`]).
     pub fn node_counts(&self) -> (usize, usize) {

@@ -129,16 +129,6 @@ impl NodeTable {
         }
     }
 
-    /// The ids of the pinned nodes `keep` chooses.
-    pub(crate) fn pinned_where(&self, keep: impl Fn(&Node) -> bool) -> Vec<NodeId> {
-        let pinned = self.pinned.lock();
-        pinned
-            .iter()
-            .filter(|(_, (node, _))| keep(node))
-            .map(|(id, _)| *id)
-            .collect()
-    }
-
     /// How many nodes are pinned, and how many others are cached.
     pub(crate) fn counts(&self) -> (usize, usize) {
         (self.pinned.lock().len(), self.recent.len())
@@ -172,22 +162,5 @@ mod tests {
         assert_eq!(table.counts().0, 0);
         assert_eq!(table.get(kept), None);
         assert_eq!(table.get(NodeId::ROOT), Some(Node::Root));
-    }
-
-    #[test]
-    fn pinned_where_chooses_among_the_pinned_only() {
-        let table = NodeTable::default();
-        let pinned = table.register(&prefix(1), true);
-        table.register(&prefix(2), false);
-        let other = table.register(&Node::Cache, true);
-        let chosen = table.pinned_where(|n| matches!(n, Node::TreePrefix(_)));
-        assert_eq!(chosen, vec![pinned]);
-        assert_ne!(chosen, vec![other]);
-        table.forget(pinned, 1);
-        assert!(
-            table
-                .pinned_where(|n| matches!(n, Node::TreePrefix(_)))
-                .is_empty()
-        );
     }
 }
