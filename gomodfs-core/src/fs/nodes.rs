@@ -20,14 +20,14 @@ type RecentNodes = quick_cache::sync::Cache<NodeId, Node>;
 
 /// Pinned nodes with their pin counts, plus a bounded cache of the others.
 pub(crate) struct NodeTable {
-    pinned: Mutex<HashMap<NodeId, (Node, u64)>>,
+    pinned: Mutex<HashMap<NodeId, (Node, u64), quick_cache::DefaultHashBuilder>>,
     recent: RecentNodes,
 }
 
 impl Default for NodeTable {
     fn default() -> Self {
         NodeTable {
-            pinned: Mutex::new(HashMap::new()),
+            pinned: Mutex::new(HashMap::default()),
             recent: RecentNodes::new(RECENT_NODES),
         }
     }

@@ -15,7 +15,7 @@ pub(super) const NOTE_EVERY: Duration = Duration::from_secs(3600);
 /// When each module was last noted by this process.
 pub(super) struct UseNotes {
     every: Duration,
-    noted: parking_lot::Mutex<HashMap<ModuleVersion, Instant>>,
+    noted: parking_lot::Mutex<HashMap<ModuleVersion, Instant, quick_cache::DefaultHashBuilder>>,
 }
 
 impl Default for UseNotes {
