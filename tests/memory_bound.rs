@@ -103,6 +103,20 @@ fn a_400_mib_module_fetches_under_200_mib_peak_rss() -> Result<(), Box<dyn std::
         assert_eq!(data.len(), LARGE_SIZE, "{name}");
         assert!(Sha256::digest(&data) == *digest, "{name}: wrong contents");
     }
+    // Each large file is inflated from the store once, not once per piece
+    // the kernel asks for (8 x 50 MiB in 128 KiB pieces: 3,200 loads when
+    // every piece loaded the whole file; --blob-cache 32MiB keeps none of
+    // them, the large-file cache does).
+    let status: serde_json::Value =
+        serde_json::from_slice(&fs::read(mnt.path().join(".gomodfs-status"))?)?;
+    let loads = status["ops"]["store_blob"]["ended"]
+        .as_u64()
+        .ok_or("no ops.store_blob.ended in the status file")?;
+    eprintln!("blob loads from the store: {loads}");
+    assert!(
+        loads <= 2 * LARGE_FILES as u64 + 2,
+        "{loads} blob loads from the store to read {LARGE_FILES} large files back"
+    );
     // Reading maps the packs: their pages count in RSS as file pages
     // (page cache, given back under pressure). What the process allocates
     // itself (RssAnon) stays under the limit with --blob-cache 32MiB.
