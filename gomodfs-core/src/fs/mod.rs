@@ -178,7 +178,7 @@ impl With<'_> {
         fs.timed(Op::Open, self.call, || {
             let node = fs.node(id)?;
             Ok(OpenFile {
-                data: fs.contents(&node, self.call, None)?,
+                data: fs.contents(&node, self.call)?,
                 cache: Caching::of(&node),
             })
         })
@@ -195,13 +195,7 @@ impl With<'_> {
         let fs = self.fs;
         fs.timed(Op::Read, self.call, || {
             let node = fs.node(id)?;
-            if let Some(chunk) = fs.large_file_piece(&node, self.call, offset, size)? {
-                return Ok(chunk);
-            }
-            let data = fs.contents(&node, self.call, Some((offset, size)))?;
-            let chunk = slice(&data, offset, size);
-            let eof = offset.saturating_add(chunk.len() as u64) >= data.len() as u64;
-            Ok(Chunk { data: chunk, eof })
+            fs.piece(&node, self.call, offset, size)
         })
     }
 
@@ -609,7 +603,7 @@ impl ModFs {
                 dir(1)
             }
             Node::Status | Node::DownloadFile(..) | Node::SumDb(_) => {
-                file(self.contents(node, call, None)?.len())
+                file(self.contents(node, call)?.len())
             }
             Node::Module(mv, rel) => {
                 let tree = self.tree(mv, call)?;
@@ -633,15 +627,8 @@ impl ModFs {
         })
     }
 
-    /// A file's contents, for a read of `read` (offset, size) or, with
-    /// `None`, for an open. A read of a whole module file at once (offset 0,
-    /// at least its size) does not keep the contents in the blob cache: the
-    /// reader has them all and its own cache keeps them (FUSE and NFS
-    /// clients: the kernel's page cache); the blob cache is for files read
-    /// in several pieces. Kept, they filled the cache at every start-up with
-    /// what nobody asked for again (bigapp's `go build`: 33 MiB for 192 hits
-    /// out of 3,811 lookups).
-    fn contents(&self, node: &Node, call: Call, read: Option<(u64, u32)>) -> Result<Bytes> {
+    /// A file's whole contents (for an open, or a size).
+    fn contents(&self, node: &Node, call: Call) -> Result<Bytes> {
         match node {
             Node::Status => Ok(self.status_json()),
             Node::DownloadFile(mv, DownloadFile::Meta(kind)) if call.store_only => {
@@ -657,18 +644,38 @@ impl ModFs {
             }
             Node::Module(mv, rel) => {
                 let tree = self.tree(mv, call)?;
-                match tree.entry(rel) {
-                    Some(TreeEntry::File(i)) => {
-                        let file = tree.file(i).ok_or_else(|| Error::NotFound(node.path()))?;
-                        let whole = matches!(read, Some((0, size)) if u64::from(size) >= file.size);
-                        self.blob_kept(mv, &file.blob, &file.path, !whole)
-                    }
-                    Some(TreeEntry::Dir { .. }) => Err(Error::IsADirectory(node.path())),
-                    None => Err(Error::NotFound(node.path())),
-                }
+                let file = module_file(&tree, node, rel)?;
+                self.blob(mv, &file.blob, &file.path)
             }
             _ => Err(Error::IsADirectory(node.path())),
         }
+    }
+
+    /// Up to `size` bytes of a file from `offset`, and whether they reach
+    /// its end.
+    ///
+    /// - A read of a whole module file at once (offset 0, at least its
+    ///   size) does not keep the contents in the blob cache: the reader has
+    ///   them all and its own cache keeps them (FUSE and NFS clients: the
+    ///   kernel's page cache); the blob cache is for files read in several
+    ///   pieces. Kept, they filled the cache at every start-up with what
+    ///   nobody asked for again (bigapp's `go build`: 33 MiB for 192 hits
+    ///   out of 3,811 lookups).
+    /// - A piece of a file too large for the blob cache comes from the
+    ///   large-file cache (see `large_files`): inflated once, not once per
+    ///   piece.
+    fn piece(&self, node: &Node, call: Call, offset: u64, size: u32) -> Result<Chunk> {
+        let Node::Module(mv, rel) = node else {
+            return Ok(chunk_of(&self.contents(node, call)?, offset, size));
+        };
+        let tree = self.tree(mv, call)?;
+        let file = module_file(&tree, node, rel)?;
+        let whole = offset == 0 && u64::from(size) >= file.size;
+        if !whole && file.size > self.largest_cached {
+            return self.large_file_piece(mv, file, offset, size);
+        }
+        let data = self.blob_kept(mv, &file.blob, &file.path, !whole)?;
+        Ok(chunk_of(&data, offset, size))
     }
 
     fn blob(&self, mv: &ModuleVersion, id: &BlobId, path: &str) -> Result<Bytes> {
@@ -702,30 +709,15 @@ impl ModFs {
         })
     }
 
-    /// A piece of a module file too large for the blob cache, read through
-    /// the kept large files (see `large_files`); `None` for any other node
-    /// or read (smaller files, whole-file reads).
+    /// A piece of module file `file`, too large for the blob cache, read
+    /// through the large-file cache (see `large_files`).
     fn large_file_piece(
         &self,
-        node: &Node,
-        call: Call,
+        mv: &ModuleVersion,
+        file: &StoredFile,
         offset: u64,
         size: u32,
-    ) -> Result<Option<Chunk>> {
-        let Node::Module(mv, rel) = node else {
-            return Ok(None);
-        };
-        let tree = self.tree(mv, call)?;
-        let Some(file) = tree.entry(rel).and_then(|e| match e {
-            TreeEntry::File(i) => tree.file(i),
-            TreeEntry::Dir { .. } => None,
-        }) else {
-            return Ok(None);
-        };
-        let whole = offset == 0 && u64::from(size) >= file.size;
-        if whole || file.size <= self.largest_cached {
-            return Ok(None);
-        }
+    ) -> Result<Chunk> {
         let load = || self.load_blob(mv, &file.blob, &file.path);
         let dir = self.store.scratch_dir();
         let (piece, kept) = self
@@ -737,7 +729,7 @@ impl ModFs {
             large_files::Piece::Loaded(all) => slice(&all, offset, size),
         };
         let eof = offset.saturating_add(data.len() as u64) >= file.size;
-        Ok(Some(Chunk { data, eof }))
+        Ok(Chunk { data, eof })
     }
 
     fn list(&self, node: &Node, call: Call) -> Result<Vec<DirEntry>> {
@@ -852,6 +844,22 @@ fn hash_path(path: &str) -> u64 {
     b.copy_from_slice(&digest[..8]);
     let h = u64::from_le_bytes(b);
     if h < 2 { h + 2 } else { h }
+}
+
+/// The file entry `rel` of `tree` (`node`, for errors).
+fn module_file<'t>(tree: &'t ModuleTree, node: &Node, rel: &str) -> Result<&'t StoredFile> {
+    match tree.entry(rel) {
+        Some(TreeEntry::File(i)) => tree.file(i).ok_or_else(|| Error::NotFound(node.path())),
+        Some(TreeEntry::Dir { .. }) => Err(Error::IsADirectory(node.path())),
+        None => Err(Error::NotFound(node.path())),
+    }
+}
+
+/// The piece of `data` a read of `size` bytes at `offset` gets.
+fn chunk_of(data: &Bytes, offset: u64, size: u32) -> Chunk {
+    let chunk = slice(data, offset, size);
+    let eof = offset.saturating_add(chunk.len() as u64) >= data.len() as u64;
+    Chunk { data: chunk, eof }
 }
 
 fn slice(data: &Bytes, offset: u64, size: u32) -> Bytes {
