@@ -24,15 +24,16 @@ const MAX_FILES: usize = 64;
 
 /// What a read found.
 pub(super) enum Piece {
-    /// The piece, read from the file kept for the blob.
-    Kept(Bytes),
+    /// The piece, read from the file kept for the blob, and the blob's
+    /// length.
+    Kept(Bytes, u64),
     /// The whole blob, just loaded (the caller slices the piece).
     Loaded(Bytes),
 }
 
 /// One blob's slot: filled once by the first reader; later readers of the
 /// same blob wait for it instead of loading it again.
-type Slot = Arc<Mutex<Option<Arc<File>>>>;
+type Slot = Arc<Mutex<Option<(Arc<File>, u64)>>>;
 
 struct Entry {
     slot: Slot,
@@ -83,10 +84,10 @@ impl LargeFiles {
         }
         let slot = self.slot(id);
         let mut filled = slot.lock();
-        if let Some(file) = filled.clone() {
+        if let Some((file, kept_len)) = filled.clone() {
             drop(filled);
             match read_piece(&file, offset, size) {
-                Ok(piece) => return Ok((Piece::Kept(piece), true)),
+                Ok(piece) => return Ok((Piece::Kept(piece, kept_len), true)),
                 Err(e) => {
                     tracing::warn!(blob = ?id, error = %e, "cannot read a kept large file; reading the store");
                     self.remove(id);
@@ -104,7 +105,7 @@ impl LargeFiles {
         };
         match write_file(&data, dir) {
             Ok(file) => {
-                *filled = Some(Arc::new(file));
+                *filled = Some((Arc::new(file), data.len() as u64));
                 drop(filled);
                 self.account(id, data.len() as u64);
             }
@@ -239,7 +240,7 @@ mod tests {
 
     fn bytes_of(piece: Piece) -> Bytes {
         match piece {
-            Piece::Kept(b) | Piece::Loaded(b) => b,
+            Piece::Kept(b, _) | Piece::Loaded(b) => b,
         }
     }
 
@@ -263,7 +264,7 @@ mod tests {
             let (piece, hit) = large
                 .read(&blob(1), 300_000, (offset, 65_536), dir.path(), load)
                 .unwrap();
-            assert!(hit && matches!(piece, Piece::Kept(_)));
+            assert!(hit && matches!(piece, Piece::Kept(_, 300_000)));
             got.extend_from_slice(&bytes_of(piece));
         }
         assert_eq!(got, whole);

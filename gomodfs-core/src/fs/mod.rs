@@ -724,12 +724,15 @@ impl ModFs {
             .large
             .read(&file.blob, file.size, (offset, size), &dir, load)?;
         self.stats.cache_lookup(Cache::Blob, kept);
-        let data = match piece {
-            large_files::Piece::Kept(data) => data,
-            large_files::Piece::Loaded(all) => slice(&all, offset, size),
-        };
-        let eof = offset.saturating_add(data.len() as u64) >= file.size;
-        Ok(Chunk { data, eof })
+        // The end is where the blob ends (its index entry says the same
+        // size unless the store is inconsistent).
+        Ok(match piece {
+            large_files::Piece::Kept(data, len) => {
+                let eof = offset.saturating_add(data.len() as u64) >= len;
+                Chunk { data, eof }
+            }
+            large_files::Piece::Loaded(all) => chunk_of(&all, offset, size),
+        })
     }
 
     fn list(&self, node: &Node, call: Call) -> Result<Vec<DirEntry>> {
