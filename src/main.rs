@@ -674,6 +674,16 @@ const MALLOC_ARENAS: i32 = 2;
 /// (docs/BENCHMARKS.md, "Peak RSS at start-up").
 const MALLOC_MMAP_THRESHOLD: i32 = 1 << 20;
 
+/// Free memory at the top of a malloc arena kept for the next allocations
+/// rather than given back to the system. Fixing the mmap threshold (above)
+/// also stops glibc from raising this one from its 128 KiB start, and
+/// then every freed file buffer (a read's contents, an NFS reply) at the
+/// top of an arena was unmapped and the next one faulted in and zeroed
+/// again, page by page: 26,000 page faults for one NFS read of
+/// golang.org/x/text, 12,600 with 8 MiB kept (docs/BENCHMARKS.md, "NFS
+/// against FUSE").
+const MALLOC_TRIM_THRESHOLD: i32 = 8 << 20;
+
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only sets an allocator parameter; called before any
@@ -682,6 +692,7 @@ fn limit_malloc_arenas() {
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, MALLOC_ARENAS);
         libc::mallopt(libc::M_MMAP_THRESHOLD, MALLOC_MMAP_THRESHOLD);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, MALLOC_TRIM_THRESHOLD);
     }
 }
 
