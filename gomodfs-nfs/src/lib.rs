@@ -44,6 +44,7 @@ pub use status_window::STATUS_WINDOW;
 pub use nfs3_server::limits::Limits;
 use status_window::StatusWindow;
 
+use bytes::Bytes;
 use gomodfs_core::fs::{NODE_KEY_MAX, STATUS_FILE};
 use gomodfs_core::{Attr, DirPage, Error, ErrorKind, ModFs, NodeId, NodeKind};
 use nfs3_server::nfs3_types::nfs3::{
@@ -341,20 +342,22 @@ impl NfsReadFileSystem for NfsFs {
     ) -> Result<(Vec<u8>, bool), nfsstat3> {
         let key = id.0.clone();
         self.call("read", Key(key.clone()), move |fs, status| {
-            read_node(fs, status, fs.resolve_key(&key)?, offset, count)
+            let (data, eof) = read_node(fs, status, fs.resolve_key(&key)?, offset, count)?;
+            Ok((data.to_vec(), eof))
         })
         .await
     }
 
     /// READ's attributes and data in one call to the node API (one handle
     /// resolution, one thread hand-off), where nfs3_server's default makes
-    /// a GETATTR and a READ of it.
+    /// a GETATTR and a READ of it. The data is the node API's own buffer:
+    /// the reply is written to the socket from it, not copied.
     async fn read_with_attributes(
         &self,
         id: &NfsHandle,
         offset: u64,
         count: u32,
-    ) -> (Result<fattr3, nfsstat3>, Result<(Vec<u8>, bool), nfsstat3>) {
+    ) -> (Result<fattr3, nfsstat3>, Result<(Bytes, bool), nfsstat3>) {
         let key = id.0.clone();
         let both = self
             .call("read", Key(key.clone()), move |fs, status| {
@@ -434,7 +437,7 @@ fn read_node(
     id: NodeId,
     offset: u64,
     count: u32,
-) -> Result<(Vec<u8>, bool), Error> {
+) -> Result<(Bytes, bool), Error> {
     let count = count.min(MAX_TRANSFER);
     if status.is_status(id) {
         // Every READ within the window sees the same snapshot.
@@ -443,11 +446,11 @@ fn read_node(
             .unwrap_or(usize::MAX)
             .min(data.len());
         let end = start.saturating_add(count as usize).min(data.len());
-        return Ok((data[start..end].to_vec(), end == data.len()));
+        return Ok((Bytes::copy_from_slice(&data[start..end]), end == data.len()));
     }
-    // A slice of the cached contents: only the range is copied.
+    // A slice of the contents, sharing their buffer.
     let chunk = fs.read_at(id, offset, count)?;
-    Ok((chunk.data.to_vec(), chunk.eof))
+    Ok((chunk.data, chunk.eof))
 }
 
 type Entries = (Vec<DirEntryPlus<NfsHandle>>, bool);

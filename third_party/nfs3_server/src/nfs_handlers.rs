@@ -9,7 +9,7 @@ use tracing::{debug, error, trace, warn};
 use crate::client_log::warn_client;
 use crate::context::RPCContext;
 use crate::nfs_ext::{BoundedEntryPlusList, CookieVerfExt};
-use crate::rpcwire::handle;
+use crate::rpcwire::{handle, handle_with_data};
 use crate::rpcwire::messages::{HandleResult, IncomingRpcMessage};
 use crate::units::{GIBIBYTE, TEBIBYTE};
 use crate::vfs::{NextResult, NfsFileSystem, VFSCapabilities};
@@ -52,7 +52,7 @@ where
         NFSPROC3_NULL => handle(context, message, nfsproc3_null).await,
         NFSPROC3_GETATTR => handle(context, message, nfsproc3_getattr).await,
         NFSPROC3_LOOKUP => handle(context, message, nfsproc3_lookup).await,
-        NFSPROC3_READ => handle(context, message, nfsproc3_read).await,
+        NFSPROC3_READ => handle_with_data(context, message, nfsproc3_read).await,
         NFSPROC3_FSINFO => handle(context, message, nfsproc3_fsinfo).await,
         NFSPROC3_ACCESS => handle(context, message, nfsproc3_access).await,
         NFSPROC3_PATHCONF => handle(context, message, nfsproc3_pathconf).await,
@@ -152,10 +152,26 @@ where
     }
 }
 
+/// READ: the reply, whose data opaque is left empty, and the data it
+/// carries (written after it, not copied into it).
 async fn nfsproc3_read<T>(
     context: RPCContext<T>,
     xid: u32,
     read3args: READ3args,
+) -> (READ3res<'static>, Option<bytes::Bytes>)
+where
+    T: NfsFileSystem,
+{
+    let mut data = None;
+    let reply = read_reply(context, xid, read3args, &mut data).await;
+    (reply, data)
+}
+
+async fn read_reply<T>(
+    context: RPCContext<T>,
+    xid: u32,
+    read3args: READ3args,
+    data: &mut Option<bytes::Bytes>,
 ) -> READ3res<'static>
 where
     T: NfsFileSystem,
@@ -173,11 +189,16 @@ where
     match read {
         Ok((bytes, eof)) => {
             debug!(" {xid} --> read {} bytes, eof: {eof}", bytes.len());
+            let Ok(count) = u32::try_from(bytes.len()) else {
+                error!("read {xid}: {} bytes do not fit a reply", bytes.len());
+                return READ3res::Err((nfsstat3::NFS3ERR_IO, READ3resfail { file_attributes }));
+            };
+            *data = Some(bytes);
             READ3res::Ok(READ3resok {
                 file_attributes,
-                count: u32::try_from(bytes.len()).expect("buffer is too big"),
+                count,
                 eof,
-                data: Opaque::owned(bytes),
+                data: Opaque::borrowed(&[]),
             })
         }
         Err(stat) => {

@@ -2,7 +2,9 @@ use std::io::Cursor;
 use std::time::Instant;
 
 use anyhow::anyhow;
-use messages::{CompleteRpcMessage, HandleResult, IncomingRpcMessage, PackedRpcMessage};
+use messages::{
+    CompleteRpcMessage, HandleResult, IncomingRpcMessage, PackedRpcMessage, ReplyRecord,
+};
 use nfs3_types::rpc::{
     RPC_VERSION_2, accept_stat_data, auth_flavor, auth_stat, auth_unix, call_body, fragment_header,
 };
@@ -128,6 +130,42 @@ where
     message.into_success_reply(&result)
 }
 
+/// [`handle`] for a handler whose reply ends with an empty opaque and
+/// comes with the bytes it carries (a READ's data), which are written
+/// after the packed reply without being copied into it.
+pub async fn handle_with_data<I, O, T>(
+    context: RPCContext<T>,
+    mut message: IncomingRpcMessage,
+    handler: impl AsyncFnOnce(RPCContext<T>, u32, I) -> (O, Option<bytes::Bytes>),
+) -> anyhow::Result<HandleResult>
+where
+    I: Unpack,
+    O: Pack + Send + 'static,
+    T: NfsFileSystem,
+{
+    let mut cursor = message.take_data();
+    let (args, _) = match I::unpack(&mut cursor) {
+        Ok(ok) => ok,
+        Err(err) => {
+            warn_client(
+                &context.client_addr,
+                format_args!("failed to unpack message: {err}"),
+            );
+            return message.into_error_reply(accept_stat_data::GARBAGE_ARGS);
+        }
+    };
+    if cursor.position() != cursor.get_ref().len() as u64 {
+        warn_client(
+            &context.client_addr,
+            format_args!("unpacked message size does not match expected size"),
+        );
+        return message.into_error_reply(accept_stat_data::GARBAGE_ARGS);
+    }
+
+    let (result, data) = handler(context, message.xid(), args).await;
+    message.into_success_reply_with_data(&result, data)
+}
+
 fn lock_transaction(
     transaction_tracker: &transaction_tracker::TransactionTracker,
     client_addr: &str,
@@ -167,7 +205,7 @@ pub const MAX_BATCH_BYTES: usize = 1 << 20;
 #[allow(clippy::cast_possible_truncation)]
 pub async fn write_records<IO: tokio::io::AsyncWrite + Unpin>(
     socket: &mut IO,
-    records: &[Vec<u8>],
+    records: &[ReplyRecord],
 ) -> Result<(), anyhow::Error> {
     let headers: Vec<[u8; 4]> = records
         .iter()
@@ -180,7 +218,10 @@ pub async fn write_records<IO: tokio::io::AsyncWrite + Unpin>(
     let mut slices: Vec<std::io::IoSlice<'_>> = headers
         .iter()
         .zip(records)
-        .flat_map(|(h, r)| [std::io::IoSlice::new(h), std::io::IoSlice::new(r)])
+        .flat_map(|(h, r)| {
+            let [head, data, padding] = r.pieces();
+            [h.as_slice(), head, data, padding].map(std::io::IoSlice::new)
+        })
         .filter(|s| !s.is_empty())
         .collect();
     let mut rest = &mut slices[..];
@@ -197,7 +238,7 @@ pub async fn write_records<IO: tokio::io::AsyncWrite + Unpin>(
 /// A reply, with what its call holds of the connection's budget (released
 /// once the reply is sent).
 pub type SocketMessageType =
-    Result<(CompleteRpcMessage, Option<OwnedSemaphorePermit>), anyhow::Error>;
+    Result<(ReplyRecord, Option<OwnedSemaphorePermit>), anyhow::Error>;
 
 /// The Socket Message Handler reads from a `TcpStream` and spawns off
 /// subtasks to handle each message. replies are queued into the

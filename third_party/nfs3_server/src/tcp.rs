@@ -99,14 +99,14 @@ where
                 }
                 Some(Ok((msg, held))) => {
                     // Every reply already waiting leaves with this one.
-                    let (mut records, mut permits) = (vec![msg.into_inner()], vec![held]);
+                    let (mut records, mut permits) = (vec![msg], vec![held]);
                     let mut bytes = records[0].len();
                     let mut failed = None;
                     while records.len() < MAX_BATCH_REPLIES && bytes < MAX_BATCH_BYTES {
                         match msgrecvchan.try_recv() {
                             Ok(Ok((msg, held))) => {
                                 bytes += msg.len();
-                                records.push(msg.into_inner());
+                                records.push(msg);
                                 permits.push(held);
                             }
                             Ok(Err(e)) => {

@@ -84,10 +84,6 @@ impl CompleteRpcMessage {
     pub const fn len(&self) -> usize {
         self.0.len()
     }
-
-    pub fn into_inner(self) -> Vec<u8> {
-        self.0
-    }
 }
 
 pub struct IncomingRpcMessage {
@@ -156,6 +152,31 @@ impl IncomingRpcMessage {
         pack(&rpc, message).map(HandleResult::Reply)
     }
 
+    /// A success reply whose `message` ends with an empty opaque that is
+    /// to carry `data` (see [`ReplyRecord::with_opaque_tail`]); without
+    /// `data`, the reply as packed.
+    pub fn into_success_reply_with_data<T>(
+        self,
+        message: &T,
+        data: Option<bytes::Bytes>,
+    ) -> anyhow::Result<HandleResult>
+    where
+        T: Pack + 'static,
+    {
+        let Some(data) = data else {
+            return self.into_success_reply(message);
+        };
+        let rpc = rpc_msg {
+            xid: self.xid,
+            body: msg_body::REPLY(reply_body::MSG_ACCEPTED(accepted_reply {
+                verf: opaque_auth::default(),
+                reply_data: accept_stat_data::SUCCESS,
+            })),
+        };
+        let head = pack(&rpc, message)?.head;
+        ReplyRecord::with_opaque_tail(head, data).map(HandleResult::Reply)
+    }
+
     pub fn into_rpc_mismatch(self) -> anyhow::Result<HandleResult> {
         use nfs3_types::rpc::RPC_VERSION_2;
 
@@ -190,11 +211,63 @@ impl IncomingRpcMessage {
 }
 
 pub enum HandleResult {
-    Reply(CompleteRpcMessage),
+    Reply(ReplyRecord),
     NoReply,
 }
 
-fn pack<T>(rpc: &rpc_msg, message: &T) -> anyhow::Result<CompleteRpcMessage>
+/// A reply record to send: its packed `head` and, for a READ, the file's
+/// bytes as the node API returned them (`data`, padded to four bytes on
+/// the wire), so the data is written to the socket without being copied
+/// into the record first.
+#[derive(Debug)]
+pub struct ReplyRecord {
+    head: Vec<u8>,
+    data: bytes::Bytes,
+}
+
+/// Zero bytes to pad opaque data to a multiple of four (XDR).
+const PADDING: [u8; 4] = [0; 4];
+
+impl ReplyRecord {
+    /// A reply packed whole.
+    pub const fn packed(head: Vec<u8>) -> Self {
+        Self {
+            head,
+            data: bytes::Bytes::new(),
+        }
+    }
+
+    /// A reply whose packed `head` ends with an empty variable-length
+    /// opaque (its four-byte length, zero), which is to carry `data`: the
+    /// length is set to the data's, and the data and its padding follow
+    /// the head when the record is written.
+    pub fn with_opaque_tail(mut head: Vec<u8>, data: bytes::Bytes) -> anyhow::Result<Self> {
+        let len = u32::try_from(data.len())?;
+        let at = head
+            .len()
+            .checked_sub(4)
+            .filter(|&at| head[at..] == [0; 4])
+            .ok_or_else(|| anyhow::anyhow!("reply does not end with an empty opaque"))?;
+        head[at..].copy_from_slice(&len.to_be_bytes());
+        Ok(Self { head, data })
+    }
+
+    /// The record's length on the wire, padding included.
+    pub fn len(&self) -> usize {
+        self.head.len() + self.data.len() + self.padding().len()
+    }
+
+    /// The record's pieces in order: head, data, padding (some empty).
+    pub fn pieces(&self) -> [&[u8]; 3] {
+        [&self.head, &self.data, self.padding()]
+    }
+
+    fn padding(&self) -> &'static [u8] {
+        &PADDING[..(4 - self.data.len() % 4) % 4]
+    }
+}
+
+fn pack<T>(rpc: &rpc_msg, message: &T) -> anyhow::Result<ReplyRecord>
 where
     T: Pack + 'static,
 {
@@ -206,5 +279,5 @@ where
     let mut cursor = Cursor::new(Vec::with_capacity(size));
     rpc.pack(&mut cursor)?;
     message.pack(&mut cursor)?;
-    Ok(CompleteRpcMessage(cursor.into_inner()))
+    Ok(ReplyRecord::packed(cursor.into_inner()))
 }

@@ -141,7 +141,8 @@ pub trait NfsReadFileSystem: Send + Sync {
     ) -> impl Future<Output = Result<(Vec<u8>, bool), nfsstat3>> + Send;
 
     /// A READ with the file's attributes, which its reply carries:
-    /// (attributes, what [`read`](Self::read) returns). The default calls
+    /// (attributes, what [`read`](Self::read) returns, as [`bytes::Bytes`]:
+    /// they are written to the socket from there, without a copy). The default calls
     /// [`getattr`](Self::getattr), then [`read`](Self::read); a filesystem
     /// that does both in one step (one trip to a blocking thread, one
     /// handle resolution) overrides it.
@@ -150,11 +151,12 @@ pub trait NfsReadFileSystem: Send + Sync {
         id: &Self::Handle,
         offset: u64,
         count: u32,
-    ) -> impl Future<Output = (Result<fattr3, nfsstat3>, Result<(Vec<u8>, bool), nfsstat3>)> + Send
-    {
+    ) -> impl Future<Output = (Result<fattr3, nfsstat3>, Result<(bytes::Bytes, bool), nfsstat3>)>
+    + Send {
         async move {
             let attributes = self.getattr(id).await;
-            (attributes, self.read(id, offset, count).await)
+            let read = self.read(id, offset, count).await;
+            (attributes, read.map(|(data, eof)| (data.into(), eof)))
         }
     }
 
