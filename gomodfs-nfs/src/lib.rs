@@ -46,7 +46,7 @@ use status_window::StatusWindow;
 
 use bytes::Bytes;
 use gomodfs_core::fs::{NODE_KEY_MAX, STATUS_FILE};
-use gomodfs_core::{Attr, DirPage, Error, ErrorKind, ModFs, NodeId, NodeKind};
+use gomodfs_core::{Attr, Call, DirPage, Error, ErrorKind, ModFs, NodeId, NodeKind, With};
 use nfs3_server::nfs3_types::nfs3::{
     FSF3_HOMOGENEOUS, FSINFO3resok, createverf3, fattr3, filename3, ftype3, nfspath3, nfsstat3,
     nfstime3, post_op_attr, sattr3, specdata3, stable_how,
@@ -102,6 +102,13 @@ pub fn default_limits() -> Limits {
 /// may have).
 pub const BLOCKING_THREADS: usize = 1024;
 
+/// The async workers: one per CPU, 2 to 16. Requests for stored files are
+/// answered on them (see [`stored_first`]), so they bound how many such
+/// requests run at once.
+fn worker_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 16))
+}
+
 /// Entries computed per step of a directory listing. A READDIRPLUS reply
 /// takes as many as fit; at most one step is computed in vain.
 const PAGE_STEP: usize = 256;
@@ -144,18 +151,71 @@ impl NfsFs {
     }
 
     /// The request wrapper: runs `f` on the node API (with the status
-    /// file's snapshot window) off the async threads, since it may
-    /// download, in a span naming the operation and `subject` (the handle
-    /// or path), and logs and maps its error once.
+    /// file's snapshot window) in a span naming the operation and `subject`
+    /// (the handle or path), and logs and maps its error once. See
+    /// [`stored_first`]: store-only on the async worker first, then, if it
+    /// needs a download, as a full call in place.
     async fn call<T: Send + 'static>(
         &self,
         op: &'static str,
         subject: impl std::fmt::Display + Send + 'static,
-        f: impl FnOnce(&ModFs, &StatusWindow) -> Result<T, Error> + Send + 'static,
+        f: impl Fn(&With<'_>, &ModFs, &StatusWindow) -> Result<T, Error> + Send + 'static,
     ) -> Result<T, nfsstat3> {
-        let (fs, status) = (self.fs.clone(), self.status.clone());
-        blocking(op, subject, move || f(&fs, &status)).await
+        stored_first(op, subject, self.fs.clone(), self.status.clone(), f).await
     }
+}
+
+/// Calls made on the async worker: from the store and the caches alone.
+const STORED: Call = Call {
+    store_only: true,
+    pin: false,
+};
+
+/// Calls that may download (or wait for a download).
+const FULL: Call = Call {
+    store_only: false,
+    pin: false,
+};
+
+/// Runs `f` store-only ([`Call::store_only`]) right on the async worker,
+/// where nearly every request is answered: the module is stored, so the
+/// call reads the caches or the local store and never waits on the
+/// network. Only a call that would download, or wait for a download, is
+/// made again as a full call through [`blocking`] (in place, the worker's
+/// other tasks moving to another thread). Handing every call to
+/// [`tokio::task::block_in_place`] woke a thread per request: reading
+/// spf13/cobra's 66 files one at a time took 13 ms instead of 7.
+async fn stored_first<T: Send + 'static>(
+    op: &'static str,
+    subject: impl std::fmt::Display + Send + 'static,
+    fs: Arc<ModFs>,
+    status: Arc<StatusWindow>,
+    f: impl Fn(&With<'_>, &ModFs, &StatusWindow) -> Result<T, Error> + Send + 'static,
+) -> Result<T, nfsstat3> {
+    if in_place_allowed() {
+        let first = {
+            let span = tracing::debug_span!("nfs", op, %subject);
+            let _entered = span.enter();
+            // A panic answers SERVERFAULT, as in `blocking`.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                f(&fs.with(STORED), &fs, &status)
+            }))
+        };
+        match first {
+            Ok(Err(e)) if e.would_fetch() => {}
+            Ok(result) => {
+                return result.map_err(|e| {
+                    e.log(op, &subject);
+                    to_nfsstat(&e)
+                });
+            }
+            Err(_) => {
+                tracing::error!(op, error = "panicked", "NFS request handler failed");
+                return Err(nfsstat3::NFS3ERR_SERVERFAULT);
+            }
+        }
+    }
+    blocking(op, subject, move || f(&fs.with(FULL), &fs, &status)).await
 }
 
 /// What [`NfsFs::call`] does, for callers holding the pieces themselves.
@@ -260,8 +320,8 @@ impl NfsReadFileSystem for NfsFs {
         let dir = dir.0.clone();
         let name = name_of(name).map(str::to_owned);
         let subject = format!("{}/{}", Key(dir.clone()), name.as_deref().unwrap_or("?"));
-        self.call("lookup", subject, move |fs, _| {
-            let attr = fs.lookup(fs.resolve_key(&dir)?, &name?)?;
+        self.call("lookup", subject, move |api, fs, _| {
+            let attr = api.lookup(api.resolve_key(&dir)?, name.as_ref().map_err(Clone::clone)?)?;
             Ok(NfsHandle(fs.node_key(attr.id)?))
         })
         .await
@@ -283,17 +343,23 @@ impl NfsReadFileSystem for NfsFs {
         let subject = format!("{}/{}", Key(dir.clone()), name.as_deref().unwrap_or("?"));
         let found_subject = subject.clone();
         let both = self
-            .call("lookup", subject, move |fs, status| {
-                let dir = fs.resolve_key(&dir)?;
-                let dir_attr = fattr(&status.attr_of(fs, fs.getattr(dir)?)?);
-                let found = (|| {
-                    let attr = status.attr_of(fs, fs.lookup(dir, &name?)?)?;
+            .call("lookup", subject, move |api, fs, status| {
+                let dir = api.resolve_key(&dir)?;
+                let dir_attr = fattr(&status.attr_of(fs, api.getattr(dir)?)?);
+                let found: Result<_, Error> = (|| {
+                    let name = name.as_ref().map_err(Clone::clone)?;
+                    let attr = status.attr_of(fs, api.lookup(dir, name)?)?;
                     Ok((NfsHandle(fs.node_key(attr.id)?), fattr(&attr)))
-                })()
-                .map_err(|e: Error| {
-                    e.log("lookup", &found_subject);
-                    to_nfsstat(&e)
-                });
+                })();
+                let found = match found {
+                    // A store-only attempt that would download: made again
+                    // as a full call.
+                    Err(e) if e.would_fetch() => return Err(e),
+                    other => other.map_err(|e: Error| {
+                        e.log("lookup", &found_subject);
+                        to_nfsstat(&e)
+                    }),
+                };
                 Ok((dir_attr, found))
             })
             .await;
@@ -307,7 +373,8 @@ impl NfsReadFileSystem for NfsFs {
     /// does not exist (`/gomodcache`, a Windows share name) mounts the root.
     async fn lookup_by_path(&self, path: &str) -> Result<NfsHandle, nfsstat3> {
         let path = path.to_owned();
-        self.call("mount", path.clone(), move |fs, _| {
+        let fs = self.fs.clone();
+        blocking("mount", path.clone(), move || {
             let id = match fs.resolve(&path) {
                 Ok(attr) if attr.kind == NodeKind::Directory => attr.id,
                 Ok(_) => return Err(Error::NotADirectory(path)),
@@ -327,8 +394,8 @@ impl NfsReadFileSystem for NfsFs {
 
     async fn getattr(&self, id: &NfsHandle) -> Result<fattr3, nfsstat3> {
         let key = id.0.clone();
-        self.call("getattr", Key(key.clone()), move |fs, status| {
-            let attr = fs.getattr(fs.resolve_key(&key)?)?;
+        self.call("getattr", Key(key.clone()), move |api, fs, status| {
+            let attr = api.getattr(api.resolve_key(&key)?)?;
             Ok(fattr(&status.attr_of(fs, attr)?))
         })
         .await
@@ -341,8 +408,8 @@ impl NfsReadFileSystem for NfsFs {
         count: u32,
     ) -> Result<(Vec<u8>, bool), nfsstat3> {
         let key = id.0.clone();
-        self.call("read", Key(key.clone()), move |fs, status| {
-            let (data, eof) = read_node(fs, status, fs.resolve_key(&key)?, offset, count)?;
+        self.call("read", Key(key.clone()), move |api, fs, status| {
+            let (data, eof) = read_node(api, fs, status, api.resolve_key(&key)?, offset, count)?;
             Ok((data.to_vec(), eof))
         })
         .await
@@ -360,10 +427,10 @@ impl NfsReadFileSystem for NfsFs {
     ) -> (Result<fattr3, nfsstat3>, Result<(Bytes, bool), nfsstat3>) {
         let key = id.0.clone();
         let both = self
-            .call("read", Key(key.clone()), move |fs, status| {
-                let id = fs.resolve_key(&key)?;
-                let attr = fattr(&status.attr_of(fs, fs.getattr(id)?)?);
-                Ok((attr, read_node(fs, status, id, offset, count)?))
+            .call("read", Key(key.clone()), move |api, fs, status| {
+                let id = api.resolve_key(&key)?;
+                let attr = fattr(&status.attr_of(fs, api.getattr(id)?)?);
+                Ok((attr, read_node(api, fs, status, id, offset, count)?))
             })
             .await;
         match both {
@@ -380,9 +447,9 @@ impl NfsReadFileSystem for NfsFs {
         let key = dir.0.clone();
         let after = (cookie != 0).then_some(NodeId(cookie));
         let (dir, first) = self
-            .call("readdirplus", Key(key.clone()), move |fs, status| {
-                let dir = fs.resolve_key(&key)?;
-                let page = fs.readdir_page(dir, after, PAGE_STEP)?;
+            .call("readdirplus", Key(key.clone()), move |api, fs, status| {
+                let dir = api.resolve_key(&key)?;
+                let page = api.readdir_page(dir, after, PAGE_STEP)?;
                 Ok((dir, entries(fs, status, page)?))
             })
             .await
@@ -432,6 +499,7 @@ impl NfsReadFileSystem for NfsFs {
 /// READ of `count` bytes (at most [`MAX_TRANSFER`]) at `offset` of the
 /// file `id`: the bytes and whether they reach its end.
 fn read_node(
+    api: &With<'_>,
     fs: &ModFs,
     status: &StatusWindow,
     id: NodeId,
@@ -449,7 +517,7 @@ fn read_node(
         return Ok((Bytes::copy_from_slice(&data[start..end]), end == data.len()));
     }
     // A slice of the contents, sharing their buffer.
-    let chunk = fs.read_at(id, offset, count)?;
+    let chunk = api.read_at(id, offset, count)?;
     Ok((chunk.data, chunk.eof))
 }
 
@@ -488,8 +556,8 @@ impl ReadDirPlusIterator<NfsHandle> for Listing {
         if self.buffer.is_empty() && !self.eof {
             let (fs, dir, after) = (self.fs.clone(), self.dir, self.last);
             let status = self.status.clone();
-            match blocking("readdirplus", dir.0, move || {
-                entries(&fs, &status, fs.readdir_page(dir, after, PAGE_STEP)?)
+            match stored_first("readdirplus", dir.0, fs, status, move |api, fs, status| {
+                entries(fs, status, api.readdir_page(dir, after, PAGE_STEP)?)
             })
             .await
             {
@@ -648,7 +716,7 @@ pub fn serve_with_limits(
     let want = parse_addr(addr)?;
     let nfs = NfsFs::new(fs)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(worker_threads())
         .max_blocking_threads(BLOCKING_THREADS)
         .thread_name("gomodfs-nfs")
         .enable_all()

@@ -5,6 +5,9 @@
 //! read so the server's writes fill the socket and end part-way. Every
 //! reply must arrive once, whole, with its own bytes (and a READ with its
 //! file's attributes, which gomodfs answers in the same node API call).
+//! A READ's data is written after its packed reply, from the node API's
+//! buffer, with its XDR padding: the files' lengths cover every remainder
+//! modulo four, and an empty file.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use gomodfs_core::store::MemoryStore;
@@ -65,6 +68,7 @@ fn pipelined_replies_arrive_whole_and_in_their_own_records() {
         files.push((format!("f{i}.txt"), contents(i, 100 + i * 37)));
     }
     files.push(("big.bin".to_owned(), contents(99, 3 * MAX_TRANSFER + 12345)));
+    files.push(("empty.txt".to_owned(), vec![]));
     let named: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, d)| (n.as_str(), d.clone())).collect();
     put(store.as_ref(), "example.com/pipe", "v1.0.0", &named).unwrap();
     let fs = Arc::new(ModFs::new(store, None, ModFsOptions::default()).unwrap());

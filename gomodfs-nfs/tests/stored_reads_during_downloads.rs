@@ -3,6 +3,11 @@
 //! client multiplexes every process onto one), against an upstream that
 //! answers after 3 s, a READ of a stored module's file answers at once, on
 //! that connection and on another.
+//!
+//! Requests are answered store-only on the server's async workers first
+//! and made again as full calls only when they need a download: a LOOKUP,
+//! READDIRPLUS or READ of a module not stored yet downloads it (once) and
+//! answers as if it had been stored.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use gomodfs_core::proxy::{Upstream, UpstreamConfig};
@@ -12,7 +17,7 @@ use gomodfs_nfs::HANDLE_GENERATION;
 use gomodfs_testkit::nfs::rpc::{lookup_call, read_call, read_reply};
 use gomodfs_testkit::nfs::{Client, handle_from};
 use gomodfs_testkit::{Fault, ModuleSpec, TestProxy};
-use nfs3_client::nfs3_types::nfs3::nfs_fh3;
+use nfs3_client::nfs3_types::nfs3::{ftype3, nfs_fh3};
 use std::io::Write;
 use std::net::TcpStream;
 use std::sync::Arc;
@@ -129,6 +134,52 @@ fn a_stored_read_answers_promptly_with_a_hundred_misses_in_flight() {
         done += 1;
     }
     drop(conn);
+    server.stop();
+    proxy.stop();
+}
+
+/// The store-only attempt, then the full call: the first LOOKUP of a module
+/// version not stored downloads it (one request upstream for its zip) and
+/// answers with the object's and the directory's attributes; its files
+/// list and read; a READ through the handle of a file whose module was
+/// never looked up downloads that module.
+#[test]
+fn requests_that_need_a_download_are_made_again_and_answered() {
+    let a = ModuleSpec::new("example.com/fresh", "v1.0.0")
+        .file("a.go", "package a\n")
+        .file("sub/b.go", "package sub\n");
+    let b = ModuleSpec::new("example.com/listed", "v1.2.0").file("c.go", "package c\n");
+    let proxy = TestProxy::start_with([a, b]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = Upstream::new(UpstreamConfig::with_proxy(&proxy.url())).unwrap();
+    let store = Arc::new(GitStore::open(dir.path()).unwrap());
+    let fs = Arc::new(ModFs::new(store, Some(upstream), ModFsOptions::default()).unwrap());
+    let server = gomodfs_nfs::serve(fs, "0").unwrap();
+    let mut c = Client::connect(server.local_addr().port(), "/");
+
+    let (module, attr) = c.walk("example.com/fresh@v1.0.0").unwrap();
+    assert_eq!(attr.type_, ftype3::NF3DIR, "the module root is a directory");
+    assert_eq!(proxy.requests("example.com/fresh/@v/v1.0.0.zip"), 1);
+    let (sub, _) = c.lookup(&module, "sub").unwrap();
+    let (file, attr) = c.lookup(&sub, "b.go").unwrap();
+    assert_eq!(attr.size, 12);
+    assert_eq!(c.read_all(&file, 4096).unwrap(), b"package sub\n");
+    let (names, _) = c.list(&module, 64 * 1024).unwrap();
+    let names: Vec<String> = names.into_iter().map(|e| e.name).collect();
+    for want in ["a.go", "go.mod", "sub"] {
+        assert!(names.iter().any(|n| n == want), "{want} not in {names:?}");
+    }
+
+    // A READ through a handle of a module never looked up (a client that
+    // held it before a restart): resolving the handle downloads.
+    let fh = path_handle("example.com/listed@v1.2.0/c.go");
+    assert_eq!(c.read_all(&fh, 4096).unwrap(), b"package c\n");
+    assert_eq!(proxy.requests("example.com/listed/@v/v1.2.0.zip"), 1);
+    assert_eq!(
+        proxy.requests("example.com/fresh/@v/v1.0.0.zip"),
+        1,
+        "downloaded once"
+    );
     server.stop();
     proxy.stop();
 }

@@ -64,6 +64,11 @@ impl ModFs {
     /// names nothing (malformed, or a module version no longer stored) is
     /// [`Error::Stale`].
     pub fn resolve_key(&self, key: &[u8]) -> Result<NodeId> {
+        self.resolve_key_in(key, Call::default())
+    }
+
+    /// [`ModFs::resolve_key`] in mode `call` (see [`super::With::resolve_key`]).
+    pub(super) fn resolve_key_in(&self, key: &[u8], call: Call) -> Result<NodeId> {
         let stale = || Error::Stale(format!("node key {}", hex(key)));
         let (&form, rest) = key.split_first().ok_or_else(stale)?;
         match form {
@@ -80,12 +85,10 @@ impl ModFs {
                     Some(node) if node.path() == path => match &node {
                         // A module file may have been registered by a lookup
                         // that then failed: check that it exists.
-                        Node::Module(..) => self
-                            .attr(&node, NodeId(h), Call::default())
-                            .map(|_| NodeId(h)),
+                        Node::Module(..) => self.attr(&node, NodeId(h), call).map(|_| NodeId(h)),
                         _ => Ok(NodeId(h)),
                     },
-                    _ => self.resolve_path(path),
+                    _ => self.resolve_path(path, call),
                 };
                 match result {
                     Err(e) if e.kind() == crate::ErrorKind::NotFound => {
@@ -99,7 +102,8 @@ impl ModFs {
                 if self.known(node, |n| hash_path(&n.path()) == node) {
                     return Ok(NodeId(node));
                 }
-                self.resolve_module_key(module, node)?.ok_or_else(stale)
+                self.resolve_module_key(module, node, call)?
+                    .ok_or_else(stale)
             }
             FORM_PREFIX => {
                 let node = rest
@@ -117,10 +121,10 @@ impl ModFs {
 
     /// The node at a canonical path, walked from the root by lookups (which
     /// register only nodes that exist).
-    fn resolve_path(&self, path: &str) -> Result<NodeId> {
+    fn resolve_path(&self, path: &str, call: Call) -> Result<NodeId> {
         let mut id = NodeId::ROOT;
         for name in path.split('/').filter(|n| !n.is_empty()) {
-            id = self.lookup_node(&self.node(id)?, name, Call::default())?.id;
+            id = self.lookup_node(&self.node(id)?, name, call)?.id;
         }
         Ok(id)
     }
@@ -133,7 +137,7 @@ impl ModFs {
     /// Finds the stored module version whose root hashes to `module`, then
     /// its node hashing to `node`. The download files are tried first, so a
     /// version stored with only `.info`/`.mod` is never fetched whole.
-    fn resolve_module_key(&self, module: u64, node: u64) -> Result<Option<NodeId>> {
+    fn resolve_module_key(&self, module: u64, node: u64, call: Call) -> Result<Option<NodeId>> {
         let Some(entry) = self
             .store
             .list()?
@@ -158,7 +162,7 @@ impl ModFs {
         }
         // Register every node of the module at once: a client that held
         // handles before the restart usually holds many of the same module.
-        let tree = self.tree(&mv, super::Call::default())?;
+        let tree = self.tree(&mv, call)?;
         let mut found = None;
         let mut dirs = vec![String::new()];
         while let Some(dir) = dirs.pop() {

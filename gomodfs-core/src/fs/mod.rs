@@ -212,6 +212,23 @@ impl With<'_> {
         })
     }
 
+    /// Up to `max` entries of directory `id` with their attributes: what
+    /// [`ModFs::readdir_page`] gives, in this call's mode.
+    pub fn readdir_page(&self, id: NodeId, after: Option<NodeId>, max: usize) -> Result<DirPage> {
+        let fs = self.fs;
+        fs.timed(Op::Readdir, self.call, || {
+            fs.page(&fs.node(id)?, after, max, self.call)
+        })
+    }
+
+    /// The node a key from [`ModFs::node_key`] names, as
+    /// [`ModFs::resolve_key`] finds it, in this call's mode (store-only: a
+    /// key whose module would have to be downloaded fails with an error
+    /// whose [`Error::would_fetch`] is true).
+    pub fn resolve_key(&self, key: &[u8]) -> Result<NodeId> {
+        self.fs.resolve_key_in(key, self.call)
+    }
+
     /// What opening a directory needs, in one call: its own attributes
     /// (counted as a `getattr`) and its entries as [`With::readdir_plus`]
     /// gives them.

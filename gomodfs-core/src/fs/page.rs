@@ -10,7 +10,6 @@ use super::node::Node;
 use super::tree::{TreeEntry, join};
 use super::{Attr, Call, DirEntry, ModFs, NodeId, NodeKind, hash_path};
 use crate::error::{Error, Result};
-use crate::stats::Op;
 use std::ops::Bound;
 
 /// One page of a directory listing.
@@ -29,13 +28,16 @@ impl ModFs {
     /// start). Every entry becomes a known node. An `after` that names no
     /// entry of the directory is [`Error::InvalidArgument`].
     pub fn readdir_page(&self, id: NodeId, after: Option<NodeId>, max: usize) -> Result<DirPage> {
-        let timer = self.stats.start(Op::Readdir);
-        let result = self.node(id).and_then(|node| self.page(&node, after, max));
-        timer.finish(&result);
-        result
+        self.with(Call::default()).readdir_page(id, after, max)
     }
 
-    fn page(&self, node: &Node, after: Option<NodeId>, max: usize) -> Result<DirPage> {
+    pub(super) fn page(
+        &self,
+        node: &Node,
+        after: Option<NodeId>,
+        max: usize,
+        call: Call,
+    ) -> Result<DirPage> {
         let parent_path = node.path();
         // The name of the `after` entry: from the node map when it is known
         // (always, unless the server restarted mid-listing), else by hashing
@@ -61,7 +63,7 @@ impl ModFs {
         let mut names: Vec<(String, NodeKind)> = Vec::new();
         let mut eof = true;
         if let Node::Module(mv, rel) = node {
-            let tree = self.tree(mv, Call::default())?;
+            let tree = self.tree(mv, call)?;
             if !matches!(tree.entry(rel), Some(TreeEntry::Dir { .. })) {
                 return Err(Error::NotADirectory(parent_path));
             }
@@ -99,7 +101,7 @@ impl ModFs {
         } else {
             // Outside module trees a listing comes from the store's list of
             // modules anyway; these directories are small.
-            let all = self.list(node, Call::default())?;
+            let all = self.list(node, call)?;
             let start = match (after, known_after) {
                 (None, _) => 0,
                 (Some(_), Some(Some(name))) => {
@@ -120,7 +122,7 @@ impl ModFs {
                 .map(|e| (e.name.clone(), e.kind))
                 .collect();
         }
-        let entries = self.with_attrs(node, names, Call::default())?;
+        let entries = self.with_attrs(node, names, call)?;
         Ok(DirPage { entries, eof })
     }
 }
