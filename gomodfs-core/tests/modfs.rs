@@ -477,3 +477,35 @@ fn a_large_file_read_in_pieces_is_loaded_once() {
         s.misses
     );
 }
+
+/// A `.mod` or `.info` file is read from the store once for its size (a
+/// LOOKUP or GETATTR) and its bytes (the READ that follows): the second
+/// comes from the cache of download files.
+#[test]
+fn a_download_file_is_read_from_the_store_once_for_its_size_and_bytes() {
+    let store = Arc::new(MemoryStore::new());
+    put(
+        &store,
+        "example.com/meta",
+        "v1.0.0",
+        &[("a.go", "package a\n")],
+    )
+    .unwrap();
+    let fs = offline(store);
+    let store_meta = |fs: &ModFs| fs.status().ops["store_meta"].started;
+    let before = store_meta(&fs);
+    for file in ["v1.0.0.mod", "v1.0.0.info"] {
+        let attr = fs
+            .resolve(&format!("cache/download/example.com/meta/@v/{file}"))
+            .unwrap();
+        let data = fs.open(attr.id).unwrap();
+        assert_eq!(data.len() as u64, attr.size, "{file}");
+        assert_eq!(fs.getattr(attr.id).unwrap().size, attr.size, "{file}");
+        assert_eq!(fs.read(attr.id, 0, 1 << 20).unwrap(), data, "{file}");
+    }
+    assert_eq!(
+        store_meta(&fs) - before,
+        2,
+        "one store read per file for its size and bytes"
+    );
+}

@@ -5,7 +5,7 @@
 use super::tree::ModuleTree;
 use crate::modpath::ModuleVersion;
 use crate::stats::{Cache, Stats};
-use crate::store::BlobId;
+use crate::store::{BlobId, MetaFile};
 use bytes::Bytes;
 use std::sync::Arc;
 
@@ -42,6 +42,35 @@ pub(super) type BlobCache = quick_cache::sync::Cache<
     quick_cache::DefaultHashBuilder,
     CountEvictions,
 >;
+
+/// The cache of `.info` and `.mod` files' contents, by module version.
+pub(super) type MetaCache = quick_cache::sync::Cache<
+    (ModuleVersion, MetaFile),
+    Bytes,
+    MetaWeighter,
+    quick_cache::DefaultHashBuilder,
+>;
+
+#[derive(Clone)]
+pub(super) struct MetaWeighter;
+impl quick_cache::Weighter<(ModuleVersion, MetaFile), Bytes> for MetaWeighter {
+    fn weight(&self, (mv, _): &(ModuleVersion, MetaFile), v: &Bytes) -> u64 {
+        (v.len() + mv.path().len() + mv.version().len()) as u64 + 64
+    }
+}
+
+/// What the cache of `.info` and `.mod` files may weigh: a few thousand
+/// of them (most are under 4 KiB).
+const META_CACHE_BYTES: u64 = 4 << 20;
+
+/// The cache of `.info` and `.mod` files. A client asks for such a file's
+/// size (its LOOKUP or GETATTR), then for its bytes, and the store answers
+/// both from a ref and an object read from disk; with the cache the
+/// second comes from memory (`go list` on a fresh mount of bigapp reads 276
+/// of them).
+pub(super) fn meta_cache() -> MetaCache {
+    MetaCache::with_weighter(1024, META_CACHE_BYTES, MetaWeighter)
+}
 
 #[derive(Clone)]
 pub(super) struct TreeWeighter;

@@ -294,6 +294,8 @@ pub struct ModFs {
     nodes: NodeTable,
     trees: TreeCache,
     blobs: BlobCache,
+    /// `.info` and `.mod` files read lately.
+    metas: caches::MetaCache,
     /// The largest file the blob cache keeps, in bytes.
     largest_cached: u64,
     /// Files larger than that, read in pieces.
@@ -369,6 +371,7 @@ impl ModFs {
             nodes: NodeTable::default(),
             trees: caches::tree_cache(options.module_cache_bytes, stats.clone()),
             blobs: caches::blob_cache(options.blob_cache_bytes, stats.clone()),
+            metas: caches::meta_cache(),
             largest_cached: caches::largest_kept(options.blob_cache_bytes),
             large: large_files::LargeFiles::new(options.large_file_cache_bytes),
             usage: Arc::default(),
@@ -648,13 +651,22 @@ impl ModFs {
     fn contents(&self, node: &Node, call: Call) -> Result<Bytes> {
         match node {
             Node::Status => Ok(self.status_json()),
-            Node::DownloadFile(mv, DownloadFile::Meta(kind)) if call.store_only => {
-                match self.store.meta(mv, *kind) {
-                    Ok(Some(data)) => Ok(data),
-                    Ok(None) | Err(_) => Err(Error::WouldFetch(node.path())),
+            Node::DownloadFile(mv, DownloadFile::Meta(kind)) => {
+                let key = (mv.clone(), *kind);
+                if let Some(data) = self.metas.get(&key) {
+                    return Ok(data);
                 }
+                let data = if call.store_only {
+                    match self.store.meta(mv, *kind) {
+                        Ok(Some(data)) => data,
+                        Ok(None) | Err(_) => return Err(Error::WouldFetch(node.path())),
+                    }
+                } else {
+                    self.fetcher.meta(mv, *kind)?
+                };
+                self.metas.insert(key, data.clone());
+                Ok(data)
             }
-            Node::DownloadFile(mv, DownloadFile::Meta(kind)) => self.fetcher.meta(mv, *kind),
             Node::SumDb(name) => self.sumdb_contents(name, call),
             Node::DownloadFile(mv, DownloadFile::Ziphash) => {
                 Ok(Bytes::from(self.tree(mv, call)?.module.ziphash.clone()))
