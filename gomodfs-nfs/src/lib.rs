@@ -409,7 +409,9 @@ impl NfsReadFileSystem for NfsFs {
     ) -> Result<(Vec<u8>, bool), nfsstat3> {
         let key = id.0.clone();
         self.call("read", Key(key.clone()), move |api, fs, status| {
-            let (data, eof) = read_node(api, fs, status, api.resolve_key(&key)?, offset, count)?;
+            let id = api.resolve_key(&key)?;
+            let size = api.getattr(id)?.size;
+            let (data, eof) = read_node(api, fs, status, (id, size), offset, count)?;
             Ok((data.to_vec(), eof))
         })
         .await
@@ -429,8 +431,9 @@ impl NfsReadFileSystem for NfsFs {
         let both = self
             .call("read", Key(key.clone()), move |api, fs, status| {
                 let id = api.resolve_key(&key)?;
-                let attr = fattr(&status.attr_of(fs, api.getattr(id)?)?);
-                Ok((attr, read_node(api, fs, status, id, offset, count)?))
+                let attr = api.getattr(id)?;
+                let data = read_node(api, fs, status, (id, attr.size), offset, count)?;
+                Ok((fattr(&status.attr_of(fs, attr)?), data))
             })
             .await;
         match both {
@@ -496,16 +499,28 @@ impl NfsReadFileSystem for NfsFs {
     }
 }
 
+/// The largest file read on an async worker (see [`stored_first`]):
+/// reading a larger one may inflate all of it first (tens of milliseconds
+/// for a large generated file), which would hold up the worker's other
+/// requests, so it is read as a full call, in place.
+const INLINE_FILE_MAX: u64 = MAX_TRANSFER as u64;
+
 /// READ of `count` bytes (at most [`MAX_TRANSFER`]) at `offset` of the
-/// file `id`: the bytes and whether they reach its end.
+/// file `id`, of `size` bytes: the bytes and whether they reach its end.
 fn read_node(
     api: &With<'_>,
     fs: &ModFs,
     status: &StatusWindow,
-    id: NodeId,
+    (id, size): (NodeId, u64),
     offset: u64,
     count: u32,
 ) -> Result<(Bytes, bool), Error> {
+    if api.call().store_only && size > INLINE_FILE_MAX {
+        // Made again off the worker (as a call that needs a download is).
+        return Err(Error::WouldFetch(format!(
+            "a read of a {size}-byte file, made off the async worker"
+        )));
+    }
     let count = count.min(MAX_TRANSFER);
     if status.is_status(id) {
         // Every READ within the window sees the same snapshot.

@@ -125,6 +125,11 @@ pub struct With<'a> {
 }
 
 impl With<'_> {
+    /// The mode these calls are made in.
+    pub fn call(&self) -> Call {
+        self.call
+    }
+
     /// Looks up `name` in directory `parent`.
     pub fn lookup(&self, parent: NodeId, name: &str) -> Result<Attr> {
         match self.entry(parent, name)? {
