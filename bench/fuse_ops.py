@@ -17,12 +17,18 @@ The work directory has bench/run.py's layout (NAME/app, NAME/filled,
 NAME/store); what is missing is filled from the Go module proxy (no build:
 these commands do not compile).
 
+A variant's binary may carry `gomodfs mount` flags: `--variant
+"noahead=target/release/gomodfs --no-read-ahead"`. `--commands build` adds
+`go build ./...` (warm GOCACHE, as bench/run.py).
+
 Usage: bench/fuse_ops.py [--runs 5] [--projects realapp,bigapp,largeapp]
-       [--variant LABEL=BINARY ...] [--ops] [--work DIR] [--out docs/BENCHMARKS.md]
+       [--commands verify,list,build] [--variant LABEL=BINARY ...] [--ops]
+       [--work DIR] [--out docs/BENCHMARKS.md]
 """
 import argparse
 import json
 import re
+import shlex
 import statistics
 import subprocess
 import sys
@@ -38,13 +44,19 @@ import run as harness  # noqa: E402  (bench/run.py: prepare, go_env, Server)
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN = "<!-- bench/fuse_ops.py: begin -->"
 END = "<!-- bench/fuse_ops.py: end -->"
-COMMANDS = (("go mod verify", ["go", "mod", "verify"]),
-            ("go list -deps -test ./...", ["go", "list", "-deps", "-test", "./..."]))
+COMMANDS = {"verify": ("go mod verify", ["go", "mod", "verify"]),
+            "list": ("go list -deps -test ./...", ["go", "list", "-deps", "-test", "./..."]),
+            # Compiles: its warm-up run fills the shared GOCACHE, so the
+            # measured runs have a warm build cache (as bench/run.py's).
+            "build": ("go build ./...", ["go", "build", "./..."])}
 OPS_LINE = re.compile(r'op="?(\w+)"? count=(\d+) ms=([\d.]+)')
 
 
 def mount(binary, store, mnt, log, env=None):
-    cmd = [str(binary), "mount", str(mnt), "--store", str(store), "--gosumdb", "off", "--offline"]
+    """`binary` is a path, or a path and extra `gomodfs mount` flags
+    separated by spaces (a variant such as `gomodfs --no-read-ahead`)."""
+    exe, *extra = shlex.split(str(binary))
+    cmd = [exe, "mount", str(mnt), "--store", str(store), "--gosumdb", "off", "--offline", *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(log, "a"), env=env)
     deadline = time.time() + 30
     while not (mnt / ".gomodfs-status").exists():
@@ -106,7 +118,7 @@ class Run:
             mnt.mkdir(exist_ok=True)
             proxy = "file://" + str(filled / "cache" / "download")
             s = harness.ours(self.bench.binary, store, mnt, self.bench.log, proxy)
-            for _, cmd in COMMANDS:
+            for _, cmd in COMMANDS.values():
                 harness.run(cmd, harness.go_env(mnt, gocache), app)
             s.close()
         zips = sum(1 for l in (app / "go.sum").read_text().splitlines() if "/go.mod " not in l)
@@ -118,7 +130,7 @@ class Run:
         mnt.mkdir(exist_ok=True)
         gocache = self.bench.gocache
         log = base / "fuse_ops.log"
-        for label, cmd in COMMANDS:
+        for label, cmd in (COMMANDS[c] for c in self.args.commands.split(",")):
             native = []
             fresh = {v: [] for v, _ in self.variants}
             warm = {v: [] for v, _ in self.variants}
@@ -185,7 +197,7 @@ class Run:
                       "and the core's store loads (`store_module`: module trees; `store_blob`: file contents):", "",
                       "| project | command | variant | seconds | FUSE requests | store_module | store_blob |",
                       "| --- | --- | --- | --- | --- | --- | --- |", *self.ops_rows, ""]
-        lines += [f"Reproduce: `python3 bench/fuse_ops.py --runs {a.runs} --ops"
+        lines += [f"Reproduce: `python3 bench/fuse_ops.py --runs {a.runs} --ops --commands {a.commands}"
                   + "".join(f" --variant {v}=BINARY" for v, _ in self.variants) + "`.", END]
         return "\n".join(lines)
 
@@ -195,7 +207,9 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--projects", default="realapp,bigapp,largeapp")
     ap.add_argument("--variant", action="append", default=[],
-                    help="LABEL=BINARY, repeatable (default: this tree's release build)")
+                    help="LABEL=BINARY or 'LABEL=BINARY FLAGS', repeatable (default: this tree's release build)")
+    ap.add_argument("--commands", default="verify,list",
+                    help="of verify, list, build (build runs with a warm GOCACHE)")
     ap.add_argument("--ops", action="store_true", help="also log FUSE requests per kind")
     ap.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "gomodfs-bench"))
     ap.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))

@@ -509,3 +509,76 @@ fn a_download_file_is_read_from_the_store_once_for_its_size_and_bytes() {
         "one store read per file for its size and bytes"
     );
 }
+
+/// A whole read of a package's `.go` file reads its directory's other
+/// build sources ahead (not `_test.go`, not other files, not
+/// subdirectories): their reads then take them without a store read on the
+/// request path, and nothing is read from the store twice. Turned off
+/// (`read_ahead: false`), every read goes to the store.
+#[test]
+fn a_whole_read_of_a_go_file_reads_the_rest_of_its_package_ahead() {
+    let files: &[(&str, &str)] = &[
+        ("p/a.go", "package p // a\n"),
+        ("p/b.go", "package p // b\n"),
+        ("p/c.go", "package p // c\n"),
+        ("p/c_test.go", "package p // test\n"),
+        ("p/README.md", "readme\n"),
+        ("p/sub/d.go", "package sub\n"),
+    ];
+    for read_ahead in [true, false] {
+        let store = Arc::new(MemoryStore::new());
+        put(&store, "example.com/ahead", "v1.0.0", files).unwrap();
+        let options = ModFsOptions {
+            read_ahead,
+            ..ModFsOptions::default()
+        };
+        let fs = ModFs::new(store, None, options).unwrap();
+        let blobs = |fs: &ModFs| fs.status().ops["store_blob"].started;
+        let read = |fs: &ModFs, rel: &str| {
+            let attr = fs
+                .resolve(&format!("example.com/ahead@v1.0.0/{rel}"))
+                .unwrap();
+            let data = fs.read(attr.id, 0, 1 << 20).unwrap();
+            let want = files.iter().find(|(n, _)| *n == rel).unwrap().1;
+            assert_eq!(&data[..], want.as_bytes(), "{rel}");
+        };
+        let start = blobs(&fs);
+        read(&fs, "p/a.go");
+        if read_ahead {
+            // a.go, then b.go and c.go in the background.
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while blobs(&fs) < start + 3 && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            assert_eq!(
+                blobs(&fs) - start,
+                3,
+                "a.go read, b.go and c.go read ahead, nothing else"
+            );
+            read(&fs, "p/b.go");
+            read(&fs, "p/c.go");
+            assert_eq!(
+                blobs(&fs) - start,
+                3,
+                "b.go and c.go taken from the read-ahead"
+            );
+            // Read ahead once: a second read of b.go goes to the store.
+            read(&fs, "p/b.go");
+            assert_eq!(blobs(&fs) - start, 4);
+        } else {
+            read(&fs, "p/b.go");
+            read(&fs, "p/c.go");
+            assert_eq!(blobs(&fs) - start, 3, "every read from the store");
+        }
+        let before = blobs(&fs);
+        for rel in ["p/c_test.go", "p/README.md", "p/sub/d.go"] {
+            read(&fs, rel);
+        }
+        assert_eq!(
+            blobs(&fs) - before,
+            3,
+            "tests, other files and subdirectories are not read ahead"
+        );
+    }
+}
