@@ -89,9 +89,6 @@ pub struct Settings {
     /// see [`ModFsOptions::large_file_cache_bytes`]); `None`: the library's
     /// default (1 GiB).
     pub large_file_cache_bytes: Option<u64>,
-    /// Read package directories' source files ahead (`--no-read-ahead`
-    /// turns it off; see [`ModFsOptions::read_ahead`]).
-    pub read_ahead: bool,
 }
 
 /// The default store: `$GOMODFS_STORE`, else `gomodfs` in the user's cache
@@ -174,7 +171,6 @@ pub fn open(settings: &Settings) -> Result<Arc<ModFs>, Error> {
         large_file_cache_bytes: settings
             .large_file_cache_bytes
             .unwrap_or(options.large_file_cache_bytes),
-        read_ahead: settings.read_ahead,
         ..options
     };
     Ok(Arc::new(ModFs::new(store, upstream, options)?))

@@ -56,12 +56,6 @@ struct Common {
     /// the store for every piece.
     #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = gomodfs::ops::units::parse_size)]
     large_file_cache: u64,
-    /// Do not read a package directory's `.go` files ahead of go (by
-    /// default, when go reads one, the directory's other source files are
-    /// loaded from the store in the background while go asks for the
-    /// next).
-    #[arg(long)]
-    no_read_ahead: bool,
     /// Serve a status page, /status.json and /metrics (Prometheus) on ADDR,
     /// e.g. 127.0.0.1:6060.
     #[arg(long, value_name = "ADDR")]
@@ -257,7 +251,6 @@ fn main() -> ExitCode {
         flush_timeout: common.flush_timeout(),
         blob_cache_bytes: Some(common.blob_cache),
         large_file_cache_bytes: Some(common.large_file_cache),
-        read_ahead: !common.no_read_ahead,
     };
     let flush = common.flush_timeout();
     let result = match cli.command {

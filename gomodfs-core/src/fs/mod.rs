@@ -19,7 +19,6 @@ mod node;
 mod nodes;
 mod page;
 mod proxy_path;
-mod read_ahead;
 mod replies;
 mod shutdown;
 mod sumdb_files;
@@ -258,11 +257,6 @@ pub struct ModFsOptions {
     /// temporary file next to the store, and its pieces are read from
     /// there. 0 reads the whole file from the store for every piece.
     pub large_file_cache_bytes: u64,
-    /// Read a package directory's `.go` files ahead: when go reads one
-    /// whole, a background thread loads the directory's other source
-    /// files (not `_test.go`, each at most 128 KiB) from the store while
-    /// go makes the round trips for the next one (on by default).
-    pub read_ahead: bool,
     /// Limits applied to module zips.
     pub limits: Limits,
     /// Runtime for downloads; `None` makes a private one with 2 workers.
@@ -284,7 +278,6 @@ impl Default for ModFsOptions {
             module_cache_bytes: 64 << 20,
             blob_cache_bytes: 64 << 20,
             large_file_cache_bytes: 1 << 30,
-            read_ahead: true,
             limits: Limits::default(),
             runtime: None,
             #[cfg(feature = "remote")]
@@ -312,8 +305,6 @@ pub struct ModFs {
     largest_cached: u64,
     /// Files larger than that, read in pieces.
     large: large_files::LargeFiles,
-    /// Package directories' source files read ahead.
-    read_ahead: read_ahead::ReadAhead,
     stats: Arc<Stats>,
     /// The store's last measured usage (measured in the background when
     /// slow).
@@ -379,10 +370,8 @@ impl ModFs {
             hook,
             checker.clone(),
         );
-        let read_ahead = read_ahead::ReadAhead::new(store.clone(), options.read_ahead);
         Ok(ModFs {
             store,
-            read_ahead,
             fetcher,
             nodes: NodeTable::default(),
             trees: caches::tree_cache(options.module_cache_bytes, stats.clone()),
@@ -719,9 +708,6 @@ impl ModFs {
         if !whole && file.size > self.largest_cached {
             return self.large_file_piece(mv, file, offset, size);
         }
-        if whole {
-            self.read_ahead_after(mv, &tree, rel);
-        }
         let data = self.blob_kept(mv, &file.blob, &file.path, !whole)?;
         Ok(chunk_of(&data, offset, size))
     }
@@ -737,8 +723,8 @@ impl ModFs {
             self.stats.cache_lookup(Cache::Blob, true);
             return Ok(data);
         }
-        let (data, staged) = self.read_ahead.take(id, || self.load_blob(mv, id, path))?;
-        self.stats.cache_lookup(Cache::Blob, staged);
+        self.stats.cache_lookup(Cache::Blob, false);
+        let data = self.load_blob(mv, id, path)?;
         if keep {
             self.blobs.insert(*id, data.clone());
         }
@@ -755,32 +741,6 @@ impl ModFs {
                 format!("{id:?} is missing from the store"),
             )
         })
-    }
-
-    /// After a whole read of `rel`: if it is a build source, reads ahead
-    /// the build sources after it in its directory (see `read_ahead`).
-    fn read_ahead_after(&self, mv: &ModuleVersion, tree: &ModuleTree, rel: &str) {
-        let (dir, name) = rel.rsplit_once('/').unwrap_or(("", rel));
-        if !read_ahead::is_build_source(name) {
-            return;
-        }
-        let Some(children) = tree.children(dir) else {
-            return;
-        };
-        self.read_ahead.directory(&format!("{mv}/{dir}"), || {
-            use std::ops::Bound::{Excluded, Unbounded};
-            children
-                .range::<str, _>((Excluded(name), Unbounded))
-                .filter(|(n, _)| read_ahead::is_build_source(n))
-                .filter_map(|(_, e)| match e {
-                    TreeEntry::File(i) => tree.file(*i),
-                    TreeEntry::Dir { .. } => None,
-                })
-                .filter(|f| f.size <= read_ahead::MAX_FILE)
-                .take(read_ahead::MAX_FILES)
-                .map(|f| f.blob)
-                .collect()
-        });
     }
 
     /// A piece of module file `file`, too large for the blob cache, read
