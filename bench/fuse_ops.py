@@ -55,6 +55,7 @@ OPS_LINE = re.compile(r'op="?(\w+)"? count=(\d+) ms=([\d.]+)')
 def mount(binary, store, mnt, log, env=None):
     """`binary` is a path, or a path and extra `gomodfs mount` flags
     separated by spaces (a variant such as `gomodfs --no-read-ahead`)."""
+    harness.clear_mountpoint(mnt)
     exe, *extra = shlex.split(str(binary))
     cmd = [exe, "mount", str(mnt), "--store", str(store), "--gosumdb", "off", "--offline", *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(log, "a"), env=env)

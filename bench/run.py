@@ -119,12 +119,24 @@ def du(path):
     return int(subprocess.run(["du", "-sb", str(path)], capture_output=True, text=True).stdout.split()[0])
 
 
+def clear_mountpoint(mnt):
+    """Unmounts whatever a failed earlier run left on `mnt`: a stale mount
+    there would answer the readiness check (`.gomodfs-status`) before the
+    new server mounts on top of it, and a dead one answers ENOTCONN."""
+    for _ in range(10):
+        if not os.path.ismount(str(mnt)):
+            return
+        subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True)
+    sys.exit(f"{mnt} is still a mount point; unmount it (fusermount3 -u -z) and kill its server")
+
+
 class Server:
     """A gomodfs serving a FUSE mount, or serving WebDAV that rclone mounts."""
 
     def __init__(self, cmd, mnt, log_path, ready, extra=None):
         self.mnt = mnt
         self.extra = extra or []
+        clear_mountpoint(mnt)
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(log_path, "a"))
         deadline = time.time() + 30
         while not ready():
