@@ -6,6 +6,10 @@
 # transports. Needs root (it mounts, and sets
 # /sys/module/fuse/parameters/enable_uring for the io_uring runs).
 #
+# Each round runs both transports with the client calling back to back
+# and with 30 us of computing between calls (as go does between the files
+# it reads), which lets the server's CPU go idle.
+#
 # Usage: bench/uring_probe.sh [ROUNDS] [ITERATIONS]
 set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,6 +23,6 @@ trap 'umount -l "$mnt" 2>/dev/null || true; rmdir "$mnt"' EXIT
 uptime
 for _ in $(seq "$rounds"); do
     for mode in classic uring; do
-        "$bin" "$mnt" "$mode" "$iterations" 2>/dev/null
+        for gap in 0 30; do "$bin" "$mnt" "$mode" "$iterations" "$gap" 2>/dev/null; done
     done
 done

@@ -10,7 +10,10 @@
 //! pinned to that CPU; the counts printed at the end say which transport
 //! answered the LOOKUPs. Needs root.
 //!
-//! Usage: uring_probe MOUNTPOINT classic|uring [ITERATIONS] [THREADS_PINNED_CLIENT_CPU]
+//! Usage: uring_probe MOUNTPOINT classic|uring [ITERATIONS] [GAP_US]
+//!
+//! GAP_US: the client computes (spins) that long between calls, as go
+//! does between the files it reads, so the server's CPU may go idle.
 
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use std::ffi::CString;
@@ -232,6 +235,8 @@ fn main() -> io::Result<()> {
     }
     let (mnt, uring) = (&args[1], args[2] == "uring");
     let iterations: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(20_000);
+    let gap =
+        std::time::Duration::from_micros(args.get(4).and_then(|s| s.parse().ok()).unwrap_or(0));
     let param = "/sys/module/fuse/parameters/enable_uring";
     let before = std::fs::read_to_string(param).unwrap_or_default();
     if uring {
@@ -323,6 +328,10 @@ fn main() -> io::Result<()> {
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     let mut times = Vec::with_capacity(iterations);
     for i in 0..iterations + 1000 {
+        let spin = Instant::now();
+        while spin.elapsed() < gap {
+            std::hint::spin_loop();
+        }
         let t = Instant::now();
         let r = unsafe { libc::stat(path.as_ptr(), &mut st) };
         let e = io::Error::last_os_error();
@@ -338,8 +347,9 @@ fn main() -> io::Result<()> {
     let pct = |p: f64| times[((times.len() - 1) as f64 * p) as usize];
     let mean = times.iter().sum::<f64>() / times.len() as f64;
     println!(
-        "{}: {} stats of a missing name, us per LOOKUP round trip: median {:.1}, p10 {:.1}, p90 {:.1}, mean {:.1}; LOOKUPs answered over /dev/fuse {}, over io_uring {}",
+        "{} (gap {} us): {} stats of a missing name, us per LOOKUP round trip: median {:.1}, p10 {:.1}, p90 {:.1}, mean {:.1}; LOOKUPs answered over /dev/fuse {}, over io_uring {}",
         if uring { "io_uring" } else { "/dev/fuse" },
+        gap.as_micros(),
         times.len(),
         pct(0.5),
         pct(0.1),
