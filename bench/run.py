@@ -347,9 +347,15 @@ class Bench:
             shutil.copy(ROOT / "testdata" / name / f, app / f)
         if not filled.exists():
             log(f"[{name}] filling the native cache from {REAL_PROXY}")
-            run(["go", "mod", "download"], go_env(filled, self.gocache, REAL_PROXY, "-mod=mod -modcacherw"), app)
-            run(["go", "build", "./..."], go_env(filled, self.gocache), app)
-            run(["go", "list", "-deps", "-test", "./..."], go_env(filled, self.gocache), app)
+            online = go_env(filled, self.gocache, REAL_PROXY, "-mod=mod -modcacherw")
+            run(["go", "mod", "download"], online, app)
+            # `go mod verify` and `go list` load the whole module graph: the
+            # `.mod` files of versions without a zip (which `go mod download`
+            # leaves out) must be in the cache too, since it is the file://
+            # upstream the store is filled from below.
+            run(["go", "mod", "verify"], online, app)
+            run(["go", "build", "./..."], online, app)
+            run(["go", "list", "-deps", "-test", "./..."], online, app)
         fileproxy = "file://" + str(filled / "cache" / "download")
         if not store.exists():
             log(f"[{name}] filling the store")
