@@ -10,15 +10,22 @@
 //! pinned to that CPU; the counts printed at the end say which transport
 //! answered the LOOKUPs. Needs root.
 //!
-//! Usage: uring_probe MOUNTPOINT classic|uring [ITERATIONS] [GAP_US]
+//! Usage: uring_probe MOUNTPOINT classic|uring [ITERATIONS] [GAP_US] [SOURCE_DIR]
+//!
+//! With SOURCE_DIR it serves a read-only passthrough of that directory
+//! (see `passthrough`) until unmounted, instead of timing `stat`: run
+//! `go` over it with GOMODCACHE=MOUNTPOINT.
 //!
 //! GAP_US: the client computes (spins) that long between calls, as go
 //! does between the files it reads, so the server's CPU may go idle.
 
+mod passthrough;
+
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use std::ffi::CString;
 use std::io;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::Instant;
 
 const IN_HEADER: usize = 40;
@@ -46,6 +53,10 @@ const QUEUE_DEPTH: usize = 4;
 
 static CLASSIC: AtomicU64 = AtomicU64::new(0);
 static URING: AtomicU64 = AtomicU64::new(0);
+/// Set when `/dev/fuse` reports the connection gone (unmounted).
+static GONE: AtomicBool = AtomicBool::new(false);
+/// The passthrough served with SOURCE_DIR.
+static TREE: OnceLock<passthrough::Tree> = OnceLock::new();
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
@@ -57,7 +68,10 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 
 /// The reply to a request: `None` for none (FORGET, INTERRUPT), else the
 /// error (0 or a negative errno) and the reply's body.
-fn answer(opcode: u32, nodeid: u64) -> Option<(i32, Vec<u8>)> {
+fn answer(opcode: u32, nodeid: u64, op_in: &[u8], payload: &[u8]) -> Option<(i32, Vec<u8>)> {
+    if let Some(tree) = TREE.get() {
+        return tree.answer(opcode, nodeid, op_in, payload);
+    }
     match opcode {
         FUSE_FORGET | FUSE_BATCH_FORGET | FUSE_INTERRUPT => None,
         FUSE_LOOKUP => Some((-libc::ENOENT, vec![])),
@@ -104,15 +118,18 @@ fn classic_loop(fd: i32) {
             let e = io::Error::last_os_error();
             match e.raw_os_error() {
                 Some(libc::EINTR) | Some(libc::EAGAIN) | Some(libc::ENOENT) => continue,
-                _ => return,
+                _ => {
+                    GONE.store(true, Ordering::Relaxed);
+                    return;
+                }
             }
         }
         let req = &buf[..n as usize];
         let (opcode, unique, nodeid) = (u32_at(req, 4), u64_at(req, 8), u64_at(req, 16));
-        if opcode == FUSE_LOOKUP {
-            CLASSIC.fetch_add(1, Ordering::Relaxed);
-        }
-        if let Some((error, body)) = answer(opcode, nodeid) {
+        CLASSIC.fetch_add(1, Ordering::Relaxed);
+        let op_end = (IN_HEADER + passthrough::op_size(opcode)).min(req.len());
+        if let Some((error, body)) = answer(opcode, nodeid, &req[IN_HEADER..op_end], &req[op_end..])
+        {
             write_reply(fd, unique, error, &body);
         }
     }
@@ -208,10 +225,15 @@ fn uring_loop(fd: i32, qid: u16) -> io::Result<()> {
                 u64_at(&ent.header, 16),
             );
             let commit_id = u64_at(&ent.header, RING_ENT_IN_OUT + 8);
-            if opcode == FUSE_LOOKUP {
-                URING.fetch_add(1, Ordering::Relaxed);
-            }
-            let (error, body) = answer(opcode, nodeid).unwrap_or((0, vec![]));
+            let payload_sz = (u32_at(&ent.header, RING_ENT_IN_OUT + 16) as usize).min(PAYLOAD);
+            URING.fetch_add(1, Ordering::Relaxed);
+            let (error, body) = answer(
+                opcode,
+                nodeid,
+                &ent.header[128..256],
+                &ent.payload[..payload_sz],
+            )
+            .unwrap_or((0, vec![]));
             ent.header[..OUT_HEADER].copy_from_slice(&out_header(
                 OUT_HEADER + body.len(),
                 error,
@@ -237,6 +259,10 @@ fn main() -> io::Result<()> {
     let iterations: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(20_000);
     let gap =
         std::time::Duration::from_micros(args.get(4).and_then(|s| s.parse().ok()).unwrap_or(0));
+    let source = args.get(5).map(std::path::PathBuf::from);
+    if let Some(dir) = &source {
+        let _ = TREE.set(passthrough::Tree::new(dir.clone()));
+    }
     let param = "/sys/module/fuse/parameters/enable_uring";
     let before = std::fs::read_to_string(param).unwrap_or_default();
     if uring {
@@ -288,7 +314,9 @@ fn main() -> io::Result<()> {
     out[0..4].copy_from_slice(&7u32.to_le_bytes());
     out[4..8].copy_from_slice(&kminor.min(44).to_le_bytes());
     out[8..12].copy_from_slice(&readahead.to_le_bytes());
-    out[12..16].copy_from_slice(&(kflags & (FUSE_INIT_EXT | FUSE_MAX_PAGES)).to_le_bytes());
+    // ASYNC_READ, NO_OPEN_SUPPORT, PARALLEL_DIROPS, NO_OPENDIR_SUPPORT.
+    let wanted = FUSE_INIT_EXT | FUSE_MAX_PAGES | 1 | (1 << 17) | (1 << 18) | (1 << 24);
+    out[12..16].copy_from_slice(&(kflags & wanted).to_le_bytes());
     out[16..18].copy_from_slice(&16u16.to_le_bytes());
     out[18..20].copy_from_slice(&12u16.to_le_bytes());
     out[20..24].copy_from_slice(&(128u32 << 10).to_le_bytes());
@@ -324,6 +352,23 @@ fn main() -> io::Result<()> {
         }
         std::thread::sleep(std::time::Duration::from_millis(300));
     }
+    if source.is_some() {
+        // Serve until unmounted (`umount -l MOUNTPOINT`).
+        eprintln!("serving {} at {mnt}", source.as_ref().unwrap().display());
+        while !GONE.load(Ordering::Relaxed) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        println!(
+            "{}: requests answered over /dev/fuse {}, over io_uring {}",
+            if uring { "io_uring" } else { "/dev/fuse" },
+            CLASSIC.load(Ordering::Relaxed),
+            URING.load(Ordering::Relaxed)
+        );
+        if uring {
+            let _ = std::fs::write(param, before.trim());
+        }
+        std::process::exit(0);
+    }
     let path = CString::new(format!("{mnt}/missing")).unwrap();
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     let mut times = Vec::with_capacity(iterations);
@@ -347,7 +392,7 @@ fn main() -> io::Result<()> {
     let pct = |p: f64| times[((times.len() - 1) as f64 * p) as usize];
     let mean = times.iter().sum::<f64>() / times.len() as f64;
     println!(
-        "{} (gap {} us): {} stats of a missing name, us per LOOKUP round trip: median {:.1}, p10 {:.1}, p90 {:.1}, mean {:.1}; LOOKUPs answered over /dev/fuse {}, over io_uring {}",
+        "{} (gap {} us): {} stats of a missing name, us per LOOKUP round trip: median {:.1}, p10 {:.1}, p90 {:.1}, mean {:.1}; requests answered over /dev/fuse {}, over io_uring {}",
         if uring { "io_uring" } else { "/dev/fuse" },
         gap.as_micros(),
         times.len(),
