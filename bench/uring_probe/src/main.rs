@@ -352,9 +352,9 @@ fn main() -> io::Result<()> {
         }
         std::thread::sleep(std::time::Duration::from_millis(300));
     }
-    if source.is_some() {
+    if let Some(dir) = &source {
         // Serve until unmounted (`umount -l MOUNTPOINT`).
-        eprintln!("serving {} at {mnt}", source.as_ref().unwrap().display());
+        eprintln!("serving {} at {mnt}", dir.display());
         while !GONE.load(Ordering::Relaxed) {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
