@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """go over a FUSE passthrough of the native GOMODCACHE, served over
 /dev/fuse and over FUSE-over-io_uring (bench/uring_probe/ with SOURCE_DIR):
-what the transport alone does to fresh-mount `go list -deps -test ./...`
-and `go build ./...` (warm GOCACHE), against native disk.
+what the transport alone does to fresh-mount `go list -deps -test ./...`,
+`go build ./...` (warm GOCACHE) and `go mod verify`, against native disk.
 
 Both transports run the same trivial handlers (lstat, pread, read_dir of
 the page-cached native cache), so the difference between them is the
@@ -27,7 +27,8 @@ import run as harness  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 COMMANDS = (("go list -deps -test ./...", ["go", "list", "-deps", "-test", "./..."]),
-            ("go build ./...", ["go", "build", "./..."]))
+            ("go build ./...", ["go", "build", "./..."]),
+            ("go mod verify", ["go", "mod", "verify"]))
 
 
 def probe():
