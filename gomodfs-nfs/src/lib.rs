@@ -203,16 +203,8 @@ async fn stored_first<T: Send + 'static>(
         };
         match first {
             Ok(Err(e)) if e.would_fetch() => {}
-            Ok(result) => {
-                return result.map_err(|e| {
-                    e.log(op, &subject);
-                    to_nfsstat(&e)
-                });
-            }
-            Err(_) => {
-                tracing::error!(op, error = "panicked", "NFS request handler failed");
-                return Err(nfsstat3::NFS3ERR_SERVERFAULT);
-            }
+            Ok(result) => return answered(op, &subject, result),
+            Err(_) => return handler_failed(op, &"panicked"),
         }
     }
     blocking(op, subject, move || f(&fs.with(FULL), &fs, &status)).await
@@ -235,25 +227,37 @@ async fn blocking<T: Send + 'static>(
     let span = tracing::debug_span!("nfs", op, %subject);
     let run = move || {
         let _entered = span.enter();
-        f().map_err(|e| {
-            e.log(op, &subject);
-            to_nfsstat(&e)
-        })
-    };
-    let failed = |e: &dyn std::fmt::Display| {
-        tracing::error!(op, error = %e, "NFS request handler failed");
-        Err(nfsstat3::NFS3ERR_SERVERFAULT)
+        answered(op, &subject, f())
     };
     if in_place_allowed() {
         // A panic answers SERVERFAULT, as a failed blocking task does.
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             tokio::task::block_in_place(run)
         }));
-        return caught.unwrap_or_else(|_| failed(&"panicked"));
+        return caught.unwrap_or_else(|_| handler_failed(op, &"panicked"));
     }
     tokio::task::spawn_blocking(run)
         .await
-        .unwrap_or_else(|e| failed(&e))
+        .unwrap_or_else(|e| handler_failed(op, &e))
+}
+
+/// A handler's result as the reply's: an error is logged once (at the
+/// level its kind deserves) and mapped to its NFS status.
+fn answered<T>(
+    op: &'static str,
+    subject: &dyn std::fmt::Display,
+    result: Result<T, Error>,
+) -> Result<T, nfsstat3> {
+    result.map_err(|e| {
+        e.log(op, subject);
+        to_nfsstat(&e)
+    })
+}
+
+/// A handler that panicked (or whose task failed): SERVERFAULT, logged.
+fn handler_failed<T>(op: &'static str, why: &dyn std::fmt::Display) -> Result<T, nfsstat3> {
+    tracing::error!(op, error = %why, "NFS request handler failed");
+    Err(nfsstat3::NFS3ERR_SERVERFAULT)
 }
 
 /// Whether [`tokio::task::block_in_place`] may run here: on a
@@ -355,10 +359,7 @@ impl NfsReadFileSystem for NfsFs {
                     // A store-only attempt that would download: made again
                     // as a full call.
                     Err(e) if e.would_fetch() => return Err(e),
-                    other => other.map_err(|e: Error| {
-                        e.log("lookup", &found_subject);
-                        to_nfsstat(&e)
-                    }),
+                    other => answered("lookup", &found_subject, other),
                 };
                 Ok((dir_attr, found))
             })
@@ -407,14 +408,8 @@ impl NfsReadFileSystem for NfsFs {
         offset: u64,
         count: u32,
     ) -> Result<(Vec<u8>, bool), nfsstat3> {
-        let key = id.0.clone();
-        self.call("read", Key(key.clone()), move |api, fs, status| {
-            let id = api.resolve_key(&key)?;
-            let size = api.getattr(id)?.size;
-            let (data, eof) = read_node(api, fs, status, (id, size), offset, count)?;
-            Ok((data.to_vec(), eof))
-        })
-        .await
+        let (_, read) = self.read_with_attributes(id, offset, count).await;
+        read.map(|(data, eof)| (data.to_vec(), eof))
     }
 
     /// READ's attributes and data in one call to the node API (one handle
@@ -784,5 +779,71 @@ mod tests {
             let served: Result<u8, nfsstat3> = rt.block_on(blocking("read", "test", || Ok(7)));
             assert_eq!(served, Ok(7));
         }
+    }
+
+    /// A file system over one stored module: `small.txt` and a file one
+    /// byte over [`INLINE_FILE_MAX`].
+    fn stored() -> (NfsFs, Vec<u8>) {
+        let store = Arc::new(gomodfs_core::store::MemoryStore::new());
+        let big: Vec<u8> = (0..=INLINE_FILE_MAX).map(|i| (i % 251) as u8).collect();
+        let files: [(&str, &[u8]); 2] = [("small.txt", b"small\n"), ("big.bin", &big)];
+        gomodfs_testkit::seed::put(store.as_ref(), "example.com/m", "v1.0.0", &files)
+            .expect("a seeded module");
+        let fs = ModFs::new(store, None, gomodfs_core::ModFsOptions::default()).expect("a ModFs");
+        (NfsFs::new(Arc::new(fs)).expect("an NfsFs"), big)
+    }
+
+    /// On the multi-thread runtime a call is tried store-only first: one
+    /// that would download is made again as a full call, and a panic in
+    /// the store-only attempt answers SERVERFAULT.
+    #[test]
+    fn a_store_only_attempt_that_would_fetch_is_made_again_as_a_full_call() {
+        let (nfs, _) = stored();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .expect("a test runtime");
+        let modes = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = modes.clone();
+        let answer = rt.block_on(nfs.call("getattr", "test", move |api, _, _| {
+            seen.lock()
+                .expect("not poisoned")
+                .push(api.call().store_only);
+            if api.call().store_only {
+                return Err(Error::WouldFetch("example.com/m@v1.0.0".into()));
+            }
+            Ok(7u8)
+        }));
+        assert_eq!(answer, Ok(7));
+        assert_eq!(*modes.lock().expect("not poisoned"), [true, false]);
+
+        let failed: Result<u8, nfsstat3> =
+            rt.block_on(nfs.call("getattr", "test", |_, _, _| panic!("handler bug")));
+        assert_eq!(failed, Err(nfsstat3::NFS3ERR_SERVERFAULT));
+    }
+
+    /// A store-only READ of a file over [`INLINE_FILE_MAX`] is refused as
+    /// one that would fetch (so it is made again off the async worker); a
+    /// small file is read store-only, and a full call reads the large one.
+    #[test]
+    fn a_large_file_is_not_read_store_only() {
+        let (nfs, big) = stored();
+        let (fs, status) = (&nfs.fs, &nfs.status);
+        let file = |name: &str| {
+            let attr = fs
+                .resolve(&format!("example.com/m@v1.0.0/{name}"))
+                .expect("a stored file");
+            (attr.id, attr.size)
+        };
+        let local = fs.with(STORED);
+        let (data, eof) = read_node(&local, fs, status, file("small.txt"), 0, 1024)
+            .expect("a small file reads store-only");
+        assert_eq!((&data[..], eof), (&b"small\n"[..], true));
+        let refused = read_node(&local, fs, status, file("big.bin"), 0, 1024)
+            .expect_err("a large file is not read store-only");
+        assert!(refused.would_fetch(), "{refused}");
+        let (data, eof) = read_node(&fs.with(FULL), fs, status, file("big.bin"), 0, 1024)
+            .expect("a full call reads it");
+        assert_eq!((&data[..], eof), (&big[..1024], false));
     }
 }
