@@ -39,14 +39,6 @@ def probe():
     return target / "release" / "uring_probe"
 
 
-def timed(cmd, env, cwd):
-    start = time.perf_counter()
-    out = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
-    if out.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed:\n{out.stderr[-2000:]}")
-    return time.perf_counter() - start
-
-
 def over(binary, mode, source, mnt, cmd, env_of, app):
     """One fresh mount of `source` over transport `mode`: the time of
     `cmd` and what the server says it answered over which transport."""
@@ -59,7 +51,7 @@ def over(binary, mode, source, mnt, cmd, env_of, app):
             sys.exit(f"uring_probe {mode} did not mount")
         time.sleep(0.01)
     try:
-        t = timed(cmd, env_of(mnt), app)
+        t = harness.run(cmd, env_of(mnt), app)
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
         said = p.communicate(timeout=30)[0].strip()
@@ -87,7 +79,7 @@ def main():
             res = {"native": [], "classic": [], "uring": []}
             said = {}
             for i in range(args.runs + 1):
-                t = timed(cmd, harness.go_env(filled, bench.gocache), app)
+                t = harness.run(cmd, harness.go_env(filled, bench.gocache), app)
                 if i:
                     res["native"].append(t)
                 for mode in ("classic", "uring"):

@@ -21,6 +21,28 @@
 
 mod passthrough;
 
+/// FUSE opcodes this probe answers (include/uapi/linux/fuse.h).
+mod abi {
+    pub const FUSE_LOOKUP: u32 = 1;
+    pub const FUSE_FORGET: u32 = 2;
+    pub const FUSE_GETATTR: u32 = 3;
+    pub const FUSE_OPEN: u32 = 14;
+    pub const FUSE_READ: u32 = 15;
+    pub const FUSE_STATFS: u32 = 17;
+    pub const FUSE_RELEASE: u32 = 18;
+    pub const FUSE_GETXATTR: u32 = 22;
+    pub const FUSE_LISTXATTR: u32 = 23;
+    pub const FUSE_FLUSH: u32 = 25;
+    pub const FUSE_INIT: u32 = 26;
+    pub const FUSE_OPENDIR: u32 = 27;
+    pub const FUSE_READDIR: u32 = 28;
+    pub const FUSE_RELEASEDIR: u32 = 29;
+    pub const FUSE_ACCESS: u32 = 34;
+    pub const FUSE_INTERRUPT: u32 = 36;
+    pub const FUSE_DESTROY: u32 = 38;
+    pub const FUSE_BATCH_FORGET: u32 = 42;
+}
+
 use io_uring::{cqueue, opcode, squeue, types, IoUring};
 use std::ffi::CString;
 use std::io;
@@ -30,15 +52,8 @@ use std::time::Instant;
 
 const IN_HEADER: usize = 40;
 const OUT_HEADER: usize = 16;
-const FUSE_LOOKUP: u32 = 1;
-const FUSE_FORGET: u32 = 2;
-const FUSE_GETATTR: u32 = 3;
-const FUSE_STATFS: u32 = 17;
-const FUSE_INIT: u32 = 26;
-const FUSE_ACCESS: u32 = 34;
-const FUSE_INTERRUPT: u32 = 36;
-const FUSE_DESTROY: u32 = 38;
-const FUSE_BATCH_FORGET: u32 = 42;
+use abi::*;
+
 const FUSE_INIT_EXT: u32 = 1 << 30;
 const FUSE_MAX_PAGES: u32 = 1 << 22;
 /// FUSE_OVER_IO_URING (1 << 41) as a bit of `flags2`.

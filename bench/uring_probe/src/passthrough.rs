@@ -13,23 +13,8 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-const FUSE_LOOKUP: u32 = 1;
-const FUSE_FORGET: u32 = 2;
-const FUSE_GETATTR: u32 = 3;
-const FUSE_OPEN: u32 = 14;
-const FUSE_READ: u32 = 15;
-const FUSE_STATFS: u32 = 17;
-const FUSE_RELEASE: u32 = 18;
-const FUSE_GETXATTR: u32 = 22;
-const FUSE_LISTXATTR: u32 = 23;
-const FUSE_FLUSH: u32 = 25;
-const FUSE_OPENDIR: u32 = 27;
-const FUSE_READDIR: u32 = 28;
-const FUSE_RELEASEDIR: u32 = 29;
-const FUSE_ACCESS: u32 = 34;
-const FUSE_INTERRUPT: u32 = 36;
-const FUSE_DESTROY: u32 = 38;
-const FUSE_BATCH_FORGET: u32 = 42;
+use crate::abi::*;
+use crate::{u32_at, u64_at};
 
 /// Size of an opcode's fixed argument struct (what io_uring puts in
 /// `op_in`; over `/dev/fuse` it follows the in-header).
@@ -62,14 +47,6 @@ fn attr(meta: &std::fs::Metadata, ino: u64) -> [u8; 88] {
     a[64..68].copy_from_slice(&(meta.nlink() as u32).to_le_bytes());
     a[80..84].copy_from_slice(&4096u32.to_le_bytes());
     a
-}
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
 }
 
 fn errno(e: &std::io::Error) -> i32 {
