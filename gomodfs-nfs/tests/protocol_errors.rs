@@ -2,7 +2,9 @@
 //! `nfs3_client`: a stale handle is NFS3ERR_STALE in every procedure that
 //! takes one, READDIR and READDIRPLUS check the cookie verifier and refuse
 //! bogus cookies with NFS3ERR_BAD_COOKIE, and handles naming non-canonical
-//! paths are refused with NFS3ERR_STALE.
+//! paths are refused with NFS3ERR_STALE. Arguments that do not unpack, or
+//! leave bytes over, are GARBAGE_ARGS (READ, which writes its data after
+//! the packed reply, as every other procedure), and the connection goes on.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use gomodfs_core::store::MemoryStore;
@@ -13,7 +15,8 @@ use gomodfs_testkit::seed::put;
 use nfs3_client::nfs3_types::nfs3::{
     self, Nfs3Result, cookieverf3, diropargs3, filename3, nfs_fh3, nfsstat3,
 };
-use nfs3_client::nfs3_types::xdr_codec::Opaque;
+use nfs3_client::nfs3_types::rpc::{accept_stat_data, msg_body, reply_body, rpc_msg};
+use nfs3_client::nfs3_types::xdr_codec::{Opaque, Unpack};
 use std::sync::Arc;
 
 fn served() -> (gomodfs_nfs::NfsServer, Client) {
@@ -237,5 +240,75 @@ fn handles_of_non_canonical_paths_are_stale() {
             assert_eq!(status, Some(nfsstat3::NFS3ERR_STALE), "{proc} of {bad:?}");
         }
     }
+    server.stop();
+}
+
+/// `record` (a call with its marker) with its last `cut` bytes dropped and
+/// `extra` appended, the marker set to the new length.
+fn reshaped(record: &[u8], cut: usize, extra: &[u8]) -> Vec<u8> {
+    let mut body = record[4..record.len() - cut].to_vec();
+    body.extend_from_slice(extra);
+    let mut out =
+        gomodfs_testkit::nfs::rpc::marker(u32::try_from(body.len()).unwrap(), true).to_vec();
+    out.extend_from_slice(&body);
+    out
+}
+
+/// The accept status of the reply to call `xid`.
+fn accept_status(stream: &mut std::net::TcpStream, xid: u32) -> accept_stat_data {
+    use std::io::Read;
+    let mut head = [0u8; 4];
+    stream.read_exact(&mut head).unwrap();
+    let mut body = vec![0u8; (u32::from_be_bytes(head) & 0x7fff_ffff) as usize];
+    stream.read_exact(&mut body).unwrap();
+    let (msg, _) = rpc_msg::unpack(&mut std::io::Cursor::new(&body[..])).unwrap();
+    assert_eq!(msg.xid, xid);
+    match msg.body {
+        msg_body::REPLY(reply_body::MSG_ACCEPTED(accepted)) => accepted.reply_data,
+        other => panic!("reply {xid} not accepted: {other:?}"),
+    }
+}
+
+#[test]
+fn arguments_that_do_not_unpack_are_garbage_args() {
+    use gomodfs_testkit::nfs::rpc::{answers_null, call_record, read_call};
+    use std::io::Write;
+    let (server, mut c) = served();
+    let (fh, _) = c.walk("example.com/foo@v1.0.0/f00.go").unwrap();
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", server.local_addr().port())).unwrap();
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let getattr = call_record(
+        2,
+        nfs3::PROGRAM,
+        nfs3::VERSION,
+        1,
+        &nfs3::GETATTR3args { object: fh.clone() },
+    );
+    let calls = [
+        // READ without its count; READ and GETATTR with four bytes over.
+        (1, reshaped(&read_call(1, &fh, 0, 4096), 4, &[])),
+        (2, reshaped(&getattr, 0, &[0; 4])),
+        (3, reshaped(&read_call(3, &fh, 0, 4096), 0, &[0; 4])),
+    ];
+    for (xid, call) in calls {
+        stream.write_all(&call).unwrap();
+        assert!(
+            matches!(
+                accept_status(&mut stream, xid),
+                accept_stat_data::GARBAGE_ARGS
+            ),
+            "call {xid}"
+        );
+    }
+    assert!(answers_null(&mut stream, 9), "the connection goes on");
+    // A well-formed READ on the same connection reads.
+    stream.write_all(&read_call(10, &fh, 0, 4096)).unwrap();
+    assert!(matches!(
+        accept_status(&mut stream, 10),
+        accept_stat_data::SUCCESS
+    ));
     server.stop();
 }

@@ -107,6 +107,20 @@ where
     O: Pack + Send + 'static,
     T: NfsFileSystem,
 {
+    let Some(args) = unpack_args(&context, &mut message) else {
+        return message.into_error_reply(accept_stat_data::GARBAGE_ARGS);
+    };
+    let result = handler(context, message.xid(), args).await;
+    message.into_success_reply(&result)
+}
+
+/// The call's arguments, or `None` (reported as the client's fault) when
+/// they do not unpack, or leave bytes over: the caller answers
+/// `GARBAGE_ARGS`.
+fn unpack_args<I: Unpack, T: NfsFileSystem>(
+    context: &RPCContext<T>,
+    message: &mut IncomingRpcMessage,
+) -> Option<I> {
     let mut cursor = message.take_data();
     let (args, _) = match I::unpack(&mut cursor) {
         Ok(ok) => ok,
@@ -115,7 +129,7 @@ where
                 &context.client_addr,
                 format_args!("failed to unpack message: {err}"),
             );
-            return message.into_error_reply(accept_stat_data::GARBAGE_ARGS);
+            return None;
         }
     };
     if cursor.position() != cursor.get_ref().len() as u64 {
@@ -123,11 +137,9 @@ where
             &context.client_addr,
             format_args!("unpacked message size does not match expected size"),
         );
-        return message.into_error_reply(accept_stat_data::GARBAGE_ARGS);
+        return None;
     }
-
-    let result = handler(context, message.xid(), args).await;
-    message.into_success_reply(&result)
+    Some(args)
 }
 
 /// [`handle`] for a handler whose reply ends with an empty opaque and
@@ -143,25 +155,9 @@ where
     O: Pack + Send + 'static,
     T: NfsFileSystem,
 {
-    let mut cursor = message.take_data();
-    let (args, _) = match I::unpack(&mut cursor) {
-        Ok(ok) => ok,
-        Err(err) => {
-            warn_client(
-                &context.client_addr,
-                format_args!("failed to unpack message: {err}"),
-            );
-            return message.into_error_reply(accept_stat_data::GARBAGE_ARGS);
-        }
-    };
-    if cursor.position() != cursor.get_ref().len() as u64 {
-        warn_client(
-            &context.client_addr,
-            format_args!("unpacked message size does not match expected size"),
-        );
+    let Some(args) = unpack_args(&context, &mut message) else {
         return message.into_error_reply(accept_stat_data::GARBAGE_ARGS);
-    }
-
+    };
     let (result, data) = handler(context, message.xid(), args).await;
     message.into_success_reply_with_data(&result, data)
 }

@@ -141,15 +141,7 @@ impl IncomingRpcMessage {
     where
         T: Pack + 'static,
     {
-        let rpc = rpc_msg {
-            xid: self.xid,
-            body: msg_body::REPLY(reply_body::MSG_ACCEPTED(accepted_reply {
-                verf: opaque_auth::default(),
-                reply_data: accept_stat_data::SUCCESS,
-            })),
-        };
-
-        pack(&rpc, message).map(HandleResult::Reply)
+        self.into_success_reply_with_data(message, None)
     }
 
     /// A success reply whose `message` ends with an empty opaque that is
@@ -163,9 +155,6 @@ impl IncomingRpcMessage {
     where
         T: Pack + 'static,
     {
-        let Some(data) = data else {
-            return self.into_success_reply(message);
-        };
         let rpc = rpc_msg {
             xid: self.xid,
             body: msg_body::REPLY(reply_body::MSG_ACCEPTED(accepted_reply {
@@ -173,8 +162,11 @@ impl IncomingRpcMessage {
                 reply_data: accept_stat_data::SUCCESS,
             })),
         };
-        let head = pack(&rpc, message)?.head;
-        ReplyRecord::with_opaque_tail(head, data).map(HandleResult::Reply)
+        let packed = pack(&rpc, message)?;
+        match data {
+            None => Ok(HandleResult::Reply(packed)),
+            Some(data) => ReplyRecord::with_opaque_tail(packed.head, data).map(HandleResult::Reply),
+        }
     }
 
     pub fn into_rpc_mismatch(self) -> anyhow::Result<HandleResult> {
