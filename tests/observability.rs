@@ -88,7 +88,7 @@ fn builds_show_downloads_counted_ops_and_cache_hits() -> Result<(), Box<dyn std:
     assert!(text.contains("gomodfs_operation_duration_seconds_bucket{le=\"+Inf\",op=\"open\"}"));
 
     // A second build with a cold go build cache reads every source again:
-    // nothing is downloaded and nothing misses the caches.
+    // nothing is downloaded and no module tree is parsed again.
     let before = status(debug.addr());
     let second_cache = tempfile::tempdir()?;
     build(second_cache.path())?;
@@ -97,7 +97,6 @@ fn builds_show_downloads_counted_ops_and_cache_hits() -> Result<(), Box<dyn std:
         ("downloads", "/ops/fetch_module/started"),
         ("meta downloads", "/ops/fetch_meta/started"),
         ("module cache misses", "/module_cache/misses"),
-        ("blob cache misses", "/blob_cache/misses"),
     ] {
         assert_eq!(
             before.pointer(path),
@@ -105,6 +104,28 @@ fn builds_show_downloads_counted_ops_and_cache_hits() -> Result<(), Box<dyn std:
             "{what} changed in the second build"
         );
     }
+    // A file read whole is the kernel's page cache's to keep, not the blob
+    // cache's (see `ModFs::piece`): the second build's sources come from
+    // the page cache. The kernel may drop a page or an inode between the
+    // builds (CI once saw one file read again), so a few misses are
+    // allowed; a page cache that kept nothing would miss every file again.
+    let misses = |s: &Value| {
+        s.pointer("/blob_cache/misses")
+            .and_then(|v| v.as_u64())
+            .ok_or("blob_cache misses")
+    };
+    let (first, again) = (
+        misses(&before)?,
+        misses(&after)?.saturating_sub(misses(&before)?),
+    );
+    assert!(
+        first >= 5,
+        "the first build read {first} files from the store"
+    );
+    assert!(
+        again * 4 <= first,
+        "the second build read {again} files from the store again (first build: {first})"
+    );
     assert_eq!(proxy.requests(".zip") as u64, zips);
     drop(debug);
     m.unmount();
