@@ -22,8 +22,9 @@
 //!
 //! Module trees never change, so their cached listings are kept forever.
 
+use crate::replies::{DirPlusReply, DirReply};
 use crate::{FuseFs, Inner, file_attr, file_type};
-use fuser::{FileHandle, Generation, INodeNo, Notifier, ReplyDirectory, ReplyDirectoryPlus};
+use fuser::{FileHandle, Generation, INodeNo, Notifier};
 use gomodfs_core::fs::ABSENT_TTL;
 use gomodfs_core::{Attr, Caching, Listing};
 use std::sync::Weak;
@@ -175,7 +176,7 @@ impl FuseFs {
     /// READDIRPLUS of a directory the kernel opened without OPENDIR: the
     /// listing taken anew (its entries pinned once each by the call); the
     /// kernel keeps the pins of the entries it gets.
-    pub(crate) fn list_plus_by_id(&self, ino: INodeNo, offset: u64, reply: ReplyDirectoryPlus) {
+    pub(crate) fn list_plus_by_id(&self, ino: INodeNo, offset: u64, reply: impl DirPlusReply) {
         if self.inner.past_the_end(ino, offset) {
             return reply.ok();
         }
@@ -198,7 +199,7 @@ impl FuseFs {
 
     /// READDIR of a directory the kernel opened without OPENDIR (a kernel
     /// that lists without READDIRPLUS): nothing stays pinned.
-    pub(crate) fn list_by_id(&self, ino: INodeNo, offset: u64, reply: ReplyDirectory) {
+    pub(crate) fn list_by_id(&self, ino: INodeNo, offset: u64, reply: impl DirReply) {
         if self.inner.past_the_end(ino, offset) {
             return reply.ok();
         }

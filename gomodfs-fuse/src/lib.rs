@@ -21,13 +21,17 @@
 
 mod dir_cache;
 mod errno;
+mod handlers;
 mod handles;
 mod op_stats;
+mod replies;
 mod request;
 mod stale;
 mod status_inodes;
 mod trim;
 mod unmount;
+#[cfg(target_os = "linux")]
+mod uring;
 mod waiters;
 
 pub use errno::to_errno;
@@ -43,12 +47,10 @@ use fuser::{
     TimeOrNow, WriteFlags,
 };
 use gomodfs_core::fs::STATUS_FILE;
-use gomodfs_core::{
-    Attr, Caching, Call, Entry, Lifetime, Listing, ModFs, NodeId, NodeKind, OpenFile,
-};
+use gomodfs_core::{Attr, Caching, Call, Lifetime, Listing, ModFs, NodeId, NodeKind, OpenFile};
 use handles::Handles;
 use op_stats::OpStats;
-use request::Child;
+use replies::{EntryReply, OpenReply};
 use status_inodes::StatusInodes;
 use std::ffi::OsStr;
 use std::io;
@@ -115,6 +117,14 @@ pub struct MountOptions {
     pub allow_other: bool,
     /// How long the kernel may cache entries and attributes of immutable nodes.
     pub ttl: Duration,
+    /// Serve requests over FUSE over io_uring (Linux 6.14+) instead of
+    /// `/dev/fuse` reads: a round trip several times shorter on machines
+    /// whose idle CPUs sleep (docs/BENCHMARKS.md). Turns the kernel's
+    /// switch (`/sys/module/fuse/parameters/enable_uring`) on when it can
+    /// (root); where the kernel does not offer it, the mount says so in
+    /// the log and serves over `/dev/fuse` ([`Mount::io_uring_requests`]
+    /// tells which).
+    pub io_uring: bool,
 }
 
 impl Default for MountOptions {
@@ -124,6 +134,7 @@ impl Default for MountOptions {
             download_waiters: 128,
             allow_other: false,
             ttl: Duration::from_secs(365 * 24 * 3600),
+            io_uring: false,
         }
     }
 }
@@ -142,6 +153,8 @@ pub struct Mount {
     session: Option<fuser::BackgroundSession>,
     mountpoint: PathBuf,
     ops: Arc<OpStats>,
+    #[cfg(target_os = "linux")]
+    rings: Option<uring::Rings>,
 }
 
 impl Mount {
@@ -154,6 +167,29 @@ impl Mount {
     /// time their handlers took, in [`FuseOp::ALL`] order.
     pub fn op_counts(&self) -> Vec<(FuseOp, OpCount)> {
         self.ops.snapshot()
+    }
+
+    /// Requests answered over io_uring so far, or `None` when the mount is
+    /// served over `/dev/fuse` only ([`MountOptions::io_uring`] off, or
+    /// not offered by the kernel).
+    pub fn io_uring_requests(&self) -> Option<u64> {
+        #[cfg(target_os = "linux")]
+        {
+            self.rings.as_ref().map(uring::Rings::served)
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            None
+        }
+    }
+
+    /// Waits (a few seconds at most) for the io_uring queue threads, which
+    /// end with the connection.
+    fn join_rings(&mut self) {
+        #[cfg(target_os = "linux")]
+        if let Some(rings) = self.rings.take() {
+            rings.join(Duration::from_secs(5));
+        }
     }
 
     /// True once the session has ended without [`Mount::unmount`]: the
@@ -171,14 +207,18 @@ impl Mount {
     /// released.
     pub fn unmount(mut self) -> Result<(), FuseError> {
         self.ops.log();
-        match self.session.take() {
+        let result = match self.session.take() {
             Some(s) if s.guard.is_finished() => {
                 release_ended(s);
                 Ok(())
             }
             Some(s) => unmount::unmount(s, &self.mountpoint).map_err(FuseError::Unmount),
             None => Ok(()),
-        }
+        };
+        // Like the session's, the queue threads of a lazily detached mount
+        // serve it until its last user lets go: waited for, not forced.
+        self.join_rings();
+        result
     }
 }
 
@@ -203,6 +243,7 @@ impl Drop for Mount {
         {
             tracing::warn!(mountpoint = %self.mountpoint.display(), error = %e, "unmount failed");
         }
+        self.join_rings();
     }
 }
 
@@ -231,13 +272,19 @@ pub fn mount(
     let mut adapter = FuseFs::with_waiters(fs, options.ttl, options.download_waiters);
     // This session has a notifier for the listings the kernel caches.
     adapter.cache_dirs = true;
+    adapter.io_uring = options.io_uring && io_uring_switched_on();
     let ops = adapter.ops.clone();
     let inner = adapter.inner.clone();
-    let session =
-        fuser::spawn_mount(adapter, mountpoint, &config).map_err(|source| FuseError::Mount {
-            mountpoint: mountpoint.to_owned(),
-            source,
-        })?;
+    #[cfg(target_os = "linux")]
+    let shared = adapter.share();
+    let failed = |source| FuseError::Mount {
+        mountpoint: mountpoint.to_owned(),
+        source,
+    };
+    let session = fuser::Session::new(adapter, mountpoint, &config).map_err(failed)?;
+    #[cfg(target_os = "linux")]
+    let rings = start_rings(&session, &shared, options.io_uring);
+    let session = session.spawn().map_err(failed)?;
     let _ = inner.notifier.set(session.notifier());
     dir_cache::refresh_periodically(Arc::downgrade(&inner));
     drop(inner);
@@ -246,20 +293,64 @@ pub fn mount(
         session: Some(session),
         mountpoint: mountpoint.to_owned(),
         ops,
+        #[cfg(target_os = "linux")]
+        rings,
     })
+}
+
+/// Whether FUSE over io_uring can be asked for: the kernel's switch is on
+/// or was turned on. Logs why not.
+fn io_uring_switched_on() -> bool {
+    #[cfg(target_os = "linux")]
+    match uring::enable_in_kernel() {
+        Ok(()) => true,
+        Err(why) => {
+            tracing::warn!("serving over /dev/fuse, not io_uring: {why}");
+            false
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        tracing::warn!("serving over /dev/fuse: FUSE over io_uring is Linux's");
+        false
+    }
+}
+
+/// Starts the io_uring queues of a session whose INIT granted them.
+#[cfg(target_os = "linux")]
+fn start_rings(session: &fuser::Session<FuseFs>, fs: &FuseFs, asked: bool) -> Option<uring::Rings> {
+    use std::os::fd::AsFd;
+    if !fs.inner.io_uring_granted.load(Ordering::Relaxed) {
+        if asked {
+            tracing::warn!(
+                "serving over /dev/fuse, not io_uring: the kernel did not offer it at INIT"
+            );
+        }
+        return None;
+    }
+    match uring::start(session.as_fd(), fs) {
+        Ok(rings) => Some(rings),
+        Err(e) => {
+            tracing::warn!(error = %e, "serving over /dev/fuse, not io_uring: starting its queues failed");
+            None
+        }
+    }
 }
 
 /// The [`fuser::Filesystem`] over a [`ModFs`]. Public so that embedders can
 /// run their own fuser session with it.
 pub struct FuseFs {
     inner: Arc<Inner>,
-    waiters: Waiters,
+    waiters: Arc<Waiters>,
     trim: Arc<trim::Trim>,
     ops: Arc<OpStats>,
     /// Ask the kernel to open directories without OPENDIR and cache every
     /// listing (see `dir_cache`): only for sessions that set
     /// [`Inner::notifier`], which drops the listings that grow.
     cache_dirs: bool,
+    /// Ask the kernel for FUSE over io_uring at INIT (see `uring`): only
+    /// for sessions that then serve its queues.
+    io_uring: bool,
 }
 
 /// What the handlers share with the download-wait pool.
@@ -278,6 +369,8 @@ struct Inner {
     no_opendir: AtomicBool,
     /// Drops what the kernel cached; set once the session is mounted.
     notifier: OnceLock<fuser::Notifier>,
+    /// The kernel granted FUSE over io_uring at INIT.
+    io_uring_granted: AtomicBool,
     /// Directory → the offset past its last entry, for listings sent whole
     /// by a READDIR(PLUS) without a handle (see `dir_cache`).
     listing_ends: parking_lot::Mutex<std::collections::HashMap<u64, u64>>,
@@ -313,13 +406,29 @@ impl FuseFs {
                 no_open: AtomicBool::new(false),
                 no_opendir: AtomicBool::new(false),
                 notifier: OnceLock::new(),
+                io_uring_granted: AtomicBool::new(false),
                 listing_ends: Default::default(),
                 listed_growing: Default::default(),
             }),
-            waiters: Waiters::new(download_waiters),
+            waiters: Arc::new(Waiters::new(download_waiters)),
             trim: Arc::default(),
             ops: Arc::default(),
             cache_dirs: false,
+            io_uring: false,
+        }
+    }
+
+    /// Another handle on the same adapter (state, pools, counters), for a
+    /// second transport serving the same session.
+    #[cfg(target_os = "linux")]
+    fn share(&self) -> FuseFs {
+        FuseFs {
+            inner: self.inner.clone(),
+            waiters: self.waiters.clone(),
+            trim: self.trim.clone(),
+            ops: self.ops.clone(),
+            cache_dirs: self.cache_dirs,
+            io_uring: self.io_uring,
         }
     }
 }
@@ -334,7 +443,7 @@ impl Inner {
     /// Answers LOOKUP of the status file: a new inode holding a new
     /// snapshot, with entry TTL zero so that the next open looks it up
     /// again (see `status_inodes`).
-    fn status_lookup(&self, reply: ReplyEntry) {
+    fn status_lookup(&self, reply: impl EntryReply) {
         // Counted as a lookup, not pinned: the kernel learns the
         // snapshot's inode, never the core's.
         let call = Call {
@@ -348,13 +457,13 @@ impl Inner {
             }
             Err(e) => {
                 e.log("lookup", &STATUS_FILE);
-                reply.error(to_errno(&e));
+                reply.fail(to_errno(&e));
             }
         }
     }
 
     /// Answers OPEN: the file's bytes held until RELEASE.
-    fn opened_file(&self, file: OpenFile, reply: ReplyOpen) {
+    fn opened_file(&self, file: OpenFile, reply: impl OpenReply) {
         let flags = open_flags(&file.cache);
         let fh = self.files.insert(file.data);
         reply.opened(FileHandle(fh), flags);
@@ -362,7 +471,7 @@ impl Inner {
 
     /// Answers OPENDIR: the listing held (its entries pinned) until
     /// RELEASEDIR.
-    fn opened_dir(&self, listing: Listing, reply: ReplyOpen) {
+    fn opened_dir(&self, listing: Listing, reply: impl OpenReply) {
         let own = listing.dir;
         let entries = listing
             .entries
@@ -428,11 +537,6 @@ fn file_attr(attr: &Attr) -> FileAttr {
     }
 }
 
-fn name_str(name: &OsStr) -> Result<&str, Errno> {
-    // Every name gomodfs serves is UTF-8; anything else does not exist.
-    name.to_str().ok_or(Errno::ENOENT)
-}
-
 impl Filesystem for FuseFs {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> io::Result<()> {
         let _ = config.set_max_readahead(1 << 20);
@@ -466,93 +570,38 @@ impl Filesystem for FuseFs {
         if let Err(missing) = config.add_capabilities(InitFlags::FUSE_PARALLEL_DIROPS) {
             tracing::warn!(?missing, "kernel lacks parallel directory operations");
         }
+        #[cfg(target_os = "linux")]
+        if self.io_uring {
+            // Every ring entry holds the largest WRITE: nothing is ever
+            // written, so no more than the largest READ.
+            let _ = config.set_max_write(uring::MAX_WRITE);
+            let granted = config
+                .add_capabilities(InitFlags::FUSE_OVER_IO_URING)
+                .is_ok();
+            self.inner
+                .io_uring_granted
+                .store(granted, Ordering::Relaxed);
+        }
         Ok(())
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        let _timed = self.ops.time(FuseOp::Lookup);
-        let name = match name_str(name) {
-            Ok(n) => n.to_owned(),
-            Err(e) => return reply.error(e),
-        };
-        if parent.0 == NodeId::ROOT.0 && name == STATUS_FILE {
-            return self.inner.status_lookup(reply);
-        }
-        let subject = Child {
-            parent: parent.0,
-            name: name.clone(),
-        };
-        let shown = subject.clone();
-        let parent = NodeId(parent.0);
-        self.request(
-            "lookup",
-            subject,
-            reply,
-            move |inner, call| inner.fs.with(call).entry(parent, &name),
-            move |inner, entry, reply| match entry {
-                Entry::Found(attr) => {
-                    reply.entry(&inner.ttl(&attr), &file_attr(&attr), Generation(0))
-                }
-                Entry::Absent { error, lifetime } => {
-                    // Not a failure of the request (it is answered), but
-                    // logged as one, at debug.
-                    error.log("lookup", &shown);
-                    // A negative entry (node id 0) the kernel may cache for
-                    // as long as the core says the absence holds.
-                    let ttl = lifetime.or_forever(inner.ttl);
-                    let mut attr = file_attr(&NEGATIVE);
-                    attr.ino = INodeNo(0);
-                    reply.entry(&ttl, &attr, Generation(0));
-                }
-            },
-        );
+        self.handle_lookup(parent.0, name.as_encoded_bytes(), reply);
     }
 
     // BATCH_FORGET: fuser's default calls this for each node (its
     // `ForgetOne` type is not public, so it cannot be overridden).
     fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
-        let _timed = self.ops.time(FuseOp::Forget);
-        if self.inner.status.forget(ino.0, nlookup) {
-            return;
-        }
-        self.inner.fs.forget(NodeId(ino.0), nlookup);
-        self.trim.forgot();
+        self.handle_forget(ino.0, nlookup);
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
-        let _timed = self.ops.time(FuseOp::Getattr);
-        if let Some((_, attr)) = self.inner.status.get(ino.0) {
-            return reply.attr(&self.inner.ttl, &file_attr(&attr));
-        }
-        self.on_node(
-            "getattr",
-            ino,
-            reply,
-            move |fs, id| fs.getattr(id),
-            move |inner, attr, reply| reply.attr(&inner.ttl(&attr), &file_attr(&attr)),
-        );
+        self.handle_getattr(ino.0, reply);
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        let _timed = self.ops.time(FuseOp::Open);
-        if flags.acc_mode() != OpenAccMode::O_RDONLY {
-            return reply.error(Errno::EROFS);
-        }
-        if self.inner.no_open.load(Ordering::Relaxed) {
-            // The kernel opens this file, and every later one, without us.
-            return reply.error(Errno::ENOSYS);
-        }
-        if let Some((data, _)) = self.inner.status.get(ino.0) {
-            let fh = self.inner.files.insert(data);
-            return reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE);
-        }
-        self.on_node(
-            "open",
-            ino,
-            reply,
-            move |fs, id| fs.open_file(id),
-            Inner::opened_file,
-        );
+        let read_only = flags.acc_mode() == OpenAccMode::O_RDONLY;
+        self.handle_open(ino.0, read_only, reply);
     }
 
     fn read(
@@ -566,20 +615,7 @@ impl Filesystem for FuseFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        let _timed = self.ops.time(FuseOp::Read);
-        if let Some((data, _)) = self.inner.status.get(ino.0) {
-            return reply.data(slice(&data, offset, size));
-        }
-        if let Some(data) = self.inner.files.get(fh.0) {
-            return reply.data(slice(&data, offset, size));
-        }
-        self.on_node(
-            "read",
-            ino,
-            reply,
-            move |fs, id| fs.read(id, offset, size),
-            move |_, data, reply| reply.data(&data),
-        );
+        self.handle_read(ino.0, fh.0, offset, size, reply);
     }
 
     fn release(
@@ -592,9 +628,7 @@ impl Filesystem for FuseFs {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        let _timed = self.ops.time(FuseOp::Release);
-        self.inner.files.remove(fh.0);
-        reply.ok();
+        self.handle_release(fh.0, reply);
     }
 
     fn flush(
@@ -605,28 +639,11 @@ impl Filesystem for FuseFs {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        let _timed = self.ops.time(FuseOp::Flush);
-        // Nothing is ever written, so nothing to flush: ENOSYS tells the
-        // kernel never to send FLUSH again, saving a round trip per close.
-        reply.error(Errno::ENOSYS);
+        self.handle_flush(reply);
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        let _timed = self.ops.time(FuseOp::Opendir);
-        if self.inner.no_opendir.load(Ordering::Relaxed) {
-            // The kernel opens this directory, and every later one, itself.
-            return reply.error(Errno::ENOSYS);
-        }
-        // The listing is taken once per open directory, with attributes, so
-        // offsets stay stable and READDIRPLUS needs no lookups. Its entries
-        // are pinned (once each) until RELEASEDIR.
-        self.on_node(
-            "opendir",
-            ino,
-            reply,
-            move |fs, id| fs.opendir(id),
-            Inner::opened_dir,
-        );
+        self.handle_opendir(ino.0, reply);
     }
 
     fn readdir(
@@ -635,31 +652,9 @@ impl Filesystem for FuseFs {
         ino: INodeNo,
         fh: FileHandle,
         offset: u64,
-        mut reply: ReplyDirectory,
+        reply: ReplyDirectory,
     ) {
-        let _timed = self.ops.time(FuseOp::Readdir);
-        if dir_cache::without_handle(fh) {
-            return self.list_by_id(ino, offset, reply);
-        }
-        let Some(dir) = self.inner.dirs.get(fh.0) else {
-            return reply.error(Errno::EBADF);
-        };
-        // Offsets: 1 is ".", 2 is "..", 3.. are the entries.
-        let dots = [
-            (ino.0, FileType::Directory, "."),
-            (ino.0, FileType::Directory, ".."),
-        ];
-        let all = dots.into_iter().chain(
-            dir.entries
-                .iter()
-                .map(|(name, a)| (a.id.0, file_type(a.kind), name.as_str())),
-        );
-        for (i, (id, kind, name)) in all.enumerate().skip(offset as usize) {
-            if reply.add(INodeNo(id), i as u64 + 1, kind, name) {
-                break;
-            }
-        }
-        reply.ok();
+        self.handle_readdir(ino.0, fh.0, offset, reply);
     }
 
     fn readdirplus(
@@ -668,45 +663,9 @@ impl Filesystem for FuseFs {
         ino: INodeNo,
         fh: FileHandle,
         offset: u64,
-        mut reply: ReplyDirectoryPlus,
+        reply: ReplyDirectoryPlus,
     ) {
-        let _timed = self.ops.time(FuseOp::Readdirplus);
-        if dir_cache::without_handle(fh) {
-            return self.list_plus_by_id(ino, offset, reply);
-        }
-        let Some(dir) = self.inner.dirs.get(fh.0) else {
-            return reply.error(Errno::EBADF);
-        };
-        let dots = [(".", dir.own, false), ("..", dir.own, false)];
-        let all = dots.into_iter().chain(
-            dir.entries
-                .iter()
-                .map(|(name, a)| (name.as_str(), *a, true)),
-        );
-        for (i, (name, attr, counted)) in all.enumerate().skip(offset as usize) {
-            let ttl = self.inner.ttl(&attr);
-            // The kernel takes a lookup reference on every entry it gets
-            // except `.` and `..`: pin before it can FORGET. The open
-            // directory's own pin guarantees the node is still known.
-            if counted && !self.inner.fs.pin(attr.id) {
-                tracing::warn!(id = attr.id.0, name, "listed node unknown; not sent");
-                continue;
-            }
-            if reply.add(
-                INodeNo(attr.id.0),
-                i as u64 + 1,
-                name,
-                &ttl,
-                &file_attr(&attr),
-                Generation(0),
-            ) {
-                if counted {
-                    self.inner.fs.forget(attr.id, 1);
-                }
-                break;
-            }
-        }
-        reply.ok();
+        self.handle_readdirplus(ino.0, fh.0, offset, reply);
     }
 
     fn releasedir(
@@ -717,35 +676,15 @@ impl Filesystem for FuseFs {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        let _timed = self.ops.time(FuseOp::Releasedir);
-        if let Some(dir) = self.inner.dirs.remove(fh.0) {
-            for (_, attr) in &dir.entries {
-                self.inner.fs.forget(attr.id, 1);
-            }
-        }
-        reply.ok();
+        self.handle_releasedir(fh.0, reply);
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        let _timed = self.ops.time(FuseOp::Statfs);
-        reply.statfs(0, 0, 0, 0, 0, 4096, 255, 4096);
+        self.handle_statfs(reply);
     }
 
     fn access(&self, _req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
-        let _timed = self.ops.time(FuseOp::Access);
-        if mask.contains(AccessFlags::W_OK) {
-            return reply.error(Errno::EROFS);
-        }
-        if self.inner.status.contains(ino.0) {
-            return reply.ok();
-        }
-        self.on_node(
-            "access",
-            ino,
-            reply,
-            move |fs, id| fs.getattr(id),
-            move |_, _, reply| reply.ok(),
-        );
+        self.handle_access(ino.0, mask.contains(AccessFlags::W_OK), reply);
     }
 
     fn getxattr(
@@ -756,17 +695,11 @@ impl Filesystem for FuseFs {
         _size: u32,
         reply: ReplyXattr,
     ) {
-        let _timed = self.ops.time(FuseOp::Xattr);
-        reply.error(Errno::ENODATA);
+        self.handle_getxattr(reply);
     }
 
     fn listxattr(&self, _req: &Request, _ino: INodeNo, size: u32, reply: ReplyXattr) {
-        let _timed = self.ops.time(FuseOp::Xattr);
-        if size == 0 {
-            reply.size(0);
-        } else {
-            reply.data(&[]);
-        }
+        self.handle_listxattr(size, reply);
     }
 
     // Everything that would change the filesystem: EROFS.

@@ -10,11 +10,9 @@
 //!   ([`to_errno`](crate::to_errno)), or hands the answer to the handler's
 //!   reply.
 
+use crate::replies::Reply;
 use crate::{FuseFs, Inner};
-use fuser::{
-    Errno, INodeNo, ReplyAttr, ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty,
-    ReplyEntry, ReplyOpen,
-};
+use fuser::INodeNo;
 use gomodfs_core::{Call, Error, NodeId, With};
 use std::fmt::Display;
 
@@ -29,31 +27,6 @@ const WAITING: Call = Call {
     store_only: false,
     pin: true,
 };
-
-/// A FUSE reply that can answer an error.
-pub(crate) trait Reply: Send + 'static {
-    /// Answers `errno`.
-    fn fail(self, errno: Errno);
-}
-
-macro_rules! replies {
-    ($($t:ty),*) => {$(
-        impl Reply for $t {
-            fn fail(self, errno: Errno) {
-                self.error(errno);
-            }
-        }
-    )*};
-}
-replies!(
-    ReplyEntry,
-    ReplyAttr,
-    ReplyOpen,
-    ReplyData,
-    ReplyEmpty,
-    ReplyDirectory,
-    ReplyDirectoryPlus
-);
 
 /// A name in a directory, as a log field: `parent/name`.
 #[derive(Clone)]

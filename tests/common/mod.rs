@@ -52,14 +52,18 @@ pub struct Mounted {
 
 impl Mounted {
     pub fn new(store: &Path, proxy_url: Option<&str>) -> Mounted {
+        Mounted::with_options(store, proxy_url, &MountOptions::default())
+    }
+
+    /// Like [`Mounted::new`], with mount settings `options`.
+    pub fn with_options(store: &Path, proxy_url: Option<&str>, options: &MountOptions) -> Mounted {
         require_fuse();
         let fs = modfs(store, proxy_url);
         let dir = tempfile::Builder::new()
             .prefix("gomodfs-mnt-")
             .tempdir()
             .expect("mount dir");
-        let mount = gomodfs::fuse::mount(fs.clone(), dir.path(), &MountOptions::default())
-            .expect("mount gomodfs");
+        let mount = gomodfs::fuse::mount(fs.clone(), dir.path(), options).expect("mount gomodfs");
         Mounted {
             fs,
             mount: Some(mount),

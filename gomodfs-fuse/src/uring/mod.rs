@@ -1,0 +1,162 @@
+//! FUSE over io_uring (Linux 6.14+): requests come from per-CPU ring
+//! queues instead of `read(2)` on `/dev/fuse`, and a reply is committed
+//! in the same system call that fetches the next request.
+//!
+//! Why: a request over `/dev/fuse` wakes a server thread that sleeps in
+//! `read(2)` on some CPU; on a VM whose idle CPUs are halted that wake-up
+//! dominates a round trip (48-51 us here), while a queue served on the
+//! requesting CPU answers in about 5 us (`bench/uring_probe.sh`). go reads
+//! thousands of small files one after another, so that is most of a fresh
+//! mount's cost (docs/BENCHMARKS.md, "FUSE over io_uring").
+//!
+//! How: fuser mounts and answers INIT (where [`crate::FuseFs`] asks for
+//! FUSE_OVER_IO_URING); then one thread per possible CPU registers a queue
+//! of entries and serves it, pinned to its CPU. Until every queue is
+//! registered, and for FORGET and INTERRUPT always, the kernel keeps
+//! sending over `/dev/fuse`, which fuser's session still serves. Requests
+//! are decoded here (`dispatch`) and answered by the same handlers
+//! (`handlers`) through a reply that writes into the ring entry (`reply`).
+
+mod abi;
+mod dispatch;
+mod queue;
+mod reply;
+
+use crate::FuseFs;
+use queue::Queue;
+use std::io;
+use std::os::fd::BorrowedFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The kernel's switch for FUSE over io_uring (off by default).
+pub(crate) const KERNEL_SWITCH: &str = "/sys/module/fuse/parameters/enable_uring";
+
+/// The most `max_write` a mount served over io_uring announces: every
+/// entry's payload must hold the largest WRITE (there are none: the mount
+/// is read-only) and the largest READ.
+pub(crate) const MAX_WRITE: u32 = queue::PAYLOAD_LEN as u32;
+
+/// Turns the kernel's switch on if it is off (needs root). Answers why
+/// not when it stays off.
+pub(crate) fn enable_in_kernel() -> Result<(), String> {
+    match std::fs::read_to_string(KERNEL_SWITCH) {
+        Ok(v) if v.trim() == "Y" => Ok(()),
+        Ok(_) => match std::fs::write(KERNEL_SWITCH, "Y") {
+            Ok(()) => {
+                tracing::info!(switch = KERNEL_SWITCH, "turned FUSE over io_uring on");
+                Ok(())
+            }
+            Err(e) => Err(format!(
+                "{KERNEL_SWITCH} is off and cannot be turned on ({e}); as root: echo Y > {KERNEL_SWITCH}"
+            )),
+        },
+        Err(e) => Err(format!(
+            "this kernel has no FUSE over io_uring ({KERNEL_SWITCH}: {e}; it needs Linux 6.14 or later)"
+        )),
+    }
+}
+
+/// The queue threads of a mount served over io_uring.
+pub(crate) struct Rings {
+    threads: Vec<JoinHandle<()>>,
+    served: Arc<AtomicU64>,
+}
+
+impl Rings {
+    /// Requests answered over the rings so far.
+    pub(crate) fn served(&self) -> u64 {
+        self.served.load(Ordering::Relaxed)
+    }
+
+    /// Waits up to `timeout` for the queue threads, which end when the
+    /// connection does: at once after an unmount, or when the last user of
+    /// a lazily detached mount lets go (then they are left to end alone).
+    pub(crate) fn join(self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.threads.iter().any(|t| !t.is_finished()) {
+            if Instant::now() >= deadline {
+                tracing::warn!(
+                    "io_uring queues still serve the detached mount (a process still uses it); \
+                     not waiting for them"
+                );
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// The kernel's queues: one per possible CPU (`nr_cpu_ids`), each of which
+/// must be registered before the kernel uses the rings.
+fn queue_count() -> usize {
+    let possible = std::fs::read_to_string("/sys/devices/system/cpu/possible").ok();
+    possible
+        .as_deref()
+        .and_then(last_cpu)
+        .map(|last| last + 1)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// The highest CPU of a kernel CPU list (`0-3,8-11`).
+fn last_cpu(list: &str) -> Option<usize> {
+    list.trim()
+        .split(',')
+        .filter_map(|range| range.rsplit('-').next())
+        .filter_map(|n| n.trim().parse().ok())
+        .max()
+}
+
+/// Entries per queue: a request at a time per CPU is the common case;
+/// a few more let a queue take requests while some wait for downloads.
+/// Fewer on machines with many CPUs (each entry holds a 1 MiB payload).
+fn depth(queues: usize) -> usize {
+    if queues <= 16 { 4 } else { 2 }
+}
+
+/// Starts serving the connection `dev` (the session's `/dev/fuse`, INIT
+/// answered with FUSE_OVER_IO_URING) over io_uring queues with `fs`.
+pub(crate) fn start(dev: BorrowedFd<'_>, fs: &FuseFs) -> io::Result<Rings> {
+    let dev = Arc::new(dev.try_clone_to_owned()?);
+    let queues = queue_count();
+    let served = Arc::new(AtomicU64::new(0));
+    let mut threads = Vec::with_capacity(queues);
+    for qid in 0..queues {
+        let qid = u16::try_from(qid).map_err(|_| io::Error::other("too many CPUs"))?;
+        let queue = Arc::new(Queue::new(qid, depth(queues), dev.clone())?);
+        let fs = fs.share();
+        let served = served.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("gomodfs-uring-{qid}"))
+            .spawn(move || {
+                let result = queue::serve(&queue, |queue, slot| {
+                    served.fetch_add(1, Ordering::Relaxed);
+                    dispatch::dispatch(&fs, queue, slot);
+                });
+                if let Err(e) = result {
+                    tracing::error!(qid, error = %e, "io_uring queue stopped; its CPU's requests go unanswered until unmount");
+                }
+            })?;
+        threads.push(thread);
+    }
+    tracing::info!(queues, "serving FUSE over io_uring");
+    Ok(Rings { threads, served })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_possible_cpu_is_read_from_the_kernels_list() {
+        assert_eq!(last_cpu("0-1\n"), Some(1));
+        assert_eq!(last_cpu("0"), Some(0));
+        assert_eq!(last_cpu("0-3,8-11"), Some(11));
+        assert_eq!(last_cpu(""), None);
+    }
+}

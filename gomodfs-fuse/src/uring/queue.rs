@@ -1,0 +1,268 @@
+//! One queue of FUSE over io_uring: a few ring entries (a header and a
+//! payload buffer each) registered with the kernel, and the thread that
+//! waits for their requests, answers them and hands them back.
+//!
+//! An entry's buffers belong to one party at a time: to the kernel from
+//! its REGISTER or COMMIT_AND_FETCH until the completion that says a
+//! request is in it, then to that request's one [`RingReply`]
+//! (`reply.rs`) until the reply is committed. That hand-over is what makes
+//! the unsafe accesses below sound.
+#![allow(unsafe_code)]
+
+use super::abi::{self, CMD_COMMIT_AND_FETCH, CMD_REGISTER, HEADER_LEN};
+use io_uring::{IoUring, cqueue, opcode, squeue, types};
+use parking_lot::Mutex;
+use std::cell::{Cell, UnsafeCell};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Arc;
+
+/// The largest reply body and request payload: the kernel refuses
+/// entries smaller than its largest READ (`max_pages`, 256 pages) or
+/// WRITE (`max_write`, set to this at INIT).
+pub(crate) const PAYLOAD_LEN: usize = 1 << 20;
+
+/// `user_data` of the wake-up read (the entries' are their indexes).
+const WAKE: u64 = u64::MAX;
+
+// The 128-byte SQE whose `len` (offset 24) `fuse_cmd` sets.
+const _: () = assert!(std::mem::size_of::<squeue::Entry128>() == 128);
+
+thread_local! {
+    /// The queue whose ring this thread serves (its address), if any: a
+    /// reply made on that thread needs no wake-up.
+    static SERVING: Cell<usize> = const { Cell::new(0) };
+}
+
+/// One ring entry's buffers and the iovecs that describe them.
+struct Slot {
+    header: UnsafeCell<Box<[u8]>>,
+    payload: UnsafeCell<Box<[u8]>>,
+    iov: Box<[libc::iovec; 2]>,
+}
+
+impl Slot {
+    fn new() -> Slot {
+        let header = UnsafeCell::new(vec![0u8; HEADER_LEN].into_boxed_slice());
+        let payload = UnsafeCell::new(vec![0u8; PAYLOAD_LEN].into_boxed_slice());
+        // SAFETY: nothing else refers to the new buffers; the pointers
+        // stay valid because boxed slices never move their contents.
+        let (h, p) = unsafe { ((*header.get()).as_mut_ptr(), (*payload.get()).as_mut_ptr()) };
+        let iov = Box::new([
+            libc::iovec {
+                iov_base: h.cast(),
+                iov_len: HEADER_LEN,
+            },
+            libc::iovec {
+                iov_base: p.cast(),
+                iov_len: PAYLOAD_LEN,
+            },
+        ]);
+        Slot {
+            header,
+            payload,
+            iov,
+        }
+    }
+}
+
+/// A queue: its entries, the `/dev/fuse` descriptor the commands go to,
+/// and the answers waiting to be committed.
+pub(crate) struct Queue {
+    qid: u16,
+    dev: Arc<OwnedFd>,
+    slots: Box<[Slot]>,
+    /// Answered entries (index, commit id) the ring thread has yet to hand
+    /// back.
+    commits: Mutex<Vec<(usize, u64)>>,
+    /// Wakes the ring thread for answers made on other threads.
+    wake: OwnedFd,
+    /// The wake-up read's buffer; the ring's, whenever a read is armed.
+    wake_buf: UnsafeCell<[u8; 8]>,
+}
+
+// SAFETY: the raw pointers (iovecs) and cells are only used under the
+// ownership hand-over described at the top of this module; the rest is
+// Send and Sync.
+unsafe impl Send for Queue {}
+// SAFETY: as above.
+unsafe impl Sync for Queue {}
+
+impl Queue {
+    /// Queue `qid` with `depth` entries, commanding through `dev`.
+    pub(crate) fn new(qid: u16, depth: usize, dev: Arc<OwnedFd>) -> io::Result<Queue> {
+        // SAFETY: a plain syscall; the descriptor is owned below.
+        let wake = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+        if wake < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a new descriptor nobody else owns.
+        let wake = unsafe { OwnedFd::from_raw_fd(wake) };
+        Ok(Queue {
+            qid,
+            dev,
+            slots: (0..depth).map(|_| Slot::new()).collect(),
+            commits: Mutex::new(Vec::with_capacity(depth)),
+            wake,
+            wake_buf: UnsafeCell::new([0; 8]),
+        })
+    }
+
+    /// The request in entry `slot`: header and payload.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns the entry (see the module's doc) and holds no other
+    /// reference to its buffers.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn buffers(&self, slot: usize) -> (&mut [u8], &mut [u8]) {
+        let s = &self.slots[slot];
+        // SAFETY: the caller's promise.
+        unsafe { (&mut *s.header.get(), &mut *s.payload.get()) }
+    }
+
+    /// Hands entry `slot`, answered, back to the ring thread to commit.
+    pub(crate) fn commit(&self, slot: usize, commit_id: u64) {
+        self.commits.lock().push((slot, commit_id));
+        if SERVING.with(Cell::get) != self as *const Queue as usize {
+            let one = 1u64.to_ne_bytes();
+            // SAFETY: an 8-byte write to our eventfd.
+            let n = unsafe { libc::write(self.wake.as_raw_fd(), one.as_ptr().cast(), 8) };
+            if n != 8 {
+                tracing::warn!(qid = self.qid, error = %io::Error::last_os_error(), "waking an io_uring queue failed");
+            }
+        }
+    }
+
+    /// The command for entry `slot`: `fuse_uring_cmd_req` in the SQE's
+    /// command area and the entry's two iovecs (the kernel wants `len` 2,
+    /// which the io-uring crate does not set for this opcode).
+    fn command(&self, op: u32, slot: usize, commit_id: u64) -> squeue::Entry128 {
+        let mut cmd = [0u8; 80];
+        cmd[8..16].copy_from_slice(&commit_id.to_le_bytes());
+        cmd[16..18].copy_from_slice(&self.qid.to_le_bytes());
+        let sqe = opcode::UringCmd80::new(types::Fd(self.dev.as_raw_fd()), op)
+            .cmd(cmd)
+            .addr(Some(self.slots[slot].iov.as_ptr() as u64))
+            .build()
+            .user_data(slot as u64);
+        // SAFETY: Entry128 is the plain 128-byte SQE (asserted above);
+        // offset 24 is its `len`.
+        let mut raw: [u8; 128] = unsafe { std::mem::transmute(sqe) };
+        raw[24..28].copy_from_slice(&2u32.to_le_bytes());
+        // SAFETY: as above.
+        unsafe { std::mem::transmute::<[u8; 128], squeue::Entry128>(raw) }
+    }
+
+    /// The read that wakes the ring thread when another thread answers.
+    fn wake_read(&self) -> squeue::Entry128 {
+        opcode::Read::new(
+            types::Fd(self.wake.as_raw_fd()),
+            self.wake_buf.get().cast(),
+            8,
+        )
+        .build()
+        .user_data(WAKE)
+        .into()
+    }
+}
+
+/// Pushes `sqe`, submitting first if the ring is full.
+fn push(
+    ring: &mut IoUring<squeue::Entry128, cqueue::Entry>,
+    sqe: &squeue::Entry128,
+) -> io::Result<()> {
+    loop {
+        // SAFETY: every buffer an SQE points to (entry buffers, iovecs,
+        // the wake buffer) lives in the queue, which outlives the ring.
+        if unsafe { ring.submission().push(sqe) }.is_ok() {
+            return Ok(());
+        }
+        ring.submit()?;
+    }
+}
+
+/// Whether a failed entry completion means the connection is gone.
+fn connection_ended(res: i32) -> bool {
+    [libc::ENOTCONN, libc::ENODEV, libc::ECANCELED].contains(&-res)
+}
+
+/// Serves `queue` until the connection ends: registers its entries, then
+/// hands each request to `dispatch` (which answers it through a reply
+/// that calls [`Queue::commit`]) and commits the answers.
+pub(crate) fn serve(
+    queue: &Arc<Queue>,
+    mut dispatch: impl FnMut(&Arc<Queue>, usize),
+) -> io::Result<()> {
+    pin_to_cpu(queue.qid);
+    SERVING.with(|s| s.set(Arc::as_ptr(queue) as usize));
+    let depth = queue.slots.len();
+    let mut ring: IoUring<squeue::Entry128, cqueue::Entry> =
+        IoUring::builder().build((depth as u32 + 1).next_power_of_two().max(8))?;
+    for slot in 0..depth {
+        push(&mut ring, &queue.command(CMD_REGISTER, slot, 0))?;
+    }
+    push(&mut ring, &queue.wake_read())?;
+    let mut live = depth;
+    let mut done = Vec::with_capacity(depth + 1);
+    while live > 0 {
+        match ring.submit_and_wait(1) {
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+        done.extend(ring.completion().map(|c| (c.user_data(), c.result())));
+        for (data, res) in done.drain(..) {
+            if data == WAKE {
+                if res < 0 && -res != libc::EINTR {
+                    tracing::warn!(qid = queue.qid, error = %io::Error::from_raw_os_error(-res), "io_uring wake-up read failed");
+                }
+                push(&mut ring, &queue.wake_read())?;
+                continue;
+            }
+            if res < 0 {
+                live -= 1;
+                let e = io::Error::from_raw_os_error(-res);
+                if connection_ended(res) {
+                    tracing::debug!(qid = queue.qid, error = %e, "io_uring entry ended");
+                } else {
+                    tracing::warn!(qid = queue.qid, error = %e, "io_uring entry failed; the queue goes on with fewer");
+                }
+                continue;
+            }
+            dispatch(queue, data as usize);
+        }
+        let answered = std::mem::take(&mut *queue.commits.lock());
+        for (slot, commit_id) in answered {
+            push(
+                &mut ring,
+                &queue.command(CMD_COMMIT_AND_FETCH, slot, commit_id),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs this thread on CPU `cpu`, whose requests its queue gets (best
+/// effort: an offline CPU's queue runs anywhere).
+fn pin_to_cpu(cpu: u16) {
+    // SAFETY: a zeroed cpu_set_t with one bit set, for this thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if usize::from(cpu) < 8 * std::mem::size_of::<libc::cpu_set_t>() {
+            libc::CPU_SET(usize::from(cpu), &mut set);
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+        }
+    }
+}
+
+/// The reply's out-header and payload size, written into an entry's
+/// header.
+pub(crate) fn finish_header(header: &mut [u8], error: i32, unique: u64, body: usize) {
+    header[..abi::OUT_HEADER_LEN].copy_from_slice(&abi::out_header(
+        abi::OUT_HEADER_LEN + body,
+        error,
+        unique,
+    ));
+    header[abi::PAYLOAD_SZ..abi::PAYLOAD_SZ + 4].copy_from_slice(&(body as u32).to_le_bytes());
+}

@@ -1,0 +1,223 @@
+//! The reply to a request that came over io_uring: the answer is written
+//! into the request's own ring entry (out-header in its header, body in its
+//! payload), which is then handed back to the kernel by the queue's
+//! thread. Implements every reply trait (`replies`), so the handlers
+//! answer it as they answer fuser's replies.
+#![allow(unsafe_code)]
+
+use super::abi::{self, Statfs};
+use super::queue::{PAYLOAD_LEN, Queue, finish_header};
+use crate::replies::{
+    AttrReply, DataReply, DirPlusReply, DirReply, EmptyReply, EntryReply, OpenReply, Reply,
+    StatfsReply, XattrReply,
+};
+use fuser::{Errno, FileAttr, FileHandle, FileType, FopenFlags, Generation, INodeNo};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The one reply to the request in entry `slot` of `queue`. Dropped
+/// unanswered (a handler that panicked), it answers EIO, so the entry goes
+/// back to the kernel either way.
+pub(crate) struct RingReply {
+    queue: Arc<Queue>,
+    slot: usize,
+    unique: u64,
+    commit_id: u64,
+    /// The most body bytes the request takes (a READ's or READDIR's size).
+    limit: usize,
+    /// Body bytes written so far (directory replies fill in steps).
+    used: usize,
+    answered: bool,
+}
+
+impl RingReply {
+    /// The reply to the request in `slot`, whose body may take `limit`
+    /// bytes. The caller owns the entry and hands it to the reply.
+    pub(crate) fn new(
+        queue: Arc<Queue>,
+        slot: usize,
+        unique: u64,
+        commit_id: u64,
+        limit: usize,
+    ) -> RingReply {
+        RingReply {
+            queue,
+            slot,
+            unique,
+            commit_id,
+            limit: limit.min(PAYLOAD_LEN),
+            used: 0,
+            answered: false,
+        }
+    }
+
+    /// The entry's header and the body's part of its payload.
+    fn buffers(&mut self) -> (&mut [u8], &mut [u8]) {
+        // SAFETY: the reply owns its entry until `send` commits it, and
+        // `&mut self` makes this the only reference to its buffers.
+        let (header, payload) = unsafe { self.queue.buffers(self.slot) };
+        (header, &mut payload[..self.limit])
+    }
+
+    /// Answers with `error` (0 or a negative errno) and the first `body`
+    /// bytes of the payload, and hands the entry back.
+    fn send(mut self, error: i32, body: usize) {
+        let unique = self.unique;
+        let (header, _) = self.buffers();
+        finish_header(header, error, unique, body);
+        self.answered = true;
+        self.queue.commit(self.slot, self.commit_id);
+    }
+
+    /// Answers with `body`, written by `write` into the payload; a body
+    /// larger than the request takes is an EIO.
+    fn send_with(mut self, len: usize, write: impl FnOnce(&mut [u8])) {
+        let (_, payload) = self.buffers();
+        match payload.get_mut(..len) {
+            Some(body) => {
+                write(body);
+                self.send(0, len);
+            }
+            None => {
+                tracing::warn!(len, limit = self.limit, "io_uring reply larger than asked");
+                self.send(-libc::EIO, 0);
+            }
+        }
+    }
+}
+
+impl Drop for RingReply {
+    fn drop(&mut self) {
+        if !self.answered {
+            let unique = self.unique;
+            let (header, _) = self.buffers();
+            finish_header(header, -libc::EIO, unique, 0);
+            self.answered = true;
+            self.queue.commit(self.slot, self.commit_id);
+        }
+    }
+}
+
+impl Reply for RingReply {
+    fn fail(self, errno: Errno) {
+        self.send(-errno.code(), 0);
+    }
+}
+
+impl EntryReply for RingReply {
+    fn entry(self, ttl: &Duration, attr: &FileAttr, generation: Generation) {
+        self.send_with(abi::ENTRY_OUT_LEN, |out| {
+            abi::put_entry(out, ttl, attr, generation.0)
+        });
+    }
+}
+
+impl AttrReply for RingReply {
+    fn attr(self, ttl: &Duration, attr: &FileAttr) {
+        self.send_with(abi::ATTR_OUT_LEN, |out| abi::put_attr_out(out, ttl, attr));
+    }
+}
+
+impl OpenReply for RingReply {
+    fn opened(self, fh: FileHandle, flags: FopenFlags) {
+        self.send_with(abi::OPEN_OUT_LEN, |out| {
+            abi::put_open(out, fh.0, flags.bits())
+        });
+    }
+}
+
+impl DataReply for RingReply {
+    fn data(self, data: &[u8]) {
+        // A READ never gets more than it asked for.
+        let data = &data[..data.len().min(self.limit)];
+        self.send_with(data.len(), |out| out.copy_from_slice(data));
+    }
+}
+
+impl EmptyReply for RingReply {
+    fn ok(self) {
+        self.send(0, 0);
+    }
+}
+
+impl DirReply for RingReply {
+    fn add(&mut self, ino: INodeNo, offset: u64, kind: FileType, name: &str) -> bool {
+        let used = self.used;
+        let (_, payload) = self.buffers();
+        match abi::put_dirent(&mut payload[used..], ino.0, offset, kind, name) {
+            Some(len) => {
+                self.used += len;
+                false
+            }
+            None => true,
+        }
+    }
+    fn ok(self) {
+        let used = self.used;
+        self.send(0, used);
+    }
+}
+
+impl DirPlusReply for RingReply {
+    fn add(
+        &mut self,
+        _ino: INodeNo,
+        offset: u64,
+        name: &str,
+        ttl: &Duration,
+        attr: &FileAttr,
+        generation: Generation,
+    ) -> bool {
+        let used = self.used;
+        let (_, payload) = self.buffers();
+        match abi::put_direntplus(&mut payload[used..], offset, name, ttl, attr, generation.0) {
+            Some(len) => {
+                self.used += len;
+                false
+            }
+            None => true,
+        }
+    }
+    fn ok(self) {
+        let used = self.used;
+        self.send(0, used);
+    }
+}
+
+impl StatfsReply for RingReply {
+    fn statfs(
+        self,
+        blocks: u64,
+        bfree: u64,
+        bavail: u64,
+        files: u64,
+        ffree: u64,
+        bsize: u32,
+        namelen: u32,
+        frsize: u32,
+    ) {
+        let s = Statfs {
+            blocks,
+            bfree,
+            bavail,
+            files,
+            ffree,
+            bsize,
+            namelen,
+            frsize,
+        };
+        self.send_with(abi::STATFS_OUT_LEN, |out| abi::put_statfs(out, &s));
+    }
+}
+
+impl XattrReply for RingReply {
+    fn size(self, size: u32) {
+        self.send_with(abi::GETXATTR_OUT_LEN, |out| {
+            out[..4].copy_from_slice(&size.to_le_bytes());
+            out[4..8].fill(0);
+        });
+    }
+    fn data(self, data: &[u8]) {
+        self.send_with(data.len(), |out| out.copy_from_slice(data));
+    }
+}
