@@ -187,6 +187,10 @@ enum Command {
     /// it (and GOPROXY=off unless GOPROXY is set), unmount, and exit with the
     /// command's status.
     Exec {
+        /// Serve the mount over FUSE over io_uring, as `mount
+        /// --fuse-io-uring` does.
+        #[arg(long, env = "GOMODFS_FUSE_IO_URING")]
+        fuse_io_uring: bool,
         #[command(flatten)]
         common: Common,
         #[command(flatten)]
@@ -276,10 +280,19 @@ fn main() -> ExitCode {
         Command::Exec {
             command,
             build_cache,
+            fuse_io_uring,
             ..
-        } => build_cache
-            .setup(settings.store.as_deref(), &remote_words(&common))
-            .and_then(|cache| run_exec(&settings, &command, cache, common.debug_addr, flush)),
+        } => {
+            let flags = MountFlags {
+                allow_other: false,
+                io_uring: fuse_io_uring,
+            };
+            build_cache
+                .setup(settings.store.as_deref(), &remote_words(&common))
+                .and_then(|cache| {
+                    run_exec(&settings, &command, cache, flags, common.debug_addr, flush)
+                })
+        }
         Command::Serve { frontends, .. } => {
             serve::run(&settings, &frontends, common.debug_addr, flush).map(|()| ExitCode::SUCCESS)
         }
@@ -478,6 +491,7 @@ fn run_exec(
     settings: &Settings,
     command: &[String],
     build_cache: Option<cacheprog_cmd::ExecCache>,
+    flags: MountFlags,
     debug_addr: Option<std::net::SocketAddr>,
     flush: std::time::Duration,
 ) -> Result<ExitCode, Error> {
@@ -496,7 +510,11 @@ fn run_exec(
         None => gomodfs::default_store_dir()?,
     };
     let (mount, dir) = exec_mount::mount_on_slot(&store, |dir| {
-        Ok(gomodfs::fuse::mount(fs.clone(), dir, &Default::default())?)
+        let options = gomodfs::fuse::MountOptions {
+            io_uring: flags.io_uring,
+            ..Default::default()
+        };
+        Ok(gomodfs::fuse::mount(fs.clone(), dir, &options)?)
     })?;
     let gocacheprog = build_cache.as_ref().map(|c| c.gocacheprog.as_str());
     let status = run_with_gomodcache(&fs, program, args, dir.dir(), gocacheprog);
@@ -522,6 +540,7 @@ fn run_exec(
     settings: &Settings,
     command: &[String],
     build_cache: Option<cacheprog_cmd::ExecCache>,
+    _flags: MountFlags,
     debug_addr: Option<std::net::SocketAddr>,
     _flush: std::time::Duration,
 ) -> Result<ExitCode, Error> {
@@ -676,6 +695,7 @@ fn run_exec(
     _: &Settings,
     _: &[String],
     _: Option<cacheprog_cmd::ExecCache>,
+    _: MountFlags,
     _: Option<std::net::SocketAddr>,
     _: std::time::Duration,
 ) -> Result<ExitCode, Error> {

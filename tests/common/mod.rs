@@ -51,8 +51,15 @@ pub struct Mounted {
 }
 
 impl Mounted {
+    /// A mount of the store at `store` (fetching from `proxy_url`), over
+    /// `/dev/fuse`, or over io_uring when `GOMODFS_TEST_FUSE_IO_URING` is
+    /// set (to run every FUSE suite over that transport).
     pub fn new(store: &Path, proxy_url: Option<&str>) -> Mounted {
-        Mounted::with_options(store, proxy_url, &MountOptions::default())
+        let options = MountOptions {
+            io_uring: std::env::var_os("GOMODFS_TEST_FUSE_IO_URING").is_some(),
+            ..MountOptions::default()
+        };
+        Mounted::with_options(store, proxy_url, &options)
     }
 
     /// Like [`Mounted::new`], with mount settings `options`.
