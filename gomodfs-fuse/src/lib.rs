@@ -91,7 +91,7 @@ const NEGATIVE: Attr = Attr {
 /// A hint for the mount errors users can fix themselves.
 fn mount_hint(e: &io::Error) -> String {
     match e.raw_os_error() {
-        Some(libc::ENOTCONN) => {
+        Some(libc::ENOTCONN | libc::ECONNABORTED) => {
             " (a previous gomodfs died here: run `fusermount3 -u` on it first)".into()
         }
         Some(libc::ENOENT) => " (does the directory exist, and is fusermount3 installed?)".into(),
@@ -350,6 +350,7 @@ pub struct FuseFs {
     cache_dirs: bool,
     /// Ask the kernel for FUSE over io_uring at INIT (see `uring`): only
     /// for sessions that then serve its queues.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     io_uring: bool,
 }
 
@@ -370,6 +371,7 @@ struct Inner {
     /// Drops what the kernel cached; set once the session is mounted.
     notifier: OnceLock<fuser::Notifier>,
     /// The kernel granted FUSE over io_uring at INIT.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     io_uring_granted: AtomicBool,
     /// Directory → the offset past its last entry, for listings sent whole
     /// by a READDIR(PLUS) without a handle (see `dir_cache`).

@@ -55,16 +55,24 @@ pub fn clear_stale_mount(dir: &Path) -> Result<bool, FuseError> {
     Ok(true)
 }
 
-/// Whether `dir` answers "Transport endpoint is not connected". The
-/// kernel may answer a `stat` of a dead mount's root from its cache, so
-/// the directory is opened too (that always asks the file system).
+/// Whether `dir` answers "Transport endpoint is not connected", or, for a
+/// mount that was served over io_uring, "Software caused connection
+/// abort". The kernel may answer a `stat` of a dead mount's root from its
+/// cache, so the directory is opened too (that always asks the file
+/// system).
 fn is_dead(dir: &Path) -> bool {
-    let enotconn = |e: &io::Error| e.raw_os_error() == Some(libc::ENOTCONN);
+    let enotconn = is_dead_mount_error;
     match std::fs::metadata(dir) {
         Err(e) => enotconn(&e),
         Ok(meta) if meta.is_dir() => std::fs::read_dir(dir).is_err_and(|e| enotconn(&e)),
         Ok(_) => false,
     }
+}
+
+/// Whether `e` is what a dead FUSE mount answers: ENOTCONN, or
+/// ECONNABORTED where its server served it over io_uring.
+pub(crate) fn is_dead_mount_error(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOTCONN | libc::ECONNABORTED))
 }
 
 /// The file system type and source of the last mount at `dir` in a
