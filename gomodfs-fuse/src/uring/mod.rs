@@ -140,6 +140,9 @@ pub(crate) fn start(dev: BorrowedFd<'_>, fs: &FuseFs) -> io::Result<Rings> {
                 });
                 if let Err(e) = result {
                     tracing::error!(qid, error = %e, "io_uring queue stopped; its CPU's requests go unanswered until unmount");
+                    // The kernel may still hold entries and write into
+                    // their buffers: they must outlive this thread.
+                    std::mem::forget(queue);
                 }
             })?;
         threads.push(thread);

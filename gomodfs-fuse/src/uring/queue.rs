@@ -34,27 +34,26 @@ thread_local! {
     static SERVING: Cell<usize> = const { Cell::new(0) };
 }
 
-/// One ring entry's buffers and the iovecs that describe them.
+/// One ring entry's buffers and the iovecs that describe them. The
+/// buffers are raw allocations, reached only through raw pointers, since
+/// the kernel writes them while Rust holds no reference.
 struct Slot {
-    header: UnsafeCell<Box<[u8]>>,
-    payload: UnsafeCell<Box<[u8]>>,
+    header: *mut u8,
+    payload: *mut u8,
     iov: Box<[libc::iovec; 2]>,
 }
 
 impl Slot {
     fn new() -> Slot {
-        let header = UnsafeCell::new(vec![0u8; HEADER_LEN].into_boxed_slice());
-        let payload = UnsafeCell::new(vec![0u8; PAYLOAD_LEN].into_boxed_slice());
-        // SAFETY: nothing else refers to the new buffers; the pointers
-        // stay valid because boxed slices never move their contents.
-        let (h, p) = unsafe { ((*header.get()).as_mut_ptr(), (*payload.get()).as_mut_ptr()) };
+        let header = Box::into_raw(vec![0u8; HEADER_LEN].into_boxed_slice()).cast::<u8>();
+        let payload = Box::into_raw(vec![0u8; PAYLOAD_LEN].into_boxed_slice()).cast::<u8>();
         let iov = Box::new([
             libc::iovec {
-                iov_base: h.cast(),
+                iov_base: header.cast(),
                 iov_len: HEADER_LEN,
             },
             libc::iovec {
-                iov_base: p.cast(),
+                iov_base: payload.cast(),
                 iov_len: PAYLOAD_LEN,
             },
         ]);
@@ -62,6 +61,24 @@ impl Slot {
             header,
             payload,
             iov,
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        // SAFETY: the allocations `new` made, of these lengths, freed once;
+        // a queue (and so its slots) is dropped only when the kernel holds
+        // none of its entries (see `serve` and `uring::start`).
+        unsafe {
+            drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(
+                self.header,
+                HEADER_LEN,
+            )));
+            drop(Box::from_raw(std::ptr::slice_from_raw_parts_mut(
+                self.payload,
+                PAYLOAD_LEN,
+            )));
         }
     }
 }
@@ -117,8 +134,14 @@ impl Queue {
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn buffers(&self, slot: usize) -> (&mut [u8], &mut [u8]) {
         let s = &self.slots[slot];
-        // SAFETY: the caller's promise.
-        unsafe { (&mut *s.header.get(), &mut *s.payload.get()) }
+        // SAFETY: live allocations of these lengths (see `Slot`), and the
+        // caller's promise that nobody else uses them now.
+        unsafe {
+            (
+                std::slice::from_raw_parts_mut(s.header, HEADER_LEN),
+                std::slice::from_raw_parts_mut(s.payload, PAYLOAD_LEN),
+            )
+        }
     }
 
     /// Hands entry `slot`, answered, back to the ring thread to commit.
