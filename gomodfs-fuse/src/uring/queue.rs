@@ -157,6 +157,12 @@ impl Queue {
         }
     }
 
+    /// The answered entries not yet handed back (tests).
+    #[cfg(test)]
+    pub(crate) fn commits_for_test(&self) -> parking_lot::MutexGuard<'_, Vec<(usize, u64)>> {
+        self.commits.lock()
+    }
+
     /// The command for entry `slot`: `fuse_uring_cmd_req` in the SQE's
     /// command area and the entry's two iovecs (the kernel wants `len` 2,
     /// which the io-uring crate does not set for this opcode).

@@ -221,3 +221,89 @@ impl XattrReply for RingReply {
         self.send_with(data.len(), |out| out.copy_from_slice(data));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::uring::abi::{OUT_HEADER_LEN, PAYLOAD_SZ, u32_at, u64_at};
+    use std::os::fd::OwnedFd;
+
+    /// A queue of two entries over a descriptor that is never used (these
+    /// replies are committed, not submitted).
+    fn queue() -> Arc<Queue> {
+        let dev: OwnedFd = std::fs::File::open("/dev/null")
+            .map(OwnedFd::from)
+            .unwrap_or_else(|e| panic!("/dev/null: {e}"));
+        Arc::new(Queue::new(0, 2, Arc::new(dev)).unwrap_or_else(|e| panic!("queue: {e}")))
+    }
+
+    /// The answered out-header (length, error, unique) and payload size of
+    /// entry `slot`.
+    fn answer(queue: &Queue, slot: usize) -> (u32, i32, u64, u32) {
+        // SAFETY: the test owns the entries; no reply is alive.
+        let (header, _) = unsafe { queue.buffers(slot) };
+        (
+            u32_at(header, 0),
+            u32_at(header, 4) as i32,
+            u64_at(header, 8),
+            u32_at(header, PAYLOAD_SZ),
+        )
+    }
+
+    #[test]
+    fn a_reply_dropped_unanswered_answers_eio_and_hands_its_entry_back() {
+        let q = queue();
+        drop(RingReply::new(q.clone(), 1, 77, 5, usize::MAX));
+        assert_eq!(answer(&q, 1), (OUT_HEADER_LEN as u32, -libc::EIO, 77, 0));
+        assert_eq!(*q.commits_for_test(), vec![(1, 5)]);
+    }
+
+    #[test]
+    fn a_read_gets_no_more_than_it_asked_for() {
+        let q = queue();
+        DataReply::data(RingReply::new(q.clone(), 0, 9, 3, 4), b"abcdefgh");
+        assert_eq!(answer(&q, 0), (OUT_HEADER_LEN as u32 + 4, 0, 9, 4));
+        // SAFETY: as above.
+        let (_, payload) = unsafe { q.buffers(0) };
+        assert_eq!(&payload[..4], b"abcd");
+    }
+
+    #[test]
+    fn a_listing_stops_at_the_size_asked_and_sends_what_fits() {
+        let q = queue();
+        // 64 bytes: two 32-byte entries fit, the third does not.
+        let mut reply = RingReply::new(q.clone(), 0, 1, 1, 64);
+        let mut full = false;
+        let mut sent = 0;
+        for (i, name) in ["a.go", "b.go", "c.go"].into_iter().enumerate() {
+            full = DirReply::add(
+                &mut reply,
+                INodeNo(10 + i as u64),
+                i as u64 + 1,
+                FileType::RegularFile,
+                name,
+            );
+            if full {
+                break;
+            }
+            sent += 1;
+        }
+        assert!(full);
+        assert_eq!(sent, 2);
+        DirReply::ok(reply);
+        assert_eq!(answer(&q, 0).3, 64);
+        // SAFETY: as above.
+        let (_, payload) = unsafe { q.buffers(0) };
+        assert_eq!(u64_at(payload, 32), 11, "the second entry's inode");
+    }
+
+    #[test]
+    fn an_error_answer_has_no_body() {
+        let q = queue();
+        Reply::fail(
+            RingReply::new(q.clone(), 0, 4, 2, usize::MAX),
+            Errno::ENOENT,
+        );
+        assert_eq!(answer(&q, 0), (OUT_HEADER_LEN as u32, -libc::ENOENT, 4, 0));
+    }
+}
