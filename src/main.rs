@@ -463,7 +463,15 @@ fn run_mount(
     };
     ensure_mount_point(dir)?;
     let mount = gomodfs::fuse::mount(fs.clone(), dir, &options)?;
-    eprintln!("gomodfs: mounted at {} (Ctrl-C to unmount)", dir.display());
+    let transport = if mount.io_uring_requests().is_some() {
+        ", FUSE over io_uring"
+    } else {
+        ""
+    };
+    eprintln!(
+        "gomodfs: mounted at {}{transport} (Ctrl-C to unmount)",
+        dir.display()
+    );
     daemon::notify("READY=1");
     let rt = signal_runtime()?;
     let outside = rt.block_on(async {

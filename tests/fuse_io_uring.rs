@@ -236,3 +236,22 @@ fn every_kind_of_request_is_answered_right_over_io_uring() -> Result<(), Box<dyn
     m.unmount();
     Ok(())
 }
+
+#[test]
+fn gomodfs_mount_with_fuse_io_uring_says_it_and_stops_cleanly() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (store, mnt, logs) = (
+        tempfile::tempdir().expect("store"),
+        tempfile::tempdir().expect("mount point"),
+        tempfile::tempdir().expect("logs"),
+    );
+    let log = logs.path().join("mount.log");
+    let daemon = common::start_mount(store.path(), mnt.path(), None, &log, &["--fuse-io-uring"]);
+    assert!(mnt.path().join(".gomodfs-status").exists());
+    let text = daemon.log_text();
+    assert!(
+        text.contains("FUSE over io_uring (Ctrl-C to unmount)"),
+        "the mount does not say it serves over io_uring:\n{text}"
+    );
+    daemon.stop().expect("a clean stop");
+}
