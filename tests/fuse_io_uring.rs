@@ -218,6 +218,16 @@ fn every_kind_of_request_is_answered_right_over_io_uring() -> Result<(), Box<dyn
     assert_eq!(errno(&e), libc::EROFS, "{e}");
     let e = fs::metadata(m.path().join("example.com/ring@v9.9.9")).expect_err("absent");
     assert_eq!(errno(&e), libc::ENOENT, "{e}");
+    // STATFS (`stat -f`): 4 KiB blocks and 255-byte names.
+    let out = std::process::Command::new("stat")
+        .args(["-f", "-c", "%S %l"])
+        .arg(m.path())
+        .output()?;
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "4096 255",
+        "{out:?}"
+    );
     // The status file: a snapshot per open, read through DIRECT_IO.
     let status: serde_json::Value =
         serde_json::from_slice(&fs::read(m.path().join(".gomodfs-status"))?)?;

@@ -7,7 +7,7 @@
 use crate::dir_cache;
 use crate::op_stats::FuseOp;
 use crate::replies::{
-    AttrReply, DataReply, DirPlusReply, DirReply, EmptyReply, EntryReply, OpenReply, Reply,
+    AttrReply, DataReply, DirPlusReply, DirReply, EmptyReply, EntryReply, OpenReply, Reply, Statfs,
     StatfsReply, XattrReply,
 };
 use crate::request::Child;
@@ -254,7 +254,16 @@ impl FuseFs {
     /// STATFS.
     pub(crate) fn handle_statfs(&self, reply: impl StatfsReply) {
         let _timed = self.ops.time(FuseOp::Statfs);
-        reply.statfs(0, 0, 0, 0, 0, 4096, 255, 4096);
+        reply.statfs(&Statfs {
+            blocks: 0,
+            bfree: 0,
+            bavail: 0,
+            files: 0,
+            ffree: 0,
+            bsize: 4096,
+            namelen: 255,
+            frsize: 4096,
+        });
     }
 
     /// ACCESS of `ino`; `write`: write access asked.

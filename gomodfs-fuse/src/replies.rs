@@ -70,21 +70,23 @@ pub(crate) trait DirPlusReply: Reply {
     fn ok(self);
 }
 
+/// Filesystem statistics (see `statfs(2)`), in `struct fuse_kstatfs`
+/// order.
+pub(crate) struct Statfs {
+    pub blocks: u64,
+    pub bfree: u64,
+    pub bavail: u64,
+    pub files: u64,
+    pub ffree: u64,
+    pub bsize: u32,
+    pub namelen: u32,
+    pub frsize: u32,
+}
+
 /// The answer to STATFS.
 pub(crate) trait StatfsReply: Reply {
-    /// Filesystem statistics (see `statfs(2)`).
-    #[allow(clippy::too_many_arguments)]
-    fn statfs(
-        self,
-        blocks: u64,
-        bfree: u64,
-        bavail: u64,
-        files: u64,
-        ffree: u64,
-        bsize: u32,
-        namelen: u32,
-        frsize: u32,
-    );
+    /// The statistics.
+    fn statfs(self, s: &Statfs);
 }
 
 /// The answer to GETXATTR and LISTXATTR.
@@ -173,19 +175,9 @@ impl DirPlusReply for ReplyDirectoryPlus {
 }
 
 impl StatfsReply for ReplyStatfs {
-    fn statfs(
-        self,
-        blocks: u64,
-        bfree: u64,
-        bavail: u64,
-        files: u64,
-        ffree: u64,
-        bsize: u32,
-        namelen: u32,
-        frsize: u32,
-    ) {
+    fn statfs(self, s: &Statfs) {
         ReplyStatfs::statfs(
-            self, blocks, bfree, bavail, files, ffree, bsize, namelen, frsize,
+            self, s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.bsize, s.namelen, s.frsize,
         );
     }
 }

@@ -3,6 +3,7 @@
 //! and the reply structures, encoded little-endian (the transport runs
 //! on Linux only, on the CPU the kernel runs on).
 
+use crate::replies::Statfs;
 use fuser::{FileAttr, FileType};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -211,18 +212,6 @@ pub(super) fn put_open(out: &mut [u8], fh: u64, flags: u32) {
     out[0..8].copy_from_slice(&fh.to_le_bytes());
     out[8..12].copy_from_slice(&flags.to_le_bytes());
     out[12..16].fill(0);
-}
-
-/// The statistics [`put_statfs`] writes, in `struct fuse_kstatfs` order.
-pub(super) struct Statfs {
-    pub blocks: u64,
-    pub bfree: u64,
-    pub bavail: u64,
-    pub files: u64,
-    pub ffree: u64,
-    pub bsize: u32,
-    pub namelen: u32,
-    pub frsize: u32,
 }
 
 /// Writes `struct fuse_statfs_out` into `out` (at least

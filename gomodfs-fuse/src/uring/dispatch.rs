@@ -6,7 +6,7 @@ use super::abi::{self, InHeader, op};
 use super::queue::Queue;
 use super::reply::RingReply;
 use crate::FuseFs;
-use crate::replies::Reply;
+use crate::replies::{EmptyReply, Reply};
 use fuser::Errno;
 use std::sync::Arc;
 
@@ -78,15 +78,15 @@ pub(crate) fn dispatch(fs: &FuseFs, queue: &Arc<Queue>, slot: usize) {
         // a kernel send them over the ring.
         op::FORGET => {
             fs.handle_forget(ino, arg64(0));
-            crate::replies::EmptyReply::ok(reply)
+            reply.ok()
         }
         op::BATCH_FORGET => {
             for one in req.payload.chunks_exact(16).take(arg32(0) as usize) {
                 fs.handle_forget(abi::u64_at(one, 0), abi::u64_at(one, 8));
             }
-            crate::replies::EmptyReply::ok(reply)
+            reply.ok()
         }
-        op::INTERRUPT | op::DESTROY => crate::replies::EmptyReply::ok(reply),
+        op::INTERRUPT | op::DESTROY => reply.ok(),
         op::SETATTR
         | op::SYMLINK
         | op::MKNOD

@@ -5,10 +5,10 @@
 //! answer it as they answer fuser's replies.
 #![allow(unsafe_code)]
 
-use super::abi::{self, Statfs};
+use super::abi;
 use super::queue::{PAYLOAD_LEN, Queue, finish_header};
 use crate::replies::{
-    AttrReply, DataReply, DirPlusReply, DirReply, EmptyReply, EntryReply, OpenReply, Reply,
+    AttrReply, DataReply, DirPlusReply, DirReply, EmptyReply, EntryReply, OpenReply, Reply, Statfs,
     StatfsReply, XattrReply,
 };
 use fuser::{Errno, FileAttr, FileHandle, FileType, FopenFlags, Generation, INodeNo};
@@ -61,12 +61,38 @@ impl RingReply {
 
     /// Answers with `error` (0 or a negative errno) and the first `body`
     /// bytes of the payload, and hands the entry back.
-    fn send(mut self, error: i32, body: usize) {
+    fn finish(&mut self, error: i32, body: usize) {
         let unique = self.unique;
         let (header, _) = self.buffers();
         finish_header(header, error, unique, body);
         self.answered = true;
         self.queue.commit(self.slot, self.commit_id);
+    }
+
+    /// [`RingReply::finish`], for an answer made.
+    fn send(mut self, error: i32, body: usize) {
+        self.finish(error, body);
+    }
+
+    /// Appends a directory entry written by `put` (which answers its
+    /// length, or `None` when it does not fit); true once the reply is
+    /// full.
+    fn append(&mut self, put: impl FnOnce(&mut [u8]) -> Option<usize>) -> bool {
+        let used = self.used;
+        let (_, payload) = self.buffers();
+        match put(&mut payload[used..]) {
+            Some(len) => {
+                self.used += len;
+                false
+            }
+            None => true,
+        }
+    }
+
+    /// Sends the entries appended.
+    fn send_listing(self) {
+        let used = self.used;
+        self.send(0, used);
     }
 
     /// Answers with `body`, written by `write` into the payload; a body
@@ -89,11 +115,7 @@ impl RingReply {
 impl Drop for RingReply {
     fn drop(&mut self) {
         if !self.answered {
-            let unique = self.unique;
-            let (header, _) = self.buffers();
-            finish_header(header, -libc::EIO, unique, 0);
-            self.answered = true;
-            self.queue.commit(self.slot, self.commit_id);
+            self.finish(-libc::EIO, 0);
         }
     }
 }
@@ -142,19 +164,10 @@ impl EmptyReply for RingReply {
 
 impl DirReply for RingReply {
     fn add(&mut self, ino: INodeNo, offset: u64, kind: FileType, name: &str) -> bool {
-        let used = self.used;
-        let (_, payload) = self.buffers();
-        match abi::put_dirent(&mut payload[used..], ino.0, offset, kind, name) {
-            Some(len) => {
-                self.used += len;
-                false
-            }
-            None => true,
-        }
+        self.append(|out| abi::put_dirent(out, ino.0, offset, kind, name))
     }
     fn ok(self) {
-        let used = self.used;
-        self.send(0, used);
+        self.send_listing();
     }
 }
 
@@ -168,45 +181,16 @@ impl DirPlusReply for RingReply {
         attr: &FileAttr,
         generation: Generation,
     ) -> bool {
-        let used = self.used;
-        let (_, payload) = self.buffers();
-        match abi::put_direntplus(&mut payload[used..], offset, name, ttl, attr, generation.0) {
-            Some(len) => {
-                self.used += len;
-                false
-            }
-            None => true,
-        }
+        self.append(|out| abi::put_direntplus(out, offset, name, ttl, attr, generation.0))
     }
     fn ok(self) {
-        let used = self.used;
-        self.send(0, used);
+        self.send_listing();
     }
 }
 
 impl StatfsReply for RingReply {
-    fn statfs(
-        self,
-        blocks: u64,
-        bfree: u64,
-        bavail: u64,
-        files: u64,
-        ffree: u64,
-        bsize: u32,
-        namelen: u32,
-        frsize: u32,
-    ) {
-        let s = Statfs {
-            blocks,
-            bfree,
-            bavail,
-            files,
-            ffree,
-            bsize,
-            namelen,
-            frsize,
-        };
-        self.send_with(abi::STATFS_OUT_LEN, |out| abi::put_statfs(out, &s));
+    fn statfs(self, s: &Statfs) {
+        self.send_with(abi::STATFS_OUT_LEN, |out| abi::put_statfs(out, s));
     }
 }
 
