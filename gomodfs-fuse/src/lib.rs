@@ -283,7 +283,7 @@ pub fn mount(
     };
     let session = fuser::Session::new(adapter, mountpoint, &config).map_err(failed)?;
     #[cfg(target_os = "linux")]
-    let rings = start_rings(&session, &shared, options.io_uring);
+    let rings = start_rings(&session, &shared);
     let session = session.spawn().map_err(failed)?;
     let _ = inner.notifier.set(session.notifier());
     dir_cache::refresh_periodically(Arc::downgrade(&inner));
@@ -316,12 +316,13 @@ fn io_uring_switched_on() -> bool {
     }
 }
 
-/// Starts the io_uring queues of a session whose INIT granted them.
+/// Starts the io_uring queues of a session whose INIT granted them; says
+/// why not when its INIT asked for them and the kernel refused.
 #[cfg(target_os = "linux")]
-fn start_rings(session: &fuser::Session<FuseFs>, fs: &FuseFs, asked: bool) -> Option<uring::Rings> {
+fn start_rings(session: &fuser::Session<FuseFs>, fs: &FuseFs) -> Option<uring::Rings> {
     use std::os::fd::AsFd;
     if !fs.inner.io_uring_granted.load(Ordering::Relaxed) {
-        if asked {
+        if fs.io_uring {
             tracing::warn!(
                 "serving over /dev/fuse, not io_uring: the kernel did not offer it at INIT"
             );

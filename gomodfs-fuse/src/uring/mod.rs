@@ -26,6 +26,7 @@ use crate::FuseFs;
 use queue::Queue;
 use std::io;
 use std::os::fd::BorrowedFd;
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
@@ -42,19 +43,25 @@ pub(crate) const MAX_WRITE: u32 = queue::PAYLOAD_LEN as u32;
 /// Turns the kernel's switch on if it is off (needs root). Answers why
 /// not when it stays off.
 pub(crate) fn enable_in_kernel() -> Result<(), String> {
-    match std::fs::read_to_string(KERNEL_SWITCH) {
+    turn_on(Path::new(KERNEL_SWITCH))
+}
+
+/// Turns the switch file `switch` on ("Y") if it is off.
+fn turn_on(switch: &Path) -> Result<(), String> {
+    let shown = switch.display();
+    match std::fs::read_to_string(switch) {
         Ok(v) if v.trim() == "Y" => Ok(()),
-        Ok(_) => match std::fs::write(KERNEL_SWITCH, "Y") {
+        Ok(_) => match std::fs::write(switch, "Y") {
             Ok(()) => {
-                tracing::info!(switch = KERNEL_SWITCH, "turned FUSE over io_uring on");
+                tracing::info!(switch = %shown, "turned FUSE over io_uring on");
                 Ok(())
             }
             Err(e) => Err(format!(
-                "{KERNEL_SWITCH} is off and cannot be turned on ({e}); as root: echo Y > {KERNEL_SWITCH}"
+                "{shown} is off and cannot be turned on ({e}); as root: echo Y > {shown}"
             )),
         },
         Err(e) => Err(format!(
-            "this kernel has no FUSE over io_uring ({KERNEL_SWITCH}: {e}; it needs Linux 6.14 or later)"
+            "this kernel has no FUSE over io_uring ({shown}: {e}; it needs Linux 6.14 or later)"
         )),
     }
 }
@@ -154,6 +161,23 @@ pub(crate) fn start(dev: BorrowedFd<'_>, fs: &FuseFs) -> io::Result<Rings> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_switch_is_turned_on_or_the_error_says_how() {
+        let dir = std::env::temp_dir().join(format!("gomodfs-switch-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let switch = dir.join("enable_uring");
+        std::fs::write(&switch, "N\n").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(turn_on(&switch), Ok(()));
+        assert_eq!(std::fs::read_to_string(&switch).ok().as_deref(), Some("Y"));
+        assert_eq!(turn_on(&switch), Ok(()), "already on");
+        let missing = turn_on(&dir.join("absent")).expect_err("no switch");
+        assert!(missing.contains("Linux 6.14"), "{missing}");
+        // A switch that reads as off and cannot be written, even by root.
+        let refused = turn_on(Path::new("/proc/version")).expect_err("read-only");
+        assert!(refused.contains("cannot be turned on"), "{refused}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn the_last_possible_cpu_is_read_from_the_kernels_list() {
