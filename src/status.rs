@@ -86,6 +86,37 @@ fn measured_ago(age: &Value) -> String {
     }
 }
 
+/// "served: FUSE at /mnt over io_uring; NFS at 127.0.0.1:2049", or
+/// `None` when the status names no frontend (a gomodfs older than the
+/// `frontends` field, or one serving none).
+fn serving(frontends: &Value) -> Option<String> {
+    let all: Vec<gomodfs::core::stats::FrontendStatus> =
+        serde_json::from_value(frontends.clone()).ok()?;
+    if all.is_empty() {
+        return None;
+    }
+    let each: Vec<String> = all
+        .iter()
+        .map(|f| {
+            let over = f
+                .transport
+                .as_deref()
+                .map(|t| format!(" over {t}"))
+                .unwrap_or_default();
+            let kind = match f.kind.as_str() {
+                "fuse" => "FUSE",
+                "nfs" => "NFSv3",
+                "webdav" => "WebDAV",
+                "goproxy" => "GOPROXY",
+                "winfsp" => "WinFsp",
+                other => other,
+            };
+            format!("{kind} at {}{over}", f.at)
+        })
+        .collect();
+    Some(format!("served: {}\n", each.join("; ")))
+}
+
 /// The human summary of a status JSON.
 pub(crate) fn summary(s: &Value) -> String {
     let mut out = String::new();
@@ -95,6 +126,9 @@ pub(crate) fn summary(s: &Value) -> String {
         s["version"].as_str().unwrap_or("?"),
         uptime
     );
+    if let Some(served) = serving(&s["frontends"]) {
+        out += &served;
+    }
     let ops = &s["ops"];
     let frontend = ["lookup", "getattr", "readdir", "open", "read", "resolve"];
     let requests: u64 = frontend.iter().map(|k| num(&ops[k]["started"])).sum();
@@ -194,5 +228,26 @@ mod tests {
         assert!(old.contains(", measured 42 s ago"), "{old}");
         let fresh = summary(&status(0.2));
         assert!(!fresh.contains("measured"), "{fresh}");
+    }
+
+    #[test]
+    fn the_served_line_names_each_frontend_and_the_fuse_transport() {
+        let status = serde_json::json!({
+            "ops": {},
+            "frontends": [
+                {"kind": "fuse", "at": "/mnt/gomodcache", "transport": "io_uring"},
+                {"kind": "nfs", "at": "127.0.0.1:2049"},
+            ],
+        });
+        let text = summary(&status);
+        assert!(
+            text.contains(
+                "served: FUSE at /mnt/gomodcache over io_uring; NFSv3 at 127.0.0.1:2049\n"
+            ),
+            "{text}"
+        );
+        // A status without frontends (an older gomodfs) has no such line.
+        let older = summary(&serde_json::json!({"ops": {}}));
+        assert!(!older.contains("served:"), "{older}");
     }
 }

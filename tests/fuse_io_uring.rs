@@ -232,6 +232,15 @@ fn every_kind_of_request_is_answered_right_over_io_uring() -> Result<(), Box<dyn
     let status: serde_json::Value =
         serde_json::from_slice(&fs::read(m.path().join(".gomodfs-status"))?)?;
     assert!(status["ops"].is_object(), "{status}");
+    assert_eq!(
+        status["frontends"],
+        serde_json::json!([{
+            "kind": "fuse",
+            "at": m.path().display().to_string(),
+            "transport": "io_uring",
+        }]),
+        "the status names the mount and its transport"
+    );
     let info = fs::read_to_string(
         m.path()
             .join("cache/download/example.com/ring/@v/v1.2.3.info"),
@@ -262,6 +271,20 @@ fn gomodfs_mount_with_fuse_io_uring_says_it_and_stops_cleanly() {
     assert!(
         text.contains("FUSE over io_uring (Ctrl-C to unmount)"),
         "the mount does not say it serves over io_uring:\n{text}"
+    );
+    let out = std::process::Command::new(common::gomodfs_bin())
+        .arg("status")
+        .arg(mnt.path())
+        .output()
+        .expect("run gomodfs status");
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.contains(&format!(
+            "served: FUSE at {} over io_uring\n",
+            mnt.path().display()
+        )),
+        "gomodfs status does not say how the mount is served:\n{summary}{}",
+        String::from_utf8_lossy(&out.stderr)
     );
     daemon.stop().expect("a clean stop");
 }

@@ -240,6 +240,16 @@ fn gomodfs_status_reads_a_mount_and_a_debug_server() -> Result<(), Box<dyn std::
     let text = String::from_utf8(out.stdout)?;
     assert!(text.contains("downloads: 1 modules (0 failed"), "{text}");
     assert!(text.contains("store: 1 modules"), "{text}");
+    // The suite may run over io_uring (GOMODFS_FUSE_IO_URING, README).
+    let transport = match std::env::var("GOMODFS_FUSE_IO_URING").as_deref() {
+        Ok("true") => "io_uring",
+        _ => "/dev/fuse",
+    };
+    let served = format!(
+        "served: FUSE at {} over {transport}\n",
+        mnt.path().display()
+    );
+    assert!(text.contains(&served), "no {served:?} in:\n{text}");
 
     let log_text = std::fs::read_to_string(&log)?;
     let url = log_text

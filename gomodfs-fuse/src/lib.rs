@@ -47,6 +47,7 @@ use fuser::{
     TimeOrNow, WriteFlags,
 };
 use gomodfs_core::fs::STATUS_FILE;
+use gomodfs_core::stats::FrontendStatus;
 use gomodfs_core::{Attr, Caching, Call, Lifetime, Listing, ModFs, NodeId, NodeKind, OpenFile};
 use handles::Handles;
 use op_stats::OpStats;
@@ -155,6 +156,8 @@ pub struct Mount {
     ops: Arc<OpStats>,
     #[cfg(target_os = "linux")]
     rings: Option<uring::Rings>,
+    /// What the status reports about this mount, while it lives.
+    _status: Arc<FrontendStatus>,
 }
 
 impl Mount {
@@ -269,6 +272,7 @@ pub fn mount(
     }
     config.n_threads = Some(options.threads.max(1));
     config.clone_fd = cfg!(target_os = "linux");
+    let stats_of = fs.clone();
     let mut adapter = FuseFs::with_waiters(fs, options.ttl, options.download_waiters);
     // This session has a notifier for the listings the kernel caches.
     adapter.cache_dirs = true;
@@ -289,12 +293,23 @@ pub fn mount(
     dir_cache::refresh_periodically(Arc::downgrade(&inner));
     drop(inner);
     tracing::info!(mountpoint = %mountpoint.display(), "mounted");
+    #[cfg(target_os = "linux")]
+    let over_rings = rings.is_some();
+    #[cfg(not(target_os = "linux"))]
+    let over_rings = false;
+    let status = Arc::new(FrontendStatus {
+        kind: "fuse".into(),
+        at: mountpoint.display().to_string(),
+        transport: Some(if over_rings { "io_uring" } else { "/dev/fuse" }.into()),
+    });
+    stats_of.stats().add_frontend(&status);
     Ok(Mount {
         session: Some(session),
         mountpoint: mountpoint.to_owned(),
         ops,
         #[cfg(target_os = "linux")]
         rings,
+        _status: status,
     })
 }
 

@@ -667,6 +667,8 @@ impl NfsFileSystem for NfsFs {
 pub struct NfsServer {
     addr: SocketAddr,
     runtime: Option<tokio::runtime::Runtime>,
+    /// What the status reports about this server, while it lives.
+    _status: Arc<gomodfs_core::stats::FrontendStatus>,
 }
 
 impl NfsServer {
@@ -724,6 +726,7 @@ pub fn serve_with_limits(
     limits: Limits,
 ) -> Result<NfsServer, NfsError> {
     let want = parse_addr(addr)?;
+    let stats_of = fs.clone();
     let nfs = NfsFs::new(fs)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(worker_threads())
@@ -750,9 +753,16 @@ pub fn serve_with_limits(
         }
     });
     tracing::info!(addr = %local, "NFS server listening");
+    let status = Arc::new(gomodfs_core::stats::FrontendStatus {
+        kind: "nfs".into(),
+        at: local.to_string(),
+        transport: None,
+    });
+    stats_of.stats().add_frontend(&status);
     Ok(NfsServer {
         addr: local,
         runtime: Some(runtime),
+        _status: status,
     })
 }
 

@@ -357,3 +357,16 @@ fn the_status_file_is_never_torn_across_reads() {
     let again = c.read_all(&fh, 64).unwrap();
     assert_ne!(again, doc, "a snapshot outlived its window");
 }
+
+#[test]
+fn the_status_names_the_server_while_it_serves() {
+    let store = Arc::new(MemoryStore::new());
+    let fs = offline(store);
+    let server = gomodfs_nfs::serve(fs.clone(), "127.0.0.1:0").unwrap();
+    let frontends = fs.status().frontends;
+    assert_eq!(frontends.len(), 1, "{frontends:?}");
+    assert_eq!(frontends[0].kind, "nfs");
+    assert_eq!(frontends[0].at, server.local_addr().to_string());
+    server.stop();
+    assert_eq!(fs.status().frontends, [], "a stopped server is not named");
+}

@@ -327,6 +327,8 @@ pub struct HttpServer {
     addr: SocketAddr,
     shutdown: Option<tokio::sync::watch::Sender<bool>>,
     runtime: Option<tokio::runtime::Runtime>,
+    /// What the status reports about this server, while it lives.
+    _status: [Arc<gomodfs_core::stats::FrontendStatus>; 2],
 }
 
 impl std::fmt::Debug for HttpServer {
@@ -368,6 +370,20 @@ impl HttpServer {
             tokio::net::TcpListener::from_std(listener)
                 .map_err(|e| WebdavError::Io("registering the HTTP listener".into(), e))?
         };
+        // WebDAV at the root, the GOPROXY endpoint under its prefix.
+        let status = [
+            ("webdav", "/".to_owned()),
+            ("goproxy", options.proxy_prefix.clone()),
+        ]
+        .map(|(kind, path)| {
+            let status = Arc::new(gomodfs_core::stats::FrontendStatus {
+                kind: kind.into(),
+                at: format!("http://{addr}{path}"),
+                transport: None,
+            });
+            fs.stats().add_frontend(&status);
+            status
+        });
         let handler = Arc::new(Handler::new(fs, options));
         let (tx, rx) = tokio::sync::watch::channel(false);
         let limits = (options.max_connections, options.header_timeout);
@@ -382,6 +398,7 @@ impl HttpServer {
             addr,
             shutdown: Some(tx),
             runtime: Some(runtime),
+            _status: status,
         })
     }
 

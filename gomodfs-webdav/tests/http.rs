@@ -217,6 +217,31 @@ fn webdav_get_head_conditional_range_and_types() {
 }
 
 #[test]
+fn the_status_names_webdav_and_the_goproxy_endpoint() {
+    let store = tempfile::tempdir().unwrap();
+    let fs = modfs(store.path(), None);
+    let (srv, base) = server(fs.clone());
+    let named: Vec<(String, String)> = fs
+        .status()
+        .frontends
+        .into_iter()
+        .map(|f| (f.kind, f.at))
+        .collect();
+    assert_eq!(
+        named,
+        [
+            ("webdav".to_owned(), format!("{base}/")),
+            ("goproxy".to_owned(), format!("{base}/proxy/")),
+        ]
+    );
+    // And so does the status file the server itself serves.
+    let status = curl(&[], &format!("{base}/.gomodfs-status"));
+    assert!(status.text().contains("\"goproxy\""), "{}", status.text());
+    drop(srv);
+    assert_eq!(fs.status().frontends, []);
+}
+
+#[test]
 fn webdav_refuses_writes() {
     let spec = camel();
     let proxy = TestProxy::start_with([spec.clone()]).unwrap();

@@ -325,6 +325,8 @@ impl FileSystemContext for GomodFs {
 pub struct Mounted {
     host: FileSystemHost<GomodFs>,
     point: MountPoint,
+    /// What the status reports about this mount, while it lives.
+    _status: Arc<gomodfs_core::stats::FrontendStatus>,
 }
 
 impl Mounted {
@@ -383,6 +385,12 @@ pub fn mount(fs: Arc<ModFs>, point: &MountPoint) -> Result<Mounted, WinfspError>
         detail: format!("{e:?}"),
         hint: INSTALL_HINT,
     })?;
+    let status = Arc::new(gomodfs_core::stats::FrontendStatus {
+        kind: "winfsp".into(),
+        at: point.to_string(),
+        transport: None,
+    });
+    fs.stats().add_frontend(&status);
     let context = GomodFs {
         volume: Volume::new(fs),
     };
@@ -402,5 +410,6 @@ pub fn mount(fs: Arc<ModFs>, point: &MountPoint) -> Result<Mounted, WinfspError>
     Ok(Mounted {
         host,
         point: point.clone(),
+        _status: status,
     })
 }

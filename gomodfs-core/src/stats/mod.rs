@@ -8,6 +8,7 @@
 
 pub mod build_cache;
 mod counted;
+mod frontends;
 mod prometheus;
 mod remote;
 pub mod usage;
@@ -15,6 +16,7 @@ pub mod usage;
 pub(crate) use counted::CountedStore;
 
 pub use build_cache::BuildCacheCounters;
+pub use frontends::FrontendStatus;
 pub use prometheus::prometheus_text;
 pub use remote::{QueueStats, RemoteSnapshot};
 
@@ -265,6 +267,10 @@ pub struct StatusSnapshot {
     /// absent when there are none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub build_cache: Option<BuildCacheCounters>,
+    /// The frontends serving the filesystem now (a FUSE mount and its
+    /// transport, NFS and WebDAV addresses); absent when none registered.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub frontends: Vec<FrontendStatus>,
 }
 
 /// How many recent downloads and errors are kept.
@@ -280,6 +286,7 @@ pub struct Stats {
     downloads: Mutex<VecDeque<DownloadRecord>>,
     errors: Mutex<VecDeque<DownloadRecord>>,
     build_cache: Mutex<Option<build_cache::BuildCacheSource>>,
+    frontends: frontends::Frontends,
 }
 
 impl Default for Stats {
@@ -293,6 +300,7 @@ impl Default for Stats {
             downloads: Mutex::new(VecDeque::with_capacity(RECENT)),
             errors: Mutex::new(VecDeque::with_capacity(RECENT)),
             build_cache: Mutex::new(None),
+            frontends: Default::default(),
         }
     }
 }
@@ -424,6 +432,12 @@ impl Stats {
         *self.build_cache.lock() = Some(source);
     }
 
+    /// Reports `frontend` in every snapshot for as long as the caller keeps
+    /// the `Arc` (a frontend holds it while it serves).
+    pub fn add_frontend(&self, frontend: &std::sync::Arc<FrontendStatus>) {
+        self.frontends.add(frontend);
+    }
+
     /// Time since the stats were created.
     pub fn uptime(&self) -> Duration {
         self.start.elapsed()
@@ -474,6 +488,7 @@ impl Stats {
             recent_downloads: self.downloads.lock().iter().rev().cloned().collect(),
             recent_errors: self.errors.lock().iter().rev().cloned().collect(),
             build_cache: self.build_cache.lock().clone().and_then(|source| source()),
+            frontends: self.frontends.live(),
         }
     }
 }
