@@ -169,7 +169,7 @@ impl ModFs {
             let Some(children) = tree.children(&dir) else {
                 continue;
             };
-            for (name, child) in children {
+            for (name, child) in children.iter() {
                 let rel = join(&dir, name);
                 if matches!(child, TreeEntry::Dir { .. }) {
                     dirs.push(rel.clone());

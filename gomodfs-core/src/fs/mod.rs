@@ -782,12 +782,12 @@ impl ModFs {
                 let children = tree
                     .children(rel)
                     .ok_or_else(|| Error::NotADirectory(parent_path.clone()))?;
-                for (name, entry) in children {
+                for (name, entry) in children.iter() {
                     let kind = match entry {
                         TreeEntry::Dir { .. } => NodeKind::Directory,
                         TreeEntry::File(_) => NodeKind::File,
                     };
-                    names.insert(name.clone(), kind);
+                    names.insert(name.to_owned(), kind);
                 }
             }
             Node::Cache => {

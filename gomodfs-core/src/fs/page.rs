@@ -10,7 +10,6 @@ use super::node::Node;
 use super::tree::{TreeEntry, join};
 use super::{Attr, Call, DirEntry, ModFs, NodeId, NodeKind, hash_path};
 use crate::error::{Error, Result};
-use std::ops::Bound;
 
 /// One page of a directory listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,17 +74,16 @@ impl ModFs {
                 (Some(_), Some(Some(name))) => Some(name),
                 (Some(a), _) => Some(
                     children
-                        .keys()
+                        .iter()
+                        .map(|(n, _)| n)
                         .find(|n| hash_path(&join(&parent_path, n)) == a.0)
-                        .cloned()
+                        .map(str::to_owned)
                         .ok_or_else(|| cookie_error(a))?,
                 ),
             };
-            let iter: Box<dyn Iterator<Item = (&String, &TreeEntry)>> = match &start {
+            let iter: Box<dyn Iterator<Item = (&str, TreeEntry)>> = match &start {
                 None => Box::new(children.iter()),
-                Some(s) => Box::new(
-                    children.range::<str, _>((Bound::Excluded(s.as_str()), Bound::Unbounded)),
-                ),
+                Some(s) => Box::new(children.after(s)),
             };
             for (name, entry) in iter {
                 if names.len() == max {
@@ -96,7 +94,7 @@ impl ModFs {
                     TreeEntry::Dir { .. } => NodeKind::Directory,
                     TreeEntry::File(_) => NodeKind::File,
                 };
-                names.push((name.clone(), kind));
+                names.push((name.to_owned(), kind));
             }
         } else {
             // Outside module trees a listing comes from the store's list of

@@ -1490,3 +1490,54 @@ fn a_deflate_stream_with_trailing_bytes_is_compressed_anew() {
     let stored = store.module(&m).unwrap().unwrap();
     assert_eq!(store.blob(&stored.files[0].blob).unwrap().unwrap(), data);
 }
+
+/// The file index: what the writer makes parses back (sorted, sizes,
+/// ids of either case); anything else is damage with the line named,
+/// never a panic.
+#[test]
+fn file_index_parses_back_and_refuses_damage() {
+    let m = mv("example.com/ix", "v1.0.0");
+    let id = "0123456789abcdef0123456789ABCDEF01234567";
+    let index = format!("{INDEX_HEADER}{id} 12 b/c.go\n{id} 0 a b.go\n");
+    let files = parse_index(&m, index.as_bytes()).unwrap();
+    let got: Vec<(&str, u64)> = files.iter().map(|f| (f.path.as_str(), f.size)).collect();
+    assert_eq!(
+        got,
+        [("a b.go", 0), ("b/c.go", 12)],
+        "sorted, spaces kept in paths"
+    );
+    let expected = ObjectId::from_hex(id.to_lowercase().as_bytes()).unwrap();
+    assert_eq!(
+        files[0].blob,
+        BlobId::from_slice(expected.as_bytes()).unwrap()
+    );
+    assert!(parse_index(&m, INDEX_HEADER.as_bytes()).unwrap().is_empty());
+
+    for (damage, named) in [
+        (format!("{id} 12 a.go\n\n"), "\"\""),
+        (format!("{id} 1x a.go\n"), "1x"),
+        (format!("{id} a.go\n"), "a.go"),
+        (format!("{id}12 a.go\n"), "a.go"),
+        (format!("{} 1 a.go\n", &id[..39]), "a.go"),
+        (format!("{}g 1 a.go\n", &id[..39]), "a.go"),
+        (format!("{id} 99999999999999999999999 a.go\n"), "9999"),
+    ] {
+        let data = format!("{INDEX_HEADER}{damage}");
+        let err = parse_index(&m, data.as_bytes()).unwrap_err().to_string();
+        assert!(
+            err.contains("malformed line") && err.contains(named),
+            "{damage:?}: {err}"
+        );
+    }
+    let mut not_utf8 = format!("{INDEX_HEADER}{id} 1 ").into_bytes();
+    not_utf8.extend_from_slice(b"\xff.go\n");
+    let err = parse_index(&m, &not_utf8).unwrap_err().to_string();
+    assert!(
+        err.contains("reading file index") && err.contains("utf-8"),
+        "{err}"
+    );
+    let err = parse_index(&m, b"gomodfs-index 2\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("unknown index format"), "{err}");
+}
