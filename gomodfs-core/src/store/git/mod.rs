@@ -397,10 +397,18 @@ impl GitStore {
             // that other processes wrote since then count too; after that,
             // checks stay in memory (plus a stat for loose objects).
             h.exists(&built.root);
+            // A blob stored alone as a loose object (`put_meta`: the
+            // `.mod` go read before the zip) goes into the pack too: gix
+            // looks in packs first, and a loose read (open, read, inflate)
+            // costs a fresh process 20-100 us per module on every first
+            // touch. Only the root's few blobs can be loose.
             let objects = built
                 .objects
                 .iter()
-                .filter(|o| !h.exists_without_refresh(&o.id))
+                .filter(|o| {
+                    !h.exists_without_refresh(&o.id)
+                        || (o.kind == Kind::Blob && self.is_loose(&o.id))
+                })
                 .collect();
             let streamed = built
                 .streamed
@@ -409,6 +417,13 @@ impl GitStore {
                 .collect();
             (objects, streamed)
         })
+    }
+
+    /// Whether `id` is stored as a loose object (it may be packed too).
+    fn is_loose(&self, id: &oid) -> bool {
+        let hex = id.to_hex().to_string();
+        let (fan, rest) = hex.split_at(2);
+        self.layout.objects.join(fan).join(rest).is_file()
     }
 
     /// Lends a handle of the object database to `f`.

@@ -1541,3 +1541,60 @@ fn file_index_parses_back_and_refuses_damage() {
         .to_string();
     assert!(err.contains("unknown index format"), "{err}");
 }
+
+/// The `.mod` go reads before the zip is stored alone, as a loose object;
+/// the module's pack holds it too (a fresh process then reads it from the
+/// pack, not with an open and an inflate of its own file), and only it
+/// of the objects that already existed, through both ways of putting.
+#[test]
+fn a_loose_mod_goes_into_the_modules_pack_too() {
+    for from_zip in [false, true] {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = GitStore::open(tmp.path()).unwrap();
+        let m = mv("example.com/loose", "v1.0.0");
+        let c = contents(
+            "v1.0.0",
+            &[
+                ("go.mod", b("module example.com/m\n\ngo 1.21\n")),
+                ("a.go", b("package a\n")),
+            ],
+        );
+        let mod_id = pack::Object::new(Kind::Blob, c.go_mod.clone()).id;
+        store.put_meta(&m, MetaFile::Mod, &c.go_mod).unwrap();
+        assert!(store.is_loose(&mod_id));
+        assert!(packs(tmp.path()).is_empty());
+        if from_zip {
+            let entries: Vec<(String, &[u8], bool)> = c
+                .files
+                .iter()
+                .map(|(p, d)| (format!("example.com/loose@v1.0.0/{p}"), &d[..], true))
+                .collect();
+            let entries: Vec<(&str, &[u8], bool)> = entries
+                .iter()
+                .map(|(p, d, z)| (p.as_str(), *d, *z))
+                .collect();
+            let limits = crate::modzip::Limits::default();
+            let zip = crate::modzip::ModuleZip::open(&m, zip_file(&entries), &limits).unwrap();
+            store
+                .put_module_zip(&m, &zip, &c.info, &c.go_mod, false)
+                .unwrap();
+        } else {
+            store.put_module(&m, &c).unwrap();
+        }
+        let packed: Vec<ObjectId> = packs(tmp.path())
+            .iter()
+            .flat_map(|p| objects_in(p))
+            .collect();
+        assert!(
+            packed.contains(&mod_id),
+            "from_zip {from_zip}: the .mod blob is packed"
+        );
+        assert_eq!(
+            packed.iter().filter(|id| **id == mod_id).count(),
+            1,
+            "once, though the zip's go.mod is the same blob"
+        );
+        assert_eq!(store.module(&m).unwrap().unwrap().go_mod, c.go_mod);
+        fsck(tmp.path());
+    }
+}
