@@ -11,8 +11,9 @@
 //! DIR/                            a bare git repository (`git --git-dir=DIR ...` works)
 //!   HEAD                          "ref: refs/heads/main\n" (the branch never exists)
 //!   config                        [core] bare = true; [gc] packRefs = false, auto = 0
-//!   objects/pack/pack-<sum>.pack  one pack per put_module (only the objects that were new),
-//!                                 and packs merged from those (see "Pack compaction")
+//!   objects/pack/pack-<sum>.pack  one pack per put_module (only the objects that were new,
+//!                                 and the module's blobs that were loose), and packs
+//!                                 merged from those (see "Pack compaction")
 //!   objects/pack/pack-<sum>.idx   its index (v2); <sum> is the pack's trailing SHA-1
 //!   objects/xx/yyyy...            loose blobs written by put_meta
 //!   refs/gomodfs/zip/<P>/@v/<V>   a complete module: "<hex id of its root tree>\n"
