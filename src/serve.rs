@@ -14,6 +14,11 @@ pub(crate) struct Frontends {
     #[cfg(feature = "fuse")]
     #[arg(long, value_name = "DIR")]
     pub(crate) mount: Option<PathBuf>,
+    /// With --mount: serve it over FUSE over io_uring, as `mount
+    /// --fuse-io-uring` does (ignored without --mount).
+    #[cfg(feature = "fuse")]
+    #[arg(long, env = "GOMODFS_FUSE_IO_URING")]
+    pub(crate) fuse_io_uring: bool,
     /// Also serve NFSv3 (MOUNT, NFS and a portmapper on one TCP port) on
     /// ADDR: PORT (on 127.0.0.1) or IPv4:PORT. See docs/NFS.md.
     #[cfg(feature = "nfs")]
@@ -74,8 +79,17 @@ pub(crate) fn run(
     let mount = match &frontends.mount {
         Some(dir) => {
             crate::ensure_mount_point(dir)?;
-            let m = gomodfs::fuse::mount(fs.clone(), dir, &Default::default())?;
-            eprintln!("gomodfs: mounted at {}", dir.display());
+            let options = gomodfs::fuse::MountOptions {
+                io_uring: frontends.fuse_io_uring,
+                ..Default::default()
+            };
+            let m = gomodfs::fuse::mount(fs.clone(), dir, &options)?;
+            let over = if m.io_uring_requests().is_some() {
+                ", FUSE over io_uring"
+            } else {
+                ""
+            };
+            eprintln!("gomodfs: mounted at {}{over}", dir.display());
             Some(m)
         }
         None => None,

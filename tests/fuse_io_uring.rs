@@ -288,3 +288,46 @@ fn gomodfs_mount_with_fuse_io_uring_says_it_and_stops_cleanly() {
     );
     daemon.stop().expect("a clean stop");
 }
+
+/// `gomodfs serve --mount DIR --fuse-io-uring` serves the mount over
+/// io_uring too, says so, and its status names every frontend.
+#[test]
+fn gomodfs_serve_mounts_over_io_uring_and_names_its_frontends() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (store, mnt, logs) = (
+        tempfile::tempdir().expect("store"),
+        tempfile::tempdir().expect("mount point"),
+        tempfile::tempdir().expect("logs"),
+    );
+    let server =
+        gomodfs_testkit::process::Launch::new(common::gomodfs_bin(), logs.path().join("serve.log"))
+            .args([
+                "serve",
+                "--offline",
+                "--fuse-io-uring",
+                "--nfs",
+                "127.0.0.1:0",
+            ])
+            .arg("--store")
+            .arg(store.path())
+            .arg("--mount")
+            .arg(mnt.path())
+            .listening("serving NFSv3 on ")
+            .start()
+            .expect("start gomodfs serve");
+    let text = server.log_text();
+    let mounted = format!("mounted at {}, FUSE over io_uring", mnt.path().display());
+    assert!(text.contains(&mounted), "no {mounted:?} in:\n{text}");
+    let out = std::process::Command::new(common::gomodfs_bin())
+        .arg("status")
+        .arg(mnt.path())
+        .output()
+        .expect("run gomodfs status");
+    let summary = String::from_utf8_lossy(&out.stdout);
+    let served = format!(
+        "served: FUSE at {} over io_uring; NFSv3 at 127.0.0.1:",
+        mnt.path().display()
+    );
+    assert!(summary.contains(&served), "no {served:?} in:\n{summary}");
+    server.stop().expect("a clean stop");
+}

@@ -351,3 +351,58 @@ fn clean_go_mod_verify_reports_no_errors_only_not_found() -> Result<(), Box<dyn 
     m.unmount();
     Ok(())
 }
+
+/// The status names a FUSE mount while it serves, with its transport, and
+/// no longer once it is unmounted from outside (`fusermount3 -u`), though
+/// the process and its `Mount` live on (as under `gomodfs serve`).
+#[test]
+fn the_status_drops_a_mount_unmounted_from_outside() -> Result<(), Box<dyn std::error::Error>> {
+    let store = tempfile::tempdir()?;
+    let m = Mounted::new(store.path(), None);
+    let transport = if m
+        .mount
+        .as_ref()
+        .and_then(|m| m.io_uring_requests())
+        .is_some()
+    {
+        "io_uring"
+    } else {
+        "/dev/fuse"
+    };
+    let named = |m: &Mounted| -> Vec<(String, String, Option<String>)> {
+        m.fs.status()
+            .frontends
+            .into_iter()
+            .map(|f| (f.kind, f.at, f.transport))
+            .collect()
+    };
+    let at = m.path().display().to_string();
+    assert_eq!(
+        named(&m),
+        [("fuse".to_owned(), at, Some(transport.to_owned()))]
+    );
+    let out = Command::new("fusermount3")
+        .arg("-u")
+        .arg(m.path())
+        .output()?;
+    assert!(out.status.success(), "fusermount3 -u: {out:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !m.mount.as_ref().is_some_and(|m| m.is_ended()) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the session did not end"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The session's thread lets go of the mount's state as it ends.
+    while !named(&m).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still named after the unmount: {:?}",
+            named(&m)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    m.unmount();
+    Ok(())
+}

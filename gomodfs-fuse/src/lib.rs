@@ -156,8 +156,6 @@ pub struct Mount {
     ops: Arc<OpStats>,
     #[cfg(target_os = "linux")]
     rings: Option<uring::Rings>,
-    /// What the status reports about this mount, while it lives.
-    _status: Arc<FrontendStatus>,
 }
 
 impl Mount {
@@ -288,11 +286,6 @@ pub fn mount(
     let session = fuser::Session::new(adapter, mountpoint, &config).map_err(failed)?;
     #[cfg(target_os = "linux")]
     let rings = start_rings(&session, &shared);
-    let session = session.spawn().map_err(failed)?;
-    let _ = inner.notifier.set(session.notifier());
-    dir_cache::refresh_periodically(Arc::downgrade(&inner));
-    drop(inner);
-    tracing::info!(mountpoint = %mountpoint.display(), "mounted");
     #[cfg(target_os = "linux")]
     let over_rings = rings.is_some();
     #[cfg(not(target_os = "linux"))]
@@ -303,13 +296,18 @@ pub fn mount(
         transport: Some(if over_rings { "io_uring" } else { "/dev/fuse" }.into()),
     });
     stats_of.stats().add_frontend(&status);
+    let _ = inner.frontend.set(status);
+    let session = session.spawn().map_err(failed)?;
+    let _ = inner.notifier.set(session.notifier());
+    dir_cache::refresh_periodically(Arc::downgrade(&inner));
+    drop(inner);
+    tracing::info!(mountpoint = %mountpoint.display(), "mounted");
     Ok(Mount {
         session: Some(session),
         mountpoint: mountpoint.to_owned(),
         ops,
         #[cfg(target_os = "linux")]
         rings,
-        _status: status,
     })
 }
 
@@ -395,6 +393,10 @@ struct Inner {
     /// Growing directories whose listings the kernel may hold (see
     /// `dir_cache`): the ones to drop when the store grows.
     listed_growing: dir_cache::ListedDirs,
+    /// What the status reports about the mount: held here, so it drops
+    /// out of the status when the session and the io_uring queues end,
+    /// also when the mount is unmounted from outside.
+    frontend: OnceLock<Arc<FrontendStatus>>,
 }
 
 /// An open directory: its own attributes and its entries, each pinned once
@@ -427,6 +429,7 @@ impl FuseFs {
                 io_uring_granted: AtomicBool::new(false),
                 listing_ends: Default::default(),
                 listed_growing: Default::default(),
+                frontend: OnceLock::new(),
             }),
             waiters: Arc::new(Waiters::new(download_waiters)),
             trim: Arc::default(),
