@@ -195,8 +195,31 @@ impl Collector for SnapshotCollector {
         if let Some(r) = &s.remote {
             remote_metrics(&mut enc, r)?;
         }
-        Ok(())
+        frontends(&mut enc, &s.frontends)
     }
+}
+
+/// `gomodfs_frontend_info{kind,at,transport} 1` per frontend serving now
+/// (the info-metric idiom: the labels are the information).
+fn frontends(enc: &mut DescriptorEncoder, all: &[super::FrontendStatus]) -> Fmt {
+    if all.is_empty() {
+        return Ok(());
+    }
+    let mut family = enc.encode_descriptor(
+        "frontend_info",
+        "A frontend serving now: its kind, where, and for FUSE its transport.",
+        None,
+        MetricType::Gauge,
+    )?;
+    for f in all {
+        let labels = [
+            ("kind", f.kind.as_str()),
+            ("at", f.at.as_str()),
+            ("transport", f.transport.as_deref().unwrap_or("")),
+        ];
+        ConstGauge::new(1i64).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
 }
 
 /// The build cache helpers' counters (`gomodfs_build_cache_*_total`).
@@ -358,5 +381,22 @@ mod tests {
         let text = prometheus_text(&stats.snapshot());
         assert!(text.contains("gomodfs_build_cache_hits_total 2"), "{text}");
         assert!(text.contains("gomodfs_build_cache_gets_total 3"), "{text}");
+    }
+
+    #[test]
+    fn renders_one_info_gauge_per_frontend_while_it_serves() {
+        let stats = Stats::default();
+        assert!(!prometheus_text(&stats.snapshot()).contains("frontend_info"));
+        let fuse = std::sync::Arc::new(super::super::FrontendStatus {
+            kind: "fuse".into(),
+            at: "/mnt/\"x\"".into(),
+            transport: Some("io_uring".into()),
+        });
+        stats.add_frontend(&fuse);
+        let text = prometheus_text(&stats.snapshot());
+        let line = r#"gomodfs_frontend_info{kind="fuse",at="/mnt/\"x\"",transport="io_uring"} 1"#;
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+        drop(fuse);
+        assert!(!prometheus_text(&stats.snapshot()).contains("frontend_info"));
     }
 }
