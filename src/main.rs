@@ -446,6 +446,17 @@ struct MountFlags {
     io_uring: bool,
 }
 
+/// "mounted at DIR", and ", FUSE over io_uring" when the mount uses it.
+#[cfg(feature = "fuse")]
+fn mounted_at(mount: &gomodfs::fuse::Mount, dir: &std::path::Path) -> String {
+    let over = if mount.io_uring_requests().is_some() {
+        ", FUSE over io_uring"
+    } else {
+        ""
+    };
+    format!("mounted at {}{over}", dir.display())
+}
+
 #[cfg(feature = "fuse")]
 fn run_mount(
     settings: &Settings,
@@ -463,15 +474,7 @@ fn run_mount(
     };
     ensure_mount_point(dir)?;
     let mount = gomodfs::fuse::mount(fs.clone(), dir, &options)?;
-    let transport = if mount.io_uring_requests().is_some() {
-        ", FUSE over io_uring"
-    } else {
-        ""
-    };
-    eprintln!(
-        "gomodfs: mounted at {}{transport} (Ctrl-C to unmount)",
-        dir.display()
-    );
+    eprintln!("gomodfs: {} (Ctrl-C to unmount)", mounted_at(&mount, dir));
     daemon::notify("READY=1");
     let rt = signal_runtime()?;
     let outside = rt.block_on(async {

@@ -84,12 +84,7 @@ pub(crate) fn run(
                 ..Default::default()
             };
             let m = gomodfs::fuse::mount(fs.clone(), dir, &options)?;
-            let over = if m.io_uring_requests().is_some() {
-                ", FUSE over io_uring"
-            } else {
-                ""
-            };
-            eprintln!("gomodfs: mounted at {}{over}", dir.display());
+            eprintln!("gomodfs: {}", crate::mounted_at(&m, dir));
             Some(m)
         }
         None => None,

@@ -272,20 +272,9 @@ fn gomodfs_mount_with_fuse_io_uring_says_it_and_stops_cleanly() {
         text.contains("FUSE over io_uring (Ctrl-C to unmount)"),
         "the mount does not say it serves over io_uring:\n{text}"
     );
-    let out = std::process::Command::new(common::gomodfs_bin())
-        .arg("status")
-        .arg(mnt.path())
-        .output()
-        .expect("run gomodfs status");
-    let summary = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        summary.contains(&format!(
-            "served: FUSE at {} over io_uring\n",
-            mnt.path().display()
-        )),
-        "gomodfs status does not say how the mount is served:\n{summary}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let summary = status_summary(mnt.path());
+    let served = format!("served: FUSE at {} over io_uring\n", mnt.path().display());
+    assert!(summary.contains(&served), "no {served:?} in:\n{summary}");
     daemon.stop().expect("a clean stop");
 }
 
@@ -318,16 +307,26 @@ fn gomodfs_serve_mounts_over_io_uring_and_names_its_frontends() {
     let text = server.log_text();
     let mounted = format!("mounted at {}, FUSE over io_uring", mnt.path().display());
     assert!(text.contains(&mounted), "no {mounted:?} in:\n{text}");
-    let out = std::process::Command::new(common::gomodfs_bin())
-        .arg("status")
-        .arg(mnt.path())
-        .output()
-        .expect("run gomodfs status");
-    let summary = String::from_utf8_lossy(&out.stdout);
+    let summary = status_summary(mnt.path());
     let served = format!(
         "served: FUSE at {} over io_uring; NFSv3 at 127.0.0.1:",
         mnt.path().display()
     );
     assert!(summary.contains(&served), "no {served:?} in:\n{summary}");
     server.stop().expect("a clean stop");
+}
+
+/// What `gomodfs status DIR` prints (its error output too, for a failing
+/// assertion to show).
+fn status_summary(dir: &std::path::Path) -> String {
+    let out = std::process::Command::new(common::gomodfs_bin())
+        .arg("status")
+        .arg(dir)
+        .output()
+        .expect("run gomodfs status");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }

@@ -184,6 +184,15 @@ impl Mount {
         }
     }
 
+    /// How the kernel's requests arrive: `"io_uring"` or `"/dev/fuse"`.
+    pub fn transport(&self) -> &'static str {
+        if self.io_uring_requests().is_some() {
+            "io_uring"
+        } else {
+            "/dev/fuse"
+        }
+    }
+
     /// Waits (a few seconds at most) for the io_uring queue threads, which
     /// end with the connection.
     fn join_rings(&mut self) {
@@ -270,7 +279,6 @@ pub fn mount(
     }
     config.n_threads = Some(options.threads.max(1));
     config.clone_fd = cfg!(target_os = "linux");
-    let stats_of = fs.clone();
     let mut adapter = FuseFs::with_waiters(fs, options.ttl, options.download_waiters);
     // This session has a notifier for the listings the kernel caches.
     adapter.cache_dirs = true;
@@ -286,29 +294,25 @@ pub fn mount(
     let session = fuser::Session::new(adapter, mountpoint, &config).map_err(failed)?;
     #[cfg(target_os = "linux")]
     let rings = start_rings(&session, &shared);
-    #[cfg(target_os = "linux")]
-    let over_rings = rings.is_some();
-    #[cfg(not(target_os = "linux"))]
-    let over_rings = false;
-    let status = Arc::new(FrontendStatus {
-        kind: "fuse".into(),
-        at: mountpoint.display().to_string(),
-        transport: Some(if over_rings { "io_uring" } else { "/dev/fuse" }.into()),
-    });
-    stats_of.stats().add_frontend(&status);
-    let _ = inner.frontend.set(status);
     let session = session.spawn().map_err(failed)?;
     let _ = inner.notifier.set(session.notifier());
     dir_cache::refresh_periodically(Arc::downgrade(&inner));
-    drop(inner);
-    tracing::info!(mountpoint = %mountpoint.display(), "mounted");
-    Ok(Mount {
+    let mount = Mount {
         session: Some(session),
         mountpoint: mountpoint.to_owned(),
         ops,
         #[cfg(target_os = "linux")]
         rings,
-    })
+    };
+    let status = inner.fs.stats().add_frontend(FrontendStatus {
+        kind: "fuse".into(),
+        at: mountpoint.display().to_string(),
+        transport: Some(mount.transport().into()),
+    });
+    let _ = inner.frontend.set(status);
+    drop(inner);
+    tracing::info!(mountpoint = %mountpoint.display(), "mounted");
+    Ok(mount)
 }
 
 /// Whether FUSE over io_uring can be asked for: the kernel's switch is on

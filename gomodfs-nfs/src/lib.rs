@@ -753,12 +753,13 @@ pub fn serve_with_limits(
         }
     });
     tracing::info!(addr = %local, "NFS server listening");
-    let status = Arc::new(gomodfs_core::stats::FrontendStatus {
-        kind: "nfs".into(),
-        at: local.to_string(),
-        transport: None,
-    });
-    stats_of.stats().add_frontend(&status);
+    let status = stats_of
+        .stats()
+        .add_frontend(gomodfs_core::stats::FrontendStatus {
+            kind: "nfs".into(),
+            at: local.to_string(),
+            transport: None,
+        });
     Ok(NfsServer {
         addr: local,
         runtime: Some(runtime),

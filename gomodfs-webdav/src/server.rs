@@ -376,13 +376,12 @@ impl HttpServer {
             ("goproxy", options.proxy_prefix.clone()),
         ]
         .map(|(kind, path)| {
-            let status = Arc::new(gomodfs_core::stats::FrontendStatus {
-                kind: kind.into(),
-                at: format!("http://{addr}{path}"),
-                transport: None,
-            });
-            fs.stats().add_frontend(&status);
-            status
+            fs.stats()
+                .add_frontend(gomodfs_core::stats::FrontendStatus {
+                    kind: kind.into(),
+                    at: format!("http://{addr}{path}"),
+                    transport: None,
+                })
         });
         let handler = Arc::new(Handler::new(fs, options));
         let (tx, rx) = tokio::sync::watch::channel(false);

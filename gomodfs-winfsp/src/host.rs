@@ -385,12 +385,13 @@ pub fn mount(fs: Arc<ModFs>, point: &MountPoint) -> Result<Mounted, WinfspError>
         detail: format!("{e:?}"),
         hint: INSTALL_HINT,
     })?;
-    let status = Arc::new(gomodfs_core::stats::FrontendStatus {
-        kind: "winfsp".into(),
-        at: point.to_string(),
-        transport: None,
-    });
-    fs.stats().add_frontend(&status);
+    let status = fs
+        .stats()
+        .add_frontend(gomodfs_core::stats::FrontendStatus {
+            kind: "winfsp".into(),
+            at: point.to_string(),
+            transport: None,
+        });
     let context = GomodFs {
         volume: Volume::new(fs),
     };

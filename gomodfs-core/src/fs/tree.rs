@@ -200,9 +200,9 @@ impl ModuleTree {
             .module
             .files
             .iter()
-            .map(|f| f.path.len() + 24 + 20 + 8 + 20)
+            .map(|f| f.path.len() + size_of::<StoredFile>() + size_of::<Child>())
             .sum();
-        let dirs = self.dirs.len() * (std::mem::size_of::<Dir>() + 4);
+        let dirs = self.dirs.len() * (size_of::<Dir>() + size_of::<u32>());
         (files + dirs + self.module.info.len() + self.module.go_mod.len()) as u64
     }
 }
@@ -381,6 +381,17 @@ mod tests {
         }
     }
 
+    /// The tree of module `path@v1.0.0` with files `paths`, in that order.
+    fn tree_of(path: &str, paths: &[&str]) -> ModuleTree {
+        let mv = ModuleVersion::new(path, "v1.0.0").unwrap();
+        ModuleTree::new(&mv, module(paths), SystemTime::UNIX_EPOCH)
+    }
+
+    /// The names in directory `dir`, as listed.
+    fn names<'t>(tree: &'t ModuleTree, dir: &str) -> Vec<&'t str> {
+        tree.children(dir).unwrap().iter().map(|(n, _)| n).collect()
+    }
+
     /// Every directory with its children and subdirectory counts, in any
     /// file order (the store sorts them; another store may not): the
     /// same as a plain walk over every path's ancestors would give.
@@ -398,9 +409,8 @@ mod tests {
         let mut shuffled = sorted.to_vec();
         shuffled.reverse();
         shuffled.swap(1, 4);
-        let mv = ModuleVersion::new("example.com/m", "v1.0.0").unwrap();
         for order in [&sorted[..], &shuffled[..]] {
-            let tree = ModuleTree::new(&mv, module(order), SystemTime::UNIX_EPOCH);
+            let tree = tree_of("example.com/m", order);
             // The reference: each path's ancestors are directories.
             let mut dirs: BTreeSet<&str> = BTreeSet::new();
             for p in order {
@@ -411,8 +421,7 @@ mod tests {
                 }
             }
             for dir in &dirs {
-                let children: Vec<&str> =
-                    tree.children(dir).unwrap().iter().map(|(n, _)| n).collect();
+                let children = names(&tree, dir);
                 let prefix = format!("{dir}/");
                 let mut expected: Vec<&str> = order
                     .iter()
@@ -430,8 +439,7 @@ mod tests {
                 assert_eq!(tree.entry(dir), Some(TreeEntry::Dir { subdirs }), "{dir}");
             }
             assert_eq!(tree.entry(""), Some(TreeEntry::Dir { subdirs: 2 }));
-            let root: Vec<&str> = tree.children("").unwrap().iter().map(|(n, _)| n).collect();
-            assert_eq!(root, ["LICENSE", "a", "go.mod", "q"]);
+            assert_eq!(names(&tree, ""), ["LICENSE", "a", "go.mod", "q"]);
             for (i, p) in order.iter().enumerate() {
                 assert_eq!(tree.entry(p), Some(TreeEntry::File(i)), "{p}");
             }
@@ -450,8 +458,7 @@ mod tests {
             "src/cmd/go.mod",
             "src/x.go",
         ];
-        let mv = ModuleVersion::new(TOOLCHAIN, "v0.0.1-go1.27.3.linux-amd64").unwrap();
-        let tree = ModuleTree::new(&mv, module(&paths), SystemTime::UNIX_EPOCH);
+        let tree = tree_of(TOOLCHAIN, &paths);
         assert_eq!(tree.entry("src/go.mod"), Some(TreeEntry::File(1)), "a copy");
         assert_eq!(tree.entry("src/_go.mod"), Some(TreeEntry::File(1)));
         assert_eq!(
@@ -459,26 +466,10 @@ mod tests {
             Some(TreeEntry::File(3)),
             "the real one"
         );
-        let src: Vec<&str> = tree
-            .children("src")
-            .unwrap()
-            .iter()
-            .map(|(n, _)| n)
-            .collect();
-        assert_eq!(src, ["_go.mod", "cmd", "go.mod", "x.go"]);
-        let cmd: Vec<&str> = tree
-            .children("src/cmd")
-            .unwrap()
-            .iter()
-            .map(|(n, _)| n)
-            .collect();
-        assert_eq!(cmd, ["_go.mod", "go.mod"], "one go.mod");
+        assert_eq!(names(&tree, "src"), ["_go.mod", "cmd", "go.mod", "x.go"]);
+        assert_eq!(names(&tree, "src/cmd"), ["_go.mod", "go.mod"], "one go.mod");
         // Any other module has no copies.
-        let other = ModuleTree::new(
-            &ModuleVersion::new("example.com/m", "v1.0.0").unwrap(),
-            module(&paths),
-            SystemTime::UNIX_EPOCH,
-        );
+        let other = tree_of("example.com/m", &paths);
         assert_eq!(other.entry("src/go.mod"), None);
     }
 
@@ -488,9 +479,7 @@ mod tests {
     /// before `b/`'s).
     #[test]
     fn listings_sort_by_name_and_resume_after_any_name() {
-        let paths = ["a.go", "b-x.go", "b/c.go", "d.go"];
-        let mv = ModuleVersion::new("example.com/m", "v1.0.0").unwrap();
-        let tree = ModuleTree::new(&mv, module(&paths), SystemTime::UNIX_EPOCH);
+        let tree = tree_of("example.com/m", &["a.go", "b-x.go", "b/c.go", "d.go"]);
         let root = tree.children("").unwrap();
         let names = |it: &mut dyn Iterator<Item = (&str, TreeEntry)>| -> Vec<String> {
             it.map(|(n, _)| n.to_owned()).collect()
@@ -513,9 +502,7 @@ mod tests {
     /// once: the first one wins.
     #[test]
     fn a_name_two_entries_share_is_listed_once() {
-        let paths = ["a", "a/b.go", "x.go", "x.go"];
-        let mv = ModuleVersion::new("example.com/m", "v1.0.0").unwrap();
-        let tree = ModuleTree::new(&mv, module(&paths), SystemTime::UNIX_EPOCH);
+        let tree = tree_of("example.com/m", &["a", "a/b.go", "x.go", "x.go"]);
         let root: Vec<(&str, TreeEntry)> = tree.children("").unwrap().iter().collect();
         assert_eq!(
             root,

@@ -20,15 +20,17 @@ pub struct FrontendStatus {
 }
 
 /// The frontends registered with [`Stats::add_frontend`], each reported
-/// while its owner keeps the `Arc` alive.
+/// while its owner keeps the `Arc` it was given alive.
 ///
 /// [`Stats::add_frontend`]: super::Stats::add_frontend
 #[derive(Default)]
 pub(super) struct Frontends(parking_lot::Mutex<Vec<Weak<FrontendStatus>>>);
 
 impl Frontends {
-    pub(super) fn add(&self, frontend: &Arc<FrontendStatus>) {
-        self.0.lock().push(Arc::downgrade(frontend));
+    pub(super) fn add(&self, frontend: FrontendStatus) -> Arc<FrontendStatus> {
+        let held = Arc::new(frontend);
+        self.0.lock().push(Arc::downgrade(&held));
+        held
     }
 
     /// The live ones, in the order they were added; the ended ones are
@@ -55,10 +57,8 @@ mod tests {
             at: "/mnt".into(),
             transport: None,
         };
-        let fuse = Arc::new(status("fuse"));
-        let nfs = Arc::new(status("nfs"));
-        frontends.add(&fuse);
-        frontends.add(&nfs);
+        let fuse = frontends.add(status("fuse"));
+        let _nfs = frontends.add(status("nfs"));
         assert_eq!(frontends.live(), [status("fuse"), status("nfs")]);
         drop(fuse);
         assert_eq!(frontends.live(), [status("nfs")]);

@@ -433,9 +433,10 @@ impl Stats {
     }
 
     /// Reports `frontend` in every snapshot for as long as the caller keeps
-    /// the `Arc` (a frontend holds it while it serves).
-    pub fn add_frontend(&self, frontend: &std::sync::Arc<FrontendStatus>) {
-        self.frontends.add(frontend);
+    /// the `Arc` this answers (a frontend holds it while it serves).
+    #[must_use = "the frontend is reported only while the answer is kept"]
+    pub fn add_frontend(&self, frontend: FrontendStatus) -> std::sync::Arc<FrontendStatus> {
+        self.frontends.add(frontend)
     }
 
     /// Time since the stats were created.

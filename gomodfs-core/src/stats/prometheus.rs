@@ -387,12 +387,11 @@ mod tests {
     fn renders_one_info_gauge_per_frontend_while_it_serves() {
         let stats = Stats::default();
         assert!(!prometheus_text(&stats.snapshot()).contains("frontend_info"));
-        let fuse = std::sync::Arc::new(super::super::FrontendStatus {
+        let fuse = stats.add_frontend(super::super::FrontendStatus {
             kind: "fuse".into(),
             at: "/mnt/\"x\"".into(),
             transport: Some("io_uring".into()),
         });
-        stats.add_frontend(&fuse);
         let text = prometheus_text(&stats.snapshot());
         let line = r#"gomodfs_frontend_info{kind="fuse",at="/mnt/\"x\"",transport="io_uring"} 1"#;
         assert!(text.contains(line), "missing {line:?} in:\n{text}");

@@ -422,9 +422,8 @@ impl GitStore {
 
     /// Whether `id` is stored as a loose object (it may be packed too).
     fn is_loose(&self, id: &oid) -> bool {
-        let hex = id.to_hex().to_string();
-        let (fan, rest) = hex.split_at(2);
-        self.layout.objects.join(fan).join(rest).is_file()
+        let (dir, name) = pack::loose_place(&self.layout.objects, id);
+        dir.join(name).is_file()
     }
 
     /// Lends a handle of the object database to `f`.

@@ -551,9 +551,7 @@ fn encode_idx(entries: &mut [(ObjectId, u64, u32)], pack_checksum: &[u8; 20]) ->
 /// in `objects/`, fsync, rename, fsync the fan-out directory. Replaces an
 /// existing copy (same contents) harmlessly.
 pub(crate) fn write_loose(objects_dir: &Path, obj: &Object) -> io::Result<()> {
-    let hex = obj.id.to_hex().to_string();
-    let (fan, rest) = hex.split_at(2);
-    let dir = objects_dir.join(fan);
+    let (dir, name) = loose_place(objects_dir, &obj.id);
     layout::create_dir_durable(&dir)?;
     let (tmp, file) = TempFile::create(objects_dir, layout::TMP_OBJ_PREFIX)?;
     let mut z = ZlibEncoder::new(BufWriter::new(file), Compression::default());
@@ -562,8 +560,16 @@ pub(crate) fn write_loose(objects_dir: &Path, obj: &Object) -> io::Result<()> {
     let file = z.finish()?.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
     drop(file);
-    tmp.persist(&dir.join(rest))?;
+    tmp.persist(&dir.join(name))?;
     layout::fsync_dir(&dir)
+}
+
+/// Where the loose copy of `id` lives: its fan-out directory
+/// `objects/xx` and its name there, `yyyy…`.
+pub(crate) fn loose_place(objects_dir: &Path, id: &gix_hash::oid) -> (PathBuf, String) {
+    let hex = id.to_hex().to_string();
+    let (fan, rest) = hex.split_at(2);
+    (objects_dir.join(fan), rest.to_owned())
 }
 
 /// The object ids in a v2 pack index (tests).
