@@ -5,12 +5,14 @@ mod cacheprog_cmd;
 mod daemon;
 #[cfg(feature = "fuse")]
 mod exec_mount;
+mod fuse_transport;
 mod serve;
 mod status;
 #[cfg(feature = "winfsp")]
 mod winfsp_mount;
 
 use clap::{Args, Parser, Subcommand};
+use fuse_transport::FuseIoUring;
 use gomodfs::{Error, Settings};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -138,11 +140,22 @@ enum Command {
         allow_other: bool,
         /// Serve over FUSE over io_uring (Linux 6.14+) instead of
         /// /dev/fuse reads: shorter round trips, a faster fresh `go list`
-        /// and `go build` (docs/BENCHMARKS.md). Turns the kernel's switch
-        /// /sys/module/fuse/parameters/enable_uring on (as root); where
-        /// the kernel does not offer it, says so and serves over /dev/fuse.
-        #[arg(long, env = "GOMODFS_FUSE_IO_URING")]
-        fuse_io_uring: bool,
+        /// and `go build` (docs/BENCHMARKS.md). auto (the default): when
+        /// the kernel's switch /sys/module/fuse/parameters/enable_uring
+        /// is on; on (the flag alone): turn the switch on (as root); off:
+        /// never. Where io_uring is not to be had, the log says why and the
+        /// mount serves over /dev/fuse.
+        #[arg(
+            long,
+            env = "GOMODFS_FUSE_IO_URING",
+            value_enum,
+            value_name = "WHEN",
+            default_value_t,
+            num_args = 0..=1,
+            require_equals = true,
+            default_missing_value = "on"
+        )]
+        fuse_io_uring: FuseIoUring,
         #[command(flatten)]
         common: Common,
     },
@@ -187,10 +200,19 @@ enum Command {
     /// it (and GOPROXY=off unless GOPROXY is set), unmount, and exit with the
     /// command's status.
     Exec {
-        /// Serve the mount over FUSE over io_uring, as `mount
-        /// --fuse-io-uring` does.
-        #[arg(long, env = "GOMODFS_FUSE_IO_URING")]
-        fuse_io_uring: bool,
+        /// Serve the mount over FUSE over io_uring: auto, on or off, as
+        /// `mount --fuse-io-uring` says.
+        #[arg(
+            long,
+            env = "GOMODFS_FUSE_IO_URING",
+            value_enum,
+            value_name = "WHEN",
+            default_value_t,
+            num_args = 0..=1,
+            require_equals = true,
+            default_missing_value = "on"
+        )]
+        fuse_io_uring: FuseIoUring,
         #[command(flatten)]
         common: Common,
         #[command(flatten)]
@@ -443,7 +465,7 @@ struct MountFlags {
     allow_other: bool,
     /// FUSE over io_uring.
     #[cfg_attr(not(feature = "fuse"), allow(dead_code))]
-    io_uring: bool,
+    io_uring: FuseIoUring,
 }
 
 /// "mounted at DIR", and ", FUSE over io_uring" when the mount uses it.
@@ -469,7 +491,7 @@ fn run_mount(
     let _debug = start_debug(&fs, debug_addr)?;
     let options = gomodfs::fuse::MountOptions {
         allow_other: flags.allow_other,
-        io_uring: flags.io_uring,
+        io_uring: flags.io_uring.into(),
         ..Default::default()
     };
     ensure_mount_point(dir)?;
@@ -522,7 +544,7 @@ fn run_exec(
     };
     let (mount, dir) = exec_mount::mount_on_slot(&store, |dir| {
         let options = gomodfs::fuse::MountOptions {
-            io_uring: flags.io_uring,
+            io_uring: flags.io_uring.into(),
             ..Default::default()
         };
         Ok(gomodfs::fuse::mount(fs.clone(), dir, &options)?)
@@ -808,6 +830,7 @@ pub(crate) async fn wait_for_termination() -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::ValueEnum;
 
     #[test]
     fn verbose_covers_every_workspace_crate() {
@@ -830,5 +853,55 @@ mod tests {
             assert!(default_log_filter(false).contains(&format!("{krate}=info")));
         }
         assert!(found >= 4, "no workspace members found in {members}");
+    }
+
+    /// What `--fuse-io-uring` becomes on `mount`, `exec` and `serve`.
+    fn io_uring_of(args: &[&str]) -> Result<FuseIoUring, String> {
+        let cli = Cli::try_parse_from(args).map_err(|e| e.to_string())?;
+        match cli.command {
+            Command::Mount { fuse_io_uring, .. } | Command::Exec { fuse_io_uring, .. } => {
+                Ok(fuse_io_uring)
+            }
+            #[cfg(feature = "fuse")]
+            Command::Serve { frontends, .. } => Ok(frontends.fuse_io_uring),
+            _ => Err("not a mounting command".into()),
+        }
+    }
+
+    #[test]
+    fn fuse_io_uring_is_auto_unless_said_and_the_flag_alone_means_on() {
+        // The environment of the test run may choose (README, tests).
+        let default = match std::env::var("GOMODFS_FUSE_IO_URING") {
+            Ok(v) => FuseIoUring::from_str(&v, true).unwrap_or_else(|e| panic!("{e}")),
+            Err(_) => FuseIoUring::Auto,
+        };
+        assert_eq!(io_uring_of(&["gomodfs", "mount", "/m"]), Ok(default));
+        assert_eq!(
+            io_uring_of(&["gomodfs", "mount", "--fuse-io-uring", "/m"]),
+            Ok(FuseIoUring::On),
+            "the flag alone does not take the mount point as its value"
+        );
+        for (said, meant) in [
+            ("auto", FuseIoUring::Auto),
+            ("on", FuseIoUring::On),
+            ("true", FuseIoUring::On),
+            ("off", FuseIoUring::Off),
+            ("false", FuseIoUring::Off),
+        ] {
+            let flag = format!("--fuse-io-uring={said}");
+            assert_eq!(io_uring_of(&["gomodfs", "mount", &flag, "/m"]), Ok(meant));
+            assert_eq!(
+                io_uring_of(&["gomodfs", "exec", &flag, "--", "go", "build"]),
+                Ok(meant)
+            );
+            #[cfg(feature = "fuse")]
+            assert_eq!(
+                io_uring_of(&["gomodfs", "serve", "--mount", "/m", &flag]),
+                Ok(meant)
+            );
+        }
+        let wrong = io_uring_of(&["gomodfs", "mount", "--fuse-io-uring=sometimes", "/m"])
+            .expect_err("not a choice");
+        assert!(wrong.contains("auto") && wrong.contains("off"), "{wrong}");
     }
 }

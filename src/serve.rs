@@ -14,11 +14,20 @@ pub(crate) struct Frontends {
     #[cfg(feature = "fuse")]
     #[arg(long, value_name = "DIR")]
     pub(crate) mount: Option<PathBuf>,
-    /// With --mount: serve it over FUSE over io_uring, as `mount
-    /// --fuse-io-uring` does (ignored without --mount).
+    /// With --mount: serve it over FUSE over io_uring: auto, on or off,
+    /// as `mount --fuse-io-uring` says (ignored without --mount).
     #[cfg(feature = "fuse")]
-    #[arg(long, env = "GOMODFS_FUSE_IO_URING")]
-    pub(crate) fuse_io_uring: bool,
+    #[arg(
+        long,
+        env = "GOMODFS_FUSE_IO_URING",
+        value_enum,
+        value_name = "WHEN",
+        default_value_t,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "on"
+    )]
+    pub(crate) fuse_io_uring: crate::FuseIoUring,
     /// Also serve NFSv3 (MOUNT, NFS and a portmapper on one TCP port) on
     /// ADDR: PORT (on 127.0.0.1) or IPv4:PORT. See docs/NFS.md.
     #[cfg(feature = "nfs")]
@@ -80,7 +89,7 @@ pub(crate) fn run(
         Some(dir) => {
             crate::ensure_mount_point(dir)?;
             let options = gomodfs::fuse::MountOptions {
-                io_uring: frontends.fuse_io_uring,
+                io_uring: frontends.fuse_io_uring.into(),
                 ..Default::default()
             };
             let m = gomodfs::fuse::mount(fs.clone(), dir, &options)?;

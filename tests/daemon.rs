@@ -88,8 +88,8 @@ fn dead_mount_of_a_killed_gomodfs_is_cleared_at_the_next_start() {
     assert!(first.wait_within(Duration::from_secs(10)).is_some());
     first.forget_mount();
     let dead = std::fs::read_dir(mnt.path()).expect_err("a dead mount");
-    // ECONNABORTED where the mount was served over io_uring
-    // (GOMODFS_FUSE_IO_URING set for the run).
+    // ECONNABORTED where the mount was served over io_uring (the
+    // kernel's switch on, or GOMODFS_FUSE_IO_URING=on for the run).
     assert!(
         [libc::ENOTCONN, libc::ECONNABORTED].contains(&common::errno(&dead)),
         "{dead}"

@@ -2,14 +2,15 @@
 //! --fuse-io-uring`): the real `go` builds, tests and verifies through a
 //! mount served over the kernel's io_uring queues, and every kind of
 //! request (lookups, reads of all sizes, listings longer than one reply,
-//! writes refused, the status file) is answered right over them. Needs
+//! writes refused, the status file) is answered right over them; a mount
+//! takes io_uring by default once the kernel's switch is on. Needs
 //! root (to turn on /sys/module/fuse/parameters/enable_uring) and Linux
 //! 6.14+; fails, and says why, where either is missing.
 
 mod common;
 
 use common::{Mounted, errno};
-use gomodfs::fuse::{FuseOp, MountOptions};
+use gomodfs::fuse::{FuseOp, IoUring, MountOptions};
 use gomodfs_testkit::{GoCmd, ModuleSpec, TestProxy, standard_fixture};
 use std::collections::BTreeMap;
 use std::fs;
@@ -17,7 +18,7 @@ use std::path::Path;
 
 fn over_io_uring() -> MountOptions {
     MountOptions {
-        io_uring: true,
+        io_uring: IoUring::On,
         ..MountOptions::default()
     }
 }
@@ -329,4 +330,80 @@ fn status_summary(dir: &std::path::Path) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// Once the kernel's switch is on, a mount with the default options (and
+/// `gomodfs mount` without the flag) serves over io_uring; `off` keeps
+/// `/dev/fuse`. (`auto` with the switch off: the unit tests in
+/// gomodfs-fuse's `uring` module; turning the switch off here would
+/// change the transport of mounts in other tests.)
+#[test]
+fn a_default_mount_serves_over_io_uring_once_the_kernel_switch_is_on() {
+    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let store = tempfile::tempdir().expect("store");
+    // `on` turns the switch on (root), as an administrator would.
+    let on = Mounted::with_options(store.path(), None, &over_io_uring());
+    ring_requests(&on);
+    drop(on);
+    let switch = fs::read_to_string("/sys/module/fuse/parameters/enable_uring");
+    assert_eq!(switch.ok().as_deref().map(str::trim), Some("Y"));
+
+    let auto = Mounted::with_options(store.path(), None, &MountOptions::default());
+    // The kernel moves to the rings once every queue has registered.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut probe = 0;
+    while ring_requests(&auto) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing answered over the rings"
+        );
+        probe += 1;
+        let _ = fs::metadata(auto.path().join(format!("missing-{probe}")));
+    }
+    let mount = auto.mount.as_ref().expect("mounted");
+    assert_eq!(mount.transport(), "io_uring");
+    drop(auto);
+    let off = MountOptions {
+        io_uring: IoUring::Off,
+        ..MountOptions::default()
+    };
+    let classic = Mounted::with_options(store.path(), None, &off);
+    assert!(fs::metadata(classic.path().join(".gomodfs-status")).is_ok());
+    let mount = classic.mount.as_ref().expect("mounted");
+    assert_eq!(mount.io_uring_requests(), None);
+    assert_eq!(mount.transport(), "/dev/fuse");
+    drop(classic);
+
+    for (flag, transport) in [
+        (None, "io_uring"),
+        (Some("--fuse-io-uring=off"), "/dev/fuse"),
+    ] {
+        let (mnt, logs) = (
+            tempfile::tempdir().expect("mount point"),
+            tempfile::tempdir().expect("logs"),
+        );
+        let launch = gomodfs_testkit::process::Launch::new(
+            common::gomodfs_bin(),
+            logs.path().join("mount.log"),
+        )
+        // The default, whatever the test run's environment says.
+        .env("GOMODFS_FUSE_IO_URING", "auto")
+        .arg("mount")
+        .arg(mnt.path())
+        .args(["--offline", "--store"])
+        .arg(store.path())
+        .args(flag)
+        .mount_point(mnt.path());
+        let daemon = launch.start().expect("start gomodfs mount");
+        let summary = status_summary(mnt.path());
+        let served = format!(
+            "served: FUSE at {} over {transport}\n",
+            mnt.path().display()
+        );
+        assert!(
+            summary.contains(&served),
+            "{flag:?}: no {served:?} in:\n{summary}"
+        );
+        daemon.stop().expect("a clean stop");
+    }
 }

@@ -118,14 +118,29 @@ pub struct MountOptions {
     pub allow_other: bool,
     /// How long the kernel may cache entries and attributes of immutable nodes.
     pub ttl: Duration,
-    /// Serve requests over FUSE over io_uring (Linux 6.14+) instead of
-    /// `/dev/fuse` reads: a round trip several times shorter on machines
-    /// whose idle CPUs sleep (docs/BENCHMARKS.md). Turns the kernel's
-    /// switch (`/sys/module/fuse/parameters/enable_uring`) on when it can
-    /// (root); where the kernel does not offer it, the mount says so in
-    /// the log and serves over `/dev/fuse` ([`Mount::io_uring_requests`]
-    /// tells which).
-    pub io_uring: bool,
+    /// Whether requests come over FUSE over io_uring (Linux 6.14+) or
+    /// `/dev/fuse` reads ([`Mount::transport`] tells which it became).
+    pub io_uring: IoUring,
+}
+
+/// How a mount takes the kernel's requests: FUSE over io_uring (Linux
+/// 6.14+; per-CPU queues, a round trip several times shorter on machines
+/// whose idle CPUs sleep, docs/BENCHMARKS.md) or `read(2)` on `/dev/fuse`.
+/// Every choice falls back to `/dev/fuse` where io_uring is not to be had,
+/// and the log says why.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum IoUring {
+    /// Always `/dev/fuse`.
+    Off,
+    /// io_uring when the kernel's switch
+    /// (`/sys/module/fuse/parameters/enable_uring`) is already on and this
+    /// process may set up io_uring; `/dev/fuse` otherwise. Never changes
+    /// the switch.
+    #[default]
+    Auto,
+    /// io_uring, turning the kernel's switch on when it is off (needs
+    /// root); `/dev/fuse`, with a warning, where that fails.
+    On,
 }
 
 impl Default for MountOptions {
@@ -135,7 +150,7 @@ impl Default for MountOptions {
             download_waiters: 128,
             allow_other: false,
             ttl: Duration::from_secs(365 * 24 * 3600),
-            io_uring: false,
+            io_uring: IoUring::default(),
         }
     }
 }
@@ -282,7 +297,7 @@ pub fn mount(
     let mut adapter = FuseFs::with_waiters(fs, options.ttl, options.download_waiters);
     // This session has a notifier for the listings the kernel caches.
     adapter.cache_dirs = true;
-    adapter.io_uring = options.io_uring && io_uring_switched_on();
+    adapter.io_uring = asks_for_io_uring(options.io_uring);
     let ops = adapter.ops.clone();
     let inner = adapter.inner.clone();
     #[cfg(target_os = "linux")]
@@ -315,20 +330,33 @@ pub fn mount(
     Ok(mount)
 }
 
-/// Whether FUSE over io_uring can be asked for: the kernel's switch is on
-/// or was turned on. Logs why not.
-fn io_uring_switched_on() -> bool {
+/// Whether the session asks the kernel for FUSE over io_uring at INIT,
+/// as `choice` says and the system allows. Logs why not.
+fn asks_for_io_uring(choice: IoUring) -> bool {
     #[cfg(target_os = "linux")]
-    match uring::enable_in_kernel() {
-        Ok(()) => true,
-        Err(why) => {
-            tracing::warn!("serving over /dev/fuse, not io_uring: {why}");
-            false
+    {
+        let usable = match choice {
+            IoUring::Off => return false,
+            IoUring::Auto => uring::usable_as_is(),
+            IoUring::On => uring::enable_in_kernel().and_then(|()| uring::can_set_up()),
+        };
+        match usable {
+            Ok(()) => true,
+            Err(why) if choice == IoUring::On => {
+                tracing::warn!("serving over /dev/fuse, not io_uring: {why}");
+                false
+            }
+            Err(why) => {
+                tracing::info!("serving over /dev/fuse: {why}");
+                false
+            }
         }
     }
     #[cfg(not(target_os = "linux"))]
     {
-        tracing::warn!("serving over /dev/fuse: FUSE over io_uring is Linux's");
+        if choice == IoUring::On {
+            tracing::warn!("serving over /dev/fuse: FUSE over io_uring is Linux's");
+        }
         false
     }
 }

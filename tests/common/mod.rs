@@ -6,7 +6,7 @@
 use gomodfs::core::proxy::{Upstream, UpstreamConfig};
 use gomodfs::core::store::GitStore;
 use gomodfs::core::{ModFs, ModFsOptions};
-use gomodfs::fuse::{Mount, MountOptions};
+use gomodfs::fuse::{IoUring, Mount, MountOptions};
 use gomodfs_testkit::nfs::LibNfs;
 use gomodfs_testkit::process::{Daemon, Launch, on_path};
 use std::path::{Path, PathBuf};
@@ -52,11 +52,16 @@ pub struct Mounted {
 
 impl Mounted {
     /// A mount of the store at `store` (fetching from `proxy_url`), over
-    /// `/dev/fuse`, or over io_uring when `GOMODFS_TEST_FUSE_IO_URING` is
-    /// set (to run every FUSE suite over that transport).
+    /// `/dev/fuse` whatever the kernel's switch says, or over io_uring when
+    /// `GOMODFS_TEST_FUSE_IO_URING` is set (to run every FUSE suite over
+    /// that transport).
     pub fn new(store: &Path, proxy_url: Option<&str>) -> Mounted {
         let options = MountOptions {
-            io_uring: std::env::var_os("GOMODFS_TEST_FUSE_IO_URING").is_some(),
+            io_uring: if std::env::var_os("GOMODFS_TEST_FUSE_IO_URING").is_some() {
+                IoUring::On
+            } else {
+                IoUring::Off
+            },
             ..MountOptions::default()
         };
         Mounted::with_options(store, proxy_url, &options)

@@ -46,22 +46,60 @@ pub(crate) fn enable_in_kernel() -> Result<(), String> {
     turn_on(Path::new(KERNEL_SWITCH))
 }
 
+/// Whether FUSE over io_uring can be used without changing anything: the
+/// kernel's switch is on and this process may set up io_uring. Answers
+/// why not otherwise.
+pub(crate) fn usable_as_is() -> Result<(), String> {
+    usable(Path::new(KERNEL_SWITCH))?;
+    can_set_up()
+}
+
+/// Whether the switch file `switch` is on ("Y"); an error where the
+/// kernel has no switch.
+fn switch_is_on(switch: &Path) -> Result<bool, String> {
+    match std::fs::read_to_string(switch) {
+        Ok(v) => Ok(v.trim() == "Y"),
+        Err(e) => Err(format!(
+            "this kernel has no FUSE over io_uring ({}: {e}; it needs Linux 6.14 or later)",
+            switch.display()
+        )),
+    }
+}
+
+/// Whether the switch file `switch` is on, without changing it.
+fn usable(switch: &Path) -> Result<(), String> {
+    if switch_is_on(switch)? {
+        return Ok(());
+    }
+    Err(format!(
+        "FUSE over io_uring is off in this kernel (as root: echo Y > {}; \
+         or mount with --fuse-io-uring, which turns it on)",
+        switch.display()
+    ))
+}
+
+/// Whether this process may set up an io_uring like the queues' (a
+/// container's seccomp profile, `kernel.io_uring_disabled` or a
+/// locked-memory limit can forbid it).
+pub(crate) fn can_set_up() -> Result<(), String> {
+    queue::new_ring(depth(1))
+        .map(drop)
+        .map_err(|e| format!("io_uring cannot be set up here ({e})"))
+}
+
 /// Turns the switch file `switch` on ("Y") if it is off.
 fn turn_on(switch: &Path) -> Result<(), String> {
+    if switch_is_on(switch)? {
+        return Ok(());
+    }
     let shown = switch.display();
-    match std::fs::read_to_string(switch) {
-        Ok(v) if v.trim() == "Y" => Ok(()),
-        Ok(_) => match std::fs::write(switch, "Y") {
-            Ok(()) => {
-                tracing::info!(switch = %shown, "turned FUSE over io_uring on");
-                Ok(())
-            }
-            Err(e) => Err(format!(
-                "{shown} is off and cannot be turned on ({e}); as root: echo Y > {shown}"
-            )),
-        },
+    match std::fs::write(switch, "Y") {
+        Ok(()) => {
+            tracing::info!(switch = %shown, "turned FUSE over io_uring on");
+            Ok(())
+        }
         Err(e) => Err(format!(
-            "this kernel has no FUSE over io_uring ({shown}: {e}; it needs Linux 6.14 or later)"
+            "{shown} is off and cannot be turned on ({e}); as root: echo Y > {shown}"
         )),
     }
 }
@@ -132,16 +170,24 @@ pub(crate) fn start(dev: BorrowedFd<'_>, fs: &FuseFs) -> io::Result<Rings> {
     let dev = Arc::new(dev.try_clone_to_owned()?);
     let queues = queue_count();
     let served = Arc::new(AtomicU64::new(0));
-    let mut threads = Vec::with_capacity(queues);
+    // Every queue and ring first: the kernel switches to the rings only
+    // when all queues have registered, so failing here leaves the mount
+    // on /dev/fuse, whole.
+    let mut ready = Vec::with_capacity(queues);
     for qid in 0..queues {
         let qid = u16::try_from(qid).map_err(|_| io::Error::other("too many CPUs"))?;
         let queue = Arc::new(Queue::new(qid, depth(queues), dev.clone())?);
+        let ring = queue::new_ring(depth(queues))?;
+        ready.push((qid, queue, ring));
+    }
+    let mut threads = Vec::with_capacity(queues);
+    for (qid, queue, ring) in ready {
         let fs = fs.share();
         let served = served.clone();
         let thread = std::thread::Builder::new()
             .name(format!("gomodfs-uring-{qid}"))
             .spawn(move || {
-                let result = queue::serve(&queue, |queue, slot| {
+                let result = queue::serve(&queue, ring, |queue, slot| {
                     served.fetch_add(1, Ordering::Relaxed);
                     dispatch::dispatch(&fs, queue, slot);
                 });
@@ -176,6 +222,26 @@ mod tests {
         // A switch that reads as off and cannot be written, even by root.
         let refused = turn_on(Path::new("/proc/version")).expect_err("read-only");
         assert!(refused.contains("cannot be turned on"), "{refused}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn an_automatic_choice_reads_the_switch_and_never_writes_it() {
+        let dir = std::env::temp_dir().join(format!("gomodfs-auto-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let switch = dir.join("enable_uring");
+        std::fs::write(&switch, "N\n").unwrap_or_else(|e| panic!("{e}"));
+        let off = usable(&switch).expect_err("the switch is off");
+        assert!(off.contains("echo Y >"), "{off}");
+        assert_eq!(
+            std::fs::read_to_string(&switch).ok().as_deref(),
+            Some("N\n"),
+            "left as it was"
+        );
+        std::fs::write(&switch, "Y\n").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(usable(&switch), Ok(()));
+        let missing = usable(&dir.join("absent")).expect_err("no switch");
+        assert!(missing.contains("Linux 6.14"), "{missing}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -196,11 +196,23 @@ impl Queue {
     }
 }
 
+/// A ring with 128-byte submission entries, as FUSE commands need.
+pub(crate) type Ring = IoUring<squeue::Entry128, cqueue::Entry>;
+
+/// The ring for a queue of `depth` entries (and its wake-up read). Made
+/// before any queue registers, so that a system where io_uring cannot be
+/// set up (a seccomp profile that forbids it, `kernel.io_uring_disabled`,
+/// a locked-memory limit) keeps serving over `/dev/fuse`.
+pub(crate) fn new_ring(depth: usize) -> io::Result<Ring> {
+    let entries = u32::try_from(depth + 1)
+        .map_err(|_| io::Error::other("too many ring entries"))?
+        .next_power_of_two()
+        .max(8);
+    IoUring::builder().build(entries)
+}
+
 /// Pushes `sqe`, submitting first if the ring is full.
-fn push(
-    ring: &mut IoUring<squeue::Entry128, cqueue::Entry>,
-    sqe: &squeue::Entry128,
-) -> io::Result<()> {
+fn push(ring: &mut Ring, sqe: &squeue::Entry128) -> io::Result<()> {
     loop {
         // SAFETY: every buffer an SQE points to (entry buffers, iovecs,
         // the wake buffer) lives in the queue, which outlives the ring.
@@ -221,13 +233,12 @@ fn connection_ended(res: i32) -> bool {
 /// that calls [`Queue::commit`]) and commits the answers.
 pub(crate) fn serve(
     queue: &Arc<Queue>,
+    mut ring: Ring,
     mut dispatch: impl FnMut(&Arc<Queue>, usize),
 ) -> io::Result<()> {
     pin_to_cpu(queue.qid);
     SERVING.with(|s| s.set(Arc::as_ptr(queue) as usize));
     let depth = queue.slots.len();
-    let mut ring: IoUring<squeue::Entry128, cqueue::Entry> =
-        IoUring::builder().build((depth as u32 + 1).next_power_of_two().max(8))?;
     for slot in 0..depth {
         push(&mut ring, &queue.command(CMD_REGISTER, slot, 0))?;
     }
