@@ -67,6 +67,20 @@ def mount(binary, store, mnt, log, env=None):
     return proc
 
 
+def transport(mnt):
+    """How the mount at `mnt` takes requests (`/dev/fuse` or `io_uring`;
+    gomodfs mounts take io_uring by default where the kernel's switch is
+    on), from its status file; "unknown" for builds that do not say."""
+    try:
+        status = json.loads((mnt / ".gomodfs-status").read_text())
+    except (OSError, ValueError):
+        return "unknown"
+    for f in status.get("frontends", []):
+        if f.get("kind") == "fuse" and f.get("transport"):
+            return f["transport"]
+    return "unknown"
+
+
 def unmount(proc, mnt):
     subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True)
     proc.terminate()
@@ -100,6 +114,7 @@ class Run:
         self.variants = [v.split("=", 1) for v in args.variant] or [
             ["this", str(ROOT / "target" / "release" / "gomodfs")]]
         self.rows, self.ops_rows = [], []
+        self.transports = {}
 
     def prepare(self, name):
         base = Path(self.args.work) / name
@@ -141,6 +156,9 @@ class Run:
                     native.append(t)
                 for v, binary in self.variants:
                     p = mount(binary, store, mnt, log)
+                    if not i:
+                        # In the warm-up run only: reading the status costs requests.
+                        self.transports[v] = transport(mnt)
                     t = timed(cmd, harness.go_env(mnt, gocache), app)
                     w = timed(cmd, harness.go_env(mnt, gocache), app)
                     unmount(p, mnt)
@@ -191,7 +209,8 @@ class Run:
         lines = [BEGIN, "## FUSE read overhead per variant (bench/fuse_ops.py)", "",
                  f"Median of {a.runs} interleaved runs after a warm-up (min-max), seconds; ratios "
                  "against native disk in the same run. Variants: "
-                 + ", ".join(f"`{v}`" for v, _ in self.variants) + f". Load: `{load}`.", "",
+                 + ", ".join(f"`{v}` (over {self.transports.get(v, 'unknown')})" for v, _ in self.variants)
+                 + f". Load: `{load}`.", "",
                  head, sep, *self.rows, ""]
         if self.ops_rows:
             lines += ["FUSE requests of one fresh-mount run (count, and time in the handlers), "

@@ -62,6 +62,9 @@ pub struct CompactStats {
     pub packs_merged: usize,
     /// Objects in the merged pack.
     pub objects: usize,
+    /// Loose objects written into a pack of their own (and deleted), before
+    /// merging (see the `loose` module).
+    pub loose_packed: usize,
 }
 
 /// A pack in `objects/pack`.
@@ -196,11 +199,23 @@ pub(crate) fn compact(layout: &layout::Layout, odb: &Arc<gix_odb::Store>) -> Res
         tracing::debug!(dir = %pack_dir.display(), "another compaction is running");
         return Ok(CompactStats::default());
     };
+    let loose_packed = match super::loose::pack_loose(layout) {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(cause = %e, "packing loose objects failed; merging packs anyway");
+            0
+        }
+    };
     let mut packs = list_packs(pack_dir).map_err(io_err)?;
     // A damaged pack is left out (and alone), so it cannot block compaction.
     loop {
         match merge(layout, odb, &mut packs)? {
-            Merge::Done(stats) => return Ok(stats),
+            Merge::Done(stats) => {
+                return Ok(CompactStats {
+                    loose_packed,
+                    ..stats
+                });
+            }
             Merge::Damaged(pack, e) => {
                 tracing::warn!(
                     pack = %pack.display(),
@@ -300,6 +315,7 @@ fn merge(
     let stats = CompactStats {
         packs_merged: sources.len(),
         objects: count,
+        loose_packed: 0,
     };
     tracing::debug!(packs = stats.packs_merged, objects = stats.objects, pack = %written.pack.display(), "merged packs");
     Ok(Merge::Done(stats))
@@ -333,7 +349,7 @@ fn compact_and_refresh(
     epoch: &AtomicU64,
 ) -> Result<CompactStats> {
     let stats = compact(layout, odb)?;
-    if stats.packs_merged > 0 {
+    if stats.packs_merged > 0 || stats.loose_packed > 0 {
         // A miss makes gix re-read the pack directory and drop the packs
         // that are gone.
         odb.to_handle_arc()

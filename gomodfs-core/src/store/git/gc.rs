@@ -21,8 +21,10 @@
 //!    read again; objects they name that only the old packs hold are copied
 //!    into one more pack first. Then the old packs go.
 //!
-//! Packs written after step 1 (by puts meanwhile), kept packs (`.keep`
-//! and the like) and loose objects are left alone. The compaction lock is
+//! Loose objects are packed first (see the `loose` module), so the repack
+//! keeps those a ref names and drops the others. Packs written after step 1
+//! (by puts meanwhile), kept packs (`.keep` and the like) and loose objects
+//! written meanwhile are left alone. The compaction lock is
 //! held throughout, so no compaction deletes packs meanwhile.
 
 use super::compact::{CompactLock, PackFile, list_packs, remove_pack};
@@ -139,6 +141,17 @@ impl GitStore {
             bytes_before: dir_bytes(&self.layout.objects).map_err(io_err)?,
             ..Default::default()
         };
+        if !options.dry_run {
+            // Loose objects into a pack first, so that the repack below
+            // keeps those still named and drops the rest (`loose` module).
+            match super::loose::pack_loose(&self.layout) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(objects = n, "packed loose objects"),
+                Err(e) => {
+                    tracing::warn!(cause = %e, "packing loose objects failed; they stay loose")
+                }
+            }
+        }
         let packs = list_packs(&self.layout.pack).map_err(io_err)?;
         let located = locate_objects(&packs).map_err(io_err)?;
         let (mut modules, metas) = self.list_refs()?;

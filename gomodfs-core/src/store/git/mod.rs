@@ -15,7 +15,8 @@
 //!                                 and the module's blobs that were loose), and packs
 //!                                 merged from those (see "Pack compaction")
 //!   objects/pack/pack-<sum>.idx   its index (v2); <sum> is the pack's trailing SHA-1
-//!   objects/xx/yyyy...            loose blobs written by put_meta
+//!   objects/xx/yyyy...            loose blobs written by put_meta (packed, and
+//!                                 deleted, by the next compaction or gc)
 //!   refs/gomodfs/zip/<P>/@v/<V>   a complete module: "<hex id of its root tree>\n"
 //!   refs/gomodfs/info/<P>/@v/<V>  a .info stored alone: "<hex id of the blob>\n"
 //!   refs/gomodfs/mod/<P>/@v/<V>   a .mod stored alone: "<hex id of the blob>\n"
@@ -84,6 +85,9 @@
 //! is deleted only after the merged pack holding its objects is durable, so
 //! readers and writers in any process keep finding every object. Lock file:
 //! `DIR/gomodfs-compact.lock`. See the `compact` module for details.
+//! Compaction (and gc) first packs the loose objects `put_meta` wrote, so
+//! that a fresh process reads a `.mod` from a pack rather than its own file
+//! (see the `loose` module).
 //!
 //! # Integrity
 //!
@@ -120,6 +124,7 @@ mod gc_lock;
 mod integrity;
 mod last_use;
 mod layout;
+mod loose;
 mod pack;
 mod prefix;
 mod refs;

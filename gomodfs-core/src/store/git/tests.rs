@@ -1058,6 +1058,66 @@ fn put_similar(
         .collect()
 }
 
+/// Compaction packs loose objects (the `.mod`s and `.info`s stored alone)
+/// and deletes their files only once the pack is in place; every reader
+/// (one that read them loose, a fresh one) still finds them, and a damaged
+/// loose file is left alone without stopping it.
+#[test]
+fn compaction_packs_loose_objects_and_leaves_damaged_ones_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = GitStore::open(tmp.path()).unwrap();
+    let mut stored = Vec::new();
+    for i in 0..5 {
+        let m = mv(&format!("example.com/loose{i}"), "v1.0.0");
+        let go_mod = b(&format!("module example.com/loose{i}\n\ngo 1.21\n"));
+        let info = b(&format!(
+            "{{\"Version\":\"v1.0.0\",\"Time\":\"2024-01-0{}T00:00:00Z\"}}",
+            i + 1
+        ));
+        store.put_meta(&m, MetaFile::Mod, &go_mod).unwrap();
+        store.put_meta(&m, MetaFile::Info, &info).unwrap();
+        stored.push((m, go_mod, info));
+    }
+    let ids: Vec<ObjectId> = stored
+        .iter()
+        .flat_map(|(_, go_mod, info)| {
+            [go_mod, info].map(|d| pack::Object::new(Kind::Blob, d.clone()).id)
+        })
+        .collect();
+    assert!(ids.iter().all(|id| store.is_loose(id)));
+    assert!(packs(tmp.path()).is_empty());
+    // Read loose once (this instance keeps a handle on the odb).
+    let warm = GitStore::open(tmp.path()).unwrap();
+    for (m, go_mod, _) in &stored {
+        assert_eq!(warm.meta(m, MetaFile::Mod).unwrap().as_ref(), Some(go_mod));
+    }
+    // A file in a loose object's place that does not hash to its name.
+    let fake = pack::Object::new(Kind::Blob, b("never stored"));
+    let (dir, name) = pack::loose_place(&tmp.path().join("objects"), &fake.id);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(&name), b"not an object").unwrap();
+
+    let stats = store.compact().unwrap();
+    assert_eq!(stats.loose_packed, ids.len(), "{stats:?}");
+    assert!(ids.iter().all(|id| !store.is_loose(id)), "files deleted");
+    assert!(dir.join(&name).exists(), "the damaged file is left alone");
+    let packed: Vec<ObjectId> = packs(tmp.path())
+        .iter()
+        .flat_map(|p| objects_in(p))
+        .collect();
+    assert!(ids.iter().all(|id| packed.contains(id)), "all in a pack");
+    for s in [&store, &warm, &GitStore::open(tmp.path()).unwrap()] {
+        for (m, go_mod, info) in &stored {
+            assert_eq!(s.meta(m, MetaFile::Mod).unwrap().as_ref(), Some(go_mod));
+            assert_eq!(s.meta(m, MetaFile::Info).unwrap().as_ref(), Some(info));
+        }
+    }
+    // Nothing loose is left to pack.
+    assert_eq!(store.compact().unwrap().loose_packed, 0);
+    std::fs::remove_file(dir.join(&name)).unwrap();
+    fsck(tmp.path());
+}
+
 #[test]
 fn compaction_merges_packs_and_everyone_still_finds_everything() {
     let tmp = tempfile::tempdir().unwrap();
