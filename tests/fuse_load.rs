@@ -7,7 +7,7 @@ use common::{require_fuse, test_upstream_config};
 use gomodfs::core::proxy::Upstream;
 use gomodfs::core::store::GitStore;
 use gomodfs::core::{ModFs, ModFsOptions, ModuleVersion};
-use gomodfs::fuse::MountOptions;
+use gomodfs::fuse::{IoUring, MountOptions};
 use gomodfs_testkit::{Fault, ModuleSpec, TestProxy};
 use std::path::Path;
 use std::sync::Arc;
@@ -22,6 +22,20 @@ const UPSTREAM_DELAY: Duration = Duration::from_secs(3);
 
 #[test]
 fn a_burst_of_downloads_does_not_slow_down_stored_modules() -> TestResult {
+    burst_beside_a_stored_module(IoUring::Off)
+}
+
+/// The same over FUSE over io_uring, where a request waiting for its
+/// download holds a ring entry (needs Linux 6.14+ and root, like
+/// tests/fuse_io_uring.rs).
+#[test]
+fn a_burst_of_downloads_does_not_slow_down_stored_modules_over_io_uring() -> TestResult {
+    burst_beside_a_stored_module(IoUring::On)
+}
+
+/// A burst of [`BURST`] slow downloads, then a stat and read of a stored
+/// module's file, over the transport `io_uring` chooses.
+fn burst_beside_a_stored_module(io_uring: IoUring) -> TestResult {
     require_fuse();
     let stored = ModuleSpec::new("example.com/stored", "v1.0.0")
         .file("a.go", "package stored\n")
@@ -55,7 +69,16 @@ fn a_burst_of_downloads_does_not_slow_down_stored_modules() -> TestResult {
     // kernel's caches: the timed stat and read below reach gomodfs.
     fs.module(&ModuleVersion::new(stored.path(), stored.version())?)?;
     let dir = tempfile::Builder::new().prefix("gomodfs-mnt-").tempdir()?;
-    let mount = gomodfs::fuse::mount(fs.clone(), dir.path(), &MountOptions::default())?;
+    let options = MountOptions {
+        io_uring,
+        ..MountOptions::default()
+    };
+    let mount = gomodfs::fuse::mount(fs.clone(), dir.path(), &options)?;
+    assert_eq!(
+        mount.io_uring_requests().is_some(),
+        io_uring == IoUring::On,
+        "the transport asked for ({io_uring:?}); io_uring needs Linux 6.14+ and root"
+    );
 
     let readers: Vec<_> = slow
         .iter()
