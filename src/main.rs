@@ -12,7 +12,7 @@ mod status;
 mod winfsp_mount;
 
 use clap::{Args, Parser, Subcommand};
-use fuse_transport::FuseIoUring;
+use fuse_transport::{FuseIoUring, FuseIoUringFlag};
 use gomodfs::{Error, Settings};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -138,24 +138,8 @@ enum Command {
         /// Let other users read the mount (FUSE allow_other).
         #[arg(long)]
         allow_other: bool,
-        /// Serve over FUSE over io_uring (Linux 6.14+) instead of
-        /// /dev/fuse reads: shorter round trips, a faster fresh `go list`
-        /// and `go build` (docs/BENCHMARKS.md). auto (the default): when
-        /// the kernel's switch /sys/module/fuse/parameters/enable_uring
-        /// is on; on (the flag alone): turn the switch on (as root); off:
-        /// never. Where io_uring is not to be had, the log says why and the
-        /// mount serves over /dev/fuse.
-        #[arg(
-            long,
-            env = "GOMODFS_FUSE_IO_URING",
-            value_enum,
-            value_name = "WHEN",
-            default_value_t,
-            num_args = 0..=1,
-            require_equals = true,
-            default_missing_value = "on"
-        )]
-        fuse_io_uring: FuseIoUring,
+        #[command(flatten)]
+        fuse_io_uring: FuseIoUringFlag,
         #[command(flatten)]
         common: Common,
     },
@@ -200,19 +184,8 @@ enum Command {
     /// it (and GOPROXY=off unless GOPROXY is set), unmount, and exit with the
     /// command's status.
     Exec {
-        /// Serve the mount over FUSE over io_uring: auto, on or off, as
-        /// `mount --fuse-io-uring` says.
-        #[arg(
-            long,
-            env = "GOMODFS_FUSE_IO_URING",
-            value_enum,
-            value_name = "WHEN",
-            default_value_t,
-            num_args = 0..=1,
-            require_equals = true,
-            default_missing_value = "on"
-        )]
-        fuse_io_uring: FuseIoUring,
+        #[command(flatten)]
+        fuse_io_uring: FuseIoUringFlag,
         #[command(flatten)]
         common: Common,
         #[command(flatten)]
@@ -295,7 +268,7 @@ fn main() -> ExitCode {
         } => {
             let flags = MountFlags {
                 allow_other,
-                io_uring: fuse_io_uring,
+                io_uring: fuse_io_uring.when,
             };
             run_mount(&settings, &dir, flags, common.debug_addr, flush).map(|()| ExitCode::SUCCESS)
         }
@@ -307,7 +280,7 @@ fn main() -> ExitCode {
         } => {
             let flags = MountFlags {
                 allow_other: false,
-                io_uring: fuse_io_uring,
+                io_uring: fuse_io_uring.when,
             };
             build_cache
                 .setup(settings.store.as_deref(), &remote_words(&common))
@@ -860,10 +833,10 @@ mod tests {
         let cli = Cli::try_parse_from(args).map_err(|e| e.to_string())?;
         match cli.command {
             Command::Mount { fuse_io_uring, .. } | Command::Exec { fuse_io_uring, .. } => {
-                Ok(fuse_io_uring)
+                Ok(fuse_io_uring.when)
             }
             #[cfg(feature = "fuse")]
-            Command::Serve { frontends, .. } => Ok(frontends.fuse_io_uring),
+            Command::Serve { frontends, .. } => Ok(frontends.fuse_io_uring.when),
             _ => Err("not a mounting command".into()),
         }
     }

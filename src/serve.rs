@@ -14,20 +14,11 @@ pub(crate) struct Frontends {
     #[cfg(feature = "fuse")]
     #[arg(long, value_name = "DIR")]
     pub(crate) mount: Option<PathBuf>,
-    /// With --mount: serve it over FUSE over io_uring: auto, on or off,
-    /// as `mount --fuse-io-uring` says (ignored without --mount).
+    /// With --mount: how the mount takes requests (ignored without
+    /// --mount).
     #[cfg(feature = "fuse")]
-    #[arg(
-        long,
-        env = "GOMODFS_FUSE_IO_URING",
-        value_enum,
-        value_name = "WHEN",
-        default_value_t,
-        num_args = 0..=1,
-        require_equals = true,
-        default_missing_value = "on"
-    )]
-    pub(crate) fuse_io_uring: crate::FuseIoUring,
+    #[command(flatten)]
+    pub(crate) fuse_io_uring: crate::FuseIoUringFlag,
     /// Also serve NFSv3 (MOUNT, NFS and a portmapper on one TCP port) on
     /// ADDR: PORT (on 127.0.0.1) or IPv4:PORT. See docs/NFS.md.
     #[cfg(feature = "nfs")]
@@ -89,7 +80,7 @@ pub(crate) fn run(
         Some(dir) => {
             crate::ensure_mount_point(dir)?;
             let options = gomodfs::fuse::MountOptions {
-                io_uring: frontends.fuse_io_uring.into(),
+                io_uring: frontends.fuse_io_uring.when.into(),
                 ..Default::default()
             };
             let m = gomodfs::fuse::mount(fs.clone(), dir, &options)?;
