@@ -1058,20 +1058,19 @@ fn put_similar(
         .collect()
 }
 
-/// Compaction packs loose objects (the `.mod`s and `.info`s stored alone)
-/// and deletes their files only once the pack is in place; every reader
-/// (one that read them loose, a fresh one) still finds them, and a damaged
-/// loose file is left alone without stopping it.
-#[test]
-fn compaction_packs_loose_objects_and_leaves_damaged_ones_alone() {
-    let tmp = tempfile::tempdir().unwrap();
-    let store = GitStore::open(tmp.path()).unwrap();
+/// A `.mod` and `.info` stored alone (loose objects) for each of `n`
+/// modules: the modules with their contents, and the objects' ids.
+#[allow(clippy::type_complexity)]
+fn put_loose_metas(
+    store: &GitStore,
+    n: usize,
+) -> (Vec<(ModuleVersion, Bytes, Bytes)>, Vec<ObjectId>) {
     let mut stored = Vec::new();
-    for i in 0..5 {
+    for i in 0..n {
         let m = mv(&format!("example.com/loose{i}"), "v1.0.0");
         let go_mod = b(&format!("module example.com/loose{i}\n\ngo 1.21\n"));
         let info = b(&format!(
-            "{{\"Version\":\"v1.0.0\",\"Time\":\"2024-01-0{}T00:00:00Z\"}}",
+            "{{\"Version\":\"v1.0.0\",\"Time\":\"2024-01-{:02}T00:00:00Z\"}}",
             i + 1
         ));
         store.put_meta(&m, MetaFile::Mod, &go_mod).unwrap();
@@ -1084,7 +1083,65 @@ fn compaction_packs_loose_objects_and_leaves_damaged_ones_alone() {
             [go_mod, info].map(|d| pack::Object::new(Kind::Blob, d.clone()).id)
         })
         .collect();
-    assert!(ids.iter().all(|id| store.is_loose(id)));
+    assert!(ids.iter().all(|id| store.is_loose(id)), "stored loose");
+    (stored, ids)
+}
+
+/// gc packs loose objects before its repack (a dry run leaves them): the
+/// `.mod`s and `.info`s stored alone end up in its pack, readable by a
+/// fresh process, their files gone, and the stored module still whole.
+#[test]
+fn gc_packs_loose_objects_and_keeps_what_refs_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = GitStore::open(tmp.path()).unwrap();
+    let all = put_similar(&store, 0..2, false);
+    let (stored, ids) = put_loose_metas(&store, 3);
+    let keep_all = GcOptions {
+        max_size: Some(u64::MAX),
+        grace: Duration::ZERO,
+        ..GcOptions::default()
+    };
+    let dry = GcOptions {
+        dry_run: true,
+        ..keep_all.clone()
+    };
+    store.gc(&dry).unwrap();
+    assert!(
+        ids.iter().all(|id| store.is_loose(id)),
+        "a dry run changes nothing"
+    );
+
+    let report = store.gc(&keep_all).unwrap();
+    assert!(report.removed.is_empty(), "{report:?}");
+    assert!(ids.iter().all(|id| !store.is_loose(id)), "files deleted");
+    let packed: Vec<ObjectId> = packs(tmp.path())
+        .iter()
+        .flat_map(|p| objects_in(p))
+        .collect();
+    assert!(
+        ids.iter().all(|id| packed.contains(id)),
+        "kept in gc's pack"
+    );
+    let fresh = GitStore::open(tmp.path()).unwrap();
+    for (m, go_mod, info) in &stored {
+        assert_eq!(fresh.meta(m, MetaFile::Mod).unwrap().as_ref(), Some(go_mod));
+        assert_eq!(fresh.meta(m, MetaFile::Info).unwrap().as_ref(), Some(info));
+    }
+    for (m, c) in &all {
+        assert_stored(&fresh, m, c);
+    }
+    fsck(tmp.path());
+}
+
+/// Compaction packs loose objects (the `.mod`s and `.info`s stored alone)
+/// and deletes their files only once the pack is in place; every reader
+/// (one that read them loose, a fresh one) still finds them, and a damaged
+/// loose file is left alone without stopping it.
+#[test]
+fn compaction_packs_loose_objects_and_leaves_damaged_ones_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = GitStore::open(tmp.path()).unwrap();
+    let (stored, ids) = put_loose_metas(&store, 5);
     assert!(packs(tmp.path()).is_empty());
     // Read loose once (this instance keeps a handle on the odb).
     let warm = GitStore::open(tmp.path()).unwrap();
