@@ -216,12 +216,19 @@ pub(crate) fn start(dev: BorrowedFd<'_>, fs: &FuseFs) -> io::Result<Rings> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_switch_is_turned_on_or_the_error_says_how() {
-        let dir = std::env::temp_dir().join(format!("gomodfs-switch-{}", std::process::id()));
+    /// A scratch directory named after `test` with a switch file reading
+    /// "N": the directory and the switch's path.
+    fn switch_that_is_off(test: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("gomodfs-{test}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
         let switch = dir.join("enable_uring");
         std::fs::write(&switch, "N\n").unwrap_or_else(|e| panic!("{e}"));
+        (dir, switch)
+    }
+
+    #[test]
+    fn the_switch_is_turned_on_or_the_error_says_how() {
+        let (dir, switch) = switch_that_is_off("switch");
         assert_eq!(turn_on(&switch), Ok(()));
         assert_eq!(std::fs::read_to_string(&switch).ok().as_deref(), Some("Y"));
         assert_eq!(turn_on(&switch), Ok(()), "already on");
@@ -235,10 +242,7 @@ mod tests {
 
     #[test]
     fn an_automatic_choice_reads_the_switch_and_never_writes_it() {
-        let dir = std::env::temp_dir().join(format!("gomodfs-auto-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
-        let switch = dir.join("enable_uring");
-        std::fs::write(&switch, "N\n").unwrap_or_else(|e| panic!("{e}"));
+        let (dir, switch) = switch_that_is_off("auto");
         let off = usable(&switch).expect_err("the switch is off");
         assert!(off.contains("echo Y >"), "{off}");
         assert_eq!(
