@@ -60,14 +60,31 @@ pub fn clear_stale_mount(dir: &Path) -> Result<bool, FuseError> {
 /// abort". The kernel may answer a `stat` of a dead mount's root from its
 /// cache, so the directory is opened too (that always asks the file
 /// system).
+///
+/// A request that reaches a server killed a moment ago, while the kernel
+/// still tears its io_uring down, ends with ECANCELED (the ring's task is
+/// dead); the next one gets the steady answer, so that one asks again.
 fn is_dead(dir: &Path) -> bool {
-    let enotconn = is_dead_mount_error;
-    match std::fs::metadata(dir) {
-        Err(e) => enotconn(&e),
-        Ok(meta) if meta.is_dir() => std::fs::read_dir(dir).is_err_and(|e| enotconn(&e)),
-        Ok(_) => false,
+    let probe = || match std::fs::metadata(dir) {
+        Err(e) => Err(e),
+        Ok(meta) if meta.is_dir() => std::fs::read_dir(dir).map(drop),
+        Ok(_) => Ok(()),
+    };
+    for _ in 0..TEARDOWN_RETRIES {
+        match probe() {
+            Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(e) => return is_dead_mount_error(&e),
+            Ok(()) => return false,
+        }
     }
+    false
 }
+
+/// How many times [`is_dead`] asks while the answer is ECANCELED (50 ms
+/// apart).
+const TEARDOWN_RETRIES: usize = 40;
 
 /// Whether `e` is what a dead FUSE mount answers: ENOTCONN, or
 /// ECONNABORTED where its server served it over io_uring.
