@@ -16,6 +16,7 @@ pub use gomodfs_webdav as webdav;
 #[cfg(feature = "winfsp")]
 pub use gomodfs_winfsp as winfsp;
 
+use gomodfs_core::fs::WarmStart;
 use gomodfs_core::proxy::{Upstream, UpstreamConfig};
 use gomodfs_core::store::GitStore;
 use gomodfs_core::{ModFs, ModFsOptions};
@@ -89,6 +90,11 @@ pub struct Settings {
     /// see [`ModFsOptions::large_file_cache_bytes`]); `None`: the library's
     /// default (1 GiB).
     pub large_file_cache_bytes: Option<u64>,
+    /// Preload what the last processes on the store served first, and
+    /// keep the list of what this one serves for the next (see
+    /// [`warm_start`]); false (the default) for commands that do not
+    /// serve.
+    pub warm_start: bool,
 }
 
 /// The default store: `$GOMODFS_STORE`, else `gomodfs` in the user's cache
@@ -174,6 +180,27 @@ pub fn open(settings: &Settings) -> Result<Arc<ModFs>, Error> {
         ..options
     };
     Ok(Arc::new(ModFs::new(store, upstream, options)?))
+}
+
+/// The warm list of the store at `dir`: what the last processes serving
+/// it served first.
+pub fn warm_list_path(dir: &Path) -> PathBuf {
+    dir.join("gomodfs-warm")
+}
+
+/// Starts `fs`'s warm start if `settings` ask for one (see
+/// [`gomodfs_core::fs::WarmStart`]): preloads, in the background, what the
+/// store's warm list names, and keeps the list of what `fs` serves there.
+/// Hold the result while serving; dropping it writes the list a last time.
+pub fn warm_start(fs: &Arc<ModFs>, settings: &Settings) -> Result<Option<WarmStart>, Error> {
+    if !settings.warm_start {
+        return Ok(None);
+    }
+    let dir = match &settings.store {
+        Some(d) => d.clone(),
+        None => default_store_dir()?,
+    };
+    Ok(Some(WarmStart::start(fs, warm_list_path(&dir))))
 }
 
 /// On a clean stop: waits up to `timeout` for the fleet tier's pending

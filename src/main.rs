@@ -58,6 +58,11 @@ struct Common {
     /// the store for every piece.
     #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = gomodfs::ops::units::parse_size)]
     large_file_cache: u64,
+    /// Do not preload, at start, the module trees the last mounts on this
+    /// store served first (listed in <store>/gomodfs-warm), nor update
+    /// that list. (mount, exec, serve.)
+    #[arg(long, env = "GOMODFS_NO_WARM_START")]
+    no_warm_start: bool,
     /// Serve a status page, /status.json and /metrics (Prometheus) on ADDR,
     /// e.g. 127.0.0.1:6060.
     #[arg(long, value_name = "ADDR")]
@@ -257,6 +262,7 @@ fn main() -> ExitCode {
         flush_timeout: common.flush_timeout(),
         blob_cache_bytes: Some(common.blob_cache),
         large_file_cache_bytes: Some(common.large_file_cache),
+        warm_start: !common.no_warm_start && !matches!(cli.command, Command::Prefetch { .. }),
     };
     let flush = common.flush_timeout();
     let result = match cli.command {
@@ -461,6 +467,7 @@ fn run_mount(
     flush: std::time::Duration,
 ) -> Result<(), Error> {
     let fs = gomodfs::open(settings)?;
+    let _warm = gomodfs::warm_start(&fs, settings)?;
     let _debug = start_debug(&fs, debug_addr)?;
     let options = gomodfs::fuse::MountOptions {
         allow_other: flags.allow_other,
@@ -503,6 +510,7 @@ fn run_exec(
 ) -> Result<ExitCode, Error> {
     let (program, args) = split_command(command)?;
     let fs = gomodfs::open(settings)?;
+    let _warm = gomodfs::warm_start(&fs, settings)?;
     if let Some(cache) = &build_cache {
         let stats = cache.stats.path().to_owned();
         fs.stats()

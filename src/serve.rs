@@ -72,6 +72,7 @@ pub(crate) fn run(
         ));
     }
     let fs = gomodfs::open(settings)?;
+    let warm = gomodfs::warm_start(&fs, settings)?;
     let _debug = crate::start_debug(&fs, debug_addr)?;
     let rt = crate::signal_runtime()?;
 
@@ -139,6 +140,7 @@ pub(crate) fn run(
         m.unmount()?;
     }
     gomodfs::flush_uploads(&fs, flush);
+    drop(warm);
     drop(fs);
     Ok(())
 }

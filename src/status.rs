@@ -148,6 +148,16 @@ pub(crate) fn summary(s: &Value) -> String {
             num(&s[cache]["evictions"])
         );
     }
+    let warm = &s["warm_start"];
+    if warm.is_object() {
+        out += &format!(
+            "warm start: listed {}, loaded {}, missing {} ({:.0} ms)\n",
+            num(&warm["listed"]),
+            num(&warm["loaded"]),
+            num(&warm["missing"]),
+            warm["seconds"].as_f64().unwrap_or(0.0) * 1000.0
+        );
+    }
     let fetch = &ops["fetch_module"];
     out += &format!(
         "downloads: {} modules ({} failed, {} in flight), {} fetched\n",

@@ -14,6 +14,7 @@ pub(crate) fn run(
     let point = MountPoint::parse(&target.to_string_lossy())?;
     point.check()?;
     let fs = gomodfs::open(settings)?;
+    let _warm = gomodfs::warm_start(&fs, settings)?;
     let _debug = crate::start_debug(&fs, debug_addr)?;
     let mounted = gomodfs::winfsp::mount(fs.clone(), &point)?;
     eprintln!("gomodfs: mounted at {point} (Ctrl-C to unmount)");
@@ -37,6 +38,7 @@ pub(crate) fn exec(
 ) -> Result<std::process::ExitCode, Error> {
     let (program, args) = crate::split_command(command)?;
     let fs = gomodfs::open(settings)?;
+    let _warm = gomodfs::warm_start(&fs, settings)?;
     let _debug = crate::start_debug(&fs, debug_addr)?;
     let parent = crate::temp_mount_dir()?;
     let gomodcache = parent.path().join("gomodcache");

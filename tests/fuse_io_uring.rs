@@ -273,7 +273,7 @@ fn gomodfs_mount_with_fuse_io_uring_says_it_and_stops_cleanly() {
         text.contains("FUSE over io_uring (Ctrl-C to unmount)"),
         "the mount does not say it serves over io_uring:\n{text}"
     );
-    let summary = status_summary(mnt.path());
+    let summary = common::status_summary(mnt.path());
     let served = format!("served: FUSE at {} over io_uring\n", mnt.path().display());
     assert!(summary.contains(&served), "no {served:?} in:\n{summary}");
     daemon.stop().expect("a clean stop");
@@ -308,28 +308,13 @@ fn gomodfs_serve_mounts_over_io_uring_and_names_its_frontends() {
     let text = server.log_text();
     let mounted = format!("mounted at {}, FUSE over io_uring", mnt.path().display());
     assert!(text.contains(&mounted), "no {mounted:?} in:\n{text}");
-    let summary = status_summary(mnt.path());
+    let summary = common::status_summary(mnt.path());
     let served = format!(
         "served: FUSE at {} over io_uring; NFSv3 at 127.0.0.1:",
         mnt.path().display()
     );
     assert!(summary.contains(&served), "no {served:?} in:\n{summary}");
     server.stop().expect("a clean stop");
-}
-
-/// What `gomodfs status DIR` prints (its error output too, for a failing
-/// assertion to show).
-fn status_summary(dir: &std::path::Path) -> String {
-    let out = std::process::Command::new(common::gomodfs_bin())
-        .arg("status")
-        .arg(dir)
-        .output()
-        .expect("run gomodfs status");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// Once the kernel's switch is on, a mount with the default options (and
@@ -395,7 +380,7 @@ fn a_default_mount_serves_over_io_uring_once_the_kernel_switch_is_on() {
         .args(flag)
         .mount_point(mnt.path());
         let daemon = launch.start().expect("start gomodfs mount");
-        let summary = status_summary(mnt.path());
+        let summary = common::status_summary(mnt.path());
         let served = format!(
             "served: FUSE at {} over {transport}\n",
             mnt.path().display()

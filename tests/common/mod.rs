@@ -102,6 +102,21 @@ impl Drop for Mounted {
     }
 }
 
+/// What `gomodfs status DIR` prints (its error output too, for a failing
+/// assertion to show).
+pub fn status_summary(dir: &std::path::Path) -> String {
+    let out = std::process::Command::new(gomodfs_bin())
+        .arg("status")
+        .arg(dir)
+        .output()
+        .expect("run gomodfs status");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// The errno of an I/O error, for assertions.
 pub fn errno(e: &std::io::Error) -> i32 {
     e.raw_os_error().unwrap_or(0)

@@ -24,6 +24,7 @@ mod shutdown;
 mod sumdb_files;
 mod tree;
 mod use_notes;
+mod warm;
 
 pub use caching::{ABSENT_TTL, Caching, Lifetime};
 pub use handle::NODE_KEY_MAX;
@@ -32,6 +33,10 @@ pub use nodes::RECENT_NODES;
 pub use page::DirPage;
 pub use proxy_path::{PassRequest, ProxyRequest};
 pub use replies::{Chunk, Entry, Listing, OpenFile};
+pub use warm::{
+    SAVE_EVERY, WARM_LIST_MAX, WarmEntry, WarmKind, WarmStart, format_list, parse_list, read_list,
+    write_list,
+};
 
 use crate::error::{Error, Result};
 use crate::fetch::Fetcher;
@@ -298,6 +303,8 @@ pub struct ModFs {
     fetcher: Fetcher,
     nodes: NodeTable,
     trees: TreeCache,
+    /// What `trees` may weigh ([`ModFsOptions::module_cache_bytes`]).
+    tree_budget: u64,
     blobs: BlobCache,
     /// `.info` and `.mod` files read lately.
     metas: caches::MetaCache,
@@ -316,6 +323,8 @@ pub struct ModFs {
     checker: Option<Arc<crate::sumdb::Checker>>,
     /// Which modules were served, for the store's last-use times.
     used: use_notes::UseNotes,
+    /// What was served, in order, for the next process's warm start.
+    served: warm::ServedRecord,
 }
 
 impl Drop for ModFs {
@@ -375,6 +384,7 @@ impl ModFs {
             fetcher,
             nodes: NodeTable::default(),
             trees: caches::tree_cache(options.module_cache_bytes, stats.clone()),
+            tree_budget: options.module_cache_bytes,
             blobs: caches::blob_cache(options.blob_cache_bytes, stats.clone()),
             metas: caches::meta_cache(),
             largest_cached: caches::largest_kept(options.blob_cache_bytes),
@@ -386,6 +396,7 @@ impl ModFs {
             remote: options.remote,
             checker,
             used: use_notes::UseNotes::default(),
+            served: warm::ServedRecord::default(),
         })
     }
 
@@ -575,7 +586,7 @@ impl ModFs {
     fn tree(&self, mv: &ModuleVersion, call: Call) -> Result<Arc<ModuleTree>> {
         if let Some(tree) = self.trees.get(mv) {
             self.stats.cache_lookup(Cache::Module, true);
-            self.used.serving(&*self.store, mv);
+            self.serving(mv);
             return Ok(tree);
         }
         let stored = if call.store_only {
@@ -589,11 +600,23 @@ impl ModFs {
             Arc::unwrap_or_clone(self.fetcher.module(mv)?)
         };
         self.stats.cache_lookup(Cache::Module, false);
-        let mtime = info_time(&stored.info);
-        let tree = Arc::new(ModuleTree::new(mv, stored, mtime));
+        let tree = Arc::new(self.build_tree(mv, stored));
         self.trees.insert(mv.clone(), tree.clone());
-        self.used.serving(&*self.store, mv);
+        self.serving(mv);
         Ok(tree)
+    }
+
+    /// The tree of a stored module, dated by its `.info`.
+    fn build_tree(&self, mv: &ModuleVersion, stored: StoredModule) -> ModuleTree {
+        let mtime = info_time(&stored.info);
+        ModuleTree::new(mv, stored, mtime)
+    }
+
+    /// Notes that module `mv`'s tree is served: for gc's last-use times and
+    /// the next warm start.
+    fn serving(&self, mv: &ModuleVersion) {
+        self.used.serving(&*self.store, mv);
+        self.served.note(warm::WarmKind::Tree, mv);
     }
 
     fn attr(&self, node: &Node, id: NodeId, call: Call) -> Result<Attr> {
@@ -659,6 +682,7 @@ impl ModFs {
             Node::DownloadFile(mv, DownloadFile::Meta(kind)) => {
                 let key = (mv.clone(), *kind);
                 if let Some(data) = self.metas.get(&key) {
+                    self.served.note(warm::WarmKind::Meta(*kind), mv);
                     return Ok(data);
                 }
                 let data = if call.store_only {
@@ -670,6 +694,7 @@ impl ModFs {
                     self.fetcher.meta(mv, *kind)?
                 };
                 self.metas.insert(key, data.clone());
+                self.served.note(warm::WarmKind::Meta(*kind), mv);
                 Ok(data)
             }
             Node::SumDb(name) => self.sumdb_contents(name, call),

@@ -271,6 +271,25 @@ pub struct StatusSnapshot {
     /// transport, NFS and WebDAV addresses); absent when none registered.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub frontends: Vec<FrontendStatus>,
+    /// What the warm start preloaded from the last processes' list
+    /// (absent until it has, and without a warm start).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warm_start: Option<WarmStartStatus>,
+}
+
+/// What a warm start preloaded (see `gomodfs_core::fs::WarmStart`).
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct WarmStartStatus {
+    /// Entries the warm list had.
+    pub listed: u64,
+    /// Module trees and proxy files loaded into the caches.
+    pub loaded: u64,
+    /// Entries skipped because the store no longer holds them.
+    pub missing: u64,
+    /// Seconds the preloading took.
+    pub seconds: f64,
+    /// True once preloading ended (the list done, or stopped).
+    pub done: bool,
 }
 
 /// How many recent downloads and errors are kept.
@@ -287,6 +306,7 @@ pub struct Stats {
     errors: Mutex<VecDeque<DownloadRecord>>,
     build_cache: Mutex<Option<build_cache::BuildCacheSource>>,
     frontends: frontends::Frontends,
+    warm_start: Mutex<Option<WarmStartStatus>>,
 }
 
 impl Default for Stats {
@@ -301,6 +321,7 @@ impl Default for Stats {
             errors: Mutex::new(VecDeque::with_capacity(RECENT)),
             build_cache: Mutex::new(None),
             frontends: Default::default(),
+            warm_start: Mutex::new(None),
         }
     }
 }
@@ -427,6 +448,11 @@ impl Stats {
         self.in_flight.load(Relaxed)
     }
 
+    /// Reports what the warm start preloaded in every snapshot.
+    pub fn set_warm_start(&self, status: WarmStartStatus) {
+        *self.warm_start.lock() = Some(status);
+    }
+
     /// Reports the build cache counters `source` gives in every snapshot.
     pub fn set_build_cache_source(&self, source: build_cache::BuildCacheSource) {
         *self.build_cache.lock() = Some(source);
@@ -490,6 +516,7 @@ impl Stats {
             recent_errors: self.errors.lock().iter().rev().cloned().collect(),
             build_cache: self.build_cache.lock().clone().and_then(|source| source()),
             frontends: self.frontends.live(),
+            warm_start: *self.warm_start.lock(),
         }
     }
 }

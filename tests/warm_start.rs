@@ -1,0 +1,115 @@
+//! Warm start through `gomodfs mount`: a mount keeps the list of what it
+//! served in `<store>/gomodfs-warm`, the next mount of the store preloads
+//! it, and the real `go` then finds every module it touches in memory
+//! (no module tree read from the store while go runs); `--no-warm-start`
+//! does neither.
+
+mod common;
+
+use gomodfs_testkit::{GoCmd, TestProxy, standard_fixture};
+use serde_json::Value;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The mount's status JSON.
+fn status(mnt: &Path) -> Value {
+    let text = std::fs::read(mnt.join(".gomodfs-status")).expect("read the status file");
+    serde_json::from_slice(&text).expect("status JSON")
+}
+
+/// Module trees read from the store so far.
+fn tree_reads(status: &Value) -> u64 {
+    status["ops"]["store_module"]["ended"].as_u64().unwrap_or(0)
+}
+
+/// Waits up to 30 s for the mount's warm start to end; its status.
+fn preloaded(mnt: &Path) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = status(mnt);
+        if s["warm_start"]["done"] == Value::Bool(true) {
+            return s["warm_start"].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the warm start did not end: {s:#}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn the_next_mount_preloads_what_go_touched_and_go_finds_it_in_memory()
+-> Result<(), Box<dyn std::error::Error>> {
+    let fx = standard_fixture();
+    let proxy = TestProxy::start_with(fx.modules.clone())?;
+    let work = tempfile::tempdir()?;
+    fx.go_sum_via_go(&proxy.url(), work.path())?;
+    let store = tempfile::tempdir()?;
+    let list = store.path().join("gomodfs-warm");
+    let logs = tempfile::tempdir()?;
+    let go = |mnt: &Path| -> Result<(), Box<dyn std::error::Error>> {
+        GoCmd::new(work.path())?
+            .gomodcache(mnt)
+            .goproxy("off")
+            .goflags("-mod=mod")
+            .run(&["list", "-deps", "-test", "./..."])?;
+        Ok(())
+    };
+
+    // First mount: downloads, and leaves the list at its clean stop.
+    let mnt = tempfile::tempdir()?;
+    let log = logs.path().join("first.log");
+    let first = common::start_mount(store.path(), mnt.path(), Some(&proxy.url()), &log, &[]);
+    go(mnt.path())?;
+    first.stop()?;
+    let text = std::fs::read_to_string(&list)?;
+    let touched = text.lines().filter(|l| l.starts_with("tree ")).count() as u64;
+    assert!(touched >= 5, "go touched {touched} module trees:\n{text}");
+    proxy.stop();
+
+    // Second mount (offline): preloads them; go's first touches are hits.
+    let log = logs.path().join("second.log");
+    let second = common::start_mount(store.path(), mnt.path(), None, &log, &[]);
+    let warm = preloaded(mnt.path());
+    assert_eq!(warm["missing"], 0, "{warm:#}");
+    assert!(warm["loaded"].as_u64().unwrap_or(0) >= touched, "{warm:#}");
+    let summary = common::status_summary(mnt.path());
+    let line = format!(
+        "warm start: listed {}, loaded {}, missing 0",
+        warm["listed"], warm["loaded"]
+    );
+    assert!(summary.contains(&line), "no {line:?} in:\n{summary}");
+    let before = status(mnt.path());
+    go(mnt.path())?;
+    let after = status(mnt.path());
+    assert_eq!(
+        tree_reads(&after),
+        tree_reads(&before),
+        "go's module trees came from the store, not the preload"
+    );
+    assert_eq!(
+        after["module_cache"]["misses"], before["module_cache"]["misses"],
+        "a module go touched was not preloaded"
+    );
+    second.stop()?;
+    let written = std::fs::read_to_string(&list)?;
+    assert_eq!(
+        written.lines().filter(|l| l.starts_with("tree ")).count() as u64,
+        touched,
+        "the second mount served the same modules:\n{written}"
+    );
+
+    // --no-warm-start: nothing preloaded, go reads the trees, the list is
+    // left as it was.
+    std::fs::write(&list, &text)?;
+    let log = logs.path().join("third.log");
+    let third = common::start_mount(store.path(), mnt.path(), None, &log, &["--no-warm-start"]);
+    go(mnt.path())?;
+    let s = status(mnt.path());
+    assert!(s.get("warm_start").is_none(), "{:#}", s["warm_start"]);
+    assert!(tree_reads(&s) >= touched, "{:#}", s["ops"]);
+    third.stop()?;
+    assert_eq!(std::fs::read_to_string(&list)?, text);
+    Ok(())
+}
