@@ -26,7 +26,7 @@ use crate::modpath::ModuleVersion;
 use crate::stats::WarmStartStatus;
 use crate::store::MetaFile;
 use parking_lot::{Condvar, Mutex};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -95,24 +95,40 @@ pub(super) struct ServedRecord {
 #[derive(Default)]
 struct Record {
     order: Vec<WarmEntry>,
-    seen: HashSet<WarmEntry, quick_cache::DefaultHashBuilder>,
+    /// The kinds noted per module (a bit each, see [`WarmKind::bit`]).
+    seen: HashMap<ModuleVersion, u8, quick_cache::DefaultHashBuilder>,
+}
+
+impl WarmKind {
+    fn bit(self) -> u8 {
+        match self {
+            WarmKind::Tree => 1,
+            WarmKind::Meta(MetaFile::Info) => 2,
+            WarmKind::Meta(MetaFile::Mod) => 4,
+        }
+    }
 }
 
 impl ServedRecord {
-    /// Notes that `kind` of `module` was served (a look-up when it was
-    /// before).
+    /// Notes that `kind` of `module` was served: a look-up (no allocation)
+    /// when it was before.
     pub(super) fn note(&self, kind: WarmKind, module: &ModuleVersion) {
-        let mut r = self.inner.lock();
-        if r.order.len() >= WARM_LIST_MAX {
-            return;
+        let mut guard = self.inner.lock();
+        let r = &mut *guard;
+        let bit = kind.bit();
+        let full = r.order.len() >= WARM_LIST_MAX;
+        match r.seen.get_mut(module) {
+            Some(bits) if *bits & bit != 0 => return,
+            _ if full => return,
+            Some(bits) => *bits |= bit,
+            None => {
+                r.seen.insert(module.clone(), bit);
+            }
         }
-        let entry = WarmEntry {
+        r.order.push(WarmEntry {
             kind,
             module: module.clone(),
-        };
-        if r.seen.insert(entry.clone()) {
-            r.order.push(entry);
-        }
+        });
     }
 
     /// The entries so far.
