@@ -92,8 +92,8 @@ pub struct Settings {
     pub large_file_cache_bytes: Option<u64>,
     /// Preload what the last processes on the store served first, and
     /// keep the list of what this one serves for the next (see
-    /// [`warm_start`]); false (the default) for commands that do not
-    /// serve.
+    /// [`warm_start`]); `gomodfs prefetch` puts what it fetched in the
+    /// list. False (the default): neither.
     pub warm_start: bool,
 }
 

@@ -60,7 +60,8 @@ struct Common {
     large_file_cache: u64,
     /// Do not preload, at start, the module trees the last mounts on this
     /// store served first (listed in <store>/gomodfs-warm), nor update
-    /// that list. (mount, exec, serve.)
+    /// that list (mount, exec, serve); prefetch: do not put what it
+    /// fetched in that list.
     #[arg(long, env = "GOMODFS_NO_WARM_START")]
     no_warm_start: bool,
     /// Serve a status page, /status.json and /metrics (Prometheus) on ADDR,
@@ -262,7 +263,7 @@ fn main() -> ExitCode {
         flush_timeout: common.flush_timeout(),
         blob_cache_bytes: Some(common.blob_cache),
         large_file_cache_bytes: Some(common.large_file_cache),
-        warm_start: !common.no_warm_start && !matches!(cli.command, Command::Prefetch { .. }),
+        warm_start: !common.no_warm_start,
     };
     let flush = common.flush_timeout();
     let result = match cli.command {

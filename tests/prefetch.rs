@@ -111,6 +111,28 @@ fn prefetch_then_an_offline_mount_builds_the_project() -> Result<(), Box<dyn std
     assert_eq!(proxy.requests(".zip"), whole, "one download per module");
     proxy.stop();
 
+    // The store's warm list names what was prefetched (so the first mount
+    // of a store prefetched into an image preloads it), and a mount
+    // preloads all of it.
+    let list = std::fs::read_to_string(store.path().join("gomodfs-warm"))?;
+    let count = |kind: &str| list.lines().filter(|l| l.starts_with(kind)).count();
+    assert_eq!(
+        (count("tree "), count("mod ")),
+        (whole, versions - whole),
+        "{list}"
+    );
+    let mnt = tempfile::tempdir()?;
+    let logs = tempfile::tempdir()?;
+    let log = logs.path().join("mount.log");
+    let daemon = common::start_mount(store.path(), mnt.path(), None, &log, &[]);
+    let warm = common::preloaded(mnt.path());
+    assert_eq!(
+        (warm["loaded"].as_u64(), warm["missing"].as_u64()),
+        (Some(versions as u64), Some(0)),
+        "{warm:#}"
+    );
+    daemon.stop()?;
+
     build_offline(store.path(), work.path());
 
     // Again, offline: everything is stored already.
@@ -212,6 +234,16 @@ fn a_failing_module_is_named_and_the_exit_status_is_1() -> Result<(), Box<dyn st
         stderr.contains("failed: example.com/missing@v1.0.0"),
         "{stderr}"
     );
+    // The warm list names what was prefetched, not what failed.
+    let list = std::fs::read_to_string(store.path().join("gomodfs-warm"))?;
+    for failed in [
+        "example.com/missing ",
+        "example.com/deep ",
+        "example.com/alpha ",
+    ] {
+        assert!(!list.contains(failed), "{failed}in:\n{list}");
+    }
+    assert!(list.contains("tree example.com/beta "), "{list}");
     Ok(())
 }
 

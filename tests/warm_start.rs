@@ -6,36 +6,14 @@
 
 mod common;
 
+use common::{mount_status as status, preloaded};
 use gomodfs_testkit::{GoCmd, TestProxy, standard_fixture};
 use serde_json::Value;
 use std::path::Path;
-use std::time::{Duration, Instant};
-
-/// The mount's status JSON.
-fn status(mnt: &Path) -> Value {
-    let text = std::fs::read(mnt.join(".gomodfs-status")).expect("read the status file");
-    serde_json::from_slice(&text).expect("status JSON")
-}
 
 /// Module trees read from the store so far.
 fn tree_reads(status: &Value) -> u64 {
     status["ops"]["store_module"]["ended"].as_u64().unwrap_or(0)
-}
-
-/// Waits up to 30 s for the mount's warm start to end; its status.
-fn preloaded(mnt: &Path) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let s = status(mnt);
-        if s["warm_start"]["done"] == Value::Bool(true) {
-            return s["warm_start"].clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the warm start did not end: {s:#}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[test]

@@ -7,6 +7,7 @@ use super::modlist::{self, Wanted};
 use super::progress::Progress;
 use crate::{Error, Settings};
 use gomodfs_core::ModFs;
+use gomodfs_core::fs::{WarmEntry, WarmKind};
 use gomodfs_core::store::{GitStore, MetaFile, Store};
 use parking_lot::Mutex;
 
@@ -125,7 +126,8 @@ pub fn run(settings: &Settings, args: &PrefetchArgs) -> Result<bool, Error> {
     };
     let wanted = modlist::collect(&paths)?;
     let fs = crate::open(settings)?;
-    let store = GitStore::open(&super::store_dir(settings.store.as_deref())?)?;
+    let dir = super::store_dir(settings.store.as_deref())?;
+    let store = GitStore::open(&dir)?;
     let modules = wanted.iter().filter(|w| w.zip).count();
     eprintln!(
         "prefetch: {} module versions ({modules} whole, {} go.mod only)",
@@ -146,5 +148,32 @@ pub fn run(settings: &Settings, args: &PrefetchArgs) -> Result<bool, Error> {
     for (module, why) in &report.failed {
         println!("failed: {module}: {why}");
     }
+    if settings.warm_start {
+        write_warm_list(&crate::warm_list_path(&dir), &wanted, &report);
+    }
     Ok(report.failed.is_empty())
+}
+
+/// Puts the module versions prefetched (or found stored) in front of the
+/// store's warm list, so the next mount preloads them (the warm start;
+/// where jobs start from a store prefetched into an image, no mount ever
+/// leaves a list of its own). Failure only warns: the list is a hint.
+fn write_warm_list(path: &std::path::Path, wanted: &[Wanted], report: &PrefetchReport) {
+    let failed: std::collections::HashSet<&str> =
+        report.failed.iter().map(|(m, _)| m.as_str()).collect();
+    let entries: Vec<WarmEntry> = wanted
+        .iter()
+        .filter(|w| !failed.contains(w.module.to_string().as_str()))
+        .map(|w| WarmEntry {
+            kind: if w.zip {
+                WarmKind::Tree
+            } else {
+                WarmKind::Meta(MetaFile::Mod)
+            },
+            module: w.module.clone(),
+        })
+        .collect();
+    if let Err(e) = gomodfs_core::fs::write_list(path, &entries) {
+        tracing::warn!(file = %path.display(), error = %e, "cannot write the warm start's list");
+    }
 }

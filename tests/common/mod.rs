@@ -117,6 +117,29 @@ pub fn status_summary(dir: &std::path::Path) -> String {
     )
 }
 
+/// A mount's status JSON (its `.gomodfs-status` file).
+pub fn mount_status(mnt: &Path) -> serde_json::Value {
+    let text = std::fs::read(mnt.join(".gomodfs-status")).expect("read the status file");
+    serde_json::from_slice(&text).expect("status JSON")
+}
+
+/// Waits up to 30 s for the warm start of the mount at `mnt` to end; its
+/// status (`warm_start` of the status JSON).
+pub fn preloaded(mnt: &Path) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let s = mount_status(mnt);
+        if s["warm_start"]["done"] == serde_json::Value::Bool(true) {
+            return s["warm_start"].clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the warm start did not end: {s:#}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The errno of an I/O error, for assertions.
 pub fn errno(e: &std::io::Error) -> i32 {
     e.raw_os_error().unwrap_or(0)
