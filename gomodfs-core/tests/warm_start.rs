@@ -155,6 +155,30 @@ fn what_one_filesystem_served_a_new_one_preloads_and_serves_from_memory() {
 }
 
 #[test]
+fn a_listed_mod_of_a_listed_tree_comes_with_the_tree() {
+    let store = store();
+    let fs = offline(&store);
+    // As go reads them: the `.mod`, the `.info`, then the files.
+    let list = [
+        entry(WarmKind::Meta(MetaFile::Mod), "example.com/a"),
+        entry(WarmKind::Meta(MetaFile::Info), "example.com/a"),
+        entry(WarmKind::Tree, "example.com/a"),
+    ];
+    let status = fs.preload(&list, &AtomicBool::new(false));
+    assert_eq!((status.loaded, status.missing), (1, 0), "one tree");
+    let ops = fs.status().ops;
+    let ended = |op: &str| ops.get(op).map_or(0, |o| o.ended);
+    assert_eq!((ended("store_module"), ended("store_meta")), (1, 0));
+    // And served from memory.
+    let m = fs
+        .resolve("cache/download/example.com/a/@v/v1.0.0.mod")
+        .unwrap();
+    assert!(!fs.read(m.id, 0, 100).unwrap().is_empty());
+    let meta_reads = fs.status().ops.get("store_meta").map_or(0, |o| o.ended);
+    assert_eq!(meta_reads, 0, "the .mod came with the tree");
+}
+
+#[test]
 fn preloading_stops_at_half_the_tree_cache() {
     let store = store();
     let tiny = ModFsOptions {

@@ -245,13 +245,23 @@ impl ModFs {
         };
         // Half the tree cache, so what is served keeps room.
         let mut room = self.tree_budget / 2;
+        // A module whose tree is listed is loaded whole at its first entry
+        // (go reads a module's `.mod` before its files): the tree brings
+        // its `.info` and `.mod`, which need no reads of their own.
+        let whole: HashSet<&ModuleVersion> = list
+            .iter()
+            .filter(|e| e.kind == WarmKind::Tree)
+            .map(|e| &e.module)
+            .collect();
         for entry in list {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
             let loaded = match entry.kind {
-                WarmKind::Tree => self.preload_tree(&entry.module, &mut room),
-                WarmKind::Meta(file) => self.preload_meta(&entry.module, file),
+                WarmKind::Meta(file) if !whole.contains(&entry.module) => {
+                    self.preload_meta(&entry.module, file)
+                }
+                WarmKind::Tree | WarmKind::Meta(_) => self.preload_tree(&entry.module, &mut room),
             };
             match loaded {
                 Preloaded::Loaded => status.loaded += 1,
