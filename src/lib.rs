@@ -196,10 +196,7 @@ pub fn warm_start(fs: &Arc<ModFs>, settings: &Settings) -> Result<Option<WarmSta
     if !settings.warm_start {
         return Ok(None);
     }
-    let dir = match &settings.store {
-        Some(d) => d.clone(),
-        None => default_store_dir()?,
-    };
+    let dir = ops::store_dir(settings.store.as_deref())?;
     Ok(Some(WarmStart::start(fs, warm_list_path(&dir))))
 }
 

@@ -612,11 +612,13 @@ impl ModFs {
         ModuleTree::new(mv, stored, mtime)
     }
 
-    /// Notes that module `mv`'s tree is served: for gc's last-use times and
-    /// the next warm start.
+    /// Notes that module `mv`'s tree is served: for gc's last-use times and,
+    /// the first time in this process, the next warm start (one map
+    /// look-up on later calls).
     fn serving(&self, mv: &ModuleVersion) {
-        self.used.serving(&*self.store, mv);
-        self.served.note(warm::WarmKind::Tree, mv);
+        if self.used.serving(&*self.store, mv) {
+            self.served.note(warm::WarmKind::Tree, mv);
+        }
     }
 
     fn attr(&self, node: &Node, id: NodeId, call: Call) -> Result<Attr> {

@@ -33,22 +33,28 @@ impl UseNotes {
         }
     }
 
-    /// Notes that `module` is being served, unless noted recently.
-    pub(super) fn serving(&self, store: &dyn Store, module: &ModuleVersion) {
+    /// Notes that `module` is being served, unless noted recently; true
+    /// the first time this process serves it.
+    pub(super) fn serving(&self, store: &dyn Store, module: &ModuleVersion) -> bool {
         let now = Instant::now();
-        {
+        let first = {
             let mut noted = self.noted.lock();
             match noted.get_mut(module) {
-                Some(at) if now.duration_since(*at) < self.every => return,
-                Some(at) => *at = now,
+                Some(at) if now.duration_since(*at) < self.every => return false,
+                Some(at) => {
+                    *at = now;
+                    false
+                }
                 None => {
                     noted.insert(module.clone(), now);
+                    true
                 }
             }
-        }
+        };
         if let Err(e) = store.note_used(module) {
             tracing::debug!(%module, error = %e, "cannot note the module's use");
         }
+        first
     }
 }
 
@@ -96,10 +102,9 @@ mod tests {
         let b = ModuleVersion::new("example.com/b", "v1.0.0")?;
         let store = Counting::default();
         let notes = UseNotes::default();
-        for _ in 0..3 {
-            notes.serving(&store, &a);
-        }
-        notes.serving(&store, &b);
+        let firsts: Vec<bool> = (0..3).map(|_| notes.serving(&store, &a)).collect();
+        assert_eq!(firsts, [true, false, false], "served first once");
+        assert!(notes.serving(&store, &b));
         assert_eq!(store.1.load(Ordering::Relaxed), 2, "once per module");
         // Served for longer than the interval (here: none): noted again,
         // as a long-running mount serving from its caches does hourly.
