@@ -36,7 +36,7 @@ mod waiters;
 
 pub use errno::to_errno;
 pub use op_stats::{FuseOp, OpCount};
-pub use stale::clear_stale_mount;
+pub use stale::{clear_stale_mount, probe_mount};
 
 use bytes::Bytes;
 use fuser::{

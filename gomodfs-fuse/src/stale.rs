@@ -57,32 +57,39 @@ pub fn clear_stale_mount(dir: &Path) -> Result<bool, FuseError> {
 
 /// Whether `dir` answers "Transport endpoint is not connected", or, for a
 /// mount that was served over io_uring, "Software caused connection
-/// abort". The kernel may answer a `stat` of a dead mount's root from its
-/// cache, so the directory is opened too (that always asks the file
-/// system).
+/// abort" (see [`probe_mount`]).
+fn is_dead(dir: &Path) -> bool {
+    probe_mount(dir).is_err_and(|e| is_dead_mount_error(&e))
+}
+
+/// What the mount at `dir` answers when asked: a `stat`, and for a
+/// directory an open too (the kernel may answer a dead mount's `stat`
+/// from its cache; an open always asks the file system).
 ///
 /// A request that reaches a server killed a moment ago, while the kernel
 /// still tears its io_uring down, ends with ECANCELED (the ring's task is
-/// dead); the next one gets the steady answer, so that one asks again.
-fn is_dead(dir: &Path) -> bool {
+/// dead); the next one gets the steady answer, so this asks again while
+/// the answer is ECANCELED (2 s at most).
+pub fn probe_mount(dir: &Path) -> io::Result<()> {
     let probe = || match std::fs::metadata(dir) {
         Err(e) => Err(e),
         Ok(meta) if meta.is_dir() => std::fs::read_dir(dir).map(drop),
         Ok(_) => Ok(()),
     };
-    for _ in 0..TEARDOWN_RETRIES {
-        match probe() {
+    let mut answer = probe();
+    for _ in 1..TEARDOWN_RETRIES {
+        match &answer {
             Err(e) if e.raw_os_error() == Some(libc::ECANCELED) => {
                 std::thread::sleep(std::time::Duration::from_millis(50));
+                answer = probe();
             }
-            Err(e) => return is_dead_mount_error(&e),
-            Ok(()) => return false,
+            _ => break,
         }
     }
-    false
+    answer
 }
 
-/// How many times [`is_dead`] asks while the answer is ECANCELED (50 ms
+/// How many times [`probe_mount`] asks while the answer is ECANCELED (50 ms
 /// apart).
 const TEARDOWN_RETRIES: usize = 40;
 
