@@ -178,6 +178,56 @@ fn a_listed_mod_of_a_listed_tree_comes_with_the_tree() {
     assert_eq!(meta_reads, 0, "the .mod came with the tree");
 }
 
+/// A memory store whose module reads fail, as a damaged one's do.
+struct Unreadable(MemoryStore);
+
+impl Store for Unreadable {
+    fn module(&self, m: &ModuleVersion) -> gomodfs_core::Result<Option<StoredModule>> {
+        Err(gomodfs_core::Error::Damaged {
+            context: m.to_string(),
+            cause: "damaged (test)".into(),
+        })
+    }
+    fn put_module(&self, m: &ModuleVersion, c: &ModuleContents) -> gomodfs_core::Result<()> {
+        self.0.put_module(m, c)
+    }
+    fn meta(&self, m: &ModuleVersion, f: MetaFile) -> gomodfs_core::Result<Option<Bytes>> {
+        self.0.meta(m, f)
+    }
+    fn put_meta(&self, m: &ModuleVersion, f: MetaFile, d: &Bytes) -> gomodfs_core::Result<()> {
+        self.0.put_meta(m, f, d)
+    }
+    fn blob(&self, id: &BlobId) -> gomodfs_core::Result<Option<Bytes>> {
+        self.0.blob(id)
+    }
+    fn list(&self) -> gomodfs_core::Result<Vec<StoreEntry>> {
+        self.0.list()
+    }
+}
+
+#[test]
+fn a_module_the_store_cannot_read_is_skipped_not_an_error() {
+    let inner = MemoryStore::new();
+    put(
+        &inner,
+        "example.com/a",
+        "v1.0.0",
+        &[("a.go", "package a\n")],
+    )
+    .unwrap();
+    let fs = ModFs::new(Arc::new(Unreadable(inner)), None, ModFsOptions::default()).unwrap();
+    let list = [
+        entry(WarmKind::Tree, "example.com/a"),
+        entry(WarmKind::Meta(MetaFile::Mod), "example.com/a"),
+    ];
+    let status = fs.preload(&list, &AtomicBool::new(false));
+    assert_eq!(
+        (status.loaded, status.missing, status.done),
+        (0, 2, true),
+        "each entry counted missing, the whole list gone through"
+    );
+}
+
 #[test]
 fn preloading_stops_at_half_the_tree_cache() {
     let store = store();
