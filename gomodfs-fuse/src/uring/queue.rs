@@ -228,9 +228,25 @@ fn connection_ended(res: i32) -> bool {
     [libc::ENOTCONN, libc::ENODEV, libc::ECANCELED].contains(&-res)
 }
 
+/// Whether a failed `io_uring_enter` is worth trying again: the kernel was
+/// short of memory for a moment, or of room for completions (which
+/// reaping them makes).
+fn transient(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EAGAIN | libc::EBUSY | libc::ENOMEM)
+    )
+}
+
+/// How long a queue waits before trying a transient failure again.
+const RETRY_AFTER: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// Serves `queue` until the connection ends: registers its entries, then
 /// hands each request to `dispatch` (which answers it through a reply
-/// that calls [`Queue::commit`]) and commits the answers.
+/// that calls [`Queue::commit`]) and commits the answers. A submission
+/// the kernel has no memory or room for is tried again; an entry that
+/// fails is dropped and the queue goes on with the others; when none is
+/// left for another reason than the connection's end, an error says so.
 pub(crate) fn serve(
     queue: &Arc<Queue>,
     mut ring: Ring,
@@ -244,11 +260,24 @@ pub(crate) fn serve(
     }
     push(&mut ring, &queue.wake_read())?;
     let mut live = depth;
+    // Entries that failed for another reason than the connection's end,
+    // and the last such failure.
+    let mut failed = 0;
+    let mut last_failure = None;
+    let mut retrying = false;
     let mut done = Vec::with_capacity(depth + 1);
     while live > 0 {
         match ring.submit_and_wait(1) {
-            Ok(_) => {}
+            Ok(_) => retrying = false,
             Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+            Err(e) if transient(&e) => {
+                if !retrying {
+                    tracing::warn!(qid = queue.qid, error = %e, "io_uring submission failed for now; trying again");
+                    retrying = true;
+                }
+                std::thread::sleep(RETRY_AFTER);
+                // On to the completions: reaping them is what makes room.
+            }
             Err(e) => return Err(e),
         }
         done.extend(ring.completion().map(|c| (c.user_data(), c.result())));
@@ -267,6 +296,8 @@ pub(crate) fn serve(
                     tracing::debug!(qid = queue.qid, error = %e, "io_uring entry ended");
                 } else {
                     tracing::warn!(qid = queue.qid, error = %e, "io_uring entry failed; the queue goes on with fewer");
+                    failed += 1;
+                    last_failure = Some(e);
                 }
                 continue;
             }
@@ -280,7 +311,15 @@ pub(crate) fn serve(
             )?;
         }
     }
-    Ok(())
+    match last_failure {
+        // Not one entry left, and not because the connection ended: the
+        // queue is gone while the mount lives, which its owner must hear.
+        Some(e) if failed == depth => Err(io::Error::new(
+            e.kind(),
+            format!("all {depth} entries failed, the last with: {e}"),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Runs this thread on CPU `cpu`, whose requests its queue gets (best
@@ -305,4 +344,62 @@ pub(crate) fn finish_header(header: &mut [u8], error: i32, unique: u64, body: us
         unique,
     ));
     header[abi::PAYLOAD_SZ..abi::PAYLOAD_SZ + 4].copy_from_slice(&(body as u32).to_le_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_of_memory_or_room_submission_is_tried_again_and_others_are_not() {
+        for errno in [libc::EAGAIN, libc::EBUSY, libc::ENOMEM] {
+            assert!(transient(&io::Error::from_raw_os_error(errno)), "{errno}");
+        }
+        for errno in [libc::EBADF, libc::EINVAL, libc::EFAULT, libc::EOPNOTSUPP] {
+            assert!(!transient(&io::Error::from_raw_os_error(errno)), "{errno}");
+        }
+        for errno in [libc::ENOTCONN, libc::ENODEV, libc::ECANCELED] {
+            assert!(connection_ended(-errno), "{errno}");
+        }
+        assert!(!connection_ended(-libc::EINVAL));
+    }
+
+    /// A queue whose every entry fails while the connection lives (here:
+    /// FUSE commands sent to a file that is not /dev/fuse and takes no
+    /// commands, so the kernel refuses each REGISTER) ends with an error
+    /// that says so, rather than ending quietly as at an unmount: its
+    /// CPU's requests would wait unanswered, and the log must say why.
+    /// (Not /dev/null: recent kernels complete any command sent to it.)
+    #[test]
+    fn a_queue_whose_every_entry_fails_ends_with_an_error() {
+        let dev: OwnedFd = std::fs::File::open("/proc/version")
+            .map(OwnedFd::from)
+            .unwrap_or_else(|e| panic!("/proc/version: {e}"));
+        let queue = Arc::new(Queue::new(0, 3, Arc::new(dev)).unwrap_or_else(|e| panic!("{e}")));
+        let ring = match new_ring(3) {
+            Ok(ring) => ring,
+            // This test needs io_uring; say so rather than pass.
+            Err(e) => panic!("io_uring cannot be set up here: {e}"),
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut dispatched = 0;
+            let result = serve(&queue, ring, |_, _| dispatched += 1);
+            let _ = tx.send((result, dispatched));
+        });
+        // Were a command accepted, the queue would wait for requests
+        // forever: fail instead of hanging the test run.
+        let (result, dispatched) = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap_or_else(|_| {
+                panic!("the queue still serves: the kernel took a FUSE command on /proc/version")
+            });
+        let e = result.expect_err("every entry failed");
+        assert!(
+            e.to_string()
+                .starts_with("all 3 entries failed, the last with: "),
+            "{e}"
+        );
+        assert_eq!(dispatched, 0);
+    }
 }
