@@ -309,3 +309,31 @@ fn a_warm_start_keeps_its_list_in_a_file_while_serving_and_at_the_end() {
         .collect();
     assert_eq!(leftovers, ["gomodfs-warm"], "no temp files left");
 }
+
+/// A list that can be neither read nor written (its directory is a file
+/// here; a read-only store in use) costs the warm start, not the serving:
+/// the filesystem serves, nothing is preloaded, stopping returns, and
+/// nothing is created.
+#[test]
+fn a_list_that_cannot_be_written_leaves_serving_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_a_dir = dir.path().join("store");
+    std::fs::write(&not_a_dir, b"a file where the store's directory would be").unwrap();
+    let file = not_a_dir.join("gomodfs-warm");
+    let store = store();
+    let fs = offline(&store);
+    let warm = WarmStart::start_every(&fs, file.clone(), Duration::from_millis(20));
+    fs.resolve("example.com/b@v1.0.0/b.go").unwrap();
+    // Several saves fail while it serves.
+    std::thread::sleep(Duration::from_millis(100));
+    fs.resolve("example.com/a@v1.0.0").unwrap();
+    assert_eq!(fs.served().len(), 2, "the record is kept in memory");
+    warm.finish();
+    assert!(fs.status().warm_start.is_none(), "nothing preloaded");
+    assert!(read_list(&file).is_err());
+    let entries: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(entries, ["store"], "nothing created beside it");
+}

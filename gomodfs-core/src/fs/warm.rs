@@ -416,6 +416,7 @@ fn run(fs: Weak<ModFs>, file: &Path, shared: &Shared, every: Duration) {
         }
     }
     let mut saved = 0;
+    let mut told = false;
     loop {
         let last = {
             let mut stopped = shared.stopped.lock();
@@ -429,6 +430,12 @@ fn run(fs: Weak<ModFs>, file: &Path, shared: &Shared, every: Duration) {
             let entries = fs.served();
             match write_list(file, &entries) {
                 Ok(()) => saved = entries.len(),
+                // A read-only store (an image, a read-only bind mount):
+                // said once, since it says so at every save.
+                Err(e) if !told => {
+                    told = true;
+                    tracing::info!(file = %file.display(), error = %e, "warm start: cannot write the list; the next start preloads it as it was")
+                }
                 Err(e) => {
                     tracing::debug!(file = %file.display(), error = %e, "warm start: cannot write the list")
                 }
