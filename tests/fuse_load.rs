@@ -121,6 +121,92 @@ fn burst_beside_a_stored_module(io_uring: IoUring) -> TestResult {
     Ok(())
 }
 
+/// Over io_uring a queue that starts with few entries registers more
+/// while requests waiting for downloads hold them, so a stored module's
+/// file is still served at once: cold reads started one after another
+/// (each waits at the upstream before the next starts), on queues of 8.
+#[test]
+fn io_uring_queues_grow_while_downloads_hold_their_entries() -> TestResult {
+    require_fuse();
+    const READERS: usize = 40;
+    let stored = ModuleSpec::new("example.com/stored", "v1.0.0").file("a.go", "package stored\n");
+    let proxy = TestProxy::start_with([stored.clone()])?;
+    let slow: Vec<ModuleSpec> = (0..READERS)
+        .map(|i| {
+            ModuleSpec::new(format!("example.com/held/m{i}"), "v1.0.0")
+                .file("x.go", format!("package m{i}\n"))
+        })
+        .collect();
+    for spec in &slow {
+        proxy.add(spec.clone());
+        proxy.set_fault(
+            spec.path(),
+            spec.version(),
+            "zip",
+            Fault::Delay(UPSTREAM_DELAY),
+        );
+    }
+    let store = tempfile::tempdir()?;
+    let mut cfg = test_upstream_config(&proxy.url());
+    cfg.idle_timeout = Duration::from_secs(30);
+    let fs = Arc::new(ModFs::new(
+        Arc::new(GitStore::open(store.path())?),
+        Some(Upstream::new(cfg)?),
+        ModFsOptions::default(),
+    )?);
+    fs.module(&ModuleVersion::new(stored.path(), stored.version())?)?;
+    let dir = tempfile::Builder::new().prefix("gomodfs-mnt-").tempdir()?;
+    let options = MountOptions {
+        io_uring: IoUring::On,
+        io_uring_entries: Some(8),
+        ..MountOptions::default()
+    };
+    let mount = gomodfs::fuse::mount(fs.clone(), dir.path(), &options)?;
+    // Each queue's thread registers its first 8 as it starts.
+    let registering = Instant::now();
+    let start = loop {
+        let n = mount
+            .io_uring_entries()
+            .ok_or("served over /dev/fuse: io_uring needs Linux 6.14+ and root")?;
+        if n > 0 || registering.elapsed() > Duration::from_secs(5) {
+            break n;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    assert!(start > 0 && start % 8 == 0, "{start} entries at the start");
+
+    let mut readers = Vec::new();
+    for (i, spec) in slow.iter().enumerate() {
+        let file = dir.path().join(spec.cache_dir_name()).join("x.go");
+        readers.push(std::thread::spawn(move || std::fs::read(file)));
+        assert!(
+            proxy.wait_for_requests(".zip", i + 1, Duration::from_secs(20)),
+            "cold read {i} did not reach the upstream: {:?}",
+            proxy.request_log()
+        );
+    }
+    let grown = mount.io_uring_entries().unwrap_or(0);
+    assert!(
+        grown > start,
+        "{READERS} requests held entries and the queues stayed at {start}"
+    );
+
+    let started = Instant::now();
+    let data = std::fs::read(dir.path().join(stored.cache_dir_name()).join("a.go"))?;
+    let took = started.elapsed();
+    assert_eq!(data, b"package stored\n");
+    assert!(
+        took < Duration::from_secs(1),
+        "a stored file took {took:?} while {READERS} downloads held {grown} entries"
+    );
+    for (reader, spec) in readers.into_iter().zip(&slow) {
+        let data = reader.join().map_err(|_| "reader panicked")??;
+        assert_eq!(data, spec.files()["x.go"], "{}", spec.path());
+    }
+    mount.unmount()?;
+    Ok(())
+}
+
 /// Distinct names looked up in the memory test.
 const LOOKUPS: usize = 400_000;
 /// Of those, missing module versions (each one asks the upstream).

@@ -121,6 +121,12 @@ pub struct MountOptions {
     /// Whether requests come over FUSE over io_uring (Linux 6.14+) or
     /// `/dev/fuse` reads ([`Mount::transport`] tells which it became).
     pub io_uring: IoUring,
+    /// Ring entries each io_uring queue (one per CPU) registers at its
+    /// start, at most 132; `None`: by the number of CPUs (132 on up to 4,
+    /// fewer on more, at least 12). A queue registers more, up to 132, as
+    /// requests waiting for downloads hold its entries
+    /// ([`Mount::io_uring_entries`] counts them).
+    pub io_uring_entries: Option<usize>,
 }
 
 /// How a mount takes the kernel's requests: FUSE over io_uring (Linux
@@ -151,6 +157,7 @@ impl Default for MountOptions {
             allow_other: false,
             ttl: Duration::from_secs(365 * 24 * 3600),
             io_uring: IoUring::default(),
+            io_uring_entries: None,
         }
     }
 }
@@ -183,6 +190,20 @@ impl Mount {
     /// time their handlers took, in [`FuseOp::ALL`] order.
     pub fn op_counts(&self) -> Vec<(FuseOp, OpCount)> {
         self.ops.snapshot()
+    }
+
+    /// Ring entries registered over all io_uring queues so far (see
+    /// [`MountOptions::io_uring_entries`]), or `None` when the mount is
+    /// served over `/dev/fuse` only.
+    pub fn io_uring_entries(&self) -> Option<usize> {
+        #[cfg(target_os = "linux")]
+        {
+            self.rings.as_ref().map(uring::Rings::entries)
+        }
+        #[cfg(not(target_os = "linux"))]
+        {
+            None
+        }
     }
 
     /// Requests answered over io_uring so far, or `None` when the mount is
@@ -308,7 +329,7 @@ pub fn mount(
     };
     let session = fuser::Session::new(adapter, mountpoint, &config).map_err(failed)?;
     #[cfg(target_os = "linux")]
-    let rings = start_rings(&session, &shared);
+    let rings = start_rings(&session, &shared, options.io_uring_entries);
     let session = session.spawn().map_err(failed)?;
     let _ = inner.notifier.set(session.notifier());
     dir_cache::refresh_periodically(Arc::downgrade(&inner));
@@ -364,7 +385,11 @@ fn asks_for_io_uring(choice: IoUring) -> bool {
 /// Starts the io_uring queues of a session whose INIT granted them; says
 /// why not when its INIT asked for them and the kernel refused.
 #[cfg(target_os = "linux")]
-fn start_rings(session: &fuser::Session<FuseFs>, fs: &FuseFs) -> Option<uring::Rings> {
+fn start_rings(
+    session: &fuser::Session<FuseFs>,
+    fs: &FuseFs,
+    initial_entries: Option<usize>,
+) -> Option<uring::Rings> {
     use std::os::fd::AsFd;
     if !fs.inner.io_uring_granted.load(Ordering::Relaxed) {
         if fs.io_uring {
@@ -374,7 +399,7 @@ fn start_rings(session: &fuser::Session<FuseFs>, fs: &FuseFs) -> Option<uring::R
         }
         return None;
     }
-    match uring::start(session.as_fd(), fs) {
+    match uring::start(session.as_fd(), fs, initial_entries) {
         Ok(rings) => Some(rings),
         Err(e) => {
             tracing::warn!(error = %e, "serving over /dev/fuse, not io_uring: starting its queues failed");

@@ -108,12 +108,18 @@ fn turn_on(switch: &Path) -> Result<(), String> {
 pub(crate) struct Rings {
     threads: Vec<JoinHandle<()>>,
     served: Arc<AtomicU64>,
+    queues: Vec<Arc<Queue>>,
 }
 
 impl Rings {
     /// Requests answered over the rings so far.
     pub(crate) fn served(&self) -> u64 {
         self.served.load(Ordering::Relaxed)
+    }
+
+    /// Entries registered over all queues so far.
+    pub(crate) fn entries(&self) -> usize {
+        self.queues.iter().map(|q| q.registered()).sum()
     }
 
     /// Waits up to `timeout` for the queue threads, which end when the
@@ -157,26 +163,36 @@ fn last_cpu(list: &str) -> Option<usize> {
         .max()
 }
 
-/// Entries per queue. A request at a time per CPU is the common case, but
-/// a request that waits for a download keeps its entry until the download
-/// ends (its answer must go into that entry), and while every entry of a
-/// queue waits, the requests of its CPU for stored modules wait too: a
-/// burst of 100 cold reads held up a stored file for 66 s with 4 entries
-/// (`tests/fuse_load.rs`). So each queue has room for many downloads: 4
-/// entries plus 128 on up to 4 CPUs, fewer per queue on more CPUs (at
-/// least 8). Each entry's 1 MiB payload is address space until a request
-/// or answer touches it, and the spare ones mostly stay untouched
-/// (bigapp's `go mod verify` over 2 queues: 4-6 MB more resident than
-/// with 4 entries each, 270 MB more address space).
-fn depth(queues: usize) -> usize {
+/// The most entries a queue registers. A request at a time per CPU is
+/// the common case, but a request that waits for a download keeps its
+/// entry until the download ends (its answer must go into that entry),
+/// and while every entry of a queue waits, the requests of its CPU for
+/// stored modules wait too: a burst of 100 cold reads held up a stored
+/// file for 66 s with 4 entries (`tests/fuse_load.rs`). Each entry's 1 MiB
+/// payload is allocated at its first REGISTER and is address space until
+/// a request or answer touches it (bigapp's `go mod verify` over 2 queues
+/// of 132: 4-6 MB more resident than with 4 each, 270 MB more address
+/// space).
+pub(crate) const QUEUE_CAPACITY: usize = 132;
+
+/// Entries a queue registers at its start: all of [`QUEUE_CAPACITY`] on
+/// up to 4 CPUs, fewer per queue on more CPUs (at least 12), which
+/// register more as they are held (see `queue`). Registered up front
+/// because the kernel hands a request that found no free entry only to an
+/// entry that comes back from a request, not to one registered later, so
+/// growing cannot help a request that came in a burst that used them all.
+fn initial_entries(queues: usize) -> usize {
     4 + (512 / queues.max(1)).clamp(8, 128)
 }
 
 /// Starts serving the connection `dev` (the session's `/dev/fuse`, INIT
 /// answered with FUSE_OVER_IO_URING) over io_uring queues with `fs`.
-pub(crate) fn start(dev: BorrowedFd<'_>, fs: &FuseFs) -> io::Result<Rings> {
+pub(crate) fn start(dev: BorrowedFd<'_>, fs: &FuseFs, initial: Option<usize>) -> io::Result<Rings> {
     let dev = Arc::new(dev.try_clone_to_owned()?);
     let queues = queue_count();
+    let initial = initial
+        .unwrap_or_else(|| initial_entries(queues))
+        .clamp(1, QUEUE_CAPACITY);
     let served = Arc::new(AtomicU64::new(0));
     // Every queue and ring first: the kernel switches to the rings only
     // when all queues have registered, so failing here leaves the mount
@@ -184,18 +200,19 @@ pub(crate) fn start(dev: BorrowedFd<'_>, fs: &FuseFs) -> io::Result<Rings> {
     let mut ready = Vec::with_capacity(queues);
     for qid in 0..queues {
         let qid = u16::try_from(qid).map_err(|_| io::Error::other("too many CPUs"))?;
-        let queue = Arc::new(Queue::new(qid, depth(queues), dev.clone())?);
-        let ring = queue::new_ring(depth(queues))?;
+        let queue = Arc::new(Queue::new(qid, QUEUE_CAPACITY, dev.clone())?);
+        let ring = queue::new_ring(QUEUE_CAPACITY)?;
         ready.push((qid, queue, ring));
     }
     let mut threads = Vec::with_capacity(queues);
+    let all: Vec<Arc<Queue>> = ready.iter().map(|(_, q, _)| q.clone()).collect();
     for (qid, queue, ring) in ready {
         let fs = fs.share();
         let served = served.clone();
         let thread = std::thread::Builder::new()
             .name(format!("gomodfs-uring-{qid}"))
             .spawn(move || {
-                let result = queue::serve(&queue, ring, |queue, slot| {
+                let result = queue::serve(&queue, ring, initial, |queue, slot| {
                     served.fetch_add(1, Ordering::Relaxed);
                     dispatch::dispatch(&fs, queue, slot);
                 });
@@ -209,7 +226,11 @@ pub(crate) fn start(dev: BorrowedFd<'_>, fs: &FuseFs) -> io::Result<Rings> {
         threads.push(thread);
     }
     tracing::info!(queues, "serving FUSE over io_uring");
-    Ok(Rings { threads, served })
+    Ok(Rings {
+        threads,
+        served,
+        queues: all,
+    })
 }
 
 #[cfg(test)]
@@ -258,13 +279,14 @@ mod tests {
     }
 
     #[test]
-    fn queues_have_room_for_downloads_and_less_on_many_cpus() {
-        assert_eq!(depth(1), 132);
-        assert_eq!(depth(2), 132);
-        assert_eq!(depth(4), 132);
-        assert_eq!(depth(16), 36);
-        assert_eq!(depth(64), 12);
-        assert_eq!(depth(1024), 12);
+    fn queues_start_with_room_for_downloads_and_less_on_many_cpus() {
+        assert_eq!(initial_entries(1), 132);
+        assert_eq!(initial_entries(2), 132);
+        assert_eq!(initial_entries(4), 132);
+        assert_eq!(initial_entries(16), 36);
+        assert_eq!(initial_entries(64), 12);
+        assert_eq!(initial_entries(1024), 12);
+        assert!(initial_entries(1) <= QUEUE_CAPACITY);
     }
 
     #[test]

@@ -1,6 +1,16 @@
-//! One queue of FUSE over io_uring: a few ring entries (a header and a
-//! payload buffer each) registered with the kernel, and the thread that
-//! waits for their requests, answers them and hands them back.
+//! One queue of FUSE over io_uring: ring entries (a header and a payload
+//! buffer each) registered with the kernel, and the thread that waits for
+//! their requests, answers them and hands them back.
+//!
+//! A queue starts with the entries it is given and registers
+//! [`GROW_ENTRIES`] more whenever no more than [`LOW_ENTRIES`] are left
+//! with the kernel, up to its capacity: a request waiting for a download
+//! keeps its entry until the download ends, and while every entry of a
+//! queue is held, the requests of its CPU for stored modules wait behind
+//! them. It grows while a few are left because the kernel gives a request
+//! that found none free to the next entry that comes back from a request,
+//! not to one registered after it came. An entry's buffers are allocated
+//! when it is first registered.
 //!
 //! An entry's buffers belong to one party at a time: to the kernel from
 //! its REGISTER or COMMIT_AND_FETCH until the completion that says a
@@ -15,7 +25,7 @@ use parking_lot::Mutex;
 use std::cell::{Cell, UnsafeCell};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// The largest reply body and request payload: the kernel refuses
 /// entries smaller than its largest READ (`max_pages`, 256 pages) or
@@ -24,6 +34,12 @@ pub(crate) const PAYLOAD_LEN: usize = 1 << 20;
 
 /// `user_data` of the wake-up read (the entries' are their indexes).
 const WAKE: u64 = u64::MAX;
+
+/// Entries registered at once when a queue runs low.
+const GROW_ENTRIES: usize = 8;
+/// A queue grows when no more entries than this are left with the kernel
+/// (registered, and neither holding a request nor failed).
+const LOW_ENTRIES: usize = 4;
 
 // The 128-byte SQE whose `len` (offset 24) `fuse_cmd` sets.
 const _: () = assert!(std::mem::size_of::<squeue::Entry128>() == 128);
@@ -88,7 +104,11 @@ impl Drop for Slot {
 pub(crate) struct Queue {
     qid: u16,
     dev: Arc<OwnedFd>,
-    slots: Box<[Slot]>,
+    /// Room for the queue's capacity; an entry's buffers are allocated
+    /// when it is first registered.
+    slots: Box<[OnceLock<Slot>]>,
+    /// Entries registered so far.
+    registered: std::sync::atomic::AtomicUsize,
     /// Answered entries (index, commit id) the ring thread has yet to hand
     /// back.
     commits: Mutex<Vec<(usize, u64)>>,
@@ -106,8 +126,9 @@ unsafe impl Send for Queue {}
 unsafe impl Sync for Queue {}
 
 impl Queue {
-    /// Queue `qid` with `depth` entries, commanding through `dev`.
-    pub(crate) fn new(qid: u16, depth: usize, dev: Arc<OwnedFd>) -> io::Result<Queue> {
+    /// Queue `qid` with room for `capacity` entries, commanding through
+    /// `dev`.
+    pub(crate) fn new(qid: u16, capacity: usize, dev: Arc<OwnedFd>) -> io::Result<Queue> {
         // SAFETY: a plain syscall; the descriptor is owned below.
         let wake = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
         if wake < 0 {
@@ -118,8 +139,9 @@ impl Queue {
         Ok(Queue {
             qid,
             dev,
-            slots: (0..depth).map(|_| Slot::new()).collect(),
-            commits: Mutex::new(Vec::with_capacity(depth)),
+            slots: (0..capacity).map(|_| OnceLock::new()).collect(),
+            registered: Default::default(),
+            commits: Mutex::new(Vec::with_capacity(capacity)),
             wake,
             wake_buf: UnsafeCell::new([0; 8]),
         })
@@ -133,7 +155,9 @@ impl Queue {
     /// reference to its buffers.
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn buffers(&self, slot: usize) -> (&mut [u8], &mut [u8]) {
-        let s = &self.slots[slot];
+        // Allocated before its REGISTER, so before any request is in it
+        // (allocating it here would only ever hand out fresh buffers).
+        let s = self.slot(slot);
         // SAFETY: live allocations of these lengths (see `Slot`), and the
         // caller's promise that nobody else uses them now.
         unsafe {
@@ -142,6 +166,16 @@ impl Queue {
                 std::slice::from_raw_parts_mut(s.payload, PAYLOAD_LEN),
             )
         }
+    }
+
+    /// Entries registered so far (the ring thread's count).
+    pub(crate) fn registered(&self) -> usize {
+        self.registered.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Entry `slot`'s buffers, allocated on first use.
+    fn slot(&self, slot: usize) -> &Slot {
+        self.slots[slot].get_or_init(Slot::new)
     }
 
     /// Hands entry `slot`, answered, back to the ring thread to commit.
@@ -172,7 +206,7 @@ impl Queue {
         cmd[16..18].copy_from_slice(&self.qid.to_le_bytes());
         let sqe = opcode::UringCmd80::new(types::Fd(self.dev.as_raw_fd()), op)
             .cmd(cmd)
-            .addr(Some(self.slots[slot].iov.as_ptr() as u64))
+            .addr(Some(self.slot(slot).iov.as_ptr() as u64))
             .build()
             .user_data(slot as u64);
         // SAFETY: Entry128 is the plain 128-byte SQE (asserted above);
@@ -199,12 +233,13 @@ impl Queue {
 /// A ring with 128-byte submission entries, as FUSE commands need.
 pub(crate) type Ring = IoUring<squeue::Entry128, cqueue::Entry>;
 
-/// The ring for a queue of `depth` entries (and its wake-up read). Made
+/// The ring for a queue of up to `capacity` entries (and its wake-up
+/// read). Made
 /// before any queue registers, so that a system where io_uring cannot be
 /// set up (a seccomp profile that forbids it, `kernel.io_uring_disabled`,
 /// a locked-memory limit) keeps serving over `/dev/fuse`.
-pub(crate) fn new_ring(depth: usize) -> io::Result<Ring> {
-    let entries = u32::try_from(depth + 1)
+pub(crate) fn new_ring(capacity: usize) -> io::Result<Ring> {
+    let entries = u32::try_from(capacity + 1)
         .map_err(|_| io::Error::other("too many ring entries"))?
         .next_power_of_two()
         .max(8);
@@ -241,31 +276,42 @@ fn transient(e: &io::Error) -> bool {
 /// How long a queue waits before trying a transient failure again.
 const RETRY_AFTER: std::time::Duration = std::time::Duration::from_millis(1);
 
-/// Serves `queue` until the connection ends: registers its entries, then
-/// hands each request to `dispatch` (which answers it through a reply
-/// that calls [`Queue::commit`]) and commits the answers. A submission
-/// the kernel has no memory or room for is tried again; an entry that
-/// fails is dropped and the queue goes on with the others; when none is
-/// left for another reason than the connection's end, an error says so.
+/// Serves `queue` until the connection ends: registers its first
+/// `initial` entries, then hands each request to `dispatch` (which answers
+/// it through a reply that calls [`Queue::commit`]), commits the answers,
+/// and registers more entries when few are left (see the module's doc). A
+/// submission the kernel has no memory or room for is tried again; an
+/// entry that fails is dropped and the queue goes on with the others;
+/// when none is left for another reason than the connection's end, an
+/// error says so.
 pub(crate) fn serve(
     queue: &Arc<Queue>,
     mut ring: Ring,
+    initial: usize,
     mut dispatch: impl FnMut(&Arc<Queue>, usize),
 ) -> io::Result<()> {
     pin_to_cpu(queue.qid);
     SERVING.with(|s| s.set(Arc::as_ptr(queue) as usize));
-    let depth = queue.slots.len();
-    for slot in 0..depth {
+    let capacity = queue.slots.len();
+    let mut registered = initial.max(1).min(capacity);
+    for slot in 0..registered {
         push(&mut ring, &queue.command(CMD_REGISTER, slot, 0))?;
     }
     push(&mut ring, &queue.wake_read())?;
-    let mut live = depth;
+    queue
+        .registered
+        .store(registered, std::sync::atomic::Ordering::Relaxed);
+    // Registered entries neither failed nor ended, and of those the ones
+    // holding a request (dispatched, not yet committed).
+    let mut live = registered;
+    let mut held = 0usize;
     // Entries that failed for another reason than the connection's end,
     // and the last such failure.
     let mut failed = 0;
     let mut last_failure = None;
+    let mut ending = false;
     let mut retrying = false;
-    let mut done = Vec::with_capacity(depth + 1);
+    let mut done = Vec::with_capacity(registered + 1);
     while live > 0 {
         match ring.submit_and_wait(1) {
             Ok(_) => retrying = false,
@@ -294,6 +340,7 @@ pub(crate) fn serve(
                 let e = io::Error::from_raw_os_error(-res);
                 if connection_ended(res) {
                     tracing::debug!(qid = queue.qid, error = %e, "io_uring entry ended");
+                    ending = true;
                 } else {
                     tracing::warn!(qid = queue.qid, error = %e, "io_uring entry failed; the queue goes on with fewer");
                     failed += 1;
@@ -301,22 +348,41 @@ pub(crate) fn serve(
                 }
                 continue;
             }
+            held += 1;
             dispatch(queue, data as usize);
         }
         let answered = std::mem::take(&mut *queue.commits.lock());
         for (slot, commit_id) in answered {
+            held = held.saturating_sub(1);
             push(
                 &mut ring,
                 &queue.command(CMD_COMMIT_AND_FETCH, slot, commit_id),
             )?;
         }
+        if !ending && registered < capacity && live.saturating_sub(held) <= LOW_ENTRIES {
+            let more = GROW_ENTRIES.min(capacity - registered);
+            tracing::debug!(
+                qid = queue.qid,
+                held,
+                registered = registered + more,
+                "io_uring queue grows"
+            );
+            for slot in registered..registered + more {
+                push(&mut ring, &queue.command(CMD_REGISTER, slot, 0))?;
+            }
+            registered += more;
+            live += more;
+            queue
+                .registered
+                .store(registered, std::sync::atomic::Ordering::Relaxed);
+        }
     }
     match last_failure {
         // Not one entry left, and not because the connection ended: the
         // queue is gone while the mount lives, which its owner must hear.
-        Some(e) if failed == depth => Err(io::Error::new(
+        Some(e) if failed == registered => Err(io::Error::new(
             e.kind(),
-            format!("all {depth} entries failed, the last with: {e}"),
+            format!("all {registered} entries failed, the last with: {e}"),
         )),
         _ => Ok(()),
     }
@@ -384,7 +450,7 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut dispatched = 0;
-            let result = serve(&queue, ring, |_, _| dispatched += 1);
+            let result = serve(&queue, ring, 3, |_, _| dispatched += 1);
             let _ = tx.send((result, dispatched));
         });
         // Were a command accepted, the queue would wait for requests
