@@ -18,7 +18,8 @@ NAME/store); what is missing is filled from the Go module proxy (no build:
 these commands do not compile).
 
 A variant's binary may carry `gomodfs mount` flags: `--variant
-"noahead=target/release/gomodfs --no-read-ahead"`. `--commands build` adds
+"noahead=target/release/gomodfs --no-read-ahead"`; `--first-mount` (this
+script's) removes the store's warm list before each of its mounts. `--commands build` adds
 `go build ./...` (warm GOCACHE, as bench/run.py).
 
 Usage: bench/fuse_ops.py [--runs 5] [--projects realapp,bigapp,largeapp]
@@ -54,9 +55,15 @@ OPS_LINE = re.compile(r'op="?(\w+)"? count=(\d+) ms=([\d.]+)')
 
 def mount(binary, store, mnt, log, env=None):
     """`binary` is a path, or a path and extra `gomodfs mount` flags
-    separated by spaces (a variant such as `gomodfs --no-read-ahead`)."""
+    separated by spaces (a variant such as `gomodfs --no-read-ahead`).
+    The flag `--first-mount` is this script's: it removes the store's warm
+    list before mounting, so the mount is a store's first (nothing to
+    preload, as on a store filled by `import` or another host)."""
     harness.clear_mountpoint(mnt)
     exe, *extra = shlex.split(str(binary))
+    if "--first-mount" in extra:
+        extra.remove("--first-mount")
+        (Path(store) / "gomodfs-warm").unlink(missing_ok=True)
     cmd = [exe, "mount", str(mnt), "--store", str(store), "--gosumdb", "off", "--offline", *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(log, "a"), env=env)
     deadline = time.time() + 30

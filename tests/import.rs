@@ -96,6 +96,35 @@ fn import_of_a_go_mod_download_cache_then_an_offline_mount_builds()
     // Not a terminal: plain lines.
     assert!(stderr.contains(" modules, "), "{stderr}");
 
+    // The store's warm list names what was imported (a tree for each
+    // whole module, a `.mod` for the graph-only versions), so the first
+    // mount of the store preloads it.
+    let versions = files_with_ext(&f.modcache.path().join("cache/download"), "mod").len();
+    let list = std::fs::read_to_string(store.path().join("gomodfs-warm"))?;
+    let count = |kind: &str| list.lines().filter(|l| l.starts_with(kind)).count();
+    assert_eq!(
+        (count("tree "), count("mod ")),
+        (zips, versions - zips),
+        "{list}"
+    );
+
+    let mnt = tempfile::tempdir()?;
+    let logs = tempfile::tempdir()?;
+    let daemon = common::start_mount(
+        store.path(),
+        mnt.path(),
+        None,
+        &logs.path().join("mount.log"),
+        &[],
+    );
+    let warm = common::preloaded(mnt.path());
+    assert_eq!(
+        (warm["loaded"].as_u64(), warm["missing"].as_u64()),
+        (Some(versions as u64), Some(0)),
+        "{warm:#}"
+    );
+    daemon.stop()?;
+
     let offline = Mounted::new(store.path(), None);
     let gocache = tempfile::tempdir()?;
     let go = || -> Result<GoCmd, gomodfs_testkit::TestkitError> {
@@ -160,6 +189,20 @@ fn a_tampered_extracted_tree_is_reported_and_skipped() -> Result<(), Box<dyn std
         git.module(&ModuleVersion::new("example.com/deep", "v1.0.0")?)?
             .is_some()
     );
+    // The warm list names what was stored, not what was skipped.
+    let list = std::fs::read_to_string(store.path().join("gomodfs-warm"))?;
+    assert!(list.contains("tree example.com/deep v1.0.0\n"), "{list}");
+    assert!(!list.contains("example.com/alpha"), "{list}");
+
+    // --no-warm-start: no list.
+    let other = tempfile::tempdir()?;
+    let (code, stdout, stderr) = import_with(
+        f.modcache.path(),
+        other.path(),
+        &["--gosumdb", "off", "--no-warm-start"],
+    );
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(!other.path().join("gomodfs-warm").exists());
     Ok(())
 }
 

@@ -12,6 +12,7 @@
 
 use super::progress::Progress;
 use crate::Error;
+use gomodfs_core::fs::{WarmEntry, WarmKind};
 use gomodfs_core::modpath::ModuleVersion;
 use gomodfs_core::modzip::{Limits, ModuleZip};
 use gomodfs_core::proxy::{ProxyFile, Upstream, UpstreamConfig, check_answer};
@@ -20,6 +21,7 @@ use gomodfs_core::sumdb::{Gate, SumDbConfig};
 use parking_lot::Mutex;
 use std::io::Seek;
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 /// Options of `gomodfs import`.
 #[derive(Debug, Clone, clap::Args)]
@@ -43,6 +45,10 @@ pub struct ImportArgs {
     /// Modules imported at once (default: the number of cores, 2 to 8).
     #[arg(long, value_name = "N")]
     pub jobs: Option<usize>,
+    /// Do not put what was imported in the store's warm list
+    /// (<store>/gomodfs-warm), which the next mount preloads.
+    #[arg(long, env = "GOMODFS_NO_WARM_START")]
+    pub no_warm_start: bool,
     /// Log every operation (debug level); RUST_LOG overrides.
     #[arg(short, long)]
     pub verbose: bool,
@@ -81,8 +87,8 @@ enum Imported {
     Module(u64),
     /// Only its `.mod` (and `.info`) were in the cache: stored alone.
     Meta(u64),
-    /// The store already held it.
-    Stored,
+    /// The store already held it: whole, or its `.mod` alone.
+    Stored { whole: bool },
 }
 
 /// The module versions of the GOMODCACHE at `dir`, sorted.
@@ -243,7 +249,7 @@ fn import_one(
     let mv = &found.module;
     let err = |e: gomodfs_core::Error| e.to_string();
     if store.module(mv).map_err(err)?.is_some() {
-        return Ok(Imported::Stored);
+        return Ok(Imported::Stored { whole: true });
     }
     let info = checked(found, ProxyFile::Info)?;
     let go_mod = checked(found, ProxyFile::Mod)?;
@@ -259,7 +265,7 @@ fn import_one(
     let Some(zip) = zip else {
         // Only in the module graph: its .mod (and .info) alone.
         if store.meta(mv, MetaFile::Mod).map_err(err)?.is_some() {
-            return Ok(Imported::Stored);
+            return Ok(Imported::Stored { whole: false });
         }
         if let (Some(checks), Some(go_mod)) = (checks, &go_mod) {
             checks.go_mod(mv, go_mod)?;
@@ -367,6 +373,11 @@ pub struct ImportReport {
     pub stored: usize,
     /// Skipped: module version and why.
     pub skipped: Vec<(String, String)>,
+    /// What the store holds of the versions not skipped, as entries of
+    /// the warm list (a tree for a whole module, else its `.mod`), the
+    /// most recently downloaded first (by the time of its `.mod` in the
+    /// cache).
+    pub warm: Vec<WarmEntry>,
 }
 
 /// Imports the GOMODCACHE at `dir` into `store`, `jobs` modules at once,
@@ -386,11 +397,21 @@ pub fn import(
     let progress = Progress::new("modules", found.len() as u64, false);
     let limits = Limits::default();
     let report = Mutex::new(ImportReport::default());
+    let held = Mutex::new(Vec::new());
     super::for_each_parallel(
         &found,
         jobs,
         |f| import_one(store, f, &limits, checks),
         |f, result| {
+            let whole = match &result {
+                Ok(Imported::Module(_) | Imported::Stored { whole: true }) => Some(true),
+                Ok(Imported::Meta(_) | Imported::Stored { whole: false }) => Some(false),
+                Err(_) => None,
+            };
+            if let Some(whole) = whole {
+                held.lock()
+                    .push((downloaded_at(f), f.module.clone(), whole));
+            }
             let mut r = report.lock();
             let bytes = match result {
                 Ok(Imported::Module(bytes)) => {
@@ -401,7 +422,7 @@ pub fn import(
                     r.metas += 1;
                     bytes
                 }
-                Ok(Imported::Stored) => {
+                Ok(Imported::Stored { .. }) => {
                     r.stored += 1;
                     0
                 }
@@ -420,7 +441,31 @@ pub fn import(
     progress.finish();
     let mut report = report.into_inner();
     report.skipped.sort();
+    report.warm = warm_entries(held.into_inner());
     Ok(report)
+}
+
+/// When go downloaded `found`: the time of its `.mod` in the cache (the
+/// epoch if it cannot be read).
+fn downloaded_at(found: &Found) -> SystemTime {
+    std::fs::metadata(found.file("mod"))
+        .and_then(|m| m.modified())
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+/// Warm list entries for the versions the store holds, newest first.
+fn warm_entries(mut held: Vec<(SystemTime, ModuleVersion, bool)>) -> Vec<WarmEntry> {
+    held.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    held.into_iter()
+        .map(|(_, module, whole)| WarmEntry {
+            kind: if whole {
+                WarmKind::Tree
+            } else {
+                WarmKind::Meta(MetaFile::Mod)
+            },
+            module,
+        })
+        .collect()
 }
 
 /// Runs `gomodfs import`: true when nothing was skipped.
@@ -445,5 +490,37 @@ pub fn run(args: &ImportArgs) -> Result<bool, Error> {
     for (module, why) in &report.skipped {
         println!("skipped: {module}: {why}");
     }
+    if !args.no_warm_start {
+        super::put_in_warm_list(&dir, &report.warm);
+    }
     Ok(report.skipped.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn warm_entries_put_the_newest_download_first() {
+        let at = |s| SystemTime::UNIX_EPOCH + Duration::from_secs(s);
+        let mv = |p: &str| ModuleVersion::new(p, "v1.0.0").unwrap_or_else(|e| panic!("{e}"));
+        let entries = warm_entries(vec![
+            (at(10), mv("example.com/old"), true),
+            (at(30), mv("example.com/new"), false),
+            (at(20), mv("example.com/mid"), true),
+        ]);
+        let got: Vec<_> = entries
+            .iter()
+            .map(|e| (e.kind, e.module.path().to_owned()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (WarmKind::Meta(MetaFile::Mod), "example.com/new".to_owned()),
+                (WarmKind::Tree, "example.com/mid".to_owned()),
+                (WarmKind::Tree, "example.com/old".to_owned()),
+            ]
+        );
+    }
 }

@@ -1,6 +1,6 @@
 //! Operating a store: checking it (`gomodfs fsck`), filling it ahead of
-//! time (`gomodfs prefetch`), and what they share (progress output, the
-//! store's location).
+//! time (`gomodfs prefetch`, `gomodfs import`), and what they share
+//! (progress output, the store's location, the warm list).
 
 pub mod fsck;
 pub mod gc;
@@ -36,6 +36,16 @@ pub(crate) fn open_existing_store(
         )));
     }
     Ok(gomodfs_core::store::GitStore::open(&dir)?)
+}
+
+/// Puts `entries` in front of the warm list of the store at `dir`, so the
+/// next mount preloads them (see `gomodfs_core::fs::WarmStart`). Failure
+/// only warns: the list is a hint.
+pub(crate) fn put_in_warm_list(dir: &Path, entries: &[gomodfs_core::fs::WarmEntry]) {
+    let path = crate::warm_list_path(dir);
+    if let Err(e) = gomodfs_core::fs::write_list(&path, entries) {
+        tracing::warn!(file = %path.display(), error = %e, "cannot write the warm start's list");
+    }
 }
 
 /// How many modules are worked on at once by default: the machine's

@@ -149,7 +149,7 @@ pub fn run(settings: &Settings, args: &PrefetchArgs) -> Result<bool, Error> {
         println!("failed: {module}: {why}");
     }
     if settings.warm_start {
-        write_warm_list(&crate::warm_list_path(&dir), &wanted, &report);
+        write_warm_list(&dir, &wanted, &report);
     }
     Ok(report.failed.is_empty())
 }
@@ -157,8 +157,8 @@ pub fn run(settings: &Settings, args: &PrefetchArgs) -> Result<bool, Error> {
 /// Puts the module versions prefetched (or found stored) in front of the
 /// store's warm list, so the next mount preloads them (the warm start;
 /// where jobs start from a store prefetched into an image, no mount ever
-/// leaves a list of its own). Failure only warns: the list is a hint.
-fn write_warm_list(path: &std::path::Path, wanted: &[Wanted], report: &PrefetchReport) {
+/// leaves a list of its own).
+fn write_warm_list(dir: &std::path::Path, wanted: &[Wanted], report: &PrefetchReport) {
     let failed: std::collections::HashSet<&str> =
         report.failed.iter().map(|(m, _)| m.as_str()).collect();
     let entries: Vec<WarmEntry> = wanted
@@ -173,7 +173,5 @@ fn write_warm_list(path: &std::path::Path, wanted: &[Wanted], report: &PrefetchR
             module: w.module.clone(),
         })
         .collect();
-    if let Err(e) = gomodfs_core::fs::write_list(path, &entries) {
-        tracing::warn!(file = %path.display(), error = %e, "cannot write the warm start's list");
-    }
+    super::put_in_warm_list(dir, &entries);
 }
