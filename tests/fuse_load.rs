@@ -33,21 +33,31 @@ fn a_burst_of_downloads_does_not_slow_down_stored_modules_over_io_uring() -> Tes
     burst_beside_a_stored_module(IoUring::On)
 }
 
-/// A burst of [`BURST`] slow downloads, then a stat and read of a stored
-/// module's file, over the transport `io_uring` chooses.
-fn burst_beside_a_stored_module(io_uring: IoUring) -> TestResult {
-    require_fuse();
-    let stored = ModuleSpec::new("example.com/stored", "v1.0.0")
-        .file("a.go", "package stored\n")
-        .file("sub/b.go", "package sub\n");
-    let proxy = TestProxy::start_with([stored.clone()])?;
-    let slow: Vec<ModuleSpec> = (0..BURST)
+/// `n` modules `PREFIX/m0`.. of one file, `x.go`.
+fn slow_modules(prefix: &str, n: usize) -> Vec<ModuleSpec> {
+    (0..n)
         .map(|i| {
-            ModuleSpec::new(format!("example.com/slow/m{i}"), "v1.0.0")
+            ModuleSpec::new(format!("{prefix}/m{i}"), "v1.0.0")
                 .file("x.go", format!("package m{i}\n"))
         })
-        .collect();
-    for spec in &slow {
+        .collect()
+}
+
+/// A filesystem whose store holds one module and whose upstream takes
+/// [`UPSTREAM_DELAY`] to answer each zip of the others.
+struct SlowUpstream {
+    proxy: TestProxy,
+    store: tempfile::TempDir,
+    fs: Arc<ModFs>,
+}
+
+/// [`SlowUpstream`] with `stored` stored and `slow` slow.
+fn slow_upstream_beside(
+    stored: &ModuleSpec,
+    slow: &[ModuleSpec],
+) -> Result<SlowUpstream, Box<dyn std::error::Error>> {
+    let proxy = TestProxy::start_with([stored.clone()])?;
+    for spec in slow {
         proxy.add(spec.clone());
         proxy.set_fault(
             spec.path(),
@@ -66,8 +76,24 @@ fn burst_beside_a_stored_module(io_uring: IoUring) -> TestResult {
         ModFsOptions::default(),
     )?);
     // Stored before the mount sees it, so nothing about it is in the
-    // kernel's caches: the timed stat and read below reach gomodfs.
+    // kernel's caches: the timed stat and read reach gomodfs.
     fs.module(&ModuleVersion::new(stored.path(), stored.version())?)?;
+    Ok(SlowUpstream { proxy, store, fs })
+}
+
+/// A burst of [`BURST`] slow downloads, then a stat and read of a stored
+/// module's file, over the transport `io_uring` chooses.
+fn burst_beside_a_stored_module(io_uring: IoUring) -> TestResult {
+    require_fuse();
+    let stored = ModuleSpec::new("example.com/stored", "v1.0.0")
+        .file("a.go", "package stored\n")
+        .file("sub/b.go", "package sub\n");
+    let slow = slow_modules("example.com/slow", BURST);
+    let SlowUpstream {
+        proxy,
+        store: _store,
+        fs,
+    } = slow_upstream_beside(&stored, &slow)?;
     let dir = tempfile::Builder::new().prefix("gomodfs-mnt-").tempdir()?;
     let options = MountOptions {
         io_uring,
@@ -130,31 +156,12 @@ fn io_uring_queues_grow_while_downloads_hold_their_entries() -> TestResult {
     require_fuse();
     const READERS: usize = 40;
     let stored = ModuleSpec::new("example.com/stored", "v1.0.0").file("a.go", "package stored\n");
-    let proxy = TestProxy::start_with([stored.clone()])?;
-    let slow: Vec<ModuleSpec> = (0..READERS)
-        .map(|i| {
-            ModuleSpec::new(format!("example.com/held/m{i}"), "v1.0.0")
-                .file("x.go", format!("package m{i}\n"))
-        })
-        .collect();
-    for spec in &slow {
-        proxy.add(spec.clone());
-        proxy.set_fault(
-            spec.path(),
-            spec.version(),
-            "zip",
-            Fault::Delay(UPSTREAM_DELAY),
-        );
-    }
-    let store = tempfile::tempdir()?;
-    let mut cfg = test_upstream_config(&proxy.url());
-    cfg.idle_timeout = Duration::from_secs(30);
-    let fs = Arc::new(ModFs::new(
-        Arc::new(GitStore::open(store.path())?),
-        Some(Upstream::new(cfg)?),
-        ModFsOptions::default(),
-    )?);
-    fs.module(&ModuleVersion::new(stored.path(), stored.version())?)?;
+    let slow = slow_modules("example.com/held", READERS);
+    let SlowUpstream {
+        proxy,
+        store: _store,
+        fs,
+    } = slow_upstream_beside(&stored, &slow)?;
     let dir = tempfile::Builder::new().prefix("gomodfs-mnt-").tempdir()?;
     let options = MountOptions {
         io_uring: IoUring::On,

@@ -100,30 +100,7 @@ fn import_of_a_go_mod_download_cache_then_an_offline_mount_builds()
     // whole module, a `.mod` for the graph-only versions), so the first
     // mount of the store preloads it.
     let versions = files_with_ext(&f.modcache.path().join("cache/download"), "mod").len();
-    let list = std::fs::read_to_string(store.path().join("gomodfs-warm"))?;
-    let count = |kind: &str| list.lines().filter(|l| l.starts_with(kind)).count();
-    assert_eq!(
-        (count("tree "), count("mod ")),
-        (zips, versions - zips),
-        "{list}"
-    );
-
-    let mnt = tempfile::tempdir()?;
-    let logs = tempfile::tempdir()?;
-    let daemon = common::start_mount(
-        store.path(),
-        mnt.path(),
-        None,
-        &logs.path().join("mount.log"),
-        &[],
-    );
-    let warm = common::preloaded(mnt.path());
-    assert_eq!(
-        (warm["loaded"].as_u64(), warm["missing"].as_u64()),
-        (Some(versions as u64), Some(0)),
-        "{warm:#}"
-    );
-    daemon.stop()?;
+    common::assert_first_mount_preloads(store.path(), zips, versions - zips);
 
     let offline = Mounted::new(store.path(), None);
     let gocache = tempfile::tempdir()?;
@@ -190,7 +167,7 @@ fn a_tampered_extracted_tree_is_reported_and_skipped() -> Result<(), Box<dyn std
             .is_some()
     );
     // The warm list names what was stored, not what was skipped.
-    let list = std::fs::read_to_string(store.path().join("gomodfs-warm"))?;
+    let list = std::fs::read_to_string(gomodfs::warm_list_path(store.path()))?;
     assert!(list.contains("tree example.com/deep v1.0.0\n"), "{list}");
     assert!(!list.contains("example.com/alpha"), "{list}");
 
@@ -202,7 +179,7 @@ fn a_tampered_extracted_tree_is_reported_and_skipped() -> Result<(), Box<dyn std
         &["--gosumdb", "off", "--no-warm-start"],
     );
     assert_eq!(code, Some(1), "{stdout}{stderr}");
-    assert!(!other.path().join("gomodfs-warm").exists());
+    assert!(!gomodfs::warm_list_path(other.path()).exists());
     Ok(())
 }
 

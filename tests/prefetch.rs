@@ -114,24 +114,7 @@ fn prefetch_then_an_offline_mount_builds_the_project() -> Result<(), Box<dyn std
     // The store's warm list names what was prefetched (so the first mount
     // of a store prefetched into an image preloads it), and a mount
     // preloads all of it.
-    let list = std::fs::read_to_string(store.path().join("gomodfs-warm"))?;
-    let count = |kind: &str| list.lines().filter(|l| l.starts_with(kind)).count();
-    assert_eq!(
-        (count("tree "), count("mod ")),
-        (whole, versions - whole),
-        "{list}"
-    );
-    let mnt = tempfile::tempdir()?;
-    let logs = tempfile::tempdir()?;
-    let log = logs.path().join("mount.log");
-    let daemon = common::start_mount(store.path(), mnt.path(), None, &log, &[]);
-    let warm = common::preloaded(mnt.path());
-    assert_eq!(
-        (warm["loaded"].as_u64(), warm["missing"].as_u64()),
-        (Some(versions as u64), Some(0)),
-        "{warm:#}"
-    );
-    daemon.stop()?;
+    common::assert_first_mount_preloads(store.path(), whole, versions - whole);
 
     build_offline(store.path(), work.path());
 

@@ -12,7 +12,7 @@
 
 use super::progress::Progress;
 use crate::Error;
-use gomodfs_core::fs::{WarmEntry, WarmKind};
+use gomodfs_core::fs::WarmEntry;
 use gomodfs_core::modpath::ModuleVersion;
 use gomodfs_core::modzip::{Limits, ModuleZip};
 use gomodfs_core::proxy::{ProxyFile, Upstream, UpstreamConfig, check_answer};
@@ -409,8 +409,8 @@ pub fn import(
                 Err(_) => None,
             };
             if let Some(whole) = whole {
-                held.lock()
-                    .push((downloaded_at(f), f.module.clone(), whole));
+                let at = downloaded_at(f);
+                held.lock().push((at, f.module.clone(), whole));
             }
             let mut r = report.lock();
             let bytes = match result {
@@ -457,14 +457,7 @@ fn downloaded_at(found: &Found) -> SystemTime {
 fn warm_entries(mut held: Vec<(SystemTime, ModuleVersion, bool)>) -> Vec<WarmEntry> {
     held.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
     held.into_iter()
-        .map(|(_, module, whole)| WarmEntry {
-            kind: if whole {
-                WarmKind::Tree
-            } else {
-                WarmKind::Meta(MetaFile::Mod)
-            },
-            module,
-        })
+        .map(|(_, module, whole)| super::warm_entry(module, whole))
         .collect()
 }
 
@@ -499,6 +492,7 @@ pub fn run(args: &ImportArgs) -> Result<bool, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gomodfs_core::fs::WarmKind;
     use std::time::Duration;
 
     #[test]

@@ -38,6 +38,24 @@ pub(crate) fn open_existing_store(
     Ok(gomodfs_core::store::GitStore::open(&dir)?)
 }
 
+/// The warm list entry for a stored module version: its tree when the
+/// store holds it whole, else its `.mod` (a version only in the module
+/// graph).
+pub(crate) fn warm_entry(
+    module: gomodfs_core::modpath::ModuleVersion,
+    whole: bool,
+) -> gomodfs_core::fs::WarmEntry {
+    use gomodfs_core::fs::{WarmEntry, WarmKind};
+    WarmEntry {
+        kind: if whole {
+            WarmKind::Tree
+        } else {
+            WarmKind::Meta(gomodfs_core::store::MetaFile::Mod)
+        },
+        module,
+    }
+}
+
 /// Puts `entries` in front of the warm list of the store at `dir`, so the
 /// next mount preloads them (see `gomodfs_core::fs::WarmStart`). Failure
 /// only warns: the list is a hint.

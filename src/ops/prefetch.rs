@@ -7,7 +7,7 @@ use super::modlist::{self, Wanted};
 use super::progress::Progress;
 use crate::{Error, Settings};
 use gomodfs_core::ModFs;
-use gomodfs_core::fs::{WarmEntry, WarmKind};
+use gomodfs_core::fs::WarmEntry;
 use gomodfs_core::store::{GitStore, MetaFile, Store};
 use parking_lot::Mutex;
 
@@ -164,14 +164,7 @@ fn write_warm_list(dir: &std::path::Path, wanted: &[Wanted], report: &PrefetchRe
     let entries: Vec<WarmEntry> = wanted
         .iter()
         .filter(|w| !failed.contains(w.module.to_string().as_str()))
-        .map(|w| WarmEntry {
-            kind: if w.zip {
-                WarmKind::Tree
-            } else {
-                WarmKind::Meta(MetaFile::Mod)
-            },
-            module: w.module.clone(),
-        })
+        .map(|w| super::warm_entry(w.module.clone(), w.zip))
         .collect();
     super::put_in_warm_list(dir, &entries);
 }

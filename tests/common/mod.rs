@@ -140,6 +140,28 @@ pub fn preloaded(mnt: &Path) -> serde_json::Value {
     }
 }
 
+/// Asserts that the warm list of the store at `store` names `trees`
+/// module trees and `mods` `.mod` files (what `gomodfs prefetch` or
+/// `gomodfs import` put there), and that the first `gomodfs mount` of the
+/// store preloads every one of them.
+pub fn assert_first_mount_preloads(store: &Path, trees: usize, mods: usize) {
+    let list_file = gomodfs::warm_list_path(store);
+    let list = std::fs::read_to_string(&list_file)
+        .unwrap_or_else(|e| panic!("{}: {e}", list_file.display()));
+    let count = |kind: &str| list.lines().filter(|l| l.starts_with(kind)).count();
+    assert_eq!((count("tree "), count("mod ")), (trees, mods), "{list}");
+    let mnt = tempfile::tempdir().expect("mount dir");
+    let logs = tempfile::tempdir().expect("log dir");
+    let daemon = start_mount(store, mnt.path(), None, &logs.path().join("mount.log"), &[]);
+    let warm = preloaded(mnt.path());
+    assert_eq!(
+        (warm["loaded"].as_u64(), warm["missing"].as_u64()),
+        (Some((trees + mods) as u64), Some(0)),
+        "{warm:#}"
+    );
+    daemon.stop().expect("stop the mount");
+}
+
 /// The errno of an I/O error, for assertions.
 pub fn errno(e: &std::io::Error) -> i32 {
     e.raw_os_error().unwrap_or(0)
