@@ -257,43 +257,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use parking_lot::Mutex;
-    use tracing::field::{Field, Visit};
-    use tracing::span::{Attributes, Id, Record};
-    use tracing::{Event, Level, Metadata};
-
-    /// An event: its level and `name=value` fields.
-    type Seen = (Level, Vec<String>);
-
-    /// Every event logged.
-    #[derive(Clone, Default)]
-    struct Events(Arc<Mutex<Vec<Seen>>>);
-
-    struct Fields(Vec<String>);
-
-    impl Visit for Fields {
-        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-            self.0.push(format!("{}={value:?}", field.name()));
-        }
-    }
-
-    impl tracing::Subscriber for Events {
-        fn enabled(&self, _: &Metadata<'_>) -> bool {
-            true
-        }
-        fn new_span(&self, _: &Attributes<'_>) -> Id {
-            Id::from_u64(1)
-        }
-        fn record(&self, _: &Id, _: &Record<'_>) {}
-        fn record_follows_from(&self, _: &Id, _: &Id) {}
-        fn event(&self, event: &Event<'_>) {
-            let mut fields = Fields(Vec::new());
-            event.record(&mut fields);
-            self.0.lock().push((*event.metadata().level(), fields.0));
-        }
-        fn enter(&self, _: &Id) {}
-        fn exit(&self, _: &Id) {}
-    }
+    use crate::test_log::Events;
+    use tracing::Level;
 
     #[test]
     fn log_names_op_subject_and_cause_at_the_level_the_kind_deserves() {
@@ -308,7 +273,7 @@ mod tests {
             }
             .log("open", &42);
         });
-        let seen = events.0.lock().clone();
+        let seen = events.seen();
         assert_eq!(seen.len(), 2, "logged once each: {seen:?}");
         let (level, fields) = &seen[0];
         assert_eq!(*level, Level::DEBUG);

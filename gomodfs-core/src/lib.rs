@@ -25,6 +25,8 @@ mod remote_hook;
 pub mod stats;
 pub mod store;
 pub mod sumdb;
+#[cfg(test)]
+mod test_log;
 mod time;
 pub mod zipgen;
 

@@ -415,8 +415,7 @@ fn run(fs: Weak<ModFs>, file: &Path, shared: &Shared, every: Duration) {
             tracing::warn!(file = %file.display(), error = %e, "warm start: cannot read the list")
         }
     }
-    let mut saved = 0;
-    let mut told = false;
+    let mut saver = ListSaver::new(file);
     loop {
         let last = {
             let mut stopped = shared.stopped.lock();
@@ -426,20 +425,8 @@ fn run(fs: Weak<ModFs>, file: &Path, shared: &Shared, every: Duration) {
             *stopped
         };
         let Some(fs) = fs.upgrade() else { return };
-        if fs.served.len() > saved {
-            let entries = fs.served();
-            match write_list(file, &entries) {
-                Ok(()) => saved = entries.len(),
-                // A read-only store (an image, a read-only bind mount):
-                // said once, since it says so at every save.
-                Err(e) if !told => {
-                    told = true;
-                    tracing::info!(file = %file.display(), error = %e, "warm start: cannot write the list; the next start preloads it as it was")
-                }
-                Err(e) => {
-                    tracing::debug!(file = %file.display(), error = %e, "warm start: cannot write the list")
-                }
-            }
+        if fs.served.len() > saver.saved {
+            saver.save(&fs.served());
         }
         if last {
             return;
@@ -447,9 +434,91 @@ fn run(fs: Weak<ModFs>, file: &Path, shared: &Shared, every: Duration) {
     }
 }
 
+/// Writes a process's record to its warm list file.
+struct ListSaver<'a> {
+    file: &'a Path,
+    /// Entries in the file as last written.
+    saved: usize,
+    /// Whether a failed write was said at info level already.
+    told: bool,
+}
+
+impl<'a> ListSaver<'a> {
+    fn new(file: &'a Path) -> ListSaver<'a> {
+        ListSaver {
+            file,
+            saved: 0,
+            told: false,
+        }
+    }
+
+    /// Writes `entries` to the file (see [`write_list`]). A write that
+    /// fails is said once at info level, later ones at debug: a read-only
+    /// store (an image, a read-only bind mount) fails at every save.
+    fn save(&mut self, entries: &[WarmEntry]) {
+        let file = self.file.display();
+        match write_list(self.file, entries) {
+            Ok(()) => self.saved = entries.len(),
+            Err(e) if !self.told => {
+                self.told = true;
+                tracing::info!(%file, error = %e, "warm start: cannot write the list; the next start preloads it as it was")
+            }
+            Err(e) => tracing::debug!(%file, error = %e, "warm start: cannot write the list"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every save of a store where the list cannot be written fails: the
+    /// first failure is said at info level, the others at debug, and
+    /// nothing counts as saved.
+    #[test]
+    fn a_list_that_cannot_be_written_is_said_once() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let not_a_dir = dir.path().join("store");
+        std::fs::write(&not_a_dir, b"a file where the store would be")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let file = not_a_dir.join("gomodfs-warm");
+        let mut saver = ListSaver::new(&file);
+        let events = crate::test_log::Events::default();
+        tracing::subscriber::with_default(events.clone(), || {
+            for n in 1..=3 {
+                let entries: Vec<WarmEntry> = (0..n)
+                    .map(|i| WarmEntry {
+                        kind: WarmKind::Tree,
+                        module: mv(&format!("example.com/m{i}")),
+                    })
+                    .collect();
+                saver.save(&entries);
+            }
+        });
+        assert_eq!(
+            (
+                events.at(tracing::Level::INFO),
+                events.at(tracing::Level::DEBUG)
+            ),
+            (1, 2),
+            "{:?}",
+            events.seen()
+        );
+        assert_eq!(saver.saved, 0);
+
+        // A list that can be written counts as saved and says nothing.
+        let good = dir.path().join("gomodfs-warm");
+        let mut saver = ListSaver::new(&good);
+        let events = crate::test_log::Events::default();
+        tracing::subscriber::with_default(events.clone(), || {
+            saver.save(&[WarmEntry {
+                kind: WarmKind::Tree,
+                module: mv("example.com/a"),
+            }])
+        });
+        assert_eq!(saver.saved, 1);
+        assert!(events.seen().is_empty(), "{:?}", events.seen());
+    }
 
     fn mv(p: &str) -> ModuleVersion {
         ModuleVersion::new(p, "v1.0.0").unwrap_or_else(|e| panic!("{e}"))
