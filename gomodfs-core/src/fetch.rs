@@ -8,15 +8,16 @@
 
 use crate::error::{Error, Result};
 use crate::modpath::ModuleVersion;
-use crate::modzip::{self, Limits, ModuleZip};
+use crate::modzip::{Limits, ModuleZip};
 use crate::proxy::{ProxyFile, Upstream, check_answer};
-use crate::remote_hook::{Carries, RemoteHook, Ticket};
+use crate::remote_hook::{Candidate, Carries, RemoteHook, Ticket};
 use crate::stats::{DownloadRecord, Op, Stats};
-use crate::store::{MetaFile, ModuleContents, Store, StoredModule};
+use crate::store::{MetaFile, Store, StoredModule};
 use crate::sumdb::{Checker, Hashed};
 use bytes::Bytes;
 use parking_lot::{Condvar, Mutex};
 use std::collections::{HashMap, HashSet};
+use std::io::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -415,11 +416,7 @@ impl Job {
             candidate = self.remote.lead_or_wait(mv).await;
         }
         if let Some(c) = candidate {
-            let checked = Some(c.ziphash);
-            match self
-                .store_zip(mv, (c.info, c.go_mod, c.zip), checked, replace, None)
-                .await
-            {
+            match self.store_remote_zip(mv, c, replace).await {
                 Ok(stored) => {
                     self.remote.hit(mv);
                     return Ok(Arc::new(stored));
@@ -446,7 +443,7 @@ impl Job {
             self.stats.fetched(zip_len);
             let ticket = self.remote.record(mv, Carries::Module);
             let stored = self
-                .store_zip_file(mv, (info, go_mod, zip_file), replace, ticket)
+                .store_zip_file(mv, (info, go_mod, zip_file), None, replace, ticket)
                 .await?;
             Ok::<_, Error>((stored, zip_len))
         }
@@ -486,21 +483,36 @@ impl Job {
     /// Validates a zip on disk (`files`: `.info`, `.mod`, the zip file),
     /// checks it with the checksum database and stores the module from it,
     /// never holding a file's contents whole in memory (see
-    /// [`ModuleZip`]). `ticket`: an upload recorded before the put, started
-    /// after it.
+    /// [`ModuleZip`]). `recorded`: the `h1:` the files must hash to (the
+    /// fleet tier's record). `ticket`: an upload recorded before the put,
+    /// started after it.
     async fn store_zip_file(
         &self,
         mv: &ModuleVersion,
         (info, go_mod, file): (Bytes, Bytes, std::fs::File),
+        recorded: Option<String>,
         replace: bool,
         ticket: Ticket,
     ) -> Result<StoredModule> {
         let limits = self.limits.clone();
         let mv2 = mv.clone();
         let started = Instant::now();
-        let zip = tokio::task::spawn_blocking(move || ModuleZip::open(&mv2, file, &limits))
-            .await
-            .map_err(|e| Error::store(mv.to_string(), e))??;
+        let zip = tokio::task::spawn_blocking(move || -> Result<ModuleZip> {
+            let zip = ModuleZip::open(&mv2, file, &limits)?;
+            match recorded {
+                Some(want) if zip.ziphash() != want => Err(Error::InvalidZip {
+                    module: mv2.path().to_owned(),
+                    version: mv2.version().to_owned(),
+                    reason: format!(
+                        "the files hash to {}, not to the recorded {want}",
+                        zip.ziphash()
+                    ),
+                }),
+                _ => Ok(zip),
+            }
+        })
+        .await
+        .map_err(|e| Error::store(mv.to_string(), e))??;
         let validated = started.elapsed();
         // The checksum database has the last word before anything is stored.
         self.admit(mv, zip.ziphash(), &go_mod).await?;
@@ -529,63 +541,40 @@ impl Job {
         .map_err(|e| Error::store(mv.to_string(), e))?
     }
 
-    /// Validates and extracts a zip (`files`: `.info`, `.mod`, zip) and
-    /// stores the module, from upstream or the fleet tier alike. `ziphash`:
-    /// the `h1:` the files must hash to (from the fleet tier). `ticket`: an
-    /// upload recorded before the put, started after it.
-    async fn store_zip(
+    /// Stores a module version found in the fleet tier: its zip goes to a
+    /// temporary file and from there the way of an upstream zip
+    /// ([`Job::store_zip_file`]: validated in one pass, the raw deflate
+    /// streams reused by the store), and its files must hash to the `h1:`
+    /// the uploader recorded. Nothing is uploaded back.
+    async fn store_remote_zip(
         &self,
         mv: &ModuleVersion,
-        (info, go_mod, zip): (Bytes, Bytes, Bytes),
-        ziphash: Option<String>,
+        found: Candidate,
         replace: bool,
-        ticket: Option<Ticket>,
     ) -> Result<StoredModule> {
-        let limits = self.limits.clone();
+        let Candidate {
+            info,
+            go_mod,
+            zip,
+            ziphash,
+        } = found;
+        let mut file = temp_zip(self.store.as_ref(), mv)?;
         let mv2 = mv.clone();
-        let contents = tokio::task::spawn_blocking(move || -> Result<ModuleContents> {
-            let extracted = modzip::extract(&mv2, &zip, &limits)?;
-            if let Some(want) = ziphash
-                && extracted.ziphash != want
-            {
-                return Err(Error::InvalidZip {
-                    module: mv2.path().to_owned(),
-                    version: mv2.version().to_owned(),
-                    reason: format!(
-                        "the files hash to {}, not to the recorded {want}",
-                        extracted.ziphash
-                    ),
-                });
-            }
-            Ok(ModuleContents {
-                info,
-                go_mod,
-                ziphash: extracted.ziphash,
-                files: extracted.files,
-            })
+        let file = tokio::task::spawn_blocking(move || -> Result<std::fs::File> {
+            file.write_all(&zip)
+                .map_err(|e| Error::io(format!("{mv2}: writing the fleet tier's zip"), e))?;
+            Ok(file)
         })
         .await
         .map_err(|e| Error::store(mv.to_string(), e))??;
-        // Whatever the source (upstream or the fleet tier), the checksum
-        // database has the last word before anything is stored.
-        self.admit(mv, &contents.ziphash, &contents.go_mod).await?;
-        let store = self.store.clone();
-        let mv2 = mv.clone();
-        tokio::task::spawn_blocking(move || -> Result<StoredModule> {
-            if replace {
-                store.replace_module(&mv2, &contents)?;
-            } else {
-                store.put_module(&mv2, &contents)?;
-            }
-            if let Some(t) = ticket {
-                t.start(); // the upload, after the put
-            }
-            store
-                .module(&mv2)?
-                .ok_or_else(|| Error::store(mv2.to_string(), "module missing right after put"))
-        })
+        self.store_zip_file(
+            mv,
+            (info, go_mod, file),
+            Some(ziphash),
+            replace,
+            Ticket::none(),
+        )
         .await
-        .map_err(|e| Error::store(mv.to_string(), e))?
     }
 }
 

@@ -40,6 +40,11 @@ mod on {
     pub(crate) struct Ticket(Option<Pending>);
 
     impl Ticket {
+        /// No upload (a module that came from the fleet tier).
+        pub(crate) fn none() -> Ticket {
+            Ticket(None)
+        }
+
         /// Starts the upload (also when the put failed: the upload then
         /// finds nothing and drops the entry).
         pub(crate) fn start(self) {
@@ -111,6 +116,9 @@ mod off {
     pub(crate) struct Ticket;
 
     impl Ticket {
+        pub(crate) fn none() -> Ticket {
+            Ticket
+        }
         pub(crate) fn start(self) {}
     }
 
