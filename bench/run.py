@@ -147,6 +147,14 @@ class Server:
     def peak_rss_kib(self):
         return status_kib(self.proc.pid).get("VmHWM", 0)
 
+    def cpu_seconds(self):
+        """User + system CPU time the server used so far (its threads)."""
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def close(self):
         for p in self.extra:
             p.terminate()

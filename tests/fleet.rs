@@ -75,6 +75,37 @@ fn three_hosts_share_one_bucket_and_a_cold_fleet_downloads_each_module_once() {
         host.stop();
     }
 
+    // A .info read alone from the bucket brings its .mod along (both are in
+    // the module's metadata object): the .mod after it is read locally.
+    let mv = &fetched[0];
+    let mut d = Host::new();
+    d.start(&s3, &url, Some(&dead), &[]);
+    let at = |ext: &str| {
+        d.modcache().join(format!(
+            "cache/download/{}/@v/{}.{ext}",
+            mv.escaped_path(),
+            mv.escaped_version()
+        ))
+    };
+    let info = std::fs::read_to_string(at("info")).expect("the .info from the bucket");
+    assert!(info.contains(mv.version()), "{info}");
+    assert_eq!(d.remote_counter("meta_hits"), 1, "{}", d.status());
+    let go_mod = std::fs::read_to_string(at("mod")).expect("the .mod");
+    assert!(go_mod.contains(mv.path()), "{go_mod}");
+    assert_eq!(
+        d.remote_counter("meta_hits"),
+        1,
+        "the .mod was read from the bucket again: {}",
+        d.status()
+    );
+    assert_eq!(
+        d.remote_counter("hits"),
+        0,
+        "no zip was fetched: {}",
+        d.status()
+    );
+    d.stop();
+
     // 3. Three hosts start cold at the same moment on a fresh bucket: the
     // upstream sees at most one .zip request per module version.
     let url = fresh_url("cold");

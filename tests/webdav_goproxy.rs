@@ -114,6 +114,20 @@ fn cached_zips(dir: &std::path::Path) -> (u64, usize) {
     total
 }
 
+/// Names of the zips in the cache directory `dir`.
+fn cached_names(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .expect("zip cache directory")
+        .map(|e| {
+            e.expect("zip cache entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|n| n.ends_with(".zip"))
+        .collect()
+}
+
 #[test]
 fn go_downloads_through_the_zip_cache_which_stays_within_its_cap()
 -> Result<(), Box<dyn std::error::Error>> {
@@ -148,12 +162,23 @@ fn go_downloads_through_the_zip_cache_which_stays_within_its_cap()
         Ok(check_against_go_sum(&sums, &go_sum))
     };
 
-    // First download: every zip generated, and kept.
+    // First download: every zip fetched for a request is kept as fetched
+    // (upstream's bytes; nothing generated).
     let server = start(1 << 30)?;
     assert!(download(&server)? >= 10);
+    // An entry is renamed into place right after its last byte was sent.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_dir(cache_dir.path())?
+        .any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with(".tmp-")))
+    {
+        assert!(std::time::Instant::now() < deadline, "entries never kept");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     let (bytes, count) = cached_zips(cache_dir.path());
     assert!(count >= 5, "only {count} zips cached");
-    // Now each is a hit, with its length, and the same bytes.
+    let kept = cached_names(cache_dir.path());
+    assert!(kept.iter().all(|n| n.ends_with(".f.zip")), "{kept:?}");
+    // Now each is a hit, with its length, and upstream's very bytes.
     let mut hits = 0;
     for m in &fx.modules {
         let url = format!("/proxy/{}", m.url_path("zip").trim_start_matches('/'));
@@ -165,10 +190,58 @@ fn go_downloads_through_the_zip_cache_which_stays_within_its_cap()
             head.contains(&format!("content-length: {}", body.len())),
             "{head}"
         );
+        assert!(
+            head.contains("-f\""),
+            "the ETag of a zip as fetched: {head}"
+        );
         assert_eq!(gomodfs_testkit::zip_h1(&body)?, m.h1(), "{url}");
+        assert!(body == m.zip_bytes(), "{url}: not upstream's bytes");
         hits += 1;
     }
     assert_eq!(hits, count, "every cached zip is served from the cache");
+    server.stop();
+
+    // A new cache over the same (now full) store: nothing is fetched, so
+    // each zip is generated once (a miss), kept, then a hit.
+    let fresh_cache = tempfile::tempdir()?;
+    let options = HttpOptions {
+        addr: "127.0.0.1:0".parse()?,
+        zip_cache: Some(ZipCacheOptions {
+            dir: fresh_cache.path().to_owned(),
+            max_bytes: 1 << 30,
+        }),
+        ..Default::default()
+    };
+    let server = HttpServer::start(common::modfs(store.path(), Some(&upstream)), &options)?;
+    let m = fx
+        .modules
+        .iter()
+        .find(|m| {
+            let entry = format!(
+                "{}@{}.",
+                m.escaped_path().replace('/', "+"),
+                m.escaped_version()
+            );
+            kept.iter().any(|k| k.starts_with(&entry))
+        })
+        .ok_or("no fixture module among the kept zips")?;
+    let url = format!("/proxy/{}", m.url_path("zip").trim_start_matches('/'));
+    let (status, head, body) = common::http_get(server.local_addr(), &url);
+    assert_eq!(status, 200, "{head}");
+    assert!(head.contains("x-gomodfs-zip-cache: miss"), "{head}");
+    assert_eq!(gomodfs_testkit::zip_h1(&body)?, m.h1(), "{url}");
+    let (_, head, again) = common::http_get(server.local_addr(), &url);
+    assert!(head.contains("x-gomodfs-zip-cache: hit"), "{head}");
+    assert!(
+        head.contains("-z1\""),
+        "the ETag of a generated zip: {head}"
+    );
+    assert!(again == body, "a generated zip is kept as sent");
+    let generated = cached_names(fresh_cache.path());
+    assert!(
+        generated.len() == 1 && generated[0].ends_with(".z1.zip"),
+        "{generated:?}"
+    );
     server.stop();
 
     // Upstream gone, a cap below what is cached: the cache shrinks to it at

@@ -7,6 +7,7 @@
 //! result; this is what makes [`ModFs`](crate::fs::ModFs) synchronous-looking.
 
 use crate::error::{Error, Result};
+use crate::fetched_zips::ZipReceiver;
 use crate::modpath::ModuleVersion;
 use crate::modzip::{Limits, ModuleZip};
 use crate::proxy::{ProxyFile, Upstream, check_answer};
@@ -17,7 +18,7 @@ use crate::sumdb::{Checker, Hashed};
 use bytes::Bytes;
 use parking_lot::{Condvar, Mutex};
 use std::collections::{HashMap, HashSet};
-use std::io::Write;
+use std::io::{Seek, Write};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -68,6 +69,8 @@ pub(crate) struct Fetcher {
     /// The checksum database every module is checked against before it is
     /// stored (`None`: GOSUMDB=off or not configured).
     checker: Option<Arc<Checker>>,
+    /// Who keeps fetched zips as they are (the GOPROXY endpoint).
+    zips: ZipReceiver,
 }
 
 impl Fetcher {
@@ -90,7 +93,13 @@ impl Fetcher {
             refetched: Mutex::default(),
             remote,
             checker,
+            zips: ZipReceiver::default(),
         }
+    }
+
+    /// Who keeps fetched zips as they are.
+    pub(crate) fn zip_receiver(&self) -> &ZipReceiver {
+        &self.zips
     }
 
     /// The runtime downloads run on.
@@ -211,6 +220,7 @@ impl Fetcher {
             stats: self.stats.clone(),
             remote: self.remote.clone(),
             checker: self.checker.clone(),
+            zips: self.zips.clone(),
         };
         let flights = self.flights.clone();
         self.runtime.spawn(async move {
@@ -239,6 +249,17 @@ impl Fetcher {
     }
 }
 
+/// Where a `.info` or `.mod` came from.
+enum MetaSource {
+    /// The local store.
+    Store,
+    /// The fleet tier; with the other of the two files when its metadata
+    /// object held both.
+    Remote(Option<Bytes>),
+    /// The upstream proxy.
+    Upstream,
+}
+
 /// Everything a download task needs, detached from the fetcher.
 struct Job {
     store: Arc<dyn Store>,
@@ -247,6 +268,7 @@ struct Job {
     stats: Arc<Stats>,
     remote: RemoteHook,
     checker: Option<Arc<Checker>>,
+    zips: ZipReceiver,
 }
 
 impl Job {
@@ -305,18 +327,18 @@ impl Job {
         self.meta_source(mv, file).await.map(|(data, _)| data)
     }
 
-    /// [`Job::meta_bytes`], and whether the bytes came from upstream.
-    async fn meta_source(&self, mv: &ModuleVersion, file: MetaFile) -> Result<(Bytes, bool)> {
+    /// [`Job::meta_bytes`], and where the bytes came from.
+    async fn meta_source(&self, mv: &ModuleVersion, file: MetaFile) -> Result<(Bytes, MetaSource)> {
         // Another process may have stored it since we looked. A damaged
         // stored copy is fetched again.
         match self.store.meta(mv, file) {
-            Ok(Some(data)) => return Ok((data, false)),
+            Ok(Some(data)) => return Ok((data, MetaSource::Store)),
             Ok(None) | Err(Error::Damaged { .. }) => {}
             Err(e) => return Err(e),
         }
         // The fleet tier, checked like an upstream answer.
-        if let Some(data) = self.remote.meta(mv, file).await {
-            return Ok((data, false));
+        if let Some(found) = self.remote.meta(mv, file).await {
+            return Ok((found.data, MetaSource::Remote(found.other)));
         }
         let proxy_file = match file {
             MetaFile::Info => ProxyFile::Info,
@@ -336,23 +358,44 @@ impl Job {
             what: proxy_file.to_string(),
             cause,
         })?;
-        Ok((data, true))
+        Ok((data, MetaSource::Upstream))
     }
 
     /// A `.info` or `.mod` on its own: fetched and stored alone (and, from
-    /// upstream, uploaded to the fleet tier behind).
+    /// upstream, uploaded to the fleet tier behind). From the fleet tier's
+    /// metadata object, the other of the two is stored too: go asks for
+    /// both, and this saves the second round of remote reads.
     async fn meta(&self, mv: &ModuleVersion, file: MetaFile) -> Result<Bytes> {
-        let (data, from_upstream) = self.meta_source(mv, file).await?;
+        let (data, source) = self.meta_source(mv, file).await?;
         if file == MetaFile::Mod {
             self.check_go_mod(mv, &data).await?;
         }
-        let ticket = from_upstream.then(|| self.remote.record(mv, Carries::Meta(file)));
+        let mut other = None;
+        if let MetaSource::Remote(Some(bytes)) = &source {
+            let kind = match file {
+                MetaFile::Info => MetaFile::Mod,
+                MetaFile::Mod => MetaFile::Info,
+            };
+            // A go.mod the checksum database refuses is left for its own
+            // read to report.
+            if kind == MetaFile::Info || self.check_go_mod(mv, bytes).await.is_ok() {
+                other = Some((kind, bytes.clone()));
+            }
+        }
+        let ticket = matches!(source, MetaSource::Upstream)
+            .then(|| self.remote.record(mv, Carries::Meta(file)));
         let store = self.store.clone();
         let (mv2, data2) = (mv.clone(), data.clone());
         tokio::task::spawn_blocking(move || {
             let put = store.put_meta(&mv2, file, &data2);
             if let Some(t) = ticket {
                 t.start(); // the upload, after the put
+            }
+            if let (Ok(()), Some((kind, bytes))) = (&put, other)
+                && let Ok(None) = store.meta(&mv2, kind)
+                && let Err(e) = store.put_meta(&mv2, kind, &bytes)
+            {
+                tracing::debug!(module = mv2.path(), version = mv2.version(), file = kind.extension(), error = %e, "storing the fleet tier's other metadata file failed");
             }
             put
         })
@@ -497,6 +540,11 @@ impl Job {
         let limits = self.limits.clone();
         let mv2 = mv.clone();
         let started = Instant::now();
+        // A second handle on the zip for whoever keeps it as it is.
+        let keeper = self
+            .zips
+            .wanting(mv)
+            .and_then(|r| Some((r, file.try_clone().ok()?)));
         let zip = tokio::task::spawn_blocking(move || -> Result<ModuleZip> {
             let zip = ModuleZip::open(&mv2, file, &limits)?;
             match recorded {
@@ -531,6 +579,11 @@ impl Job {
                 put_ms = put_started.elapsed().as_millis() as u64,
                 "stored from zip"
             );
+            if let Some((receiver, mut file)) = keeper
+                && file.seek(std::io::SeekFrom::Start(0)).is_ok()
+            {
+                receiver.keep(&mv2, zip.ziphash(), &mut file);
+            }
             drop(zip); // the temporary file goes now, before the upload
             ticket.start(); // the upload, after the put
             store

@@ -15,6 +15,7 @@
 pub mod dirhash;
 pub mod error;
 mod fetch;
+mod fetched_zips;
 pub mod fs;
 pub mod modpath;
 pub mod modzip;
@@ -31,6 +32,7 @@ mod time;
 pub mod zipgen;
 
 pub use error::{Error, ErrorKind, Result};
+pub use fetched_zips::FetchedZips;
 pub use fs::{
     Attr, Caching, Call, Chunk, DirEntry, DirPage, Entry, Lifetime, Listing, ModFs, ModFsOptions,
     NodeId, NodeKind, OpenFile, With,

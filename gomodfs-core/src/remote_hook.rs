@@ -18,6 +18,15 @@ pub(crate) struct Candidate {
     pub(crate) ziphash: String,
 }
 
+/// A `.info` or `.mod` from the remote, checked like an upstream answer.
+pub(crate) struct MetaFound {
+    /// The file asked for.
+    pub(crate) data: Bytes,
+    /// The other of the two, when the module's metadata object held both.
+    #[cfg_attr(not(feature = "remote"), allow(dead_code))]
+    pub(crate) other: Option<Bytes>,
+}
+
 /// What an upload carries: the whole module, or one proxy file.
 #[derive(Clone, Copy)]
 #[cfg_attr(not(feature = "remote"), allow(dead_code))]
@@ -63,8 +72,12 @@ mod on {
             self.0.as_ref()?.lead_or_wait(mv).await.map(candidate)
         }
 
-        pub(crate) async fn meta(&self, mv: &ModuleVersion, file: MetaFile) -> Option<Bytes> {
-            self.0.as_ref()?.meta(mv, file).await
+        pub(crate) async fn meta(&self, mv: &ModuleVersion, file: MetaFile) -> Option<MetaFound> {
+            let found = self.0.as_ref()?.meta(mv, file).await?;
+            Some(MetaFound {
+                data: found.data,
+                other: found.other,
+            })
         }
 
         pub(crate) fn hit(&self, mv: &ModuleVersion) {
@@ -129,7 +142,7 @@ mod off {
         pub(crate) async fn lead_or_wait(&self, _: &ModuleVersion) -> Option<Candidate> {
             None
         }
-        pub(crate) async fn meta(&self, _: &ModuleVersion, _: MetaFile) -> Option<Bytes> {
+        pub(crate) async fn meta(&self, _: &ModuleVersion, _: MetaFile) -> Option<MetaFound> {
             None
         }
         pub(crate) fn hit(&self, _: &ModuleVersion) {}

@@ -29,6 +29,7 @@ use gomodfs_core::store::MetaFile;
 use gomodfs_core::{ModFs, ModuleVersion};
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Response, StatusCode};
+use std::fs::File;
 use std::sync::Arc;
 
 /// Settings of the endpoint.
@@ -36,12 +37,14 @@ pub(crate) struct GoProxy {
     pub(crate) fs: Arc<ModFs>,
     pub(crate) passthrough: Passthrough,
     pub(crate) zip_level: u32,
-    /// Generated zips kept on disk (`None`: every zip is generated).
+    /// Zips kept on disk, generated or as fetched (`None`: every zip is
+    /// generated).
     pub(crate) zip_cache: Option<Arc<ZipCache>>,
 }
 
-/// Header telling whether a `.zip` came from the zip cache (`hit`) or was
-/// generated (`miss`); absent without a cache.
+/// Header telling whether a `.zip` came from the zip cache (`hit`), is the
+/// zip fetched for this request (`fetched`), or was generated (`miss`);
+/// absent without a cache.
 pub(crate) const ZIP_CACHE_HEADER: &str = "x-gomodfs-zip-cache";
 
 /// Bytes per chunk when a cached zip is streamed.
@@ -133,27 +136,35 @@ impl GoProxy {
         let mv2 = mv.clone();
         let what = format!("{mv} .zip");
         let (level, cache) = (self.zip_level, self.zip_cache.clone());
-        // One trip off the async threads: the stored module and, if the
-        // zip is cached, its open file.
+        // One trip off the async threads: the stored module and where its
+        // zip comes from (the cache, the fetch this request waited for, or
+        // generated now).
         let found = blocking(&self.fs, "goproxy", what, move |fs| {
+            let wanted = cache.as_ref().map(|c| c.want(&mv2));
             let module = fs.module(&mv2)?;
+            let handed = wanted.as_ref().and_then(|w| w.take(&module.ziphash));
+            drop(wanted);
             let name = cache
                 .as_ref()
                 .and_then(|_| ZipCache::name(&mv2, &module.ziphash, level));
-            let cached = match (&cache, &name) {
-                (Some(c), Some(n)) => c.get(n),
-                _ => None,
-            };
-            Ok((module, name, cached))
+            let source = zip_source(cache.as_deref(), &mv2, &module.ziphash, &name, handed);
+            Ok((module, name, source))
         })
         .await;
-        let (module, name, cached) = match found {
+        let (module, name, source) = match found {
             Ok(found) => found,
             Err(failure) => return failure.response(),
         };
-        // Same files and level, same bytes: the ETag names both.
+        // Same files and level, same bytes: the ETag names both (a zip as
+        // fetched has bytes of its own, and an ETag of its own).
+        let etag = match &source {
+            ZipSource::Cached(_, _, Kept::Fetched) | ZipSource::Fetched(..) => {
+                format!("{}-f", module.ziphash)
+            }
+            _ => format!("{}-z{}", module.ziphash, self.zip_level),
+        };
         let v = Validators {
-            etag: Some(format!("{}-z{}", module.ziphash, self.zip_level)),
+            etag: Some(etag),
             modified: None,
             immutable: true,
         };
@@ -178,18 +189,26 @@ impl GoProxy {
             HeaderValue::from_static("application/zip"),
         );
         if self.zip_cache.is_some() {
-            let state = if cached.is_some() { "hit" } else { "miss" };
+            let state = match &source {
+                ZipSource::Cached(..) => "hit",
+                ZipSource::Fetched(..) => "fetched",
+                ZipSource::Generate => "miss",
+            };
             h.insert(ZIP_CACHE_HEADER, HeaderValue::from_static(state));
         }
-        if let Some((_, len)) = &cached {
+        if let ZipSource::Cached(_, len, _) | ZipSource::Fetched(_, len) = &source {
             h.insert(header::CONTENT_LENGTH, HeaderValue::from(*len));
         }
         if method == Method::HEAD {
             return resp;
         }
-        *resp.body_mut() = match cached {
-            Some((file, len)) => stream_cached(mv, file, len),
-            None => {
+        *resp.body_mut() = match source {
+            ZipSource::Cached(file, len, _) => stream_file(mv, file, len, None),
+            ZipSource::Fetched(file, len) => {
+                let kept = ZipCache::fetched_name(&mv, &module.ziphash);
+                stream_file(mv, file, len, self.zip_cache.clone().zip(kept))
+            }
+            ZipSource::Generate => {
                 let pending = self.zip_cache.clone().zip(name);
                 generate(self.fs.clone(), mv, module, self.zip_level, pending)
             }
@@ -252,25 +271,83 @@ impl GoProxy {
     }
 }
 
-/// Streams a cached zip of `len` bytes from `file`, chunk by chunk, off the
-/// async threads; a short file aborts the response.
-fn stream_cached(mv: ModuleVersion, mut file: std::fs::File, len: u64) -> Body {
+/// How a cached zip came to be.
+enum Kept {
+    /// Generated here, at the endpoint's level.
+    Generated,
+    /// As fetched (upstream's or the fleet tier's bytes).
+    Fetched,
+}
+
+/// Where the bytes of a `.zip` answer come from.
+enum ZipSource {
+    /// A cache entry: its file, length, and how it came to be.
+    Cached(File, u64, Kept),
+    /// The zip the fetch this request waited for handed over: its file and
+    /// length (kept in the cache once sent).
+    Fetched(File, u64),
+    /// Generated from the store now (kept in the cache once sent).
+    Generate,
+}
+
+/// Picks the source of `mv`'s zip: a cache entry (generated, `name`, or
+/// as fetched), else the zip a fetch `handed` over, else generating.
+fn zip_source(
+    cache: Option<&ZipCache>,
+    mv: &ModuleVersion,
+    ziphash: &str,
+    name: &Option<String>,
+    handed: Option<(File, u64)>,
+) -> ZipSource {
+    if let Some(c) = cache {
+        if let Some((file, len)) = name.as_deref().and_then(|n| c.get(n)) {
+            return ZipSource::Cached(file, len, Kept::Generated);
+        }
+        if let Some((file, len)) = ZipCache::fetched_name(mv, ziphash).and_then(|n| c.get(&n)) {
+            return ZipSource::Cached(file, len, Kept::Fetched);
+        }
+    }
+    match handed {
+        Some((file, len)) => ZipSource::Fetched(file, len),
+        None => ZipSource::Generate,
+    }
+}
+
+/// Streams a zip of `len` bytes from `file`, chunk by chunk, off the async
+/// threads; a short file aborts the response. With `pending` (a cache and
+/// an entry name) the bytes are also written to the cache, and kept once
+/// the whole zip was sent.
+fn stream_file(
+    mv: ModuleVersion,
+    mut file: File,
+    len: u64,
+    pending: Option<(Arc<ZipCache>, String)>,
+) -> Body {
     use std::io::Read;
     let (tx, body) = ChannelBody::channel(4);
     tokio::task::spawn_blocking(move || {
+        let mut entry = pending.as_ref().and_then(|(c, name)| c.start(name));
         let mut left = len;
         while left > 0 {
             let want = usize::try_from(left).map_or(CACHED_CHUNK, |l| l.min(CACHED_CHUNK));
             let mut buf = vec![0; want];
             let chunk = file.read_exact(&mut buf).map(|()| Bytes::from(buf));
-            if let Err(e) = &chunk {
-                tracing::warn!(module = %mv, error = %e, "zip cache: reading an entry failed; aborting the response");
+            match (&chunk, entry.as_mut()) {
+                (Err(e), _) => {
+                    tracing::warn!(module = %mv, error = %e, "zip: reading a kept zip failed; aborting the response");
+                }
+                (Ok(bytes), Some(e)) => e.write(bytes),
+                (Ok(_), None) => {}
             }
             let failed = chunk.is_err();
             if tx.blocking_send(chunk).is_err() || failed {
-                return;
+                return; // client gone, or the error is sent: nothing kept
             }
             left -= want as u64;
+        }
+        drop(tx);
+        if let Some(e) = entry {
+            e.commit();
         }
     });
     body

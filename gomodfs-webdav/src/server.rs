@@ -55,6 +55,12 @@ impl Handler {
             .build_handler();
         let mut prefix = options.proxy_prefix.trim_matches('/').to_owned();
         prefix = format!("/{prefix}/");
+        let zip_cache = options.zip_cache.as_ref().and_then(open_zip_cache);
+        if let Some(cache) = &zip_cache {
+            // A `.zip` request that makes gomodfs fetch the module is
+            // answered with the zip as fetched, kept in the cache.
+            fs.keep_fetched_zips(cache.clone());
+        }
         Handler {
             proxy: GoProxy {
                 fs: fs.clone(),
@@ -64,7 +70,7 @@ impl Handler {
                     crate::passthrough::DEFAULT_BYTES,
                 ),
                 zip_level: options.zip_level,
-                zip_cache: options.zip_cache.as_ref().and_then(open_zip_cache),
+                zip_cache,
             },
             fs,
             dav,

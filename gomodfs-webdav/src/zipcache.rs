@@ -15,10 +15,16 @@
 //!   the least recently used are deleted (recency is kept in memory; at
 //!   start-up the files' modification times order them). A zip larger
 //!   than the cap is not cached.
+//! - A zip the fetcher validated while a `.zip` request waited for it
+//!   ([`ZipCache::want`]) is handed to that request as fetched
+//!   ([`FetchedZips`]; its temporary file, no copy), which streams it and
+//!   keeps it under a name of its own ([`ZipCache::fetched_name`]):
+//!   serving it saves generating the zip, the costly part of a first
+//!   request.
 //! - Any cache failure (disk full, a file deleted by hand or by another
 //!   process) is logged and the zip is generated as without a cache.
 
-use gomodfs_core::ModuleVersion;
+use gomodfs_core::{FetchedZips, ModuleVersion};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::fs::File;
@@ -66,6 +72,17 @@ pub(crate) struct ZipCache {
     max_bytes: u64,
     index: Mutex<Index>,
     tmp_seq: AtomicU64,
+    /// Modules whose `.zip` requests wait for a fetch: how many wait, and
+    /// the zip the fetch handed over (its `h1:` and file), until one of
+    /// them takes it.
+    wanted: Mutex<HashMap<ModuleVersion, Waiting>>,
+}
+
+/// The `.zip` requests waiting for one module's fetch.
+#[derive(Debug, Default)]
+struct Waiting {
+    requests: usize,
+    handed: Option<(String, File)>,
 }
 
 impl ZipCache {
@@ -100,6 +117,7 @@ impl ZipCache {
             max_bytes: options.max_bytes,
             index: Mutex::new(index),
             tmp_seq: AtomicU64::new(0),
+            wanted: Mutex::default(),
         };
         cache.evict();
         tracing::debug!(
@@ -116,6 +134,17 @@ impl ZipCache {
     /// `+` or `@`, and escaped ones no upper case, so names are unique on
     /// case-insensitive file systems too); `None` if it would be too long.
     pub(crate) fn name(mv: &ModuleVersion, ziphash: &str, level: u32) -> Option<String> {
+        Self::entry_name(mv, ziphash, &format!("z{level}"))
+    }
+
+    /// The entry name of a zip kept as fetched (upstream's or the fleet
+    /// tier's bytes, not generated here): as [`ZipCache::name`] with `f`
+    /// for the level.
+    pub(crate) fn fetched_name(mv: &ModuleVersion, ziphash: &str) -> Option<String> {
+        Self::entry_name(mv, ziphash, "f")
+    }
+
+    fn entry_name(mv: &ModuleVersion, ziphash: &str, kind: &str) -> Option<String> {
         let hash: String = ziphash
             .chars()
             .map(|c| match c {
@@ -126,7 +155,7 @@ impl ZipCache {
             })
             .collect();
         let name = format!(
-            "{}@{}.{hash}.z{level}{SUFFIX}",
+            "{}@{}.{hash}.{kind}{SUFFIX}",
             mv.escaped_path().replace('/', "+"),
             mv.escaped_version()
         );
@@ -175,6 +204,16 @@ impl ZipCache {
                 tracing::warn!(dir = %self.dir.display(), error = %e, "zip cache: cannot create an entry");
                 None
             }
+        }
+    }
+
+    /// Marks `mv`'s zip as wanted until the guard is dropped: a fetch
+    /// finishing meanwhile hands its zip over ([`Want::take`]).
+    pub(crate) fn want(&self, mv: &ModuleVersion) -> Want<'_> {
+        self.wanted.lock().entry(mv.clone()).or_default().requests += 1;
+        Want {
+            cache: self,
+            mv: mv.clone(),
         }
     }
 
@@ -229,6 +268,58 @@ impl ZipCache {
     #[cfg(test)]
     fn total(&self) -> u64 {
         self.index.lock().total
+    }
+}
+
+/// A `.zip` request waiting for its module ([`ZipCache::want`]).
+pub(crate) struct Want<'a> {
+    cache: &'a ZipCache,
+    mv: ModuleVersion,
+}
+
+impl Want<'_> {
+    /// The zip a fetch handed over for this module, if its files hash to
+    /// `ziphash`: the file (at its start) and its length. Only one of the
+    /// requests waiting gets it.
+    pub(crate) fn take(&self, ziphash: &str) -> Option<(File, u64)> {
+        let (hash, file) = self.cache.wanted.lock().get_mut(&self.mv)?.handed.take()?;
+        if hash != ziphash {
+            return None;
+        }
+        let len = file.metadata().ok()?.len();
+        Some((file, len))
+    }
+}
+
+impl Drop for Want<'_> {
+    fn drop(&mut self) {
+        let mut wanted = self.cache.wanted.lock();
+        if let Some(w) = wanted.get_mut(&self.mv) {
+            w.requests -= 1;
+            if w.requests == 0 {
+                wanted.remove(&self.mv); // and a zip nobody took
+            }
+        }
+    }
+}
+
+impl FetchedZips for ZipCache {
+    fn wants(&self, module: &ModuleVersion) -> bool {
+        self.wanted.lock().contains_key(module)
+    }
+
+    fn keep(&self, module: &ModuleVersion, ziphash: &str, zip: &mut File) {
+        // A second handle: the fetcher closes its own when this returns.
+        let file = match zip.try_clone() {
+            Ok(file) => file,
+            Err(e) => {
+                tracing::debug!(%module, error = %e, "zip cache: cannot keep a fetched zip");
+                return;
+            }
+        };
+        if let Some(w) = self.wanted.lock().get_mut(module) {
+            w.handed = Some((ziphash.to_owned(), file));
+        }
     }
 }
 
@@ -308,6 +399,43 @@ mod tests {
         assert_ne!(a, b);
         let long = ModuleVersion::new(&format!("example.com/{0}/{0}", "x".repeat(150)), "v1.0.0")?;
         assert_eq!(ZipCache::name(&long, "h1:abc", 1), None);
+        Ok(())
+    }
+
+    #[test]
+    fn a_fetched_zip_goes_to_a_request_waiting_for_it_and_only_then() -> TestResult {
+        let dir = tempfile::tempdir()?;
+        let cache = ZipCache::open(&ZipCacheOptions {
+            dir: dir.path().to_owned(),
+            max_bytes: 1 << 20,
+        })?;
+        let (m, other) = (mv("v1.0.0")?, mv("v2.0.0")?);
+        let mut zip = tempfile::tempfile()?;
+        zip.write_all(b"PK zip bytes")?;
+        std::io::Seek::rewind(&mut zip)?; // handed over at its start
+        // Nobody waits: not wanted, and a zip handed anyway is dropped.
+        assert!(!cache.wants(&m));
+        cache.keep(&m, "h1:a", &mut zip);
+        assert!(cache.wanted.lock().is_empty());
+
+        let first = cache.want(&m);
+        let second = cache.want(&m);
+        assert!(cache.wants(&m) && !cache.wants(&other));
+        cache.keep(&m, "h1:a", &mut zip);
+        assert!(first.take("h1:b").is_none(), "another h1: is not this zip");
+        cache.keep(&m, "h1:a", &mut zip);
+        let (mut file, len) = first.take("h1:a").ok_or("handed zip")?;
+        assert_eq!(len, 12);
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut bytes)?;
+        assert_eq!(bytes, b"PK zip bytes", "read from its start");
+        assert!(second.take("h1:a").is_none(), "one request gets it");
+        // The last request gone: nothing left behind.
+        cache.keep(&m, "h1:a", &mut zip);
+        drop((first, second));
+        assert!(!cache.wants(&m) && cache.wanted.lock().is_empty());
+        let fetched = ZipCache::fetched_name(&m, "h1:ab/c+d=").ok_or("no name")?;
+        assert_eq!(fetched, "example.com+!upper+m@v1.0.0.h1-ab_c-d=.f.zip");
         Ok(())
     }
 

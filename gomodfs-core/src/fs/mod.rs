@@ -424,6 +424,16 @@ impl ModFs {
         Ok(self.tree(module, Call::default())?.module.clone())
     }
 
+    /// Hands every module zip this process fetches and stores, and
+    /// `receiver` wants, to `receiver` as fetched (see [`FetchedZips`]):
+    /// a frontend serving `.zip` files keeps them instead of generating
+    /// them again. Replaces an earlier receiver.
+    ///
+    /// [`FetchedZips`]: crate::FetchedZips
+    pub fn keep_fetched_zips(&self, receiver: Arc<dyn crate::FetchedZips>) {
+        self.fetcher.zip_receiver().set(receiver);
+    }
+
     /// A `.info` or `.mod` file (fetched on its own if needed).
     pub fn meta(&self, module: &ModuleVersion, file: MetaFile) -> Result<Bytes> {
         self.fetcher.meta(module, file)

@@ -24,4 +24,4 @@ pub mod tier;
 pub use client::{ObjectData, Put, Remote, RemoteBody};
 pub use config::RemoteConfig;
 pub use queue::{Pending, QueueStats, UploadSource, WriteBehind, WriteBehindOptions};
-pub use tier::{FleetTier, RemoteModule, RemoteSnapshot, TierOptions, Upload};
+pub use tier::{FleetTier, RemoteMeta, RemoteModule, RemoteSnapshot, TierOptions, Upload};

@@ -255,13 +255,8 @@ impl FleetTier {
         let meta = ModuleMeta::parse(mv, meta)?;
         let info = Bytes::from(meta.info);
         let go_mod = Bytes::from(meta.go_mod);
-        for (file, data) in [(ProxyFile::Info, &info), (ProxyFile::Mod, &go_mod)] {
-            check_answer(mv, file, data).map_err(|cause| Error::InvalidZip {
-                module: mv.path().to_owned(),
-                version: mv.version().to_owned(),
-                reason: format!("remote {file}: {cause}"),
-            })?;
-        }
+        check_meta(mv, MetaFile::Info, &info)?;
+        check_meta(mv, MetaFile::Mod, &go_mod)?;
         Ok(RemoteModule {
             info,
             go_mod,
@@ -417,9 +412,10 @@ impl FleetTier {
     }
 
     /// A `.info` or `.mod` from the remote: from the module's metadata
-    /// object, else the file on its own. Checked like an upstream answer;
-    /// `None` on a miss, a refusal or a failure (logged, counted).
-    pub async fn meta(&self, mv: &ModuleVersion, file: MetaFile) -> Option<Bytes> {
+    /// object (which holds both: the other one comes along), else the file
+    /// on its own. Checked like an upstream answer; `None` on a miss, a
+    /// refusal or a failure (logged, counted).
+    pub async fn meta(&self, mv: &ModuleVersion, file: MetaFile) -> Option<RemoteMeta> {
         if !self.usable() {
             return None;
         }
@@ -437,18 +433,21 @@ impl FleetTier {
                 Ok((meta?, alone?))
             })
             .await;
-        let data = match found {
+        let (data, other) = match found {
             Ok((Some(meta), _)) => match ModuleMeta::parse(mv, &meta) {
-                Ok(meta) => Bytes::from(match file {
-                    MetaFile::Info => meta.info,
-                    MetaFile::Mod => meta.go_mod,
-                }),
+                Ok(meta) => {
+                    let (info, go_mod) = (Bytes::from(meta.info), Bytes::from(meta.go_mod));
+                    match file {
+                        MetaFile::Info => (info, Some((MetaFile::Mod, go_mod))),
+                        MetaFile::Mod => (go_mod, Some((MetaFile::Info, info))),
+                    }
+                }
                 Err(e) => {
                     self.refused(mv, &e);
                     return None;
                 }
             },
-            Ok((None, Some(data))) => data,
+            Ok((None, Some(data))) => (data, None),
             Ok((None, None)) => return None,
             Err(e) => {
                 bump(&self.counters.errors);
@@ -456,28 +455,47 @@ impl FleetTier {
                 return None;
             }
         };
-        let proxy_file = match file {
-            MetaFile::Info => ProxyFile::Info,
-            MetaFile::Mod => ProxyFile::Mod,
-        };
-        match check_answer(mv, proxy_file, &data) {
-            Ok(()) => {
-                bump(&self.counters.meta_hits);
-                Some(data)
-            }
-            Err(cause) => {
-                self.refused(
-                    mv,
-                    &Error::InvalidZip {
-                        module: mv.path().to_owned(),
-                        version: mv.version().to_owned(),
-                        reason: format!("remote {proxy_file}: {cause}"),
-                    },
-                );
+        if let Err(e) = check_meta(mv, file, &data) {
+            self.refused(mv, &e);
+            return None;
+        }
+        bump(&self.counters.meta_hits);
+        // The other file of a metadata object that passed for one: the
+        // same checks, and without it only a later read costs more.
+        let other = other.and_then(|(kind, bytes)| match check_meta(mv, kind, &bytes) {
+            Ok(()) => Some(bytes),
+            Err(e) => {
+                self.refused(mv, &e);
                 None
             }
-        }
+        });
+        Some(RemoteMeta { data, other })
     }
+}
+
+/// A `.info` or `.mod` found in the remote ([`FleetTier::meta`]), checked
+/// like an upstream answer.
+#[derive(Debug, Clone)]
+pub struct RemoteMeta {
+    /// The file asked for.
+    pub data: Bytes,
+    /// The other of the two, when both came from the module's metadata
+    /// object.
+    pub other: Option<Bytes>,
+}
+
+/// Checks a `.info` or `.mod` of `mv` from the remote like an upstream
+/// answer.
+fn check_meta(mv: &ModuleVersion, file: MetaFile, data: &[u8]) -> Result<()> {
+    let proxy_file = match file {
+        MetaFile::Info => ProxyFile::Info,
+        MetaFile::Mod => ProxyFile::Mod,
+    };
+    check_answer(mv, proxy_file, data).map_err(|cause| Error::InvalidZip {
+        module: mv.path().to_owned(),
+        version: mv.version().to_owned(),
+        reason: format!("remote {proxy_file}: {cause}"),
+    })
 }
 
 /// What of a module version an upload carries.

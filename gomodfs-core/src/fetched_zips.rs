@@ -1,0 +1,40 @@
+//! Module zips handed on as they were fetched: a frontend that serves
+//! `.zip` files (the GOPROXY endpoint) can keep the zip the fetcher just
+//! validated and stored, instead of generating it again from the store.
+
+use crate::modpath::ModuleVersion;
+use parking_lot::RwLock;
+use std::fs::File;
+use std::sync::Arc;
+
+/// Receives module zips right after the fetcher validated and stored
+/// them (from upstream or the fleet tier), while their temporary files
+/// still exist. Set with [`ModFs::keep_fetched_zips`](crate::ModFs::keep_fetched_zips).
+pub trait FetchedZips: Send + Sync {
+    /// Whether `module`'s zip is wanted; asked before the fetch validates
+    /// it, so an unwanted zip costs nothing.
+    fn wants(&self, module: &ModuleVersion) -> bool;
+
+    /// The zip of `module`, validated and stored: `zip` reads it from its
+    /// start, and its files hash to `ziphash` (the `h1:` go records).
+    /// Runs on the fetch's blocking thread before the fetch finishes; a
+    /// failure is the receiver's to log, the module stays stored.
+    fn keep(&self, module: &ModuleVersion, ziphash: &str, zip: &mut File);
+}
+
+/// Where the fetcher finds the receiver (set at any time, shared with
+/// every download task).
+#[derive(Clone, Default)]
+pub(crate) struct ZipReceiver(Arc<RwLock<Option<Arc<dyn FetchedZips>>>>);
+
+impl ZipReceiver {
+    /// Sets (replaces) the receiver.
+    pub(crate) fn set(&self, receiver: Arc<dyn FetchedZips>) {
+        *self.0.write() = Some(receiver);
+    }
+
+    /// The receiver, if one is set and wants `module`'s zip.
+    pub(crate) fn wanting(&self, module: &ModuleVersion) -> Option<Arc<dyn FetchedZips>> {
+        self.0.read().clone().filter(|r| r.wants(module))
+    }
+}
