@@ -23,6 +23,7 @@ directory the Go module proxy (the project's modules; the peer's warm-up).
 import argparse
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -97,8 +98,10 @@ class Fleet:
         self.rows = {}
         self.notes = []
         self.peak_rss = 0
-        # Server CPU seconds per modproxy variant (warm-up included).
+        # Server CPU seconds, and go's summed request times, per modproxy
+        # variant (warm-up included).
         self.cpu = {}
+        self.waits = {}
 
     def mount(self, store, mnt, log_path, remote=None, proxy=None):
         cmd = [str(self.binary), "mount", str(mnt), "--store", str(store), "--flush-timeout", "300"]
@@ -211,10 +214,22 @@ class Fleet:
         gocache = self.bench.gocache
         peer = CACHE / "peers" / "go-cache-plugin"
 
-        def download(goproxy):
+        def download(goproxy, key):
+            """`go mod download -x` through `goproxy`: its time; the sum of
+            go's request times (what the proxy makes go wait, less noisy
+            than the wall time, which go's own extraction dominates) goes
+            to self.waits[key]."""
             d = Path(tempfile.mkdtemp(prefix="mp-", dir=self.work))
-            t = base.run(["go", "mod", "download"],
-                         base.go_env(d / "mc", gocache, goproxy, "-mod=mod -modcacherw"), app)
+            env = base.go_env(d / "mc", gocache, goproxy, "-mod=mod -modcacherw")
+            start = time.perf_counter()
+            out = subprocess.run(["go", "mod", "download", "-x"], env=env, cwd=app,
+                                 capture_output=True, text=True)
+            t = time.perf_counter() - start
+            if out.returncode != 0:
+                sys.exit(f"go mod download via {goproxy} failed:\n{out.stderr[-3000:]}")
+            waited = sum(float(m) for m in re.findall(r"^# get \S+: \d+ .*\(([\d.]+)s\)$",
+                                                       out.stderr, re.M))
+            self.waits.setdefault(key, []).append(waited)
             base.rm(d)
             return t
 
@@ -225,7 +240,7 @@ class Fleet:
                 cmd = [str(binary), "serve", "--http", f"127.0.0.1:{port}", "--store", str(d / "store"),
                        "--remote", self.remote, "--proxy", fileproxy]
                 s = base.Server(cmd, d, d / "serve.log", lambda: base._port_open(port))
-                t = download(f"http://127.0.0.1:{port}/proxy/")
+                t = download(f"http://127.0.0.1:{port}/proxy/", str(binary))
                 self.cpu.setdefault(str(binary), []).append(s.cpu_seconds())
                 self.rss(s)
                 s.proc.terminate()
@@ -243,7 +258,7 @@ class Fleet:
                        "--prefix", prefix, "--region", "us-east-1",
                        "--s3-endpoint-url", self.weed.endpoint(), "--s3-path-style"]
                 s = base.Server(cmd, d, d / "peer.log", lambda: base._port_open(port))
-                t = download(f"http://127.0.0.1:{port}/mod/")
+                t = download(f"http://127.0.0.1:{port}/mod/", "peer")
                 self.cpu.setdefault("peer", []).append(s.cpu_seconds())
                 s.proc.terminate()
                 s.proc.wait(timeout=60)
@@ -270,10 +285,14 @@ class Fleet:
             b = got[2]
             row += f" {base.fmt(b)} | {b[0] / p[0]:.2f}x |"
         self.rows["modproxy"] = row
-        cpu = lambda key: base.fmt(base.stats(self.cpu[key][1:]))
-        self.notes.append(f"Module proxy role, CPU seconds of the server process (user + system): gomodfs "
-                          f"{cpu(str(self.binary))}, go-cache-plugin {cpu('peer')}"
-                          + (f", baseline {cpu(str(self.args.baseline))}" if self.args.baseline else "") + ".")
+        def median(table, key):
+            return base.fmt(base.stats(table[key][1:]))
+        for what, table in [("CPU seconds of the server process (user + system)", self.cpu),
+                            ("seconds go waited on its requests (sum over `go mod download -x`)", self.waits)]:
+            self.notes.append(f"Module proxy role, {what}: gomodfs {median(table, str(self.binary))}, "
+                              f"go-cache-plugin {median(table, 'peer')}"
+                              + (f", baseline {median(table, str(self.args.baseline))}"
+                                 if self.args.baseline else "") + ".")
 
     def report(self):
         a = self.args

@@ -114,6 +114,21 @@ fn cached_zips(dir: &std::path::Path) -> (u64, usize) {
     total
 }
 
+/// Waits until the zip cache in `dir` has no entry being written: an entry
+/// is renamed into place right after its last byte was sent.
+fn settled(dir: &std::path::Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let writing = || {
+        std::fs::read_dir(dir)
+            .expect("zip cache directory")
+            .any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with(".tmp-")))
+    };
+    while writing() {
+        assert!(std::time::Instant::now() < deadline, "entries never kept");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// Names of the zips in the cache directory `dir`.
 fn cached_names(dir: &std::path::Path) -> Vec<String> {
     std::fs::read_dir(dir)
@@ -166,14 +181,7 @@ fn go_downloads_through_the_zip_cache_which_stays_within_its_cap()
     // (upstream's bytes; nothing generated).
     let server = start(1 << 30)?;
     assert!(download(&server)? >= 10);
-    // An entry is renamed into place right after its last byte was sent.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while std::fs::read_dir(cache_dir.path())?
-        .any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with(".tmp-")))
-    {
-        assert!(std::time::Instant::now() < deadline, "entries never kept");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    settled(cache_dir.path());
     let (bytes, count) = cached_zips(cache_dir.path());
     assert!(count >= 5, "only {count} zips cached");
     let kept = cached_names(cache_dir.path());
@@ -230,6 +238,7 @@ fn go_downloads_through_the_zip_cache_which_stays_within_its_cap()
     assert_eq!(status, 200, "{head}");
     assert!(head.contains("x-gomodfs-zip-cache: miss"), "{head}");
     assert_eq!(gomodfs_testkit::zip_h1(&body)?, m.h1(), "{url}");
+    settled(fresh_cache.path());
     let (_, head, again) = common::http_get(server.local_addr(), &url);
     assert!(head.contains("x-gomodfs-zip-cache: hit"), "{head}");
     assert!(

@@ -565,6 +565,16 @@ impl Job {
         // The checksum database has the last word before anything is stored.
         self.admit(mv, zip.ziphash(), &go_mod).await?;
         let admitted = started.elapsed();
+        // Valid and admitted: whoever waits for the zip as it is gets it
+        // now, not after the store's writes and syncs (on unix, where it
+        // reads with positional reads while the store reads the file).
+        #[cfg(unix)]
+        let keeper: Option<(Arc<dyn crate::FetchedZips>, std::fs::File)> = {
+            if let Some((receiver, file)) = keeper {
+                hand_over(receiver.as_ref(), mv, zip.ziphash(), file);
+            }
+            None
+        };
         let store = self.store.clone();
         let mv2 = mv.clone();
         tokio::task::spawn_blocking(move || -> Result<StoredModule> {
@@ -579,10 +589,8 @@ impl Job {
                 put_ms = put_started.elapsed().as_millis() as u64,
                 "stored from zip"
             );
-            if let Some((receiver, mut file)) = keeper
-                && file.seek(std::io::SeekFrom::Start(0)).is_ok()
-            {
-                receiver.keep(&mv2, zip.ziphash(), &mut file);
+            if let Some((receiver, file)) = keeper {
+                hand_over(receiver.as_ref(), &mv2, zip.ziphash(), file);
             }
             drop(zip); // the temporary file goes now, before the upload
             ticket.start(); // the upload, after the put
@@ -640,6 +648,19 @@ fn give_back_memory() {
     // SAFETY: malloc_trim only walks and releases glibc's own free lists.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+/// Hands the validated zip of `mv` in `file` (a second handle on the
+/// fetch's temporary file) to `receiver`, from its start.
+fn hand_over(
+    receiver: &dyn crate::FetchedZips,
+    mv: &ModuleVersion,
+    ziphash: &str,
+    mut file: std::fs::File,
+) {
+    if file.seek(std::io::SeekFrom::Start(0)).is_ok() {
+        receiver.keep(mv, ziphash, &mut file);
     }
 }
 

@@ -7,18 +7,22 @@ use parking_lot::RwLock;
 use std::fs::File;
 use std::sync::Arc;
 
-/// Receives module zips right after the fetcher validated and stored
-/// them (from upstream or the fleet tier), while their temporary files
-/// still exist. Set with [`ModFs::keep_fetched_zips`](crate::ModFs::keep_fetched_zips).
+/// Receives module zips the fetcher validated (from upstream or the fleet
+/// tier), while their temporary files still exist. Set with [`ModFs::keep_fetched_zips`](crate::ModFs::keep_fetched_zips).
 pub trait FetchedZips: Send + Sync {
     /// Whether `module`'s zip is wanted; asked before the fetch validates
     /// it, so an unwanted zip costs nothing.
     fn wants(&self, module: &ModuleVersion) -> bool;
 
-    /// The zip of `module`, validated and stored: `zip` reads it from its
-    /// start, and its files hash to `ziphash` (the `h1:` go records).
-    /// Runs on the fetch's blocking thread before the fetch finishes; a
-    /// failure is the receiver's to log, the module stays stored.
+    /// The zip of `module`, validated and admitted by the checksum
+    /// database: `zip` is at its start, and its files hash to `ziphash`
+    /// (the `h1:` go records). A failure is the receiver's to log.
+    ///
+    /// On unix this runs as soon as the zip is valid, before the module is
+    /// stored, while the store reads the same file through a handle that
+    /// shares `zip`'s offset: the receiver must read it with positional
+    /// reads only (`FileExt::read_at`), never move its offset. Elsewhere it
+    /// runs once the module is stored, and the file is the receiver's.
     fn keep(&self, module: &ModuleVersion, ziphash: &str, zip: &mut File);
 }
 

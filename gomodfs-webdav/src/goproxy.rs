@@ -20,12 +20,13 @@ use crate::body::{self, Body, ChannelBody};
 use crate::files::{self, Validators};
 use crate::passthrough::{Freshness, PassError, Passthrough, stored_list};
 use crate::request::blocking;
-use crate::zipcache::ZipCache;
+use crate::zipcache::{Handed, Want, ZipCache};
 use crate::zipgen::ZipEncoder;
 use bytes::Bytes;
 use gomodfs_core::fs::{PassRequest, ProxyRequest};
 use gomodfs_core::proxy::ProxyFile;
 use gomodfs_core::store::MetaFile;
+use gomodfs_core::store::StoredModule;
 use gomodfs_core::{ModFs, ModuleVersion};
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Response, StatusCode};
@@ -136,32 +137,52 @@ impl GoProxy {
         let mv2 = mv.clone();
         let what = format!("{mv} .zip");
         let (level, cache) = (self.zip_level, self.zip_cache.clone());
-        // One trip off the async threads: the stored module and where its
-        // zip comes from (the cache, the fetch this request waited for, or
-        // generated now).
-        let found = blocking(&self.fs, "goproxy", what, move |fs| {
-            let wanted = cache.as_ref().map(|c| c.want(&mv2));
+        let wanted = self.zip_cache.as_ref().map(|c| c.want(&mv));
+        // Off the async threads: the stored module and, if its zip is
+        // cached (generated, or kept as fetched), the open entry.
+        let stored = blocking(&self.fs, "goproxy", what, move |fs| {
             let module = fs.module(&mv2)?;
-            let handed = wanted.as_ref().and_then(|w| w.take(&module.ziphash));
-            drop(wanted);
             let name = cache
                 .as_ref()
                 .and_then(|_| ZipCache::name(&mv2, &module.ziphash, level));
-            let source = zip_source(cache.as_deref(), &mv2, &module.ziphash, &name, handed);
-            Ok((module, name, source))
-        })
-        .await;
-        let (module, name, source) = match found {
-            Ok(found) => found,
-            Err(failure) => return failure.response(),
+            let cached = cache
+                .as_deref()
+                .and_then(|c| cached_zip(c, &mv2, &module.ziphash, name.as_deref()));
+            Ok((module, name, cached))
+        });
+        // A fetch this request set off hands its zip over as soon as it is
+        // valid, before the module is stored: whichever comes first.
+        let resolved = match &wanted {
+            Some(w) => tokio::select! {
+                found = stored => found.map(Resolved::Stored),
+                handed = w.handed() => Ok(Resolved::Handed(handed)),
+            },
+            None => stored.await.map(Resolved::Stored),
         };
+        let (ziphash, source) = match resolved {
+            Err(failure) => return failure.response(),
+            Ok(Resolved::Handed((hash, file, len))) => (hash, ZipSource::Fetched(file, len)),
+            Ok(Resolved::Stored((module, _, Some((file, len, kept))))) => {
+                (module.ziphash, ZipSource::Cached(file, len, kept))
+            }
+            // Handed over after the put (off unix), or generated now.
+            Ok(Resolved::Stored((module, name, None))) => {
+                match wanted.as_ref().and_then(Want::take) {
+                    Some((hash, file, len)) if hash == module.ziphash => {
+                        (hash, ZipSource::Fetched(file, len))
+                    }
+                    _ => (module.ziphash.clone(), ZipSource::Generate(module, name)),
+                }
+            }
+        };
+        drop(wanted);
         // Same files and level, same bytes: the ETag names both (a zip as
         // fetched has bytes of its own, and an ETag of its own).
         let etag = match &source {
             ZipSource::Cached(_, _, Kept::Fetched) | ZipSource::Fetched(..) => {
-                format!("{}-f", module.ziphash)
+                format!("{ziphash}-f")
             }
-            _ => format!("{}-z{}", module.ziphash, self.zip_level),
+            _ => format!("{ziphash}-z{}", self.zip_level),
         };
         let v = Validators {
             etag: Some(etag),
@@ -192,7 +213,7 @@ impl GoProxy {
             let state = match &source {
                 ZipSource::Cached(..) => "hit",
                 ZipSource::Fetched(..) => "fetched",
-                ZipSource::Generate => "miss",
+                ZipSource::Generate(..) => "miss",
             };
             h.insert(ZIP_CACHE_HEADER, HeaderValue::from_static(state));
         }
@@ -205,10 +226,10 @@ impl GoProxy {
         *resp.body_mut() = match source {
             ZipSource::Cached(file, len, _) => stream_file(mv, file, len, None),
             ZipSource::Fetched(file, len) => {
-                let kept = ZipCache::fetched_name(&mv, &module.ziphash);
+                let kept = ZipCache::fetched_name(&mv, &ziphash);
                 stream_file(mv, file, len, self.zip_cache.clone().zip(kept))
             }
-            ZipSource::Generate => {
+            ZipSource::Generate(module, name) => {
                 let pending = self.zip_cache.clone().zip(name);
                 generate(self.fs.clone(), mv, module, self.zip_level, pending)
             }
@@ -286,31 +307,32 @@ enum ZipSource {
     /// The zip the fetch this request waited for handed over: its file and
     /// length (kept in the cache once sent).
     Fetched(File, u64),
-    /// Generated from the store now (kept in the cache once sent).
-    Generate,
+    /// Generated from the stored module now (kept in the cache under the
+    /// name, if any, once sent).
+    Generate(StoredModule, Option<String>),
 }
 
-/// Picks the source of `mv`'s zip: a cache entry (generated, `name`, or
-/// as fetched), else the zip a fetch `handed` over, else generating.
-fn zip_source(
-    cache: Option<&ZipCache>,
+/// What a `.zip` request waited for first.
+enum Resolved {
+    /// The stored module, its cache entry name and the cached zip, if any.
+    Stored((StoredModule, Option<String>, Option<(File, u64, Kept)>)),
+    /// The zip a fetch handed over.
+    Handed(Handed),
+}
+
+/// `mv`'s zip in `cache`: the entry generated at this level (`name`), else
+/// the one kept as fetched.
+fn cached_zip(
+    cache: &ZipCache,
     mv: &ModuleVersion,
     ziphash: &str,
-    name: &Option<String>,
-    handed: Option<(File, u64)>,
-) -> ZipSource {
-    if let Some(c) = cache {
-        if let Some((file, len)) = name.as_deref().and_then(|n| c.get(n)) {
-            return ZipSource::Cached(file, len, Kept::Generated);
-        }
-        if let Some((file, len)) = ZipCache::fetched_name(mv, ziphash).and_then(|n| c.get(&n)) {
-            return ZipSource::Cached(file, len, Kept::Fetched);
-        }
+    name: Option<&str>,
+) -> Option<(File, u64, Kept)> {
+    if let Some((file, len)) = name.and_then(|n| cache.get(n)) {
+        return Some((file, len, Kept::Generated));
     }
-    match handed {
-        Some((file, len)) => ZipSource::Fetched(file, len),
-        None => ZipSource::Generate,
-    }
+    let (file, len) = ZipCache::fetched_name(mv, ziphash).and_then(|n| cache.get(&n))?;
+    Some((file, len, Kept::Fetched))
 }
 
 /// Streams a zip of `len` bytes from `file`, chunk by chunk, off the async
@@ -323,7 +345,6 @@ fn stream_file(
     len: u64,
     pending: Option<(Arc<ZipCache>, String)>,
 ) -> Body {
-    use std::io::Read;
     let (tx, body) = ChannelBody::channel(4);
     tokio::task::spawn_blocking(move || {
         let mut entry = pending.as_ref().and_then(|(c, name)| c.start(name));
@@ -331,7 +352,7 @@ fn stream_file(
         while left > 0 {
             let want = usize::try_from(left).map_or(CACHED_CHUNK, |l| l.min(CACHED_CHUNK));
             let mut buf = vec![0; want];
-            let chunk = file.read_exact(&mut buf).map(|()| Bytes::from(buf));
+            let chunk = read_at(&mut file, &mut buf, len - left).map(|()| Bytes::from(buf));
             match (&chunk, entry.as_mut()) {
                 (Err(e), _) => {
                     tracing::warn!(module = %mv, error = %e, "zip: reading a kept zip failed; aborting the response");
@@ -353,13 +374,29 @@ fn stream_file(
     body
 }
 
+/// Reads `buf.len()` bytes of `file` at `offset`: a positional read on
+/// unix, which leaves the offset a handed-over zip shares with the store's
+/// reader alone ([`gomodfs_core::FetchedZips::keep`]).
+fn read_at(file: &mut File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+    }
+    #[cfg(not(unix))]
+    {
+        use std::io::{Read, Seek, SeekFrom};
+        file.seek(SeekFrom::Start(offset))?;
+        file.read_exact(buf)
+    }
+}
+
 /// Generates the zip of `module` and streams it, entry by entry, off the
 /// async threads; with `pending` (a cache and the entry's name) the bytes
 /// are also written to the cache, and kept once the whole zip was sent.
 fn generate(
     fs: Arc<ModFs>,
     mv: ModuleVersion,
-    module: gomodfs_core::store::StoredModule,
+    module: StoredModule,
     level: u32,
     pending: Option<(Arc<ZipCache>, String)>,
 ) -> Body {

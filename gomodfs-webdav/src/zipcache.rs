@@ -30,6 +30,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
@@ -83,6 +84,8 @@ pub(crate) struct ZipCache {
 struct Waiting {
     requests: usize,
     handed: Option<(String, File)>,
+    /// Woken when a zip is handed over.
+    arrived: Arc<tokio::sync::Notify>,
 }
 
 impl ZipCache {
@@ -209,10 +212,10 @@ impl ZipCache {
 
     /// Marks `mv`'s zip as wanted until the guard is dropped: a fetch
     /// finishing meanwhile hands its zip over ([`Want::take`]).
-    pub(crate) fn want(&self, mv: &ModuleVersion) -> Want<'_> {
+    pub(crate) fn want(self: &Arc<Self>, mv: &ModuleVersion) -> Want {
         self.wanted.lock().entry(mv.clone()).or_default().requests += 1;
         Want {
-            cache: self,
+            cache: self.clone(),
             mv: mv.clone(),
         }
     }
@@ -272,26 +275,49 @@ impl ZipCache {
 }
 
 /// A `.zip` request waiting for its module ([`ZipCache::want`]).
-pub(crate) struct Want<'a> {
-    cache: &'a ZipCache,
+pub(crate) struct Want {
+    cache: Arc<ZipCache>,
     mv: ModuleVersion,
 }
 
-impl Want<'_> {
-    /// The zip a fetch handed over for this module, if its files hash to
-    /// `ziphash`: the file (at its start) and its length. Only one of the
-    /// requests waiting gets it.
-    pub(crate) fn take(&self, ziphash: &str) -> Option<(File, u64)> {
+/// A zip a fetch handed over: its `h1:`, file (read with positional reads
+/// only, see [`FetchedZips::keep`]) and length.
+pub(crate) type Handed = (String, File, u64);
+
+impl Want {
+    /// The zip a fetch handed over for this module, if one did: only one
+    /// of the requests waiting gets it.
+    pub(crate) fn take(&self) -> Option<Handed> {
         let (hash, file) = self.cache.wanted.lock().get_mut(&self.mv)?.handed.take()?;
-        if hash != ziphash {
-            return None;
-        }
         let len = file.metadata().ok()?.len();
-        Some((file, len))
+        Some((hash, file, len))
+    }
+
+    /// Waits until a fetch hands this module's zip over, and takes it
+    /// (forever, if none does: race it against the fetch itself).
+    pub(crate) async fn handed(&self) -> Handed {
+        let arrived = self
+            .cache
+            .wanted
+            .lock()
+            .get(&self.mv)
+            .map(|w| w.arrived.clone());
+        let Some(arrived) = arrived else {
+            return std::future::pending().await;
+        };
+        loop {
+            let notified = arrived.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(handed) = self.take() {
+                return handed;
+            }
+            notified.await;
+        }
     }
 }
 
-impl Drop for Want<'_> {
+impl Drop for Want {
     fn drop(&mut self) {
         let mut wanted = self.cache.wanted.lock();
         if let Some(w) = wanted.get_mut(&self.mv) {
@@ -319,6 +345,7 @@ impl FetchedZips for ZipCache {
         };
         if let Some(w) = self.wanted.lock().get_mut(module) {
             w.handed = Some((ziphash.to_owned(), file));
+            w.arrived.notify_waiters();
         }
     }
 }
@@ -405,10 +432,10 @@ mod tests {
     #[test]
     fn a_fetched_zip_goes_to_a_request_waiting_for_it_and_only_then() -> TestResult {
         let dir = tempfile::tempdir()?;
-        let cache = ZipCache::open(&ZipCacheOptions {
+        let cache = Arc::new(ZipCache::open(&ZipCacheOptions {
             dir: dir.path().to_owned(),
             max_bytes: 1 << 20,
-        })?;
+        })?);
         let (m, other) = (mv("v1.0.0")?, mv("v2.0.0")?);
         let mut zip = tempfile::tempfile()?;
         zip.write_all(b"PK zip bytes")?;
@@ -421,15 +448,28 @@ mod tests {
         let first = cache.want(&m);
         let second = cache.want(&m);
         assert!(cache.wants(&m) && !cache.wants(&other));
+        assert!(first.take().is_none(), "nothing handed yet");
         cache.keep(&m, "h1:a", &mut zip);
-        assert!(first.take("h1:b").is_none(), "another h1: is not this zip");
-        cache.keep(&m, "h1:a", &mut zip);
-        let (mut file, len) = first.take("h1:a").ok_or("handed zip")?;
-        assert_eq!(len, 12);
+        let (hash, mut file, len) = first.take().ok_or("handed zip")?;
+        assert_eq!((hash.as_str(), len), ("h1:a", 12));
         let mut bytes = Vec::new();
         std::io::Read::read_to_end(&mut file, &mut bytes)?;
         assert_eq!(bytes, b"PK zip bytes", "read from its start");
-        assert!(second.take("h1:a").is_none(), "one request gets it");
+        assert!(second.take().is_none(), "one request gets it");
+        // A request waiting for the hand-over wakes when it comes.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let handed = rt.block_on(async {
+            let waiting = second.handed();
+            tokio::pin!(waiting);
+            let early =
+                tokio::time::timeout(std::time::Duration::from_millis(20), &mut waiting).await;
+            assert!(early.is_err(), "handed before anything was kept");
+            cache.keep(&m, "h1:c", &mut zip);
+            waiting.await
+        });
+        assert_eq!(handed.0, "h1:c");
         // The last request gone: nothing left behind.
         cache.keep(&m, "h1:a", &mut zip);
         drop((first, second));
