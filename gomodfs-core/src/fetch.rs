@@ -71,7 +71,12 @@ pub(crate) struct Fetcher {
     checker: Option<Arc<Checker>>,
     /// Who keeps fetched zips as they are (the GOPROXY endpoint).
     zips: ZipReceiver,
+    /// Checked metadata files being stored behind an answer.
+    staged: Staged,
 }
+
+/// Checked `.info`/`.mod` files on their way into the store.
+type Staged = Arc<Mutex<HashMap<(ModuleVersion, MetaFile), Bytes>>>;
 
 impl Fetcher {
     pub(crate) fn new(
@@ -94,6 +99,7 @@ impl Fetcher {
             remote,
             checker,
             zips: ZipReceiver::default(),
+            staged: Staged::default(),
         }
     }
 
@@ -221,6 +227,7 @@ impl Fetcher {
             remote: self.remote.clone(),
             checker: self.checker.clone(),
             zips: self.zips.clone(),
+            staged: self.staged.clone(),
         };
         let flights = self.flights.clone();
         self.runtime.spawn(async move {
@@ -269,6 +276,7 @@ struct Job {
     remote: RemoteHook,
     checker: Option<Arc<Checker>>,
     zips: ZipReceiver,
+    staged: Staged,
 }
 
 impl Job {
@@ -336,6 +344,10 @@ impl Job {
             Ok(None) | Err(Error::Damaged { .. }) => {}
             Err(e) => return Err(e),
         }
+        // Checked and on its way into the store.
+        if let Some(data) = self.staged.lock().get(&(mv.clone(), file)) {
+            return Ok((data.clone(), MetaSource::Store));
+        }
         // The fleet tier, checked like an upstream answer.
         if let Some(found) = self.remote.meta(mv, file).await {
             return Ok((found.data, MetaSource::Remote(found.other)));
@@ -363,8 +375,9 @@ impl Job {
 
     /// A `.info` or `.mod` on its own: fetched and stored alone (and, from
     /// upstream, uploaded to the fleet tier behind). From the fleet tier's
-    /// metadata object, the other of the two is stored too: go asks for
-    /// both, and this saves the second round of remote reads.
+    /// metadata object, the other of the two is stored too, behind the
+    /// answer ([`Job::stage`]): go asks for both, and this saves the second
+    /// round of remote reads.
     async fn meta(&self, mv: &ModuleVersion, file: MetaFile) -> Result<Bytes> {
         let (data, source) = self.meta_source(mv, file).await?;
         if file == MetaFile::Mod {
@@ -391,17 +404,32 @@ impl Job {
             if let Some(t) = ticket {
                 t.start(); // the upload, after the put
             }
-            if let (Ok(()), Some((kind, bytes))) = (&put, other)
-                && let Ok(None) = store.meta(&mv2, kind)
-                && let Err(e) = store.put_meta(&mv2, kind, &bytes)
-            {
-                tracing::debug!(module = mv2.path(), version = mv2.version(), file = kind.extension(), error = %e, "storing the fleet tier's other metadata file failed");
-            }
             put
         })
         .await
         .map_err(|e| Error::store(mv.to_string(), e))??;
+        if let Some((kind, bytes)) = other {
+            self.stage(mv, kind, bytes);
+        }
         Ok(data)
+    }
+
+    /// Stores the other metadata file of a fleet-tier `.meta` behind the
+    /// answer (its read is not kept waiting for a second put); until it is
+    /// stored, reads find it staged ([`Job::meta_source`]).
+    fn stage(&self, mv: &ModuleVersion, kind: MetaFile, bytes: Bytes) {
+        let key = (mv.clone(), kind);
+        self.staged.lock().insert(key.clone(), bytes.clone());
+        let (store, staged) = (self.store.clone(), self.staged.clone());
+        tokio::task::spawn_blocking(move || {
+            let (mv, kind) = &key;
+            if let Ok(None) = store.meta(mv, *kind)
+                && let Err(e) = store.put_meta(mv, *kind, &bytes)
+            {
+                tracing::debug!(module = mv.path(), version = mv.version(), file = kind.extension(), error = %e, "storing the fleet tier's other metadata file failed");
+            }
+            staged.lock().remove(&key);
+        });
     }
 
     async fn module(&self, mv: &ModuleVersion) -> Result<Arc<StoredModule>> {
