@@ -10,6 +10,14 @@
 //! download. A module that fails is reported and skipped. Zips are read
 //! entry by entry, never whole into memory.
 
+// Doc comments of the argument structs here are `--help` text (clap):
+// plain text, not rustdoc markup.
+#![allow(
+    rustdoc::bare_urls,
+    rustdoc::invalid_html_tags,
+    rustdoc::broken_intra_doc_links
+)]
+
 use super::progress::Progress;
 use crate::Error;
 use gomodfs_core::fs::WarmEntry;

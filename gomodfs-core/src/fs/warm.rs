@@ -234,9 +234,10 @@ impl ModFs {
     /// store alone (nothing is downloaded; what is not stored is skipped),
     /// until the list ends, `stop` is set, or the trees it loaded would
     /// weigh more than half of [`ModFsOptions::module_cache_bytes`].
+    /// Preloading does not count as serving: it neither marks modules used
+    /// for gc nor goes into [`ModFs::served`].
     ///
-    /// [`ModFsOptions::module_cache_bytes`]: super::ModFsOptions::module_cache_bytes Preloading does not count as serving: it neither
-    /// marks modules used for gc nor goes into [`ModFs::served`].
+    /// [`ModFsOptions::module_cache_bytes`]: super::ModFsOptions::module_cache_bytes
     pub fn preload(&self, list: &[WarmEntry], stop: &AtomicBool) -> WarmStartStatus {
         let start = Instant::now();
         let mut status = WarmStartStatus {

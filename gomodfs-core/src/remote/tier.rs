@@ -9,7 +9,7 @@
 //! - Across hosts: before an upstream download, [`FleetTier::lead_or_wait`]
 //!   takes the module's lease, or waits for the holder's object.
 //! - Writes: after a local put, [`FleetTier::record_upload`] queues the
-//!   module in the durable [`WriteBehind`] queue; [`ModuleSource`]
+//!   module in the durable [`WriteBehind`] queue; `ModuleSource`
 //!   regenerates the objects from the local store when the upload runs.
 
 use super::client::ObjectData;

@@ -120,8 +120,8 @@ struct Pending {
 }
 
 impl GitStore {
-    /// Removes modules and reclaims their space as described in the
-    /// [module docs](self).
+    /// Removes modules and reclaims their space by the rules at the top of
+    /// `gomodfs-core/src/store/git/gc.rs` (and docs/OPERATIONS.md).
     pub fn gc(&self, options: &GcOptions) -> Result<GcReport> {
         let root = &self.layout.root;
         let ctx = || format!("collecting garbage in {}", root.display());
