@@ -245,6 +245,47 @@ fn tampered_objects_are_refused_logged_and_fetched_from_upstream() {
             "{line}"
         );
     }
+
+    // A metadata object whose .info is fine and whose .mod names another
+    // module: the .info is served from it, the .mod is neither stored with
+    // it nor served from it, and comes from upstream.
+    let other = fetched
+        .iter()
+        .find(|mv| **mv != deep && **mv != gamma)
+        .expect("a third module in the bucket")
+        .clone();
+    let key = layout::key(&other, Object::Meta);
+    let meta = rt.block_on(remote.get(&key)).expect("get").expect("meta");
+    let mut meta = ModuleMeta::parse(&other, &meta).expect("meta parses");
+    meta.go_mod = "module example.com/not-this-one\n".to_owned();
+    overwrite(&rt, &remote, &key, meta.to_bytes().to_vec());
+    proxy.reset_log();
+    let mut c = Host::new();
+    c.start(&s3, &url, Some(&proxy.url()), &[]);
+    let at = |ext: &str| {
+        c.modcache().join(format!(
+            "cache/download/{}/@v/{}.{ext}",
+            other.escaped_path(),
+            other.escaped_version()
+        ))
+    };
+    let info = std::fs::read_to_string(at("info")).expect("the .info");
+    assert!(info.contains(other.version()), "{info}");
+    assert!(proxy.request_log().is_empty(), "{:?}", proxy.request_log());
+    let go_mod = std::fs::read_to_string(at("mod")).expect("the .mod");
+    assert!(
+        go_mod.contains(&format!("module {}", other.path())),
+        "{go_mod}"
+    );
+    let mod_path = format!("{}.mod", other.escaped_version());
+    assert!(
+        proxy.request_log().iter().any(|p| p.ends_with(&mod_path)),
+        "the .mod did not come from upstream: {:?}",
+        proxy.request_log()
+    );
+    assert_eq!(c.remote_counter("meta_hits"), 1, "{}", c.status());
+    assert_eq!(c.remote_counter("validation_failures"), 2, "{}", c.status());
+    c.stop();
 }
 
 /// `gomodfs mount` with `env` and `--remote url`: exits non-zero, says one

@@ -115,6 +115,19 @@ fn cached_zips(dir: &std::path::Path) -> (u64, usize) {
     total
 }
 
+/// Server settings on a free loopback port with a zip cache in `dir` of at
+/// most `max_bytes`.
+fn with_zip_cache(dir: &std::path::Path, max_bytes: u64) -> HttpOptions {
+    HttpOptions {
+        addr: ([127, 0, 0, 1], 0).into(),
+        zip_cache: Some(ZipCacheOptions {
+            dir: dir.to_owned(),
+            max_bytes,
+        }),
+        ..Default::default()
+    }
+}
+
 /// Waits until the zip cache in `dir` has no entry being written: an entry
 /// is renamed into place right after its last byte was sent.
 fn settled(dir: &std::path::Path) {
@@ -155,14 +168,7 @@ fn go_downloads_through_the_zip_cache_which_stays_within_its_cap()
     let cache_dir = tempfile::tempdir()?;
     let upstream = proxy.url();
     let start = |max_bytes: u64| -> Result<HttpServer, Box<dyn std::error::Error>> {
-        let options = HttpOptions {
-            addr: "127.0.0.1:0".parse()?,
-            zip_cache: Some(ZipCacheOptions {
-                dir: cache_dir.path().to_owned(),
-                max_bytes,
-            }),
-            ..Default::default()
-        };
+        let options = with_zip_cache(cache_dir.path(), max_bytes);
         Ok(HttpServer::start(
             common::modfs(store.path(), Some(&upstream)),
             &options,
@@ -213,14 +219,7 @@ fn go_downloads_through_the_zip_cache_which_stays_within_its_cap()
     // A new cache over the same (now full) store: nothing is fetched, so
     // each zip is generated once (a miss), kept, then a hit.
     let fresh_cache = tempfile::tempdir()?;
-    let options = HttpOptions {
-        addr: "127.0.0.1:0".parse()?,
-        zip_cache: Some(ZipCacheOptions {
-            dir: fresh_cache.path().to_owned(),
-            max_bytes: 1 << 30,
-        }),
-        ..Default::default()
-    };
+    let options = with_zip_cache(fresh_cache.path(), 1 << 30);
     let server = HttpServer::start(common::modfs(store.path(), Some(&upstream)), &options)?;
     let m = fx
         .modules
@@ -338,14 +337,7 @@ fn a_first_zip_request_is_answered_before_the_store_has_written_the_module()
         gomodfs::core::ModFsOptions::default(),
     )?);
     let cache = tempfile::tempdir()?;
-    let options = HttpOptions {
-        addr: "127.0.0.1:0".parse()?,
-        zip_cache: Some(ZipCacheOptions {
-            dir: cache.path().to_owned(),
-            max_bytes: 1 << 30,
-        }),
-        ..Default::default()
-    };
+    let options = with_zip_cache(cache.path(), 1 << 30);
     let server = HttpServer::start(fs, &options)?;
     let m = &fx.modules[0];
     let url = format!("/proxy/{}", m.url_path("zip").trim_start_matches('/'));
@@ -364,6 +356,42 @@ fn a_first_zip_request_is_answered_before_the_store_has_written_the_module()
         assert!(std::time::Instant::now() < deadline, "never stored");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+    server.stop();
+    Ok(())
+}
+
+#[test]
+fn a_zip_that_fails_to_download_or_validate_is_neither_sent_nor_kept()
+-> Result<(), Box<dyn std::error::Error>> {
+    let good = gomodfs_testkit::ModuleSpec::new("example.com/good", "v1.0.0")
+        .file("good.go", "package good\n");
+    let proxy = TestProxy::start_with([good.clone()])?;
+    // Every zip go rejects, a truncated body, a 500 and a stall.
+    let cases = gomodfs_testkit::add_failing_modules(&proxy, "v1.0.0");
+    let (store, cache) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    let server = HttpServer::start(
+        common::modfs(store.path(), Some(&proxy.url())),
+        &with_zip_cache(cache.path(), 1 << 30),
+    )?;
+    for path in &cases {
+        let url = format!("/proxy/{path}/@v/v1.0.0.zip");
+        let (status, head, _) = common::http_get(server.local_addr(), &url);
+        assert!(status >= 400, "{path}: {head}");
+        settled(cache.path());
+        assert!(
+            cached_names(cache.path()).is_empty(),
+            "{path}: a failed zip was kept: {:?}",
+            cached_names(cache.path())
+        );
+    }
+    // Still serving, and a good zip is sent as fetched and kept.
+    let url = format!("/proxy/{}", good.url_path("zip").trim_start_matches('/'));
+    let (status, head, body) = common::http_get(server.local_addr(), &url);
+    assert_eq!(status, 200, "{head}");
+    assert!(head.contains("x-gomodfs-zip-cache: fetched"), "{head}");
+    assert!(body == good.zip_bytes(), "not upstream's bytes");
+    settled(cache.path());
+    assert_eq!(cached_names(cache.path()).len(), 1);
     server.stop();
     Ok(())
 }

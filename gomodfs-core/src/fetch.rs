@@ -352,10 +352,7 @@ impl Job {
         if let Some(found) = self.remote.meta(mv, file).await {
             return Ok((found.data, MetaSource::Remote(found.other)));
         }
-        let proxy_file = match file {
-            MetaFile::Info => ProxyFile::Info,
-            MetaFile::Mod => ProxyFile::Mod,
-        };
+        let proxy_file = ProxyFile::from(file);
         let data = self
             .upstream(mv, proxy_file.extension())?
             .fetch(mv, proxy_file)
@@ -383,20 +380,21 @@ impl Job {
         if file == MetaFile::Mod {
             self.check_go_mod(mv, &data).await?;
         }
-        let mut other = None;
-        if let MetaSource::Remote(Some(bytes)) = &source {
-            let kind = match file {
-                MetaFile::Info => MetaFile::Mod,
-                MetaFile::Mod => MetaFile::Info,
-            };
-            // A go.mod the checksum database refuses is left for its own
-            // read to report.
-            if kind == MetaFile::Info || self.check_go_mod(mv, bytes).await.is_ok() {
-                other = Some((kind, bytes.clone()));
-            }
-        }
         let ticket = matches!(source, MetaSource::Upstream)
             .then(|| self.remote.record(mv, Carries::Meta(file)));
+        let other = match source {
+            // Stored already, or staged and being stored: nothing to write.
+            MetaSource::Store => return Ok(data),
+            // A go.mod the checksum database refuses is left for its own
+            // read to report.
+            MetaSource::Remote(Some(bytes))
+                if file.other() == MetaFile::Info
+                    || self.check_go_mod(mv, &bytes).await.is_ok() =>
+            {
+                Some((file.other(), bytes))
+            }
+            MetaSource::Remote(_) | MetaSource::Upstream => None,
+        };
         let store = self.store.clone();
         let (mv2, data2) = (mv.clone(), data.clone());
         tokio::task::spawn_blocking(move || {

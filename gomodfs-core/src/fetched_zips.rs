@@ -1,6 +1,7 @@
 //! Module zips handed on as they were fetched: a frontend that serves
-//! `.zip` files (the GOPROXY endpoint) can keep the zip the fetcher just
-//! validated and stored, instead of generating it again from the store.
+//! `.zip` files (the GOPROXY endpoint) can send and keep the zip the
+//! fetcher just validated, instead of waiting for the store and
+//! generating the zip again from it.
 
 use crate::modpath::ModuleVersion;
 use parking_lot::RwLock;
@@ -8,7 +9,8 @@ use std::fs::File;
 use std::sync::Arc;
 
 /// Receives module zips the fetcher validated (from upstream or the fleet
-/// tier), while their temporary files still exist. Set with [`ModFs::keep_fetched_zips`](crate::ModFs::keep_fetched_zips).
+/// tier), while their temporary files still exist. Set with
+/// [`ModFs::keep_fetched_zips`](crate::ModFs::keep_fetched_zips).
 pub trait FetchedZips: Send + Sync {
     /// Whether `module`'s zip is wanted; asked before the fetch validates
     /// it, so an unwanted zip costs nothing.

@@ -72,6 +72,16 @@ impl ProxyFile {
     }
 }
 
+impl From<crate::store::MetaFile> for ProxyFile {
+    /// The proxy file a stored `.info` or `.mod` is.
+    fn from(file: crate::store::MetaFile) -> ProxyFile {
+        match file {
+            crate::store::MetaFile::Info => ProxyFile::Info,
+            crate::store::MetaFile::Mod => ProxyFile::Mod,
+        }
+    }
+}
+
 impl fmt::Display for ProxyFile {
     /// `.info`, `.mod` or `.zip`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

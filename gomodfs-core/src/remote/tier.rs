@@ -438,8 +438,8 @@ impl FleetTier {
                 Ok(meta) => {
                     let (info, go_mod) = (Bytes::from(meta.info), Bytes::from(meta.go_mod));
                     match file {
-                        MetaFile::Info => (info, Some((MetaFile::Mod, go_mod))),
-                        MetaFile::Mod => (go_mod, Some((MetaFile::Info, info))),
+                        MetaFile::Info => (info, Some(go_mod)),
+                        MetaFile::Mod => (go_mod, Some(info)),
                     }
                 }
                 Err(e) => {
@@ -462,7 +462,7 @@ impl FleetTier {
         bump(&self.counters.meta_hits);
         // The other file of a metadata object that passed for one: the
         // same checks, and without it only a later read costs more.
-        let other = other.and_then(|(kind, bytes)| match check_meta(mv, kind, &bytes) {
+        let other = other.and_then(|bytes| match check_meta(mv, file.other(), &bytes) {
             Ok(()) => Some(bytes),
             Err(e) => {
                 self.refused(mv, &e);
@@ -487,10 +487,7 @@ pub struct RemoteMeta {
 /// Checks a `.info` or `.mod` of `mv` from the remote like an upstream
 /// answer.
 fn check_meta(mv: &ModuleVersion, file: MetaFile, data: &[u8]) -> Result<()> {
-    let proxy_file = match file {
-        MetaFile::Info => ProxyFile::Info,
-        MetaFile::Mod => ProxyFile::Mod,
-    };
+    let proxy_file = ProxyFile::from(file);
     check_answer(mv, proxy_file, data).map_err(|cause| Error::InvalidZip {
         module: mv.path().to_owned(),
         version: mv.version().to_owned(),

@@ -52,6 +52,14 @@ impl MetaFile {
             MetaFile::Mod => "mod",
         }
     }
+
+    /// The other of the two.
+    pub fn other(self) -> MetaFile {
+        match self {
+            MetaFile::Info => MetaFile::Mod,
+            MetaFile::Mod => MetaFile::Info,
+        }
+    }
 }
 
 /// A store-defined identifier of a file's contents (for the git store, the
