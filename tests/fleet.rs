@@ -11,7 +11,9 @@ use fleet_support::{
 use gomodfs::core::ModuleVersion;
 use gomodfs::core::remote::layout::{self, ModuleMeta, Object};
 use gomodfs::core::zipgen::ZipEncoder;
+use gomodfs_testkit::sumdb::TestSumDb;
 use gomodfs_testkit::{GoCmd, TestProxy, standard_fixture};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[test]
@@ -424,4 +426,98 @@ fn goproxy_endpoint_of_a_second_host_serves_the_fixture_from_the_bucket() {
     let b = serve_http(&s3, store_b.path(), &logs.path().join("b.log"), &url, &dead);
     download(&b);
     b.stop().expect("host B stops cleanly");
+}
+
+/// The checksum database has the last word over the bucket too: a module
+/// whose metadata object holds a go.mod the database refuses (well formed,
+/// the right module, one line more) comes from upstream, whether go asks
+/// for its `.info` and then its `.mod`, or reads its files first; go,
+/// checking go.sum, builds through the mount.
+#[test]
+fn a_bucket_go_mod_the_checksum_database_refuses_comes_from_upstream() {
+    let s3 = s3();
+    let fx = standard_fixture();
+    let url = fresh_url("sumdb");
+    let proxy = TestProxy::start_with(fx.modules.clone()).expect("proxy");
+    let db = Arc::new(TestSumDb::new("sumdb.test").expect("sumdb"));
+    proxy.serve_sumdb(db.clone());
+    let gosumdb = db.gosumdb(&proxy.url());
+    let checked = ["--gosumdb", gosumdb.as_str()];
+    let work = work_dir();
+    let mut a = Host::new();
+    a.start(&s3, &url, Some(&proxy.url()), &checked);
+    go_build(work.path(), a.modcache());
+    a.stop();
+    let remote = client(&s3, &url);
+    let fetched = zips_served(&proxy);
+    wait_for_modules(&remote, &fetched, Duration::from_secs(10));
+    assert!(fetched.len() >= 2, "zips from upstream: {fetched:?}");
+    let rt = runtime();
+    let spec = |mv: &ModuleVersion| {
+        fx.modules
+            .iter()
+            .find(|m| m.path() == mv.path() && m.version() == mv.version())
+            .expect("the module's spec")
+            .clone()
+    };
+    let (first, second) = (spec(&fetched[0]), spec(&fetched[1]));
+    for mv in &fetched[..2] {
+        let key = layout::key(mv, Object::Meta);
+        let meta = rt.block_on(remote.get(&key)).expect("get").expect("meta");
+        let mut meta = ModuleMeta::parse(mv, &meta).expect("meta parses");
+        meta.go_mod.push_str("\n// one line more\n");
+        overwrite(&rt, &remote, &key, meta.to_bytes().to_vec());
+    }
+
+    proxy.reset_log();
+    let mut b = Host::new();
+    b.start(&s3, &url, Some(&proxy.url()), &checked);
+    let asked = |path: String| proxy.request_log().iter().any(|p| p.ends_with(&path));
+    // The first: .info from the bucket, then the .mod from upstream.
+    let at = |ext: &str| {
+        b.modcache().join(format!(
+            "cache/download/{}/@v/{}.{ext}",
+            first.escaped_path(),
+            first.escaped_version()
+        ))
+    };
+    assert_eq!(
+        std::fs::read(at("info")).expect("the .info"),
+        first.info_bytes()
+    );
+    assert!(!asked(first.url_path("info")), "{:?}", proxy.request_log());
+    assert_eq!(
+        std::fs::read(at("mod")).expect("the .mod"),
+        first.mod_bytes()
+    );
+    assert!(asked(first.url_path("mod")), "{:?}", proxy.request_log());
+    // The second: a file of its tree first; zip, .info and .mod from
+    // upstream.
+    let (rel, content) = second
+        .files()
+        .iter()
+        .find(|(name, _)| name.ends_with(".go"))
+        .expect("a .go file");
+    let read = std::fs::read(b.modcache().join(second.cache_dir_name()).join(rel))
+        .expect("a file of the second module");
+    assert_eq!(&read, content);
+    for ext in ["zip", "mod"] {
+        assert!(
+            asked(second.url_path(ext)),
+            "{ext}: {:?}",
+            proxy.request_log()
+        );
+    }
+    assert_eq!(b.remote_counter("validation_failures"), 2, "{}", b.status());
+    go_build(work.path(), b.modcache());
+    b.stop();
+    let log = b.log_text();
+    for m in [&first, &second] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains("refused by validation") && l.contains(m.path())),
+            "no refusal logged for {}:\n{log}",
+            m.path()
+        );
+    }
 }

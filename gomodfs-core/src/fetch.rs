@@ -18,9 +18,9 @@ use crate::sumdb::{Checker, Hashed};
 use bytes::Bytes;
 use parking_lot::{Condvar, Mutex};
 use std::collections::{HashMap, HashSet};
-use std::io::{Seek, Write};
+use std::io::Seek;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum FlightKey {
@@ -100,6 +100,20 @@ impl Fetcher {
             checker,
             zips: ZipReceiver::default(),
             staged: Staged::default(),
+        }
+    }
+
+    /// Waits up to `timeout` for the metadata files being stored behind
+    /// their answers ([`Job::stage`]); returns how many are still being
+    /// stored (lost if the process ends now: fetched again next time).
+    pub(crate) fn settle(&self, timeout: Duration) -> usize {
+        let until = Instant::now() + timeout;
+        loop {
+            let left = self.staged.lock().len();
+            if left == 0 || Instant::now() >= until {
+                return left;
+            }
+            std::thread::sleep(Duration::from_millis(2));
         }
     }
 
@@ -331,12 +345,21 @@ impl Job {
     }
 
     /// A `.info` or `.mod`, from the store or upstream, without storing it.
-    async fn meta_bytes(&self, mv: &ModuleVersion, file: MetaFile) -> Result<Bytes> {
-        self.meta_source(mv, file).await.map(|(data, _)| data)
+    /// `remote`: whether the fleet tier may answer (not once it gave a
+    /// refused copy of this module).
+    async fn meta_bytes(&self, mv: &ModuleVersion, file: MetaFile, remote: bool) -> Result<Bytes> {
+        self.meta_source(mv, file, remote)
+            .await
+            .map(|(data, _)| data)
     }
 
     /// [`Job::meta_bytes`], and where the bytes came from.
-    async fn meta_source(&self, mv: &ModuleVersion, file: MetaFile) -> Result<(Bytes, MetaSource)> {
+    async fn meta_source(
+        &self,
+        mv: &ModuleVersion,
+        file: MetaFile,
+        remote: bool,
+    ) -> Result<(Bytes, MetaSource)> {
         // Another process may have stored it since we looked. A damaged
         // stored copy is fetched again.
         match self.store.meta(mv, file) {
@@ -349,7 +372,7 @@ impl Job {
             return Ok((data.clone(), MetaSource::Store));
         }
         // The fleet tier, checked like an upstream answer.
-        if let Some(found) = self.remote.meta(mv, file).await {
+        if remote && let Some(found) = self.remote.meta(mv, file).await {
             return Ok((found.data, MetaSource::Remote(found.other)));
         }
         let proxy_file = ProxyFile::from(file);
@@ -370,62 +393,62 @@ impl Job {
         Ok((data, MetaSource::Upstream))
     }
 
-    /// A `.info` or `.mod` on its own: fetched and stored alone (and, from
-    /// upstream, uploaded to the fleet tier behind). From the fleet tier's
-    /// metadata object, the other of the two is stored too, behind the
-    /// answer ([`Job::stage`]): go asks for both, and this saves the second
-    /// round of remote reads.
+    /// A `.info` or `.mod` on its own: fetched, checked and answered at
+    /// once, stored behind the answer ([`Job::stage`]; and, from upstream,
+    /// uploaded to the fleet tier after the put). The answer does not wait
+    /// for the store's synced writes: go asks for one file after the other,
+    /// and a `go mod download` of a large graph would wait for thousands of
+    /// them. From the fleet tier's metadata object, the other of the two is
+    /// staged too: go asks for both, and this saves the second round of
+    /// remote reads.
     async fn meta(&self, mv: &ModuleVersion, file: MetaFile) -> Result<Bytes> {
-        let (data, source) = self.meta_source(mv, file).await?;
-        if file == MetaFile::Mod {
+        let (mut data, mut source) = self.meta_source(mv, file, true).await?;
+        if file == MetaFile::Mod
+            && let Err(e) = self.check_go_mod(mv, &data).await
+        {
+            // The fleet tier's copy is only a candidate: refused, the
+            // file comes from upstream (and is checked again).
+            if !matches!(source, MetaSource::Remote(_)) {
+                return Err(e);
+            }
+            self.remote.refused(mv, &e);
+            (data, source) = self.meta_source(mv, file, false).await?;
             self.check_go_mod(mv, &data).await?;
         }
-        let ticket = matches!(source, MetaSource::Upstream)
-            .then(|| self.remote.record(mv, Carries::Meta(file)));
-        let other = match source {
+        let ticket = match source {
             // Stored already, or staged and being stored: nothing to write.
             MetaSource::Store => return Ok(data),
-            // A go.mod the checksum database refuses is left for its own
-            // read to report.
-            MetaSource::Remote(Some(bytes))
-                if file.other() == MetaFile::Info
-                    || self.check_go_mod(mv, &bytes).await.is_ok() =>
-            {
-                Some((file.other(), bytes))
-            }
-            MetaSource::Remote(_) | MetaSource::Upstream => None,
+            MetaSource::Upstream => self.remote.record(mv, Carries::Meta(file)),
+            MetaSource::Remote(_) => Ticket::none(),
         };
-        let store = self.store.clone();
-        let (mv2, data2) = (mv.clone(), data.clone());
-        tokio::task::spawn_blocking(move || {
-            let put = store.put_meta(&mv2, file, &data2);
-            if let Some(t) = ticket {
-                t.start(); // the upload, after the put
-            }
-            put
-        })
-        .await
-        .map_err(|e| Error::store(mv.to_string(), e))??;
-        if let Some((kind, bytes)) = other {
-            self.stage(mv, kind, bytes);
+        self.stage(mv, file, data.clone(), ticket);
+        // A go.mod the checksum database refuses is left for its own read
+        // to report.
+        if let MetaSource::Remote(Some(bytes)) = source
+            && (file.other() == MetaFile::Info || self.check_go_mod(mv, &bytes).await.is_ok())
+        {
+            self.stage(mv, file.other(), bytes, Ticket::none());
         }
         Ok(data)
     }
 
-    /// Stores the other metadata file of a fleet-tier `.meta` behind the
-    /// answer (its read is not kept waiting for a second put); until it is
-    /// stored, reads find it staged ([`Job::meta_source`]).
-    fn stage(&self, mv: &ModuleVersion, kind: MetaFile, bytes: Bytes) {
+    /// Stores a checked metadata file behind its answer; until it is stored
+    /// (or the put failed), reads find it staged ([`Job::meta_source`]).
+    /// `ticket`: the upload, started after the put.
+    fn stage(&self, mv: &ModuleVersion, kind: MetaFile, bytes: Bytes, ticket: Ticket) {
         let key = (mv.clone(), kind);
         self.staged.lock().insert(key.clone(), bytes.clone());
         let (store, staged) = (self.store.clone(), self.staged.clone());
         tokio::task::spawn_blocking(move || {
             let (mv, kind) = &key;
-            if let Ok(None) = store.meta(mv, *kind)
-                && let Err(e) = store.put_meta(mv, *kind, &bytes)
-            {
-                tracing::debug!(module = mv.path(), version = mv.version(), file = kind.extension(), error = %e, "storing the fleet tier's other metadata file failed");
+            let put = match store.meta(mv, *kind) {
+                Ok(Some(_)) => Ok(()),
+                _ => store.put_meta(mv, *kind, &bytes),
+            };
+            if let Err(e) = put {
+                tracing::warn!(module = mv.path(), version = mv.version(), file = kind.extension(), error = %e, "storing a metadata file failed (it was served; it is fetched again next time)");
             }
+            ticket.start(); // the upload, after the put
             staged.lock().remove(&key);
         });
     }
@@ -484,13 +507,19 @@ impl Job {
         if candidate.is_none() && self.upstream.is_some() {
             candidate = self.remote.lead_or_wait(mv).await;
         }
+        // Once the fleet tier's copy is refused, its .info and .mod are
+        // not trusted either (a go.mod the checksum database refuses).
+        let mut remote_ok = true;
         if let Some(c) = candidate {
             match self.store_remote_zip(mv, c, replace).await {
                 Ok(stored) => {
                     self.remote.hit(mv);
                     return Ok(Arc::new(stored));
                 }
-                Err(e) => self.remote.refused(mv, &e),
+                Err(e) => {
+                    self.remote.refused(mv, &e);
+                    remote_ok = false;
+                }
             }
         }
         let upstream = self.upstream(mv, "zip")?;
@@ -501,8 +530,8 @@ impl Job {
         // valid: a rejected module leaves nothing behind.
         // The checksum database's record is fetched while the zip downloads.
         let (info, go_mod, zip_len, ()) = tokio::join!(
-            self.meta_bytes(mv, MetaFile::Info),
-            self.meta_bytes(mv, MetaFile::Mod),
+            self.meta_bytes(mv, MetaFile::Info, remote_ok),
+            self.meta_bytes(mv, MetaFile::Mod, remote_ok),
             upstream.fetch_to_file(mv, ProxyFile::Zip, &mut zip_file),
             self.prefetch_record(mv)
         );
@@ -642,18 +671,9 @@ impl Job {
         let Candidate {
             info,
             go_mod,
-            zip,
+            zip: file,
             ziphash,
         } = found;
-        let mut file = temp_zip(self.store.as_ref(), mv)?;
-        let mv2 = mv.clone();
-        let file = tokio::task::spawn_blocking(move || -> Result<std::fs::File> {
-            file.write_all(&zip)
-                .map_err(|e| Error::io(format!("{mv2}: writing the fleet tier's zip"), e))?;
-            Ok(file)
-        })
-        .await
-        .map_err(|e| Error::store(mv.to_string(), e))??;
         self.store_zip_file(
             mv,
             (info, go_mod, file),

@@ -13,7 +13,8 @@ use bytes::Bytes;
 pub(crate) struct Candidate {
     pub(crate) info: Bytes,
     pub(crate) go_mod: Bytes,
-    pub(crate) zip: Bytes,
+    /// The zip, in a temporary file, at its start.
+    pub(crate) zip: std::fs::File,
     /// The `h1:` recorded by the uploader; the extracted files must match.
     pub(crate) ziphash: String,
 }

@@ -329,6 +329,15 @@ pub struct ModFs {
 
 impl Drop for ModFs {
     fn drop(&mut self) {
+        // Metadata files answered but still being stored: a moment to
+        // finish, so that the next process finds them.
+        let left = self.fetcher.settle(std::time::Duration::from_secs(10));
+        if left > 0 {
+            tracing::warn!(
+                left,
+                "metadata files not stored at exit (fetched again next time)"
+            );
+        }
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_background();
         }

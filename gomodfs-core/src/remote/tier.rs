@@ -13,7 +13,7 @@
 //!   regenerates the objects from the local store when the upload runs.
 
 use super::client::ObjectData;
-use super::client::Remote;
+use super::client::{Remote, RemoteBody};
 use super::layout::{self, ModuleMeta, Object};
 use super::lease::{self, Lease};
 use super::queue::{Pending, UploadSource, WriteBehind, WriteBehindOptions};
@@ -26,7 +26,8 @@ use crate::zipgen::ZipEncoder;
 use bytes::Bytes;
 use parking_lot::Mutex;
 use std::collections::HashSet;
-use std::path::Path;
+use std::io::{Seek, Write};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -40,6 +41,9 @@ pub struct TierOptions {
     pub queue: WriteBehindOptions,
     /// Deflate level of uploaded zips (0 stores).
     pub zip_level: u32,
+    /// Largest zip object read from the remote (go's limit on a module
+    /// zip, 500 MiB): a larger one is refused before its body is read.
+    pub max_zip: u64,
 }
 
 impl Default for TierOptions {
@@ -48,19 +52,24 @@ impl Default for TierOptions {
             lease: lease::DEFAULT_LEASE,
             queue: WriteBehindOptions::default(),
             zip_level: 1,
+            max_zip: crate::modzip::Limits::default().max_total,
         }
     }
 }
 
 /// A module version as found in the remote, not validated yet.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RemoteModule {
     /// The `.info` file (checked like an upstream answer).
     pub info: Bytes,
     /// The `.mod` file (checked like an upstream answer).
     pub go_mod: Bytes,
-    /// The zip, to be validated and extracted by the caller.
-    pub zip: Bytes,
+    /// The zip, to be validated and extracted by the caller: an unnamed
+    /// temporary file in the store's scratch directory (gone when closed),
+    /// positioned at its start.
+    pub zip: std::fs::File,
+    /// The zip's length in bytes.
+    pub zip_len: u64,
     /// The `h1:` the uploader recorded: the extracted files must hash to it.
     pub ziphash: String,
 }
@@ -89,6 +98,9 @@ pub struct FleetTier {
     counters: Arc<Counters>,
     /// Leases this process holds, released once the module is uploaded.
     held: Arc<Mutex<HashSet<ModuleVersion>>>,
+    /// Where zips read from the remote are written (the store's scratch
+    /// directory): a zip is never held in memory whole.
+    scratch: PathBuf,
     handle: tokio::runtime::Handle,
     runtime: Option<tokio::runtime::Runtime>,
 }
@@ -128,6 +140,7 @@ impl FleetTier {
         let handle = runtime.handle().clone();
         let remote = Arc::new(remote);
         let held: Arc<Mutex<HashSet<ModuleVersion>>> = Arc::default();
+        let scratch = store.scratch_dir();
         let source = Arc::new(ModuleSource {
             store,
             zip_level: options.zip_level,
@@ -148,6 +161,7 @@ impl FleetTier {
             options,
             counters: Arc::default(),
             held,
+            scratch,
             handle,
             runtime: Some(runtime),
         }))
@@ -215,31 +229,50 @@ impl FleetTier {
 
     /// The module from the remote, if it has it whole. `None` on a miss or
     /// when the remote fails (logged, counted; the caller goes upstream).
+    /// The zip is streamed to a temporary file, never held in memory.
     pub async fn module(&self, mv: &ModuleVersion) -> Option<RemoteModule> {
         if !self.usable() {
             return None;
         }
         let remote = self.remote.clone();
-        let mv2 = mv.clone();
+        let (mv2, scratch, max_zip) = (mv.clone(), self.scratch.clone(), self.options.max_zip);
         let found = self
             .on_runtime(async move {
                 let (meta_key, zip_key) = (
                     layout::key(&mv2, Object::Meta),
                     layout::key(&mv2, Object::Zip),
                 );
-                let (meta, zip) = tokio::join!(remote.get(&meta_key), remote.get(&zip_key));
-                Ok((meta?, zip?))
+                let (meta, zip) = tokio::join!(remote.get(&meta_key), remote.get_stream(&zip_key));
+                let (Some(meta), Some(mut zip)) = (meta?, zip?) else {
+                    return Ok(None);
+                };
+                // The metadata first: a bad one costs no zip transfer.
+                let meta = ModuleMeta::parse(&mv2, &meta);
+                if meta.is_err() || zip.size() > max_zip {
+                    return Ok(Some((meta, None)));
+                }
+                let file = tempfile::tempfile_in(&scratch).map_err(|e| {
+                    Error::io(
+                        format!(
+                            "{mv2}: creating a temporary file for the fleet tier's zip in {}",
+                            scratch.display()
+                        ),
+                        e,
+                    )
+                })?;
+                let copied = copy_body(&mut zip, file, max_zip).await?;
+                Ok(Some((meta, Some(copied))))
             })
             .await;
         match found {
-            Ok((Some(meta), Some(zip))) => match self.parse_module(mv, &meta, zip) {
+            Ok(Some((meta, zip))) => match self.parse_module(mv, meta, zip) {
                 Ok(m) => Some(m),
                 Err(e) => {
                     self.refused(mv, &e);
                     None
                 }
             },
-            Ok(_) => {
+            Ok(None) => {
                 bump(&self.counters.misses);
                 None
             }
@@ -251,8 +284,30 @@ impl FleetTier {
         }
     }
 
-    fn parse_module(&self, mv: &ModuleVersion, meta: &[u8], zip: Bytes) -> Result<RemoteModule> {
-        let meta = ModuleMeta::parse(mv, meta)?;
+    /// The module from its parsed metadata object and its zip as copied
+    /// ([`copy_body`]; `None`: larger than [`TierOptions::max_zip`]).
+    fn parse_module(
+        &self,
+        mv: &ModuleVersion,
+        meta: Result<ModuleMeta>,
+        zip: Option<std::result::Result<(std::fs::File, u64), String>>,
+    ) -> Result<RemoteModule> {
+        let meta = meta?;
+        let refuse = |reason: String| Error::InvalidZip {
+            module: mv.path().to_owned(),
+            version: mv.version().to_owned(),
+            reason,
+        };
+        let (zip, zip_len) = match zip {
+            None => {
+                return Err(refuse(format!(
+                    "remote zip: larger than {} bytes",
+                    self.options.max_zip
+                )));
+            }
+            Some(Err(why)) => return Err(refuse(format!("remote zip: {why}"))),
+            Some(Ok(copied)) => copied,
+        };
         let info = Bytes::from(meta.info);
         let go_mod = Bytes::from(meta.go_mod);
         check_meta(mv, MetaFile::Info, &info)?;
@@ -261,6 +316,7 @@ impl FleetTier {
             info,
             go_mod,
             zip,
+            zip_len,
             ziphash: meta.ziphash,
         })
     }
@@ -484,6 +540,36 @@ pub struct RemoteMeta {
     pub other: Option<Bytes>,
 }
 
+/// Copies a remote object's body into `file` chunk by chunk, and rewinds
+/// it. The inner error is a refusal: a body that ends before or runs past
+/// the size the remote announced, or past `max` bytes; the outer one a
+/// failed transfer or a failed write of the temporary file.
+async fn copy_body(
+    body: &mut RemoteBody<'_>,
+    mut file: std::fs::File,
+    max: u64,
+) -> Result<std::result::Result<(std::fs::File, u64), String>> {
+    let announced = body.size();
+    let io = |e| Error::io("writing the fleet tier's zip to a temporary file", e);
+    let mut len = 0u64;
+    while let Some(chunk) = body.chunk().await? {
+        len += chunk.len() as u64;
+        if len > announced || len > max {
+            return Ok(Err(format!(
+                "the body runs past the announced {announced} bytes (or the limit of {max})"
+            )));
+        }
+        file.write_all(&chunk).map_err(io)?;
+    }
+    if len != announced {
+        return Ok(Err(format!(
+            "the body ended after {len} of the announced {announced} bytes"
+        )));
+    }
+    file.rewind().map_err(io)?;
+    Ok(Ok((file, len)))
+}
+
 /// Checks a `.info` or `.mod` of `mv` from the remote like an upstream
 /// answer.
 fn check_meta(mv: &ModuleVersion, file: MetaFile, data: &[u8]) -> Result<()> {
@@ -625,18 +711,18 @@ mod tests {
     use super::*;
     use crate::store::MemoryStore;
 
-    /// The state a host can meet after a miss: the module landed in the
-    /// bucket and its uploader released the lease. Taking the lease must
-    /// not lead to a second download: the object is found and the lease
-    /// let go.
-    #[tokio::test]
-    async fn a_lease_taken_after_the_upload_finds_the_object() {
+    /// A tier over an in-memory bucket holding module `example.com/a`
+    /// v1.0.0 (its metadata object and `zip` as its zip).
+    async fn tier_with_module(
+        options: TierOptions,
+        zip: &'static [u8],
+    ) -> (Arc<FleetTier>, ModuleVersion, tempfile::TempDir) {
         let queue = tempfile::tempdir().unwrap();
         let tier = FleetTier::start(
             Remote::in_memory(),
             Arc::new(MemoryStore::new()),
             queue.path(),
-            TierOptions::default(),
+            options,
         )
         .unwrap();
         let mv = ModuleVersion::new("example.com/a", "v1.0.0").unwrap();
@@ -654,16 +740,52 @@ mod tests {
         );
         tier.on_runtime(async move {
             remote
-                .put_if_absent(&zip_key, Bytes::from_static(b"zip"))
+                .put_if_absent(&zip_key, Bytes::from_static(zip))
                 .await?;
             remote.put_if_absent(&meta_key, meta.to_bytes()).await?;
             Ok(())
         })
         .await
         .unwrap();
+        (tier, mv, queue)
+    }
 
-        let found = tier.lead_or_wait(&mv).await;
-        assert_eq!(found.map(|m| m.zip), Some(Bytes::from_static(b"zip")));
+    fn contents(mut file: std::fs::File) -> Vec<u8> {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut out).unwrap();
+        out
+    }
+
+    /// The state a host can meet after a miss: the module landed in the
+    /// bucket and its uploader released the lease. Taking the lease must
+    /// not lead to a second download: the object is found and the lease
+    /// let go.
+    #[tokio::test]
+    async fn a_lease_taken_after_the_upload_finds_the_object() {
+        let (tier, mv, _queue) = tier_with_module(TierOptions::default(), b"zip").await;
+        let found = tier.lead_or_wait(&mv).await.unwrap();
+        assert_eq!(found.zip_len, 3);
+        assert_eq!(contents(found.zip), b"zip", "the zip, from its start");
         assert!(tier.held.lock().is_empty(), "the lease is let go");
+    }
+
+    /// A zip object larger than the limit is refused (counted as a
+    /// validation failure), its body never written anywhere; one at the
+    /// limit is read.
+    #[tokio::test]
+    async fn a_zip_over_the_limit_is_refused_unread() {
+        let options = TierOptions {
+            max_zip: 4,
+            ..TierOptions::default()
+        };
+        let (tier, mv, _queue) = tier_with_module(options.clone(), b"12345").await;
+        assert!(tier.module(&mv).await.is_none());
+        let counts = tier.snapshot();
+        assert_eq!((counts.validation_failures, counts.errors), (1, 0));
+
+        let (tier, mv, _queue) = tier_with_module(options, b"1234").await;
+        let found = tier.module(&mv).await.unwrap();
+        assert_eq!(contents(found.zip), b"1234");
+        assert_eq!(tier.snapshot().validation_failures, 0);
     }
 }
