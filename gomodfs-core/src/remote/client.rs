@@ -85,7 +85,23 @@ pub struct RemoteBody<'a> {
     stream: BoxStream<'static, object_store::Result<Bytes>>,
 }
 
-impl RemoteBody<'_> {
+impl<'a> RemoteBody<'a> {
+    /// A body from `chunks` announced as `size` bytes (tests: bodies that
+    /// end early, run long or fail mid-way).
+    #[cfg(test)]
+    pub(crate) fn from_chunks(
+        remote: &'a Remote,
+        size: u64,
+        chunks: Vec<object_store::Result<Bytes>>,
+    ) -> RemoteBody<'a> {
+        RemoteBody {
+            remote,
+            key: "test".to_owned(),
+            size,
+            stream: futures_util::stream::iter(chunks).boxed(),
+        }
+    }
+
     /// The object's size, as the remote announced it.
     pub fn size(&self) -> u64 {
         self.size

@@ -788,4 +788,60 @@ mod tests {
         assert_eq!(contents(found.zip), b"1234");
         assert_eq!(tier.snapshot().validation_failures, 0);
     }
+
+    /// A zip body is copied only when it is exactly as long as announced:
+    /// one that ends early or runs long is refused (the inner error),
+    /// one that fails mid-way is a transfer error (the outer one); the
+    /// temporary file goes with it.
+    #[tokio::test]
+    async fn a_body_that_ends_early_runs_long_or_fails_is_not_taken() {
+        let remote = Remote::in_memory();
+        let chunk = |s: &'static [u8]| Ok(Bytes::from_static(s));
+        let file = || tempfile::tempfile().unwrap();
+        let copy = |size, chunks, max| {
+            let remote = &remote;
+            async move {
+                let mut body = RemoteBody::from_chunks(remote, size, chunks);
+                copy_body(&mut body, file(), max).await
+            }
+        };
+
+        let (f, len) = copy(6, vec![chunk(b"abc"), chunk(b"def")], 6)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((contents(f), len), (b"abcdef".to_vec(), 6));
+
+        let short = copy(6, vec![chunk(b"abc")], 100).await.unwrap();
+        assert!(
+            short
+                .unwrap_err()
+                .contains("ended after 3 of the announced 6")
+        );
+        let long = copy(4, vec![chunk(b"abc"), chunk(b"def")], 100)
+            .await
+            .unwrap();
+        assert!(long.unwrap_err().contains("runs past"));
+        let over = copy(6, vec![chunk(b"abc"), chunk(b"def")], 5)
+            .await
+            .unwrap();
+        assert!(over.unwrap_err().contains("limit of 5"));
+
+        let failed = copy(
+            6,
+            vec![
+                chunk(b"abc"),
+                Err(object_store::Error::Generic {
+                    store: "test",
+                    source: "connection reset".into(),
+                }),
+            ],
+            100,
+        )
+        .await;
+        let Err(e) = failed else {
+            panic!("a failed transfer was taken");
+        };
+        assert!(e.to_string().contains("connection reset"), "{e}");
+    }
 }
