@@ -1,9 +1,12 @@
 //! Memory stays bounded while fetching: a generated module of about
 //! 400 MiB (incompressible stored files and deflated compressible ones) is
 //! fetched through a real FUSE mount, the gomodfs process's peak RSS
-//! (VmHWM) stays under 200 MiB, and every file reads back correct.
+//! (VmHWM) stays under 200 MiB, and every file reads back correct. Through
+//! the fleet tier (a real S3 server), uploading it and fetching it from the
+//! bucket allocate under 200 MiB too.
 
 mod common;
+mod fleet_support;
 
 use gomodfs_testkit::rawzip::{self, RawEntry};
 use gomodfs_testkit::{Fault, ModuleSpec, TestProxy};
@@ -38,14 +41,15 @@ fn content(i: usize) -> Vec<u8> {
     data
 }
 
-#[test]
-fn a_400_mib_module_fetches_under_200_mib_peak_rss() -> Result<(), Box<dyn std::error::Error>> {
-    common::require_fuse();
+/// A file's SHA-256.
+type Digest256 = sha2::digest::Output<Sha256>;
+
+/// The module: its spec, its zip (about 400 MiB, half the files stored,
+/// half deflated) and each large file's name and SHA-256.
+fn huge_module() -> (ModuleSpec, Vec<u8>, Vec<(String, Digest256)>) {
     let go_mod = format!("module {MODULE}\n\ngo 1.21\n");
     let spec = ModuleSpec::new(MODULE, VERSION).go_mod(go_mod.clone());
     let prefix = spec.prefix();
-
-    // The zip, built once and served as the module's .zip.
     let mut entries = vec![RawEntry::deflated(
         format!("{prefix}go.mod"),
         go_mod.as_bytes(),
@@ -64,8 +68,15 @@ fn a_400_mib_module_fetches_under_200_mib_peak_rss() -> Result<(), Box<dyn std::
     }
     entries.sort_by(|a, b| a.name.cmp(&b.name));
     let zip = rawzip::write_zip(&entries);
-    drop(entries);
     eprintln!("module zip: {} MiB", zip.len() >> 20);
+    (spec, zip, expected)
+}
+
+#[test]
+fn a_400_mib_module_fetches_under_200_mib_peak_rss() -> Result<(), Box<dyn std::error::Error>> {
+    common::require_fuse();
+    let (spec, zip, expected) = huge_module();
+    let go_mod = String::from_utf8(spec.mod_bytes())?;
     let proxy = TestProxy::start_with([spec])?;
     proxy.set_fault(MODULE, VERSION, "zip", Fault::Body(zip));
 
@@ -135,5 +146,105 @@ fn a_400_mib_module_fetches_under_200_mib_peak_rss() -> Result<(), Box<dyn std::
     );
     common::assert_fsck_strict(store.path());
     mp.stop()?;
+    Ok(())
+}
+
+/// The largest RssAnon (memory the process allocated, not mapped files)
+/// of process `pid`, sampled every 5 ms until dropped.
+struct AnonPeak {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    sampler: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl AnonPeak {
+    fn watch(pid: u32) -> AnonPeak {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let sampler = std::thread::spawn(move || {
+            let mut peak = 0;
+            while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+                let anon = status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("RssAnon:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                    .unwrap_or(0);
+                peak = peak.max(anon);
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            peak
+        });
+        AnonPeak {
+            stop,
+            sampler: Some(sampler),
+        }
+    }
+
+    /// The largest RssAnon seen, in KiB.
+    fn finish(mut self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.sampler.take().and_then(|s| s.join().ok()).unwrap_or(0)
+    }
+}
+
+/// The same module through the fleet tier: host A fetches it from upstream
+/// and uploads it (the zip regenerated into a temporary file, not into
+/// memory), host B fetches it from the bucket (the zip streamed to a
+/// temporary file). What each allocates (RssAnon, sampled; reading the
+/// store maps its packs, whose pages count in the peak RSS as file pages)
+/// stays under the limit, and B reads every file back correct.
+#[test]
+fn a_400_mib_module_goes_through_the_bucket_in_bounded_memory()
+-> Result<(), Box<dyn std::error::Error>> {
+    common::require_fuse();
+    let (spec, zip, expected) = huge_module();
+    let go_mod = String::from_utf8(spec.mod_bytes())?;
+    let proxy = TestProxy::start_with([spec])?;
+    proxy.set_fault(MODULE, VERSION, "zip", Fault::Body(zip));
+    let s3 = fleet_support::s3();
+    let url = fleet_support::fresh_url("huge");
+    let args = ["--gosumdb", "off", "--blob-cache", "32MiB"];
+    let pid = |host: &fleet_support::Host| host.process.as_ref().map_or(0, |p| p.pid());
+    let dir = |host: &fleet_support::Host| host.modcache().join(format!("{MODULE}@{VERSION}"));
+    let within = |what: &str, peak: u64| {
+        eprintln!("{what}: RssAnon at most {} MiB", peak >> 10);
+        assert!(
+            peak < PEAK_LIMIT_KIB,
+            "{what}: RssAnon reached {} MiB with a 400 MiB module (limit {} MiB)",
+            peak >> 10,
+            PEAK_LIMIT_KIB >> 10
+        );
+    };
+
+    let mut a = fleet_support::Host::new();
+    a.start(&s3, &url, Some(&proxy.url()), &args);
+    let watch = AnonPeak::watch(pid(&a));
+    assert_eq!(fs::read_to_string(dir(&a).join("go.mod"))?, go_mod);
+    let mv = gomodfs::core::ModuleVersion::new(MODULE, VERSION)?;
+    fleet_support::wait_for_modules(
+        &fleet_support::client(&s3, &url),
+        std::slice::from_ref(&mv),
+        std::time::Duration::from_secs(120),
+    );
+    within("host A, fetch and upload", watch.finish());
+    a.stop();
+
+    let mut b = fleet_support::Host::new();
+    b.start(&s3, &url, Some(&proxy.url()), &args);
+    proxy.reset_log();
+    let watch = AnonPeak::watch(pid(&b));
+    assert_eq!(fs::read_to_string(dir(&b).join("go.mod"))?, go_mod);
+    within("host B, fetch from the bucket", watch.finish());
+    assert!(
+        !proxy.request_log().iter().any(|p| p.ends_with(".zip")),
+        "host B fetched the zip from upstream: {:?}",
+        proxy.request_log()
+    );
+    assert!(b.remote_counter("hits") >= 1, "{}", b.status());
+    for (name, digest) in &expected {
+        let data = fs::read(dir(&b).join(name))?;
+        assert!(Sha256::digest(&data) == *digest, "{name}: wrong contents");
+    }
+    b.stop();
     Ok(())
 }

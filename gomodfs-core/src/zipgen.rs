@@ -55,6 +55,15 @@ impl ZipEncoder {
 
     /// The bytes of one file entry named `name` with contents `data`.
     pub fn entry(&mut self, name: &str, data: &[u8]) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.entry_into(&mut out, name, data)?;
+        Ok(out)
+    }
+
+    /// Writes one file entry named `name` with contents `data` to `out`
+    /// (no copy of the entry is made: memory is `data` and its deflated
+    /// form); returns how many bytes were written.
+    pub fn entry_into(&mut self, out: &mut impl Write, name: &str, data: &[u8]) -> Result<u64> {
         let too_large = |what| too_large(name, what);
         let name_len = u16::try_from(name.len()).map_err(|_| too_large("the name"))?;
         let size = u32::try_from(data.len()).map_err(|_| too_large("the size"))?;
@@ -63,8 +72,11 @@ impl ZipEncoder {
         let (method, version, compressed) = if self.level == 0 {
             (0u16, VERSION_STORED, None)
         } else {
+            // Above deflate's worst case (zlib's deflateBound: about one
+            // byte per 4 KiB more than the input), so the buffer never
+            // grows by copying; pages it does not fill are never touched.
             let mut enc = DeflateEncoder::new(
-                Vec::with_capacity(data.len() / 2 + 64),
+                Vec::with_capacity(data.len() + data.len() / 2048 + 64),
                 Compression::new(self.level),
             );
             let out = enc
@@ -77,20 +89,23 @@ impl ZipEncoder {
         let csize = u32::try_from(payload.len()).map_err(|_| too_large("the compressed size"))?;
         let flags = if name.is_ascii() { 0 } else { FLAG_UTF8 };
 
-        let mut out = Vec::with_capacity(30 + name.len() + payload.len());
-        put32(&mut out, 0x0403_4b50);
-        put16(&mut out, version);
-        put16(&mut out, flags);
-        put16(&mut out, method);
-        put16(&mut out, 0); // time
-        put16(&mut out, DOS_DATE);
-        put32(&mut out, crc);
-        put32(&mut out, csize);
-        put32(&mut out, size);
-        put16(&mut out, name_len);
-        put16(&mut out, 0); // extra
-        out.extend_from_slice(name.as_bytes());
-        out.extend_from_slice(payload);
+        let mut head = Vec::with_capacity(30 + name.len());
+        put32(&mut head, 0x0403_4b50);
+        put16(&mut head, version);
+        put16(&mut head, flags);
+        put16(&mut head, method);
+        put16(&mut head, 0); // time
+        put16(&mut head, DOS_DATE);
+        put32(&mut head, crc);
+        put32(&mut head, csize);
+        put32(&mut head, size);
+        put16(&mut head, name_len);
+        put16(&mut head, 0); // extra
+        head.extend_from_slice(name.as_bytes());
+        out.write_all(&head)
+            .and_then(|()| out.write_all(payload))
+            .map_err(|source| Error::io(format!("writing zip entry {name:?}"), source))?;
+        let written = (head.len() + payload.len()) as u64;
 
         let c = &mut self.central;
         put32(c, 0x0201_4b50);
@@ -112,9 +127,9 @@ impl ZipEncoder {
         put32(c, offset);
         c.extend_from_slice(name.as_bytes());
 
-        self.offset += out.len() as u64;
+        self.offset += written;
         self.count += 1;
-        Ok(out)
+        Ok(written)
     }
 
     /// The central directory and the end records (zip64 end records too

@@ -53,6 +53,44 @@ pub enum ObjectData {
         /// How many bytes the file must have.
         len: u64,
     },
+    /// The `len` bytes of an open file, from its start: an unnamed
+    /// temporary file, gone when its last handle closes (also after a
+    /// kill), read while it is uploaded.
+    Open {
+        /// The file.
+        file: Arc<std::fs::File>,
+        /// How many bytes the file must have.
+        len: u64,
+    },
+}
+
+/// Where the bytes of a file object are read from.
+enum FileSource {
+    Path(std::path::PathBuf),
+    Open(Arc<std::fs::File>),
+}
+
+impl FileSource {
+    /// A handle at the file's start (for an open file, a second handle
+    /// rewound: one reader at a time).
+    fn open(&self) -> std::io::Result<std::fs::File> {
+        match self {
+            FileSource::Path(path) => std::fs::File::open(path),
+            FileSource::Open(file) => {
+                let mut handle = file.try_clone()?;
+                std::io::Seek::rewind(&mut handle)?;
+                Ok(handle)
+            }
+        }
+    }
+
+    /// The file, for messages.
+    fn name(&self) -> String {
+        match self {
+            FileSource::Path(path) => path.display().to_string(),
+            FileSource::Open(_) => "the temporary file".to_owned(),
+        }
+    }
 }
 
 impl ObjectData {
@@ -61,6 +99,7 @@ impl ObjectData {
         match self {
             ObjectData::Bytes(b) => b.len() as u64,
             ObjectData::File { head, len, .. } => head.len() as u64 + len,
+            ObjectData::Open { len, .. } => *len,
         }
     }
 
@@ -289,7 +328,8 @@ impl Remote {
         let total = data.len();
         let (head, file, len) = match data {
             ObjectData::Bytes(bytes) => return self.put_if_absent(key, bytes).await,
-            ObjectData::File { head, path, len } => (head, path, len),
+            ObjectData::File { head, path, len } => (head, FileSource::Path(path), len),
+            ObjectData::Open { file, len } => (Bytes::new(), FileSource::Open(file), len),
         };
         if total <= PART_SIZE as u64 {
             let read = tokio::task::spawn_blocking(move || -> std::io::Result<Bytes> {
@@ -427,15 +467,15 @@ impl Remote {
     }
 }
 
-/// Reads exactly `len` bytes of the file at `path`, [`FILE_CHUNK`] at a
+/// Reads exactly `len` bytes of the file `source`, [`FILE_CHUNK`] at a
 /// time, into `sink` (which returns `false` to stop early); a file of
 /// another length is an error.
 fn read_exactly(
-    path: &std::path::Path,
+    source: &FileSource,
     len: u64,
     mut sink: impl FnMut(&[u8]) -> bool,
 ) -> std::io::Result<()> {
-    let mut file = std::fs::File::open(path)?;
+    let mut file = source.open()?;
     let mut buf = vec![0u8; FILE_CHUNK];
     let mut read = 0u64;
     loop {
@@ -451,7 +491,7 @@ fn read_exactly(
     if read != len {
         return Err(std::io::Error::other(format!(
             "{} changed: {read} bytes where {len} were expected",
-            path.display()
+            source.name()
         )));
     }
     Ok(())
@@ -571,5 +611,40 @@ mod tests {
             assert!(r.get_stream("wrong").await.unwrap().is_none());
         }
         assert!(r.get_stream("none").await.unwrap().is_none());
+    }
+
+    /// An open (unnamed temporary) file goes up from its start, whatever
+    /// its handle's position, small or in parts, and can be sent again
+    /// (a retried upload); one shorter than its announced length is
+    /// refused.
+    #[tokio::test]
+    async fn open_files_go_up_from_their_start_and_again() {
+        let r = Remote::in_memory();
+        for (name, size) in [("small", 1000), ("big", PART_SIZE + 4321)] {
+            let body: Vec<u8> = (0..size).map(|i| (i * 13 % 251) as u8).collect();
+            let mut file = tempfile::tempfile().unwrap();
+            std::io::Write::write_all(&mut file, &body).unwrap();
+            let data = ObjectData::Open {
+                file: Arc::new(file),
+                len: size as u64,
+            };
+            assert_eq!(data.len(), size as u64);
+            for key in [name.to_owned(), format!("{name}-again")] {
+                let put = r.put_data_if_absent(&key, data.clone()).await.unwrap();
+                assert_eq!(put, Put::Created);
+                let got = r.get(&key).await.unwrap().unwrap();
+                assert!(got[..] == body[..], "{key} came back different");
+            }
+            let ObjectData::Open { file, .. } = data else {
+                unreachable!()
+            };
+            let short = ObjectData::Open {
+                file,
+                len: size as u64 + 1,
+            };
+            let key = format!("{name}-short");
+            assert!(r.put_data_if_absent(&key, short).await.is_err());
+            assert!(r.get(&key).await.unwrap().is_none());
+        }
     }
 }

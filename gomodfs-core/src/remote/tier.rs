@@ -659,17 +659,30 @@ impl UploadSource for ModuleSource {
                 };
                 let prefix = mv.zip_prefix();
                 let mut enc = ZipEncoder::new(self.zip_level);
-                let mut zip = Vec::new();
+                // The zip goes to an unnamed temporary file (gone once
+                // uploaded, also after a kill): never whole in memory.
+                let scratch = self.store.scratch_dir();
+                let io = |e: std::io::Error| {
+                    Error::io(
+                        format!("{mv}: writing the zip to upload in {}", scratch.display()),
+                        e,
+                    )
+                };
+                let mut zip = std::io::BufWriter::new(tempfile::tempfile_in(&scratch).map_err(io)?);
+                let mut len = 0u64;
                 let mut digests = Vec::with_capacity(module.files.len());
                 for file in &module.files {
                     let data = self.store.blob(&file.blob)?.ok_or_else(|| {
                         Error::damaged(format!("{mv}: {}", file.path), "blob missing")
                     })?;
                     let name = format!("{prefix}{}", file.path);
-                    zip.extend(enc.entry(&name, &data)?);
+                    len += enc.entry_into(&mut zip, &name, &data)?;
                     digests.push((name, crate::dirhash::sha256(&data)));
                 }
-                zip.extend(enc.finish()?);
+                let end = enc.finish()?;
+                zip.write_all(&end).map_err(io)?;
+                len += end.len() as u64;
+                let zip = zip.into_inner().map_err(|e| io(e.into_error()))?;
                 // A zip with directory entries hashes differently from its
                 // files alone, and the store keeps only files: such a
                 // module cannot be regenerated exactly, so it stays local
@@ -684,7 +697,13 @@ impl UploadSource for ModuleSource {
                 }
                 // The metadata last: its presence says the module is complete.
                 Ok(Some(vec![
-                    (layout::key(&mv, Object::Zip), Bytes::from(zip).into()),
+                    (
+                        layout::key(&mv, Object::Zip),
+                        ObjectData::Open {
+                            file: Arc::new(zip),
+                            len,
+                        },
+                    ),
                     (layout::key(&mv, Object::Meta), meta.to_bytes().into()),
                 ]))
             }
