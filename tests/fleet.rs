@@ -82,13 +82,7 @@ fn three_hosts_share_one_bucket_and_a_cold_fleet_downloads_each_module_once() {
     let mv = &fetched[0];
     let mut d = Host::new();
     d.start(&s3, &url, Some(&dead), &[]);
-    let at = |ext: &str| {
-        d.modcache().join(format!(
-            "cache/download/{}/@v/{}.{ext}",
-            mv.escaped_path(),
-            mv.escaped_version()
-        ))
-    };
+    let at = |ext: &str| d.download_file(mv, ext);
     let info = std::fs::read_to_string(at("info")).expect("the .info from the bucket");
     assert!(info.contains(mv.version()), "{info}");
     assert_eq!(d.remote_counter("meta_hits"), 1, "{}", d.status());
@@ -264,13 +258,7 @@ fn tampered_objects_are_refused_logged_and_fetched_from_upstream() {
     proxy.reset_log();
     let mut c = Host::new();
     c.start(&s3, &url, Some(&proxy.url()), &[]);
-    let at = |ext: &str| {
-        c.modcache().join(format!(
-            "cache/download/{}/@v/{}.{ext}",
-            other.escaped_path(),
-            other.escaped_version()
-        ))
-    };
+    let at = |ext: &str| c.download_file(&other, ext);
     let info = std::fs::read_to_string(at("info")).expect("the .info");
     assert!(info.contains(other.version()), "{info}");
     assert!(proxy.request_log().is_empty(), "{:?}", proxy.request_log());
@@ -474,13 +462,7 @@ fn a_bucket_go_mod_the_checksum_database_refuses_comes_from_upstream() {
     b.start(&s3, &url, Some(&proxy.url()), &checked);
     let asked = |path: String| proxy.request_log().iter().any(|p| p.ends_with(&path));
     // The first: .info from the bucket, then the .mod from upstream.
-    let at = |ext: &str| {
-        b.modcache().join(format!(
-            "cache/download/{}/@v/{}.{ext}",
-            first.escaped_path(),
-            first.escaped_version()
-        ))
-    };
+    let at = |ext: &str| b.download_file(&fetched[0], ext);
     assert_eq!(
         std::fs::read(at("info")).expect("the .info"),
         first.info_bytes()

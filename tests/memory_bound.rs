@@ -163,13 +163,8 @@ impl AnonPeak {
         let sampler = std::thread::spawn(move || {
             let mut peak = 0;
             while !flag.load(std::sync::atomic::Ordering::Relaxed) {
-                let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-                let anon = status
-                    .lines()
-                    .find_map(|l| l.strip_prefix("RssAnon:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-                    .unwrap_or(0);
-                peak = peak.max(anon);
+                let anon = gomodfs_testkit::process::status_kib(pid, "RssAnon");
+                peak = peak.max(anon.unwrap_or(0));
                 std::thread::sleep(std::time::Duration::from_millis(5));
             }
             peak

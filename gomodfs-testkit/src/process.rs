@@ -247,11 +247,7 @@ impl Daemon {
     /// A line of `/proc/PID/status` in KiB (`VmRSS`, `VmHWM`, `RssAnon`,
     /// ...), when the process runs and has it.
     pub fn status_kib(&self, field: &str) -> Option<u64> {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).ok()?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        status_kib(self.pid, field)
     }
 
     /// Sends SIGTERM and waits up to `limit` for the exit: its status and
@@ -393,6 +389,16 @@ pub fn lazy_unmount(dir: &Path) {
         }
     }
     let _ = Command::new("umount").arg("-l").arg(dir).status();
+}
+
+/// A line of `/proc/PID/status` of process `pid` in KiB (`VmRSS`, `VmHWM`,
+/// `RssAnon`, ...), when the process runs and has it.
+pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 #[cfg(test)]

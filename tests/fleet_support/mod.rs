@@ -179,6 +179,16 @@ impl Host {
         self.mnt.path()
     }
 
+    /// `mv`'s `.info`, `.mod` or `.ziphash` (`ext`) in the mount's
+    /// download cache.
+    pub fn download_file(&self, mv: &ModuleVersion, ext: &str) -> PathBuf {
+        self.mnt.path().join(format!(
+            "cache/download/{}/@v/{}.{ext}",
+            mv.escaped_path(),
+            mv.escaped_version()
+        ))
+    }
+
     /// The status JSON of the running mount.
     pub fn status(&self) -> serde_json::Value {
         let text = std::fs::read_to_string(self.mnt.path().join(".gomodfs-status"))

@@ -68,8 +68,6 @@ pub struct RemoteModule {
     /// temporary file in the store's scratch directory (gone when closed),
     /// positioned at its start.
     pub zip: std::fs::File,
-    /// The zip's length in bytes.
-    pub zip_len: u64,
     /// The `h1:` the uploader recorded: the extracted files must hash to it.
     pub ziphash: String,
 }
@@ -247,9 +245,13 @@ impl FleetTier {
                     return Ok(None);
                 };
                 // The metadata first: a bad one costs no zip transfer.
-                let meta = ModuleMeta::parse(&mv2, &meta);
-                if meta.is_err() || zip.size() > max_zip {
-                    return Ok(Some((meta, None)));
+                let meta = match ModuleMeta::parse(&mv2, &meta) {
+                    Ok(meta) => meta,
+                    Err(e) => return Ok(Some(Err(e))),
+                };
+                if zip.size() > max_zip {
+                    let why = format!("{} bytes, over the limit of {max_zip}", zip.size());
+                    return Ok(Some(Err(refused_zip(&mv2, why))));
                 }
                 let file = tempfile::tempfile_in(&scratch).map_err(|e| {
                     Error::io(
@@ -260,18 +262,18 @@ impl FleetTier {
                         e,
                     )
                 })?;
-                let copied = copy_body(&mut zip, file, max_zip).await?;
-                Ok(Some((meta, Some(copied))))
+                Ok(Some(match copy_body(&mut zip, file, max_zip).await? {
+                    Ok(zip) => remote_module(&mv2, meta, zip),
+                    Err(why) => Err(refused_zip(&mv2, why)),
+                }))
             })
             .await;
         match found {
-            Ok(Some((meta, zip))) => match self.parse_module(mv, meta, zip) {
-                Ok(m) => Some(m),
-                Err(e) => {
-                    self.refused(mv, &e);
-                    None
-                }
-            },
+            Ok(Some(Ok(m))) => Some(m),
+            Ok(Some(Err(e))) => {
+                self.refused(mv, &e);
+                None
+            }
             Ok(None) => {
                 bump(&self.counters.misses);
                 None
@@ -282,43 +284,6 @@ impl FleetTier {
                 None
             }
         }
-    }
-
-    /// The module from its parsed metadata object and its zip as copied
-    /// ([`copy_body`]; `None`: larger than [`TierOptions::max_zip`]).
-    fn parse_module(
-        &self,
-        mv: &ModuleVersion,
-        meta: Result<ModuleMeta>,
-        zip: Option<std::result::Result<(std::fs::File, u64), String>>,
-    ) -> Result<RemoteModule> {
-        let meta = meta?;
-        let refuse = |reason: String| Error::InvalidZip {
-            module: mv.path().to_owned(),
-            version: mv.version().to_owned(),
-            reason,
-        };
-        let (zip, zip_len) = match zip {
-            None => {
-                return Err(refuse(format!(
-                    "remote zip: larger than {} bytes",
-                    self.options.max_zip
-                )));
-            }
-            Some(Err(why)) => return Err(refuse(format!("remote zip: {why}"))),
-            Some(Ok(copied)) => copied,
-        };
-        let info = Bytes::from(meta.info);
-        let go_mod = Bytes::from(meta.go_mod);
-        check_meta(mv, MetaFile::Info, &info)?;
-        check_meta(mv, MetaFile::Mod, &go_mod)?;
-        Ok(RemoteModule {
-            info,
-            go_mod,
-            zip,
-            zip_len,
-            ziphash: meta.ziphash,
-        })
     }
 
     /// A remote module refused by validation: logged with module, version
@@ -540,6 +505,30 @@ pub struct RemoteMeta {
     pub other: Option<Bytes>,
 }
 
+/// The module from its metadata object (its `.info` and `.mod` checked
+/// like upstream answers) and its zip.
+fn remote_module(mv: &ModuleVersion, meta: ModuleMeta, zip: std::fs::File) -> Result<RemoteModule> {
+    let info = Bytes::from(meta.info);
+    let go_mod = Bytes::from(meta.go_mod);
+    check_meta(mv, MetaFile::Info, &info)?;
+    check_meta(mv, MetaFile::Mod, &go_mod)?;
+    Ok(RemoteModule {
+        info,
+        go_mod,
+        zip,
+        ziphash: meta.ziphash,
+    })
+}
+
+/// A remote zip refused before validation (`why`: its size or length).
+fn refused_zip(mv: &ModuleVersion, why: String) -> Error {
+    Error::InvalidZip {
+        module: mv.path().to_owned(),
+        version: mv.version().to_owned(),
+        reason: format!("remote zip: {why}"),
+    }
+}
+
 /// Copies a remote object's body into `file` chunk by chunk, and rewinds
 /// it. The inner error is a refusal: a body that ends before or runs past
 /// the size the remote announced, or past `max` bytes; the outer one a
@@ -548,7 +537,7 @@ async fn copy_body(
     body: &mut RemoteBody<'_>,
     mut file: std::fs::File,
     max: u64,
-) -> Result<std::result::Result<(std::fs::File, u64), String>> {
+) -> Result<std::result::Result<std::fs::File, String>> {
     let announced = body.size();
     let io = |e| Error::io("writing the fleet tier's zip to a temporary file", e);
     let mut len = 0u64;
@@ -567,7 +556,7 @@ async fn copy_body(
         )));
     }
     file.rewind().map_err(io)?;
-    Ok(Ok((file, len)))
+    Ok(Ok(file))
 }
 
 /// Checks a `.info` or `.mod` of `mv` from the remote like an upstream
@@ -669,20 +658,18 @@ impl UploadSource for ModuleSource {
                     )
                 };
                 let mut zip = std::io::BufWriter::new(tempfile::tempfile_in(&scratch).map_err(io)?);
-                let mut len = 0u64;
                 let mut digests = Vec::with_capacity(module.files.len());
                 for file in &module.files {
                     let data = self.store.blob(&file.blob)?.ok_or_else(|| {
                         Error::damaged(format!("{mv}: {}", file.path), "blob missing")
                     })?;
                     let name = format!("{prefix}{}", file.path);
-                    len += enc.entry_into(&mut zip, &name, &data)?;
+                    enc.entry_into(&mut zip, &name, &data)?;
                     digests.push((name, crate::dirhash::sha256(&data)));
                 }
-                let end = enc.finish()?;
-                zip.write_all(&end).map_err(io)?;
-                len += end.len() as u64;
+                zip.write_all(&enc.finish()?).map_err(io)?;
                 let zip = zip.into_inner().map_err(|e| io(e.into_error()))?;
+                let len = zip.metadata().map_err(io)?.len();
                 // A zip with directory entries hashes differently from its
                 // files alone, and the store keeps only files: such a
                 // module cannot be regenerated exactly, so it stays local
@@ -783,7 +770,6 @@ mod tests {
     async fn a_lease_taken_after_the_upload_finds_the_object() {
         let (tier, mv, _queue) = tier_with_module(TierOptions::default(), b"zip").await;
         let found = tier.lead_or_wait(&mv).await.unwrap();
-        assert_eq!(found.zip_len, 3);
         assert_eq!(contents(found.zip), b"zip", "the zip, from its start");
         assert!(tier.held.lock().is_empty(), "the lease is let go");
     }
@@ -825,11 +811,11 @@ mod tests {
             }
         };
 
-        let (f, len) = copy(6, vec![chunk(b"abc"), chunk(b"def")], 6)
+        let f = copy(6, vec![chunk(b"abc"), chunk(b"def")], 6)
             .await
             .unwrap()
             .unwrap();
-        assert_eq!((contents(f), len), (b"abcdef".to_vec(), 6));
+        assert_eq!(contents(f), b"abcdef".to_vec());
 
         let short = copy(6, vec![chunk(b"abc")], 100).await.unwrap();
         assert!(
