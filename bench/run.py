@@ -109,6 +109,27 @@ def status_kib(pid):
     return fields
 
 
+def mapped_kib(pid):
+    """RSS of a process's file mappings by kind, in KiB, from
+    /proc/PID/smaps: `binary` (its executable), `pack` (git pack data and
+    indexes of the store), `other` (shared libraries, everything else)."""
+    split = {"binary": 0, "pack": 0, "other": 0}
+    try:
+        exe = os.readlink(f"/proc/{pid}/exe")
+        path = None
+        for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+            head = line.split()
+            if head and "-" in head[0] and ":" not in head[0]:
+                path = head[5] if len(head) > 5 else None
+            elif head and head[0] == "Rss:" and path and path.startswith("/"):
+                kind = ("binary" if path == exe else
+                        "pack" if path.endswith((".pack", ".idx")) else "other")
+                split[kind] += int(head[1])
+    except OSError:
+        pass
+    return split
+
+
 def rm(path):
     if path.exists():
         subprocess.run(["chmod", "-R", "u+w", str(path)], check=False)

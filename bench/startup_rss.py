@@ -3,8 +3,8 @@
 run: for each round, project and command, a fresh mount over the warm
 store (offline), `go build ./...` or `go list -deps -test ./...` (warm
 GOCACHE), then the gomodfs process's peak RSS (VmHWM), RssAnon (what it
-allocated itself), RssFile (mapped files: the binary and the store's
-packs) and the command's time; unmount. Made to compare a change with the
+allocated itself), RssFile (mapped files), split into the binary's pages
+and the store's packs (/proc/PID/smaps), and the command's time; unmount. Made to compare a change with the
 binary before it (issue 15: peak RSS at start-up against the Go original).
 
 Usage: python3 bench/startup_rss.py --binary before=/path/gomodfs \\
@@ -49,6 +49,7 @@ def main():
             server = R.ours(binary, store, mnt, bench.log)
             took = R.run(COMMANDS[command], R.go_env(mnt, bench.gocache), app)
             fields = R.status_kib(server.proc.pid)
+            fields.update(R.mapped_kib(server.proc.pid))
             server.close()
             return took, fields
 
@@ -67,18 +68,21 @@ def main():
              f"interleaved runs after a warm-up; load average at the end {load[0]:.1f}, {load[1]:.1f}, "
              f"{load[2]:.1f} (2 shared cores). Warm store, a fresh mount (offline) per run, warm "
              "GOCACHE; the gomodfs process's VmHWM, RssAnon and RssFile when the command has "
-             "finished.", "",
-             "| project | command | binary | time (s) | peak RSS (MiB) | RssAnon (MiB) | RssFile (MiB) |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+             "finished; RssFile split by mapping (/proc/PID/smaps): the executable, the store's pack "
+             "files.", "",
+             "| project | command | binary | time (s) | peak RSS (MiB) | RssAnon (MiB) | RssFile (MiB) | of it binary | of it packs |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
 
     def spread(vs, fmt):
         return f"{fmt.format(statistics.median(vs))} ({fmt.format(min(vs))}-{fmt.format(max(vs))})"
 
     for (project, zips, command, b), xs in results.items():
-        mib = {k: [x[1].get(k, 0) / 1024 for x in xs] for k in ("VmHWM", "RssAnon", "RssFile")}
+        mib = {k: [x[1].get(k, 0) / 1024 for x in xs]
+               for k in ("VmHWM", "RssAnon", "RssFile", "binary", "pack")}
         lines.append(f"| {project} ({zips} zips) | {command} | {b} | {spread([x[0] for x in xs], '{:.3f}')} | "
                      f"{spread(mib['VmHWM'], '{:.0f}')} | {spread(mib['RssAnon'], '{:.0f}')} | "
-                     f"{spread(mib['RssFile'], '{:.0f}')} |")
+                     f"{spread(mib['RssFile'], '{:.0f}')} | {spread(mib['binary'], '{:.0f}')} | "
+                     f"{spread(mib['pack'], '{:.0f}')} |")
     lines += ["", END]
     section = "\n".join(lines)
     print(section)

@@ -269,67 +269,13 @@ fn go_downloads_through_the_zip_cache_which_stays_within_its_cap()
     Ok(())
 }
 
-/// A memory store whose module puts wait until the test opens the gate.
-struct HeldPuts {
-    inner: gomodfs::core::store::MemoryStore,
-    open: std::sync::Mutex<bool>,
-    opened: std::sync::Condvar,
-}
-
-impl gomodfs::core::Store for HeldPuts {
-    fn module(
-        &self,
-        m: &gomodfs::core::ModuleVersion,
-    ) -> gomodfs::core::Result<Option<gomodfs::core::StoredModule>> {
-        self.inner.module(m)
-    }
-    fn put_module(
-        &self,
-        m: &gomodfs::core::ModuleVersion,
-        c: &gomodfs::core::store::ModuleContents,
-    ) -> gomodfs::core::Result<()> {
-        let mut open = self.open.lock().expect("gate");
-        while !*open {
-            open = self.opened.wait(open).expect("gate");
-        }
-        self.inner.put_module(m, c)
-    }
-    fn meta(
-        &self,
-        m: &gomodfs::core::ModuleVersion,
-        f: gomodfs::core::store::MetaFile,
-    ) -> gomodfs::core::Result<Option<bytes::Bytes>> {
-        self.inner.meta(m, f)
-    }
-    fn put_meta(
-        &self,
-        m: &gomodfs::core::ModuleVersion,
-        f: gomodfs::core::store::MetaFile,
-        d: &bytes::Bytes,
-    ) -> gomodfs::core::Result<()> {
-        self.inner.put_meta(m, f, d)
-    }
-    fn blob(
-        &self,
-        id: &gomodfs::core::store::BlobId,
-    ) -> gomodfs::core::Result<Option<bytes::Bytes>> {
-        self.inner.blob(id)
-    }
-    fn list(&self) -> gomodfs::core::Result<Vec<gomodfs::core::store::StoreEntry>> {
-        self.inner.list()
-    }
-}
-
 #[test]
 fn a_first_zip_request_is_answered_before_the_store_has_written_the_module()
 -> Result<(), Box<dyn std::error::Error>> {
     let fx = standard_fixture();
     let proxy = TestProxy::start_with(fx.modules.clone())?;
-    let store = Arc::new(HeldPuts {
-        inner: gomodfs::core::store::MemoryStore::new(),
-        open: std::sync::Mutex::new(false),
-        opened: std::sync::Condvar::new(),
-    });
+    let store = Arc::new(gomodfs_testkit::gated::GatedStore::new());
+    store.modules().shut();
     let upstream = gomodfs::core::proxy::Upstream::new(common::test_upstream_config(&proxy.url()))?;
     let fs = Arc::new(gomodfs::core::ModFs::new(
         store.clone(),
@@ -344,8 +290,7 @@ fn a_first_zip_request_is_answered_before_the_store_has_written_the_module()
     let (status, head, body) = common::http_get(server.local_addr(), &url);
     let mv = gomodfs::core::ModuleVersion::new(m.path(), m.version())?;
     let stored_then = gomodfs::core::Store::module(store.as_ref(), &mv)?.is_some();
-    *store.open.lock().expect("gate") = true;
-    store.opened.notify_all();
+    store.modules().open();
     assert_eq!(status, 200, "{head}");
     assert!(!stored_then, "the put was held, yet the module was stored");
     assert!(head.contains("x-gomodfs-zip-cache: fetched"), "{head}");

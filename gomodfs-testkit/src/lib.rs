@@ -17,7 +17,8 @@
 //! - `nfs` (feature `nfs`): a blocking NFSv3 client, raw RPC records and
 //!   the libnfs command-line tools.
 //! - `seed` (feature `seed`): modules put straight into a gomodfs-core
-//!   store.
+//!   store; `gated` (same feature): a memory store whose puts can be held
+//!   shut or made to fail.
 //! - `seaweed` (feature `s3`): a real S3-compatible object store
 //!   (SeaweedFS) on 127.0.0.1, for the fleet-tier tests.
 //!
@@ -44,6 +45,8 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod fixture;
+#[cfg(feature = "seed")]
+pub mod gated;
 pub mod gocmd;
 pub mod hostile;
 pub mod module;
