@@ -109,6 +109,20 @@ def status_kib(pid):
     return fields
 
 
+def process_tree(pid):
+    """`pid` and all its descendants still running."""
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        try:
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return tree
+
+
 def mapped_kib(pid):
     """RSS of a process's file mappings by kind, in KiB, from
     /proc/PID/smaps: `binary` (its executable), `pack` (git pack data and
@@ -166,7 +180,11 @@ class Server:
             time.sleep(0.02)
 
     def peak_rss_kib(self):
-        return status_kib(self.proc.pid).get("VmHWM", 0)
+        """The server's peak RSS plus its child processes' (the Go
+        original reads its store through a `git cat-file --batch` child,
+        which holds the pack mappings our process holds itself): each
+        process's VmHWM, summed, an upper bound of the tree's peak."""
+        return sum(status_kib(pid).get("VmHWM", 0) for pid in process_tree(self.proc.pid))
 
     def cpu_seconds(self):
         """User + system CPU time the server used so far (its threads)."""
