@@ -109,6 +109,19 @@ def status_kib(pid):
     return fields
 
 
+def fuse_transport():
+    """How gomodfs's FUSE mounts in this run were served: its default
+    (`--fuse-io-uring=auto`) follows the kernel's switch."""
+    try:
+        on = Path("/sys/module/fuse/parameters/enable_uring").read_text().strip() == "Y"
+    except OSError:
+        return "over `/dev/fuse` (this kernel has no FUSE over io_uring)"
+    if on:
+        return "over io_uring (the kernel's switch `enable_uring` is on)"
+    return ("over `/dev/fuse` (the kernel's switch `enable_uring` is off; "
+            "`echo Y > /sys/module/fuse/parameters/enable_uring` turns io_uring on)")
+
+
 def process_tree(pid):
     """`pid` and all its descendants still running."""
     tree, todo = [], [pid]
@@ -463,7 +476,7 @@ class Bench:
                 def fn():
                     s = start_server()
                     t = run(cmd, go_env(s.mnt, self.gocache), app)
-                    self.rss("read", name, variant, s)
+                    self.rss(f"read: {short}", name, variant, s)
                     s.close()
                     return t
                 return fn
@@ -481,9 +494,9 @@ class Bench:
                 servers.append(original(self.original, ohome, omnt, self.log))
                 variants.append(lambda: run(cmd, go_env(omnt, self.gocache), app))
             warm, *owarm = self.interleaved(*variants, name=name)
-            self.rss("read", name, "gomodfs", s)
+            self.rss(f"read: {short}", name, "gomodfs", s)
             if orig_ok:
-                self.rss("read", name, "original", servers[1])
+                self.rss(f"read: {short}", name, "original", servers[1])
             for srv in servers:
                 srv.close()
             if use_orig and not orig_ok:
@@ -609,7 +622,8 @@ class Bench:
                  "alternative in the same run (lower is better for gomodfs). Machine: "
                  f"{os.cpu_count()} CPUs, load average {' '.join(load)} at the end of the run (shared with",
                  "other work); " + subprocess.run(['go', 'version'], capture_output=True, text=True).stdout.strip() + ".",
-                 "Build cache (GOCACHE) warm and shared, so start-up measures getting modules ready.", ""]
+                 "Build cache (GOCACHE) warm and shared, so start-up measures getting modules ready.",
+                 f"gomodfs's FUSE mounts: {fuse_transport()}.", ""]
         if "startup" in self.rows:
             lines += ["### 1. CI start-up to a finished `go build ./...`", "",
                       "| project | (a) `go mod download` (file:// proxy) + build | (b) gomodfs mount + build + unmount | (b)/(a) | (c) the Go original: mount + build + unmount | (b)/(c) |",
@@ -643,7 +657,13 @@ class Bench:
                       "| --- | --- | " + " | ".join("---" for _ in variants) + " |",
                       *[f"| {w} | {p} | " + " | ".join(
                           f"{per[v] / 1024:.0f} MiB" if v in per else "-" for v in variants) + " |"
-                        for (w, p), per in self.peak_rss.items()], ""]
+                        for (w, p), per in self.peak_rss.items()], "",
+                      "The largest VmHWM of a server over the runs of a workload, plus its child",
+                      "processes' (the Go original reads its store through a `git cat-file --batch`",
+                      "child; gomodfs maps the store's packs in its own process); `read: verify`,",
+                      "`read: list`, `read: build`: one server per fresh-mount run and one warm server",
+                      "per command. Mapped files (the binary, the packs) count; they are shared and",
+                      "reclaimable page cache.", ""]
         if not self.original:
             lines += ["### 6. The Go original", "",
                       "Not measured in this run (no binary; see the notes).", ""]
