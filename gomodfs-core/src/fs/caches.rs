@@ -8,12 +8,40 @@ use crate::stats::{Cache, Stats};
 use crate::store::{BlobId, MetaFile};
 use bytes::Bytes;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A file's contents in the blob cache, with how many of its bytes have
+/// been served as pieces since it was cached.
+#[derive(Clone)]
+pub(super) struct CachedBlob {
+    /// The file's contents.
+    pub(super) data: Bytes,
+    served: Arc<AtomicU64>,
+}
+
+impl CachedBlob {
+    pub(super) fn new(data: Bytes) -> Self {
+        CachedBlob {
+            data,
+            served: Arc::default(),
+        }
+    }
+
+    /// Counts `n` more bytes served; true for the piece that brings the
+    /// count to the file's size (once per entry), after which every byte
+    /// has been handed out, in whatever order the pieces came.
+    pub(super) fn serve(&self, n: u64) -> bool {
+        let len = self.data.len() as u64;
+        let before = self.served.fetch_add(n, Ordering::Relaxed);
+        before < len && before.saturating_add(n) >= len
+    }
+}
 
 #[derive(Clone)]
 pub(super) struct BytesWeighter;
-impl quick_cache::Weighter<BlobId, Bytes> for BytesWeighter {
-    fn weight(&self, _: &BlobId, v: &Bytes) -> u64 {
-        v.len() as u64 + 64
+impl quick_cache::Weighter<BlobId, CachedBlob> for BytesWeighter {
+    fn weight(&self, _: &BlobId, v: &CachedBlob) -> u64 {
+        v.data.len() as u64 + 64
     }
 }
 
@@ -37,7 +65,7 @@ pub(super) type TreeCache = quick_cache::sync::Cache<
 >;
 pub(super) type BlobCache = quick_cache::sync::Cache<
     BlobId,
-    Bytes,
+    CachedBlob,
     BytesWeighter,
     quick_cache::DefaultHashBuilder,
     CountEvictions,
