@@ -48,8 +48,9 @@ struct Common {
     /// (bytes per second; 0 disables).
     #[arg(long, value_name = "BYTES_PER_SEC", default_value_t = gomodfs::core::proxy::DEFAULT_MIN_RATE)]
     min_rate: u64,
-    /// Memory for file contents read through the mount (a cache; file
-    /// contents beyond it are read from the store again), e.g. 64MiB.
+    /// Memory for the contents of files read through the mount in several
+    /// pieces, each kept until all its pieces are read (a cache; contents
+    /// beyond it are read from the store again), e.g. 64MiB.
     #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = gomodfs::ops::units::parse_size)]
     blob_cache: u64,
     /// Disk for files too large for --blob-cache that are read in pieces:

@@ -255,7 +255,9 @@ impl With<'_> {
 pub struct ModFsOptions {
     /// Memory budget for parsed module trees, in bytes.
     pub module_cache_bytes: u64,
-    /// Memory budget for file contents, in bytes.
+    /// Memory budget for file contents, in bytes: files read in several
+    /// pieces, each kept until all its bytes have been read (and files
+    /// read whole through [`ModFs::open`] or [`ModFs::file_contents`]).
     pub blob_cache_bytes: u64,
     /// Disk budget for files too large for the blob cache that are read in
     /// pieces, in bytes: such a file is inflated once into an unnamed
