@@ -765,7 +765,7 @@ impl ModFs {
             });
         }
         if offset == 0 && u64::from(size) >= file.size {
-            let data = self.blob_kept(mv, &file.blob, &file.path, false)?;
+            let data = self.uncached_blob(mv, &file.blob, &file.path)?;
             return Ok(chunk_of(&data, offset, size));
         }
         if file.size > self.largest_cached {
@@ -780,15 +780,12 @@ impl ModFs {
     }
 
     fn blob(&self, mv: &ModuleVersion, id: &BlobId, path: &str) -> Result<Bytes> {
-        self.blob_kept(mv, id, path, true)
+        Ok(self.cached_blob(mv, id, path)?.data)
     }
 
-    /// A file's contents from the blob cache or the store; `keep`: put them
-    /// in the cache when read from the store.
-    fn blob_kept(&self, mv: &ModuleVersion, id: &BlobId, path: &str, keep: bool) -> Result<Bytes> {
-        if keep {
-            return Ok(self.cached_blob(mv, id, path)?.data);
-        }
+    /// A file's contents from the blob cache if there, else from the store
+    /// without caching them (a whole-file read: the reader keeps them).
+    fn uncached_blob(&self, mv: &ModuleVersion, id: &BlobId, path: &str) -> Result<Bytes> {
         if let Some(cached) = self.blobs.get(id) {
             self.stats.cache_lookup(Cache::Blob, true);
             return Ok(cached.data);
