@@ -208,16 +208,41 @@ pub(crate) fn summary(s: &Value) -> String {
         && !errors.is_empty()
     {
         out += "recent errors:\n";
-        for e in errors.iter().take(5) {
-            out += &format!(
-                "  {}@{}: {}\n",
-                e["module"].as_str().unwrap_or("?"),
-                e["version"].as_str().unwrap_or("?"),
-                e["result"].as_str().unwrap_or("?")
-            );
+        for (line, times) in error_lines(errors).iter().take(5) {
+            out += &format!("  {line}");
+            if *times > 1 {
+                out += &format!(" ({times} times)");
+            }
+            out += "\n";
         }
     }
     out
+}
+
+/// The recent errors as lines, newest first: `module@version: cause` (the
+/// cause without the `module@version: ` it usually starts with), an error
+/// repeated back to back (go reads a file that failed twice) once, with
+/// how many times.
+fn error_lines(errors: &[Value]) -> Vec<(String, usize)> {
+    let mut lines: Vec<(String, usize)> = Vec::new();
+    for e in errors {
+        let at = format!(
+            "{}@{}",
+            e["module"].as_str().unwrap_or("?"),
+            e["version"].as_str().unwrap_or("?")
+        );
+        let result = e["result"].as_str().unwrap_or("?");
+        let cause = result
+            .strip_prefix(at.as_str())
+            .and_then(|rest| rest.strip_prefix(": "))
+            .unwrap_or(result);
+        let line = format!("{at}: {cause}");
+        match lines.last_mut() {
+            Some((last, times)) if *last == line => *times += 1,
+            _ => lines.push((line, 1)),
+        }
+    }
+    lines
 }
 
 #[cfg(test)]
@@ -259,5 +284,34 @@ mod tests {
         // A status without frontends (an older gomodfs) has no such line.
         let older = summary(&serde_json::json!({"ops": {}}));
         assert!(!older.contains("served:"), "{older}");
+    }
+
+    #[test]
+    fn recent_errors_name_module_and_cause_once_and_count_repeats() {
+        let failed = |version: &str, what: &str| {
+            serde_json::json!({
+                "module": "example.com/m",
+                "version": version,
+                "result": format!("example.com/m@{version}: fetching {what}: 403 Forbidden"),
+            })
+        };
+        let status = serde_json::json!({
+            "ops": {},
+            "recent_errors": [
+                failed("v1.0.0", ".mod"),
+                failed("v1.0.0", ".mod"),
+                failed("v1.0.0", ".info"),
+                {"module": "example.com/n", "version": "v2.0.0", "result": "store full"},
+            ],
+        });
+        let text = summary(&status);
+        assert!(
+            text.contains(
+                "recent errors:\n  example.com/m@v1.0.0: fetching .mod: 403 Forbidden (2 times)\n  \
+                 example.com/m@v1.0.0: fetching .info: 403 Forbidden\n  \
+                 example.com/n@v2.0.0: store full\n"
+            ),
+            "{text}"
+        );
     }
 }

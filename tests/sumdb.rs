@@ -323,6 +323,30 @@ fn gonosumdb_skips_the_check_and_an_unreachable_database_fails_closed()
 }
 
 #[test]
+fn a_module_missing_upstream_is_enoent_at_once_while_the_database_stalls()
+-> Result<(), Box<dyn std::error::Error>> {
+    let sc = Scene::new([module("example.com/present", "present")])?;
+    // A database that takes connections and never answers: its lookups
+    // last the whole fetch timeout, retries included (about 20 s here).
+    let stalled = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let gosumdb = format!("{} http://{}", sc.db.vkey(), stalled.local_addr()?);
+    let mp = sc.mount(&gosumdb, None);
+    // The record's lookup runs beside the download; a module the proxy
+    // does not have needs none, and its answer does not wait for it.
+    let started = std::time::Instant::now();
+    let err = fs::metadata(sc.mnt.path().join("example.com/missing@v1.0.0"))
+        .expect_err("a module missing upstream exists");
+    let took = started.elapsed();
+    assert_eq!(errno(&err), libc::ENOENT, "{err}");
+    assert!(
+        took < std::time::Duration::from_secs(3),
+        "ENOENT took {took:?}: it waited for the stalled checksum database"
+    );
+    mp.stop()?;
+    Ok(())
+}
+
+#[test]
 fn go_downloads_through_the_goproxy_endpoint_with_its_sumdb_then_offline()
 -> Result<(), Box<dyn std::error::Error>> {
     use gomodfs::core::sumdb::SumDbConfig;

@@ -529,12 +529,17 @@ impl Job {
         // .info and .mod are stored with the module, only if the zip is
         // valid: a rejected module leaves nothing behind.
         // The checksum database's record is fetched while the zip downloads.
-        let (info, go_mod, zip_len, ()) = tokio::join!(
-            self.meta_bytes(mv, MetaFile::Info, remote_ok),
-            self.meta_bytes(mv, MetaFile::Mod, remote_ok),
-            upstream.fetch_to_file(mv, ProxyFile::Zip, &mut zip_file),
-            self.prefetch_record(mv)
-        );
+        let (info, go_mod, zip_len) = fetched_beside_record(
+            async {
+                tokio::join!(
+                    self.meta_bytes(mv, MetaFile::Info, remote_ok),
+                    self.meta_bytes(mv, MetaFile::Mod, remote_ok),
+                    upstream.fetch_to_file(mv, ProxyFile::Zip, &mut zip_file),
+                )
+            },
+            self.prefetch_record(mv),
+        )
+        .await;
         let fetched = started.elapsed();
         let result = async {
             let (info, go_mod, zip_len) = (info?, go_mod?, zip_len?);
@@ -573,6 +578,32 @@ impl Job {
                 );
                 Err(e)
             }
+        }
+    }
+}
+
+/// Runs a module's downloads (`.info`, `.mod`, zip) beside the fetch of
+/// its checksum-database record. All downloaded: waits for the record too,
+/// which the store's gate needs next. One failed: answers at once, dropping
+/// the record's fetch (its lookup may take the database's whole timeout,
+/// and a module not found or refused upstream needs none).
+async fn fetched_beside_record<I, M, Z>(
+    downloads: impl Future<Output = (Result<I>, Result<M>, Result<Z>)>,
+    record: impl Future<Output = ()>,
+) -> (Result<I>, Result<M>, Result<Z>) {
+    let mut downloads = std::pin::pin!(downloads);
+    let mut record = std::pin::pin!(record);
+    let mut record_done = false;
+    loop {
+        tokio::select! {
+            got = &mut downloads => {
+                let all_ok = got.0.is_ok() && got.1.is_ok() && got.2.is_ok();
+                if all_ok && !record_done {
+                    record.await;
+                }
+                return got;
+            }
+            () = &mut record, if !record_done => record_done = true,
         }
     }
 }
