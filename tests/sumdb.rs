@@ -32,13 +32,26 @@ fn mount(
     gosumdb: &str,
     gonosumdb: Option<&str>,
 ) -> Daemon {
+    mount_with_timeout(store, mnt, proxy, log, gosumdb, gonosumdb, "5")
+}
+
+/// [`mount`] with `--fetch-timeout SECONDS`.
+fn mount_with_timeout(
+    store: &Path,
+    mnt: &Path,
+    proxy: &str,
+    log: &Path,
+    gosumdb: &str,
+    gonosumdb: Option<&str>,
+    seconds: &str,
+) -> Daemon {
     require_fuse();
     Launch::new(gomodfs_bin(), log)
         .arg("mount")
         .arg(mnt)
         .arg("--store")
         .arg(store)
-        .args(["--proxy", proxy, "--fetch-timeout", "5"])
+        .args(["--proxy", proxy, "--fetch-timeout", seconds])
         .env("GOSUMDB", gosumdb)
         .env("GONOSUMDB", gonosumdb.unwrap_or(""))
         .env("GOPRIVATE", "")
@@ -341,6 +354,63 @@ fn a_module_missing_upstream_is_enoent_at_once_while_the_database_stalls()
     assert!(
         took < std::time::Duration::from_secs(3),
         "ENOENT took {took:?}: it waited for the stalled checksum database"
+    );
+    mp.stop()?;
+    Ok(())
+}
+
+#[test]
+fn a_stalled_database_fails_a_build_within_one_timeout() -> Result<(), Box<dyn std::error::Error>> {
+    let names = ["one", "two", "three", "four", "five", "six"];
+    let sc = Scene::new(names.map(|n| module(&format!("example.com/{n}"), n)))?;
+    // A database behind a firewall that drops its packets: connections
+    // are taken and never answered.
+    let stalled = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let at = stalled.local_addr()?.to_string();
+    let gosumdb = format!("{} http://{at}", sc.db.vkey());
+    let mp = mount_with_timeout(
+        sc.store.path(),
+        sc.mnt.path(),
+        &sc.proxy.url(),
+        &sc.log(),
+        &gosumdb,
+        None,
+        "2",
+    );
+    let work = tempfile::tempdir()?;
+    let mut go_mod = String::from("module example.com/main\n\ngo 1.21\n\nrequire (\n");
+    for n in names {
+        go_mod.push_str(&format!("\texample.com/{n} v1.0.0\n"));
+    }
+    go_mod.push_str(")\n");
+    fs::write(work.path().join("go.mod"), go_mod)?;
+    fs::write(
+        work.path().join("main.go"),
+        "package main\n\nimport _ \"example.com/one\"\n\nfunc main() {}\n",
+    )?;
+    // Each lookup gives up after the fetch timeout (2 s here) and its
+    // retries, about 9 s; go asks for the six go.mod files two at a time.
+    // Once the database has failed, the next lookups fail at once instead
+    // of each waiting as long again (three rounds and more: 75 s).
+    let started = std::time::Instant::now();
+    let out = go_offline(work.path(), sc.mnt.path(), &sc.db)?
+        .env("GOFLAGS", "-mod=mod")
+        .output(&["build", "./..."])?;
+    let took = started.elapsed();
+    assert!(!out.success(), "built without a checksum database");
+    assert!(
+        took < std::time::Duration::from_secs(20),
+        "go took {took:?} to fail: every lookup waited for the stalled database"
+    );
+    let text = fs::read_to_string(sc.log())?;
+    assert!(
+        text.lines()
+            .any(|l| l.contains("request failed") && l.contains(&at)),
+        "the log does not name the database that could not be reached:\n{text}"
+    );
+    assert!(
+        !refs(sc.store.path()).contains("example.com"),
+        "stored unverified"
     );
     mp.stop()?;
     Ok(())

@@ -9,11 +9,14 @@ use super::config::Database;
 use super::files::Files;
 use super::tlog::{self, Hash, Tile, TilePlan, Tree};
 use super::treehead::TreeHead;
+use super::unreachable::Unreachable;
 use crate::error::{Error, Result};
 use crate::modpath::ModuleVersion;
 use crate::proxy::{RawResponse, Upstream, match_prefix_patterns};
 use bytes::Bytes;
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
 
 /// The tile height every Go checksum database uses.
 const TILE_HEIGHT: u32 = 8;
@@ -52,6 +55,8 @@ pub(crate) struct Checker {
     /// cache), so the zip and the go.mod of a module are checked with one
     /// verification; at most [`VERIFIED_MAX`] entries.
     verified: parking_lot::Mutex<HashMap<ModuleVersion, Bytes>>,
+    /// The database's last failure to answer, while recent.
+    unreachable: Arc<Unreachable>,
 }
 
 /// How many verified lookups a checker remembers before it starts over.
@@ -76,6 +81,7 @@ impl Checker {
             latest: parking_lot::Mutex::new(None),
             merging: tokio::sync::Mutex::new(()),
             verified: parking_lot::Mutex::default(),
+            unreachable: Arc::default(),
         }
     }
 
@@ -474,6 +480,7 @@ impl Checker {
             base: self.base(upstream).await?,
             upstream: upstream.clone(),
             name: self.name().to_owned(),
+            unreachable: self.unreachable.clone(),
         })
     }
 
@@ -512,18 +519,36 @@ struct Remote {
     base: Base,
     upstream: Upstream,
     name: String,
+    /// The database's last failure to answer (shared by every request).
+    unreachable: Arc<Unreachable>,
 }
 
 impl Remote {
-    /// GETs `path` below the database; `None` for 404/410.
+    /// GETs `path` below the database; `None` for 404/410. While a failure
+    /// to reach the database is recent, fails at once with its cause
+    /// (see [`Unreachable`]).
     async fn get(&self, path: &str) -> Result<Option<Bytes>> {
-        let RawResponse { status, body } = match &self.base {
+        if let Some(cause) = self.unreachable.recent(Instant::now()) {
+            return Err(Error::Checksum {
+                context: format!("checksum database {}", self.name),
+                cause,
+            });
+        }
+        let answer = match &self.base {
             Base::Proxy => {
                 let url_path = format!("sumdb/{}/{path}", self.name);
-                self.upstream.fetch_raw(&url_path, None).await?
+                self.upstream.fetch_raw(&url_path, None).await
             }
-            Base::Direct(url) => self.upstream.fetch_url(url, path).await?,
+            Base::Direct(url) => self.upstream.fetch_url(url, path).await,
         };
+        let RawResponse { status, body } = match answer {
+            Ok(answer) => answer,
+            Err(e) => {
+                self.unreachable.failed(Instant::now(), e.to_string());
+                return Err(e);
+            }
+        };
+        self.unreachable.reached();
         Ok((status == 200).then_some(body))
     }
 }
