@@ -29,6 +29,7 @@ pub mod sumdb;
 #[cfg(test)]
 mod test_log;
 mod time;
+mod unreachable;
 pub mod zipgen;
 
 pub use error::{Error, ErrorKind, Result};

@@ -9,10 +9,10 @@ use super::config::Database;
 use super::files::Files;
 use super::tlog::{self, Hash, Tile, TilePlan, Tree};
 use super::treehead::TreeHead;
-use super::unreachable::Unreachable;
 use crate::error::{Error, Result};
 use crate::modpath::ModuleVersion;
 use crate::proxy::{RawResponse, Upstream, match_prefix_patterns};
+use crate::unreachable::Unreachable;
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -528,12 +528,14 @@ impl Remote {
     /// to reach the database is recent, fails at once with its cause
     /// (see [`Unreachable`]).
     async fn get(&self, path: &str) -> Result<Option<Bytes>> {
-        if let Some(cause) = self.unreachable.recent(Instant::now()) {
+        let server = format!("the checksum database {}", self.name);
+        if let Some(cause) = self.unreachable.recent(&server, Instant::now()) {
             return Err(Error::Checksum {
                 context: format!("checksum database {}", self.name),
                 cause,
             });
         }
+        let started = Instant::now();
         let answer = match &self.base {
             Base::Proxy => {
                 let url_path = format!("sumdb/{}/{path}", self.name);
@@ -544,11 +546,13 @@ impl Remote {
         let RawResponse { status, body } = match answer {
             Ok(answer) => answer,
             Err(e) => {
-                self.unreachable.failed(Instant::now(), e.to_string());
+                let now = Instant::now();
+                let took = now.saturating_duration_since(started);
+                self.unreachable.failed(&server, now, took, e.to_string());
                 return Err(e);
             }
         };
-        self.unreachable.reached();
+        self.unreachable.reached(&server);
         Ok((status == 200).then_some(body))
     }
 }

@@ -21,7 +21,6 @@ mod names;
 pub mod note;
 pub mod tlog;
 mod treehead;
-mod unreachable;
 
 pub(crate) use client::{Checker, Hashed};
 pub use config::SumDbConfig;
