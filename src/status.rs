@@ -231,11 +231,7 @@ fn error_lines(errors: &[Value]) -> Vec<(String, usize)> {
             e["module"].as_str().unwrap_or("?"),
             e["version"].as_str().unwrap_or("?")
         );
-        let result = e["result"].as_str().unwrap_or("?");
-        let cause = result
-            .strip_prefix(at.as_str())
-            .and_then(|rest| rest.strip_prefix(": "))
-            .unwrap_or(result);
+        let cause = gomodfs::ops::cause_after(&at, e["result"].as_str().unwrap_or("?"));
         let line = format!("{at}: {cause}");
         match lines.last_mut() {
             Some((last, times)) if *last == line => *times += 1,

@@ -66,6 +66,15 @@ pub(crate) fn put_in_warm_list(dir: &Path, entries: &[gomodfs_core::fs::WarmEntr
     }
 }
 
+/// An error message without the `module@version: ` it starts with, for
+/// lines that name the module already (`failed: MODULE: CAUSE`).
+pub fn cause_after<'a>(subject: &str, message: &'a str) -> &'a str {
+    message
+        .strip_prefix(subject)
+        .and_then(|rest| rest.strip_prefix(": "))
+        .unwrap_or(message)
+}
+
 /// How many modules are worked on at once by default: the machine's
 /// cores, at least 2 and at most 8.
 pub fn default_jobs() -> usize {

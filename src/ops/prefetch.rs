@@ -73,9 +73,11 @@ pub fn prefetch(fs: &ModFs, store: &GitStore, wanted: &[Wanted], jobs: usize) ->
                 }
                 Err(e) => {
                     let name = w.module.to_string();
-                    r.failed.push((name.clone(), e.to_string()));
+                    let cause = super::cause_after(&name, &e).to_owned();
+                    let line = format!("failed: {name}: {cause}");
+                    r.failed.push((name, cause));
                     drop(r);
-                    progress.println(&format!("failed: {name}: {e}"));
+                    progress.println(&line);
                     progress.item_done(0);
                 }
             }
