@@ -342,17 +342,29 @@ fn ok_or_1(fine: bool) -> ExitCode {
     }
 }
 
+/// An error as printed: `gomodfs: ERROR`, then a `caused by:` line for
+/// each cause its message does not already say.
+fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut said = e.to_string();
+    let mut text = format!("gomodfs: {said}\n");
+    let mut source = e.source();
+    while let Some(s) = source {
+        let cause = s.to_string();
+        if !said.contains(&cause) {
+            text += &format!("  caused by: {cause}\n");
+            said += &cause;
+        }
+        source = s.source();
+    }
+    text
+}
+
 /// The exit code of a command's result; an error is printed with its causes.
 fn report(result: Result<ExitCode, Error>) -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("gomodfs: {e}");
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                eprintln!("  caused by: {s}");
-                source = s.source();
-            }
+            eprint!("{}", error_text(&e));
             ExitCode::from(2)
         }
     }
@@ -886,5 +898,43 @@ mod tests {
         let wrong = io_uring_of(&["gomodfs", "mount", "--fuse-io-uring=sometimes", "/m"])
             .expect_err("not a choice");
         assert!(wrong.contains("auto") && wrong.contains("off"), "{wrong}");
+    }
+
+    #[test]
+    fn an_error_names_each_cause_once() {
+        #[derive(Debug)]
+        struct Wrapped(std::io::Error, &'static str);
+        impl std::fmt::Display for Wrapped {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "{}: {}", self.1, self.0)
+            }
+        }
+        impl std::error::Error for Wrapped {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let gone = || std::io::Error::new(std::io::ErrorKind::NotFound, "no such file");
+        // The message says its cause already: no "caused by" line.
+        let said = error_text(&Wrapped(gone(), "creating git store /x"));
+        assert_eq!(said, "gomodfs: creating git store /x: no such file\n");
+        // A cause the message leaves out is named.
+        #[derive(Debug)]
+        struct Terse(std::io::Error);
+        impl std::fmt::Display for Terse {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("opening the store")
+            }
+        }
+        impl std::error::Error for Terse {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let said = error_text(&Terse(gone()));
+        assert_eq!(
+            said,
+            "gomodfs: opening the store\n  caused by: no such file\n"
+        );
     }
 }

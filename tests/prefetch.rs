@@ -212,7 +212,11 @@ fn a_failing_module_is_named_and_the_exit_status_is_1() -> Result<(), Box<dyn st
             .find(|l| l.starts_with(&format!("failed: {name}: ")))
             .unwrap_or_else(|| panic!("no failure line for {name}:\n{stdout}"));
         assert!(line.len() > name.len() + 12, "a reason: {line}");
-        assert_eq!(line.matches(name).count(), 1, "the module named once: {line}");
+        assert_eq!(
+            line.matches(name).count(),
+            1,
+            "the module named once: {line}"
+        );
     }
     assert!(
         stderr.contains("failed: example.com/missing@v1.0.0"),
