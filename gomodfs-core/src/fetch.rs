@@ -402,7 +402,14 @@ impl Job {
     /// staged too: go asks for both, and this saves the second round of
     /// remote reads.
     async fn meta(&self, mv: &ModuleVersion, file: MetaFile) -> Result<Bytes> {
-        let (mut data, mut source) = self.meta_source(mv, file, true).await?;
+        // A go.mod is checked with the database: its record is fetched
+        // while the go.mod downloads.
+        let source = self.meta_source(mv, file, true);
+        let (mut data, mut source) = if file == MetaFile::Mod {
+            beside_record(source, self.prefetch_record(mv)).await?
+        } else {
+            source.await?
+        };
         if file == MetaFile::Mod
             && let Err(e) = self.check_go_mod(mv, &data).await
         {
@@ -529,20 +536,21 @@ impl Job {
         // .info and .mod are stored with the module, only if the zip is
         // valid: a rejected module leaves nothing behind.
         // The checksum database's record is fetched while the zip downloads.
-        let (info, go_mod, zip_len) = fetched_beside_record(
+        let downloaded = beside_record(
             async {
-                tokio::join!(
+                let (info, go_mod, zip_len) = tokio::join!(
                     self.meta_bytes(mv, MetaFile::Info, remote_ok),
                     self.meta_bytes(mv, MetaFile::Mod, remote_ok),
                     upstream.fetch_to_file(mv, ProxyFile::Zip, &mut zip_file),
-                )
+                );
+                Ok((info?, go_mod?, zip_len?))
             },
             self.prefetch_record(mv),
         )
         .await;
         let fetched = started.elapsed();
         let result = async {
-            let (info, go_mod, zip_len) = (info?, go_mod?, zip_len?);
+            let (info, go_mod, zip_len) = downloaded?;
             self.stats.fetched(zip_len);
             let ticket = self.remote.record(mv, Carries::Module);
             let stored = self
@@ -582,26 +590,25 @@ impl Job {
     }
 }
 
-/// Runs a module's downloads (`.info`, `.mod`, zip) beside the fetch of
-/// its checksum-database record. All downloaded: waits for the record too,
-/// which the store's gate needs next. One failed: answers at once, dropping
+/// Runs `work` (a module's downloads, or its go.mod's) beside the fetch of
+/// its checksum-database record. `work` done: waits for the record too,
+/// which the check needs next. `work` failed: answers at once, dropping
 /// the record's fetch (its lookup may take the database's whole timeout,
 /// and a module not found or refused upstream needs none).
-async fn fetched_beside_record<I, M, Z>(
-    downloads: impl Future<Output = (Result<I>, Result<M>, Result<Z>)>,
+async fn beside_record<T>(
+    work: impl Future<Output = Result<T>>,
     record: impl Future<Output = ()>,
-) -> (Result<I>, Result<M>, Result<Z>) {
-    let mut downloads = std::pin::pin!(downloads);
+) -> Result<T> {
+    let mut work = std::pin::pin!(work);
     let mut record = std::pin::pin!(record);
     let mut record_done = false;
     loop {
         tokio::select! {
-            got = &mut downloads => {
-                let all_ok = got.0.is_ok() && got.1.is_ok() && got.2.is_ok();
-                if all_ok && !record_done {
+            done = &mut work => {
+                if done.is_ok() && !record_done {
                     record.await;
                 }
-                return got;
+                return done;
             }
             () = &mut record, if !record_done => record_done = true,
         }
