@@ -138,9 +138,9 @@ impl Common {
 enum Command {
     /// Mount at DIR until interrupted (SIGINT or SIGTERM unmounts cleanly).
     Mount {
-        /// The mount point (an existing, empty directory; on Windows with
-        /// WinFsp: a drive letter such as X:, * for the next free one, or a
-        /// directory that does not exist yet).
+        /// The mount point (an empty directory, made with its parents if
+        /// missing; on Windows with WinFsp: a drive letter such as X:, *
+        /// for the next free one, or a directory that does not exist yet).
         dir: PathBuf,
         /// Let other users read the mount (FUSE allow_other).
         #[arg(long)]
