@@ -17,13 +17,14 @@
 //! others are not (a proxy fetching a large module from its origin before
 //! it answers), so a slow failure there says nothing of the next module.
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// The last slow failure of each server (by name), while it is recent.
-#[derive(Debug, Default)]
+/// The last slow failure of one server, while it is recent.
+#[derive(Debug)]
 pub(crate) struct Unreachable {
-    last: parking_lot::Mutex<HashMap<String, (Instant, String)>>,
+    /// How the server is named in messages.
+    server: String,
+    last: parking_lot::Mutex<Option<(Instant, String)>>,
 }
 
 impl Unreachable {
@@ -34,34 +35,40 @@ impl Unreachable {
     /// A failure that took at least this long pauses its server.
     pub(crate) const SLOW: Duration = Duration::from_secs(5);
 
-    /// The cause to report instead of asking `server`, if it failed slowly
-    /// less than [`Unreachable::FOR`] before `now`.
-    pub(crate) fn recent(&self, server: &str, now: Instant) -> Option<String> {
+    /// No failure yet of `server` (its name in messages).
+    pub(crate) fn new(server: String) -> Unreachable {
+        Unreachable {
+            server,
+            last: parking_lot::Mutex::new(None),
+        }
+    }
+
+    /// The cause to report instead of asking the server, if it failed
+    /// slowly less than [`Unreachable::FOR`] before `now`.
+    pub(crate) fn recent(&self, now: Instant) -> Option<String> {
         let last = self.last.lock();
-        let (at, cause) = last.get(server)?;
+        let (at, cause) = last.as_ref()?;
         let age = now.saturating_duration_since(*at);
         let left = Self::FOR.checked_sub(age).filter(|l| !l.is_zero())?;
         Some(format!(
-            "{server} could not be reached {} s ago ({cause}); it is asked again in {} s",
+            "{} could not be reached {} s ago ({cause}); it is asked again in {} s",
+            self.server,
             age.as_secs(),
             left.as_secs().max(1)
         ))
     }
 
-    /// Notes a request to `server` that failed at `now` for `cause` after
-    /// `took`; only a slow failure ([`Unreachable::SLOW`]) is kept.
-    pub(crate) fn failed(&self, server: &str, now: Instant, took: Duration, cause: String) {
+    /// Notes a request that failed at `now` for `cause` after `took`; only
+    /// a slow failure ([`Unreachable::SLOW`]) is kept.
+    pub(crate) fn failed(&self, now: Instant, took: Duration, cause: String) {
         if took >= Self::SLOW {
-            self.last.lock().insert(server.to_owned(), (now, cause));
+            *self.last.lock() = Some((now, cause));
         }
     }
 
-    /// Notes an answer from `server`: it is reachable.
-    pub(crate) fn reached(&self, server: &str) {
-        let mut last = self.last.lock();
-        if !last.is_empty() {
-            last.remove(server);
-        }
+    /// Notes an answer from the server: it is reachable.
+    pub(crate) fn reached(&self) {
+        *self.last.lock() = None;
     }
 }
 
@@ -71,29 +78,26 @@ mod tests {
 
     #[test]
     fn a_slow_failure_answers_for_a_while_and_an_answer_forgets_it() {
-        let u = Unreachable::default();
+        let u = Unreachable::new("db".into());
         let t0 = Instant::now();
         let slow = Unreachable::SLOW;
-        assert_eq!(u.recent("db", t0), None, "nothing failed yet");
-        u.failed("db", t0, slow, "timed out after 60 s".into());
-        let said = u
-            .recent("db", t0 + Duration::from_secs(12))
-            .expect("recent");
+        assert_eq!(u.recent(t0), None, "nothing failed yet");
+        u.failed(t0, slow, "timed out after 60 s".into());
+        let said = u.recent(t0 + Duration::from_secs(12)).expect("recent");
         assert!(
             said.contains("db could not be reached 12 s ago (timed out after 60 s)")
                 && said.contains("in 18 s"),
             "{said}"
         );
-        assert_eq!(u.recent("other", t0), None, "servers are apart");
         assert_eq!(
-            u.recent("db", t0 + Unreachable::FOR),
+            u.recent(t0 + Unreachable::FOR),
             None,
             "asked again once the time is up"
         );
-        u.failed("db", t0, slow, "timed out".into());
-        u.reached("db");
-        assert_eq!(u.recent("db", t0), None, "an answer forgets the failure");
-        u.failed("db", t0, Duration::from_millis(1400), "refused".into());
-        assert_eq!(u.recent("db", t0), None, "a quick failure pauses nothing");
+        u.failed(t0, slow, "timed out".into());
+        u.reached();
+        assert_eq!(u.recent(t0), None, "an answer forgets the failure");
+        u.failed(t0, Duration::from_millis(1400), "refused".into());
+        assert_eq!(u.recent(t0), None, "a quick failure pauses nothing");
     }
 }

@@ -72,6 +72,10 @@ impl Checker {
         files: Files,
         upstream: Option<Upstream>,
     ) -> Checker {
+        let unreachable = Arc::new(Unreachable::new(format!(
+            "the checksum database {}",
+            db.name()
+        )));
         Checker {
             db,
             nosumdb,
@@ -81,7 +85,7 @@ impl Checker {
             latest: parking_lot::Mutex::new(None),
             merging: tokio::sync::Mutex::new(()),
             verified: parking_lot::Mutex::default(),
-            unreachable: Arc::default(),
+            unreachable,
         }
     }
 
@@ -528,8 +532,7 @@ impl Remote {
     /// to reach the database is recent, fails at once with its cause
     /// (see [`Unreachable`]).
     async fn get(&self, path: &str) -> Result<Option<Bytes>> {
-        let server = format!("the checksum database {}", self.name);
-        if let Some(cause) = self.unreachable.recent(&server, Instant::now()) {
+        if let Some(cause) = self.unreachable.recent(Instant::now()) {
             return Err(Error::Checksum {
                 context: format!("checksum database {}", self.name),
                 cause,
@@ -548,11 +551,11 @@ impl Remote {
             Err(e) => {
                 let now = Instant::now();
                 let took = now.saturating_duration_since(started);
-                self.unreachable.failed(&server, now, took, e.to_string());
+                self.unreachable.failed(now, took, e.to_string());
                 return Err(e);
             }
         };
-        self.unreachable.reached(&server);
+        self.unreachable.reached();
         Ok((status == 200).then_some(body))
     }
 }
