@@ -345,16 +345,11 @@ fn ok_or_1(fine: bool) -> ExitCode {
 /// An error as printed: `gomodfs: ERROR`, then a `caused by:` line for
 /// each cause its message does not already say.
 fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut said = e.to_string();
-    let mut text = format!("gomodfs: {said}\n");
-    let mut source = e.source();
-    while let Some(s) = source {
-        let cause = s.to_string();
-        if !said.contains(&cause) {
-            text += &format!("  caused by: {cause}\n");
-            said += &cause;
-        }
-        source = s.source();
+    let top = e.to_string();
+    let mut text = format!("gomodfs: {top}\n");
+    let messages = gomodfs::core::error::messages(e);
+    for cause in messages.iter().filter(|m| **m != top.trim()) {
+        text += &format!("  caused by: {cause}\n");
     }
     text
 }

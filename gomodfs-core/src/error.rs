@@ -254,6 +254,23 @@ impl Error {
 /// Result with the core's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The messages of an error and of its sources, each once: a message that
+/// an earlier one already contains (most errors repeat their source's
+/// words) is left out, and so is an empty one.
+pub fn messages(e: &dyn std::error::Error) -> Vec<String> {
+    let mut said: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let text = err.to_string();
+        let text = text.trim();
+        if !text.is_empty() && !said.iter().any(|s| s.contains(text)) {
+            said.push(text.to_owned());
+        }
+        next = err.source().map(|s| s as &dyn std::error::Error);
+    }
+    said
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,5 +305,32 @@ mod tests {
             error.contains("example.com/m@v1.0.0") && error.contains("502"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn messages_name_each_cause_once() {
+        #[derive(Debug)]
+        struct Layer(String, Option<Box<Layer>>);
+        impl std::fmt::Display for Layer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl std::error::Error for Layer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                self.1
+                    .as_deref()
+                    .map(|l| l as &(dyn std::error::Error + 'static))
+            }
+        }
+        let layer = |text: &str, below: Option<Layer>| Layer(text.into(), below.map(Box::new));
+        let e = layer(
+            "reading pack: bad header",
+            Some(layer(
+                "bad header",
+                Some(layer(" ", Some(layer("disk error", None)))),
+            )),
+        );
+        assert_eq!(messages(&e), ["reading pack: bad header", "disk error"]);
     }
 }

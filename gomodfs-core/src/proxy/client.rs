@@ -938,17 +938,7 @@ fn add_note(err: Error, note: &str) -> Error {
 /// An error and its sources on one line (reqwest's own message alone often
 /// hides the cause, e.g. "error sending request").
 fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let msg = s.to_string();
-        if !out.contains(&msg) {
-            out.push_str(": ");
-            out.push_str(&msg);
-        }
-        source = s.source();
-    }
-    out
+    crate::error::messages(e).join(": ")
 }
 
 /// Reaching a checksum database, as `go` reaches it (cmd/go's

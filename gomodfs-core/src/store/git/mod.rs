@@ -559,16 +559,7 @@ fn read_object(
 
 /// An error (from gix) as words: the messages of its chain, each once.
 fn error_in_words(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    let mut next = Some(e);
-    while let Some(err) = next {
-        let text = err.to_string();
-        let text = text.trim();
-        if !text.is_empty() && !parts.iter().any(|p| p.contains(text)) {
-            parts.push(text.to_owned());
-        }
-        next = err.source();
-    }
+    let parts = crate::error::messages(e);
     if parts.is_empty() {
         "unknown error".to_owned()
     } else {
