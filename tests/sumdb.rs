@@ -22,27 +22,15 @@ use std::sync::Arc;
 /// mount may answer.
 const NOWHERE: &str = "http://127.0.0.1:1";
 
-/// `gomodfs mount` over `store` with upstream `proxy` and these checksum
-/// database settings (`GOSUMDB`, and `GONOSUMDB` if given).
+/// `gomodfs mount` over `store` with upstream `proxy`, these checksum
+/// database settings (`GOSUMDB`, and `GONOSUMDB` if given) and
+/// `--fetch-timeout SECONDS`.
 fn mount(
     store: &Path,
     mnt: &Path,
     proxy: &str,
     log: &Path,
-    gosumdb: &str,
-    gonosumdb: Option<&str>,
-) -> Daemon {
-    mount_with_timeout(store, mnt, proxy, log, gosumdb, gonosumdb, "5")
-}
-
-/// [`mount`] with `--fetch-timeout SECONDS`.
-fn mount_with_timeout(
-    store: &Path,
-    mnt: &Path,
-    proxy: &str,
-    log: &Path,
-    gosumdb: &str,
-    gonosumdb: Option<&str>,
+    (gosumdb, gonosumdb): (&str, Option<&str>),
     seconds: &str,
 ) -> Daemon {
     require_fuse();
@@ -98,8 +86,8 @@ impl Scene {
             self.mnt.path(),
             &url,
             &self.log(),
-            gosumdb,
-            gonosumdb,
+            (gosumdb, gonosumdb),
+            "5",
         )
     }
 }
@@ -182,8 +170,8 @@ fn go_verifies_every_module_from_the_mounts_sumdb_cache() -> Result<(), Box<dyn 
         mnt2.path(),
         &proxy_url,
         &log2,
-        db.vkey(),
-        None,
+        (db.vkey(), None),
+        "5",
     );
     let work2 = tempfile::tempdir()?;
     fx.write_main(work2.path())?;
@@ -287,8 +275,8 @@ fn a_forked_database_is_refused_also_after_a_restart() -> Result<(), Box<dyn std
         mnt2.path(),
         &sc.proxy.url(),
         &log2,
-        &gosumdb,
-        None,
+        (&gosumdb, None),
+        "5",
     );
     let err = fs::read(mnt2.path().join("example.com/fork/b@v1.0.0/b.go"))
         .expect_err("a restart forgot the tree head");
@@ -373,13 +361,12 @@ fn a_stalled_database_fails_a_build_within_one_timeout() -> Result<(), Box<dyn s
     let stalled = std::net::TcpListener::bind("127.0.0.1:0")?;
     let at = stalled.local_addr()?.to_string();
     let gosumdb = format!("{} http://{at}", sc.db.vkey());
-    let mp = mount_with_timeout(
+    let mp = mount(
         sc.store.path(),
         sc.mnt.path(),
         &sc.proxy.url(),
         &sc.log(),
-        &gosumdb,
-        None,
+        (&gosumdb, None),
         "2",
     );
     let work = tempfile::tempdir()?;
