@@ -67,3 +67,68 @@ fn go_build_test_and_verify_through_fuse_then_offline() -> Result<(), Box<dyn st
     offline.unmount();
     Ok(())
 }
+
+/// `go list -m all` asks, for every module whose zip go.sum names, whether
+/// its directory is there (DownloadDir: the root, `.partial`, `.ziphash`).
+/// That is answered from the `.info`: every such module gets its `Dir`, and
+/// no zip is fetched until something below a root is read (before, the
+/// stat of a root fetched and stored the whole module: bigapp's cold
+/// `go list -m all` fetched 211 zips, 20 s against native go's 10 s).
+#[test]
+fn go_list_m_all_finds_every_module_directory_without_fetching_a_zip()
+-> Result<(), Box<dyn std::error::Error>> {
+    let fx = standard_fixture();
+    let proxy = TestProxy::start_with(fx.modules.clone())?;
+    let work = tempfile::tempdir()?;
+    let go_sum = fx.go_sum_via_go(&proxy.url(), work.path())?;
+    proxy.reset_log();
+    let store = tempfile::tempdir()?;
+    let mount = Mounted::new(store.path(), Some(&proxy.url()));
+    let go = || -> Result<GoCmd, gomodfs_testkit::TestkitError> {
+        Ok(GoCmd::new(work.path())?
+            .gomodcache(mount.path())
+            .goproxy("off")
+            .goflags("-mod=mod"))
+    };
+
+    let list = go()?.run(&["list", "-m", "-f", "{{.Path}}@{{.Version}} {{.Dir}}", "all"])?;
+    let zipped: Vec<&str> = go_sum
+        .lines()
+        .filter(|l| !l.contains("/go.mod "))
+        .filter_map(|l| l.split_once(' '))
+        .map(|(path, rest)| (path, rest.split(' ').next().unwrap_or("")))
+        .map(|(path, version)| {
+            list.stdout
+                .lines()
+                .find(|l| l.starts_with(&format!("{path}@{version} ")))
+                .unwrap_or_else(|| {
+                    panic!("go list -m all lacks {path}@{version}:\n{}", list.stdout)
+                })
+        })
+        .collect();
+    assert!(
+        zipped.len() >= 5,
+        "too few modules with zips in go.sum:\n{go_sum}"
+    );
+    for line in &zipped {
+        let (module, dir) = line.split_once(' ').unwrap_or((line, ""));
+        assert!(
+            dir.starts_with(&mount.path().display().to_string())
+                && dir.contains('@')
+                && std::path::Path::new(dir).is_dir(),
+            "{module}: go found no directory for it in the mount ({dir:?})"
+        );
+    }
+    assert_eq!(proxy.requests(".zip"), 0, "{:?}", proxy.request_log());
+    assert!(
+        proxy.requests(".info") >= zipped.len(),
+        "{:?}",
+        proxy.request_log()
+    );
+
+    // Reading below a root fetches the module: the build works.
+    go()?.run(&["build", "./..."])?;
+    assert!(proxy.requests(".zip") >= 5, "{:?}", proxy.request_log());
+    mount.unmount();
+    Ok(())
+}

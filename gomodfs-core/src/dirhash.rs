@@ -10,6 +10,10 @@ use base64::Engine as _;
 use sha2::{Digest as _, Sha256};
 use std::fmt::Write as _;
 
+/// The length of every `h1:` hash: `"h1:"` and 44 base64 characters (the
+/// size of every `.ziphash`).
+pub const H1_LEN: usize = 3 + 44;
+
 /// A sha256 digest of one file's content.
 pub type FileDigest = [u8; 32];
 
@@ -82,6 +86,7 @@ mod tests {
     fn empty() -> Result<()> {
         let none: [(&str, &[u8]); 0] = [];
         assert_eq!(h1(none)?, "h1:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+        assert_eq!(h1(none)?.len(), H1_LEN);
         Ok(())
     }
 

@@ -26,7 +26,7 @@ fn lookups_listings_reads_and_attributes() {
     let root = fs.resolve("example.com/!foo@v1.0.0").unwrap();
     assert_eq!(root.kind, NodeKind::Directory);
     assert_eq!(root.perm, 0o555);
-    assert_eq!(root.nlink, 3);
+    assert_eq!(root.nlink, 1, "a module root's link count is unknown (1)");
     assert_eq!(root.cache, gomodfs_core::Caching::IMMUTABLE);
     let names: Vec<_> = fs
         .readdir_plus(root.id)

@@ -85,11 +85,11 @@ fn offline(store: &Arc<CountingUse>) -> Arc<ModFs> {
     Arc::new(ModFs::new(store.clone(), None, ModFsOptions::default()).unwrap())
 }
 
-/// Serves b's file, a's root and c's `.mod`, in that order.
+/// Serves b's file, a's file (not read) and c's `.mod`, in that order.
 fn serve_some(fs: &ModFs) {
     let b = fs.resolve("example.com/b@v1.0.0/b.go").unwrap();
     assert_eq!(&fs.read(b.id, 0, 100).unwrap()[..], b"package b\n");
-    fs.resolve("example.com/a@v1.0.0").unwrap();
+    fs.resolve("example.com/a@v1.0.0/a.go").unwrap();
     let c = fs
         .resolve("cache/download/example.com/c/@v/v1.0.0.mod")
         .unwrap();
@@ -271,7 +271,7 @@ fn a_warm_start_keeps_its_list_in_a_file_while_serving_and_at_the_end() {
     eventually("the list to name b", || {
         read_list(&file).unwrap() == [entry(WarmKind::Tree, "example.com/b")]
     });
-    first.resolve("example.com/a@v1.0.0").unwrap();
+    first.resolve("example.com/a@v1.0.0/a.go").unwrap();
     warm.finish();
     let listed = read_list(&file).unwrap();
     assert_eq!(
@@ -326,7 +326,7 @@ fn a_list_that_cannot_be_written_leaves_serving_alone() {
     fs.resolve("example.com/b@v1.0.0/b.go").unwrap();
     // Several saves fail while it serves.
     std::thread::sleep(Duration::from_millis(100));
-    fs.resolve("example.com/a@v1.0.0").unwrap();
+    fs.resolve("example.com/a@v1.0.0/a.go").unwrap();
     assert_eq!(fs.served().len(), 2, "the record is kept in memory");
     warm.finish();
     assert!(fs.status().warm_start.is_none(), "nothing preloaded");

@@ -38,6 +38,7 @@ pub use warm::{
     write_list,
 };
 
+use crate::dirhash::H1_LEN;
 use crate::error::{Error, Result};
 use crate::fetch::Fetcher;
 use crate::modpath::ModuleVersion;
@@ -673,8 +674,29 @@ impl ModFs {
                 self.sumdb_dir(rel)?;
                 dir(1)
             }
+            Node::DownloadFile(mv, DownloadFile::Ziphash) if self.trees.get(mv).is_none() => {
+                // go stats a `.ziphash` (DownloadDir) without reading it;
+                // its size is that of every `h1:`. The module's `.info`
+                // says that the version exists; the zip is fetched when
+                // the file is read.
+                self.version_info(mv, call)?;
+                file(H1_LEN)
+            }
             Node::Status | Node::DownloadFile(..) | Node::SumDb(_) => {
                 file(self.contents(node, call)?.len())
+            }
+            Node::Module(mv, rel) if rel.is_empty() => {
+                // A module's root is dated by its `.info`, which also says
+                // that the version exists: its zip is fetched when something
+                // below the root is looked up or listed, not when go only
+                // checks that the directory is there (DownloadDir, for every
+                // module `go list -m all` prints). Its link count is 1
+                // (unknown, as for the directories outside module trees), so
+                // it does not depend on whether the tree is loaded.
+                Attr {
+                    mtime: info_time(&self.version_info(mv, call)?),
+                    ..dir(1)
+                }
             }
             Node::Module(mv, rel) => {
                 let tree = self.tree(mv, call)?;
@@ -696,6 +718,12 @@ impl ModFs {
                 }
             }
         })
+    }
+
+    /// The `.info` of module version `mv` (which exists, then).
+    fn version_info(&self, mv: &ModuleVersion, call: Call) -> Result<Bytes> {
+        let info = Node::DownloadFile(mv.clone(), DownloadFile::Meta(MetaFile::Info));
+        self.contents(&info, call)
     }
 
     /// A file's whole contents (for an open, or a size).
