@@ -1,9 +1,10 @@
 //! A proxy that answers 200 with a body `go` would refuse (an HTML error
 //! page as `.info` or `.mod`, the `.info` of another version, a go.mod of
 //! another module): the reader gets EIO, the log names module, version and
-//! cause in go's words, nothing is stored, `go` fails naming the module's
-//! `.lock` file and `gomodfs status` the cause, and once the proxy recovers
-//! the good answer is fetched, served, and `go` builds with it.
+//! cause in go's words, nothing bad is stored, `go` fails naming the
+//! module's `.lock` file (a bad `.info`) or its `.ziphash` (a bad `.mod`)
+//! and `gomodfs status` the cause, and once the proxy recovers the good
+//! answer is fetched, served, and `go` builds with it.
 
 mod common;
 
@@ -105,52 +106,72 @@ fn bad_answers_are_eio_never_stored_and_healed_after_recovery()
             "no log line names {path} v1.0.0 .{ext} and says {words:?}:\n{text}"
         );
     }
-    // What a user sees meanwhile: go, finding the module unusable, tries to
-    // download it itself and the read-only mount refuses its lock file;
-    // `gomodfs status` names module, version and cause
-    // (docs/OPERATIONS.md, "When go fails through the mount").
-    let (path, _, _, words) = &cases[3];
-    let broken = tempfile::tempdir()?;
-    fs::write(
-        broken.path().join("go.mod"),
-        format!("module example.com/main\n\ngo 1.21\n\nrequire {path} v1.0.0\n"),
-    )?;
-    fs::write(broken.path().join("go.sum"), spec(path).go_sum_lines())?;
-    fs::write(
-        broken.path().join("main.go"),
-        format!("package main\n\nimport _ \"{path}\"\n\nfunc main() {{}}\n"),
-    )?;
-    let out = GoCmd::new(broken.path())?
-        .gomodcache(mnt.path())
-        .goproxy("off")
-        .goflags("-mod=mod")
-        .output(&["build", "./..."])?;
-    let lock = format!("cache/download/{path}/@v/v1.0.0.lock: read-only file system");
-    assert!(
-        !out.success() && out.stderr.contains(&lock),
-        "go should fail on {lock:?}:\n{}",
-        out.stderr
-    );
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_gomodfs"))
-        .arg("status")
-        .arg(mnt.path())
-        .output()?;
-    let status = String::from_utf8_lossy(&status.stdout);
-    assert!(
-        status
-            .lines()
-            .any(|l| l.starts_with(&format!("  {path}@v1.0.0: ")) && l.contains(words)),
-        "gomodfs status should name {path}@v1.0.0 and {words:?}:\n{status}"
-    );
+    // What a user sees meanwhile (docs/OPERATIONS.md, "When go fails
+    // through the mount"): a module whose `.info` fails looks missing, so go
+    // tries to download it itself and the read-only mount refuses its lock
+    // file; a module whose `.info` is served but whose `.mod` (or zip)
+    // fails is there, and go fails reading its `.ziphash`. Either way
+    // `gomodfs status` names module, version and cause.
+    for (case, says) in [
+        (
+            0,
+            "cache/download/{path}/@v/v1.0.0.lock: read-only file system",
+        ),
+        (
+            3,
+            "verifying {path}@v1.0.0: read {mnt}/cache/download/{path}/@v/v1.0.0.ziphash: input/output error",
+        ),
+    ] {
+        let (path, _, _, words) = &cases[case];
+        let broken = tempfile::tempdir()?;
+        fs::write(
+            broken.path().join("go.mod"),
+            format!("module example.com/main\n\ngo 1.21\n\nrequire {path} v1.0.0\n"),
+        )?;
+        fs::write(broken.path().join("go.sum"), spec(path).go_sum_lines())?;
+        fs::write(
+            broken.path().join("main.go"),
+            format!("package main\n\nimport _ \"{path}\"\n\nfunc main() {{}}\n"),
+        )?;
+        let out = GoCmd::new(broken.path())?
+            .gomodcache(mnt.path())
+            .goproxy("off")
+            .goflags("-mod=mod")
+            .output(&["build", "./..."])?;
+        let says = says
+            .replace("{path}", path)
+            .replace("{mnt}", &mnt.path().display().to_string());
+        assert!(
+            !out.success() && out.stderr.contains(&says),
+            "go should fail with {says:?}:\n{}",
+            out.stderr
+        );
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_gomodfs"))
+            .arg("status")
+            .arg(mnt.path())
+            .output()?;
+        let status = String::from_utf8_lossy(&status.stdout);
+        assert!(
+            status
+                .lines()
+                .any(|l| l.starts_with(&format!("  {path}@v1.0.0: ")) && l.contains(words)),
+            "gomodfs status should name {path}@v1.0.0 and {words:?}:\n{status}"
+        );
+    }
 
     let refs = git(store.path(), &["for-each-ref", "--format=%(refname)"]);
     let refs = String::from_utf8_lossy(&refs.stdout).into_owned();
-    for (path, ..) in &cases {
-        let leaf = path.rsplit('/').next().unwrap_or(path);
-        assert!(
-            !refs.contains(leaf),
-            "{path}: a bad answer was stored:\n{refs}"
-        );
+    // Nothing bad is stored, nor any module tree (which needs both the
+    // `.info` and the `.mod`); the good one of the two may be.
+    for (path, ext, ..) in &cases {
+        let leaf = format!("/{}/", path.rsplit('/').next().unwrap_or(path));
+        for r in refs.lines().filter(|r| r.contains(&leaf)) {
+            let good = if *ext == "info" { "mod" } else { "info" };
+            assert!(
+                r.starts_with(&format!("refs/gomodfs/{good}/")),
+                "{path}: a bad answer (or a tree needing it) was stored: {r}\n{refs}"
+            );
+        }
     }
 
     // The proxy recovers: the good answers are fetched and served.

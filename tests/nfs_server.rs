@@ -121,17 +121,23 @@ fn failed_downloads_are_io_not_noent() -> Result<(), Box<dyn std::error::Error>>
     let server = NfsServer::on_fresh_store(&proxy.url(), &[]);
     let mut c = Client::connect(server.port, "/");
     for path in &cases {
+        // The root is there (its `.info` is fine); what needs the zip is
+        // an I/O error.
         let tree = format!("{path}@v1.0.0");
+        assert!(c.walk(&tree).is_ok(), "{tree}: LOOKUP");
         assert_eq!(
-            c.walk(&tree).unwrap_err(),
+            c.walk(&format!("{tree}/x.go")).unwrap_err(),
             nfsstat3::NFS3ERR_IO,
-            "{tree}: LOOKUP"
+            "{tree}/x.go: LOOKUP"
         );
         let ziphash = format!("cache/download/{path}/@v/v1.0.0.ziphash");
+        let (fh, _) = c
+            .walk(&ziphash)
+            .unwrap_or_else(|e| panic!("{ziphash}: {e:?}"));
         assert_eq!(
-            c.walk(&ziphash).unwrap_err(),
+            c.read_all(&fh, 4096).unwrap_err(),
             nfsstat3::NFS3ERR_IO,
-            "{ziphash}"
+            "{ziphash}: READ"
         );
         // The .mod is fine: only the zip is bad.
         assert!(

@@ -213,6 +213,23 @@ impl Fetcher {
     }
 
     fn fly(&self, key: FlightKey) -> Result<Fetched> {
+        self.begin(key).wait()
+    }
+
+    /// Starts downloading module `mv` (unless it is on its way) without
+    /// waiting for it, with its `.info` first unless that is stored: a
+    /// module root is answered from its `.info`, and go's next read (the
+    /// `.ziphash`) waits for the module. The module's download takes the
+    /// `.info` from that flight, not from a request of its own.
+    pub(crate) fn begin_module(&self, mv: &ModuleVersion) {
+        if !matches!(self.store.meta(mv, MetaFile::Info), Ok(Some(_))) {
+            self.begin(FlightKey::Meta(mv.clone(), MetaFile::Info));
+        }
+        self.begin(FlightKey::Module(mv.clone()));
+    }
+
+    /// The flight for `key`: joined, or started.
+    fn begin(&self, key: FlightKey) -> Arc<Flight> {
         let (flight, leader) = {
             let mut flights = self.flights.lock();
             match flights.get(&key) {
@@ -227,7 +244,7 @@ impl Fetcher {
         if leader {
             self.launch(key, flight.clone());
         }
-        flight.wait()
+        flight
     }
 
     /// Starts the download task for `key`; it publishes its result to
@@ -242,6 +259,7 @@ impl Fetcher {
             checker: self.checker.clone(),
             zips: self.zips.clone(),
             staged: self.staged.clone(),
+            flights: self.flights.clone(),
         };
         let flights = self.flights.clone();
         self.runtime.spawn(async move {
@@ -291,6 +309,8 @@ struct Job {
     checker: Option<Arc<Checker>>,
     zips: ZipReceiver,
     staged: Staged,
+    /// The fetcher's flights (a module's download joins its `.info`'s).
+    flights: Arc<Mutex<HashMap<FlightKey, Arc<Flight>>>>,
 }
 
 impl Job {
@@ -342,6 +362,23 @@ impl Job {
             what: what.to_owned(),
             cause: "not in the store, and gomodfs runs offline (no upstream proxy)".to_owned(),
         })
+    }
+
+    /// The `.info` of a module being downloaded: the flight fetching it
+    /// alone, if there is one (see [`Fetcher::begin_module`]), else as
+    /// [`Job::meta_bytes`].
+    async fn info_bytes(&self, mv: &ModuleVersion, remote: bool) -> Result<Bytes> {
+        let key = FlightKey::Meta(mv.clone(), MetaFile::Info);
+        let flight = self.flights.lock().get(&key).cloned();
+        if let Some(flight) = flight
+            && let Ok(fetched) = tokio::task::spawn_blocking(move || flight.wait()).await
+        {
+            match fetched? {
+                Fetched::Meta(data) => return Ok(data),
+                Fetched::Module(_) => {}
+            }
+        }
+        self.meta_bytes(mv, MetaFile::Info, remote).await
     }
 
     /// A `.info` or `.mod`, from the store or upstream, without storing it.
@@ -539,7 +576,7 @@ impl Job {
         let downloaded = beside_record(
             async {
                 let (info, go_mod, zip_len) = tokio::join!(
-                    self.meta_bytes(mv, MetaFile::Info, remote_ok),
+                    self.info_bytes(mv, remote_ok),
                     self.meta_bytes(mv, MetaFile::Mod, remote_ok),
                     upstream.fetch_to_file(mv, ProxyFile::Zip, &mut zip_file),
                 );

@@ -687,16 +687,27 @@ impl ModFs {
             }
             Node::Module(mv, rel) if rel.is_empty() => {
                 // A module's root is dated by its `.info`, which also says
-                // that the version exists: its zip is fetched when something
-                // below the root is looked up or listed, not when go only
-                // checks that the directory is there (DownloadDir, for every
-                // module `go list -m all` prints). Its link count is 1
-                // (unknown, as for the directories outside module trees), so
-                // it does not depend on whether the tree is loaded.
-                Attr {
-                    mtime: info_time(&self.version_info(mv, call)?),
-                    ..dir(1)
-                }
+                // that the version exists. One not stored begins its
+                // download and is answered once the `.info` is in, not the
+                // zip: go checks that the directory is there (DownloadDir)
+                // for every module `go list -m all` prints, and a build
+                // reads the `.ziphash` next, which waits for the download.
+                // Its link count is 1 (unknown, as for the directories
+                // outside module trees), so it does not depend on whether
+                // the tree is loaded.
+                let store_only = Call {
+                    store_only: true,
+                    ..call
+                };
+                let mtime = match self.tree(mv, store_only) {
+                    Ok(tree) => tree.mtime,
+                    Err(e) if e.would_fetch() && !call.store_only => {
+                        self.fetcher.begin_module(mv);
+                        info_time(&self.version_info(mv, call)?)
+                    }
+                    Err(e) => return Err(e),
+                };
+                Attr { mtime, ..dir(1) }
             }
             Node::Module(mv, rel) => {
                 let tree = self.tree(mv, call)?;
