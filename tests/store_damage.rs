@@ -421,18 +421,26 @@ fn fifo_in_place_of_a_ref_does_not_hang() {
     assert_eq!(lookup, Err(ErrorKind::Io));
     assert!(listing.is_ok(), "{listing:?}");
 
-    // Through a FUSE mount of the real binary: stat and ls answer.
+    // Through a FUSE mount of the real binary: stat and ls answer (the
+    // root from its intact `.info`, a file below it EIO).
     let mnt = tempfile::tempdir().expect("mount dir");
     let log = store.path().join("../fifo-mount.log");
     let mount = common::start_mount(store.path(), mnt.path(), None, &log, &[]);
-    let (dir, parent) = (mnt.path().join(tree_dir()), mnt.path().join("example.com"));
-    let (stat, ls) = within("stat and ls through FUSE", move || {
-        let stat = fs::metadata(&dir).map(|_| ()).map_err(|e| errno(&e));
+    let dir = mnt.path().join(tree_dir());
+    let parent = mnt.path().join("example.com");
+    let (root, stat, ls) = within("stat and ls through FUSE", move || {
+        let root = fs::metadata(&dir)
+            .map(|m| m.is_dir())
+            .map_err(|e| errno(&e));
+        let stat = fs::metadata(dir.join("f00.txt"))
+            .map(|_| ())
+            .map_err(|e| errno(&e));
         let ls = fs::read_dir(&parent).map(|d| d.count());
-        (stat, ls)
+        (root, stat, ls)
     });
     mount.stop().expect("gomodfs exits cleanly");
     let _ = fs::remove_file(&log);
+    assert_eq!(root, Ok(true));
     assert_eq!(stat, Err(libc::EIO));
     assert!(ls.is_ok(), "{ls:?}");
 
