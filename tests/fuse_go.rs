@@ -5,7 +5,16 @@
 mod common;
 
 use common::Mounted;
-use gomodfs_testkit::{Fault, GoCmd, TestProxy, standard_fixture};
+use gomodfs_testkit::{Fault, GoCmd, TestProxy, TestkitError, standard_fixture};
+use std::path::Path;
+
+/// go in `work` with the mount `modcache` as its module cache, offline.
+fn go_in(work: &Path, modcache: &Path) -> Result<GoCmd, TestkitError> {
+    Ok(GoCmd::new(work)?
+        .gomodcache(modcache)
+        .goproxy("off")
+        .goflags("-mod=mod"))
+}
 
 #[test]
 fn go_build_test_and_verify_through_fuse_then_offline() -> Result<(), Box<dyn std::error::Error>> {
@@ -19,12 +28,7 @@ fn go_build_test_and_verify_through_fuse_then_offline() -> Result<(), Box<dyn st
     let store = tempfile::tempdir()?;
 
     let mount = Mounted::new(store.path(), Some(&proxy.url()));
-    let go = || -> Result<GoCmd, gomodfs_testkit::TestkitError> {
-        Ok(GoCmd::new(work.path())?
-            .gomodcache(mount.path())
-            .goproxy("off")
-            .goflags("-mod=mod"))
-    };
+    let go = || go_in(work.path(), mount.path());
     go()?.run(&["build", "./..."])?;
     let test = go()?.run(&["test", "./..."])?;
     assert!(
@@ -51,12 +55,7 @@ fn go_build_test_and_verify_through_fuse_then_offline() -> Result<(), Box<dyn st
     // Offline: the proxy is gone and the second mount has no upstream at all.
     proxy.stop();
     let offline = Mounted::new(store.path(), None);
-    let go = || -> Result<GoCmd, gomodfs_testkit::TestkitError> {
-        Ok(GoCmd::new(work.path())?
-            .gomodcache(offline.path())
-            .goproxy("off")
-            .goflags("-mod=mod"))
-    };
+    let go = || go_in(work.path(), offline.path());
     let verify = go()?.run(&["mod", "verify"])?;
     assert!(
         verify.stdout.contains("all modules verified"),
@@ -87,12 +86,7 @@ fn go_list_m_all_finds_every_module_directory_while_the_zips_stall()
     }
     let store = tempfile::tempdir()?;
     let mount = Mounted::new(store.path(), Some(&proxy.url()));
-    let go = || -> Result<GoCmd, gomodfs_testkit::TestkitError> {
-        Ok(GoCmd::new(work.path())?
-            .gomodcache(mount.path())
-            .goproxy("off")
-            .goflags("-mod=mod"))
-    };
+    let go = || go_in(work.path(), mount.path());
 
     let list = go()?.run(&["list", "-m", "-f", "{{.Path}}@{{.Version}} {{.Dir}}", "all"])?;
     let zipped: Vec<&str> = go_sum
@@ -135,11 +129,7 @@ fn go_list_m_all_finds_every_module_directory_while_the_zips_stall()
     // With the zips served, a new mount builds from the same store.
     proxy.clear_faults();
     let mount = Mounted::new(store.path(), Some(&proxy.url()));
-    GoCmd::new(work.path())?
-        .gomodcache(mount.path())
-        .goproxy("off")
-        .goflags("-mod=mod")
-        .run(&["build", "./..."])?;
+    go_in(work.path(), mount.path())?.run(&["build", "./..."])?;
     assert_eq!(
         proxy.requests(".info"),
         infos,
