@@ -92,10 +92,17 @@ impl Scene {
     }
 }
 
-/// The refs of the store (one per stored module version or meta file).
+/// The refs of what the checksum database vouches for: stored module
+/// versions and go.mod files (one ref each). A `.info` is not in the
+/// database (nor in go.sum): one fetched to answer a module's root is
+/// stored whatever the module's check says, and left out here.
 fn refs(store: &Path) -> String {
     let out = git(store, &["for-each-ref", "--format=%(refname)"]);
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|r| !r.starts_with("refs/gomodfs/info/"))
+        .map(|r| format!("{r}\n"))
+        .collect()
 }
 
 fn module(path: &str, body: &str) -> ModuleSpec {
