@@ -465,8 +465,10 @@ fn one_bad_ref_does_not_hide_its_siblings() {
     let store = tempfile::tempdir().expect("store dir");
     {
         let fs = modfs(store.path(), Some(&proxy.url()));
-        for m in ["aaa", "bbb"] {
-            fs.resolve(&format!("github.com/google/{m}@{VERSION}"))
+        // A file, not the root: a root is answered from its `.info` while
+        // the module downloads behind it.
+        for (m, file) in [("aaa", "a.go"), ("bbb", "b.go")] {
+            fs.resolve(&format!("github.com/google/{m}@{VERSION}/{file}"))
                 .expect("stored");
         }
     }
