@@ -22,6 +22,7 @@ directory the Go module proxy (the project's modules; the peer's warm-up).
 """
 import argparse
 import json
+import http.client
 import os
 import re
 import socket
@@ -52,7 +53,9 @@ def free_port():
 
 
 class Weed:
-    """SeaweedFS `weed mini` with one bucket, telemetry off."""
+    """SeaweedFS `weed server` (filer and S3 gateway) with one bucket,
+    telemetry off; as gomodfs-testkit's seaweed.rs starts it (not `weed mini`,
+    which refuses all writes below 1% free disk)."""
 
     def __init__(self, work):
         weed = os.environ.get("GOMODFS_WEED") or str(
@@ -60,21 +63,39 @@ class Weed:
         if not weed or not Path(weed).exists():
             sys.exit("no weed binary: run .ci/seaweedfs.sh (or set GOMODFS_WEED)")
         self.dir = Path(tempfile.mkdtemp(prefix="weed-", dir=work))
+        (self.dir / "data").mkdir()
         ports = [free_port() for _ in range(4)]
         self.port = ports[3]
         env = dict(os.environ, AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET)
         self.log = open(self.dir / "weed.log", "w")
         self.proc = subprocess.Popen(
-            [weed, "mini", f"-dir={self.dir / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-             "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
-             "-master.telemetry=false", f"-master.port={ports[0]}", f"-volume.port={ports[1]}",
-             f"-filer.port={ports[2]}", f"-s3.port={ports[3]}", f"-bucket={BUCKET}"],
+            [weed, "server", "-filer", "-s3", f"-dir={self.dir / 'data'}", "-ip=127.0.0.1",
+             "-ip.bind=127.0.0.1", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
+             "-master.telemetry=false", "-volume.max=100", "-volume.minFreeSpace=64MiB",
+             f"-master.port={ports[0]}", f"-volume.port={ports[1]}",
+             f"-filer.port={ports[2]}", f"-s3.port={ports[3]}"],
             env=env, stdout=self.log, stderr=self.log)
         deadline = time.time() + 120
-        while "S3 Endpoint" not in (self.dir / "weed.log").read_text(errors="replace"):
+        # The bucket is a directory under the filer's /buckets; the filer
+        # answers 500 until it has found the master.
+        while True:
+            status = None
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", ports[2], timeout=40)
+                conn.request("POST", f"/buckets/{BUCKET}/", body=b"")
+                status = conn.getresponse().status
+                conn.close()
+            except OSError:
+                pass
+            if status is not None and (200 <= status < 300 or status == 409):
+                break
             if time.time() > deadline or self.proc.poll() is not None:
                 sys.exit(f"weed did not start; see {self.dir / 'weed.log'}")
             time.sleep(0.2)
+        while not base._port_open(self.port):
+            if time.time() > deadline or self.proc.poll() is not None:
+                sys.exit(f"weed's S3 gateway did not start; see {self.dir / 'weed.log'}")
+            time.sleep(0.1)
 
     def endpoint(self):
         return f"http://127.0.0.1:{self.port}"

@@ -344,7 +344,7 @@ fn address_after(text: &str, marker: &str) -> Option<SocketAddr> {
     let rest = text.split(marker).nth(1)?;
     let word = rest.split_whitespace().next()?;
     let word = word.strip_prefix("http://").unwrap_or(word);
-    word.trim_end_matches('/').parse().ok()
+    word.trim_end_matches(['/', ']', ',']).parse().ok()
 }
 
 /// Sends `SIG<name>` to `pid` with kill(1).

@@ -1,6 +1,13 @@
-//! A real S3-compatible object store for tests: SeaweedFS (`weed mini`)
-//! on 127.0.0.1, free ports, a temporary data directory, telemetry off,
-//! killed on drop. Feature `s3`.
+//! A real S3-compatible object store for tests: SeaweedFS (`weed server`
+//! with its filer and S3 gateway) on 127.0.0.1, free ports, a temporary
+//! data directory, telemetry off, killed on drop. Feature `s3`.
+//!
+//! Not `weed mini`: it keeps SeaweedFS's default of refusing every write
+//! once the disk has less than 1% free (2.5 GB of a 252 GB disk, less than
+//! a CI machine may have left after the build), and its writes then fail
+//! after 30 s with a 500. Here the floor is [`MIN_FREE_SPACE`] and the
+//! volume count is fixed, and [`SeaweedFs::start`] returns only once a
+//! write went through, or fails saying how much disk was free.
 //!
 //! The `weed` binary is built once per machine by `.ci/seaweedfs.sh`; tests
 //! find it through `$GOMODFS_WEED`, else in that script's cache directory,
@@ -28,8 +35,17 @@ pub const ACCESS_KEY: &str = "gomodfs-test";
 /// Its secret.
 pub const SECRET_KEY: &str = "gomodfs-test-secret";
 
-/// What `weed mini` prints when everything is up (buckets created).
-const READY_MARKER: &str = "S3 Endpoint:";
+/// What `weed server` prints, followed by an address, as its S3 gateway
+/// starts (the gateway listens a moment later: [`SeaweedFs::restart`]
+/// waits for its port).
+const READY_MARKER: &str = "S3 read master addresses for discovery: [";
+
+/// The free disk space below which the test server refuses writes.
+pub const MIN_FREE_SPACE: &str = "64MiB";
+
+/// How long a started server may take to accept its first write (the
+/// volume server registers with the master after the gateway listens).
+const WRITABLE_WITHIN: Duration = Duration::from_secs(90);
 
 /// The `weed` binary: `$GOMODFS_WEED`, else where `.ci/seaweedfs.sh`
 /// builds it. An error says how to get it.
@@ -202,35 +218,158 @@ impl SeaweedFs {
             .map_err(|e| TestkitError::io("creating the SeaweedFS data directory", e))?;
         let log = self.dir.path().join(format!("weed-{}.log", self.starts));
         let process = Launch::new(&self.weed, log)
-            // Its standard output (the ready banner) into the log too.
+            // Its standard output into the log too.
             .wrapped_in(["sh", "-c", "exec \"$0\" \"$@\" 1>&2"])
-            .arg("mini")
+            .args(["server", "-filer", "-s3"])
             .arg(format!("-dir={}", data.display()))
             .args([
                 "-ip=127.0.0.1",
                 "-ip.bind=127.0.0.1",
                 "-webdav=false",
-                "-admin.ui=false",
                 "-s3.port.iceberg=0",
                 "-s3.port.lance=0",
                 "-master.telemetry=false",
                 "-master.volumeSizeLimitMB=64",
+                // Not derived from the free space (volumes are sparse
+                // files; the tests write a few hundred MiB at most).
+                "-volume.max=100",
+                "-volume.preStopSeconds=0",
             ])
+            .arg(format!("-volume.minFreeSpace={MIN_FREE_SPACE}"))
             .arg(format!("-master.port={master}"))
             .arg(format!("-volume.port={volume}"))
             .arg(format!("-filer.port={filer}"))
             .arg(format!("-s3.port={s3}"))
-            .arg(format!("-bucket={}", self.buckets.join(",")))
             .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
             .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
             .listening(READY_MARKER)
             .ready_within(Duration::from_secs(120))
             .start()?;
         self.process = Some(process);
-        // The banner comes after the S3 server listens; check anyway.
-        TcpStream::connect_timeout(&self.addr(), Duration::from_secs(5))
-            .map_err(|e| TestkitError::io("connecting to the SeaweedFS S3 port", e))?;
+        self.wait_listening()?;
+        self.create_buckets()?;
+        self.wait_writable()
+    }
+
+    /// Waits until the S3 port takes connections.
+    fn wait_listening(&self) -> Result<()> {
+        let deadline = std::time::Instant::now() + WRITABLE_WITHIN;
+        loop {
+            match TcpStream::connect_timeout(&self.addr(), Duration::from_secs(5)) {
+                Ok(_) => return Ok(()),
+                Err(e) if std::time::Instant::now() >= deadline => {
+                    return Err(self.failure(&format!("its S3 port refuses connections: {e}")));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+
+    /// Creates the buckets (directories under the filer's `/buckets`;
+    /// one already there, after a restart, is fine), then writes and
+    /// deletes a probe file outside them until a write goes through: the
+    /// filer answers 500 until it has found the master, and a write before
+    /// the volume server has registered waits 30 s and fails.
+    fn create_buckets(&self) -> Result<()> {
+        for bucket in &self.buckets {
+            self.until_answered("POST", &format!("/buckets/{bucket}/"), &[409])?;
+        }
         Ok(())
+    }
+
+    /// See [`SeaweedFs::create_buckets`].
+    fn wait_writable(&self) -> Result<()> {
+        let path = "/gomodfs-testkit-probe";
+        self.until_answered("PUT", path, &[])?;
+        self.until_answered("DELETE", path, &[404])
+    }
+
+    /// Sends `method path` to the filer until it answers 2xx or one of
+    /// `also_fine`, for [`WRITABLE_WITHIN`].
+    fn until_answered(&self, method: &str, path: &str, also_fine: &[u16]) -> Result<()> {
+        let deadline = std::time::Instant::now() + WRITABLE_WITHIN;
+        let body: &[u8] = if method == "PUT" { b"probe" } else { b"" };
+        loop {
+            let last = match self.filer(method, path, body) {
+                Ok(status) if (200..300).contains(&status) || also_fine.contains(&status) => {
+                    return Ok(());
+                }
+                Ok(status) => format!("HTTP {status}"),
+                Err(e) => e.to_string(),
+            };
+            if std::time::Instant::now() >= deadline {
+                return Err(self.failure(&format!("{method} {path} on its filer: {last}")));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// One HTTP/1.1 request to the filer; its status code.
+    fn filer(&self, method: &str, path: &str, body: &[u8]) -> Result<u16> {
+        use std::io::{Read, Write};
+        let addr = SocketAddr::from(([127, 0, 0, 1], self.ports[2]));
+        let io = |e| TestkitError::io("talking to the SeaweedFS filer", e);
+        let mut conn = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(io)?;
+        // A write with no volume to go to fails after 30 s.
+        conn.set_read_timeout(Some(Duration::from_secs(40)))
+            .map_err(io)?;
+        // No Content-Type on an empty body: the filer takes a POST with
+        // one for a multipart upload, not a directory.
+        let kind = if body.is_empty() {
+            ""
+        } else {
+            "Content-Type: application/octet-stream\r\n"
+        };
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\n\
+             {kind}Connection: close\r\n\r\n",
+            body.len()
+        );
+        conn.write_all(head.as_bytes()).map_err(io)?;
+        conn.write_all(body).map_err(io)?;
+        let mut answer = Vec::new();
+        conn.read_to_end(&mut answer).map_err(io)?;
+        let text = String::from_utf8_lossy(&answer);
+        text.split_whitespace()
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .ok_or_else(|| {
+                TestkitError::Invalid(format!("the SeaweedFS filer answered {text:.200}"))
+            })
+    }
+
+    /// An error that says what failed, how much disk was free and how the
+    /// server's log ends.
+    fn failure(&self, what: &str) -> TestkitError {
+        let log = self.log_text();
+        let tail: Vec<&str> = log.lines().rev().take(15).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        TestkitError::Invalid(format!(
+            "SeaweedFS in {} is not usable: {what}; {}; its log ends:\n{}",
+            self.dir.path().display(),
+            free_space(self.dir.path()),
+            tail.join("\n")
+        ))
+    }
+}
+
+/// "N MiB free on the disk of DIR", from `df`, or why it is unknown.
+fn free_space(dir: &std::path::Path) -> String {
+    let out = std::process::Command::new("df")
+        .args(["-Pk", "--"])
+        .arg(dir)
+        .output();
+    let free_kib = out.ok().and_then(|o| {
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        let line = text.lines().nth(1)?.to_owned();
+        line.split_whitespace().nth(3)?.parse::<u64>().ok()
+    });
+    match free_kib {
+        Some(kib) => format!(
+            "{} MiB free on its disk (SeaweedFS refuses writes below {MIN_FREE_SPACE})",
+            kib / 1024
+        ),
+        None => "free disk space unknown (df failed)".to_owned(),
     }
 }
 
