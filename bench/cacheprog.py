@@ -12,7 +12,7 @@ Workloads (median of --runs runs after a warm-up, with min-max):
          and an empty cacheprog directory (the cost of writing through).
   peer   (--peer) a fresh host with a warm remote: `go build` with an
          empty GOCACHE and an empty local directory, the bucket (SeaweedFS,
-         `weed mini` from .ci/seaweedfs.sh) filled by an earlier host: (a)
+         bench/weed.py, .ci/seaweedfs.sh) filled by an earlier host: (a)
          the peer go-cache-plugin (../shared/peers/build.sh), (b) gomodfs
          cacheprog --remote. Target: (b) faster than (a). Our buckets are
          filled from one seed directory (a cold local build, kept in
@@ -40,6 +40,7 @@ from pathlib import Path
 
 from goproxy import go_env as goproxy_env, run
 from sections import write_section
+import weed as seaweed
 
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN = "<!-- bench/cacheprog.py: begin -->"
@@ -60,44 +61,17 @@ def go_env(modcache, gocache, proxy="off", cacheprog=None):
     return env
 
 
-WEED_READY = "S3 Endpoint:"
 KEY, SECRET = "gomodfs-bench", "gomodfs-bench-secret"
 
 
-def free_port():
-    import socket
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port + 10000 < 65536:
-            try:
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port + 10000))
-                return port
-            except OSError:
-                pass
-
-
 def start_weed(weed, data, bucket):
-    ports = [free_port() for _ in range(4)]
+    env = dict(os.environ, AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET)
     data.mkdir(parents=True, exist_ok=True)
     logf = open(data / "weed.log", "w")
-    env = dict(os.environ, AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET)
-    proc = subprocess.Popen(
-        [str(weed), "mini", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-         "-webdav=false", "-admin.ui=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
-         "-master.telemetry=false", "-master.volumeSizeLimitMB=64",
-         f"-master.port={ports[0]}", f"-volume.port={ports[1]}", f"-filer.port={ports[2]}",
-         f"-s3.port={ports[3]}", f"-bucket={bucket}"],
-        stdout=logf, stderr=subprocess.STDOUT, env=env)
-    import time
-    deadline = time.time() + 180
-    while WEED_READY not in (data / "weed.log").read_text(errors="replace"):
-        if time.time() > deadline or proc.poll() is not None:
-            sys.exit(f"weed did not start: {(data / 'weed.log').read_text()[-2000:]}")
-        time.sleep(0.2)
-    return proc, f"http://127.0.0.1:{ports[3]}"
+    try:
+        return seaweed.start(weed, data / "data", bucket, env, logf)
+    except RuntimeError:
+        sys.exit(f"weed did not start: {(data / 'weed.log').read_text()[-2000:]}")
 
 
 def seed_dir(binary, modcache, app, build, work):

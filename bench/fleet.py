@@ -22,10 +22,8 @@ directory the Go module proxy (the project's modules; the peer's warm-up).
 """
 import argparse
 import json
-import http.client
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as base  # noqa: E402  (the main harness: project preparation, helpers)
 from sections import write_section  # noqa: E402
+import weed as seaweed  # noqa: E402
 
 ROOT = base.ROOT
 BEGIN = "<!-- bench/fleet.py: begin -->"
@@ -43,19 +42,8 @@ KEY, SECRET, BUCKET = "bench", "bench-secret", "bench"
 CACHE = Path(os.environ.get("GOMODFS_CI_CACHE", Path.home() / ".cache" / "gomodfs-ci"))
 
 
-def free_port():
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port < 55000 and not base._port_open(port + 10000):
-            return port
-
-
 class Weed:
-    """SeaweedFS `weed server` (filer and S3 gateway) with one bucket,
-    telemetry off; as gomodfs-testkit's seaweed.rs starts it (not `weed mini`,
-    which refuses all writes below 1% free disk)."""
+    """SeaweedFS (bench/weed.py) with one bucket, telemetry off."""
 
     def __init__(self, work):
         weed = os.environ.get("GOMODFS_WEED") or str(
@@ -63,42 +51,15 @@ class Weed:
         if not weed or not Path(weed).exists():
             sys.exit("no weed binary: run .ci/seaweedfs.sh (or set GOMODFS_WEED)")
         self.dir = Path(tempfile.mkdtemp(prefix="weed-", dir=work))
-        (self.dir / "data").mkdir()
-        ports = [free_port() for _ in range(4)]
-        self.port = ports[3]
         env = dict(os.environ, AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET)
         self.log = open(self.dir / "weed.log", "w")
-        self.proc = subprocess.Popen(
-            [weed, "server", "-filer", "-s3", f"-dir={self.dir / 'data'}", "-ip=127.0.0.1",
-             "-ip.bind=127.0.0.1", "-webdav=false", "-s3.port.iceberg=0", "-s3.port.lance=0",
-             "-master.telemetry=false", "-volume.max=100", "-volume.minFreeSpace=64MiB",
-             f"-master.port={ports[0]}", f"-volume.port={ports[1]}",
-             f"-filer.port={ports[2]}", f"-s3.port={ports[3]}"],
-            env=env, stdout=self.log, stderr=self.log)
-        deadline = time.time() + 120
-        # The bucket is a directory under the filer's /buckets; the filer
-        # answers 500 until it has found the master.
-        while True:
-            status = None
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", ports[2], timeout=40)
-                conn.request("POST", f"/buckets/{BUCKET}/", body=b"")
-                status = conn.getresponse().status
-                conn.close()
-            except OSError:
-                pass
-            if status is not None and (200 <= status < 300 or status == 409):
-                break
-            if time.time() > deadline or self.proc.poll() is not None:
-                sys.exit(f"weed did not start; see {self.dir / 'weed.log'}")
-            time.sleep(0.2)
-        while not base._port_open(self.port):
-            if time.time() > deadline or self.proc.poll() is not None:
-                sys.exit(f"weed's S3 gateway did not start; see {self.dir / 'weed.log'}")
-            time.sleep(0.1)
+        try:
+            self.proc, self.url = seaweed.start(weed, self.dir / "data", BUCKET, env, self.log)
+        except RuntimeError as e:
+            sys.exit(str(e))
 
     def endpoint(self):
-        return f"http://127.0.0.1:{self.port}"
+        return self.url
 
     def env(self):
         return dict(AWS_ACCESS_KEY_ID=KEY, AWS_SECRET_ACCESS_KEY=SECRET, AWS_REGION="us-east-1",
@@ -257,7 +218,7 @@ class Fleet:
         def ours(binary):
             def go():
                 d = Path(tempfile.mkdtemp(prefix="ours-", dir=self.work))
-                port = free_port()
+                port = seaweed.free_port()
                 cmd = [str(binary), "serve", "--http", f"127.0.0.1:{port}", "--store", str(d / "store"),
                        "--remote", self.remote, "--proxy", fileproxy]
                 s = base.Server(cmd, d, d / "serve.log", lambda: base._port_open(port))
@@ -273,7 +234,7 @@ class Fleet:
         def theirs(prefix):
             def go():
                 d = Path(tempfile.mkdtemp(prefix="peer-", dir=self.work))
-                port, plugin = free_port(), free_port()
+                port, plugin = seaweed.free_port(), seaweed.free_port()
                 cmd = [str(peer), "serve", "--plugin", str(plugin), "--http", f"127.0.0.1:{port}",
                        "--modproxy", "--cache-dir", str(d / "cache"), "--bucket", BUCKET,
                        "--prefix", prefix, "--region", "us-east-1",
