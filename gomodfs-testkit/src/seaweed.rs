@@ -242,6 +242,9 @@ impl SeaweedFs {
             .arg(format!("-s3.port={s3}"))
             .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
             .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+            // Its log files (weed.INFO, ...) go to the temporary directory
+            // too, not /tmp (its gRPC sockets stay in /tmp, fixed there).
+            .env("TMPDIR", self.dir.path())
             .listening(READY_MARKER)
             .ready_within(Duration::from_secs(120))
             .start()?;
