@@ -11,6 +11,8 @@ import socket
 import subprocess
 import time
 
+from run import _port_open
+
 
 def free_port():
     """A free port below 55000 whose gRPC companion (port + 10000) is free."""
@@ -26,11 +28,6 @@ def free_port():
             return port
         except OSError:
             pass
-
-
-def _port_open(port):
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
 
 
 def start(weed, data, bucket, env, log, timeout=180):

@@ -256,23 +256,16 @@ impl SeaweedFs {
 
     /// Waits until the S3 port takes connections.
     fn wait_listening(&self) -> Result<()> {
-        let deadline = std::time::Instant::now() + WRITABLE_WITHIN;
-        loop {
-            match TcpStream::connect_timeout(&self.addr(), Duration::from_secs(5)) {
-                Ok(_) => return Ok(()),
-                Err(e) if std::time::Instant::now() >= deadline => {
-                    return Err(self.failure(&format!("its S3 port refuses connections: {e}")));
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(100)),
-            }
-        }
+        self.retry("connecting to its S3 port", || {
+            TcpStream::connect_timeout(&self.addr(), Duration::from_secs(5))
+                .map(drop)
+                .map_err(|e| e.to_string())
+        })
     }
 
-    /// Creates the buckets (directories under the filer's `/buckets`;
-    /// one already there, after a restart, is fine), then writes and
-    /// deletes a probe file outside them until a write goes through: the
-    /// filer answers 500 until it has found the master, and a write before
-    /// the volume server has registered waits 30 s and fails.
+    /// Creates the buckets (directories under the filer's `/buckets`; one
+    /// already there, after a restart, is fine). The filer answers 500
+    /// until it has found the master.
     fn create_buckets(&self) -> Result<()> {
         for bucket in &self.buckets {
             self.until_answered("POST", &format!("/buckets/{bucket}/"), &[409])?;
@@ -280,7 +273,9 @@ impl SeaweedFs {
         Ok(())
     }
 
-    /// See [`SeaweedFs::create_buckets`].
+    /// Writes and deletes a probe file outside the buckets until a write
+    /// goes through: a write before the volume server has registered (or
+    /// with the disk below [`MIN_FREE_SPACE`]) waits 30 s and fails.
     fn wait_writable(&self) -> Result<()> {
         let path = "/gomodfs-testkit-probe";
         self.until_answered("PUT", path, &[])?;
@@ -288,22 +283,35 @@ impl SeaweedFs {
     }
 
     /// Sends `method path` to the filer until it answers 2xx or one of
-    /// `also_fine`, for [`WRITABLE_WITHIN`].
+    /// `also_fine`.
     fn until_answered(&self, method: &str, path: &str, also_fine: &[u16]) -> Result<()> {
-        let deadline = std::time::Instant::now() + WRITABLE_WITHIN;
         let body: &[u8] = if method == "PUT" { b"probe" } else { b"" };
-        loop {
-            let last = match self.filer(method, path, body) {
-                Ok(status) if (200..300).contains(&status) || also_fine.contains(&status) => {
-                    return Ok(());
-                }
-                Ok(status) => format!("HTTP {status}"),
-                Err(e) => e.to_string(),
-            };
-            if std::time::Instant::now() >= deadline {
-                return Err(self.failure(&format!("{method} {path} on its filer: {last}")));
+        self.retry(&format!("{method} {path} on its filer"), || {
+            match self.filer(method, path, body) {
+                Ok(status) if (200..300).contains(&status) || also_fine.contains(&status) => Ok(()),
+                Ok(status) => Err(format!("HTTP {status}")),
+                Err(e) => Err(e.to_string()),
             }
-            std::thread::sleep(Duration::from_millis(200));
+        })
+    }
+
+    /// Runs `attempt` until it succeeds, for [`WRITABLE_WITHIN`]; then
+    /// fails with `what`, the last cause and [`SeaweedFs::failure`]'s
+    /// context.
+    fn retry(
+        &self,
+        what: &str,
+        mut attempt: impl FnMut() -> std::result::Result<(), String>,
+    ) -> Result<()> {
+        let deadline = std::time::Instant::now() + WRITABLE_WITHIN;
+        loop {
+            match attempt() {
+                Ok(()) => return Ok(()),
+                Err(last) if std::time::Instant::now() >= deadline => {
+                    return Err(self.failure(&format!("{what}: {last}")));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(200)),
+            }
         }
     }
 
@@ -345,8 +353,8 @@ impl SeaweedFs {
     /// server's log ends.
     fn failure(&self, what: &str) -> TestkitError {
         let log = self.log_text();
-        let tail: Vec<&str> = log.lines().rev().take(15).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(15)..];
         TestkitError::Invalid(format!(
             "SeaweedFS in {} is not usable: {what}; {}; its log ends:\n{}",
             self.dir.path().display(),
