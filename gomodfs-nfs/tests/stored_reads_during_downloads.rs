@@ -138,9 +138,9 @@ fn a_stored_read_answers_promptly_with_a_hundred_misses_in_flight() {
     proxy.stop();
 }
 
-/// The store-only attempt, then the full call: the first LOOKUP of a module
-/// version not stored downloads it (one request upstream for its zip) and
-/// answers with the object's and the directory's attributes; its files
+/// The store-only attempt, then the full call: the first LOOKUP inside a
+/// module version not stored downloads it (one request upstream for its
+/// zip) and answers with the object's and the directory's attributes; its files
 /// list and read; a READ through the handle of a file whose module was
 /// never looked up downloads that module.
 #[test]
@@ -157,10 +157,12 @@ fn requests_that_need_a_download_are_made_again_and_answered() {
     let server = gomodfs_nfs::serve(fs, "0").unwrap();
     let mut c = Client::connect(server.local_addr().port(), "/");
 
+    // The root answers from the version's .info while its zip downloads
+    // behind (docs/SEMANTICS.md); a name inside it waits for the download.
     let (module, attr) = c.walk("example.com/fresh@v1.0.0").unwrap();
     assert_eq!(attr.type_, ftype3::NF3DIR, "the module root is a directory");
-    assert_eq!(proxy.requests("example.com/fresh/@v/v1.0.0.zip"), 1);
     let (sub, _) = c.lookup(&module, "sub").unwrap();
+    assert_eq!(proxy.requests("example.com/fresh/@v/v1.0.0.zip"), 1);
     let (file, attr) = c.lookup(&sub, "b.go").unwrap();
     assert_eq!(attr.size, 12);
     assert_eq!(c.read_all(&file, 4096).unwrap(), b"package sub\n");
