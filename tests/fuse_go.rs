@@ -7,6 +7,7 @@ mod common;
 use common::Mounted;
 use gomodfs_testkit::{Fault, GoCmd, TestProxy, TestkitError, standard_fixture};
 use std::path::Path;
+use std::time::Duration;
 
 /// go in `work` with the mount `modcache` as its module cache, offline.
 fn go_in(work: &Path, modcache: &Path) -> Result<GoCmd, TestkitError> {
@@ -81,6 +82,7 @@ fn go_list_m_all_finds_every_module_directory_while_the_zips_stall()
     let proxy = TestProxy::start_with(fx.modules.clone())?;
     let work = tempfile::tempdir()?;
     let go_sum = fx.go_sum_via_go(&proxy.url(), work.path())?;
+    proxy.reset_log(); // go's own downloads for go.sum
     for m in &fx.modules {
         proxy.set_fault(m.path(), m.version(), "zip", Fault::Stall);
     }
@@ -116,9 +118,14 @@ fn go_list_m_all_finds_every_module_directory_while_the_zips_stall()
             "{module}: go found no directory for it in the mount ({dir:?})"
         );
     }
-    // Each root's download began (and stalls), its `.info` asked once.
+    // Each root's download began (and stalls). A `.info` was asked once
+    // for every version whose go.mod go read (beside the go.mod, so that
+    // the root's answer does not wait for it).
+    let mods = proxy.requests(".mod");
+    assert!(mods >= zipped.len(), "{:?}", proxy.request_log());
+    proxy.wait_for_requests(".info", mods, Duration::from_secs(10));
     let infos = proxy.requests(".info");
-    assert_eq!(infos, zipped.len(), "{:?}", proxy.request_log());
+    assert_eq!(infos, mods, "{:?}", proxy.request_log());
     assert!(
         proxy.requests(".zip") >= zipped.len(),
         "{:?}",

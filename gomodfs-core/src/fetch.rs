@@ -149,6 +149,9 @@ impl Fetcher {
         if let Some(data) = self.read_stored(mv, &what, || self.store.meta(mv, file))? {
             return Ok(data);
         }
+        if file == MetaFile::Mod && self.upstream.is_some() {
+            self.begin_info(mv);
+        }
         match self.fly(FlightKey::Meta(mv.clone(), file))? {
             Fetched::Meta(data) => Ok(data),
             Fetched::Module(_) => Err(Error::store(mv.to_string(), "internal: wrong flight kind")),
@@ -222,10 +225,25 @@ impl Fetcher {
     /// `.ziphash`) waits for the module. The module's download takes the
     /// `.info` from that flight, not from a request of its own.
     pub(crate) fn begin_module(&self, mv: &ModuleVersion) {
-        if !matches!(self.store.meta(mv, MetaFile::Info), Ok(Some(_))) {
-            self.begin(FlightKey::Meta(mv.clone(), MetaFile::Info));
-        }
+        self.begin_info(mv);
         self.begin(FlightKey::Module(mv.clone()));
+    }
+
+    /// Starts fetching the `.info` of `mv` (unless it is stored, staged or
+    /// on its way) without waiting for it. Called beside every go.mod
+    /// fetched: go reads a module version's go.mod while loading the graph
+    /// and stats its root (answered from the `.info`) later, one module
+    /// after the other, so the `.info`'s round trip is off that path.
+    fn begin_info(&self, mv: &ModuleVersion) {
+        if self
+            .staged
+            .lock()
+            .contains_key(&(mv.clone(), MetaFile::Info))
+            || matches!(self.store.meta(mv, MetaFile::Info), Ok(Some(_)))
+        {
+            return;
+        }
+        self.begin(FlightKey::Meta(mv.clone(), MetaFile::Info));
     }
 
     /// The flight for `key`: joined, or started.

@@ -91,7 +91,10 @@ fn a_mod_whose_put_fails_is_still_answered_and_fetched_again_later() {
         "a put that fails behind the answer must not fail the answer"
     );
     drop(fs); // waits for the put to have been tried
-    assert_eq!(store.metas().reached(), 1, "the put was never tried");
+    // The .mod's put, and the .info's when its download (begun beside the
+    // .mod's) ended before the fs went away.
+    let tried = store.metas().reached();
+    assert!((1..=2).contains(&tried), "{tried} puts tried");
     assert!(
         store.inner().meta(&mv, MetaFile::Mod).unwrap().is_none(),
         "a refused put stored something"
