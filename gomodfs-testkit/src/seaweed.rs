@@ -24,7 +24,7 @@
 use crate::process::{Daemon, Launch};
 use crate::{Result, TestkitError};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The SeaweedFS version `.ci/seaweedfs.sh` builds.
@@ -45,7 +45,7 @@ pub const MIN_FREE_SPACE: &str = "64MiB";
 
 /// How long a started server may take to accept its first write (the
 /// volume server registers with the master after the gateway listens).
-const WRITABLE_WITHIN: Duration = Duration::from_secs(90);
+pub const WRITABLE_WITHIN: Duration = Duration::from_secs(90);
 
 /// The `weed` binary: `$GOMODFS_WEED`, else where `.ci/seaweedfs.sh`
 /// builds it. An error says how to get it.
@@ -118,15 +118,28 @@ pub struct SeaweedFs {
     ports: [u16; 4],
     buckets: Vec<String>,
     starts: u32,
+    /// How long a (re)started server may take to accept a write.
+    writable_within: Duration,
 }
 
 impl SeaweedFs {
     /// Starts SeaweedFS with `buckets` created, and waits until it serves.
     pub fn start(buckets: &[&str]) -> Result<SeaweedFs> {
+        Self::start_in(&std::env::temp_dir(), buckets, WRITABLE_WITHIN)
+    }
+
+    /// [`SeaweedFs::start`] with its data in a new directory under `parent`,
+    /// and `writable_within` for its first write to go through (a write
+    /// that fails takes SeaweedFS 30 s, so the wait is at least that).
+    pub fn start_in(
+        parent: &Path,
+        buckets: &[&str],
+        writable_within: Duration,
+    ) -> Result<SeaweedFs> {
         let weed = find_weed()?;
         let dir = tempfile::Builder::new()
             .prefix("gomodfs-seaweed-")
-            .tempdir()
+            .tempdir_in(parent)
             .map_err(|e| TestkitError::io("creating the SeaweedFS directory", e))?;
         let mut s3 = SeaweedFs {
             weed,
@@ -135,14 +148,16 @@ impl SeaweedFs {
             ports: free_ports()?,
             buckets: buckets.iter().map(|b| (*b).to_owned()).collect(),
             starts: 0,
+            writable_within,
         };
         // A port found free may be taken before weed binds it (other
-        // tests run at the same time): try again on other ports.
+        // tests run at the same time): try again on other ports. A server
+        // that listens and then refuses writes is not a port problem.
         let mut attempts = 0;
         loop {
             attempts += 1;
-            match s3.restart() {
-                Ok(()) => return Ok(s3),
+            match s3.launch() {
+                Ok(()) => break,
                 Err(e) if attempts >= 3 => return Err(e),
                 Err(e) => {
                     tracing::warn!(error = %e, "SeaweedFS did not start; trying other ports");
@@ -150,6 +165,8 @@ impl SeaweedFs {
                 }
             }
         }
+        s3.prepare()?;
+        Ok(s3)
     }
 
     /// The S3 endpoint, `http://127.0.0.1:PORT`.
@@ -210,6 +227,13 @@ impl SeaweedFs {
     /// Starts the server (again) on the same ports and data, and waits
     /// until it serves.
     pub fn restart(&mut self) -> Result<()> {
+        self.launch()?;
+        self.prepare()
+    }
+
+    /// Starts the process on the ports and data, and waits until its S3
+    /// port takes connections.
+    fn launch(&mut self) -> Result<()> {
         self.kill();
         self.starts += 1;
         let [master, volume, filer, s3] = self.ports;
@@ -249,7 +273,11 @@ impl SeaweedFs {
             .ready_within(Duration::from_secs(120))
             .start()?;
         self.process = Some(process);
-        self.wait_listening()?;
+        self.wait_listening()
+    }
+
+    /// Creates the buckets and waits until a write goes through.
+    fn prepare(&self) -> Result<()> {
         self.create_buckets()?;
         self.wait_writable()
     }
@@ -295,7 +323,7 @@ impl SeaweedFs {
         })
     }
 
-    /// Runs `attempt` until it succeeds, for [`WRITABLE_WITHIN`]; then
+    /// Runs `attempt` until it succeeds, for `writable_within`; then
     /// fails with `what`, the last cause and [`SeaweedFs::failure`]'s
     /// context.
     fn retry(
@@ -303,7 +331,7 @@ impl SeaweedFs {
         what: &str,
         mut attempt: impl FnMut() -> std::result::Result<(), String>,
     ) -> Result<()> {
-        let deadline = std::time::Instant::now() + WRITABLE_WITHIN;
+        let deadline = std::time::Instant::now() + self.writable_within;
         loop {
             match attempt() {
                 Ok(()) => return Ok(()),
