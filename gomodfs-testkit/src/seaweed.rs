@@ -161,6 +161,7 @@ impl SeaweedFs {
                 Err(e) if attempts >= 3 => return Err(e),
                 Err(e) => {
                     tracing::warn!(error = %e, "SeaweedFS did not start; trying other ports");
+                    s3.kill();
                     s3.ports = free_ports()?;
                 }
             }
@@ -201,6 +202,29 @@ impl SeaweedFs {
     pub fn kill(&mut self) {
         if let Some(p) = self.process.take() {
             p.kill9();
+        }
+        self.remove_sockets();
+    }
+
+    /// Removes the Unix sockets weed makes beside its ports in /tmp (fixed
+    /// there, whatever TMPDIR says; named by service and port, the gRPC
+    /// ones by port + 10000). A killed weed leaves them behind, and a
+    /// machine running the tests every day collects thousands.
+    fn remove_sockets(&self) {
+        const KINDS: [&str; 6] = [
+            "master-grpc",
+            "volume-grpc",
+            "filer",
+            "filer-grpc",
+            "s3",
+            "s3-grpc",
+        ];
+        for port in self.ports {
+            for p in [port, port.saturating_add(10_000)] {
+                for kind in KINDS {
+                    let _ = std::fs::remove_file(format!("/tmp/seaweedfs-{kind}-{p}.sock"));
+                }
+            }
         }
     }
 
@@ -389,6 +413,12 @@ impl SeaweedFs {
             free_space(self.dir.path()),
             tail.join("\n")
         ))
+    }
+}
+
+impl Drop for SeaweedFs {
+    fn drop(&mut self) {
+        self.kill();
     }
 }
 
