@@ -123,7 +123,11 @@ fn go_list_m_all_finds_every_module_directory_while_the_zips_stall()
     // the root's answer does not wait for it).
     let mods = proxy.requests(".mod");
     assert!(mods >= zipped.len(), "{:?}", proxy.request_log());
-    proxy.wait_for_requests(".info", mods, Duration::from_secs(10));
+    assert!(
+        proxy.wait_for_requests(".info", mods, Duration::from_secs(10)),
+        "{:?}",
+        proxy.request_log()
+    );
     let infos = proxy.requests(".info");
     assert_eq!(infos, mods, "{:?}", proxy.request_log());
     assert!(

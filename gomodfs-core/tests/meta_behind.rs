@@ -9,7 +9,7 @@ use gomodfs_core::proxy::{Upstream, UpstreamConfig};
 use gomodfs_core::store::MetaFile;
 use gomodfs_core::{ModFs, ModFsOptions, ModuleVersion, Store};
 use gomodfs_testkit::gated::GatedStore;
-use gomodfs_testkit::{ModuleSpec, TestProxy};
+use gomodfs_testkit::{Fault, ModuleSpec, TestProxy};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -61,6 +61,13 @@ fn a_mod_is_answered_before_its_put_and_stored_before_the_fs_is_gone() {
     // Read again before the put: from memory, not fetched a second time.
     assert_eq!(fs.meta(&mv, MetaFile::Mod).unwrap(), data);
     assert_eq!(fetched(&proxy, ".mod"), 1, "{:?}", proxy.request_log());
+    // The .info, whose download began beside the .mod's: that flight's
+    // answer (or its staged copy), not a second request.
+    assert_eq!(
+        &fs.meta(&mv, MetaFile::Info).unwrap()[..],
+        &m.info_bytes()[..]
+    );
+    assert_eq!(fetched(&proxy, ".info"), 1, "{:?}", proxy.request_log());
 
     // Going away waits for the put (opened a moment later).
     let opener = {
@@ -90,11 +97,13 @@ fn a_mod_whose_put_fails_is_still_answered_and_fetched_again_later() {
         &m.mod_bytes()[..],
         "a put that fails behind the answer must not fail the answer"
     );
-    drop(fs); // waits for the put to have been tried
-    // The .mod's put, and the .info's when its download (begun beside the
-    // .mod's) ended before the fs went away.
-    let tried = store.metas().reached();
-    assert!((1..=2).contains(&tried), "{tried} puts tried");
+    // The .info's download began beside the .mod's; its put is tried too.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.metas().reached() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(fs); // waits for the puts to have been tried
+    assert_eq!(store.metas().reached(), 2, "the .mod's and .info's puts");
     assert!(
         store.inner().meta(&mv, MetaFile::Mod).unwrap().is_none(),
         "a refused put stored something"
@@ -140,4 +149,36 @@ fn going_away_waits_for_a_put_that_never_ends_for_ten_seconds_at_most() {
         waited < Duration::from_secs(15),
         "a stuck put held the end for {waited:?}"
     );
+}
+
+/// The `.info` fetched beside a go.mod is a guess: when it fails, the
+/// go.mod is answered all the same, the failure is not kept, and the
+/// `.info` asked for later is fetched again.
+#[test]
+fn a_failed_info_beside_a_mod_neither_fails_the_mod_nor_sticks() {
+    let (m, proxy, mv) = served("guess");
+    proxy.set_fault(m.path(), m.version(), "info", Fault::FailTimes(1, 500));
+    let store = Arc::new(GatedStore::new());
+    let fs = modfs(&store, &proxy);
+    assert_eq!(
+        &fs.meta(&mv, MetaFile::Mod).unwrap()[..],
+        &m.mod_bytes()[..]
+    );
+    assert!(proxy.wait_for_requests(".info", 1, Duration::from_secs(10)));
+    // A read that joins the failing flight gets its error; the next one
+    // starts a flight of its own.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let info = loop {
+        match fs.meta(&mv, MetaFile::Info) {
+            Ok(info) => break info,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("joined the failed flight: {e}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => panic!("the .info is still failing: {e}"),
+        }
+    };
+    assert_eq!(&info[..], &m.info_bytes()[..]);
+    assert_eq!(fetched(&proxy, ".info"), 2, "{:?}", proxy.request_log());
+    assert_eq!(fetched(&proxy, ".mod"), 1, "{:?}", proxy.request_log());
 }
