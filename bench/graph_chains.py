@@ -17,9 +17,7 @@ import sys
 from collections import deque
 from pathlib import Path
 
-
-def escape(s):
-    return re.sub(r"[A-Z]", lambda m: "!" + m.group(0).lower(), s)
+from nfs import escape
 
 
 def parse(text):

@@ -45,7 +45,7 @@ pub const MIN_FREE_SPACE: &str = "64MiB";
 
 /// How long a started server may take to accept its first write (the
 /// volume server registers with the master after the gateway listens).
-pub const WRITABLE_WITHIN: Duration = Duration::from_secs(90);
+const WRITABLE_WITHIN: Duration = Duration::from_secs(90);
 
 /// The `weed` binary: `$GOMODFS_WEED`, else where `.ci/seaweedfs.sh`
 /// builds it. An error says how to get it.
@@ -423,7 +423,7 @@ impl Drop for SeaweedFs {
 }
 
 /// "N MiB free on the disk of DIR", from `df`, or why it is unknown.
-fn free_space(dir: &std::path::Path) -> String {
+fn free_space(dir: &Path) -> String {
     let out = std::process::Command::new("df")
         .args(["-Pk", "--"])
         .arg(dir)
