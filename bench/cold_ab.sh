@@ -6,6 +6,8 @@
 #
 # Usage: N=4 bench/cold_ab.sh BEFORE_BINARY AFTER_BINARY DIR...
 #   each DIR as for bench/cold_once.sh (DIR/app, DIR/filled).
+# FSYNC_DELAY_US=N: every fsync of gomodfs and of go takes N us longer
+# (see bench/cold_once.sh).
 set -u
 BEFORE=$1; AFTER=$2; shift 2
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -21,7 +23,12 @@ for dir in "$@"; do
     done
     empty=$dir/empty-modcache; chmod -R u+w "$empty" 2>/dev/null; rm -rf "$empty"
     start=$(date +%s.%N)
-    (cd "$dir/app" && env GOMODCACHE="$empty" GOPROXY="file://$dir/filled/cache/download" \
+    WRAP=()
+    if [ -n "${FSYNC_DELAY_US:-}" ]; then
+      WRAP=(strace -f -qq -o /dev/null --seccomp-bpf -e trace=fsync,fdatasync
+            -e "inject=fsync,fdatasync:delay_exit=$FSYNC_DELAY_US")
+    fi
+    (cd "$dir/app" && "${WRAP[@]}" env GOMODCACHE="$empty" GOPROXY="file://$dir/filled/cache/download" \
       GOFLAGS="-mod=mod -modcacherw" GOSUMDB=off GOTOOLCHAIN=local GOCACHE="$dir/gocache" \
       go mod download)
     end=$(date +%s.%N)

@@ -12,10 +12,19 @@
 # Example: mkdir -p /tmp/sc/app && cp testdata/scaleapp/{go.mod,go.sum,main.go} /tmp/sc/app &&
 #   (cd /tmp/sc/app && GOMODCACHE=/tmp/sc/filled GOFLAGS=-mod=mod go mod download) &&
 #   bench/cold_once.sh target/release/gomodfs /tmp/sc
+#
+# FSYNC_DELAY_US=N: every fsync and fdatasync of gomodfs takes N us longer
+# (strace injects the delay), as on a disk whose flushes are slow (cloud
+# block storage: about 1-5 ms); bench/cold_ab.sh does the same to go.
 set -u
 BIN=$1; P=$2; shift 2
 rm -rf "$P/store" "$P/mnt"; mkdir -p "$P/mnt" "$P/gocache"
-"$BIN" mount --store "$P/store" --proxy "file://$P/filled/cache/download" --gosumdb off "$@" "$P/mnt" > "$P/mount.log" 2>&1 &
+WRAP=()
+if [ -n "${FSYNC_DELAY_US:-}" ]; then
+  WRAP=(strace -f -qq -o /dev/null --seccomp-bpf -e trace=fsync,fdatasync
+        -e "inject=fsync,fdatasync:delay_exit=$FSYNC_DELAY_US")
+fi
+"${WRAP[@]}" "$BIN" mount --store "$P/store" --proxy "file://$P/filled/cache/download" --gosumdb off "$@" "$P/mnt" > "$P/mount.log" 2>&1 &
 PID=$!
 for _ in $(seq 100); do [ -e "$P/mnt/cache" ] && break; sleep 0.1; done
 start=$(date +%s.%N)

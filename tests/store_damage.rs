@@ -602,3 +602,48 @@ fn fsck_finds_swapped_index_offsets_and_repair_then_a_fetch_restores() {
         );
     });
 }
+
+/// New refs are not fsynced (docs/ARCHITECTURE.md, "Refs are written back
+/// lazily"): a power cut before the kernel writes one back leaves it empty.
+/// That is "not stored", not damage: offline the module is answered as one
+/// never stored, fsck finds nothing wrong, and with the upstream the module
+/// is fetched once and its ref written again.
+#[test]
+fn a_ref_a_power_cut_left_empty_reads_as_not_stored() {
+    let store = tempfile::tempdir().expect("store dir");
+    let proxy = stored_module(store.path());
+    let ref_path = ref_file(store.path(), MODULE);
+    fs::write(&ref_path, b"").expect("empty the ref");
+    // The module's .info and .mod refs survive (they were written back);
+    // its files are what the empty ref hid.
+    let file = format!("{}/f00.txt", tree_dir());
+
+    // Offline: the answer for a module version that was never stored.
+    let offline = modfs(store.path(), None);
+    let kind = |path: &str| offline.resolve(path).map(|_| ()).map_err(|e| e.kind());
+    let never = kind(&format!("example.com/never@{VERSION}/f00.txt"));
+    assert!(never.is_err(), "{never:?}");
+    assert_eq!(
+        kind(&file),
+        never,
+        "offline, a module behind an empty ref is not stored"
+    );
+    drop(offline);
+
+    let (code, text) = fsck(store.path(), &[]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("0 problems"), "{text}");
+
+    let zip = format!("/{MODULE}/@v/{VERSION}.zip");
+    assert_eq!(proxy.requests(&zip), 1);
+    let fs = modfs(store.path(), Some(&proxy.url()));
+    let expected: BTreeMap<String, Result<Vec<u8>, ErrorKind>> = expected_files()
+        .into_iter()
+        .map(|(k, v)| (k, Ok(v)))
+        .collect();
+    assert_eq!(read_all_via_node_api(&fs), expected);
+    assert_eq!(proxy.requests(&zip), 2, "fetched once more");
+    drop(fs);
+    let text = fs::read_to_string(&ref_path).expect("ref written again");
+    assert_eq!(text.len(), 41, "an object id and a newline: {text:?}");
+}

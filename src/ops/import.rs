@@ -480,6 +480,9 @@ pub fn run(args: &ImportArgs) -> Result<bool, Error> {
         args.jobs.unwrap_or_else(super::default_jobs),
         checks.as_ref(),
     )?;
+    // New refs are not fsynced one by one: what the summary reports stored
+    // is on disk when the command exits.
+    store.sync_to_disk()?;
     println!(
         "import: {} modules ({}) and {} go.mod-only versions stored, {} already stored, {} skipped",
         report.modules,

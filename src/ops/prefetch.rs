@@ -137,6 +137,9 @@ pub fn run(settings: &Settings, args: &PrefetchArgs) -> Result<bool, Error> {
         wanted.len() - modules
     );
     let report = prefetch(&fs, &store, &wanted, args.jobs.max(1));
+    // New refs are not fsynced one by one: what the summary reports stored
+    // is on disk when the command exits.
+    store.sync_to_disk()?;
     crate::flush_uploads(&fs, settings.flush_timeout);
     // With `--remote`: push what the remote lacks here, and count its
     // failures like fetch failures.

@@ -123,15 +123,37 @@ fn write_reply(fd: i32, unique: u64, error: i32, body: &[u8]) {
     unsafe { libc::write(fd, msg.as_ptr().cast(), msg.len()) };
 }
 
+/// How long a `/dev/fuse` thread keeps polling (non-blocking reads) after
+/// its last request before it sleeps in `poll`: `SPIN_US` from the
+/// environment; `None` (blocking reads) when unset.
+fn spin_window() -> Option<std::time::Duration> {
+    let us: u64 = std::env::var("SPIN_US").ok()?.parse().ok()?;
+    Some(std::time::Duration::from_micros(us))
+}
+
 /// Answers requests read from `/dev/fuse` until the connection ends.
 fn classic_loop(fd: i32) {
     let mut buf = vec![0u8; PAYLOAD + 4096];
+    let spin = spin_window();
+    let mut idle_since: Option<Instant> = None;
     loop {
         // SAFETY: a valid buffer of its length.
         let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
         if n < 0 {
             let e = io::Error::last_os_error();
             match e.raw_os_error() {
+                Some(libc::EAGAIN) if spin.is_some() => {
+                    let since = *idle_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= spin.unwrap_or_default() {
+                        let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+                        // SAFETY: one valid pollfd.
+                        unsafe { libc::poll(&mut p, 1, -1) };
+                        idle_since = None;
+                    } else {
+                        std::hint::spin_loop();
+                    }
+                    continue;
+                }
                 Some(libc::EINTR) | Some(libc::EAGAIN) | Some(libc::ENOENT) => continue,
                 _ => {
                     GONE.store(true, Ordering::Relaxed);
@@ -139,6 +161,7 @@ fn classic_loop(fd: i32) {
                 }
             }
         }
+        idle_since = None;
         let req = &buf[..n as usize];
         let (opcode, unique, nodeid) = (u32_at(req, 4), u64_at(req, 8), u64_at(req, 16));
         CLASSIC.fetch_add(1, Ordering::Relaxed);
@@ -353,7 +376,18 @@ fn main() -> io::Result<()> {
             "the kernel does not offer FUSE_OVER_IO_URING",
         ));
     }
-    for _ in 0..2 {
+    if spin_window().is_some() {
+        // SAFETY: fcntl on our own descriptor.
+        unsafe {
+            let fl = libc::fcntl(fd, libc::F_GETFL);
+            libc::fcntl(fd, libc::F_SETFL, fl | libc::O_NONBLOCK);
+        }
+    }
+    let classic_threads: usize = std::env::var("CLASSIC_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2);
+    for _ in 0..classic_threads {
         std::thread::spawn(move || classic_loop(fd));
     }
     if uring {

@@ -171,6 +171,40 @@ pub(crate) fn fsync_dir(dir: &Path) -> io::Result<()> {
     }
 }
 
+/// Writes back everything written to the file system holding `dir`:
+/// `syncfs(2)` on Linux, `sync(2)` on other Unix systems, nothing
+/// elsewhere.
+pub(crate) fn sync_file_system(dir: &Path) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let file = File::open(dir)?;
+        // SAFETY: syncfs only reads the descriptor number, which `file`
+        // keeps open for the duration of the call.
+        #[allow(unsafe_code)]
+        let rc = unsafe { libc::syncfs(file.as_raw_fd()) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+    #[cfg(all(unix, not(target_os = "linux")))]
+    {
+        let _ = dir;
+        // SAFETY: sync takes no arguments and cannot fail.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::sync()
+        };
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
 /// `create_dir_all` that also makes each new directory entry durable.
 pub(crate) fn create_dir_durable(dir: &Path) -> io::Result<()> {
     if dir.is_dir() {
@@ -239,6 +273,18 @@ pub(crate) fn write_atomic(dir: &Path, name: &str, data: &[u8]) -> io::Result<()
     drop(file);
     tmp.persist(&dir.join(name))?;
     fsync_dir(dir)
+}
+
+/// Writes `data` to `dir/name` atomically but not durably: temp file in
+/// `dir`, rename over `name`, no fsync. A crash of the process leaves the
+/// old file or the new one; a power cut before the kernel writes the new
+/// one back may also leave it empty (readers must take an empty file for
+/// a missing one). `dir` must exist.
+pub(crate) fn write_atomic_lazy(dir: &Path, name: &str, data: &[u8]) -> io::Result<()> {
+    let (tmp, mut file) = TempFile::create(dir, TMP_REF_PREFIX)?;
+    file.write_all(data)?;
+    drop(file);
+    tmp.persist(&dir.join(name))
 }
 
 /// Creates `dir/name` with `data` unless it exists; never replaces an

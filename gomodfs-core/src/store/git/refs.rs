@@ -202,6 +202,12 @@ pub(crate) fn read_ref(path: &Path) -> io::Result<Option<ObjectId>> {
         }
         Err(e) => return Err(e),
     };
+    if text.is_empty() {
+        // What a power cut leaves of a ref written with `RefWrite::New`
+        // that had not reached the disk yet: not stored.
+        tracing::debug!(path = %path.display(), "an empty ref (not written back before a crash): not stored");
+        return Ok(None);
+    }
     let hex = text.strip_suffix(b"\n").unwrap_or(&text);
     if hex.len() != 40 {
         return Err(damaged(
@@ -225,11 +231,36 @@ fn damaged(path: &Path, why: &str) -> io::Error {
     )
 }
 
-/// Writes a loose ref file atomically and durably (see
-/// [`layout::write_atomic`]), creating its directories.
-pub(crate) fn write_ref(dir: &Path, name: &str, id: &ObjectId) -> io::Result<()> {
-    layout::create_dir_durable(dir)?;
-    layout::write_atomic(dir, name, format!("{}\n", id.to_hex()).as_bytes())
+/// How a ref file is written (see "Atomicity and crash safety" in the
+/// store's docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RefWrite {
+    /// A ref where there was none: written atomically (temp file, rename)
+    /// but not fsynced; the kernel writes it back. A power cut before that
+    /// leaves no ref or an empty one, which reads as "not stored" (the
+    /// module is fetched again), never as a ref to missing objects: the
+    /// objects were made durable before the ref was written.
+    New,
+    /// A ref that replaces another one: fsynced with its directory before
+    /// the put returns, since the objects of the ref it replaces may be
+    /// collected once it is gone (see [`layout::write_atomic`]).
+    Replacing,
+}
+
+/// Writes a loose ref file atomically, creating its directories; durably
+/// for [`RefWrite::Replacing`].
+pub(crate) fn write_ref(dir: &Path, name: &str, id: &ObjectId, how: RefWrite) -> io::Result<()> {
+    let text = format!("{}\n", id.to_hex());
+    match how {
+        RefWrite::Replacing => {
+            layout::create_dir_durable(dir)?;
+            layout::write_atomic(dir, name, text.as_bytes())
+        }
+        RefWrite::New => {
+            fs::create_dir_all(dir)?;
+            layout::write_atomic_lazy(dir, name, text.as_bytes())
+        }
+    }
 }
 
 /// Every ref file of `kind`: its name relative to `refs/gomodfs/<kind>/`
