@@ -48,7 +48,7 @@ impl GitStore {
         if let Some(dir) = path.parent() {
             // Not made durable: a marker lost to a power cut only makes
             // the module look less recently used to gc.
-            std::fs::create_dir_all(dir).map_err(|e| Error::io(ctx(), e))?;
+            fs::create_dir_all(dir).map_err(|e| Error::io(ctx(), e))?;
         }
         let file = OpenOptions::new()
             .create(true)

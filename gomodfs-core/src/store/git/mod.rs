@@ -156,7 +156,7 @@ use gix_object::{Exists, Find};
 use layout::Layout;
 use pack::{Kind, Object, TreeEntry};
 use parking_lot::Mutex;
-use refs::RefKind;
+use refs::{RefKind, RefWrite};
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -374,20 +374,17 @@ impl GitStore {
             );
             stats.written = written.objects;
         }
-        let how = if current.is_some() {
-            refs::RefWrite::Replacing
-        } else {
-            refs::RefWrite::New
-        };
-        refs::write_ref(&ref_dir, &ref_name, &built.root, how).map_err(|e| {
-            Error::io(
-                format!(
-                    "{module}: writing ref {}",
-                    refs::ref_name(RefKind::Zip, module)
-                ),
-                e,
-            )
-        })?;
+        refs::write_ref(&ref_dir, &ref_name, &built.root, RefWrite::over(current)).map_err(
+            |e| {
+                Error::io(
+                    format!(
+                        "{module}: writing ref {}",
+                        refs::ref_name(RefKind::Zip, module)
+                    ),
+                    e,
+                )
+            },
+        )?;
         if replace {
             // A miss makes gix re-read the pack directory, so it maps the
             // replaced files; handles holding the old snapshot retire.
@@ -956,12 +953,7 @@ impl Store for GitStore {
         if self.repair_marker(module).exists() || !self.with_handle(|h| h.exists(&obj.id)) {
             pack::write_loose(&self.layout.objects, &obj).map_err(|e| Error::io(ctx(), e))?;
         }
-        let how = if current.is_some() {
-            refs::RefWrite::Replacing
-        } else {
-            refs::RefWrite::New
-        };
-        refs::write_ref(&ref_dir, &ref_name, &obj.id, how).map_err(|e| {
+        refs::write_ref(&ref_dir, &ref_name, &obj.id, RefWrite::over(current)).map_err(|e| {
             Error::io(
                 format!("{}: writing ref {}", ctx(), refs::ref_name(kind, module)),
                 e,

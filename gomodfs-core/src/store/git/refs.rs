@@ -247,6 +247,18 @@ pub(crate) enum RefWrite {
     Replacing,
 }
 
+impl RefWrite {
+    /// How to write a ref whose file now names `current` (`None`: no ref,
+    /// or an empty or damaged one, which names nothing).
+    pub(crate) fn over(current: Option<ObjectId>) -> Self {
+        if current.is_some() {
+            RefWrite::Replacing
+        } else {
+            RefWrite::New
+        }
+    }
+}
+
 /// Writes a loose ref file atomically, creating its directories; durably
 /// for [`RefWrite::Replacing`].
 pub(crate) fn write_ref(dir: &Path, name: &str, id: &ObjectId, how: RefWrite) -> io::Result<()> {
