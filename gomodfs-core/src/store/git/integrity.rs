@@ -1,11 +1,15 @@
 //! Checking what is read from the store, and finding an intact copy of an
 //! object when the one gix found is damaged.
 //!
-//! - Every object read is hashed (with its git header) and compared with the
-//!   id it was asked for: an index whose offsets were edited, a pack whose
-//!   bytes changed, a loose object that was replaced, all give an error,
-//!   never wrong bytes. The node API caches file contents after this check,
-//!   so hot reads do not pay for it again.
+//! - Every object read through gix is hashed (with its git header) and
+//!   compared with the id it was asked for: an index whose offsets were
+//!   edited, a pack whose bytes changed, a loose object that was replaced,
+//!   all give an error, never wrong bytes. Whole objects read straight from
+//!   a pack (`pack_read`, the common case on unix) are checked against the
+//!   CRC-32 the index keeps of each entry instead, with the same reach for
+//!   damage; what fails that check is read again through gix and this
+//!   module. The node API caches file contents after the check, so hot
+//!   reads do not pay for it again.
 //! - Every pack index is checked when the store is opened: it must be a
 //!   regular file whose SHA-1 trailer matches its contents. A damaged one is
 //!   renamed to `pack-<sum>.idx.damaged` (its `.pack` stays, for `git
