@@ -5,15 +5,15 @@
 //!   object id.
 //! - [`GitStore::fsck_module`] reads everything of one module: the root
 //!   tree and its blobs, every tree of `files` (which must list exactly the
-//!   files of the index) and every file's blob (each checked against its id
-//!   as every read is, and against its size), then hashes the files as `go`
+//!   files of the index) and every file's blob (each hashed and checked
+//!   against its id, and against its size), then hashes the files as `go`
 //!   does and compares that with the recorded `h1:` ziphash.
 //! - [`GitStore::drop_module`] removes a broken module's refs and marks it,
 //!   so that its next put writes every object again (as
 //!   [`Store::replace_module`] does) instead of trusting the damaged copies
 //!   the object database still lists: one download restores it.
 
-use super::{GitStore, ROOT_FILES, pack, refs};
+use super::{GitStore, ROOT_FILES, integrity, pack, refs};
 use crate::dirhash;
 use crate::error::{Error, Result};
 use crate::modpath::ModuleVersion;
@@ -159,7 +159,7 @@ impl GitStore {
             let id = object_id(file.blob.as_bytes())
                 .ok_or_else(|| problem(format!("{what}: not a git object id")))?;
             let data = self
-                .read_required(module, &id, gix_object::Kind::Blob, &what)
+                .read_hashed(module, &id, gix_object::Kind::Blob, &what)
                 .map_err(from_error)?;
             if data.len() as u64 != file.size {
                 return Err(problem(format!(
@@ -221,7 +221,7 @@ impl GitStore {
         };
         if let Some(id) = self.read_ref(kind, module).map_err(problem)? {
             let what = format!(".{}", file.extension());
-            self.read_required(module, &id, gix_object::Kind::Blob, &what)
+            self.read_hashed(module, &id, gix_object::Kind::Blob, &what)
                 .map_err(problem)?;
         }
         Ok(())
@@ -259,13 +259,29 @@ impl GitStore {
 
     /// Every file (path, blob id) the `files` tree of the module with root
     /// tree `root` lists, reading every tree on the way.
+    /// Reads an object as every read does, then hashes it as git does and
+    /// compares that with `id`: reads straight from a pack are checked by
+    /// the index's CRC-32 only, fsck checks everything.
+    fn read_hashed(
+        &self,
+        module: &ModuleVersion,
+        id: &ObjectId,
+        kind: gix_object::Kind,
+        what: &str,
+    ) -> Result<bytes::Bytes> {
+        let data = self.read_required(module, id, kind, what)?;
+        integrity::check_object(id, kind, &data)
+            .map_err(|why| Error::damaged(format!("{module}: reading {what}"), why))?;
+        Ok(data)
+    }
+
     fn files_tree(
         &self,
         module: &ModuleVersion,
         root: &ObjectId,
     ) -> Result<BTreeSet<(String, ObjectId)>> {
         let tree = gix_object::Kind::Tree;
-        let data = self.read_required(module, root, tree, "root tree")?;
+        let data = self.read_hashed(module, root, tree, "root tree")?;
         let malformed =
             |what: &str| Error::damaged(format!("{module}: reading {what}"), "malformed tree");
         let files = pack::parse_tree(&data)
@@ -287,7 +303,7 @@ impl GitStore {
             } else {
                 format!("tree {prefix}")
             };
-            let data = self.read_required(module, &id, tree, &what)?;
+            let data = self.read_hashed(module, &id, tree, &what)?;
             let entries = pack::parse_tree(&data).ok_or_else(|| malformed(what.as_str()))?;
             for (name, is_dir, child) in entries {
                 let name = String::from_utf8_lossy(name);

@@ -1715,3 +1715,54 @@ fn a_loose_mod_goes_into_the_modules_pack_too() {
         fsck(tmp.path());
     }
 }
+
+/// A pack and index written together with a wrong object under a right id
+/// (consistent CRC-32s, valid checksums) get past the read path's CRC check
+/// (only whoever can write the store can make one), not past fsck, which
+/// hashes every object it reads.
+#[test]
+fn fsck_hashes_what_the_read_path_only_crc_checks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = GitStore::open(tmp.path()).unwrap();
+    let m = mv("example.com/forged", "v1.0.0");
+    let mut c = contents("v1.0.0", &[("a.go", b("package a // the real contents\n"))]);
+    let digests = [(format!("{m}/a.go"), crate::dirhash::sha256(&c.files[0].1))];
+    c.ziphash = crate::dirhash::h1_from_digests(digests.iter().cloned()).unwrap();
+    store.put_module(&m, &c).unwrap();
+    let before = store.fsck_module(&m);
+    assert!(before.is_ok(), "{before:?}");
+    let target = store.module(&m).unwrap().unwrap().files[0].blob;
+    let target = ObjectId::try_from(target.as_bytes()).unwrap();
+
+    // Rewrite every pack with the same objects, the target's contents
+    // swapped for others of the same size.
+    for idx in packs(tmp.path()) {
+        let mut objects = Vec::new();
+        for id in objects_in(&idx) {
+            let (kind, data) = store.read_object(&id).unwrap().unwrap();
+            let kind = match kind {
+                gix_object::Kind::Tree => Kind::Tree,
+                _ => Kind::Blob,
+            };
+            let data = if id == target {
+                Bytes::from(b"package a // forged  contents\n".to_vec())
+            } else {
+                data
+            };
+            objects.push(pack::Object { kind, data, id });
+        }
+        let refs: Vec<&pack::Object> = objects.iter().collect();
+        pack::write_pack(&tmp.path().join("objects/pack"), &refs).unwrap();
+        std::fs::remove_file(&idx).unwrap();
+        std::fs::remove_file(idx.with_extension("pack")).unwrap();
+    }
+
+    let fresh = GitStore::open(tmp.path()).unwrap();
+    let problem = fresh.fsck_module(&m).unwrap_err();
+    assert!(
+        problem
+            .cause
+            .contains(&format!("object {target} read back")),
+        "{problem:?}"
+    );
+}
