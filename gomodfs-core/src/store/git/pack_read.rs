@@ -27,6 +27,7 @@ use gix_hash::oid;
 use parking_lot::{Mutex, RwLock};
 use sha1::{Digest, Sha1};
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -48,7 +49,7 @@ const MTIME_SLACK: Duration = Duration::from_secs(2);
 /// directory changes.
 pub(crate) struct PackReader {
     dir: PathBuf,
-    packs: RwLock<Arc<Vec<MappedPack>>>,
+    packs: RwLock<Arc<Vec<Arc<MappedPack>>>>,
     scan: Mutex<Scan>,
 }
 
@@ -64,6 +65,11 @@ struct Scan {
 
 /// A pack and its index, both mapped.
 struct MappedPack {
+    /// Where the index is.
+    idx_path: PathBuf,
+    /// The two files' ids when they were mapped (`None`: unknown, never
+    /// kept across scans).
+    files: Option<FileIds>,
     idx: memmap2::Mmap,
     pack: memmap2::Mmap,
     /// Objects in the index.
@@ -100,20 +106,14 @@ impl PackReader {
 
     /// The packs to read from: the last scan's, or a new scan's when the
     /// epoch moved or (with `on_miss`) the directory changed since.
-    fn current(&self, epoch: u64, on_miss: bool) -> Arc<Vec<MappedPack>> {
-        {
-            let scan = self.scan.lock();
-            if scan.epoch == Some(epoch) && !(on_miss && self.dir_changed(&scan)) {
-                return Arc::clone(&self.packs.read());
-            }
-        }
+    fn current(&self, epoch: u64, on_miss: bool) -> Arc<Vec<Arc<MappedPack>>> {
         let mut scan = self.scan.lock();
-        // Another thread may have scanned while this one waited.
         if scan.epoch == Some(epoch) && !(on_miss && self.dir_changed(&scan)) {
             return Arc::clone(&self.packs.read());
         }
         let mtime = std::fs::metadata(&self.dir).and_then(|m| m.modified()).ok();
-        let packs = Arc::new(map_packs(&self.dir));
+        let previous = Arc::clone(&self.packs.read());
+        let packs = Arc::new(map_packs(&self.dir, &previous));
         *self.packs.write() = Arc::clone(&packs);
         *scan = Scan {
             epoch: Some(epoch),
@@ -138,7 +138,7 @@ impl PackReader {
 
 /// Looks `id` up in `packs`: `None` if no pack lists it, `Some(None)` if
 /// one does but the entry is not answered here (a delta, or damaged).
-fn find_in(packs: &[MappedPack], id: &oid) -> Option<Option<(gix_object::Kind, Bytes)>> {
+fn find_in(packs: &[Arc<MappedPack>], id: &oid) -> Option<Option<(gix_object::Kind, Bytes)>> {
     let mut listed = false;
     for p in packs {
         let Some(i) = p.position(id) else {
@@ -154,23 +154,59 @@ fn find_in(packs: &[MappedPack], id: &oid) -> Option<Option<(gix_object::Kind, B
 }
 
 /// Maps every pack of `dir` whose index is intact; the others are left to
-/// gix (and to `integrity`).
-fn map_packs(dir: &Path) -> Vec<MappedPack> {
+/// gix (and to `integrity`). A pack of `previous` whose two files are still
+/// the same (inode numbers) is kept as it is: a cold fetch adds a pack per
+/// module, and each scan maps and checks only the new ones.
+fn map_packs(dir: &Path, previous: &[Arc<MappedPack>]) -> Vec<Arc<MappedPack>> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
+    let previous: HashMap<&Path, &Arc<MappedPack>> =
+        previous.iter().map(|p| (p.idx_path.as_path(), p)).collect();
     let mut out = Vec::new();
     for entry in entries.flatten() {
         let path = entry.path();
         if path.extension().is_none_or(|e| e != "idx") {
             continue;
         }
-        match MappedPack::open(&path) {
-            Ok(p) => out.push(p),
+        let files = FileIds::of(&path);
+        let same = previous
+            .get(path.as_path())
+            .filter(|kept| files.is_some() && kept.files == files);
+        if let Some(&kept) = same {
+            out.push(Arc::clone(kept));
+            continue;
+        }
+        match MappedPack::open(&path, files) {
+            Ok(p) => out.push(Arc::new(p)),
             Err(why) => tracing::debug!(idx = %path.display(), %why, "pack left to gix"),
         }
     }
     out
+}
+
+/// The inode numbers of an index and its pack: a file renamed over either
+/// changes them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct FileIds {
+    idx: (u64, u64),
+    pack: (u64, u64),
+}
+
+impl FileIds {
+    /// The ids of `idx_path` and its pack, `None` if either is missing.
+    fn of(idx_path: &Path) -> Option<FileIds> {
+        use std::os::unix::fs::MetadataExt;
+        let id = |p: &Path| {
+            std::fs::symlink_metadata(p)
+                .ok()
+                .map(|m| (m.dev(), m.ino()))
+        };
+        Some(FileIds {
+            idx: id(idx_path)?,
+            pack: id(&idx_path.with_extension("pack"))?,
+        })
+    }
 }
 
 /// Byte offsets in a v2 pack index.
@@ -180,7 +216,7 @@ const IDX_IDS: usize = IDX_FANOUT + 256 * 4;
 impl MappedPack {
     /// Maps the index at `idx_path` (after checking its trailer) and its
     /// pack.
-    fn open(idx_path: &Path) -> Result<MappedPack, String> {
+    fn open(idx_path: &Path, files: Option<FileIds>) -> Result<MappedPack, String> {
         let idx = map(idx_path)?;
         if idx.get(..8) != Some(b"\xfftOc\0\0\0\x02".as_slice()) {
             return Err("not a v2 pack index".into());
@@ -202,7 +238,13 @@ impl MappedPack {
             return Err("its checksum does not match its contents".into());
         }
         let pack = map(&idx_path.with_extension("pack"))?;
-        Ok(MappedPack { idx, pack, count })
+        Ok(MappedPack {
+            idx_path: idx_path.to_path_buf(),
+            files,
+            idx,
+            pack,
+            count,
+        })
     }
 
     /// The position of `id` in the index.
@@ -421,6 +463,25 @@ mod tests {
         }
         let absent = gix_hash::ObjectId::from_bytes_or_panic(&[7u8; 20]);
         assert!(reader.read(&absent, 0).is_none());
+    }
+
+    #[test]
+    fn a_rescan_keeps_the_packs_it_mapped_before() {
+        let dir = tempfile::tempdir().unwrap();
+        let objs = objects();
+        let (first, second) = objs.split_at(25);
+        write_pack(dir.path(), &first.iter().collect::<Vec<_>>()).unwrap();
+        let reader = PackReader::new(dir.path().to_path_buf());
+        assert!(reader.read(&first[0].id, 0).is_some());
+        let before = Arc::clone(&reader.packs.read()[0]);
+        write_pack(dir.path(), &second.iter().collect::<Vec<_>>()).unwrap();
+        assert!(reader.read(&second[0].id, 0).is_some(), "found by a rescan");
+        let after = Arc::clone(&reader.packs.read());
+        assert_eq!(after.len(), 2);
+        assert!(
+            after.iter().any(|p| Arc::ptr_eq(p, &before)),
+            "the first pack is not mapped and checked again"
+        );
     }
 
     #[test]
