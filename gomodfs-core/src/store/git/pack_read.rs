@@ -41,9 +41,10 @@ const MAX_OBJECT: u64 = 1 << 30;
 /// declares more than that of what is left of its pack is damaged.
 const MAX_DEFLATE_RATIO: u64 = 1032;
 
-/// A directory changed this recently may change again within its
-/// timestamp's granularity without its mtime moving: scan it again on a miss.
-const MTIME_SLACK: Duration = Duration::from_secs(2);
+/// A scan this soon after the directory's last change may have raced
+/// with another change in the same timestamp tick (which leaves the mtime
+/// as it was): a miss scans such a directory again.
+const MTIME_SLACK: Duration = Duration::from_millis(50);
 
 /// The packs of one store, mapped on first use and rescanned when the pack
 /// directory changes.
@@ -61,6 +62,10 @@ struct Scan {
     epoch: Option<u64>,
     /// The directory's mtime at the scan.
     mtime: Option<SystemTime>,
+    /// Whether the scan came at least [`MTIME_SLACK`] after that mtime (or
+    /// the mtime lies ahead of the clock): then an unchanged mtime means an
+    /// unchanged directory.
+    settled: bool,
 }
 
 /// A pack and its index, both mapped.
@@ -115,24 +120,23 @@ impl PackReader {
         let previous = Arc::clone(&self.packs.read());
         let packs = Arc::new(map_packs(&self.dir, &previous));
         *self.packs.write() = Arc::clone(&packs);
+        let settled = mtime.is_some_and(|m| {
+            SystemTime::now()
+                .duration_since(m)
+                .map_or(true, |age| age >= MTIME_SLACK)
+        });
         *scan = Scan {
             epoch: Some(epoch),
             mtime,
+            settled,
         };
         packs
     }
 
     /// Whether the pack directory may have changed since `scan`.
     fn dir_changed(&self, scan: &Scan) -> bool {
-        let Ok(now) = std::fs::metadata(&self.dir).and_then(|m| m.modified()) else {
-            return true;
-        };
-        match scan.mtime {
-            Some(then) if then == now => SystemTime::now()
-                .duration_since(now)
-                .map_or(true, |age| age < MTIME_SLACK),
-            _ => true,
-        }
+        let now = std::fs::metadata(&self.dir).and_then(|m| m.modified()).ok();
+        !scan.settled || now.is_none() || now != scan.mtime
     }
 }
 
