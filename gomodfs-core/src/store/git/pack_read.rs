@@ -24,7 +24,7 @@
 use super::{integrity, pack};
 use bytes::Bytes;
 use gix_hash::oid;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::Mutex;
 use sha1::{Digest, Sha1};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -50,13 +50,14 @@ const MTIME_SLACK: Duration = Duration::from_millis(50);
 /// directory changes.
 pub(crate) struct PackReader {
     dir: PathBuf,
-    packs: RwLock<Arc<Vec<Arc<MappedPack>>>>,
     scan: Mutex<Scan>,
 }
 
-/// When the pack directory was last scanned.
+/// The last scan of the pack directory: what it mapped, and when.
 #[derive(Default)]
 struct Scan {
+    /// The packs mapped.
+    packs: Arc<Vec<Arc<MappedPack>>>,
     /// The store's epoch (bumped after packs were merged or replaced) at
     /// the scan.
     epoch: Option<u64>,
@@ -87,7 +88,6 @@ impl PackReader {
     pub(crate) fn new(dir: PathBuf) -> PackReader {
         PackReader {
             dir,
-            packs: RwLock::new(Arc::new(Vec::new())),
             scan: Mutex::new(Scan::default()),
         }
     }
@@ -114,18 +114,17 @@ impl PackReader {
     fn current(&self, epoch: u64, on_miss: bool) -> Arc<Vec<Arc<MappedPack>>> {
         let mut scan = self.scan.lock();
         if scan.epoch == Some(epoch) && !(on_miss && self.dir_changed(&scan)) {
-            return Arc::clone(&self.packs.read());
+            return Arc::clone(&scan.packs);
         }
         let mtime = std::fs::metadata(&self.dir).and_then(|m| m.modified()).ok();
-        let previous = Arc::clone(&self.packs.read());
-        let packs = Arc::new(map_packs(&self.dir, &previous));
-        *self.packs.write() = Arc::clone(&packs);
+        let packs = Arc::new(map_packs(&self.dir, &scan.packs));
         let settled = mtime.is_some_and(|m| {
             SystemTime::now()
                 .duration_since(m)
                 .map_or(true, |age| age >= MTIME_SLACK)
         });
         *scan = Scan {
+            packs: Arc::clone(&packs),
             epoch: Some(epoch),
             mtime,
             settled,
@@ -477,10 +476,10 @@ mod tests {
         write_pack(dir.path(), &first.iter().collect::<Vec<_>>()).unwrap();
         let reader = PackReader::new(dir.path().to_path_buf());
         assert!(reader.read(&first[0].id, 0).is_some());
-        let before = Arc::clone(&reader.packs.read()[0]);
+        let before = Arc::clone(&reader.scan.lock().packs[0]);
         write_pack(dir.path(), &second.iter().collect::<Vec<_>>()).unwrap();
         assert!(reader.read(&second[0].id, 0).is_some(), "found by a rescan");
-        let after = Arc::clone(&reader.packs.read());
+        let after = Arc::clone(&reader.scan.lock().packs);
         assert_eq!(after.len(), 2);
         assert!(
             after.iter().any(|p| Arc::ptr_eq(p, &before)),
