@@ -451,6 +451,15 @@ mod tests {
             .collect()
     }
 
+    /// A directory holding one pack of [`objects`].
+    fn one_pack() -> (tempfile::TempDir, Vec<Object>, pack::WrittenPack) {
+        let dir = tempfile::tempdir().unwrap();
+        let objs = objects();
+        let refs: Vec<&Object> = objs.iter().collect();
+        let written = write_pack(dir.path(), &refs).unwrap();
+        (dir, objs, written)
+    }
+
     #[test]
     fn reads_every_object_of_a_pack_it_did_not_see_at_first() {
         let dir = tempfile::tempdir().unwrap();
@@ -489,10 +498,7 @@ mod tests {
 
     #[test]
     fn a_changed_byte_sends_the_read_to_gix() {
-        let dir = tempfile::tempdir().unwrap();
-        let objs = objects();
-        let refs: Vec<&Object> = objs.iter().collect();
-        let written = write_pack(dir.path(), &refs).unwrap();
+        let (dir, objs, written) = one_pack();
         let reader = PackReader::new(dir.path().to_path_buf());
         let target = &objs[20];
         assert!(reader.read(&target.id, 0).is_some());
@@ -512,10 +518,7 @@ mod tests {
 
     #[test]
     fn an_edited_offset_fails_the_crc() {
-        let dir = tempfile::tempdir().unwrap();
-        let objs = objects();
-        let refs: Vec<&Object> = objs.iter().collect();
-        let written = write_pack(dir.path(), &refs).unwrap();
+        let (dir, _, written) = one_pack();
         let mut idx = std::fs::read(&written.idx).unwrap();
         let (entries, _) = pack::parse_idx(&idx).unwrap();
         let n = entries.len();
@@ -535,10 +538,7 @@ mod tests {
 
     #[test]
     fn an_index_with_a_bad_trailer_is_not_mapped() {
-        let dir = tempfile::tempdir().unwrap();
-        let objs = objects();
-        let refs: Vec<&Object> = objs.iter().collect();
-        let written = write_pack(dir.path(), &refs).unwrap();
+        let (dir, objs, written) = one_pack();
         let mut idx = std::fs::read(&written.idx).unwrap();
         let last = idx.len() - 1;
         idx[last] ^= 1;
