@@ -204,26 +204,14 @@ fn read_from_pack(idx_path: &Path, id: &oid) -> io::Result<Option<(gix_object::K
     regular_file_len(&pack_path)?;
     let mut file = File::open(&pack_path)?;
     file.seek(SeekFrom::Start(entries[i].offset))?;
-    let mut r = BufReader::with_capacity(64 << 10, file);
-    let mut byte = [0u8; 1];
-    r.read_exact(&mut byte)?;
-    let kind = match pack::entry_type(byte[0]) {
-        1 => gix_object::Kind::Commit,
-        2 => gix_object::Kind::Tree,
-        3 => gix_object::Kind::Blob,
-        4 => gix_object::Kind::Tag,
-        _ => return Ok(None),
+    // A header is at most 9 bytes (`pack::parse_entry_header`).
+    let mut head = Vec::with_capacity(16);
+    (&mut file).take(16).read_to_end(&mut head)?;
+    let Ok((kind, size, at)) = pack::parse_entry_header(&head, 0) else {
+        return Ok(None);
     };
-    let mut size = u64::from(byte[0] & 0x0f);
-    let mut shift = 4;
-    while byte[0] & 0x80 != 0 {
-        r.read_exact(&mut byte)?;
-        if shift > 57 {
-            return Ok(None);
-        }
-        size |= u64::from(byte[0] & 0x7f) << shift;
-        shift += 7;
-    }
+    file.seek(SeekFrom::Start(entries[i].offset.saturating_add(at as u64)))?;
+    let r = BufReader::with_capacity(64 << 10, file);
     let Ok(len) = usize::try_from(size) else {
         return Ok(None);
     };

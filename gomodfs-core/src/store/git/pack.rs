@@ -506,6 +506,38 @@ pub(crate) fn entry_type(first_byte: u8) -> u8 {
     (first_byte >> 4) & 7
 }
 
+/// The kind, size and data offset of the pack entry that starts at `start`
+/// in `body` (the reverse of [`entry_header`]); deltas are refused (the
+/// readers here take whole objects only).
+pub(crate) fn parse_entry_header(
+    body: &[u8],
+    start: usize,
+) -> Result<(gix_object::Kind, u64, usize), String> {
+    let mut at = start;
+    let mut byte = *body.get(at).ok_or("offset past the end")?;
+    at += 1;
+    let kind = match entry_type(byte) {
+        1 => gix_object::Kind::Commit,
+        2 => gix_object::Kind::Tree,
+        3 => gix_object::Kind::Blob,
+        4 => gix_object::Kind::Tag,
+        6 | 7 => return Err("a delta".into()),
+        t => return Err(format!("entry type {t}")),
+    };
+    let mut size = u64::from(byte & 0x0f);
+    let mut shift = 4;
+    while byte & 0x80 != 0 {
+        if shift > 57 {
+            return Err("size field too long".into());
+        }
+        byte = *body.get(at).ok_or("header past the end")?;
+        at += 1;
+        size |= u64::from(byte & 0x7f) << shift;
+        shift += 7;
+    }
+    Ok((kind, size, at))
+}
+
 /// Encodes a v2 pack index for `entries` (sorted here by id).
 fn encode_idx(entries: &mut [(ObjectId, u64, u32)], pack_checksum: &[u8; 20]) -> Vec<u8> {
     entries.sort_unstable_by_key(|e| e.0);
@@ -621,6 +653,30 @@ mod tests {
         let parsed = parse_tree(&data).expect("parses");
         assert_eq!(parsed.len(), 4);
         assert_eq!(parsed[2], (&b"a"[..], true, id));
+    }
+
+    #[test]
+    fn entry_headers_parse_back_and_refuse_deltas() {
+        for size in [0u64, 15, 16, 4095, 1 << 20, 1 << 33] {
+            let mut v = vec![9u8];
+            entry_header(Kind::Tree, size, &mut v);
+            assert_eq!(
+                parse_entry_header(&v, 1),
+                Ok((gix_object::Kind::Tree, size, v.len()))
+            );
+        }
+        // Type blob, size field 2^39 (continuation bytes), then no data.
+        let mut body = vec![0xb0u8 | 0x80];
+        body.extend_from_slice(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x01]);
+        let (kind, size, at) = parse_entry_header(&body, 0).expect("a well-formed header");
+        assert_eq!(kind, gix_object::Kind::Blob);
+        assert_eq!(size, 1 << 39);
+        assert_eq!(at, body.len());
+        assert!(
+            parse_entry_header(&[0x9f; 12], 0).is_err(),
+            "size field too long"
+        );
+        assert!(parse_entry_header(&[0x60], 0).is_err(), "a delta");
     }
 
     #[test]
