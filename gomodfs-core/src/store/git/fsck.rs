@@ -257,8 +257,6 @@ impl GitStore {
         self.layout.root.join(REPAIRED_DIR).join(hex)
     }
 
-    /// Every file (path, blob id) the `files` tree of the module with root
-    /// tree `root` lists, reading every tree on the way.
     /// Reads an object as every read does, then hashes it as git does and
     /// compares that with `id`: reads straight from a pack are checked by
     /// the index's CRC-32 only, fsck checks everything.
@@ -275,6 +273,8 @@ impl GitStore {
         Ok(data)
     }
 
+    /// Every file (path, blob id) the `files` tree of the module with root
+    /// tree `root` lists, reading every tree on the way.
     fn files_tree(
         &self,
         module: &ModuleVersion,
