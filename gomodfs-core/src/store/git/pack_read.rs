@@ -468,6 +468,43 @@ mod tests {
         );
     }
 
+    /// A pack of one entry: a header declaring `declared` bytes, then a
+    /// zlib stream of `data`, with the entry's true CRC-32 (so only the
+    /// size checks can refuse it).
+    fn one_entry(dir: &Path, declared: u64, data: &[u8]) -> gix_hash::ObjectId {
+        let id = pack::object_id(Kind::Blob, data);
+        let mut entry = Vec::new();
+        pack::entry_header(Kind::Blob, declared, &mut entry);
+        let mut z = flate2::write::ZlibEncoder::new(entry, flate2::Compression::default());
+        std::io::Write::write_all(&mut z, data).unwrap();
+        let entry = z.finish().unwrap();
+        let mut w = pack::PackWriter::create(dir, 1).unwrap();
+        w.add_entry(id, &entry, crc32fast::hash(&entry)).unwrap();
+        w.finish().unwrap();
+        id
+    }
+
+    #[test]
+    fn a_declared_size_that_is_wrong_or_absurd_sends_the_read_to_gix() {
+        let data = b"package p\n".repeat(100);
+        for (declared, why) in [
+            (data.len() as u64, "right"),
+            (data.len() as u64 + 1, "one byte more than the stream holds"),
+            (data.len() as u64 - 1, "one byte less"),
+            // Without the bound, a buffer of 1 TiB (the process aborts).
+            (1 << 40, "more than deflate can make of what is left"),
+        ] {
+            let dir = tempfile::tempdir().unwrap();
+            let id = one_entry(dir.path(), declared, &data);
+            let found = PackReader::new(dir.path().to_path_buf()).read(&id, 0);
+            if why == "right" {
+                assert_eq!(found.map(|(_, d)| d.len()), Some(data.len()), "{why}");
+            } else {
+                assert!(found.is_none(), "{why}");
+            }
+        }
+    }
+
     #[test]
     fn a_changed_byte_sends_the_read_to_gix() {
         let (dir, objs, written) = one_pack();
