@@ -158,6 +158,16 @@ pub(crate) fn summary(s: &Value) -> String {
             warm["seconds"].as_f64().unwrap_or(0.0) * 1000.0
         );
     }
+    let files = &s["warm_files"];
+    if files.is_object() {
+        out += &format!(
+            "warm files: {} files ({}), {} reads served, {} damaged entries refused\n",
+            num(&files["entries"]),
+            human_bytes(num(&files["bytes"])),
+            num(&files["hits"]),
+            num(&files["refused"])
+        );
+    }
     let fetch = &ops["fetch_module"];
     out += &format!(
         "downloads: {} modules ({} failed, {} in flight), {} fetched\n",

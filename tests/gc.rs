@@ -206,6 +206,7 @@ fn max_size_reaches_the_size_removing_the_least_recently_used() {
 #[test]
 fn dry_run_changes_nothing() {
     let (store, _proxy) = aged_store(3, [], |n| 30 - n as u64);
+    fs::write(store.path().join("gomodfs-warm.files"), b"a cache").expect("warm files");
     let before = snapshot(store.path());
     let out = gc(
         store.path(),
@@ -240,7 +241,11 @@ fn unused_for_keeps_recently_used_modules() {
         .expect("marker");
     assert_eq!(noted, again, "marker rewritten within a day");
 
+    // The warm files may hold removed modules' files: gc removes them.
+    let warm_files = store.path().join("gomodfs-warm.files");
+    fs::write(&warm_files, b"a cache").expect("warm files");
     let out = gc(store.path(), &["--unused-for", "2d", "--grace", "0s"]);
+    assert!(!warm_files.exists(), "gc left the warm files:\n{out}");
     assert!(
         stored(store.path(), 1),
         "recently used module removed:\n{out}"

@@ -45,8 +45,25 @@ pub fn run(args: &GcArgs) -> Result<bool, Error> {
         grace: args.grace,
         dry_run: args.dry_run,
     })?;
+    if !args.dry_run && !report.removed.is_empty() {
+        forget_warm_files(&super::store_dir(args.store.as_deref())?);
+    }
     print_report(&report, args);
     Ok(true)
+}
+
+/// Removes the store's warm files (a cache of file contents, see
+/// `gomodfs_core::fs::WarmFiles`), which may hold files of the modules gc
+/// removed; the next mount writes them again.
+fn forget_warm_files(dir: &std::path::Path) {
+    let path = gomodfs_core::fs::warm_files_path(&crate::warm_list_path(dir));
+    match std::fs::remove_file(&path) {
+        Ok(()) => tracing::debug!(file = %path.display(), "gc: removed the warm files"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "gc: cannot remove the warm files")
+        }
+    }
 }
 
 /// Prints each removed module and the summary.

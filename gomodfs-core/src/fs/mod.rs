@@ -25,6 +25,7 @@ mod sumdb_files;
 mod tree;
 mod use_notes;
 mod warm;
+mod warm_files;
 
 pub use caching::{ABSENT_TTL, Caching, Lifetime};
 pub use handle::NODE_KEY_MAX;
@@ -37,6 +38,7 @@ pub use warm::{
     SAVE_EVERY, WARM_LIST_MAX, WarmEntry, WarmKind, WarmStart, format_list, parse_list, read_list,
     write_list,
 };
+pub use warm_files::{WARM_FILE_MAX, WARM_FILES_MAX_BYTES, WarmFiles, warm_files_path};
 
 use crate::dirhash::H1_LEN;
 use crate::error::{Error, Result};
@@ -309,6 +311,10 @@ pub struct ModFs {
     /// What `trees` may weigh ([`ModFsOptions::module_cache_bytes`]).
     tree_budget: u64,
     blobs: BlobCache,
+    /// The warm files read at start (see `warm_files`), once opened.
+    warm_files: std::sync::OnceLock<warm_files::WarmFiles>,
+    /// The small files this process read whole, for the next warm files.
+    files_read: warm_files::ReadRecord,
     /// `.info` and `.mod` files read lately.
     metas: caches::MetaCache,
     /// The largest file the blob cache keeps, in bytes.
@@ -409,6 +415,8 @@ impl ModFs {
             checker,
             used: use_notes::UseNotes::default(),
             served: warm::ServedRecord::default(),
+            warm_files: std::sync::OnceLock::new(),
+            files_read: warm_files::ReadRecord::default(),
         })
     }
 
@@ -557,6 +565,7 @@ impl ModFs {
         let usage = self.usage.reading(&self.store, stored);
         snapshot.store = usage.usage;
         snapshot.store_age = usage.age;
+        snapshot.warm_files = self.warm_files.get().map(warm_files::WarmFiles::status);
         let (pinned, cached) = self.nodes.counts();
         snapshot.nodes = crate::stats::NodeCounts {
             pinned: pinned as u64,
@@ -830,7 +839,7 @@ impl ModFs {
             return Ok(cached.data);
         }
         self.stats.cache_lookup(Cache::Blob, false);
-        self.load_blob(mv, id, path)
+        self.stored_blob(mv, id, path)
     }
 
     /// A file's blob cache entry, read from the store and cached on a miss.
@@ -840,9 +849,21 @@ impl ModFs {
             return Ok(cached);
         }
         self.stats.cache_lookup(Cache::Blob, false);
-        let cached = CachedBlob::new(self.load_blob(mv, id, path)?);
+        let cached = CachedBlob::new(self.stored_blob(mv, id, path)?);
         self.blobs.insert(*id, cached.clone());
         Ok(cached)
+    }
+
+    /// A module file's contents from the warm files if they hold them
+    /// intact, else from the store; noted for the next warm files.
+    fn stored_blob(&self, mv: &ModuleVersion, id: &BlobId, path: &str) -> Result<Bytes> {
+        let warm = self.warm_files.get().and_then(|w| w.get(id));
+        let data = match warm {
+            Some(data) => data,
+            None => self.load_blob(mv, id, path)?,
+        };
+        self.files_read.note(id, data.len());
+        Ok(data)
     }
 
     /// A file's contents from the store. A damaged store: the module is

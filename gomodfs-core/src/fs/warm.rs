@@ -22,6 +22,7 @@
 //! ```
 
 use super::ModFs;
+use super::warm_files::{self, WARM_FILES_MAX_BYTES, WarmFiles, warm_files_path};
 use crate::modpath::ModuleVersion;
 use crate::stats::WarmStartStatus;
 use crate::store::MetaFile;
@@ -397,6 +398,10 @@ impl Drop for WarmStart {
 
 /// The warm start's thread: preload, then save while the record grows.
 fn run(fs: Weak<ModFs>, file: &Path, shared: &Shared, every: Duration) {
+    let files = warm_files_path(file);
+    if let Some(fs) = fs.upgrade() {
+        open_warm_files(&fs, &files);
+    }
     match read_list(file) {
         Ok(list) if !list.is_empty() => {
             if let Some(fs) = fs.upgrade() {
@@ -417,6 +422,7 @@ fn run(fs: Weak<ModFs>, file: &Path, shared: &Shared, every: Duration) {
         }
     }
     let mut saver = ListSaver::new(file);
+    let mut files_saver = FilesSaver::new(&files);
     loop {
         let last = {
             let mut stopped = shared.stopped.lock();
@@ -429,8 +435,87 @@ fn run(fs: Weak<ModFs>, file: &Path, shared: &Shared, every: Duration) {
         if fs.served.len() > saver.saved {
             saver.save(&fs.served());
         }
+        files_saver.tick(&fs, last);
         if last {
             return;
+        }
+    }
+}
+
+/// Opens the warm files at `path` for `fs` to serve from; damaged ones
+/// are not used (and are replaced at the next save).
+fn open_warm_files(fs: &ModFs, path: &Path) {
+    match WarmFiles::open(path) {
+        Ok(Some(w)) => {
+            tracing::debug!(file = %path.display(), entries = w.entries().len(), "warm files: opened");
+            let _ = fs.warm_files.set(w);
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(file = %path.display(), error = %e, "warm files: not used; the next save replaces them")
+        }
+    }
+}
+
+/// Writes a process's record of files read to the warm files, when the
+/// record stopped growing for a save period (writing reads from the
+/// store, which should not compete with a build) or at the end.
+struct FilesSaver<'a> {
+    path: &'a Path,
+    /// The record's length at the previous tick.
+    last_len: usize,
+    /// The record's length when last written (or found already held).
+    saved: usize,
+    /// Whether a failed write was said at info level already.
+    told: bool,
+}
+
+impl<'a> FilesSaver<'a> {
+    fn new(path: &'a Path) -> FilesSaver<'a> {
+        FilesSaver {
+            path,
+            last_len: 0,
+            saved: 0,
+            told: false,
+        }
+    }
+
+    fn tick(&mut self, fs: &ModFs, last: bool) {
+        let len = fs.files_read.len();
+        let quiet = len == self.last_len;
+        self.last_len = len;
+        if len > self.saved && (quiet || last) {
+            self.save(fs);
+            self.saved = len;
+        }
+    }
+
+    /// Writes this process's record followed by the open warm files'
+    /// entries (see [`warm_files::plan`]), unless that is what they hold.
+    fn save(&mut self, fs: &ModFs) {
+        let old = fs.warm_files.get();
+        let old_entries = old.map(WarmFiles::entries).unwrap_or_default();
+        let plan = warm_files::plan(&fs.files_read.entries(), old_entries, WARM_FILES_MAX_BYTES);
+        let damaged = old.is_some_and(|w| w.status().refused > 0);
+        if warm_files::same_ids(&plan, old_entries) && !damaged {
+            return;
+        }
+        let start = Instant::now();
+        let load = |id: &crate::store::BlobId| {
+            old.and_then(|w| w.read(id))
+                .flatten()
+                .or_else(|| fs.store.blob(id).ok().flatten())
+        };
+        let file = self.path.display();
+        match warm_files::write(self.path, &plan, load) {
+            Ok(n) => {
+                tracing::debug!(%file, entries = n, ms = start.elapsed().as_millis(), "warm files: written")
+            }
+            Err(e) if !self.told => {
+                self.told = true;
+                tracing::info!(%file, error = %e, "warm files: cannot write them; the next start reads the store");
+            }
+            Err(e) => tracing::debug!(%file, error = %e, "warm files: cannot write them"),
         }
     }
 }

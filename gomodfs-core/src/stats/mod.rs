@@ -275,6 +275,24 @@ pub struct StatusSnapshot {
     /// (absent until it has, and without a warm start).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warm_start: Option<WarmStartStatus>,
+    /// The warm files this process serves from (absent until opened, and
+    /// when the store has none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warm_files: Option<WarmFilesStatus>,
+}
+
+/// The warm files a process serves small files from (see
+/// `gomodfs_core::fs::WarmFiles`).
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct WarmFilesStatus {
+    /// Files held.
+    pub entries: u64,
+    /// Bytes of contents held.
+    pub bytes: u64,
+    /// Reads served from them.
+    pub hits: u64,
+    /// Entries found damaged (read from the store instead).
+    pub refused: u64,
 }
 
 /// What a warm start preloaded (see `gomodfs_core::fs::WarmStart`).
@@ -517,6 +535,7 @@ impl Stats {
             build_cache: self.build_cache.lock().clone().and_then(|source| source()),
             frontends: self.frontends.live(),
             warm_start: *self.warm_start.lock(),
+            warm_files: None,
         }
     }
 }
