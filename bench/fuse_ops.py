@@ -57,13 +57,14 @@ def mount(binary, store, mnt, log, env=None):
     """`binary` is a path, or a path and extra `gomodfs mount` flags
     separated by spaces (a variant such as `gomodfs --no-read-ahead`).
     The flag `--first-mount` is this script's: it removes the store's warm
-    list before mounting, so the mount is a store's first (nothing to
-    preload, as on a store filled by `import` or another host)."""
+    list and warm files before mounting, so the mount is a store's first
+    (nothing to preload, as on a store filled by `import` or another host)."""
     harness.clear_mountpoint(mnt)
     exe, *extra = shlex.split(str(binary))
     if "--first-mount" in extra:
         extra.remove("--first-mount")
         (Path(store) / "gomodfs-warm").unlink(missing_ok=True)
+        (Path(store) / "gomodfs-warm.files").unlink(missing_ok=True)
     cmd = [exe, "mount", str(mnt), "--store", str(store), "--gosumdb", "off", "--offline", *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(log, "a"), env=env)
     deadline = time.time() + 30

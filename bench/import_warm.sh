@@ -48,6 +48,9 @@ fresh() {
     local label=$1 list=$2 pid
     shift 2
     if [ "$list" = none ]; then rm -f "$store/gomodfs-warm"; else cp "$list" "$store/gomodfs-warm"; fi
+    # The warm files (contents the last mount read) are not what this
+    # compares: every fresh mount here starts without them.
+    rm -f "$store/gomodfs-warm.files"
     "$bin" mount "$mnt" --store "$store" --gosumdb off --offline "$@" 2>/dev/null &
     pid=$!
     while [ ! -e "$mnt/.gomodfs-status" ]; do sleep 0.01; done
