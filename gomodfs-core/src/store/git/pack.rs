@@ -457,38 +457,79 @@ pub(crate) struct IdxEntry {
     pub(crate) crc: u32,
 }
 
+/// The first 8 bytes of a v2 pack index.
+pub(crate) const IDX_V2_MAGIC: &[u8; 8] = b"\xfftOc\0\0\0\x02";
+/// Where a v2 pack index's fan-out table starts.
+pub(crate) const IDX_FANOUT: usize = 8;
+/// Where a v2 pack index's sorted object ids start (after the fan-out).
+pub(crate) const IDX_IDS: usize = IDX_FANOUT + 256 * 4;
+
+/// A big-endian u32 at `at` of `data`.
+pub(crate) fn be32(data: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(data.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// One entry of a v2 pack index, as [`idx_entry`] reads it.
+pub(crate) struct IdxSlot<'a> {
+    /// The object id's bytes.
+    pub(crate) id: &'a [u8],
+    /// The CRC-32 of the entry's packed bytes.
+    pub(crate) crc: u32,
+    /// Where the entry starts in the pack.
+    pub(crate) offset: u64,
+    /// The position in the large-offset table, for offsets of 2 GiB and up.
+    pub(crate) large: Option<usize>,
+}
+
+/// Entry `i` of the v2 pack index `idx` of `count` objects (ids, then
+/// CRC-32s, then 31-bit offsets or positions in the large-offset table
+/// after them); `None` where the index is too short.
+pub(crate) fn idx_entry(idx: &[u8], count: usize, i: usize) -> Option<IdxSlot<'_>> {
+    let ids_at = IDX_IDS;
+    let crcs_at = ids_at + count * 20;
+    let offs_at = crcs_at + count * 4;
+    let large_at = offs_at + count * 4;
+    let id = idx.get(ids_at + i * 20..ids_at + i * 20 + 20)?;
+    let crc = be32(idx, crcs_at + i * 4)?;
+    let off = be32(idx, offs_at + i * 4)?;
+    if off & 0x8000_0000 == 0 {
+        return Some(IdxSlot {
+            id,
+            crc,
+            offset: u64::from(off),
+            large: None,
+        });
+    }
+    let j = (off & 0x7fff_ffff) as usize;
+    let raw = idx.get(large_at + j * 8..large_at + j * 8 + 8)?;
+    Some(IdxSlot {
+        id,
+        crc,
+        offset: u64::from_be_bytes(raw.try_into().ok()?),
+        large: Some(j),
+    })
+}
+
 /// Parses a v2 pack index: its entries (in id order) and the pack checksum
 /// it names; `None` if it is not a well-formed v2 index.
 pub(crate) fn parse_idx(idx: &[u8]) -> Option<(Vec<IdxEntry>, [u8; 20])> {
-    let be32 = |at: usize| -> Option<u32> {
-        Some(u32::from_be_bytes(idx.get(at..at + 4)?.try_into().ok()?))
-    };
-    if idx.get(..8)? != b"\xfftOc\0\0\0\x02" {
+    if idx.get(..8)? != IDX_V2_MAGIC {
         return None;
     }
-    let n = be32(8 + 255 * 4)? as usize;
-    let ids_at = 8 + 1024;
-    let crcs_at = ids_at + n * 20;
-    let offs_at = crcs_at + n * 4;
-    let large_at = offs_at + n * 4;
+    let n = be32(idx, IDX_FANOUT + 255 * 4)? as usize;
+    let large_at = IDX_IDS + n * 28;
     let mut large_count = 0;
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
-        let id = ObjectId::try_from(idx.get(ids_at + i * 20..ids_at + i * 20 + 20)?).ok()?;
-        let crc = be32(crcs_at + i * 4)?;
-        let off = be32(offs_at + i * 4)?;
-        let offset = if off & 0x8000_0000 == 0 {
-            u64::from(off)
-        } else {
-            let j = (off & 0x7fff_ffff) as usize;
+        let e = idx_entry(idx, n, i)?;
+        if let Some(j) = e.large {
             large_count = large_count.max(j + 1);
-            u64::from_be_bytes(
-                idx.get(large_at + j * 8..large_at + j * 8 + 8)?
-                    .try_into()
-                    .ok()?,
-            )
-        };
-        out.push(IdxEntry { id, offset, crc });
+        }
+        out.push(IdxEntry {
+            id: ObjectId::try_from(e.id).ok()?,
+            offset: e.offset,
+            crc: e.crc,
+        });
     }
     let sum_at = large_at + large_count * 8;
     let checksum: [u8; 20] = idx.get(sum_at..sum_at + 20)?.try_into().ok()?;
