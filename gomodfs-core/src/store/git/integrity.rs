@@ -129,22 +129,64 @@ fn idx_paths(pack_dir: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// What identifies a file's version: its size, modification time and
+/// (on unix) device and inode. A file changed in place or replaced has
+/// another stamp.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct FileStamp {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    #[cfg(unix)]
+    inode: (u64, u64),
+}
+
+impl FileStamp {
+    /// The stamp of the file at `path` (not following a symlink).
+    pub(crate) fn of(path: &Path) -> Option<FileStamp> {
+        let meta = fs::symlink_metadata(path).ok()?;
+        #[cfg(unix)]
+        let inode = {
+            use std::os::unix::fs::MetadataExt;
+            (meta.dev(), meta.ino())
+        };
+        Some(FileStamp {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            #[cfg(unix)]
+            inode,
+        })
+    }
+}
+
+/// The pack indexes found intact when the store was opened, each with its
+/// stamp then: one whose stamp is still the same need not be hashed again
+/// (the pack reader maps it).
+pub(crate) type IntactIndexes = Vec<(PathBuf, FileStamp)>;
+
 /// Checks every pack index in `pack_dir` (see [`check_idx`]) and renames
-/// each damaged one to `<name>.damaged`, logging why. Returns how many were
-/// set aside. Best effort: a failure to list or rename is logged.
-pub(crate) fn set_aside_damaged_indexes(pack_dir: &Path) -> usize {
+/// each damaged one to `<name>.damaged`, logging why. Returns the indexes
+/// found intact, each with its stamp (taken before and after the check;
+/// an index that changed meanwhile is not among them). Best effort: a
+/// failure to list or rename is logged.
+pub(crate) fn set_aside_damaged_indexes(pack_dir: &Path) -> IntactIndexes {
+    let mut intact = Vec::new();
     let paths = match idx_paths(pack_dir) {
         Ok(p) => p,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return 0,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return intact,
         Err(e) => {
             tracing::warn!(dir = %pack_dir.display(), error = %e, "cannot list pack indexes to check them");
-            return 0;
+            return intact;
         }
     };
-    let mut set_aside = 0;
     for path in paths {
+        let before = FileStamp::of(&path);
         let why = match check_idx(&path) {
-            Ok(None) => continue,
+            Ok(None) => {
+                if let Some(stamp) = before.filter(|b| FileStamp::of(&path).as_ref() == Some(b)) {
+                    intact.push((path, stamp));
+                }
+                continue;
+            }
             Ok(Some(why)) => why,
             // Removed meanwhile (compaction in another process).
             Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
@@ -158,7 +200,6 @@ pub(crate) fn set_aside_damaged_indexes(pack_dir: &Path) -> usize {
         aside.push(DAMAGED_SUFFIX);
         match fs::rename(&path, &aside) {
             Ok(()) => {
-                set_aside += 1;
                 tracing::error!(
                     idx = %path.display(),
                     renamed_to = %PathBuf::from(&aside).display(),
@@ -176,7 +217,7 @@ pub(crate) fn set_aside_damaged_indexes(pack_dir: &Path) -> usize {
             ),
         }
     }
-    set_aside
+    intact
 }
 
 /// Searches every pack in `pack_dir` for an intact whole copy of object

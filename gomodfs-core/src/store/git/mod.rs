@@ -247,7 +247,9 @@ impl GitStore {
             .map_err(|e| Error::io(format!("creating git store {}", root.display()), e))?;
         layout.remove_stale_temp_files();
         // Before gix sees them: a damaged index is set aside, not used.
-        integrity::set_aside_damaged_indexes(&layout.pack);
+        let intact = integrity::set_aside_damaged_indexes(&layout.pack);
+        #[cfg(not(unix))]
+        drop(intact);
         let odb = gix_odb::Store::at_opts(
             layout.objects.clone(),
             gix_hash::Kind::Sha1,
@@ -261,7 +263,7 @@ impl GitStore {
         .map_err(|e| Error::io(format!("opening object database of {}", root.display()), e))?;
         Ok(GitStore {
             #[cfg(unix)]
-            packs: pack_read::PackReader::new(layout.pack.clone()),
+            packs: pack_read::PackReader::new(layout.pack.clone(), intact),
             layout,
             odb: Arc::new(odb),
             handles: Mutex::new(Vec::new()),

@@ -12,7 +12,9 @@
 //! disk: changed pack bytes, an edited offset (the CRC is stored by id, so
 //! another entry's bytes do not match it) or a changed CRC table all fail
 //! it; the index itself is checked against its SHA-1 trailer when it is
-//! first mapped. Only a forged pack and index pair gets past, which whoever
+//! first mapped, unless the store's open hashed it already and its stamp
+//! (size, mtime, inode) is unchanged since. Only a forged pack and index
+//! pair gets past, which whoever
 //! can write the store can make anyway.
 //!
 //! Anything this path does not answer goes to gix, whose path (with its
@@ -21,7 +23,8 @@
 //! that appeared since the last scan of the pack directory, and every
 //! entry that fails a check here.
 
-use super::{integrity, pack};
+use super::integrity::{self, FileStamp, IntactIndexes};
+use super::pack::{self, IDX_FANOUT, IDX_IDS, be32};
 use bytes::Bytes;
 use gix_hash::oid;
 use parking_lot::Mutex;
@@ -51,6 +54,9 @@ const MTIME_SLACK: Duration = Duration::from_millis(50);
 pub(crate) struct PackReader {
     dir: PathBuf,
     scan: Mutex<Scan>,
+    /// The indexes hashed when the store was opened, with their stamps
+    /// then: mapped without hashing them again while the stamp holds.
+    checked: HashMap<PathBuf, FileStamp>,
 }
 
 /// The last scan of the pack directory: what it mapped, and when.
@@ -84,11 +90,13 @@ struct MappedPack {
 
 impl PackReader {
     /// A reader of the packs in `dir` (`objects/pack`); nothing is mapped
-    /// until the first read.
-    pub(crate) fn new(dir: PathBuf) -> PackReader {
+    /// until the first read. `checked`: the indexes whose trailers the
+    /// caller hashed already (see `integrity::set_aside_damaged_indexes`).
+    pub(crate) fn new(dir: PathBuf, checked: IntactIndexes) -> PackReader {
         PackReader {
             dir,
             scan: Mutex::new(Scan::default()),
+            checked: checked.into_iter().collect(),
         }
     }
 
@@ -117,7 +125,7 @@ impl PackReader {
             return Arc::clone(&scan.packs);
         }
         let mtime = std::fs::metadata(&self.dir).and_then(|m| m.modified()).ok();
-        let packs = Arc::new(map_packs(&self.dir, &scan.packs));
+        let packs = Arc::new(map_packs(&self.dir, &scan.packs, &self.checked));
         let settled = mtime.is_some_and(|m| {
             SystemTime::now()
                 .duration_since(m)
@@ -159,8 +167,13 @@ fn find_in(packs: &[Arc<MappedPack>], id: &oid) -> Option<Option<(gix_object::Ki
 /// Maps every pack of `dir` whose index is intact; the others are left to
 /// gix (and to `integrity`). A pack of `previous` whose two files are still
 /// the same (inode numbers) is kept as it is: a cold fetch adds a pack per
-/// module, and each scan maps and checks only the new ones.
-fn map_packs(dir: &Path, previous: &[Arc<MappedPack>]) -> Vec<Arc<MappedPack>> {
+/// module, and each scan maps and checks only the new ones. An index in
+/// `checked` whose stamp is unchanged is not hashed again.
+fn map_packs(
+    dir: &Path,
+    previous: &[Arc<MappedPack>],
+    checked: &HashMap<PathBuf, FileStamp>,
+) -> Vec<Arc<MappedPack>> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -180,7 +193,10 @@ fn map_packs(dir: &Path, previous: &[Arc<MappedPack>]) -> Vec<Arc<MappedPack>> {
             out.push(Arc::clone(kept));
             continue;
         }
-        match MappedPack::open(&path, files) {
+        let hashed = checked
+            .get(&path)
+            .is_some_and(|stamp| FileStamp::of(&path).as_ref() == Some(stamp));
+        match MappedPack::open(&path, files, hashed) {
             Ok(p) => out.push(Arc::new(p)),
             Err(why) => tracing::debug!(idx = %path.display(), %why, "pack left to gix"),
         }
@@ -212,16 +228,12 @@ impl FileIds {
     }
 }
 
-/// Byte offsets in a v2 pack index.
-const IDX_FANOUT: usize = 8;
-const IDX_IDS: usize = IDX_FANOUT + 256 * 4;
-
 impl MappedPack {
-    /// Maps the index at `idx_path` (after checking its trailer) and its
-    /// pack.
-    fn open(idx_path: &Path, files: Option<FileIds>) -> Result<MappedPack, String> {
+    /// Maps the index at `idx_path` (after checking its trailer, unless
+    /// `hashed`: checked already) and its pack.
+    fn open(idx_path: &Path, files: Option<FileIds>, hashed: bool) -> Result<MappedPack, String> {
         let idx = map(idx_path)?;
-        if idx.get(..8) != Some(b"\xfftOc\0\0\0\x02".as_slice()) {
+        if idx.get(..8) != Some(pack::IDX_V2_MAGIC.as_slice()) {
             return Err("not a v2 pack index".into());
         }
         let count = be32(&idx, IDX_FANOUT + 255 * 4).ok_or("truncated fan-out table")? as usize;
@@ -237,7 +249,7 @@ impl MappedPack {
             ));
         }
         let (body, trailer) = idx.split_at(idx.len() - 20);
-        if Sha1::digest(body).as_slice() != trailer {
+        if !hashed && Sha1::digest(body).as_slice() != trailer {
             return Err("its checksum does not match its contents".into());
         }
         let pack = map(&idx_path.with_extension("pack"))?;
@@ -275,20 +287,9 @@ impl MappedPack {
     /// Reads the entry at index position `i`: a whole object whose packed
     /// bytes match the index's CRC-32.
     fn read_entry(&self, i: usize) -> Result<(gix_object::Kind, Bytes), String> {
-        let crcs = IDX_IDS + self.count * 20;
-        let offsets = crcs + self.count * 4;
-        let crc = be32(&self.idx, crcs + i * 4).ok_or("index truncated")?;
-        let raw = be32(&self.idx, offsets + i * 4).ok_or("index truncated")?;
-        let offset = if raw & 0x8000_0000 == 0 {
-            u64::from(raw)
-        } else {
-            let at = offsets + self.count * 4 + (raw & 0x7fff_ffff) as usize * 8;
-            let bytes = self
-                .idx
-                .get(at..at + 8)
-                .ok_or("large offset out of range")?;
-            u64::from_be_bytes(bytes.try_into().map_err(|_| "large offset out of range")?)
-        };
+        let entry = pack::idx_entry(&self.idx, self.count, i)
+            .ok_or("index truncated, or a large offset out of range")?;
+        let (crc, offset) = (entry.crc, entry.offset);
         let start = usize::try_from(offset).map_err(|_| "offset out of range")?;
         // The pack ends in its 20-byte checksum.
         let body = self
@@ -318,11 +319,6 @@ impl MappedPack {
         }
         Ok((kind, Bytes::from(out)))
     }
-}
-
-/// A big-endian u32 at `at`.
-fn be32(data: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(data.get(at..at + 4)?.try_into().ok()?))
 }
 
 /// Maps the regular file at `path` read-only.
@@ -435,7 +431,7 @@ mod tests {
     #[test]
     fn reads_every_object_of_a_pack_it_did_not_see_at_first() {
         let dir = tempfile::tempdir().unwrap();
-        let reader = PackReader::new(dir.path().to_path_buf());
+        let reader = PackReader::new(dir.path().to_path_buf(), Vec::new());
         let objs = objects();
         assert!(reader.read(&objs[0].id, 0).is_none(), "empty directory");
         let refs: Vec<&Object> = objs.iter().collect();
@@ -455,7 +451,7 @@ mod tests {
         let objs = objects();
         let (first, second) = objs.split_at(25);
         write_pack(dir.path(), &first.iter().collect::<Vec<_>>()).unwrap();
-        let reader = PackReader::new(dir.path().to_path_buf());
+        let reader = PackReader::new(dir.path().to_path_buf(), Vec::new());
         assert!(reader.read(&first[0].id, 0).is_some());
         let before = Arc::clone(&reader.scan.lock().packs[0]);
         write_pack(dir.path(), &second.iter().collect::<Vec<_>>()).unwrap();
@@ -496,7 +492,7 @@ mod tests {
         ] {
             let dir = tempfile::tempdir().unwrap();
             let id = one_entry(dir.path(), declared, &data);
-            let found = PackReader::new(dir.path().to_path_buf()).read(&id, 0);
+            let found = PackReader::new(dir.path().to_path_buf(), Vec::new()).read(&id, 0);
             if why == "right" {
                 assert_eq!(found.map(|(_, d)| d.len()), Some(data.len()), "{why}");
             } else {
@@ -508,7 +504,7 @@ mod tests {
     #[test]
     fn a_changed_byte_sends_the_read_to_gix() {
         let (dir, objs, written) = one_pack();
-        let reader = PackReader::new(dir.path().to_path_buf());
+        let reader = PackReader::new(dir.path().to_path_buf(), Vec::new());
         let target = &objs[20];
         assert!(reader.read(&target.id, 0).is_some());
         // Flip a byte inside the target's compressed data.
@@ -540,7 +536,7 @@ mod tests {
         let sum = Sha1::digest(&idx[..end]);
         idx[end..].copy_from_slice(&sum);
         std::fs::write(&written.idx, &idx).unwrap();
-        let reader = PackReader::new(dir.path().to_path_buf());
+        let reader = PackReader::new(dir.path().to_path_buf(), Vec::new());
         assert!(reader.read(&entries[0].id, 0).is_none());
         assert!(reader.read(&entries[2].id, 0).is_some());
     }
@@ -552,7 +548,36 @@ mod tests {
         let last = idx.len() - 1;
         idx[last] ^= 1;
         std::fs::write(&written.idx, &idx).unwrap();
-        let reader = PackReader::new(dir.path().to_path_buf());
+        let reader = PackReader::new(dir.path().to_path_buf(), Vec::new());
+        assert!(reader.read(&objs[1].id, 0).is_none());
+    }
+
+    #[test]
+    fn an_index_hashed_at_open_is_not_hashed_again_unless_it_changed_since() {
+        let (dir, objs, written) = one_pack();
+        let intact = integrity::set_aside_damaged_indexes(dir.path());
+        assert_eq!(intact.len(), 1);
+        // A trailer broken behind the reader's back, keeping size, mtime
+        // and inode: the stamp holds, so the index is taken as hashed
+        // (and its entries still pass their CRC-32s).
+        let stamped = std::fs::metadata(&written.idx).unwrap().modified().unwrap();
+        let mut idx = std::fs::read(&written.idx).unwrap();
+        let last = idx.len() - 1;
+        idx[last] ^= 1;
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&written.idx, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&written.idx)
+            .unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&file, &idx, 0).unwrap();
+        file.set_modified(stamped).unwrap();
+        let reader = PackReader::new(dir.path().to_path_buf(), intact.clone());
+        let (_, data) = reader.read(&objs[1].id, 0).unwrap();
+        assert_eq!(data, objs[1].data);
+        // The same change with a new mtime: hashed, refused.
+        file.set_modified(stamped + Duration::from_secs(1)).unwrap();
+        let reader = PackReader::new(dir.path().to_path_buf(), intact);
         assert!(reader.read(&objs[1].id, 0).is_none());
     }
 }
