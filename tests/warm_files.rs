@@ -6,15 +6,9 @@
 
 mod common;
 
-use common::{mount_status as status, preloaded};
+use common::{mount_status as status, ops_ended, preloaded};
 use gomodfs::core::fs::{WarmFiles, warm_files_path};
 use gomodfs_testkit::{GoCmd, TestProxy, standard_fixture};
-use serde_json::Value;
-
-/// File contents read from the store so far.
-fn blob_reads(status: &Value) -> u64 {
-    status["ops"]["store_blob"]["ended"].as_u64().unwrap_or(0)
-}
 
 #[test]
 fn the_next_mount_serves_what_go_read_from_the_warm_files_and_never_damaged_bytes()
@@ -50,7 +44,7 @@ fn the_next_mount_serves_what_go_read_from_the_warm_files_and_never_damaged_byte
     // the warm files.
     let first = mount("first", Some(&proxy.url()));
     verify()?;
-    let read_first = blob_reads(&status(mnt.path()));
+    let read_first = ops_ended(&status(mnt.path()), "store_blob");
     first.stop()?;
     proxy.stop();
     let held = WarmFiles::open(&files)?.ok_or("no warm files after the first mount")?;
@@ -75,7 +69,7 @@ fn the_next_mount_serves_what_go_read_from_the_warm_files_and_never_damaged_byte
     let summary = common::status_summary(mnt.path());
     let line = format!("warm files: {entries} files (");
     assert!(summary.contains(&line), "no {line:?} in:\n{summary}");
-    let read_second = blob_reads(&after) - blob_reads(&before);
+    let read_second = ops_ended(&after, "store_blob") - ops_ended(&before, "store_blob");
     assert!(
         read_second + entries <= read_first,
         "the store still read {read_second} files (the first mount {read_first}, {entries} held)"

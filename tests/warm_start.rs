@@ -6,15 +6,9 @@
 
 mod common;
 
-use common::{mount_status as status, preloaded};
+use common::{mount_status as status, ops_ended, preloaded};
 use gomodfs_testkit::{GoCmd, TestProxy, standard_fixture};
-use serde_json::Value;
 use std::path::Path;
-
-/// Module trees read from the store so far.
-fn tree_reads(status: &Value) -> u64 {
-    status["ops"]["store_module"]["ended"].as_u64().unwrap_or(0)
-}
 
 #[test]
 fn the_next_mount_preloads_what_go_touched_and_go_finds_it_in_memory()
@@ -62,8 +56,8 @@ fn the_next_mount_preloads_what_go_touched_and_go_finds_it_in_memory()
     go(mnt.path())?;
     let after = status(mnt.path());
     assert_eq!(
-        tree_reads(&after),
-        tree_reads(&before),
+        ops_ended(&after, "store_module"),
+        ops_ended(&before, "store_module"),
         "go's module trees came from the store, not the preload"
     );
     assert_eq!(
@@ -86,7 +80,7 @@ fn the_next_mount_preloads_what_go_touched_and_go_finds_it_in_memory()
     go(mnt.path())?;
     let s = status(mnt.path());
     assert!(s.get("warm_start").is_none(), "{:#}", s["warm_start"]);
-    assert!(tree_reads(&s) >= touched, "{:#}", s["ops"]);
+    assert!(ops_ended(&s, "store_module") >= touched, "{:#}", s["ops"]);
     third.stop()?;
     assert_eq!(std::fs::read_to_string(&list)?, text);
     Ok(())

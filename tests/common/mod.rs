@@ -123,6 +123,12 @@ pub fn mount_status(mnt: &Path) -> serde_json::Value {
     serde_json::from_slice(&text).expect("status JSON")
 }
 
+/// How many `op` calls (`store_module`, `store_blob`, ...) ended so far,
+/// from a status JSON.
+pub fn ops_ended(status: &serde_json::Value, op: &str) -> u64 {
+    status["ops"][op]["ended"].as_u64().unwrap_or(0)
+}
+
 /// Waits up to 30 s for the warm start of the mount at `mnt` to end; its
 /// status (`warm_start` of the status JSON).
 pub fn preloaded(mnt: &Path) -> serde_json::Value {
