@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 use bytes::Bytes;
-use gomodfs_core::fs::{WarmEntry, WarmKind, WarmStart, read_list};
+use gomodfs_core::fs::{WarmEntry, WarmFiles, WarmKind, WarmStart, read_list, warm_files_path};
 use gomodfs_core::store::{
     BlobId, MemoryStore, MetaFile, ModuleContents, StoreEntry, StoredModule,
 };
@@ -308,6 +308,43 @@ fn a_warm_start_keeps_its_list_in_a_file_while_serving_and_at_the_end() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(leftovers, ["gomodfs-warm"], "no temp files left");
+}
+
+/// The files a filesystem read are kept in the warm files once reads
+/// stopped for a save period (before any stop: a killed process leaves
+/// them too), and the next filesystem serves them without reading the
+/// store.
+#[test]
+fn the_files_read_are_kept_once_reads_stop_and_the_next_filesystem_serves_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("gomodfs-warm");
+    let files = warm_files_path(&file);
+    let store = store();
+
+    let first = offline(&store);
+    let warm = WarmStart::start_every(&first, file.clone(), Duration::from_millis(50));
+    let b = first.resolve("example.com/b@v1.0.0/b.go").unwrap();
+    assert_eq!(&first.read(b.id, 0, 100).unwrap()[..], b"package b\n");
+    eventually("the warm files to hold b.go", || {
+        WarmFiles::open(&files)
+            .ok()
+            .flatten()
+            .is_some_and(|w| w.entries().len() == 1)
+    });
+    // `first` has not stopped: what a killed process would have left.
+    let _first_still_serving = (warm, first);
+
+    let second = offline(&store);
+    let warm = WarmStart::start(&second, file.clone());
+    eventually("the preload to end", || {
+        second.status().warm_start.is_some_and(|w| w.done)
+    });
+    let b = second.resolve("example.com/b@v1.0.0/b.go").unwrap();
+    assert_eq!(&second.read(b.id, 0, 100).unwrap()[..], b"package b\n");
+    let status = second.status();
+    assert_eq!(status.warm_files.map(|w| (w.entries, w.hits)), Some((1, 1)));
+    assert_eq!(status.ops.get("store_blob").map_or(0, |o| o.ended), 0);
+    drop(warm);
 }
 
 /// A list that can be neither read nor written (its directory is a file

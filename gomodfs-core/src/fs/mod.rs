@@ -38,7 +38,9 @@ pub use warm::{
     SAVE_EVERY, WARM_LIST_MAX, WarmEntry, WarmKind, WarmStart, format_list, parse_list, read_list,
     write_list,
 };
-pub use warm_files::{WARM_FILE_MAX, WARM_FILES_MAX_BYTES, WarmFiles, warm_files_path};
+pub use warm_files::{
+    WARM_FILE_MAX, WARM_FILES_MAX_BYTES, WARM_FILES_MAX_COUNT, WarmFiles, warm_files_path,
+};
 
 use crate::dirhash::H1_LEN;
 use crate::error::{Error, Result};

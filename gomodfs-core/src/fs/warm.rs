@@ -457,13 +457,13 @@ fn open_warm_files(fs: &ModFs, path: &Path) {
     }
 }
 
-/// Writes a process's record of files read to the warm files, when the
-/// record stopped growing for a save period (writing reads from the
-/// store, which should not compete with a build) or at the end.
+/// Writes a process's record of files read to the warm files, when no
+/// file was read for a save period (writing reads from the store, which
+/// should not compete with a build) or at the end.
 struct FilesSaver<'a> {
     path: &'a Path,
-    /// The record's length at the previous tick.
-    last_len: usize,
+    /// The files read by the previous tick.
+    last_reads: u64,
     /// The record's length when last written (or found already held).
     saved: usize,
     /// Whether a failed write was said at info level already.
@@ -474,7 +474,7 @@ impl<'a> FilesSaver<'a> {
     fn new(path: &'a Path) -> FilesSaver<'a> {
         FilesSaver {
             path,
-            last_len: 0,
+            last_reads: 0,
             saved: 0,
             told: false,
         }
@@ -482,8 +482,9 @@ impl<'a> FilesSaver<'a> {
 
     fn tick(&mut self, fs: &ModFs, last: bool) {
         let len = fs.files_read.len();
-        let quiet = len == self.last_len;
-        self.last_len = len;
+        let reads = fs.files_read.reads();
+        let quiet = reads == self.last_reads;
+        self.last_reads = reads;
         if len > self.saved && (quiet || last) {
             self.save(fs);
             self.saved = len;
@@ -491,13 +492,14 @@ impl<'a> FilesSaver<'a> {
     }
 
     /// Writes this process's record followed by the open warm files'
-    /// entries (see [`warm_files::plan`]), unless that is what they hold.
+    /// entries (see [`warm_files::plan`]), unless they hold nearly all of
+    /// that already (see [`warm_files::mostly_held`]).
     fn save(&mut self, fs: &ModFs) {
         let old = fs.warm_files.get();
         let old_entries = old.map(WarmFiles::entries).unwrap_or_default();
         let plan = warm_files::plan(&fs.files_read.entries(), old_entries, WARM_FILES_MAX_BYTES);
         let damaged = old.is_some_and(|w| w.status().refused > 0);
-        if warm_files::same_ids(&plan, old_entries) && !damaged {
+        if warm_files::mostly_held(&plan, old_entries) && !damaged {
             return;
         }
         let start = Instant::now();
