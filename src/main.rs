@@ -60,9 +60,10 @@ struct Common {
     #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = gomodfs::ops::units::parse_size)]
     large_file_cache: u64,
     /// Do not preload, at start, the module trees the last mounts on this
-    /// store served first (listed in <store>/gomodfs-warm), nor update
-    /// that list (mount, exec, serve); prefetch: do not put what it
-    /// fetched in that list.
+    /// store served first (listed in <store>/gomodfs-warm), nor serve small
+    /// files from the warm files (<store>/gomodfs-warm.files), nor update
+    /// either (mount, exec, serve); prefetch: do not put what it fetched
+    /// in that list.
     #[arg(long, env = "GOMODFS_NO_WARM_START")]
     no_warm_start: bool,
     /// Serve a status page, /status.json and /metrics (Prometheus) on ADDR,
