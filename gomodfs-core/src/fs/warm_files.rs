@@ -109,14 +109,17 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 
 impl WarmFiles {
     /// Opens the warm files at `path`: `Ok(None)` if there are none, an
-    /// `InvalidData` error if the header or the index is damaged or
-    /// points past the file's end.
+    /// `InvalidData` error if the path is not a regular file, or the
+    /// header or the index is damaged or points past the file's end.
     pub fn open(path: &Path) -> io::Result<Option<WarmFiles>> {
-        let mut file = match File::open(path) {
-            Ok(f) => f,
+        // Never open a FIFO or device that took the name (it could block).
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if !meta.is_file() => return Err(invalid("not a regular file")),
+            Ok(_) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(e),
-        };
+        }
+        let mut file = File::open(path)?;
         let file_len = file.metadata()?.len();
         let mut header = [0u8; HEADER_LEN as usize];
         file.read_exact(&mut header)
@@ -476,6 +479,20 @@ mod tests {
             let e = WarmFiles::open(&path).unwrap_err();
             assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{what}: {e}");
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_in_their_place_is_refused_without_opening_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.files");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let e = WarmFiles::open(&path).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}");
     }
 
     #[test]
