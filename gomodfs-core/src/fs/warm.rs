@@ -194,13 +194,22 @@ pub fn format_list(first: &[WarmEntry], then: &[WarmEntry]) -> String {
     text
 }
 
-/// Reads the warm list at `path`; a missing file is an empty list.
+/// Reads the warm list at `path`; a missing file is an empty list, a
+/// FIFO or other non-regular file an error (never opened: it could block
+/// the warm start's thread, and the stop that waits for it).
 pub fn read_list(path: &Path) -> io::Result<Vec<WarmEntry>> {
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if !meta.is_file() => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "not a regular file",
+            ));
+        }
+        Ok(_) => {}
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
-    };
+    }
+    let file = std::fs::File::open(path)?;
     let mut bytes = Vec::new();
     file.take(FILE_MAX).read_to_end(&mut bytes)?;
     Ok(parse_list(&String::from_utf8_lossy(&bytes)))
@@ -700,6 +709,24 @@ mod tests {
             1,
             "an empty record keeps the file's list"
         );
+        Ok(())
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_in_the_list_s_place_is_an_error_not_a_hang() -> io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("warm");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&path)
+                .status()?
+                .success()
+        );
+        match read_list(&path) {
+            Err(e) => assert_eq!(e.kind(), io::ErrorKind::InvalidData, "{e}"),
+            Ok(list) => panic!("a FIFO read as a list: {list:?}"),
+        }
         Ok(())
     }
 }
