@@ -360,7 +360,10 @@ fn a_list_that_cannot_be_written_leaves_serving_alone() {
     let store = store();
     let fs = offline(&store);
     let warm = WarmStart::start_every(&fs, file.clone(), Duration::from_millis(20));
-    fs.resolve("example.com/b@v1.0.0/b.go").unwrap();
+    let b = fs.resolve("example.com/b@v1.0.0/b.go").unwrap();
+    // A file read whole: the warm files' writes fail too (while idle and
+    // at the stop), and reading still works.
+    assert_eq!(&fs.read(b.id, 0, 100).unwrap()[..], b"package b\n");
     // Several saves fail while it serves.
     std::thread::sleep(Duration::from_millis(100));
     fs.resolve("example.com/a@v1.0.0/a.go").unwrap();
@@ -368,6 +371,7 @@ fn a_list_that_cannot_be_written_leaves_serving_alone() {
     warm.finish();
     assert!(fs.status().warm_start.is_none(), "nothing preloaded");
     assert!(read_list(&file).is_err());
+    assert!(fs.status().warm_files.is_none(), "no warm files opened");
     let entries: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
