@@ -221,6 +221,40 @@ fn dry_run_changes_nothing() {
 }
 
 #[test]
+fn a_module_stored_today_gets_no_marker_and_counts_as_used() {
+    let store = tempfile::tempdir().expect("store");
+    let proxy = TestProxy::start_with((0..2).map(|n| spec(n, None))).expect("proxy");
+    // Fetched and served by one process, served again by the next: its
+    // ref was written less than a day ago, so that is its last use.
+    fill(store.path(), &proxy, 0..2);
+    modfs(store.path(), None)
+        .resolve(&format!("{}/f1.bin", dir_of(0)))
+        .expect("serve m0 again");
+    let (_, marker) = ref_and_marker(store.path(), 0);
+    assert!(!marker.exists(), "marker written for a module stored today");
+    assert!(
+        !store.path().join("gomodfs-used").exists(),
+        "a fresh store holds marker directories"
+    );
+    // m1's ref is ten days old (and no marker): the next serve marks it.
+    let (r1, m1) = ref_and_marker(store.path(), 1);
+    let old = SystemTime::now() - Duration::from_secs(10 * 86400);
+    fs::File::options()
+        .write(true)
+        .open(&r1)
+        .and_then(|f| f.set_modified(old))
+        .expect("age m1's ref");
+    modfs(store.path(), None)
+        .resolve(&format!("{}/f1.bin", dir_of(1)))
+        .expect("serve m1");
+    assert!(m1.exists(), "no marker for a module stored long ago");
+    // Both count as used within two days: gc keeps them.
+    let out = gc(store.path(), &["--unused-for", "2d", "--grace", "0s"]);
+    assert!(stored(store.path(), 0) && stored(store.path(), 1), "{out}");
+    assert!(out.contains("removed 0 of 2 modules"), "{out}");
+}
+
+#[test]
 fn unused_for_keeps_recently_used_modules() {
     let (store, _proxy) = aged_store(3, [], |_| 10);
     // Serving m1 (a new process: first serve) marks it used now.

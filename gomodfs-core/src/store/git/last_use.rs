@@ -7,7 +7,9 @@
 //! [`GitStore::note_used`] the first time it serves a module in a process
 //! and again once a day while it keeps serving it (also from its caches),
 //! so a read costs no write. A module's last use is the later of its
-//! marker's time and when its ref was written. `gomodfs gc` reads these times.
+//! marker's time and when its ref was written, so no marker is written
+//! while the ref is less than [`MARK_EVERY`] old (a module fetched today).
+//! `gomodfs gc` reads these times.
 
 use super::GitStore;
 use super::refs::{self, RefKind};
@@ -31,20 +33,22 @@ impl GitStore {
         path
     }
 
-    /// Records that `module` was used now, unless its marker says it was
-    /// used less than [`MARK_EVERY`] ago.
+    /// Records that `module` was used now, unless its last use (see
+    /// [`GitStore::last_used`]: its marker, or its ref if stored later)
+    /// is less than [`MARK_EVERY`] ago. So a module stored within the day
+    /// gets no marker: its ref's time says as much, and a cold fetch makes
+    /// no marker directories.
     pub fn note_used(&self, module: &ModuleVersion) -> Result<()> {
-        let path = self.used_marker(module);
-        let ctx = || format!("{module}: noting its use in {}", path.display());
         let now = SystemTime::now();
-        let fresh = fs::metadata(&path)
-            .and_then(|m| m.modified())
-            .ok()
+        let fresh = self
+            .last_used(module)
             .and_then(|t| now.duration_since(t).ok())
             .is_some_and(|age| age < MARK_EVERY);
         if fresh {
             return Ok(());
         }
+        let path = self.used_marker(module);
+        let ctx = || format!("{module}: noting its use in {}", path.display());
         if let Some(dir) = path.parent() {
             // Not made durable: a marker lost to a power cut only makes
             // the module look less recently used to gc.

@@ -225,6 +225,17 @@ pub(crate) fn create_dir_durable(dir: &Path) -> io::Result<()> {
     }
 }
 
+/// Removes those of `dirs` that are empty (best effort: a directory that
+/// is not empty, or already gone, is left as it is). For loose objects'
+/// fan-out directories a compaction emptied: each costs a block on disk,
+/// and a store's 256 of them are a megabyte. A writer that finds its
+/// directory gone makes it again ([`TempFile::persist_in`]).
+pub(crate) fn remove_empty_dirs<'a>(dirs: impl IntoIterator<Item = &'a Path>) -> usize {
+    dirs.into_iter()
+        .filter(|dir| fs::remove_dir(dir).is_ok())
+        .count()
+}
+
 /// Deletes a temp file when dropped, unless [`TempFile::keep`] was called.
 pub(crate) struct TempFile {
     path: PathBuf,
@@ -251,6 +262,27 @@ impl TempFile {
     /// the guard.
     pub(crate) fn persist(mut self, to: &Path) -> io::Result<()> {
         fs::rename(&self.path, to)?;
+        self.armed = false;
+        Ok(())
+    }
+
+    /// Renames the temp file to `dir/name`, making `dir` (durably) again
+    /// if it vanished meanwhile: a compaction removes loose objects'
+    /// fan-out directories once it emptied them
+    /// ([`remove_empty_dirs`]).
+    pub(crate) fn persist_in(mut self, dir: &Path, name: &str) -> io::Result<()> {
+        let to = dir.join(name);
+        let mut tries = 0;
+        loop {
+            match fs::rename(&self.path, &to) {
+                Ok(()) => break,
+                Err(e) if e.kind() == io::ErrorKind::NotFound && tries < 3 && !dir.is_dir() => {
+                    tries += 1;
+                    create_dir_durable(dir)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
         self.armed = false;
         Ok(())
     }

@@ -16,7 +16,7 @@
 //!
 //! Runs under the compaction lock, which gc holds too.
 
-use super::layout::Layout;
+use super::layout::{self, Layout};
 use super::pack::{Kind, Object, PackWriter};
 use flate2::read::ZlibDecoder;
 use gix_hash::ObjectId;
@@ -166,6 +166,10 @@ pub(crate) fn pack_loose(layout: &Layout) -> io::Result<usize> {
         }
     }
     // A deletion lost in a crash leaves a harmless duplicate.
+    let fans: std::collections::BTreeSet<&Path> =
+        packed_files.iter().filter_map(|p| p.parent()).collect();
+    let removed = layout::remove_empty_dirs(fans);
+    tracing::debug!(removed, "removed emptied fan-out directories");
     Ok(objects.len())
 }
 
@@ -192,6 +196,56 @@ mod tests {
         assert_eq!(back.map(|o| o.data.to_vec()), Some(b"hello".to_vec()));
         let later = read(&found[0], 4).unwrap_or_else(|e| panic!("{e}"));
         assert!(later.is_none(), "larger than the room left");
+    }
+
+    #[test]
+    fn packing_removes_the_emptied_fan_out_directories_and_writers_make_them_again() {
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let layout = Layout::new(tmp.path());
+        fs::create_dir_all(&layout.pack).unwrap_or_else(|e| panic!("{e}"));
+        let objs: Vec<Object> = (0..20u8)
+            .map(|i| Object::new(Kind::Blob, vec![i; 3].into()))
+            .collect();
+        for obj in &objs {
+            pack::write_loose(&layout.objects, obj).unwrap_or_else(|e| panic!("{e}"));
+        }
+        // A fan-out directory that holds something else stays.
+        let (kept, _) = pack::loose_place(&layout.objects, &objs[0].id);
+        fs::write(kept.join("not-an-object"), b"x").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(pack_loose(&layout).unwrap_or_else(|e| panic!("{e}")), 20);
+        let fans: Vec<String> = fs::read_dir(&layout.objects)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| is_hex(n, 2))
+            .collect();
+        assert_eq!(
+            fans,
+            [kept
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()]
+        );
+        // The next loose write makes its directory again.
+        let obj = &objs[1];
+        pack::write_loose(&layout.objects, obj).unwrap_or_else(|e| panic!("{e}"));
+        let (dir, name) = pack::loose_place(&layout.objects, &obj.id);
+        assert!(dir.join(name).is_file());
+    }
+
+    #[test]
+    fn a_temp_file_is_persisted_into_a_directory_removed_meanwhile() {
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = tmp.path().join("ab");
+        fs::create_dir(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let (file, _) =
+            layout::TempFile::create(tmp.path(), "t-").unwrap_or_else(|e| panic!("{e}"));
+        // Removed between the writer's mkdir and its rename (a compaction).
+        assert_eq!(layout::remove_empty_dirs([dir.as_path()]), 1);
+        file.persist_in(&dir, "cd")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(dir.join("cd").is_file());
+        assert_eq!(layout::remove_empty_dirs([dir.as_path()]), 0, "not empty");
     }
 
     #[test]

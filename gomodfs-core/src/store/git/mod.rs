@@ -23,7 +23,8 @@
 //!   gomodfs-compact.lock          exists while a pack compaction runs
 //!   gomodfs-repaired/<sha1>       a module dropped by fsck --repair: its next put
 //!                                 writes every object again (see the `fsck` module)
-//!   gomodfs-used/<P>/@v/<V>       its mtime: the module's last use, to within a day
+//!   gomodfs-used/<P>/@v/<V>       its mtime: the module's last use, to within a day;
+//!                                 none while its ref is less than a day old
 //!                                 (see the `last_use` module)
 //!   gomodfs-gc.lock               held shared by puts, exclusive by gc deleting packs;
 //!   gomodfs-gc.generation         bumped by each gc (see the `gc_lock` module)

@@ -633,7 +633,7 @@ pub(crate) fn write_loose(objects_dir: &Path, obj: &Object) -> io::Result<()> {
     let file = z.finish()?.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
     drop(file);
-    tmp.persist(&dir.join(name))?;
+    tmp.persist_in(&dir, &name)?;
     layout::fsync_dir(&dir)
 }
 
