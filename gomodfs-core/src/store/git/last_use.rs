@@ -33,9 +33,9 @@ impl GitStore {
         path
     }
 
-    /// Records that `module` was used now, unless its last use (see
-    /// [`GitStore::last_used`]: its marker, or its ref if stored later)
-    /// is less than [`MARK_EVERY`] ago. So a module stored within the day
+    /// Records that `module` was used now, unless its last use (its
+    /// marker's time, or its ref's if stored later) is less than
+    /// [`MARK_EVERY`] ago. So a module stored within the day
     /// gets no marker: its ref's time says as much, and a cold fetch makes
     /// no marker directories.
     pub fn note_used(&self, module: &ModuleVersion) -> Result<()> {
