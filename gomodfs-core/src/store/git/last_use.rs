@@ -16,7 +16,7 @@ use super::refs::{self, RefKind};
 use crate::error::{Error, Result};
 use crate::modpath::ModuleVersion;
 use std::fs::{self, OpenOptions};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 /// A marker is rewritten once it is this old.
@@ -40,14 +40,14 @@ impl GitStore {
     /// no marker directories.
     pub fn note_used(&self, module: &ModuleVersion) -> Result<()> {
         let now = SystemTime::now();
+        let path = self.used_marker(module);
         let fresh = self
-            .last_used(module)
+            .last_used_by(&path, module)
             .and_then(|t| now.duration_since(t).ok())
             .is_some_and(|age| age < MARK_EVERY);
         if fresh {
             return Ok(());
         }
-        let path = self.used_marker(module);
         let ctx = || format!("{module}: noting its use in {}", path.display());
         if let Some(dir) = path.parent() {
             // Not made durable: a marker lost to a power cut only makes
@@ -68,9 +68,14 @@ impl GitStore {
     /// When `module` was last used: the later of its marker's time and
     /// when its ref was written; `None` if neither exists.
     pub(crate) fn last_used(&self, module: &ModuleVersion) -> Option<SystemTime> {
-        let mtime = |p: PathBuf| fs::metadata(p).and_then(|m| m.modified()).ok();
+        self.last_used_by(&self.used_marker(module), module)
+    }
+
+    /// [`GitStore::last_used`] with `module`'s marker path given.
+    fn last_used_by(&self, marker: &Path, module: &ModuleVersion) -> Option<SystemTime> {
+        let mtime = |p: &Path| fs::metadata(p).and_then(|m| m.modified()).ok();
         let (dir, name) = refs::ref_file(&self.layout.refs, RefKind::Zip, module);
-        mtime(self.used_marker(module)).max(mtime(dir.join(name)))
+        mtime(marker).max(mtime(&dir.join(name)))
     }
 
     /// Removes the marker of a module gc removed.
