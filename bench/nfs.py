@@ -101,15 +101,23 @@ def measure(frontend, store, tree, work, log, jobs, baseline=None):
     if frontend in ("nfs", "base"):
         s = Serve(store, log, nfs=True, binary=baseline if frontend == "base" else None)
         try:
-            return read_tree("nfs", s.port, tree, str(jobs))
+            return with_jobs(read_tree("nfs", s.port, tree, str(jobs)), jobs)
         finally:
             s.close()
     mnt = Path(tempfile.mkdtemp(prefix="mnt-", dir=work))
     s = Serve(store, log, mount=mnt)
     try:
-        return read_tree("fs", str(mnt / tree), str(jobs))
+        return with_jobs(read_tree("fs", str(mnt / tree), str(jobs)), jobs)
     finally:
         s.close()
+
+
+def with_jobs(result, jobs):
+    """`result`, once read_tree says it read with `jobs` readers (until
+    2026-12-04 it read FUSE with one whatever it was asked)."""
+    if result.get("jobs") != jobs:
+        sys.exit(f"read_tree read with {result.get('jobs')} readers, asked for {jobs}")
+    return result
 
 
 def fmt(xs, unit):

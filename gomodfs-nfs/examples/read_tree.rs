@@ -1,5 +1,7 @@
 //! Reads a whole directory tree and prints what it read as JSON
-//! (`{"files":N,"bytes":N,"seconds":S}`): over NFSv3 with `nfs3_client`
+//! (`{"files":N,"bytes":N,"seconds":S,"list_seconds":S,"jobs":N}`:
+//! `list_seconds` is the walk's time until every file was found, the
+//! whole walk with JOBS 1): over NFSv3 with `nfs3_client`
 //! (READDIRPLUS pages, READs of 1 MiB), or through a local path (a FUSE
 //! mount) with `std::fs`. Used by `bench/nfs.py`.
 //!
@@ -147,8 +149,16 @@ fn rtt(port: u16, tree: &str, n: usize) {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let jobs: usize = args.get(3).map_or(1, |j| j.parse().expect("JOBS"));
-    let (files, bytes, seconds) = match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+    // JOBS follows the tree: `nfs PORT TREE JOBS`, `fs DIR JOBS`.
+    let jobs_at = if args.first().map(String::as_str) == Some("fs") {
+        2
+    } else {
+        3
+    };
+    let jobs: usize = args.get(jobs_at).map_or(1, |j| j.parse().expect("JOBS"));
+    let (files, bytes, listed, seconds) = match args.iter().map(String::as_str).collect::<Vec<_>>()
+        [..]
+    {
         ["nfs", port, tree, ..] => {
             let port: u16 = port.parse().expect("port");
             // Connections (portmapper, MOUNT, NFS) are made before the
@@ -162,23 +172,25 @@ fn main() {
             let (fh, _) = c.walk(tree).expect("LOOKUP of the tree");
             let (mut files, mut bytes) = (vec![], 0);
             nfs_tree(&mut c, &fh, jobs == 1, &mut files, &mut bytes);
+            let listed = start.elapsed();
             if jobs > 1 {
                 let read = |c: &mut Client, fh: &nfs_fh3| {
                     c.read_all(fh, 1 << 20).expect("READ").len() as u64
                 };
                 bytes = in_parallel(&files, readers, read);
             }
-            (files.len(), bytes, start.elapsed())
+            (files.len(), bytes, listed, start.elapsed())
         }
         ["fs", dir, ..] => {
             let start = Instant::now();
             let (mut files, mut bytes) = (vec![], 0);
             fs_tree(dir.as_ref(), jobs == 1, &mut files, &mut bytes);
+            let listed = start.elapsed();
             if jobs > 1 {
                 let read = |_: &mut (), p: &PathBuf| std::fs::read(p).expect("read").len() as u64;
                 bytes = in_parallel(&files, vec![(); jobs], read);
             }
-            (files.len(), bytes, start.elapsed())
+            (files.len(), bytes, listed, start.elapsed())
         }
         ["rtt", port, tree, ..] => {
             let n = args.get(3).map_or(2000, |n| n.parse().expect("N"));
@@ -192,6 +204,8 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let seconds = seconds.as_secs_f64();
-    println!("{{\"files\":{files},\"bytes\":{bytes},\"seconds\":{seconds}}}");
+    let (seconds, listed) = (seconds.as_secs_f64(), listed.as_secs_f64());
+    println!(
+        "{{\"files\":{files},\"bytes\":{bytes},\"seconds\":{seconds},\"list_seconds\":{listed},\"jobs\":{jobs}}}"
+    );
 }
