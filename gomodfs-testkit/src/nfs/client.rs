@@ -120,7 +120,7 @@ impl Client {
             count,
         };
         match self.rt.block_on(self.conn.read(&args)).expect("rpc") {
-            Nfs3Result::Ok(ok) => Ok((ok.data.to_vec(), ok.eof)),
+            Nfs3Result::Ok(ok) => Ok((ok.data.0.into_owned(), ok.eof)),
             Nfs3Result::Err((stat, _)) => Err(stat),
         }
     }
@@ -130,6 +130,10 @@ impl Client {
         let mut out = vec![];
         loop {
             let (data, eof) = self.read(fh, out.len() as u64, chunk)?;
+            if eof && out.is_empty() {
+                // A file read in one READ: its bytes as they came.
+                return Ok(data);
+            }
             out.extend_from_slice(&data);
             if eof {
                 return Ok(out);
