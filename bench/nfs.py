@@ -98,10 +98,11 @@ def read_tree(*args):
 
 
 def measure(frontend, store, tree, work, log, jobs, baseline=None):
-    if frontend in ("nfs", "base"):
+    if frontend in ("nfs", "base", "pipe"):
         s = Serve(store, log, nfs=True, binary=baseline if frontend == "base" else None)
         try:
-            return with_jobs(read_tree("nfs", s.port, tree, str(jobs)), jobs)
+            mode = "pipe" if frontend == "pipe" else "nfs"
+            return with_jobs(read_tree(mode, s.port, tree, str(jobs)), jobs)
         finally:
             s.close()
     mnt = Path(tempfile.mkdtemp(prefix="mnt-", dir=work))
@@ -205,9 +206,12 @@ def main():
 
         rows = []
         for (name, tree), jobs in [(t, int(j)) for t in trees for j in args.jobs.split(",")]:
-            res = {f: [] for f in ["fuse"] + nfs_variants}
+            # Several readers: also over one connection with as many READs
+            # in flight on it (a kernel client's one connection per mount).
+            variants = nfs_variants + (["pipe"] if jobs > 1 else [])
+            res = {f: [] for f in ["fuse"] + variants}
             for _ in range(args.runs):
-                for frontend in nfs_variants + ["fuse"]:
+                for frontend in variants + ["fuse"]:
                     res[frontend].append(
                         measure(frontend, store, tree, work, log, jobs, args.baseline))
             files = res["nfs"][0]["files"]
@@ -228,6 +232,12 @@ def main():
             row.append(f"{med['nfs'] / med['fuse']:.2f}x")
             if args.baseline:
                 row.append(f"{med['base'] / med['fuse']:.2f}x")
+            if "pipe" in res:
+                pipe_mib = [size / 2**20 / r["seconds"] for r in res["pipe"]]
+                row += [fmt(pipe_mib, "MiB/s"),
+                        f"{statistics.median(pipe_mib) / med['fuse']:.2f}x"]
+            else:
+                row += ["-", "-"]
             rows.append(row)
             print(" | ".join(row), flush=True)
 
@@ -256,8 +266,12 @@ def main():
         "client here). FUSE: `std::fs` through the kernel mount. Jobs: files read at "
         "once (1: the tree walked and read sequentially, one request in flight; N: the "
         "tree listed, then its files read by N threads, over NFS each on its own "
-        "connection, as a kernel client keeps several READs in flight; every NFS "
-        "connection is made before the clock starts, as a kernel client mounts once). "
+        "connection, as a kernel client keeps several READs in flight; and, in the "
+        "last columns, over one connection with N READs in flight on it (`read_tree "
+        "pipe`), as a kernel client pipelines calls on its one connection per mount; "
+        "every NFS connection is made before the clock starts, as a kernel client "
+        "mounts once). FUSE's N readers are N threads (before 2026-12-04 one: the bug "
+        "in section \"A bench bug\"). "
         "%sMedian (min-max) of %d runs, interleaved; load average at the end: %.1f." % (
             args.runs, args.jobs, " --baseline BIN" if args.baseline else "",
             "NFS before: the same runs against the server of `--baseline` (%s), same "
@@ -271,6 +285,7 @@ def main():
     head.append("NFS/FUSE (MiB/s)")
     if args.baseline:
         head.append("NFS before/FUSE")
+    head += ["NFS, one connection, JOBS in flight: MiB/s", "its /FUSE"]
     lines += ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     if rtt_rows:

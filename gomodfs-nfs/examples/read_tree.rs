@@ -11,6 +11,10 @@
 //! kernel client with several requests in flight would. NFS connections
 //! are made before the clock starts (a kernel client mounts once).
 //!
+//! `pipe PORT TREE DEPTH` lists the tree, then reads its files over one
+//! more connection with up to DEPTH READs in flight on it, as a kernel
+//! client pipelines calls on its one TCP connection per mount.
+//!
 //! `rtt PORT TREE N` prints where one request in flight spends its time
 //! over NFS: the median round trip of NULL (no filesystem call), GETATTR,
 //! LOOKUP of the tree's top-level names, READDIRPLUS of the tree's directories and READ of its files, N times
@@ -18,13 +22,20 @@
 //!
 //! ```sh
 //! cargo run --release -p gomodfs-nfs --example read_tree -- nfs PORT TREE [JOBS]
+//! cargo run --release -p gomodfs-nfs --example read_tree -- pipe PORT TREE [DEPTH]
 //! cargo run --release -p gomodfs-nfs --example read_tree -- fs DIR [JOBS]
 //! cargo run --release -p gomodfs-nfs --example read_tree -- rtt PORT TREE [N]
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use gomodfs_testkit::nfs::Client;
-use nfs3_client::nfs3_types::nfs3::{ftype3, nfs_fh3};
+use gomodfs_testkit::nfs::rpc::read_call;
+use nfs3_client::nfs3_types::nfs3::{Nfs3Result, READ3res, ftype3, nfs_fh3};
+use nfs3_client::nfs3_types::rpc::{accept_stat_data, msg_body, reply_body, rpc_msg};
+use nfs3_client::nfs3_types::xdr_codec::Unpack;
+use std::collections::HashMap;
+use std::io::{Cursor, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
@@ -82,6 +93,55 @@ fn in_parallel<F: Sync, S: Send>(
         }
     });
     bytes.into_inner()
+}
+
+/// Reads `files` over one connection with up to `depth` READs in flight
+/// (as a kernel client pipelines its calls on its one TCP connection):
+/// each file from offset 0 in READs of 1 MiB until eof; the bytes read.
+fn pipelined(stream: &mut TcpStream, files: &[nfs_fh3], depth: usize) -> u64 {
+    let (mut next, mut xid, mut bytes) = (0, 1u32, 0u64);
+    let mut in_flight: HashMap<u32, (usize, u64)> = HashMap::new();
+    let mut calls = Vec::new();
+    loop {
+        calls.clear();
+        while in_flight.len() < depth && next < files.len() {
+            calls.extend(read_call(xid, &files[next], 0, 1 << 20));
+            in_flight.insert(xid, (next, 0));
+            (next, xid) = (next + 1, xid + 1);
+        }
+        if !calls.is_empty() {
+            stream.write_all(&calls).expect("sending READs");
+        }
+        if in_flight.is_empty() {
+            return bytes;
+        }
+        let mut head = [0u8; 4];
+        stream.read_exact(&mut head).expect("a record marker");
+        let mut body = vec![0u8; (u32::from_be_bytes(head) & 0x7fff_ffff) as usize];
+        stream.read_exact(&mut body).expect("a reply");
+        let mut cursor = Cursor::new(&body[..]);
+        let (msg, _) = rpc_msg::unpack(&mut cursor).expect("an RPC reply");
+        assert!(
+            matches!(&msg.body, msg_body::REPLY(reply_body::MSG_ACCEPTED(a))
+                if matches!(a.reply_data, accept_stat_data::SUCCESS)),
+            "READ {} not accepted",
+            msg.xid
+        );
+        let (file, offset) = in_flight.remove(&msg.xid).expect("a reply to a call made");
+        let Nfs3Result::Ok(ok) = READ3res::unpack(&mut cursor).expect("a READ reply").0 else {
+            panic!("READ of file {file} failed");
+        };
+        let got = ok.data.len() as u64;
+        bytes += got;
+        if !ok.eof {
+            assert!(got > 0, "READ returned nothing before eof");
+            stream
+                .write_all(&read_call(xid, &files[file], offset + got, 1 << 20))
+                .expect("sending a READ");
+            in_flight.insert(xid, (file, offset + got));
+            xid += 1;
+        }
+    }
 }
 
 /// The median of `n` timed runs of `f`, in microseconds.
@@ -181,6 +241,21 @@ fn main() {
             }
             (files.len(), bytes, listed, start.elapsed())
         }
+        ["pipe", port, tree, ..] => {
+            let port: u16 = port.parse().expect("port");
+            // Both connections before the clock starts; the handles of
+            // one connection are good on the other.
+            let mut c = Client::connect(port, "/");
+            let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            stream.set_nodelay(true).expect("TCP_NODELAY");
+            let start = Instant::now();
+            let (fh, _) = c.walk(tree).expect("LOOKUP of the tree");
+            let (mut files, mut bytes) = (vec![], 0);
+            nfs_tree(&mut c, &fh, false, &mut files, &mut bytes);
+            let listed = start.elapsed();
+            bytes = pipelined(&mut stream, &files, jobs);
+            (files.len(), bytes, listed, start.elapsed())
+        }
         ["fs", dir, ..] => {
             let start = Instant::now();
             let (mut files, mut bytes) = (vec![], 0);
@@ -199,7 +274,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: read_tree nfs PORT TREE [JOBS] | read_tree fs DIR [JOBS] | read_tree rtt PORT TREE [N]"
+                "usage: read_tree nfs PORT TREE [JOBS] | read_tree pipe PORT TREE [DEPTH] | read_tree fs DIR [JOBS] | read_tree rtt PORT TREE [N]"
             );
             std::process::exit(2);
         }
