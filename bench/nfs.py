@@ -285,7 +285,7 @@ def main():
     head.append("NFS/FUSE (MiB/s)")
     if args.baseline:
         head.append("NFS before/FUSE")
-    head += ["NFS, one connection, JOBS in flight: MiB/s", "its /FUSE"]
+    head += ["NFS, one connection, JOBS in flight: MiB/s", "NFS one connection/FUSE"]
     lines += ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     if rtt_rows:

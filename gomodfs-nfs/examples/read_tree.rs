@@ -29,12 +29,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use gomodfs_testkit::nfs::Client;
-use gomodfs_testkit::nfs::rpc::read_call;
+use gomodfs_testkit::nfs::rpc::{accepted_reply, read_call};
 use nfs3_client::nfs3_types::nfs3::{Nfs3Result, READ3res, ftype3, nfs_fh3};
-use nfs3_client::nfs3_types::rpc::{accept_stat_data, msg_body, reply_body, rpc_msg};
 use nfs3_client::nfs3_types::xdr_codec::Unpack;
 use std::collections::HashMap;
-use std::io::{Cursor, Read, Write};
+use std::io::{Cursor, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -115,19 +114,9 @@ fn pipelined(stream: &mut TcpStream, files: &[nfs_fh3], depth: usize) -> u64 {
         if in_flight.is_empty() {
             return bytes;
         }
-        let mut head = [0u8; 4];
-        stream.read_exact(&mut head).expect("a record marker");
-        let mut body = vec![0u8; (u32::from_be_bytes(head) & 0x7fff_ffff) as usize];
-        stream.read_exact(&mut body).expect("a reply");
+        let (xid_back, body) = accepted_reply(stream).expect("an accepted READ reply");
+        let (file, offset) = in_flight.remove(&xid_back).expect("a reply to a call made");
         let mut cursor = Cursor::new(&body[..]);
-        let (msg, _) = rpc_msg::unpack(&mut cursor).expect("an RPC reply");
-        assert!(
-            matches!(&msg.body, msg_body::REPLY(reply_body::MSG_ACCEPTED(a))
-                if matches!(a.reply_data, accept_stat_data::SUCCESS)),
-            "READ {} not accepted",
-            msg.xid
-        );
-        let (file, offset) = in_flight.remove(&msg.xid).expect("a reply to a call made");
         let Nfs3Result::Ok(ok) = READ3res::unpack(&mut cursor).expect("a READ reply").0 else {
             panic!("READ of file {file} failed");
         };
@@ -209,17 +198,15 @@ fn rtt(port: u16, tree: &str, n: usize) {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    // JOBS follows the tree: `nfs PORT TREE JOBS`, `fs DIR JOBS`.
-    let jobs_at = if args.first().map(String::as_str) == Some("fs") {
-        2
-    } else {
-        3
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    // JOBS (or DEPTH, or N) is the argument after each mode's tree.
+    let count = |rest: &[&str], default: usize| {
+        rest.first()
+            .map_or(default, |n| n.parse().expect("a count"))
     };
-    let jobs: usize = args.get(jobs_at).map_or(1, |j| j.parse().expect("JOBS"));
-    let (files, bytes, listed, seconds) = match args.iter().map(String::as_str).collect::<Vec<_>>()
-        [..]
-    {
-        ["nfs", port, tree, ..] => {
+    let (jobs, files, bytes, listed, seconds) = match args[..] {
+        ["nfs", port, tree, ref rest @ ..] => {
+            let jobs = count(rest, 1);
             let port: u16 = port.parse().expect("port");
             // Connections (portmapper, MOUNT, NFS) are made before the
             // clock starts, as a kernel client mounts once.
@@ -239,9 +226,10 @@ fn main() {
                 };
                 bytes = in_parallel(&files, readers, read);
             }
-            (files.len(), bytes, listed, start.elapsed())
+            (jobs, files.len(), bytes, listed, start.elapsed())
         }
-        ["pipe", port, tree, ..] => {
+        ["pipe", port, tree, ref rest @ ..] => {
+            let jobs = count(rest, 1);
             let port: u16 = port.parse().expect("port");
             // Both connections before the clock starts; the handles of
             // one connection are good on the other.
@@ -254,9 +242,10 @@ fn main() {
             nfs_tree(&mut c, &fh, false, &mut files, &mut bytes);
             let listed = start.elapsed();
             bytes = pipelined(&mut stream, &files, jobs);
-            (files.len(), bytes, listed, start.elapsed())
+            (jobs, files.len(), bytes, listed, start.elapsed())
         }
-        ["fs", dir, ..] => {
+        ["fs", dir, ref rest @ ..] => {
+            let jobs = count(rest, 1);
             let start = Instant::now();
             let (mut files, mut bytes) = (vec![], 0);
             fs_tree(dir.as_ref(), jobs == 1, &mut files, &mut bytes);
@@ -265,11 +254,10 @@ fn main() {
                 let read = |_: &mut (), p: &PathBuf| std::fs::read(p).expect("read").len() as u64;
                 bytes = in_parallel(&files, vec![(); jobs], read);
             }
-            (files.len(), bytes, listed, start.elapsed())
+            (jobs, files.len(), bytes, listed, start.elapsed())
         }
-        ["rtt", port, tree, ..] => {
-            let n = args.get(3).map_or(2000, |n| n.parse().expect("N"));
-            rtt(port.parse().expect("port"), tree, n);
+        ["rtt", port, tree, ref rest @ ..] => {
+            rtt(port.parse().expect("port"), tree, count(rest, 2000));
             return;
         }
         _ => {

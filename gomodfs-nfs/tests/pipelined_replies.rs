@@ -14,13 +14,12 @@ use gomodfs_core::store::MemoryStore;
 use gomodfs_core::{ModFs, ModFsOptions};
 use gomodfs_nfs::MAX_TRANSFER;
 use gomodfs_testkit::nfs::Client;
-use gomodfs_testkit::nfs::rpc::{call_record, null_call, read_call};
+use gomodfs_testkit::nfs::rpc::{accepted_reply, call_record, null_call, read_call};
 use gomodfs_testkit::seed::put;
 use nfs3_client::nfs3_types::nfs3::{self, Nfs3Result, READ3res, nfs_fh3, post_op_attr};
-use nfs3_client::nfs3_types::rpc::{accept_stat_data, msg_body, reply_body, rpc_msg};
 use nfs3_client::nfs3_types::xdr_codec::{Opaque, Unpack};
 use std::collections::HashMap;
-use std::io::{Cursor, Read, Write};
+use std::io::{Cursor, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,23 +40,9 @@ enum Want {
 }
 
 /// Reads one reply record: its xid and the body after the RPC header.
+/// Every reply is one last fragment, accepted with SUCCESS.
 fn reply(stream: &mut TcpStream) -> (u32, Vec<u8>) {
-    let mut head = [0u8; 4];
-    stream.read_exact(&mut head).expect("a record marker");
-    let word = u32::from_be_bytes(head);
-    assert!(word & 0x8000_0000 != 0, "every reply is one last fragment");
-    let mut body = vec![0u8; (word & 0x7fff_ffff) as usize];
-    stream.read_exact(&mut body).expect("the record");
-    let mut cursor = Cursor::new(&body[..]);
-    let (msg, _) = rpc_msg::unpack(&mut cursor).expect("an RPC reply header");
-    assert!(
-        matches!(&msg.body, msg_body::REPLY(reply_body::MSG_ACCEPTED(a))
-            if matches!(a.reply_data, accept_stat_data::SUCCESS)),
-        "reply {} not accepted",
-        msg.xid
-    );
-    let at = cursor.position() as usize;
-    (msg.xid, body[at..].to_vec())
+    accepted_reply(stream).expect("one whole, accepted reply record")
 }
 
 #[test]

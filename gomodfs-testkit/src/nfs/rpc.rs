@@ -83,13 +83,40 @@ pub struct Reply {
     pub len: usize,
 }
 
-/// Reads one reply record.
-pub fn read_reply(stream: &mut TcpStream) -> io::Result<Reply> {
+/// Reads one record: its marker's last-fragment bit and its bytes.
+fn read_record(stream: &mut TcpStream) -> io::Result<(bool, Vec<u8>)> {
     let mut head = [0u8; 4];
     stream.read_exact(&mut head)?;
-    let len = (u32::from_be_bytes(head) & 0x7fff_ffff) as usize;
-    let mut body = vec![0u8; len];
+    let word = u32::from_be_bytes(head);
+    let mut body = vec![0u8; (word & 0x7fff_ffff) as usize];
     stream.read_exact(&mut body)?;
+    Ok((word & 0x8000_0000 != 0, body))
+}
+
+/// Reads one reply that must be one whole record and accepted with
+/// SUCCESS at the RPC level: its xid and the bytes after the RPC header
+/// (the procedure's result). Anything else is an `InvalidData` error.
+pub fn accepted_reply(stream: &mut TcpStream) -> io::Result<(u32, Vec<u8>)> {
+    let invalid = |why: String| io::Error::new(io::ErrorKind::InvalidData, why);
+    let (last, body) = read_record(stream)?;
+    if !last {
+        return Err(invalid("a reply in more than one fragment".into()));
+    }
+    let mut cursor = io::Cursor::new(&body[..]);
+    let (msg, _) = rpc_msg::unpack(&mut cursor).map_err(|e| invalid(format!("{e:?}")))?;
+    if !matches!(&msg.body, msg_body::REPLY(reply_body::MSG_ACCEPTED(a))
+        if matches!(a.reply_data, accept_stat_data::SUCCESS))
+    {
+        return Err(invalid(format!("reply {} not accepted", msg.xid)));
+    }
+    let at = cursor.position() as usize;
+    Ok((msg.xid, body[at..].to_vec()))
+}
+
+/// Reads one reply record.
+pub fn read_reply(stream: &mut TcpStream) -> io::Result<Reply> {
+    let (_, body) = read_record(stream)?;
+    let len = body.len();
     let mut cursor = io::Cursor::new(&body[..]);
     let (msg, _) = rpc_msg::unpack(&mut cursor)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{e:?}")))?;
