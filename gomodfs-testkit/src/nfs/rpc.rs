@@ -174,3 +174,69 @@ pub fn answers_null(stream: &mut TcpStream, xid: u32) -> bool {
         && stream.write_all(&null_call(xid)).is_ok()
         && read_reply(stream).is_ok_and(|r| r.xid == xid)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    /// A connected pair: what is written to the first is read from the second.
+    fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let client = TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
+        let (server, _) = listener.accept().expect("accept");
+        (server, client)
+    }
+
+    /// A reply record by hand: xid, REPLY, then `rest` (the reply body).
+    fn record(last: bool, xid: u32, rest: &[u32], result: &[u8]) -> Vec<u8> {
+        let mut body: Vec<u8> = [xid, 1]
+            .iter()
+            .chain(rest)
+            .flat_map(|w| w.to_be_bytes())
+            .collect();
+        body.extend_from_slice(result);
+        let mut out = marker(body.len() as u32, last).to_vec();
+        out.extend(body);
+        out
+    }
+
+    /// MSG_ACCEPTED, an empty AUTH_NONE verifier, SUCCESS.
+    const ACCEPTED: [u32; 4] = [0, 0, 0, 0];
+
+    #[test]
+    fn an_accepted_reply_gives_its_xid_and_result() {
+        let (mut server, mut client) = pair();
+        server
+            .write_all(&record(true, 7, &ACCEPTED, b"result!!"))
+            .expect("write");
+        let (xid, result) = accepted_reply(&mut client).expect("an accepted reply");
+        assert_eq!((xid, &result[..]), (7, &b"result!!"[..]));
+    }
+
+    #[test]
+    fn a_fragmented_or_refused_reply_is_invalid_data() {
+        let (mut server, mut client) = pair();
+        server
+            .write_all(&record(false, 8, &ACCEPTED, b""))
+            .expect("write");
+        let e = accepted_reply(&mut client).expect_err("a first fragment of several");
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert!(e.to_string().contains("more than one fragment"), "{e}");
+
+        // MSG_DENIED, AUTH_ERROR, AUTH_BADCRED.
+        server
+            .write_all(&record(true, 9, &[1, 1, 1], b""))
+            .expect("write");
+        let e = accepted_reply(&mut client).expect_err("a denied call");
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+        assert!(e.to_string().contains("reply 9 not accepted"), "{e}");
+
+        // Accepted, but PROC_UNAVAIL.
+        server
+            .write_all(&record(true, 10, &[0, 0, 0, 3], b""))
+            .expect("write");
+        let e = accepted_reply(&mut client).expect_err("an unavailable procedure");
+        assert!(e.to_string().contains("reply 10 not accepted"), "{e}");
+    }
+}
