@@ -5,9 +5,13 @@ store warm and every cache above it cold.
 
 Each run starts a fresh `gomodfs serve --offline` with one frontend, reads
 the tree once with `read_tree` (gomodfs-nfs/examples/read_tree.rs: the NFS
-side is nfs3_client, READDIRPLUS pages of 64 KiB and READs of 1 MiB over
-one TCP connection; the FUSE side is std::fs through the kernel), and stops
-it. Figures are medians of N runs (min-max), in MiB/s and files/s. Needs the
+side lists with nfs3_client, READDIRPLUS pages of 64 KiB, and READs of 1
+MiB by hand, each reply received into one buffer kept per connection; the
+FUSE side is std::fs through the kernel, each file read into one buffer
+kept per reader), and stops it. Before 2026-12-04 the READs went through
+nfs3_client, which allocates and zeroes a buffer per reply and copies the
+data once more: 40% of the client's CPU, page faults on fresh memory that a
+kernel client does not take. Figures are medians of N runs (min-max), in MiB/s and files/s. Needs the
 Go module proxy once, to fill the store.
 
 There is no kernel NFS client in the containers this runs in, so the NFS
@@ -261,9 +265,12 @@ def main():
         "",
         "`python3 bench/nfs.py` (`--runs %d --jobs %s%s`): every file of a module tree read once, "
         "store warm and every cache above it cold (a fresh `gomodfs serve "
-        "--offline` per run). NFS: `nfs3_client` over TCP on 127.0.0.1, READDIRPLUS "
-        "pages of 64 KiB, READs of up to 1 MiB (there is no kernel NFS "
-        "client here). FUSE: `std::fs` through the kernel mount. Jobs: files read at "
+        "--offline` per run). NFS over TCP on 127.0.0.1: READDIRPLUS pages of 64 KiB "
+        "(`nfs3_client`), READs of up to 1 MiB, each reply received into one buffer "
+        "kept per connection (there is no kernel NFS client here). FUSE: `std::fs` "
+        "through the kernel mount, each file read into one buffer kept per reader "
+        "(both since 2026-12-04; before, `nfs3_client` allocated a zeroed buffer per "
+        "READ reply and copied its data again: see \"The measuring client\"). Jobs: files read at "
         "once (1: the tree walked and read sequentially, one request in flight; N: the "
         "tree listed, then its files read by N threads, over NFS each on its own "
         "connection, as a kernel client keeps several READs in flight; and, in the "

@@ -1,9 +1,18 @@
 //! Reads a whole directory tree and prints what it read as JSON
 //! (`{"files":N,"bytes":N,"seconds":S,"list_seconds":S,"jobs":N}`:
 //! `list_seconds` is the walk's time until every file was found, the
-//! whole walk with JOBS 1): over NFSv3 with `nfs3_client`
-//! (READDIRPLUS pages, READs of 1 MiB), or through a local path (a FUSE
-//! mount) with `std::fs`. Used by `bench/nfs.py`.
+//! whole walk with JOBS 1): over NFSv3 (READDIRPLUS pages of 64 KiB with
+//! `nfs3_client`; READs of 1 MiB by hand, each reply received into one
+//! buffer per connection and checked), or through a local path (a FUSE
+//! mount) with `std::fs` (each file read whole into one buffer per
+//! reader). Used by `bench/nfs.py`.
+//!
+//! Until 2026-12-04 the NFS READs went through `nfs3_client`, which
+//! allocates a zeroed buffer for every reply and copies the data out of it
+//! into another: page faults on fresh memory and a copy per READ, 40% of
+//! the client's CPU in a walk of x/text, which a kernel client (receiving
+//! into page-cache pages) does not spend. The FUSE side read each file into
+//! a new `Vec`.
 //!
 //! With JOBS 1 (the default) the tree is read sequentially, one request in
 //! flight. With JOBS > 1 the tree is listed first, then its files are read
@@ -29,47 +38,109 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use gomodfs_testkit::nfs::Client;
-use gomodfs_testkit::nfs::rpc::{accepted_reply, read_call};
-use nfs3_client::nfs3_types::nfs3::{Nfs3Result, READ3res, ftype3, nfs_fh3};
-use nfs3_client::nfs3_types::xdr_codec::Unpack;
+use gomodfs_testkit::nfs::rpc::{ReplyReader, read_call, read_result};
+use nfs3_client::nfs3_types::nfs3::{ftype3, nfs_fh3};
 use std::collections::HashMap;
-use std::io::{Cursor, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
 
-/// Walks an NFS tree: reads each file at once (`read`), or only collects
-/// its handle (`files`).
-fn nfs_tree(c: &mut Client, dir: &nfs_fh3, read: bool, files: &mut Vec<nfs_fh3>, bytes: &mut u64) {
+/// The largest READ asked for (a Linux client's usual `rsize`).
+const READ_SIZE: u32 = 1 << 20;
+
+/// Walks an NFS tree: reads each file at once with `reader` (if given), or
+/// only collects its handle (`files`).
+fn nfs_tree(
+    c: &mut Client,
+    dir: &nfs_fh3,
+    reader: &mut Option<Reader>,
+    files: &mut Vec<nfs_fh3>,
+    bytes: &mut u64,
+) {
     let (entries, _) = c.list(dir, 64 * 1024).expect("READDIRPLUS");
     for e in entries {
         let fh = e.handle.expect("handle");
         if e.attr.expect("attributes").type_ == ftype3::NF3DIR {
-            nfs_tree(c, &fh, read, files, bytes);
+            nfs_tree(c, &fh, reader, files, bytes);
         } else {
-            if read {
-                *bytes += c.read_all(&fh, 1 << 20).expect("READ").len() as u64;
+            if let Some(reader) = reader {
+                *bytes += reader.read_file(&fh);
             }
             files.push(fh);
         }
     }
 }
 
+/// Reads files over its own NFS connection, one READ in flight, each reply
+/// received into one buffer kept across replies (as a kernel client
+/// receives into pages it has; a buffer allocated per reply cost the
+/// client page faults on fresh memory for every READ) and checked whole.
+struct Reader {
+    stream: TcpStream,
+    replies: ReplyReader,
+    xid: u32,
+}
+
+impl Reader {
+    /// A connection to the server on 127.0.0.1:`port` (the handles of
+    /// another connection are good on it).
+    fn connect(port: u16) -> Reader {
+        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        stream.set_nodelay(true).expect("TCP_NODELAY");
+        Reader {
+            stream,
+            replies: ReplyReader::new(),
+            xid: 0,
+        }
+    }
+
+    /// Reads file `fh` from offset 0 in READs of [`READ_SIZE`] until eof;
+    /// the bytes read.
+    fn read_file(&mut self, fh: &nfs_fh3) -> u64 {
+        let mut offset = 0u64;
+        loop {
+            self.xid += 1;
+            let call = read_call(self.xid, fh, offset, READ_SIZE);
+            self.stream.write_all(&call).expect("sending a READ");
+            let (xid, result) = self
+                .replies
+                .accepted(&mut self.stream)
+                .expect("a READ reply");
+            assert_eq!(xid, self.xid, "the reply to the READ sent");
+            let (eof, data) = read_result(result).expect("a READ result");
+            offset += data.len() as u64;
+            if eof {
+                return offset;
+            }
+            assert!(!data.is_empty(), "READ returned nothing before eof");
+        }
+    }
+}
+
 /// Walks a local tree: reads each file at once (`read`), or only collects
 /// its path (`files`).
-fn fs_tree(dir: &Path, read: bool, files: &mut Vec<PathBuf>, bytes: &mut u64) {
+fn fs_tree(dir: &Path, buf: &mut Option<Vec<u8>>, files: &mut Vec<PathBuf>, bytes: &mut u64) {
     for e in std::fs::read_dir(dir).expect("read_dir") {
         let e = e.expect("entry");
         if e.file_type().expect("type").is_dir() {
-            fs_tree(&e.path(), read, files, bytes);
+            fs_tree(&e.path(), buf, files, bytes);
         } else {
-            if read {
-                *bytes += std::fs::read(e.path()).expect("read").len() as u64;
+            if let Some(buf) = buf {
+                *bytes += fs_read(&e.path(), buf);
             }
             files.push(e.path());
         }
     }
+}
+
+/// Reads file `path` whole into `buf` (kept across files, as [`Reader`]
+/// keeps its reply buffer); the bytes read.
+fn fs_read(path: &Path, buf: &mut Vec<u8>) -> u64 {
+    buf.clear();
+    let mut file = std::fs::File::open(path).expect("open");
+    file.read_to_end(buf).expect("read") as u64
 }
 
 /// Reads `files` with one thread per state in `states`, each running
@@ -100,11 +171,11 @@ fn in_parallel<F: Sync, S: Send>(
 fn pipelined(stream: &mut TcpStream, files: &[nfs_fh3], depth: usize) -> u64 {
     let (mut next, mut xid, mut bytes) = (0, 1u32, 0u64);
     let mut in_flight: HashMap<u32, (usize, u64)> = HashMap::new();
-    let mut calls = Vec::new();
+    let (mut calls, mut replies) = (Vec::new(), ReplyReader::new());
     loop {
         calls.clear();
         while in_flight.len() < depth && next < files.len() {
-            calls.extend(read_call(xid, &files[next], 0, 1 << 20));
+            calls.extend(read_call(xid, &files[next], 0, READ_SIZE));
             in_flight.insert(xid, (next, 0));
             (next, xid) = (next + 1, xid + 1);
         }
@@ -114,18 +185,15 @@ fn pipelined(stream: &mut TcpStream, files: &[nfs_fh3], depth: usize) -> u64 {
         if in_flight.is_empty() {
             return bytes;
         }
-        let (xid_back, body) = accepted_reply(stream).expect("an accepted READ reply");
+        let (xid_back, result) = replies.accepted(stream).expect("an accepted READ reply");
         let (file, offset) = in_flight.remove(&xid_back).expect("a reply to a call made");
-        let mut cursor = Cursor::new(&body[..]);
-        let Nfs3Result::Ok(ok) = READ3res::unpack(&mut cursor).expect("a READ reply").0 else {
-            panic!("READ of file {file} failed");
-        };
-        let got = ok.data.len() as u64;
+        let (eof, data) = read_result(result).expect("a READ result");
+        let got = data.len() as u64;
         bytes += got;
-        if !ok.eof {
+        if !eof {
             assert!(got > 0, "READ returned nothing before eof");
             stream
-                .write_all(&read_call(xid, &files[file], offset + got, 1 << 20))
+                .write_all(&read_call(xid, &files[file], offset + got, READ_SIZE))
                 .expect("sending a READ");
             in_flight.insert(xid, (file, offset + got));
             xid += 1;
@@ -151,7 +219,8 @@ fn rtt(port: u16, tree: &str, n: usize) {
     let mut c = Client::connect(port, "/");
     let (fh, _) = c.walk(tree).expect("LOOKUP of the tree");
     let (mut files, mut dirs, mut bytes) = (vec![], vec![fh.clone()], 0);
-    nfs_tree(&mut c, &fh, false, &mut files, &mut bytes);
+    nfs_tree(&mut c, &fh, &mut None, &mut files, &mut bytes);
+    let mut reader = Reader::connect(port);
     // Directories of the tree: READDIRPLUS each whole.
     let (entries, _) = c.list(&fh, 64 * 1024).expect("READDIRPLUS");
     dirs.extend(
@@ -187,7 +256,7 @@ fn rtt(port: u16, tree: &str, n: usize) {
     });
     let read = median_us(n, || {
         i += 1;
-        c.read_all(&files[i % files.len()], 1 << 20).expect("READ");
+        reader.read_file(&files[i % files.len()]);
     });
     println!(
         "{{\"null_us\":{null:.1},\"getattr_us\":{getattr:.1},\"lookup_us\":{lookup:.1},\"readdirplus_us\":{readdirplus:.1},\"read_file_us\":{read:.1},\"files\":{},\"dirs\":{}}}",
@@ -211,20 +280,16 @@ fn main() {
             // Connections (portmapper, MOUNT, NFS) are made before the
             // clock starts, as a kernel client mounts once.
             let mut c = Client::connect(port, "/");
-            let readers: Vec<Client> = (0..jobs)
-                .filter(|_| jobs > 1)
-                .map(|_| Client::connect(port, "/"))
-                .collect();
+            let mut readers: Vec<Reader> = (0..jobs).map(|_| Reader::connect(port)).collect();
             let start = Instant::now();
             let (fh, _) = c.walk(tree).expect("LOOKUP of the tree");
             let (mut files, mut bytes) = (vec![], 0);
-            nfs_tree(&mut c, &fh, jobs == 1, &mut files, &mut bytes);
+            // One reader: the files are read as the walk finds them.
+            let mut walker = (jobs == 1).then(|| readers.remove(0));
+            nfs_tree(&mut c, &fh, &mut walker, &mut files, &mut bytes);
             let listed = start.elapsed();
             if jobs > 1 {
-                let read = |c: &mut Client, fh: &nfs_fh3| {
-                    c.read_all(fh, 1 << 20).expect("READ").len() as u64
-                };
-                bytes = in_parallel(&files, readers, read);
+                bytes = in_parallel(&files, readers, Reader::read_file);
             }
             (jobs, files.len(), bytes, listed, start.elapsed())
         }
@@ -239,7 +304,7 @@ fn main() {
             let start = Instant::now();
             let (fh, _) = c.walk(tree).expect("LOOKUP of the tree");
             let (mut files, mut bytes) = (vec![], 0);
-            nfs_tree(&mut c, &fh, false, &mut files, &mut bytes);
+            nfs_tree(&mut c, &fh, &mut None, &mut files, &mut bytes);
             let listed = start.elapsed();
             bytes = pipelined(&mut stream, &files, jobs);
             (jobs, files.len(), bytes, listed, start.elapsed())
@@ -248,11 +313,13 @@ fn main() {
             let jobs = count(rest, 1);
             let start = Instant::now();
             let (mut files, mut bytes) = (vec![], 0);
-            fs_tree(dir.as_ref(), jobs == 1, &mut files, &mut bytes);
+            // One reader: the files are read as the walk finds them.
+            let mut walker = (jobs == 1).then(Vec::new);
+            fs_tree(dir.as_ref(), &mut walker, &mut files, &mut bytes);
             let listed = start.elapsed();
             if jobs > 1 {
-                let read = |_: &mut (), p: &PathBuf| std::fs::read(p).expect("read").len() as u64;
-                bytes = in_parallel(&files, vec![(); jobs], read);
+                let read = |buf: &mut Vec<u8>, p: &PathBuf| fs_read(p, buf);
+                bytes = in_parallel(&files, vec![Vec::new(); jobs], read);
             }
             (jobs, files.len(), bytes, listed, start.elapsed())
         }

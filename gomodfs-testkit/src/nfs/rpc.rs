@@ -85,32 +85,107 @@ pub struct Reply {
 
 /// Reads one record: its marker's last-fragment bit and its bytes.
 fn read_record(stream: &mut TcpStream) -> io::Result<(bool, Vec<u8>)> {
+    let mut buf = Vec::new();
+    let (last, len) = read_record_into(stream, &mut buf)?;
+    buf.truncate(len);
+    Ok((last, buf))
+}
+
+/// Reads one record into `buf` (grown, never shrunk, so a buffer kept
+/// across records is zeroed only where it grows): its marker's
+/// last-fragment bit and its length (the record is `buf[..len]`).
+fn read_record_into(stream: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<(bool, usize)> {
     let mut head = [0u8; 4];
     stream.read_exact(&mut head)?;
     let word = u32::from_be_bytes(head);
-    let mut body = vec![0u8; (word & 0x7fff_ffff) as usize];
-    stream.read_exact(&mut body)?;
-    Ok((word & 0x8000_0000 != 0, body))
+    let len = (word & 0x7fff_ffff) as usize;
+    if buf.len() < len {
+        buf.resize(len, 0);
+    }
+    stream.read_exact(&mut buf[..len])?;
+    Ok((word & 0x8000_0000 != 0, len))
+}
+
+/// Reads reply records into one buffer kept across them, as a kernel
+/// client receives into buffers it already has: no allocation (and no
+/// page faults on fresh memory) per reply.
+#[derive(Debug, Default)]
+pub struct ReplyReader {
+    buf: Vec<u8>,
+}
+
+impl ReplyReader {
+    /// A reader with an empty buffer.
+    pub fn new() -> ReplyReader {
+        ReplyReader::default()
+    }
+
+    /// Reads one reply that must be one whole record and accepted with
+    /// SUCCESS at the RPC level: its xid and the bytes after the RPC
+    /// header (the procedure's result), borrowed from the buffer until
+    /// the next reply. Anything else is an `InvalidData` error.
+    pub fn accepted(&mut self, stream: &mut impl Read) -> io::Result<(u32, &[u8])> {
+        let (last, len) = read_record_into(stream, &mut self.buf)?;
+        if !last {
+            return Err(invalid("a reply in more than one fragment".into()));
+        }
+        let body = &self.buf[..len];
+        let mut cursor = io::Cursor::new(body);
+        let (msg, _) = rpc_msg::unpack(&mut cursor).map_err(|e| invalid(format!("{e:?}")))?;
+        if !matches!(&msg.body, msg_body::REPLY(reply_body::MSG_ACCEPTED(a))
+            if matches!(a.reply_data, accept_stat_data::SUCCESS))
+        {
+            return Err(invalid(format!("reply {} not accepted", msg.xid)));
+        }
+        let at = cursor.position() as usize;
+        Ok((msg.xid, &body[at..]))
+    }
+}
+
+/// An `InvalidData` error saying `why`.
+fn invalid(why: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, why)
 }
 
 /// Reads one reply that must be one whole record and accepted with
 /// SUCCESS at the RPC level: its xid and the bytes after the RPC header
 /// (the procedure's result). Anything else is an `InvalidData` error.
 pub fn accepted_reply(stream: &mut TcpStream) -> io::Result<(u32, Vec<u8>)> {
-    let invalid = |why: String| io::Error::new(io::ErrorKind::InvalidData, why);
-    let (last, body) = read_record(stream)?;
-    if !last {
-        return Err(invalid("a reply in more than one fragment".into()));
+    let mut reader = ReplyReader::new();
+    let (xid, result) = reader.accepted(stream)?;
+    Ok((xid, result.to_vec()))
+}
+
+/// A READ result (`READ3res`) that is `NFS3_OK`: its eof flag and its
+/// data, borrowed, without the copy `READ3res::unpack` makes. An error
+/// status, a data length that differs from the count, or a result that
+/// ends early or goes on past its data's padding is `InvalidData`.
+pub fn read_result(result: &[u8]) -> io::Result<(bool, &[u8])> {
+    let mut cursor = io::Cursor::new(result);
+    let fail =
+        |e: nfs3_client::nfs3_types::xdr_codec::Error| invalid(format!("READ result: {e:?}"));
+    let (status, _) = u32::unpack(&mut cursor).map_err(fail)?;
+    if status != 0 {
+        return Err(invalid(format!("READ failed with NFS status {status}")));
     }
-    let mut cursor = io::Cursor::new(&body[..]);
-    let (msg, _) = rpc_msg::unpack(&mut cursor).map_err(|e| invalid(format!("{e:?}")))?;
-    if !matches!(&msg.body, msg_body::REPLY(reply_body::MSG_ACCEPTED(a))
-        if matches!(a.reply_data, accept_stat_data::SUCCESS))
-    {
-        return Err(invalid(format!("reply {} not accepted", msg.xid)));
+    nfs3::post_op_attr::unpack(&mut cursor).map_err(fail)?;
+    let (count, _) = u32::unpack(&mut cursor).map_err(fail)?;
+    let (eof, _) = bool::unpack(&mut cursor).map_err(fail)?;
+    let (len, _) = u32::unpack(&mut cursor).map_err(fail)?;
+    if len != count {
+        return Err(invalid(format!(
+            "READ count {count} but {len} bytes of data"
+        )));
     }
     let at = cursor.position() as usize;
-    Ok((msg.xid, body[at..].to_vec()))
+    let (len, padded) = (len as usize, (len as usize).next_multiple_of(4));
+    if result.len() != at + padded {
+        return Err(invalid(format!(
+            "READ result of {} bytes for {len} bytes of data",
+            result.len()
+        )));
+    }
+    Ok((eof, &result[at..at + len]))
 }
 
 /// Reads one reply record.
@@ -238,5 +313,66 @@ mod tests {
             .expect("write");
         let e = accepted_reply(&mut client).expect_err("an unavailable procedure");
         assert!(e.to_string().contains("reply 10 not accepted"), "{e}");
+    }
+
+    #[test]
+    fn a_reply_reader_keeps_its_buffer_and_gives_each_reply_its_own_bytes() {
+        let (mut server, mut client) = pair();
+        server
+            .write_all(&record(true, 1, &ACCEPTED, b"a longer result."))
+            .expect("write");
+        server
+            .write_all(&record(true, 2, &ACCEPTED, b"short!!!"))
+            .expect("write");
+        let mut replies = ReplyReader::new();
+        let (xid, result) = replies.accepted(&mut client).expect("the first reply");
+        assert_eq!((xid, result), (1, &b"a longer result."[..]));
+        let (xid, result) = replies.accepted(&mut client).expect("the second reply");
+        assert_eq!((xid, result), (2, &b"short!!!"[..]));
+    }
+
+    /// A READ3res by hand: NFS3_OK, no attributes, `count`, eof, then
+    /// the data as an opaque of `len` bytes, padded.
+    fn read3(count: u32, eof: bool, data: &[u8], len: u32) -> Vec<u8> {
+        let mut out: Vec<u8> = [0, 0, count, u32::from(eof), len]
+            .iter()
+            .flat_map(|w: &u32| w.to_be_bytes())
+            .collect();
+        out.extend_from_slice(data);
+        out.resize(out.len().next_multiple_of(4), 0);
+        out
+    }
+
+    #[test]
+    fn a_read_result_gives_its_data_unpadded_and_its_eof() {
+        assert_eq!(
+            read_result(&read3(5, true, b"hello", 5)).expect("a READ result"),
+            (true, &b"hello"[..])
+        );
+        assert_eq!(
+            read_result(&read3(0, false, b"", 0)).expect("an empty READ result"),
+            (false, &b""[..])
+        );
+    }
+
+    #[test]
+    fn a_failed_short_or_inconsistent_read_result_is_invalid_data() {
+        // NFS3ERR_IO, no attributes.
+        let failed: Vec<u8> = [5u32, 0].iter().flat_map(|w| w.to_be_bytes()).collect();
+        let cases = [
+            (failed, "NFS status 5"),
+            (read3(6, true, b"hello", 5), "READ count 6 but 5 bytes"),
+            (read3(5, true, b"hel", 5), "READ result of 24 bytes for 5"),
+            (
+                read3(5, true, b"hello....", 5),
+                "READ result of 32 bytes for 5",
+            ),
+            (read3(5, true, b"hello", 5)[..10].to_vec(), "READ result:"),
+        ];
+        for (result, says) in cases {
+            let e = read_result(&result).expect_err(says);
+            assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+            assert!(e.to_string().contains(says), "{e} (expected {says:?})");
+        }
     }
 }
