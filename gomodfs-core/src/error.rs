@@ -143,9 +143,13 @@ pub enum Error {
     #[error("stale node key: {0}")]
     Stale(String),
     /// A store-only call (see [`ModFs::with`](crate::ModFs::with)) needs
-    /// a download, or waits for one: retry it as a full call. Never returned
-    /// by calls that may download.
-    #[error("{0}: not in the store yet (needs a download)")]
+    /// a download, or waits for one, or a read made with
+    /// [`With::read_at_cached`](crate::fs::With::read_at_cached) would read
+    /// and inflate a file: retry it as a full call. Never returned by calls
+    /// that may download.
+    #[error(
+        "{0}: not answerable store-only (it needs a download, or a long read): retry it as a full call"
+    )]
     WouldFetch(String),
     /// The remote store (the fleet tier's object storage, `--remote URL`)
     /// failed, refused or is misconfigured.

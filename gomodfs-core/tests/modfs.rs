@@ -494,6 +494,67 @@ fn a_large_file_read_in_pieces_is_loaded_once() {
     );
 }
 
+/// `read_at_cached` answers from the caches alone: a piece of a file no
+/// cache holds is refused as one that would fetch (and not counted as a
+/// failed read), and once a full read has put the file in the blob cache
+/// (or, too large for it, in the large-file cache) its other pieces come
+/// from there. A file read whole is never cached, so it stays refused.
+#[test]
+fn read_at_cached_answers_from_the_caches_only() {
+    let budget: u64 = 4 << 20;
+    let large: String = (0..2 * budget)
+        .map(|i| (b'a' + (i % 23) as u8) as char)
+        .collect();
+    let piece = "y".repeat(10_000);
+    let store = Arc::new(MemoryStore::new());
+    put(
+        &store,
+        "example.com/m",
+        "v1.0.0",
+        &[
+            ("large.txt", large.as_str()),
+            ("piece.txt", piece.as_str()),
+            ("whole.go", "package m\n"),
+        ],
+    )
+    .unwrap();
+    let options = ModFsOptions {
+        blob_cache_bytes: budget,
+        ..ModFsOptions::default()
+    };
+    let fs = ModFs::new(store, None, options).unwrap();
+    let cached = fs.with(gomodfs_core::Call::default());
+    let id = |name: &str| {
+        fs.resolve(&format!("example.com/m@v1.0.0/{name}"))
+            .unwrap()
+            .id
+    };
+    for (name, first, second, bytes) in [
+        ("piece.txt", 0, 4096, piece.as_bytes()),
+        ("large.txt", 0, 1 << 20, large.as_bytes()),
+    ] {
+        let refused = cached.read_at_cached(id(name), first, 4096).unwrap_err();
+        assert!(refused.would_fetch(), "{name}: {refused}");
+        fs.read_at(id(name), first, 4096).unwrap();
+        let chunk = cached.read_at_cached(id(name), second, 4096).unwrap();
+        let at = second as usize;
+        assert!(
+            chunk.data == bytes[at..at + 4096] && !chunk.eof,
+            "{name}: the piece at {second}"
+        );
+    }
+    let whole = id("whole.go");
+    assert_eq!(&fs.read(whole, 0, 1 << 17).unwrap()[..], b"package m\n");
+    assert!(
+        cached
+            .read_at_cached(whole, 0, 1 << 17)
+            .unwrap_err()
+            .would_fetch()
+    );
+    let reads = &fs.status().ops["read"];
+    assert_eq!(reads.errors, 0, "a refusal is not a failed read");
+}
+
 /// A `.mod` or `.info` file is read from the store once for its size (a
 /// LOOKUP or GETATTR) and its bytes (the READ that follows): the second
 /// comes from the cache of download files.

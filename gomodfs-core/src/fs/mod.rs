@@ -128,6 +128,16 @@ pub struct Call {
     pub pin: bool,
 }
 
+/// Whether a read may load a module file from the store (read and inflate
+/// it), or only take it from the caches ([`With::read_at_cached`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Loads {
+    /// From the caches, else from the store.
+    Any,
+    /// From the caches only; else [`Error::WouldFetch`].
+    CachedOnly,
+}
+
 /// The node API with a [`Call`] mode: see [`ModFs::with`].
 pub struct With<'a> {
     fs: &'a ModFs,
@@ -210,7 +220,29 @@ impl With<'_> {
         let fs = self.fs;
         fs.timed(Op::Read, self.call, || {
             let node = fs.node(id)?;
-            fs.piece(&node, self.call, offset, size)
+            fs.piece(&node, self.call, Loads::Any, offset, size)
+        })
+    }
+
+    /// [`With::read_at`] from what is at hand: the blob cache, the
+    /// large-file cache and the warm files. A piece of a module file none
+    /// of them holds, which would have to be read from the store and
+    /// inflated first (milliseconds for a large generated file), fails at
+    /// once with an error whose [`Error::would_fetch`] is true, as a
+    /// store-only call that needs a download does: the caller makes that
+    /// read where a long one holds nothing up (NFS: off its async worker),
+    /// and its later pieces come from the caches here.
+    pub fn read_at_cached(&self, id: NodeId, offset: u64, size: u32) -> Result<Chunk> {
+        let fs = self.fs;
+        // Timed as a store-only attempt: a refusal is not counted, the
+        // retry is.
+        let timing = Call {
+            store_only: true,
+            ..self.call
+        };
+        fs.timed(Op::Read, timing, || {
+            let node = fs.node(id)?;
+            fs.piece(&node, self.call, Loads::CachedOnly, offset, size)
         })
     }
 
@@ -802,7 +834,14 @@ impl ModFs {
     /// - A piece of a file too large for the blob cache comes from the
     ///   large-file cache (see `large_files`): inflated once, not once per
     ///   piece.
-    fn piece(&self, node: &Node, call: Call, offset: u64, size: u32) -> Result<Chunk> {
+    fn piece(
+        &self,
+        node: &Node,
+        call: Call,
+        loads: Loads,
+        offset: u64,
+        size: u32,
+    ) -> Result<Chunk> {
         let Node::Module(mv, rel) = node else {
             return Ok(chunk_of(&self.contents(node, call)?, offset, size));
         };
@@ -815,13 +854,13 @@ impl ModFs {
             });
         }
         if offset == 0 && u64::from(size) >= file.size {
-            let data = self.uncached_blob(mv, &file.blob, &file.path)?;
+            let data = self.uncached_blob(mv, &file.blob, &file.path, loads)?;
             return Ok(chunk_of(&data, offset, size));
         }
         if file.size > self.largest_cached {
-            return self.large_file_piece(mv, file, offset, size);
+            return self.large_file_piece(mv, file, loads, offset, size);
         }
-        let cached = self.cached_blob(mv, &file.blob, &file.path)?;
+        let cached = self.cached_blob(mv, &file.blob, &file.path, loads)?;
         let chunk = chunk_of(&cached.data, offset, size);
         if cached.serve(chunk.data.len() as u64) {
             self.blobs.remove(&file.blob);
@@ -830,38 +869,58 @@ impl ModFs {
     }
 
     fn blob(&self, mv: &ModuleVersion, id: &BlobId, path: &str) -> Result<Bytes> {
-        Ok(self.cached_blob(mv, id, path)?.data)
+        Ok(self.cached_blob(mv, id, path, Loads::Any)?.data)
     }
 
     /// A file's contents from the blob cache if there, else from the store
     /// without caching them (a whole-file read: the reader keeps them).
-    fn uncached_blob(&self, mv: &ModuleVersion, id: &BlobId, path: &str) -> Result<Bytes> {
+    fn uncached_blob(
+        &self,
+        mv: &ModuleVersion,
+        id: &BlobId,
+        path: &str,
+        loads: Loads,
+    ) -> Result<Bytes> {
         if let Some(cached) = self.blobs.get(id) {
             self.stats.cache_lookup(Cache::Blob, true);
             return Ok(cached.data);
         }
         self.stats.cache_lookup(Cache::Blob, false);
-        self.stored_blob(mv, id, path)
+        self.stored_blob(mv, id, path, loads)
     }
 
     /// A file's blob cache entry, read from the store and cached on a miss.
-    fn cached_blob(&self, mv: &ModuleVersion, id: &BlobId, path: &str) -> Result<CachedBlob> {
+    fn cached_blob(
+        &self,
+        mv: &ModuleVersion,
+        id: &BlobId,
+        path: &str,
+        loads: Loads,
+    ) -> Result<CachedBlob> {
         if let Some(cached) = self.blobs.get(id) {
             self.stats.cache_lookup(Cache::Blob, true);
             return Ok(cached);
         }
         self.stats.cache_lookup(Cache::Blob, false);
-        let cached = CachedBlob::new(self.stored_blob(mv, id, path)?);
+        let cached = CachedBlob::new(self.stored_blob(mv, id, path, loads)?);
         self.blobs.insert(*id, cached.clone());
         Ok(cached)
     }
 
     /// A module file's contents from the warm files if they hold them
-    /// intact, else from the store; noted for the next warm files.
-    fn stored_blob(&self, mv: &ModuleVersion, id: &BlobId, path: &str) -> Result<Bytes> {
+    /// intact, else from the store (unless `loads` says not to); noted for
+    /// the next warm files.
+    fn stored_blob(
+        &self,
+        mv: &ModuleVersion,
+        id: &BlobId,
+        path: &str,
+        loads: Loads,
+    ) -> Result<Bytes> {
         let warm = self.warm_files.get().and_then(|w| w.get(id));
         let data = match warm {
             Some(data) => data,
+            None if loads == Loads::CachedOnly => return Err(not_cached(mv, path)),
             None => self.load_blob(mv, id, path)?,
         };
         self.files_read.note(id, data.len());
@@ -886,9 +945,19 @@ impl ModFs {
         &self,
         mv: &ModuleVersion,
         file: &StoredFile,
+        loads: Loads,
         offset: u64,
         size: u32,
     ) -> Result<Chunk> {
+        if loads == Loads::CachedOnly {
+            let (data, len) = self
+                .large
+                .read_kept(&file.blob, (offset, size))
+                .ok_or_else(|| not_cached(mv, &file.path))?;
+            self.stats.cache_lookup(Cache::Blob, true);
+            let eof = offset.saturating_add(data.len() as u64) >= len;
+            return Ok(Chunk { data, eof });
+        }
         let load = || self.load_blob(mv, &file.blob, &file.path);
         let dir = self.store.scratch_dir();
         let (piece, kept) = self
@@ -1027,6 +1096,14 @@ fn module_file<'t>(tree: &'t ModuleTree, node: &Node, rel: &str) -> Result<&'t S
         Some(TreeEntry::Dir { .. }) => Err(Error::IsADirectory(node.path())),
         None => Err(Error::NotFound(node.path())),
     }
+}
+
+/// The refusal of a read made with [`Loads::CachedOnly`] whose file is in
+/// no cache: it would be read from the store and inflated.
+fn not_cached(mv: &ModuleVersion, path: &str) -> Error {
+    Error::WouldFetch(format!(
+        "{mv}: {path} (in no cache: reading it inflates it)"
+    ))
 }
 
 /// The piece of `data` a read of `size` bytes at `offset` gets.
