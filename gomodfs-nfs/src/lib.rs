@@ -495,20 +495,21 @@ impl NfsReadFileSystem for NfsFs {
 }
 
 /// The largest file read on an async worker whatever it takes (see
-/// [`stored_first`]), as FUSE's queues read on their own threads: its
-/// first READ may inflate all of it (about 1 ms per MiB), holding up the
-/// worker's other requests that long. A READ of a larger file (the default
-/// blob cache keeps files up to this size; larger ones go through the
-/// large-file cache) is answered on the worker only from the caches
-/// ([`With::read_at_cached`]), else made as a full call, in place.
+/// [`stored_first`]): the first READ of a larger one may inflate all of it
+/// (about 1 ms per MiB; tens of milliseconds for a large generated table),
+/// holding up the worker's other requests that long. A READ of a larger
+/// file is answered on the worker only from the caches
+/// ([`With::read_at_cached`]: the blob cache keeps a file read in pieces
+/// once its first piece loaded it); else it is made as a full call, in
+/// place.
 ///
-/// Until 2026-12-04 the limit was 1 MiB and every READ of a larger file
-/// was a full call: golang.org/x/text's files over 1 MiB made 27 of them
-/// per walk (9 with only their first READ sent there), and reading the
-/// tree with 4 readers took 10-17% longer than with them read in place
-/// (docs/BENCHMARKS.md, "Large files read in place"). A small-file walk
-/// beside it was no slower in place (median 5.0 against 6.6 ms).
-const INLINE_FILE_MAX: u64 = 16 << 20;
+/// Until 2026-12-04 every READ of a larger file was a full call:
+/// golang.org/x/text's files over 1 MiB made 27 of them per walk, now 9.
+/// Reading files up to 16 MiB in place instead, as FUSE's queues do, was
+/// measured and not kept: 4 readers 0.93x FUSE against 0.88x, but one
+/// reader 0.65x against 0.98x (docs/BENCHMARKS.md, "Large files on the
+/// async worker").
+const INLINE_FILE_MAX: u64 = MAX_TRANSFER as u64;
 
 /// READ of `count` bytes (at most [`MAX_TRANSFER`]) at `offset` of the
 /// file `id`, of `size` bytes: the bytes and whether they reach its end.
@@ -845,9 +846,9 @@ mod tests {
 
     /// A store-only READ of a file over [`INLINE_FILE_MAX`] that no cache
     /// holds is refused as one that would fetch (so it is made again off
-    /// the async worker); once a full call has read it (and the large-file
-    /// cache keeps it), its other pieces are read store-only. A small file
-    /// is read store-only from the start.
+    /// the async worker); once a full call has read a piece of it (and the
+    /// blob cache keeps it), its other pieces are read store-only. A small
+    /// file is read store-only from the start.
     #[test]
     fn a_large_file_is_read_store_only_only_from_the_caches() {
         let (nfs, big) = stored();
@@ -870,7 +871,7 @@ mod tests {
         assert_eq!((&data[..], eof), (&big[..1024], false));
         let end = big.len() - 100;
         let (data, eof) = read_node(&local, fs, status, file("big.bin"), end as u64, 1024)
-            .expect("its last piece, from the large-file cache, reads store-only");
+            .expect("its last piece, from the blob cache, reads store-only");
         assert_eq!((&data[..], eof), (&big[end..], true));
     }
 }
