@@ -230,6 +230,12 @@ async fn blocking<T: Send + 'static>(
         answered(op, &subject, f())
     };
     if in_place_allowed() {
+        // Leave the connection's task first: nfs3_server polls each call
+        // once in the task that reads the connection and moves it to a
+        // task of its own only when it yields, so blocking before that
+        // would hold up every call behind it on the connection (a LOOKUP
+        // waiting for a download would delay the stored READs after it).
+        tokio::task::yield_now().await;
         // A panic answers SERVERFAULT, as a failed blocking task does.
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             tokio::task::block_in_place(run)

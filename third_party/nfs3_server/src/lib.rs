@@ -2,6 +2,7 @@
 #![doc = include_str!("../README.md")]
 
 mod client_log;
+mod connection;
 mod context;
 mod mount_handlers;
 pub(crate) mod nfs_ext;

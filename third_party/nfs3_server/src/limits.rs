@@ -83,10 +83,20 @@ impl ConnectionBudget {
         }
     }
 
+    /// Takes `bytes` (at most the whole budget) if they are free now.
+    pub(crate) fn try_take(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
+        let bytes = u32::try_from(bytes)
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.total);
+        self.bytes.clone().try_acquire_many_owned(bytes).ok()
+    }
+
     /// Waits until `bytes` (at most the whole budget) are free and takes
     /// them, until the permit is dropped.
     pub(crate) async fn take(&self, bytes: usize) -> Option<OwnedSemaphorePermit> {
-        let bytes = u32::try_from(bytes).unwrap_or(u32::MAX).clamp(1, self.total);
+        let bytes = u32::try_from(bytes)
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.total);
         // The semaphore is never closed.
         self.bytes.clone().acquire_many_owned(bytes).await.ok()
     }
@@ -120,6 +130,9 @@ impl CallBudget {
 
     /// What the call holds, to be released once its reply is sent.
     pub(crate) fn take_held(&self) -> Option<OwnedSemaphorePermit> {
-        self.held.lock().unwrap_or_else(PoisonError::into_inner).take()
+        self.held
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
     }
 }

@@ -1,24 +1,18 @@
 use std::io::Cursor;
 use std::time::Instant;
 
-use anyhow::anyhow;
-use messages::{
-    CompleteRpcMessage, HandleResult, IncomingRpcMessage, PackedRpcMessage, ReplyRecord,
-};
+use messages::{CompleteRpcMessage, HandleResult, IncomingRpcMessage, ReplyRecord};
 use nfs3_types::rpc::{
     RPC_VERSION_2, accept_stat_data, auth_flavor, auth_stat, auth_unix, call_body, fragment_header,
 };
 use nfs3_types::xdr_codec::{Pack, Unpack};
 use nfs3_types::{nfs3 as nfs, portmap};
-use tokio::io::{AsyncWriteExt, DuplexStream};
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
-use tracing::{debug, info, trace, warn};
+use tokio::io::AsyncWriteExt;
+use tracing::{info, trace, warn};
 
 use crate::client_log::warn_client;
 use crate::context::RPCContext;
-use crate::limits::{CallBudget, ConnectionBudget, RecordTooLarge};
 use crate::transaction_tracker::{self, TransactionError, TransactionLock};
-use crate::units::KIBIBYTE;
 use crate::vfs::NfsFileSystem;
 use crate::{mount_handlers, nfs_handlers, portmap_handlers};
 
@@ -27,15 +21,12 @@ pub mod messages;
 // Information from RFC 5531
 // https://datatracker.ietf.org/doc/html/rfc5531
 
-/// What a call holds of its connection's budget at least: its reply may be
-/// a little larger than the call.
-const MIN_CALL_BYTES: usize = KIBIBYTE as usize;
-
 const NFS_ACL_PROGRAM: u32 = 100_227;
 const NFS_ID_MAP_PROGRAM: u32 = 100_270;
 const NFS_METADATA_PROGRAM: u32 = 200_024;
 
-async fn handle_rpc_message<T>(
+/// Answers one call (a complete record).
+pub async fn handle_rpc_message<T>(
     mut context: RPCContext<T>,
     message: CompleteRpcMessage,
 ) -> anyhow::Result<HandleResult>
@@ -229,109 +220,4 @@ pub async fn write_records<IO: tokio::io::AsyncWrite + Unpin>(
         std::io::IoSlice::advance_slices(&mut rest, n);
     }
     Ok(())
-}
-
-/// A reply, with what its call holds of the connection's budget (released
-/// once the reply is sent).
-pub type SocketMessageType =
-    Result<(ReplyRecord, Option<OwnedSemaphorePermit>), anyhow::Error>;
-
-/// The Socket Message Handler reads from a `TcpStream` and spawns off
-/// subtasks to handle each message. replies are queued into the
-/// `reply_send_channel`.
-#[derive(Debug)]
-pub struct SocketMessageHandler<T: NfsFileSystem + 'static> {
-    cur_fragment: PackedRpcMessage,
-    socket_receive_channel: DuplexStream,
-    reply_send_channel: mpsc::UnboundedSender<SocketMessageType>,
-    context: RPCContext<T>,
-    budget: ConnectionBudget,
-}
-
-impl<T> SocketMessageHandler<T>
-where
-    T: NfsFileSystem + 'static,
-{
-    /// Creates a new `SocketMessageHandler` with the receiver for queued message replies
-    pub fn new(
-        context: RPCContext<T>,
-    ) -> (
-        Self,
-        DuplexStream,
-        mpsc::UnboundedReceiver<SocketMessageType>,
-    ) {
-        let (socksend, sockrecv) = tokio::io::duplex(256 * KIBIBYTE as usize);
-        let (msgsend, msgrecv) = mpsc::unbounded_channel();
-        let budget = ConnectionBudget::new(&context.limits);
-        (
-            Self {
-                cur_fragment: PackedRpcMessage::new(),
-                socket_receive_channel: sockrecv,
-                reply_send_channel: msgsend,
-                context,
-                budget,
-            },
-            socksend,
-            msgrecv,
-        )
-    }
-
-    /// Reads a fragment from the socket. This should be looped.
-    pub async fn read(&mut self) -> Result<(), anyhow::Error> {
-        let is_last = self
-            .cur_fragment
-            .recv(
-                &mut self.socket_receive_channel,
-                self.context.limits.max_record_size,
-            )
-            .await?;
-        if is_last {
-            let message = std::mem::replace(&mut self.cur_fragment, PackedRpcMessage::new());
-            let message = match message {
-                PackedRpcMessage::Complete(data) => data,
-                PackedRpcMessage::Incomplete(_) => {
-                    unreachable!()
-                }
-            };
-
-            // Stops reading this connection while it holds its whole budget.
-            let held = self.budget.take(message.len().max(MIN_CALL_BYTES)).await;
-            let mut context = self.context.clone();
-            let budget = CallBudget::new(self.budget.clone(), held);
-            context.call_budget = Some(budget.clone());
-            let send = self.reply_send_channel.clone();
-            tokio::spawn(async move {
-                let peer = context.client_addr.clone();
-                let result = handle_rpc_message(context, message).await;
-
-                match result {
-                    Ok(HandleResult::Reply(reply)) => {
-                        let _ = send.send(Ok((reply, budget.take_held())));
-                    }
-                    Ok(HandleResult::NoReply) => {
-                        // No reply needed
-                    }
-                    Err(err) => {
-                        warn_client(&peer, format_args!("error handling RPC message: {err}"));
-                        let _ = send.send(Err(anyhow!("Error handling RPC message")));
-                    }
-                }
-            });
-        }
-
-        Ok(())
-    }
-
-    /// Logs why the connection's message loop ended: at WARN (rate-limited)
-    /// when the client sent too much, else at DEBUG.
-    pub fn report_end(&self, error: &anyhow::Error) {
-        if let Some(too_large) = error.downcast_ref::<RecordTooLarge>() {
-            warn_client(
-                &self.context.client_addr,
-                format_args!("{too_large}; closing the connection"),
-            );
-        } else {
-            debug!("Message loop broken due to {error}");
-        }
-    }
 }

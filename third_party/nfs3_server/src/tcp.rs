@@ -4,17 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
-use tracing::{debug, error, info, warn};
+use tracing::{debug, info, warn};
 
 use crate::client_log::warn_client;
 use crate::context::RPCContext;
 use crate::limits::Limits;
-use crate::rpcwire::{MAX_BATCH_BYTES, MAX_BATCH_REPLIES, SocketMessageHandler, write_records};
 use crate::transaction_tracker::{Cleaner, TransactionTracker};
-use crate::units::KIBIBYTE;
 use crate::vfs::adapters::ReadOnlyAdapter;
 use crate::vfs::{NfsFileSystem, NfsReadFileSystem};
 
@@ -46,7 +43,7 @@ pub fn generate_host_ip(hostnum: u16) -> String {
     )
 }
 
-/// processes an established socket
+/// processes an established socket (see [`crate::connection`])
 pub(crate) async fn process_socket<IO, T>(
     socket: IO,
     context: RPCContext<T>,
@@ -55,87 +52,7 @@ where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
     T: NfsFileSystem + 'static,
 {
-    let (mut message_handler, mut socksend, mut msgrecvchan) =
-        SocketMessageHandler::new(context.clone());
-
-    tokio::spawn(async move {
-        loop {
-            if let Err(e) = message_handler.read().await {
-                message_handler.report_end(&e);
-                break;
-            }
-        }
-    });
-    // Receiving and sending run side by side: a connection that holds its
-    // whole budget is not read until its replies have been sent.
-    let (mut reader, mut writer) = tokio::io::split(socket);
-    let receive = async move {
-        let mut buf = vec![0u8; 128 * KIBIBYTE as usize].into_boxed_slice();
-        loop {
-            match reader.read(&mut buf).await {
-                Ok(0) => {
-                    return Ok(());
-                }
-                Ok(n) => {
-                    if socksend.write_all(&buf[..n]).await.is_err() {
-                        // The message loop ended (the client sent garbage).
-                        return Ok(());
-                    }
-                }
-                Err(ref e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => {
-                    debug!("Message handling closed : {e}");
-                    return Err(e.into());
-                }
-            }
-        }
-    };
-    let send = async move {
-        loop {
-            match msgrecvchan.recv().await {
-                Some(Err(e)) => {
-                    debug!("Message handling closed : {e}");
-                    return Err(e);
-                }
-                Some(Ok((msg, held))) => {
-                    // Every reply already waiting leaves with this one.
-                    let (mut records, mut permits) = (vec![msg], vec![held]);
-                    let mut bytes = records[0].len();
-                    let mut failed = None;
-                    while records.len() < MAX_BATCH_REPLIES && bytes < MAX_BATCH_BYTES {
-                        match msgrecvchan.try_recv() {
-                            Ok(Ok((msg, held))) => {
-                                bytes += msg.len();
-                                records.push(msg);
-                                permits.push(held);
-                            }
-                            Ok(Err(e)) => {
-                                failed = Some(e);
-                                break;
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    if let Err(e) = write_records(&mut writer, &records).await {
-                        error!("Write error {e}");
-                    }
-                    // The budget the replies held is released once sent.
-                    drop(permits);
-                    if let Some(e) = failed {
-                        debug!("Message handling closed : {e}");
-                        return Err(e);
-                    }
-                }
-                None => {
-                    return Err(anyhow::anyhow!("Unexpected socket context termination"));
-                }
-            }
-        }
-    };
-    tokio::select! {
-        result = receive => result,
-        result = send => result,
-    }
+    crate::connection::serve(socket, context).await
 }
 
 pub trait NFSTcp: Send + Sync {

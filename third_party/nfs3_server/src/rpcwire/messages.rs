@@ -2,87 +2,28 @@ use std::io::Cursor;
 
 use anyhow::bail;
 use nfs3_types::rpc::{
-    accept_stat_data, accepted_reply, auth_stat, call_body, fragment_header, msg_body, opaque_auth,
-    rejected_reply, reply_body, rpc_msg,
+    accept_stat_data, accepted_reply, auth_stat, call_body, msg_body, opaque_auth, rejected_reply,
+    reply_body, rpc_msg,
 };
 use nfs3_types::xdr_codec::{Pack, Unpack, Void};
-use tokio::io::{AsyncRead, AsyncReadExt};
-
-use crate::limits::RecordTooLarge;
-
-#[derive(Debug)]
-pub enum PackedRpcMessage {
-    Incomplete(IncompleteRpcMessage),
-    Complete(CompleteRpcMessage),
-}
-
-impl PackedRpcMessage {
-    pub fn new() -> Self {
-        Self::Incomplete(IncompleteRpcMessage::default())
-    }
-    /// Reads one fragment; a record (all its fragments) larger than
-    /// `max_record_size` is a [`RecordTooLarge`] error.
-    pub async fn recv(
-        &mut self,
-        input: &mut (impl AsyncRead + Unpin),
-        max_record_size: usize,
-    ) -> anyhow::Result<bool> {
-        match self {
-            Self::Incomplete(incomplete) => {
-                let eof = incomplete.recv(input, max_record_size).await?;
-                if eof {
-                    let data = std::mem::take(incomplete);
-                    *self = Self::Complete(CompleteRpcMessage(data.0));
-                }
-                Ok(eof)
-            }
-            Self::Complete(_) => Ok(true),
-        }
-    }
-}
-
-/// Contains collected RPC message fragments without their headers.
-#[derive(Default, Debug)]
-pub struct IncompleteRpcMessage(Vec<u8>);
-
-impl IncompleteRpcMessage {
-    async fn recv(
-        &mut self,
-        input: &mut (impl AsyncRead + Unpin),
-        max_record_size: usize,
-    ) -> anyhow::Result<bool> {
-        let mut header_buf = [0_u8; 4];
-        input.read_exact(&mut header_buf).await?;
-        let header: fragment_header = header_buf.into();
-        let prev_length = self.0.len();
-        let fragment_length = header.fragment_length() as usize;
-        let size = prev_length.saturating_add(fragment_length);
-        if size > max_record_size {
-            return Err(RecordTooLarge {
-                size,
-                limit: max_record_size,
-            }
-            .into());
-        }
-        // The buffer grows as bytes arrive, never on the header's word alone.
-        let read = (&mut *input)
-            .take(fragment_length as u64)
-            .read_to_end(&mut self.0)
-            .await?;
-        if read != fragment_length {
-            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
-        }
-
-        Ok(header.eof())
-    }
-}
 
 #[derive(Debug)]
 pub struct CompleteRpcMessage(Vec<u8>);
 
 impl CompleteRpcMessage {
+    /// A record's bytes (all its fragments, without their markers).
+    pub const fn new(record: Vec<u8>) -> Self {
+        Self(record)
+    }
+
     pub const fn len(&self) -> usize {
         self.0.len()
+    }
+
+    /// The record's bytes.
+    #[cfg(test)]
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.0
     }
 }
 
