@@ -29,7 +29,16 @@
 //! LOOKUP of the tree's top-level names, READDIRPLUS of the tree's directories and READ of its files, N times
 //! each, in microseconds.
 //!
+//! `null PORT CONNS CALLS` makes CALLS NFS NULL calls over each of CONNS
+//! connections, one in flight on each, and prints calls per second: what
+//! the server's per-call machinery costs with no filesystem work.
+//! `floor CONNS ROUNDS BYTES` is the same shape with no NFS at all: a
+//! blocking thread per connection answers each 44-byte request with BYTES
+//! bytes (the floor of loopback TCP on this machine, to compare with).
+//!
 //! ```sh
+//! cargo run --release -p gomodfs-nfs --example read_tree -- null PORT 16 1000
+//! cargo run --release -p gomodfs-nfs --example read_tree -- floor 16 1000 100
 //! cargo run --release -p gomodfs-nfs --example read_tree -- nfs PORT TREE [JOBS]
 //! cargo run --release -p gomodfs-nfs --example read_tree -- pipe PORT TREE [DEPTH]
 //! cargo run --release -p gomodfs-nfs --example read_tree -- fs DIR [JOBS]
@@ -38,11 +47,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use gomodfs_testkit::nfs::Client;
-use gomodfs_testkit::nfs::rpc::{ReplyReader, read_call, read_result};
+use gomodfs_testkit::nfs::rpc::{ReplyReader, null_call, read_call, read_reply, read_result};
 use nfs3_client::nfs3_types::nfs3::{ftype3, nfs_fh3};
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;
@@ -265,6 +274,72 @@ fn rtt(port: u16, tree: &str, n: usize) {
     );
 }
 
+/// Runs `each` on every connection in a thread of its own, `calls` times
+/// with the call's number (an xid: the server takes a repeated one for a
+/// retransmission), timed; prints the calls per second.
+fn round_trips(conns: Vec<TcpStream>, calls: u32, each: impl Fn(&mut TcpStream, u32) + Sync) {
+    let n = conns.len();
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        for mut conn in conns {
+            let each = &each;
+            s.spawn(move || {
+                for xid in 1..=calls {
+                    each(&mut conn, xid);
+                }
+            });
+        }
+    });
+    let seconds = start.elapsed().as_secs_f64();
+    let total = n * calls as usize;
+    let per_second = total as f64 / seconds;
+    println!(
+        "{{\"connections\":{n},\"calls\":{total},\"seconds\":{seconds},\"per_second\":{per_second:.0}}}"
+    );
+}
+
+/// A connection to 127.0.0.1:`port` with `TCP_NODELAY`.
+fn connect(port: u16) -> TcpStream {
+    let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stream.set_nodelay(true).expect("TCP_NODELAY");
+    stream
+}
+
+/// The `null` mode: NFS NULL calls, one in flight per connection.
+fn null_calls(port: u16, conns: usize, calls: u32) {
+    let conns = (0..conns).map(|_| connect(port)).collect();
+    round_trips(conns, calls, |conn, xid| {
+        conn.write_all(&null_call(xid)).expect("sending NULL");
+        let reply = read_reply(conn).expect("a NULL reply");
+        assert_eq!(reply.xid, xid, "the reply to the NULL sent");
+    });
+}
+
+/// The `floor` mode: the same shape over loopback TCP with a blocking
+/// echo thread per connection and no NFS.
+fn tcp_floor(conns: usize, rounds: u32, bytes: usize) {
+    let request = null_call(1);
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let asked = request.len();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let mut stream = stream.expect("accept");
+            stream.set_nodelay(true).expect("TCP_NODELAY");
+            std::thread::spawn(move || {
+                let (mut call, reply) = (vec![0u8; asked], vec![7u8; bytes]);
+                while stream.read_exact(&mut call).is_ok() && stream.write_all(&reply).is_ok() {}
+            });
+        }
+    });
+    let conns = (0..conns).map(|_| connect(port)).collect();
+    round_trips(conns, rounds, |conn, _| {
+        conn.write_all(&request).expect("sending");
+        let mut reply = vec![0u8; bytes];
+        conn.read_exact(&mut reply).expect("the reply");
+    });
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -323,13 +398,27 @@ fn main() {
             }
             (jobs, files.len(), bytes, listed, start.elapsed())
         }
+        ["null", port, conns, calls] => {
+            let n = |s: &str| s.parse().expect("a count");
+            null_calls(
+                port.parse().expect("port"),
+                n(conns),
+                calls.parse().expect("a count"),
+            );
+            return;
+        }
+        ["floor", conns, rounds, bytes] => {
+            let n = |s: &str| s.parse().expect("a count");
+            tcp_floor(n(conns), rounds.parse().expect("a count"), n(bytes));
+            return;
+        }
         ["rtt", port, tree, ref rest @ ..] => {
             rtt(port.parse().expect("port"), tree, count(rest, 2000));
             return;
         }
         _ => {
             eprintln!(
-                "usage: read_tree nfs PORT TREE [JOBS] | read_tree pipe PORT TREE [DEPTH] | read_tree fs DIR [JOBS] | read_tree rtt PORT TREE [N]"
+                "usage: read_tree nfs PORT TREE [JOBS] | read_tree pipe PORT TREE [DEPTH] | read_tree fs DIR [JOBS] | read_tree rtt PORT TREE [N] | read_tree null PORT CONNS CALLS | read_tree floor CONNS ROUNDS BYTES"
             );
             std::process::exit(2);
         }
