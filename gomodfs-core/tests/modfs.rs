@@ -495,8 +495,8 @@ fn a_large_file_read_in_pieces_is_loaded_once() {
 }
 
 /// `read_at_cached` answers from the caches alone: a piece of a file no
-/// cache holds is refused as one that would fetch (and not counted as a
-/// failed read), and once a full read has put the file in the blob cache
+/// cache holds is refused as one that would fetch (and counted neither as
+/// a failed read nor as a cache miss), and once a full read has put the file in the blob cache
 /// (or, too large for it, in the large-file cache) its other pieces come
 /// from there. A file read whole is never cached, so it stays refused.
 #[test]
@@ -551,8 +551,15 @@ fn read_at_cached_answers_from_the_caches_only() {
             .unwrap_err()
             .would_fetch()
     );
-    let reads = &fs.status().ops["read"];
-    assert_eq!(reads.errors, 0, "a refusal is not a failed read");
+    let status = fs.status();
+    assert_eq!(
+        status.ops["read"].errors, 0,
+        "a refusal is not a failed read"
+    );
+    // A refusal is not a miss either: one load per file, one hit per
+    // cached piece.
+    let blob = status.blob_cache;
+    assert_eq!((blob.hits, blob.misses), (2, 3));
 }
 
 /// A `.mod` or `.info` file is read from the store once for its size (a

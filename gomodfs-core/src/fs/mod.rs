@@ -885,7 +885,7 @@ impl ModFs {
             self.stats.cache_lookup(Cache::Blob, true);
             return Ok(cached.data);
         }
-        self.stats.cache_lookup(Cache::Blob, false);
+        self.count_miss(loads);
         self.stored_blob(mv, id, path, loads)
     }
 
@@ -901,10 +901,18 @@ impl ModFs {
             self.stats.cache_lookup(Cache::Blob, true);
             return Ok(cached);
         }
-        self.stats.cache_lookup(Cache::Blob, false);
+        self.count_miss(loads);
         let cached = CachedBlob::new(self.stored_blob(mv, id, path, loads)?);
         self.blobs.insert(*id, cached.clone());
         Ok(cached)
+    }
+
+    /// Counts a blob cache miss, unless the read may not load: a refused
+    /// [`Loads::CachedOnly`] read is made again, and its retry counts.
+    fn count_miss(&self, loads: Loads) {
+        if loads == Loads::Any {
+            self.stats.cache_lookup(Cache::Blob, false);
+        }
     }
 
     /// A module file's contents from the warm files if they hold them
