@@ -51,6 +51,14 @@ struct Entries {
     clock: u64,
 }
 
+impl Entries {
+    /// The next tick of the clock, for an entry just used.
+    fn tick(&mut self) -> u64 {
+        self.clock += 1;
+        self.clock
+    }
+}
+
 /// The kept files of large blobs (see the module docs).
 pub(super) struct LargeFiles {
     budget: u64,
@@ -119,34 +127,27 @@ impl LargeFiles {
         Ok((Piece::Loaded(data), false))
     }
 
-    /// The piece `offset..offset + size` of blob `id` and the blob's
-    /// length, if a file is kept for it and readable now: never loads,
-    /// never waits for a load under way (`None` then), so it may run where
-    /// waiting would hold other work up.
-    pub(super) fn read_kept(
-        &self,
-        id: &BlobId,
-        (offset, size): (u64, u32),
-    ) -> Option<(Bytes, u64)> {
+    /// The piece `offset..offset + size` of blob `id` ([`Piece::Kept`]),
+    /// if a file is kept for it and readable now: never loads, never waits
+    /// for a load under way (`None` then), so it may run where waiting
+    /// would hold other work up.
+    pub(super) fn read_kept(&self, id: &BlobId, (offset, size): (u64, u32)) -> Option<Piece> {
         let slot = {
             let mut entries = self.entries.lock();
-            entries.clock += 1;
-            let now = entries.clock;
+            let now = entries.tick();
             let entry = entries.by_id.get_mut(id)?;
             entry.used = now;
             entry.slot.clone()
         };
         let (file, len) = slot.try_lock()?.clone()?;
-        read_piece(&file, offset, size)
-            .ok()
-            .map(|piece| (piece, len))
+        let piece = read_piece(&file, offset, size).ok()?;
+        Some(Piece::Kept(piece, len))
     }
 
     /// The slot of `id`, made if missing; marks it used.
     fn slot(&self, id: &BlobId) -> Slot {
         let mut entries = self.entries.lock();
-        entries.clock += 1;
-        let now = entries.clock;
+        let now = entries.tick();
         let entry = entries.by_id.entry(*id).or_insert_with(|| Entry {
             slot: Slot::default(),
             bytes: 0,

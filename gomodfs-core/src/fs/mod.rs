@@ -957,20 +957,18 @@ impl ModFs {
         offset: u64,
         size: u32,
     ) -> Result<Chunk> {
-        if loads == Loads::CachedOnly {
-            let (data, len) = self
+        let (piece, kept) = if loads == Loads::CachedOnly {
+            let piece = self
                 .large
                 .read_kept(&file.blob, (offset, size))
                 .ok_or_else(|| not_cached(mv, &file.path))?;
-            self.stats.cache_lookup(Cache::Blob, true);
-            let eof = offset.saturating_add(data.len() as u64) >= len;
-            return Ok(Chunk { data, eof });
-        }
-        let load = || self.load_blob(mv, &file.blob, &file.path);
-        let dir = self.store.scratch_dir();
-        let (piece, kept) = self
-            .large
-            .read(&file.blob, file.size, (offset, size), &dir, load)?;
+            (piece, true)
+        } else {
+            let load = || self.load_blob(mv, &file.blob, &file.path);
+            let dir = self.store.scratch_dir();
+            self.large
+                .read(&file.blob, file.size, (offset, size), &dir, load)?
+        };
         self.stats.cache_lookup(Cache::Blob, kept);
         // The end is where the blob ends (its index entry says the same
         // size unless the store is inconsistent).
