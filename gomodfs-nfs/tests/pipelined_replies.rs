@@ -7,14 +7,15 @@
 //! file's attributes, which gomodfs answers in the same node API call).
 //! A READ's data is written after its packed reply, from the node API's
 //! buffer, with its XDR padding: the files' lengths cover every remainder
-//! modulo four, and an empty file.
+//! modulo four, and an empty file. Calls cut into fragments and across
+//! the server's receives are answered whole.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use gomodfs_core::store::MemoryStore;
 use gomodfs_core::{ModFs, ModFsOptions};
 use gomodfs_nfs::MAX_TRANSFER;
 use gomodfs_testkit::nfs::Client;
-use gomodfs_testkit::nfs::rpc::{accepted_reply, call_record, null_call, read_call};
+use gomodfs_testkit::nfs::rpc::{accepted_reply, answers_null, call_record, null_call, read_call};
 use gomodfs_testkit::seed::put;
 use nfs3_client::nfs3_types::nfs3::{self, Nfs3Result, READ3res, nfs_fh3, post_op_attr};
 use nfs3_client::nfs3_types::xdr_codec::{Opaque, Unpack};
@@ -197,5 +198,97 @@ fn lookup_replies_carry_directory_and_object_attributes() {
         }
         Nfs3Result::Ok(_) => panic!("LOOKUP of a missing name succeeded"),
     }
+    server.stop();
+}
+
+/// `record` (one call, marker included) re-cut into fragments of at most
+/// `max` bytes, each with its own marker, the last one marked last.
+fn in_fragments(record: &[u8], max: usize) -> Vec<u8> {
+    let body = &record[4..];
+    let pieces: Vec<&[u8]> = body.chunks(max).collect();
+    let mut out = Vec::new();
+    for (i, piece) in pieces.iter().enumerate() {
+        let len = u32::try_from(piece.len()).unwrap();
+        out.extend(gomodfs_testkit::nfs::rpc::marker(
+            len,
+            i + 1 == pieces.len(),
+        ));
+        out.extend_from_slice(piece);
+    }
+    out
+}
+
+/// Calls do not come as one record per receive: a call in several
+/// fragments, a record marker split between two writes, a call cut
+/// mid-body, and several calls in one write with the next one begun are
+/// all answered whole, once each (the server parses records from what it
+/// has received, whatever the receives' boundaries).
+#[test]
+fn calls_split_across_fragments_and_receives_are_answered_whole() {
+    use gomodfs_testkit::nfs::rpc::{ReplyReader, read_result};
+    let store = Arc::new(MemoryStore::new());
+    let data = contents(5, 10_000);
+    put(
+        store.as_ref(),
+        "example.com/cut",
+        "v1.0.0",
+        &[("f.bin", data.clone())],
+    )
+    .unwrap();
+    let fs = Arc::new(ModFs::new(store, None, ModFsOptions::default()).unwrap());
+    let server = gomodfs_nfs::serve(fs, "127.0.0.1:0").unwrap();
+    let port = server.local_addr().port();
+    let mut c = Client::connect(port, "/");
+    let fh = c.walk("example.com/cut@v1.0.0/f.bin").unwrap().0;
+
+    // (xid, offset) of each READ; then the bytes sent, write by write.
+    let reads: Vec<(u32, u64)> = (1..=6)
+        .map(|xid| (xid, u64::from(xid - 1) * 1000))
+        .collect();
+    let record = |xid: u32, offset: u64| read_call(xid, &fh, offset, 1500);
+    let mut sends: Vec<Vec<u8>> = Vec::new();
+    // 1: in fragments of 16 bytes, all in one write.
+    sends.push(in_fragments(&record(1, 0), 16));
+    // 2: in fragments of 40 bytes, its first marker split between writes.
+    let two = in_fragments(&record(2, 1000), 40);
+    sends.push(two[..2].to_vec());
+    sends.push(two[2..].to_vec());
+    // 3 whole, 4 whole, and the first half of 5 in one write; then the
+    // rest of 5 with 6.
+    let (five, mut six) = (record(5, 4000), record(6, 5000));
+    let mut batch = record(3, 2000);
+    batch.extend(record(4, 3000));
+    batch.extend_from_slice(&five[..five.len() / 2]);
+    sends.push(batch);
+    let mut rest = five[five.len() / 2..].to_vec();
+    rest.append(&mut six);
+    sends.push(rest);
+
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    for bytes in &sends {
+        stream.write_all(bytes).unwrap();
+        // Separate receives on the server's side.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut replies = ReplyReader::new();
+    let mut got: HashMap<u32, Vec<u8>> = HashMap::new();
+    for _ in &reads {
+        let (xid, result) = replies.accepted(&mut stream).expect("a READ reply");
+        let (_, bytes) = read_result(result).expect("a successful READ");
+        assert!(
+            got.insert(xid, bytes.to_vec()).is_none(),
+            "reply {xid} twice"
+        );
+    }
+    for (xid, offset) in reads {
+        let at = offset as usize;
+        let want = &data[at..(at + 1500).min(data.len())];
+        assert!(got[&xid] == want, "READ {xid} at {offset}: other bytes");
+    }
+    assert!(answers_null(&mut stream, 99), "the connection goes on");
     server.stop();
 }
