@@ -69,15 +69,9 @@ impl Incoming {
         max_record_size: usize,
     ) -> Result<Option<CompleteRpcMessage>, RecordTooLarge> {
         loop {
-            if self.end - self.start < 4 {
-                return Ok(None);
-            }
-            let Some(marker) = self.buf.get(self.start..self.start + 4) else {
+            let Some(header) = self.marker() else {
                 return Ok(None);
             };
-            let mut word = [0u8; 4];
-            word.copy_from_slice(marker);
-            let header: fragment_header = word.into();
             let len = header.fragment_length() as usize;
             let size = self.partial.len().saturating_add(len);
             if size > max_record_size {
@@ -100,19 +94,23 @@ impl Incoming {
         }
     }
 
+    /// The record marker at the start of the unparsed bytes, once its four
+    /// bytes are received.
+    fn marker(&self) -> Option<fragment_header> {
+        let word: [u8; 4] = self
+            .buf
+            .get(self.start..self.end)?
+            .get(..4)?
+            .try_into()
+            .ok()?;
+        Some(word.into())
+    }
+
     /// Whether a whole fragment is already received after the record
     /// just taken (another call waits behind it).
     fn more_waiting(&self) -> bool {
-        if self.end - self.start < 4 {
-            return false;
-        }
-        let Some(marker) = self.buf.get(self.start..self.start + 4) else {
-            return false;
-        };
-        let mut word = [0u8; 4];
-        word.copy_from_slice(marker);
-        let header: fragment_header = word.into();
-        self.end - self.start >= 4 + header.fragment_length() as usize
+        self.marker()
+            .is_some_and(|header| self.end - self.start >= 4 + header.fragment_length() as usize)
     }
 
     /// Room after the unparsed bytes to receive into (at least
