@@ -21,6 +21,13 @@ are read by N threads at once, each NFS thread on its own connection (a
 kernel client sends several READs at once too), and the FUSE side reads
 with N threads as well.
 
+With --jobs N > 1 the floor of loopback TCP for the same READs is measured
+too, in the same runs (`read_tree floor-tree`: the READs the NFS run makes,
+same call and reply sizes, same threads and connections, answered by a
+blocking thread per connection that only sends the reply's bytes back),
+and a second table sets the read phase of FUSE and NFS (the time after the
+listing) against it: what any server over TCP on this machine could do.
+
 With --baseline BIN (another `gomodfs` binary, e.g. a release build of
 main) its NFS server is measured too, in the same runs, with the same
 client: the before/after of a server change. The round-trip table (the
@@ -102,10 +109,10 @@ def read_tree(*args):
 
 
 def measure(frontend, store, tree, work, log, jobs, baseline=None):
-    if frontend in ("nfs", "base", "pipe"):
+    if frontend in ("nfs", "base", "pipe", "floor"):
         s = Serve(store, log, nfs=True, binary=baseline if frontend == "base" else None)
         try:
-            mode = "pipe" if frontend == "pipe" else "nfs"
+            mode = {"pipe": "pipe", "floor": "floor-tree"}.get(frontend, "nfs")
             return with_jobs(read_tree(mode, s.port, tree, str(jobs)), jobs)
         finally:
             s.close()
@@ -208,11 +215,13 @@ def main():
         finally:
             s.close()
 
-        rows = []
+        rows, floor_rows = [], []
         for (name, tree), jobs in [(t, int(j)) for t in trees for j in args.jobs.split(",")]:
             # Several readers: also over one connection with as many READs
             # in flight on it (a kernel client's one connection per mount).
-            variants = nfs_variants + (["pipe"] if jobs > 1 else [])
+            # And the floor of loopback TCP for the same READs (`read_tree
+            # floor-tree`: blocking echo threads, no NFS server).
+            variants = nfs_variants + (["pipe", "floor"] if jobs > 1 else [])
             res = {f: [] for f in ["fuse"] + variants}
             for _ in range(args.runs):
                 for frontend in variants + ["fuse"]:
@@ -244,6 +253,16 @@ def main():
                 row += ["-", "-"]
             rows.append(row)
             print(" | ".join(row), flush=True)
+            if "floor" in res:
+                phase = {f: [r["seconds"] - r["list_seconds"] for r in res[f]]
+                         for f in ["fuse", "nfs", "floor"]}
+                ms = {f: statistics.median(v) * 1000 for f, v in phase.items()}
+                floor_rows.append([name, str(jobs)]
+                                  + [fmt([x * 1000 for x in phase[f]], "ms")
+                                     for f in ["fuse", "nfs", "floor"]]
+                                  + [f"{ms['nfs'] / ms['floor']:.2f}x",
+                                     f"{ms['fuse'] / ms['floor']:.2f}x"])
+                print(" | ".join(floor_rows[-1]), flush=True)
 
         rtt_rows, fuse_rtt = [], None
         if args.rtt:
@@ -295,6 +314,18 @@ def main():
     head += ["NFS, one connection, JOBS in flight: MiB/s", "NFS one connection/FUSE"]
     lines += ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
+    if floor_rows:
+        lines += ["", "The read phase alone (the tree listed, then its files read by JOBS "
+                  "threads: `seconds` - `list_seconds` of read_tree) against the floor of "
+                  "loopback TCP for the same READs (`read_tree floor-tree`: the same calls, "
+                  "reply sizes, threads and connections, answered by a blocking thread per "
+                  "connection that only sends the reply's bytes back: no NFS server, no "
+                  "store), same runs, in milliseconds. NFS/floor near 1 is a server that "
+                  "adds nothing to what TCP costs; FUSE/floor below 1 is FUSE doing the "
+                  "same reads faster than any server over loopback TCP could here:", "",
+                  "| module | jobs | FUSE read phase | NFS read phase | TCP floor | "
+                  "NFS/floor | FUSE/floor |", "|" + " --- |" * 7]
+        lines += ["| " + " | ".join(r) + " |" for r in floor_rows]
     if rtt_rows:
         lines += ["", "Round trips with one request in flight (`read_tree rtt`, median of %d "
                   "calls each, %d rounds per server interleaved: median (min-max) of the "

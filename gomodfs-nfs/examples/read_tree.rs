@@ -35,6 +35,12 @@
 //! `floor CONNS ROUNDS BYTES` is the same shape with no NFS at all: a
 //! blocking thread per connection answers each 44-byte request with BYTES
 //! bytes (the floor of loopback TCP on this machine, to compare with).
+//! `floor-tree PORT TREE JOBS` lists the tree over NFS, then times the
+//! READs the `nfs` mode would make with JOBS readers (the same calls, the
+//! same reply sizes, the same threads and connections) against blocking
+//! threads that only send each reply's bytes back: the floor of loopback
+//! TCP for the read phase (`seconds` - `list_seconds`; `list_seconds` is 0
+//! in its output).
 //!
 //! ```sh
 //! cargo run --release -p gomodfs-nfs --example read_tree -- null PORT 16 1000
@@ -42,6 +48,7 @@
 //! cargo run --release -p gomodfs-nfs --example read_tree -- nfs PORT TREE [JOBS]
 //! cargo run --release -p gomodfs-nfs --example read_tree -- pipe PORT TREE [DEPTH]
 //! cargo run --release -p gomodfs-nfs --example read_tree -- fs DIR [JOBS]
+//! cargo run --release -p gomodfs-nfs --example read_tree -- floor-tree PORT TREE [JOBS]
 //! cargo run --release -p gomodfs-nfs --example read_tree -- rtt PORT TREE [N]
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -59,25 +66,35 @@ use std::time::Instant;
 /// The largest READ asked for (a Linux client's usual `rsize`).
 const READ_SIZE: u32 = 1 << 20;
 
+/// A file found by [`nfs_tree`]: its handle and size.
+struct TreeFile {
+    fh: nfs_fh3,
+    size: u64,
+}
+
 /// Walks an NFS tree: reads each file at once with `reader` (if given), or
-/// only collects its handle (`files`).
+/// only collects its handle and size (`files`).
 fn nfs_tree(
     c: &mut Client,
     dir: &nfs_fh3,
     reader: &mut Option<Reader>,
-    files: &mut Vec<nfs_fh3>,
+    files: &mut Vec<TreeFile>,
     bytes: &mut u64,
 ) {
     let (entries, _) = c.list(dir, 64 * 1024).expect("READDIRPLUS");
     for e in entries {
         let fh = e.handle.expect("handle");
-        if e.attr.expect("attributes").type_ == ftype3::NF3DIR {
+        let attr = e.attr.expect("attributes");
+        if attr.type_ == ftype3::NF3DIR {
             nfs_tree(c, &fh, reader, files, bytes);
         } else {
             if let Some(reader) = reader {
                 *bytes += reader.read_file(&fh);
             }
-            files.push(fh);
+            files.push(TreeFile {
+                fh,
+                size: attr.size,
+            });
         }
     }
 }
@@ -177,14 +194,14 @@ fn in_parallel<F: Sync, S: Send>(
 /// Reads `files` over one connection with up to `depth` READs in flight
 /// (as a kernel client pipelines its calls on its one TCP connection):
 /// each file from offset 0 in READs of 1 MiB until eof; the bytes read.
-fn pipelined(stream: &mut TcpStream, files: &[nfs_fh3], depth: usize) -> u64 {
+fn pipelined(stream: &mut TcpStream, files: &[TreeFile], depth: usize) -> u64 {
     let (mut next, mut xid, mut bytes) = (0, 1u32, 0u64);
     let mut in_flight: HashMap<u32, (usize, u64)> = HashMap::new();
     let (mut calls, mut replies) = (Vec::new(), ReplyReader::new());
     loop {
         calls.clear();
         while in_flight.len() < depth && next < files.len() {
-            calls.extend(read_call(xid, &files[next], 0, READ_SIZE));
+            calls.extend(read_call(xid, &files[next].fh, 0, READ_SIZE));
             in_flight.insert(xid, (next, 0));
             (next, xid) = (next + 1, xid + 1);
         }
@@ -202,7 +219,7 @@ fn pipelined(stream: &mut TcpStream, files: &[nfs_fh3], depth: usize) -> u64 {
         if !eof {
             assert!(got > 0, "READ returned nothing before eof");
             stream
-                .write_all(&read_call(xid, &files[file], offset + got, READ_SIZE))
+                .write_all(&read_call(xid, &files[file].fh, offset + got, READ_SIZE))
                 .expect("sending a READ");
             in_flight.insert(xid, (file, offset + got));
             xid += 1;
@@ -265,7 +282,7 @@ fn rtt(port: u16, tree: &str, n: usize) {
     });
     let read = median_us(n, || {
         i += 1;
-        reader.read_file(&files[i % files.len()]);
+        reader.read_file(&files[i % files.len()].fh);
     });
     println!(
         "{{\"null_us\":{null:.1},\"getattr_us\":{getattr:.1},\"lookup_us\":{lookup:.1},\"readdirplus_us\":{readdirplus:.1},\"read_file_us\":{read:.1},\"files\":{},\"dirs\":{}}}",
@@ -340,6 +357,68 @@ fn tcp_floor(conns: usize, rounds: u32, bytes: usize) {
     });
 }
 
+/// The bytes of a READ reply record carrying `data` bytes, as gomodfs
+/// sends it: record marker (4), RPC reply header with an empty verifier
+/// (24), READ3resok's status, attributes, count, eof and data length (104),
+/// then the data padded to 4 bytes.
+fn read_reply_len(data: u64) -> usize {
+    132 + (data as usize).div_ceil(4) * 4
+}
+
+/// The `floor-tree` mode: the READs of [`nfs_tree`]'s walk with JOBS
+/// readers (the same files, each in READs of [`READ_SIZE`], the same call
+/// and reply sizes, JOBS threads on their own connections taking the next
+/// file), answered by a blocking thread per connection that only sends
+/// the reply's bytes back: no NFS server, no store, no async runtime. Its
+/// time is the floor of loopback TCP for the read phase of the `nfs` mode
+/// (`seconds` - `list_seconds` with JOBS > 1), on this machine, now.
+fn tcp_floor_of_tree(files: &[TreeFile], jobs: usize) -> (u64, std::time::Duration) {
+    // The call is a real READ call; its xid carries the reply's length.
+    let call = read_call(0, &files[0].fh, 0, READ_SIZE);
+    let most = files
+        .iter()
+        .map(|f| f.size.min(u64::from(READ_SIZE)))
+        .max()
+        .unwrap_or(0);
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let call_len = call.len();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let mut stream = stream.expect("accept");
+            stream.set_nodelay(true).expect("TCP_NODELAY");
+            std::thread::spawn(move || {
+                let (mut call, reply) = (vec![0u8; call_len], vec![7u8; read_reply_len(most)]);
+                while stream.read_exact(&mut call).is_ok() {
+                    let len = u32::from_be_bytes(call[4..8].try_into().expect("4 bytes"));
+                    if stream.write_all(&reply[..len as usize]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let conns: Vec<_> = (0..jobs)
+        .map(|_| (connect(port), call.clone(), vec![0u8; read_reply_len(most)]))
+        .collect();
+    let start = Instant::now();
+    let bytes = in_parallel(files, conns, |(conn, call, reply), f| {
+        let mut left = f.size;
+        loop {
+            let data = left.min(u64::from(READ_SIZE));
+            let len = read_reply_len(data);
+            call[4..8].copy_from_slice(&(len as u32).to_be_bytes());
+            conn.write_all(call).expect("sending");
+            conn.read_exact(&mut reply[..len]).expect("the reply");
+            left -= data;
+            if left == 0 {
+                return f.size;
+            }
+        }
+    });
+    (bytes, start.elapsed())
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -364,7 +443,7 @@ fn main() {
             nfs_tree(&mut c, &fh, &mut walker, &mut files, &mut bytes);
             let listed = start.elapsed();
             if jobs > 1 {
-                bytes = in_parallel(&files, readers, Reader::read_file);
+                bytes = in_parallel(&files, readers, |r, f| r.read_file(&f.fh));
             }
             (jobs, files.len(), bytes, listed, start.elapsed())
         }
@@ -383,6 +462,17 @@ fn main() {
             let listed = start.elapsed();
             bytes = pipelined(&mut stream, &files, jobs);
             (jobs, files.len(), bytes, listed, start.elapsed())
+        }
+        ["floor-tree", port, tree, ref rest @ ..] => {
+            let jobs = count(rest, 1);
+            // The tree is listed over NFS only to know its files' sizes.
+            let mut c = Client::connect(port.parse().expect("port"), "/");
+            let (fh, _) = c.walk(tree).expect("LOOKUP of the tree");
+            let (mut files, mut bytes) = (vec![], 0);
+            nfs_tree(&mut c, &fh, &mut None, &mut files, &mut bytes);
+            let (bytes, seconds) = tcp_floor_of_tree(&files, jobs);
+            let listed = std::time::Duration::ZERO;
+            (jobs, files.len(), bytes, listed, seconds)
         }
         ["fs", dir, ref rest @ ..] => {
             let jobs = count(rest, 1);
@@ -418,7 +508,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: read_tree nfs PORT TREE [JOBS] | read_tree pipe PORT TREE [DEPTH] | read_tree fs DIR [JOBS] | read_tree rtt PORT TREE [N] | read_tree null PORT CONNS CALLS | read_tree floor CONNS ROUNDS BYTES"
+                "usage: read_tree nfs PORT TREE [JOBS] | read_tree pipe PORT TREE [DEPTH] | read_tree fs DIR [JOBS] | read_tree floor-tree PORT TREE [JOBS] | read_tree rtt PORT TREE [N] | read_tree null PORT CONNS CALLS | read_tree floor CONNS ROUNDS BYTES"
             );
             std::process::exit(2);
         }
