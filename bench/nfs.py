@@ -35,7 +35,13 @@ client: the before/after of a server change. The round-trip table (the
 trips with one request in flight, on a server that has read the tree once)
 is measured for each server as well.
 
-Usage: bench/nfs.py [--runs N] [--jobs 1,4,8] [--module PATH@VERSION ...] [--baseline BIN] [--out docs/BENCHMARKS.md]
+With --settle S each server (NFS and FUSE alike) has S seconds after it is
+up before the tree is read. By default the read starts at once, in the
+new process's first milliseconds, where NFS reads over one connection with
+several READs in flight were measured at half the speed they have 0.1 s
+later (docs/BENCHMARKS.md, "The floor of loopback TCP").
+
+Usage: bench/nfs.py [--runs N] [--jobs 1,4,8] [--module PATH@VERSION ...] [--baseline BIN] [--settle S] [--out docs/BENCHMARKS.md]
 """
 import argparse
 import json
@@ -67,7 +73,7 @@ def target_dir():
 class Serve:
     """A `gomodfs serve` process with one frontend."""
 
-    def __init__(self, store, log, nfs=False, mount=None, offline=True, binary=None):
+    def __init__(self, store, log, nfs=False, mount=None, offline=True, binary=None, settle=0.0):
         binary = binary or target_dir() / "release" / "gomodfs"
         cmd = [str(binary), "serve", "--store", str(store)]
         if offline:
@@ -92,6 +98,7 @@ class Serve:
             if time.time() > deadline or self.proc.poll() is not None:
                 sys.exit(f"gomodfs serve did not come up; see {log}")
             time.sleep(0.02)
+        time.sleep(settle)
 
     def close(self):
         self.proc.terminate()
@@ -108,16 +115,17 @@ def read_tree(*args):
     return json.loads(out.stdout)
 
 
-def measure(frontend, store, tree, work, log, jobs, baseline=None):
+def measure(frontend, store, tree, work, log, jobs, baseline=None, settle=0.0):
     if frontend in ("nfs", "base", "pipe", "floor"):
-        s = Serve(store, log, nfs=True, binary=baseline if frontend == "base" else None)
+        s = Serve(store, log, nfs=True, binary=baseline if frontend == "base" else None,
+                  settle=settle)
         try:
             mode = {"pipe": "pipe", "floor": "floor-tree"}.get(frontend, "nfs")
             return with_jobs(read_tree(mode, s.port, tree, str(jobs)), jobs)
         finally:
             s.close()
     mnt = Path(tempfile.mkdtemp(prefix="mnt-", dir=work))
-    s = Serve(store, log, mount=mnt)
+    s = Serve(store, log, mount=mnt, settle=settle)
     try:
         return with_jobs(read_tree("fs", str(mnt / tree), str(jobs)), jobs)
     finally:
@@ -190,6 +198,9 @@ def main():
                     "too (interleaved, same client)")
     ap.add_argument("--rtt", type=int, default=500, help="round trips per procedure in the "
                     "round-trip table (0: no table)")
+    ap.add_argument("--settle", type=float, default=0.0,
+                    help="seconds to wait after each server is up before reading (both "
+                         "frontends); 0 reads at once, in a new process's first milliseconds")
     ap.add_argument("--out", default=str(ROOT / "docs" / "BENCHMARKS.md"))
     args = ap.parse_args()
     nfs_variants = ["nfs"] + (["base"] if args.baseline else [])
@@ -226,7 +237,8 @@ def main():
             for _ in range(args.runs):
                 for frontend in variants + ["fuse"]:
                     res[frontend].append(
-                        measure(frontend, store, tree, work, log, jobs, args.baseline))
+                        measure(frontend, store, tree, work, log, jobs, args.baseline,
+                                args.settle))
             files = res["nfs"][0]["files"]
             size = res["nfs"][0]["bytes"]
             for r in sum(res.values(), []):
@@ -255,13 +267,15 @@ def main():
             print(" | ".join(row), flush=True)
             if "floor" in res:
                 phase = {f: [r["seconds"] - r["list_seconds"] for r in res[f]]
-                         for f in ["fuse", "nfs", "floor"]}
+                         for f in ["fuse", "nfs", "pipe", "floor"]}
                 ms = {f: statistics.median(v) * 1000 for f, v in phase.items()}
                 floor_rows.append([name, str(jobs)]
                                   + [fmt([x * 1000 for x in phase[f]], "ms")
-                                     for f in ["fuse", "nfs", "floor"]]
+                                     for f in ["fuse", "nfs", "pipe", "floor"]]
                                   + [f"{ms['nfs'] / ms['floor']:.2f}x",
-                                     f"{ms['fuse'] / ms['floor']:.2f}x"])
+                                     f"{ms['fuse'] / ms['floor']:.2f}x",
+                                     f"{ms['nfs'] / ms['fuse']:.2f}x",
+                                     f"{ms['pipe'] / ms['fuse']:.2f}x"])
                 print(" | ".join(floor_rows[-1]), flush=True)
 
         rtt_rows, fuse_rtt = [], None
@@ -282,7 +296,7 @@ def main():
         BEGIN,
         "## NFS against FUSE: reading a whole module tree",
         "",
-        "`python3 bench/nfs.py` (`--runs %d --jobs %s%s`): every file of a module tree read once, "
+        "`python3 bench/nfs.py` (`--runs %d --jobs %s%s%s`): every file of a module tree read once, "
         "store warm and every cache above it cold (a fresh `gomodfs serve "
         "--offline` per run). NFS over TCP on 127.0.0.1: READDIRPLUS pages of 64 KiB "
         "(`nfs3_client`), READs of up to 1 MiB, each reply received into one buffer "
@@ -300,6 +314,7 @@ def main():
         "in section \"A bench bug\"). "
         "%sMedian (min-max) of %d runs, interleaved; load average at the end: %.1f." % (
             args.runs, args.jobs, " --baseline BIN" if args.baseline else "",
+            " --settle %g" % args.settle if args.settle else "",
             "NFS before: the same runs against the server of `--baseline` (%s), same "
             "client. " % args.baseline if args.baseline else "",
             args.runs, os.getloadavg()[0]),
@@ -320,11 +335,12 @@ def main():
                   "loopback TCP for the same READs (`read_tree floor-tree`: the same calls, "
                   "reply sizes, threads and connections, answered by a blocking thread per "
                   "connection that only sends the reply's bytes back: no NFS server, no "
-                  "store), same runs, in milliseconds. NFS/floor near 1 is a server that "
+                  "store), same runs, in milliseconds; the last two columns are ratios of times (below 1: NFS took less time than FUSE). NFS/floor near 1 is a server that "
                   "adds nothing to what TCP costs; FUSE/floor below 1 is FUSE doing the "
                   "same reads faster than any server over loopback TCP could here:", "",
-                  "| module | jobs | FUSE read phase | NFS read phase | TCP floor | "
-                  "NFS/floor | FUSE/floor |", "|" + " --- |" * 7]
+                  "| module | jobs | FUSE read phase | NFS read phase | NFS read phase, one "
+                  "connection, JOBS in flight | TCP floor | NFS/floor | FUSE/floor | "
+                  "NFS/FUSE time | one connection/FUSE time |", "|" + " --- |" * 10]
         lines += ["| " + " | ".join(r) + " |" for r in floor_rows]
     if rtt_rows:
         lines += ["", "Round trips with one request in flight (`read_tree rtt`, median of %d "
