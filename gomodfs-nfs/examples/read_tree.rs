@@ -332,23 +332,36 @@ fn null_calls(port: u16, conns: usize, calls: u32) {
     });
 }
 
-/// The `floor` mode: the same shape over loopback TCP with a blocking
-/// echo thread per connection and no NFS.
-fn tcp_floor(conns: usize, rounds: u32, bytes: usize) {
-    let request = null_call(1);
+/// Starts a server on 127.0.0.1 (its port is returned) with a blocking
+/// thread per connection that reads calls of `call_len` bytes and answers
+/// each with `reply(call)` bytes (at most `most`), and nothing else.
+fn echo_server(
+    call_len: usize,
+    most: usize,
+    reply: impl Fn(&[u8]) -> usize + Copy + Send + 'static,
+) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("address").port();
-    let asked = request.len();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
             let mut stream = stream.expect("accept");
             stream.set_nodelay(true).expect("TCP_NODELAY");
             std::thread::spawn(move || {
-                let (mut call, reply) = (vec![0u8; asked], vec![7u8; bytes]);
-                while stream.read_exact(&mut call).is_ok() && stream.write_all(&reply).is_ok() {}
+                let (mut call, bytes) = (vec![0u8; call_len], vec![7u8; most]);
+                while stream.read_exact(&mut call).is_ok()
+                    && stream.write_all(&bytes[..reply(&call)]).is_ok()
+                {}
             });
         }
     });
+    port
+}
+
+/// The `floor` mode: the same shape over loopback TCP with a blocking
+/// echo thread per connection and no NFS.
+fn tcp_floor(conns: usize, rounds: u32, bytes: usize) {
+    let request = null_call(1);
+    let port = echo_server(request.len(), bytes, move |_| bytes);
     let conns = (0..conns).map(|_| connect(port)).collect();
     round_trips(conns, rounds, |conn, _| {
         conn.write_all(&request).expect("sending");
@@ -380,23 +393,8 @@ fn tcp_floor_of_tree(files: &[TreeFile], jobs: usize) -> (u64, std::time::Durati
         .map(|f| f.size.min(u64::from(READ_SIZE)))
         .max()
         .unwrap_or(0);
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("address").port();
-    let call_len = call.len();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let mut stream = stream.expect("accept");
-            stream.set_nodelay(true).expect("TCP_NODELAY");
-            std::thread::spawn(move || {
-                let (mut call, reply) = (vec![0u8; call_len], vec![7u8; read_reply_len(most)]);
-                while stream.read_exact(&mut call).is_ok() {
-                    let len = u32::from_be_bytes(call[4..8].try_into().expect("4 bytes"));
-                    if stream.write_all(&reply[..len as usize]).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
+    let port = echo_server(call.len(), read_reply_len(most), |call| {
+        u32::from_be_bytes(call[4..8].try_into().expect("4 bytes")) as usize
     });
     let conns: Vec<_> = (0..jobs)
         .map(|_| (connect(port), call.clone(), vec![0u8; read_reply_len(most)]))
