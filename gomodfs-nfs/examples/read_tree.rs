@@ -468,6 +468,17 @@ fn main() {
             let (fh, _) = c.walk(tree).expect("LOOKUP of the tree");
             let (mut files, mut bytes) = (vec![], 0);
             nfs_tree(&mut c, &fh, &mut None, &mut files, &mut bytes);
+            // The floor's reply sizes are the server's: checked on one file.
+            let mut conn = connect(port.parse().expect("port"));
+            let first = &files[0];
+            conn.write_all(&read_call(1, &first.fh, 0, READ_SIZE))
+                .expect("sending a READ");
+            let reply = read_reply(&mut conn).expect("a READ reply");
+            assert_eq!(
+                reply.len + 4,
+                read_reply_len(first.size.min(u64::from(READ_SIZE))),
+                "the server's READ reply is not the size the floor sends"
+            );
             let (bytes, seconds) = tcp_floor_of_tree(&files, jobs);
             let listed = std::time::Duration::ZERO;
             (jobs, files.len(), bytes, listed, seconds)
