@@ -99,6 +99,14 @@ fn nfs_tree(
     }
 }
 
+/// The files of `tree` (a path from the root), listed by [`nfs_tree`].
+fn tree_files(c: &mut Client, tree: &str) -> Vec<TreeFile> {
+    let (fh, _) = c.walk(tree).expect("LOOKUP of the tree");
+    let mut files = vec![];
+    nfs_tree(c, &fh, &mut None, &mut files, &mut 0);
+    files
+}
+
 /// Reads files over its own NFS connection, one READ in flight, each reply
 /// received into one buffer kept across replies (as a kernel client
 /// receives into pages it has; a buffer allocated per reply cost the
@@ -113,10 +121,8 @@ impl Reader {
     /// A connection to the server on 127.0.0.1:`port` (the handles of
     /// another connection are good on it).
     fn connect(port: u16) -> Reader {
-        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-        stream.set_nodelay(true).expect("TCP_NODELAY");
         Reader {
-            stream,
+            stream: connect(port),
             replies: ReplyReader::new(),
             xid: 0,
         }
@@ -451,25 +457,20 @@ fn main() {
             // Both connections before the clock starts; the handles of
             // one connection are good on the other.
             let mut c = Client::connect(port, "/");
-            let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-            stream.set_nodelay(true).expect("TCP_NODELAY");
+            let mut stream = connect(port);
             let start = Instant::now();
-            let (fh, _) = c.walk(tree).expect("LOOKUP of the tree");
-            let (mut files, mut bytes) = (vec![], 0);
-            nfs_tree(&mut c, &fh, &mut None, &mut files, &mut bytes);
+            let files = tree_files(&mut c, tree);
             let listed = start.elapsed();
-            bytes = pipelined(&mut stream, &files, jobs);
+            let bytes = pipelined(&mut stream, &files, jobs);
             (jobs, files.len(), bytes, listed, start.elapsed())
         }
         ["floor-tree", port, tree, ref rest @ ..] => {
             let jobs = count(rest, 1);
             // The tree is listed over NFS only to know its files' sizes.
-            let mut c = Client::connect(port.parse().expect("port"), "/");
-            let (fh, _) = c.walk(tree).expect("LOOKUP of the tree");
-            let (mut files, mut bytes) = (vec![], 0);
-            nfs_tree(&mut c, &fh, &mut None, &mut files, &mut bytes);
+            let port: u16 = port.parse().expect("port");
+            let files = tree_files(&mut Client::connect(port, "/"), tree);
             // The floor's reply sizes are the server's: checked on one file.
-            let mut conn = connect(port.parse().expect("port"));
+            let mut conn = connect(port);
             let first = &files[0];
             conn.write_all(&read_call(1, &first.fh, 0, READ_SIZE))
                 .expect("sending a READ");
