@@ -298,8 +298,8 @@ fn rtt(port: u16, tree: &str, n: usize) {
 }
 
 /// Runs `each` on every connection in a thread of its own, `calls` times
-/// with the call's number (an xid: the server takes a repeated one for a
-/// retransmission), timed; prints the calls per second.
+/// with the call's number (an xid: the server takes one repeated on its
+/// connection for a retransmission), timed; prints the calls per second.
 fn round_trips(conns: Vec<TcpStream>, calls: u32, each: impl Fn(&mut TcpStream, u32) + Sync) {
     let n = conns.len();
     let start = Instant::now();

@@ -1,5 +1,4 @@
 use std::io::Cursor;
-use std::time::Instant;
 
 use messages::{CompleteRpcMessage, HandleResult, IncomingRpcMessage, ReplyRecord};
 use nfs3_types::rpc::{
@@ -159,7 +158,7 @@ fn lock_transaction(
     xid: u32,
     call: &call_body<'_>,
 ) -> Result<TransactionLock, Option<accept_stat_data>> {
-    let transaction = transaction_tracker.start_transaction(client_addr, xid, Instant::now());
+    let transaction = transaction_tracker.start_transaction(client_addr, xid);
 
     match transaction {
         Ok(lock) => Ok(lock),

@@ -11,7 +11,7 @@ use tracing::{debug, info, warn};
 use crate::client_log::warn_client;
 use crate::context::RPCContext;
 use crate::limits::Limits;
-use crate::transaction_tracker::{Cleaner, TransactionTracker};
+use crate::transaction_tracker::TransactionTracker;
 use crate::vfs::adapters::ReadOnlyAdapter;
 use crate::vfs::{NfsFileSystem, NfsReadFileSystem};
 
@@ -22,16 +22,8 @@ pub struct NFSTcpListener<T: NfsFileSystem + 'static> {
     arcfs: Arc<T>,
     mount_signal: Option<mpsc::Sender<bool>>,
     export_name: Arc<String>,
-    transaction_tracker: Arc<TransactionTracker>,
     file_handle_converter: crate::vfs::handle::FileHandleConverter,
-    stop_notify: Arc<tokio::sync::Notify>,
     limits: Limits,
-}
-
-impl<T: NfsFileSystem + 'static> Drop for NFSTcpListener<T> {
-    fn drop(&mut self) {
-        self.stop_notify.notify_waiters();
-    }
 }
 
 #[must_use]
@@ -177,13 +169,21 @@ impl<T: NfsFileSystem + 'static> NFSTcpListener<T> {
             arcfs,
             mount_signal: None,
             export_name: Arc::from("/".to_string()),
-            transaction_tracker: Self::new_transaction_tracker(),
-            stop_notify: Arc::new(tokio::sync::Notify::new()),
             file_handle_converter,
             limits: Limits::default(),
         })
     }
 
+    /// The duplicate-request tracker of one connection. A retransmission
+    /// is dropped only when its original came on the same connection,
+    /// whose reply reaches the client; one keyed by the client's address
+    /// across connections dropped a call from a client that reconnected
+    /// from the same address and port (as the Linux client does) with an
+    /// xid its earlier connection had used: the reply went to a connection
+    /// that is gone, and the client waited for it forever. Every call is
+    /// executed again on a new connection, which a read-only filesystem
+    /// (all gomodfs serves) answers the same. The tracker goes with its
+    /// connection, so nothing has to sweep trackers of closed ones.
     fn new_transaction_tracker() -> Arc<TransactionTracker> {
         const TRANSACTION_LIFETIME: Duration = Duration::from_secs(60);
         const MAX_ACTIVE_TRANSACTIONS: u16 = 256;
@@ -245,14 +245,6 @@ impl<T: NfsFileSystem + 'static> NFSTcp for NFSTcpListener<T> {
 
     /// Loops forever and never returns handling all incoming connections.
     async fn handle_forever(&self) -> io::Result<()> {
-        let cleaner_future = Cleaner::new(
-            self.transaction_tracker.clone(),
-            Duration::from_secs(10),
-            Arc::clone(&self.stop_notify),
-        )
-        .run();
-        tokio::spawn(cleaner_future);
-
         let connections = Arc::new(Semaphore::new(self.limits.max_connections));
         loop {
             let (socket, peer) = match self.listener.accept().await {
@@ -282,7 +274,7 @@ impl<T: NfsFileSystem + 'static> NFSTcp for NFSTcpListener<T> {
                 vfs: self.arcfs.clone(),
                 mount_signal: self.mount_signal.clone(),
                 export_name: self.export_name.clone(),
-                transaction_tracker: self.transaction_tracker.clone(),
+                transaction_tracker: Self::new_transaction_tracker(),
                 file_handle_converter: self.file_handle_converter,
                 limits: self.limits,
                 call_budget: None,

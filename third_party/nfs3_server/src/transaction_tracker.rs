@@ -30,7 +30,6 @@ impl TransactionTracker {
         &self,
         client_addr: &str,
         xid: u32,
-        now: Instant,
     ) -> Result<TransactionLock, TransactionError> {
         // First, we check if client is already in the transactions map
         {
@@ -41,7 +40,7 @@ impl TransactionTracker {
 
             if let Some(client_transactions) = transactions.get(client_addr) {
                 let mut client_lock = client_transactions.lock().expect("lock is poisoned");
-                client_lock.add_transaction(xid, now)?;
+                client_lock.add_transaction(xid)?;
                 return Ok(TransactionLock::new(
                     client_transactions.clone(),
                     xid,
@@ -57,10 +56,10 @@ impl TransactionTracker {
 
         let val = transactions
             .entry(client_addr.to_owned())
-            .or_insert_with(|| self.new_client_transactions(now));
+            .or_insert_with(|| self.new_client_transactions());
 
         let mut client_lock = val.lock().expect("lock is poisoned");
-        client_lock.add_transaction(xid, now)?;
+        client_lock.add_transaction(xid)?;
 
         Ok(TransactionLock::new(
             val.clone(),
@@ -69,27 +68,11 @@ impl TransactionTracker {
         ))
     }
 
-    fn new_client_transactions(&self, now: Instant) -> Arc<Mutex<ClientTransactions>> {
+    fn new_client_transactions(&self) -> Arc<Mutex<ClientTransactions>> {
         Arc::new(Mutex::new(ClientTransactions::new(
-            now,
             self.max_active_transactions,
             self.trim_limit,
         )))
-    }
-
-    pub(crate) fn cleanup(&self, now: Instant) {
-        let mut transactions = self.transactions.write().expect("lock is poisoned");
-
-        transactions.retain(|_, client_transactions| {
-            let mut client_lock = client_transactions.lock().expect("lock is poisoned");
-            if client_lock.is_active(now, self.retention_period) {
-                client_lock.remove_old_transactions(now, self.retention_period);
-                true
-            } else {
-                // If the client is not active, we remove it from the map
-                false
-            }
-        });
     }
 }
 
@@ -149,7 +132,6 @@ struct ClientTransactions {
     // Sorted by the xid of the transaction
     // In general, it's expected that transactions from the same host will be in order
     transactions: VecDeque<Transaction>,
-    last_active: Instant,
     active_transactions: u16,
     max_active_transactions: u16,
     trim_limit: usize,
@@ -161,11 +143,10 @@ impl ClientTransactions {
     /// same time.
     /// `trim_limit` is the soft limit for number of transactions that can be kept in memory.
     /// `max_active_transactions` should be less than `trim_limit`.
-    fn new(now: Instant, max_active_transactions: u16, trim_limit: usize) -> Self {
+    fn new(max_active_transactions: u16, trim_limit: usize) -> Self {
         assert!((max_active_transactions as usize) < trim_limit);
         Self {
             transactions: VecDeque::new(),
-            last_active: now,
             active_transactions: 0,
             max_active_transactions,
             trim_limit,
@@ -190,8 +171,7 @@ impl ClientTransactions {
         }
     }
 
-    fn add_transaction(&mut self, xid: u32, now: Instant) -> Result<(), TransactionError> {
-        self.last_active = now;
+    fn add_transaction(&mut self, xid: u32) -> Result<(), TransactionError> {
         match self.find_transaction(xid) {
             Ok(_) => Err(TransactionError::AlreadyExists),
             Err(p) => {
@@ -207,7 +187,6 @@ impl ClientTransactions {
     }
 
     fn complete_transaction(&mut self, xid: u32, now: Instant) {
-        self.last_active = now;
         if let Ok(p) = self.find_transaction(xid) {
             self.transactions[p].complete(now);
             self.active_transactions -= 1;
@@ -226,20 +205,6 @@ impl ClientTransactions {
                 break;
             }
         }
-    }
-
-    fn is_active(&self, now: Instant, max_age: Duration) -> bool {
-        if now - self.last_active < max_age {
-            true
-        } else {
-            self.has_active_transactions(now, max_age)
-        }
-    }
-
-    fn has_active_transactions(&self, now: Instant, max_age: Duration) -> bool {
-        self.transactions
-            .iter()
-            .any(|tx| !tx.is_stale(now, max_age))
     }
 
     // Remove the oldest transactions until we are below the trim limit
@@ -288,38 +253,6 @@ impl Drop for TransactionLock {
     }
 }
 
-pub struct Cleaner {
-    tracker: Arc<TransactionTracker>,
-    interval: Duration,
-    stop: Arc<tokio::sync::Notify>,
-}
-
-impl Cleaner {
-    pub const fn new(
-        tracker: Arc<TransactionTracker>,
-        interval: Duration,
-        stop: Arc<tokio::sync::Notify>,
-    ) -> Self {
-        Self {
-            tracker,
-            interval,
-            stop,
-        }
-    }
-
-    pub async fn run(self) {
-        tracing::debug!("Transaction tracker cleaner started");
-        loop {
-            tokio::select! {
-                () = self.stop.notified() => break,
-                () = tokio::time::sleep(self.interval) => {
-                    self.tracker.cleanup(Instant::now());
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::significant_drop_tightening)]
@@ -344,12 +277,11 @@ mod tests {
     #[test]
     fn test_client_transactions() {
         let now = Instant::now();
-        let mut client_transactions = ClientTransactions::new(now, 100, 1000);
+        let mut client_transactions = ClientTransactions::new(100, 1000);
 
         assert_eq!(client_transactions.transactions.len(), 0);
-        assert!(client_transactions.last_active.elapsed() < Duration::new(1, 0));
 
-        client_transactions.add_transaction(1, now).unwrap();
+        client_transactions.add_transaction(1).unwrap();
         assert_eq!(client_transactions.transactions.len(), 1);
         assert_eq!(client_transactions.transactions[0].xid, 1);
 
@@ -365,15 +297,14 @@ mod tests {
 
     #[test]
     fn out_of_order_transactions() {
-        let now = Instant::now();
-        let mut client_transactions = ClientTransactions::new(now, 100, 1000);
+        let mut client_transactions = ClientTransactions::new(100, 1000);
 
-        client_transactions.add_transaction(9, now).unwrap();
-        client_transactions.add_transaction(1, now).unwrap();
+        client_transactions.add_transaction(9).unwrap();
+        client_transactions.add_transaction(1).unwrap();
         assert_eq!(collect_xids(&client_transactions)[..], [1, 9]);
-        client_transactions.add_transaction(5, now).unwrap();
+        client_transactions.add_transaction(5).unwrap();
         assert_eq!(collect_xids(&client_transactions)[..], [1, 5, 9]);
-        client_transactions.add_transaction(2, now).unwrap();
+        client_transactions.add_transaction(2).unwrap();
         assert_eq!(collect_xids(&client_transactions)[..], [1, 2, 5, 9]);
     }
 
@@ -384,10 +315,10 @@ mod tests {
     #[test]
     fn test_client_transactions_stale() {
         let now = Instant::now();
-        let mut client_transactions = ClientTransactions::new(now, 100, 1000);
+        let mut client_transactions = ClientTransactions::new(100, 1000);
 
-        client_transactions.add_transaction(1, now).unwrap();
-        client_transactions.add_transaction(2, now).unwrap();
+        client_transactions.add_transaction(1).unwrap();
+        client_transactions.add_transaction(2).unwrap();
         client_transactions.complete_transaction(2, now);
 
         assert_eq!(client_transactions.transactions.len(), 2);
@@ -421,25 +352,23 @@ mod tests {
 
     #[test]
     fn too_many_transactions() {
-        let now = Instant::now();
-        let mut client_transactions = ClientTransactions::new(now, 2, 1000);
+        let mut client_transactions = ClientTransactions::new(2, 1000);
 
-        assert!(client_transactions.add_transaction(1, now).is_ok());
-        assert!(client_transactions.add_transaction(2, now).is_ok());
+        assert!(client_transactions.add_transaction(1).is_ok());
+        assert!(client_transactions.add_transaction(2).is_ok());
         assert_eq!(
-            client_transactions.add_transaction(3, now).unwrap_err(),
+            client_transactions.add_transaction(3).unwrap_err(),
             TransactionError::TooManyRequests
         );
     }
 
     #[test]
     fn already_exists() {
-        let now = Instant::now();
-        let mut client_transactions = ClientTransactions::new(now, 100, 1000);
+        let mut client_transactions = ClientTransactions::new(100, 1000);
 
-        assert!(client_transactions.add_transaction(1, now).is_ok());
+        assert!(client_transactions.add_transaction(1).is_ok());
         assert_eq!(
-            client_transactions.add_transaction(1, now).unwrap_err(),
+            client_transactions.add_transaction(1).unwrap_err(),
             TransactionError::AlreadyExists
         );
     }
@@ -447,31 +376,30 @@ mod tests {
     #[test]
     fn trim_limit() {
         let now = Instant::now();
-        let mut client_transactions = ClientTransactions::new(now, 1, 2);
+        let mut client_transactions = ClientTransactions::new(1, 2);
 
-        assert!(client_transactions.add_transaction(1, now).is_ok());
+        assert!(client_transactions.add_transaction(1).is_ok());
         client_transactions.complete_transaction(1, now);
 
-        assert!(client_transactions.add_transaction(2, now).is_ok());
+        assert!(client_transactions.add_transaction(2).is_ok());
         client_transactions.complete_transaction(2, now);
         assert_eq!(collect_xids(&client_transactions)[..], [1, 2]);
 
-        assert!(client_transactions.add_transaction(3, now).is_ok());
+        assert!(client_transactions.add_transaction(3).is_ok());
         assert_eq!(collect_xids(&client_transactions)[..], [2, 3]);
         client_transactions.complete_transaction(3, now);
 
-        assert!(client_transactions.add_transaction(4, now).is_ok());
+        assert!(client_transactions.add_transaction(4).is_ok());
         assert_eq!(collect_xids(&client_transactions)[..], [3, 4]);
     }
 
     #[test]
     fn test_transaction_tracker() {
         let tracker = TransactionTracker::new(Duration::new(1, 0), 100, 1000);
-        let now = Instant::now();
 
-        let transaction = tracker.start_transaction("client1", 1, now).unwrap();
+        let transaction = tracker.start_transaction("client1", 1).unwrap();
         assert_eq!(
-            tracker.start_transaction("client1", 1, now).unwrap_err(),
+            tracker.start_transaction("client1", 1).unwrap_err(),
             TransactionError::AlreadyExists
         );
         assert_eq!(transaction.xid, 1);
@@ -483,7 +411,6 @@ mod tests {
             let client = client.lock().unwrap();
             assert_eq!(client.transactions.len(), 1);
             assert_eq!(client.transactions[0].xid, 1);
-            assert_eq!(client.last_active, now);
             assert_eq!(client.transactions[0].state, TransactionState::InProgress);
         }
 
@@ -496,59 +423,10 @@ mod tests {
             let client = client.lock().unwrap();
             assert_eq!(client.transactions.len(), 1);
             assert_eq!(client.transactions[0].xid, 1);
-            assert!(client.last_active >= now);
             assert!(matches!(
                 client.transactions[0].state,
                 TransactionState::Completed(_)
             ));
-        }
-    }
-
-    #[test]
-    fn test_cleanup() {
-        let tracker = TransactionTracker::new(Duration::new(1, 0), 100, 1000);
-        let now = Instant::now();
-
-        let transaction1 = tracker.start_transaction("client1", 1, now).unwrap();
-        let transaction2 = tracker.start_transaction("client1", 2, now).unwrap();
-
-        tracker.cleanup(now + Duration::new(2, 0));
-
-        {
-            let tracker_lock = tracker.transactions.read().unwrap();
-            assert_eq!(tracker_lock.len(), 1);
-            let client = tracker_lock.get("client1").unwrap();
-            let client = client.lock().unwrap();
-            assert_eq!(client.transactions.len(), 2);
-        }
-
-        tracker.cleanup(now + Duration::new(3, 0));
-
-        {
-            let tracker_lock = tracker.transactions.read().unwrap();
-            assert_eq!(tracker_lock.len(), 1);
-        }
-
-        drop(transaction1);
-        let now = Instant::now(); // drop updates the time
-
-        tracker.cleanup(now + Duration::new(4, 0));
-
-        {
-            let tracker_lock = tracker.transactions.read().unwrap();
-            assert_eq!(tracker_lock.len(), 1);
-            let client = tracker_lock.get("client1").unwrap();
-            let client = client.lock().unwrap();
-            assert_eq!(client.transactions.len(), 1);
-        }
-        drop(transaction2);
-        let now = Instant::now(); // drop updates the time
-
-        tracker.cleanup(now + Duration::new(5, 0));
-
-        {
-            let tracker_lock = tracker.transactions.read().unwrap();
-            assert_eq!(tracker_lock.len(), 0);
         }
     }
 }
