@@ -185,3 +185,57 @@ fn requests_that_need_a_download_are_made_again_and_answered() {
     server.stop();
     proxy.stop();
 }
+
+/// More misses in flight on one connection than nfs3_server's old cap on
+/// calls in progress (256, past which it answered `SYSTEM_ERR`, an I/O
+/// error in the application): every one is answered with its entry. The
+/// connection's byte budget is what bounds them (back-pressure, nothing
+/// refused).
+#[test]
+fn three_hundred_misses_in_flight_on_one_connection_are_all_answered() {
+    const MANY: usize = 300;
+    let proxy = TestProxy::start_with(Vec::<ModuleSpec>::new()).unwrap();
+    for i in 0..MANY {
+        let m = slow(i);
+        for ext in ["info", "mod", "zip"] {
+            proxy.set_fault(
+                m.path(),
+                m.version(),
+                ext,
+                Fault::Delay(Duration::from_millis(500)),
+            );
+        }
+        proxy.add(m);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let upstream = Upstream::new(UpstreamConfig::with_proxy(&proxy.url())).unwrap();
+    let store = Arc::new(GitStore::open(dir.path()).unwrap());
+    let fs = Arc::new(ModFs::new(store, Some(upstream), ModFsOptions::default()).unwrap());
+    let server = gomodfs_nfs::serve(fs, "0").unwrap();
+    let port = server.local_addr().port();
+
+    let slow_dir = path_handle("example.com/slow");
+    let mut conn = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let calls: Vec<u8> = (0..MANY)
+        .flat_map(|i| lookup_call(i as u32, &slow_dir, &format!("m{i:03}@v1.0.0")))
+        .collect();
+    conn.write_all(&calls).unwrap();
+    let mut refused = vec![];
+    for _ in 0..MANY {
+        let reply = read_reply(&mut conn).unwrap();
+        if reply.status != Some(0) {
+            refused.push(reply);
+        }
+    }
+    assert!(
+        refused.is_empty(),
+        "{} of {MANY} LOOKUPs not answered OK (SYSTEM_ERR has no status): {:?}",
+        refused.len(),
+        &refused[..refused.len().min(3)]
+    );
+    drop(conn);
+    server.stop();
+    proxy.stop();
+}

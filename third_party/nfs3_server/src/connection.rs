@@ -43,7 +43,7 @@ use crate::vfs::NfsFileSystem;
 
 /// What a call holds of its connection's budget at least: its reply may be
 /// a little larger than the call.
-const MIN_CALL_BYTES: usize = KIBIBYTE as usize;
+pub const MIN_CALL_BYTES: usize = KIBIBYTE as usize;
 
 /// The size of the receive buffer at first.
 const RECEIVE_BYTES: usize = 64 * KIBIBYTE as usize;

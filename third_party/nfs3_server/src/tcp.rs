@@ -9,6 +9,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tracing::{debug, info, warn};
 
 use crate::client_log::warn_client;
+use crate::connection::MIN_CALL_BYTES;
 use crate::context::RPCContext;
 use crate::limits::Limits;
 use crate::transaction_tracker::TransactionTracker;
@@ -184,15 +185,23 @@ impl<T: NfsFileSystem + 'static> NFSTcpListener<T> {
     /// executed again on a new connection, which a read-only filesystem
     /// (all gomodfs serves) answers the same. The tracker goes with its
     /// connection, so nothing has to sweep trackers of closed ones.
-    fn new_transaction_tracker() -> Arc<TransactionTracker> {
+    ///
+    /// It admits as many calls in progress as the connection's byte budget
+    /// does (each call holds at least [`MIN_CALL_BYTES`] of it until its
+    /// reply is sent), so the budget's back-pressure is what bounds them:
+    /// a fixed cap of 256 answered the 257th call in progress (misses
+    /// waiting on downloads, as a kernel client multiplexing many processes
+    /// sends them) `SYSTEM_ERR`, an I/O error in the application.
+    fn new_transaction_tracker(limits: &Limits) -> Arc<TransactionTracker> {
         const TRANSACTION_LIFETIME: Duration = Duration::from_secs(60);
-        const MAX_ACTIVE_TRANSACTIONS: u16 = 256;
-        const TRANSACTION_TRIM_THRESHOLD: usize = 2048;
-
+        /// Completed xids kept beyond the calls in progress.
+        const TRANSACTION_TRIM_MARGIN: usize = 2048;
+        let in_progress =
+            (limits.max_connection_bytes / MIN_CALL_BYTES).clamp(1, usize::from(u16::MAX - 1));
         Arc::new(TransactionTracker::new(
             TRANSACTION_LIFETIME,
-            MAX_ACTIVE_TRANSACTIONS,
-            TRANSACTION_TRIM_THRESHOLD,
+            u16::try_from(in_progress).unwrap_or(u16::MAX - 1),
+            in_progress + TRANSACTION_TRIM_MARGIN,
         ))
     }
 
@@ -274,7 +283,7 @@ impl<T: NfsFileSystem + 'static> NFSTcp for NFSTcpListener<T> {
                 vfs: self.arcfs.clone(),
                 mount_signal: self.mount_signal.clone(),
                 export_name: self.export_name.clone(),
-                transaction_tracker: Self::new_transaction_tracker(),
+                transaction_tracker: Self::new_transaction_tracker(&self.limits),
                 file_handle_converter: self.file_handle_converter,
                 limits: self.limits,
                 call_budget: None,
