@@ -97,9 +97,10 @@ pub fn default_limits() -> Limits {
 
 /// Threads for node API calls. A call that waits on a download holds one
 /// until the download ends, so this many requests can wait on the network
-/// at once before a READ of a stored file has to wait for a free thread
-/// (four Linux mounts, each with the 256 requests in flight a connection
-/// may have).
+/// at once before a READ of a stored file has to wait for a free thread.
+/// (A connection may have as many calls in progress as its byte budget
+/// admits, 8,192 with [`default_limits`]; before 2026-12-04 nfs3_server
+/// capped them at 256 and failed the rest with `SYSTEM_ERR`.)
 pub const BLOCKING_THREADS: usize = 1024;
 
 /// The async workers: one per CPU, 2 to 16. Requests for stored files are
