@@ -10,9 +10,10 @@ mod common;
 
 use common::NfsServer;
 use gomodfs_testkit::nfs::Client;
+use gomodfs_testkit::nfs::handle_from;
 use gomodfs_testkit::nfs::require_libnfs_tools;
 use gomodfs_testkit::nfs::rpc::{
-    answers_null, closed_within, marker, null_call, read_call, read_reply,
+    answers_null, closed_within, lookup_call, marker, null_call, read_call, read_reply,
 };
 use gomodfs_testkit::{ModuleSpec, TestProxy};
 use std::io::Write;
@@ -221,52 +222,118 @@ fn pipelined_reads_whose_replies_are_never_read_hold_a_bounded_amount() {
     server.process.stop().expect("gomodfs exits cleanly");
 }
 
+/// `MAX_CONNECTIONS` connections, each served (a NULL call answered), in
+/// order: the first is idle the longest. The warm-up clients' connections
+/// are closed; until the server has seen that, they still count, and
+/// making room closes them first.
+fn fill_the_cap(server: &NfsServer) -> Vec<TcpStream> {
+    (0..MAX_CONNECTIONS)
+        .map(|i| {
+            let mut s = connect(server);
+            assert!(
+                answers_null(&mut s, i as u32),
+                "connection {i} within the cap"
+            );
+            s
+        })
+        .collect()
+}
+
 #[test]
-fn connections_beyond_the_cap_are_refused_while_open_ones_keep_working() {
+fn at_the_cap_the_connection_idle_the_longest_makes_room() {
     let (server, _proxy, _store, _logs) = server();
-    // The warm-up clients' connections are closed; until the server has
-    // seen that, they still count: retry until all within the cap answer.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut open: Vec<TcpStream> = loop {
-        let mut open: Vec<TcpStream> = (0..MAX_CONNECTIONS).map(|_| connect(&server)).collect();
-        let failed = (0..open.len()).find(|&i| !answers_null(&mut open[i], i as u32));
-        match failed {
-            None => break open,
-            Some(i) => assert!(
-                Instant::now() < deadline,
-                "connection {i} within the cap is not served"
-            ),
-        }
-        drop(open);
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let mut open = fill_the_cap(&server);
+    // One more: served; the first connection (idle the longest) is closed,
+    // as a client that went away without closing its connection would be.
+    let mut extra = connect(&server);
+    assert!(
+        answers_null(&mut extra, 7777),
+        "connection {} is served at the cap",
+        MAX_CONNECTIONS + 1
+    );
+    assert!(
+        closed_within(&mut open[0], Duration::from_secs(5)),
+        "the connection idle the longest is closed to make room"
+    );
+    for (i, s) in open.iter_mut().enumerate().skip(1) {
+        assert!(answers_null(s, 1000 + i as u32), "connection {i} after it");
+    }
+    // A client whose connection was closed connects again and is served;
+    // the one idle the longest now is the extra one (served before the
+    // calls above).
+    let mut again = connect(&server);
+    assert!(
+        answers_null(&mut again, 9999),
+        "the closed client connects again"
+    );
+    assert!(closed_within(&mut extra, Duration::from_secs(5)));
+    assert!(answers_null(&mut open[1], 9998), "a connection used since");
+    assert!(
+        !server
+            .process
+            .log_text()
+            .contains("refusing the connection"),
+        "no connection refused while some were idle"
+    );
+    drop(open);
+    server.process.stop().expect("gomodfs exits cleanly");
+}
+
+#[test]
+fn at_the_cap_with_a_call_going_on_on_every_connection_a_new_one_is_refused() {
+    let (server, proxy, _store, _logs) = server();
+    let slow: Vec<ModuleSpec> = (0..MAX_CONNECTIONS)
+        .map(|i| {
+            ModuleSpec::new(format!("example.com/slow/m{i:03}"), "v1.0.0")
+                .file("slow.go", "package slow\n")
+        })
+        .collect();
+    for m in &slow {
+        proxy.set_slow(m.path(), m.version(), Duration::from_secs(10));
+        proxy.add(m.clone());
+    }
+    let mut open = fill_the_cap(&server);
+    // A LOOKUP of a module version not stored on every connection: each
+    // waits on the upstream (until the server's 2 s fetch timeout).
+    let mut dir = gomodfs::nfs::HANDLE_GENERATION.to_le_bytes().to_vec();
+    dir.push(1);
+    dir.extend_from_slice(b"example.com/slow");
+    let dir = handle_from(&dir);
+    for (i, s) in open.iter_mut().enumerate() {
+        s.write_all(&lookup_call(
+            500 + i as u32,
+            &dir,
+            &format!("m{i:03}@v1.0.0"),
+        ))
+        .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !proxy
+        .request_records()
+        .iter()
+        .any(|r| r.path.starts_with("/example.com/slow/"))
+    {
+        assert!(Instant::now() < deadline, "no LOOKUP reached the upstream");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(200));
     let mut extra = connect(&server);
     let _ = extra.write_all(&null_call(7777));
     assert!(
-        closed_within(&mut extra, Duration::from_secs(5)),
-        "connection {} beyond the cap is served",
+        closed_within(&mut extra, Duration::from_millis(1500)),
+        "connection {} is served while every connection has a call going on",
         MAX_CONNECTIONS + 1
     );
     warned_about_client(&server, "refusing the connection");
+    // Every call gets its answer (an I/O error once the fetch times out).
     for (i, s) in open.iter_mut().enumerate() {
-        assert!(
-            answers_null(s, 1000 + i as u32),
-            "connection {i} after the refusal"
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let reply = read_reply(s).unwrap();
+        assert_eq!(
+            reply.xid,
+            500 + i as u32,
+            "the LOOKUP's reply on connection {i}"
         );
-    }
-    // A closed connection frees its place.
-    drop(open.pop());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let mut s = connect(&server);
-        if answers_null(&mut s, 9999) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no place freed by a closed connection"
-        );
-        std::thread::sleep(Duration::from_millis(100));
     }
     drop(open);
     server.process.stop().expect("gomodfs exits cleanly");

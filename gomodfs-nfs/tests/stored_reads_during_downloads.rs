@@ -16,7 +16,7 @@ use gomodfs_core::{ModFs, ModFsOptions};
 use gomodfs_nfs::HANDLE_GENERATION;
 use gomodfs_testkit::nfs::rpc::{lookup_call, read_call, read_reply};
 use gomodfs_testkit::nfs::{Client, handle_from};
-use gomodfs_testkit::{Fault, ModuleSpec, TestProxy};
+use gomodfs_testkit::{ModuleSpec, TestProxy};
 use nfs3_client::nfs3_types::nfs3::{ftype3, nfs_fh3};
 use std::io::Write;
 use std::net::TcpStream;
@@ -61,9 +61,7 @@ fn a_stored_read_answers_promptly_with_a_hundred_misses_in_flight() {
     let proxy = TestProxy::start_with([stored]).unwrap();
     for i in 0..MISSES {
         let m = slow(i);
-        for ext in ["info", "mod", "zip"] {
-            proxy.set_fault(m.path(), m.version(), ext, Fault::Delay(UPSTREAM_DELAY));
-        }
+        proxy.set_slow(m.path(), m.version(), UPSTREAM_DELAY);
         proxy.add(m);
     }
     let dir = tempfile::tempdir().unwrap();
@@ -197,14 +195,7 @@ fn three_hundred_misses_in_flight_on_one_connection_are_all_answered() {
     let proxy = TestProxy::start_with(Vec::<ModuleSpec>::new()).unwrap();
     for i in 0..MANY {
         let m = slow(i);
-        for ext in ["info", "mod", "zip"] {
-            proxy.set_fault(
-                m.path(),
-                m.version(),
-                ext,
-                Fault::Delay(Duration::from_millis(500)),
-            );
-        }
+        proxy.set_slow(m.path(), m.version(), Duration::from_millis(500));
         proxy.add(m);
     }
     let dir = tempfile::tempdir().unwrap();

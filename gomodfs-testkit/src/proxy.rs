@@ -222,6 +222,14 @@ impl TestProxy {
         self.addr
     }
 
+    /// Delays every answer for `path@version` (its `.info`, `.mod` and
+    /// `.zip`) by `delay`: a module version the upstream is slow to serve.
+    pub fn set_slow(&self, path: &str, version: &str, delay: Duration) {
+        for ext in ["info", "mod", "zip"] {
+            self.set_fault(path, version, ext, Fault::Delay(delay));
+        }
+    }
+
     /// Injects `fault` into the answers for `path@version`'s `file_ext`
     /// (`info`, `mod`, `zip`, with or without a leading dot; or `list` /
     /// `latest`, for which `version` is ignored). Replaces an earlier fault

@@ -346,14 +346,7 @@ fn stored_files_are_served_promptly_while_100_misses_wait_on_a_slow_upstream() {
         .collect();
     let proxy = TestProxy::start_with(slow.iter().cloned().chain([stored.clone()])).unwrap();
     for m in &slow {
-        for ext in ["info", "mod", "zip"] {
-            proxy.set_fault(
-                m.path(),
-                m.version(),
-                ext,
-                Fault::Delay(Duration::from_secs(3)),
-            );
-        }
+        proxy.set_slow(m.path(), m.version(), Duration::from_secs(3));
     }
     let store = tempfile::tempdir().unwrap();
     let fs = modfs(store.path(), Some(&proxy.url()));

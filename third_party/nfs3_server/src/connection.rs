@@ -10,6 +10,10 @@
 //! the calls answered in place have taken [`IN_PLACE_BUDGET`]: the
 //! runtime's other workers may then take them.
 //!
+//! With no call going on and every reply sent, a connection closes when
+//! its listener, at its cap on connections, asks it to make room
+//! ([`crate::activity`]).
+//!
 //! Until 2026-12-04 (afternoon) every call with more received behind it
 //! went to a task of its own: each a wake-up of another worker and a reply
 //! handed back through the channel. Reading spf13/cobra's 66 files over
@@ -33,6 +37,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tracing::debug;
 
+use crate::activity::Activity;
 use crate::client_log::warn_client;
 use crate::context::RPCContext;
 use crate::limits::{CallBudget, ConnectionBudget, RecordTooLarge};
@@ -205,8 +210,13 @@ async fn answer<T: NfsFileSystem>(
 }
 
 /// Serves one connection until the client closes it, sends too large a
-/// record, or a call fails.
-pub async fn serve<IO, T>(socket: IO, context: RPCContext<T>) -> anyhow::Result<()>
+/// record, or a call fails, or, idle, the listener asks it to close
+/// (`activity`: see [`crate::activity`]).
+pub async fn serve<IO, T>(
+    socket: IO,
+    context: RPCContext<T>,
+    activity: &Activity,
+) -> anyhow::Result<()>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
     T: NfsFileSystem + 'static,
@@ -214,7 +224,9 @@ where
     let (mut reader, mut writer) = tokio::io::split(socket);
     let budget = ConnectionBudget::new(&context.limits);
     let max_record_size = context.limits.max_record_size;
-    let (slow_done, mut slow) = mpsc::unbounded_channel::<Answer>();
+    // The end of every call that goes on in a task of its own: its reply,
+    // or nothing (a retransmission).
+    let (slow_done, mut slow) = mpsc::unbounded_channel::<Option<Answer>>();
     let mut incoming = Incoming::default();
     let mut out = Outgoing::default();
     // Queues a reply; on a failed call, writes what is queued and ends.
@@ -225,6 +237,15 @@ where
                 return Err(failed);
             }
         };
+    }
+    // A call that went on in a task of its own ended: queues its reply.
+    macro_rules! ended {
+        ($ended:expr) => {{
+            activity.call_ended();
+            if let Some(reply) = $ended {
+                queue!(reply);
+            }
+        }};
     }
     loop {
         let batch = Instant::now();
@@ -253,10 +274,10 @@ where
                 loop {
                     tokio::select! {
                         biased;
-                        reply = slow.recv() => {
+                        ended = slow.recv() => {
                             // `slow_done` is held here, so the channel stays open.
-                            if let Some(reply) = reply {
-                                queue!(reply);
+                            if let Some(ended) = ended {
+                                ended!(ended);
                                 out.flush(&mut writer).await?;
                             }
                         }
@@ -282,10 +303,9 @@ where
                 Poll::Ready(None) => {}
                 Poll::Pending => {
                     let done = slow_done.clone();
+                    activity.call_started();
                     tokio::spawn(async move {
-                        if let Some(reply) = call.await {
-                            let _ = done.send(reply);
-                        }
+                        let _ = done.send(call.await);
                     });
                 }
             }
@@ -293,24 +313,58 @@ where
                 out.flush(&mut writer).await?;
             }
         }
-        while let Ok(reply) = slow.try_recv() {
-            queue!(reply);
+        while let Ok(ended) = slow.try_recv() {
+            ended!(ended);
         }
         out.flush(&mut writer).await?;
-        tokio::select! {
-            received = reader.read(incoming.room()) => match received {
-                Ok(0) => return Ok(()),
-                Ok(n) => incoming.end += n,
-                Err(e) => {
-                    debug!("Message handling closed : {e}");
-                    return Err(e.into());
-                }
-            },
-            reply = slow.recv() => {
-                if let Some(reply) = reply {
-                    queue!(reply);
-                }
+        let event = next_event(&mut reader, &mut incoming, &mut slow, activity).await?;
+        match event {
+            Event::Received => {}
+            Event::Ended(ended) => ended!(ended),
+            Event::Closed => return Ok(()),
+        }
+    }
+}
+
+/// What [`serve`] waits for once every reply waiting is sent.
+enum Event {
+    /// Bytes were received into the buffer.
+    Received,
+    /// A call that went on in a task of its own ended (its reply, if any).
+    Ended(Option<Answer>),
+    /// The client closed the connection, or the listener asked this idle
+    /// connection to close.
+    Closed,
+}
+
+/// Waits for bytes from the client, a call ending in its own task, or,
+/// when no call is going on (every reply is sent), the listener asking the
+/// connection to close: the client reconnects on its next call (and sends
+/// again there a record it was still sending).
+async fn next_event(
+    reader: &mut (impl AsyncRead + Unpin),
+    incoming: &mut Incoming,
+    slow: &mut mpsc::UnboundedReceiver<Option<Answer>>,
+    activity: &Activity,
+) -> anyhow::Result<Event> {
+    tokio::select! {
+        received = reader.read(incoming.room()) => match received {
+            Ok(0) => Ok(Event::Closed),
+            Ok(n) => {
+                incoming.end += n;
+                activity.touch();
+                Ok(Event::Received)
             }
+            Err(e) => {
+                debug!("Message handling closed : {e}");
+                Err(e.into())
+            }
+        },
+        // `serve` holds a sender, so the channel stays open.
+        Some(ended) = slow.recv() => Ok(Event::Ended(ended)),
+        () = activity.evicted(), if activity.idle() => {
+            debug!("closing an idle connection to make room for a new one");
+            Ok(Event::Closed)
         }
     }
 }

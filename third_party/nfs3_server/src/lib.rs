@@ -1,6 +1,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![doc = include_str!("../README.md")]
 
+mod activity;
 mod client_log;
 mod connection;
 mod context;
@@ -34,6 +35,8 @@ pub mod test_reexports {
         IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
         T: crate::vfs::NfsFileSystem + 'static,
     {
-        crate::tcp::process_socket(socket, context).await
+        let live = crate::activity::Live::new();
+        let registered = live.register();
+        crate::tcp::process_socket(socket, context, &registered.activity).await
     }
 }

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use anyhow;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tracing::{debug, info, warn};
 
+use crate::activity::{Activity, Live};
 use crate::client_log::warn_client;
 use crate::connection::MIN_CALL_BYTES;
 use crate::context::RPCContext;
@@ -40,12 +41,13 @@ pub fn generate_host_ip(hostnum: u16) -> String {
 pub(crate) async fn process_socket<IO, T>(
     socket: IO,
     context: RPCContext<T>,
+    activity: &Activity,
 ) -> Result<(), anyhow::Error>
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
     T: NfsFileSystem + 'static,
 {
-    crate::connection::serve(socket, context).await
+    crate::connection::serve(socket, context, activity).await
 }
 
 pub trait NFSTcp: Send + Sync {
@@ -255,6 +257,7 @@ impl<T: NfsFileSystem + 'static> NFSTcp for NFSTcpListener<T> {
     /// Loops forever and never returns handling all incoming connections.
     async fn handle_forever(&self) -> io::Result<()> {
         let connections = Arc::new(Semaphore::new(self.limits.max_connections));
+        let live = Live::new();
         loop {
             let (socket, peer) = match self.listener.accept().await {
                 Ok(accepted) => accepted,
@@ -266,16 +269,18 @@ impl<T: NfsFileSystem + 'static> NFSTcp for NFSTcpListener<T> {
                     continue;
                 }
             };
-            let Ok(connection) = connections.clone().try_acquire_owned() else {
+            let Some(connection) = admit(&connections, &live).await else {
                 warn_client(
                     &peer.to_string(),
                     format_args!(
-                        "refusing the connection: {} connections are open (the limit)",
+                        "refusing the connection: {} connections are open (the limit), \
+                         none of them idle",
                         self.limits.max_connections
                     ),
                 );
                 continue;
             };
+            let registered = live.register();
             let context = RPCContext {
                 local_port: self.port,
                 client_addr: peer.to_string(),
@@ -292,9 +297,30 @@ impl<T: NfsFileSystem + 'static> NFSTcp for NFSTcpListener<T> {
             debug!("Accepting socket {:?} {:?}", socket, context);
             tokio::spawn(async move {
                 let _ = socket.set_nodelay(true);
-                let _ = process_socket(socket, context).await;
+                let _ = process_socket(socket, context, &registered.activity).await;
+                drop(registered);
                 drop(connection);
             });
         }
     }
+}
+
+/// How long a new connection waits for the slot of an idle one asked to
+/// close (it closes as soon as its task runs).
+const EVICTION_WAIT: Duration = Duration::from_secs(1);
+
+/// A slot for a connection just accepted: a free one, or, at the cap, the
+/// slot of the connection idle the longest, which is asked to close; none
+/// if every connection has a call going on.
+async fn admit(connections: &Arc<Semaphore>, live: &Live) -> Option<OwnedSemaphorePermit> {
+    if let Ok(free) = connections.clone().try_acquire_owned() {
+        return Some(free);
+    }
+    if !live.evict_longest_idle() {
+        return None;
+    }
+    tokio::time::timeout(EVICTION_WAIT, connections.clone().acquire_owned())
+        .await
+        .ok()?
+        .ok()
 }

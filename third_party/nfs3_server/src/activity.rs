@@ -1,0 +1,181 @@
+//! What each open connection is doing, so that a listener at its cap on
+//! connections can close the one idle the longest instead of refusing a
+//! new client.
+//!
+//! Without it, connections whose clients went away without closing them
+//! (a virtual machine killed, a network gone) held their slots for good:
+//! once they filled the cap, every new mount was refused. A client whose
+//! idle connection is closed reconnects on its next call, and a call it
+//! sends again on the new connection is answered (duplicates are tracked
+//! per connection).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Instant;
+
+use tokio::sync::Notify;
+use tracing::debug;
+
+/// One connection's activity: when it last received bytes or finished a
+/// call, how many calls it has going on in tasks of their own, and the
+/// signal that asks it to close.
+#[derive(Debug)]
+pub struct Activity {
+    clock: Instant,
+    idle_since_us: AtomicU64,
+    calls: AtomicUsize,
+    evicting: AtomicBool,
+    evict: Notify,
+}
+
+impl Activity {
+    fn now_us(&self) -> u64 {
+        u64::try_from(self.clock.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// Something happened on the connection now.
+    pub fn touch(&self) {
+        self.idle_since_us.store(self.now_us(), Ordering::SeqCst);
+    }
+
+    /// A call went on in a task of its own.
+    pub fn call_started(&self) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A call in a task of its own ended (its reply, if any, is queued).
+    pub fn call_ended(&self) {
+        self.calls.fetch_sub(1, Ordering::SeqCst);
+        self.touch();
+    }
+
+    /// Whether no call is going on in a task of its own.
+    pub fn idle(&self) -> bool {
+        self.calls.load(Ordering::SeqCst) == 0
+    }
+
+    /// Completes when the listener asks this connection to close.
+    pub async fn evicted(&self) {
+        self.evict.notified().await;
+    }
+}
+
+/// The open connections of one listener.
+#[derive(Debug)]
+pub struct Live {
+    clock: Instant,
+    next_id: AtomicU64,
+    connections: Mutex<HashMap<u64, Weak<Activity>>>,
+}
+
+/// A connection's entry in [`Live`], removed when dropped.
+#[derive(Debug)]
+pub struct Registered {
+    live: Arc<Live>,
+    id: u64,
+    pub activity: Arc<Activity>,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.live
+            .connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.id);
+    }
+}
+
+impl Live {
+    /// No connections yet.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            clock: Instant::now(),
+            next_id: AtomicU64::new(0),
+            connections: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Registers a connection just accepted, idle since now.
+    pub fn register(self: &Arc<Self>) -> Registered {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let activity = Arc::new(Activity {
+            clock: self.clock,
+            idle_since_us: AtomicU64::new(0),
+            calls: AtomicUsize::new(0),
+            evicting: AtomicBool::new(false),
+            evict: Notify::new(),
+        });
+        activity.touch();
+        self.connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, Arc::downgrade(&activity));
+        Registered {
+            live: self.clone(),
+            id,
+            activity,
+        }
+    }
+
+    /// Asks the connection idle the longest (no call going on in a task of
+    /// its own) to close; false if none is idle.
+    pub fn evict_longest_idle(&self) -> bool {
+        let victim = self
+            .connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .filter_map(Weak::upgrade)
+            .filter(|a| a.idle() && !a.evicting.load(Ordering::SeqCst))
+            .min_by_key(|a| a.idle_since_us.load(Ordering::SeqCst));
+        let Some(victim) = victim else {
+            return false;
+        };
+        debug!(
+            idle_ms = victim
+                .now_us()
+                .saturating_sub(victim.idle_since_us.load(Ordering::SeqCst))
+                / 1000,
+            "at the cap on connections: closing the one idle the longest"
+        );
+        victim.evicting.store(true, Ordering::SeqCst);
+        victim.evict.notify_one();
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_longest_idle_connection_without_calls_is_chosen() {
+        let live = Live::new();
+        let older = live.register();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let busy = live.register();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let newer = live.register();
+        // The oldest one has a call going on: not idle.
+        older.activity.call_started();
+        busy.activity.touch();
+        assert!(live.evict_longest_idle());
+        assert!(newer.activity.evicting.load(Ordering::SeqCst));
+        assert!(!busy.activity.evicting.load(Ordering::SeqCst));
+        // Already asked: the next choice is none (both others busy).
+        busy.activity.call_started();
+        assert!(!live.evict_longest_idle());
+        older.activity.call_ended();
+        assert!(live.evict_longest_idle());
+        assert!(older.activity.evicting.load(Ordering::SeqCst));
+        drop((older, busy, newer));
+        assert!(
+            live.connections
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .is_empty()
+        );
+    }
+}
