@@ -9,8 +9,8 @@ use tracing::{debug, error, trace, warn};
 use crate::client_log::warn_client;
 use crate::context::RPCContext;
 use crate::nfs_ext::{BoundedEntryPlusList, CookieVerfExt};
-use crate::rpcwire::messages::{HandleResult, IncomingRpcMessage};
 use crate::rpcwire::{handle, handle_with_data};
+use crate::rpcwire::messages::{HandleResult, IncomingRpcMessage};
 use crate::units::{GIBIBYTE, TEBIBYTE};
 use crate::vfs::{NextResult, NfsFileSystem, VFSCapabilities};
 

@@ -151,12 +151,8 @@ pub trait NfsReadFileSystem: Send + Sync {
         id: &Self::Handle,
         offset: u64,
         count: u32,
-    ) -> impl Future<
-        Output = (
-            Result<fattr3, nfsstat3>,
-            Result<(bytes::Bytes, bool), nfsstat3>,
-        ),
-    > + Send {
+    ) -> impl Future<Output = (Result<fattr3, nfsstat3>, Result<(bytes::Bytes, bool), nfsstat3>)>
+    + Send {
         async move {
             let attributes = self.getattr(id).await;
             let read = self.read(id, offset, count).await;

@@ -90,10 +90,7 @@ where
         id: &Self::Handle,
         offset: u64,
         count: u32,
-    ) -> (
-        Result<fattr3, nfsstat3>,
-        Result<(bytes::Bytes, bool), nfsstat3>,
-    ) {
+    ) -> (Result<fattr3, nfsstat3>, Result<(bytes::Bytes, bool), nfsstat3>) {
         let (mut attributes, data) = self.0.read_with_attributes(id, offset, count).await;
         if let Ok(attr) = &mut attributes {
             remove_write_permissions(attr);
