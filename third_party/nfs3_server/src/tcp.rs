@@ -198,12 +198,13 @@ impl<T: NfsFileSystem + 'static> NFSTcpListener<T> {
         const TRANSACTION_LIFETIME: Duration = Duration::from_secs(60);
         /// Completed xids kept beyond the calls in progress.
         const TRANSACTION_TRIM_MARGIN: usize = 2048;
-        let in_progress =
-            (limits.max_connection_bytes / MIN_CALL_BYTES).clamp(1, usize::from(u16::MAX - 1));
+        let in_progress = u16::try_from(limits.max_connection_bytes / MIN_CALL_BYTES)
+            .unwrap_or(u16::MAX)
+            .clamp(1, u16::MAX - 1);
         Arc::new(TransactionTracker::new(
             TRANSACTION_LIFETIME,
-            u16::try_from(in_progress).unwrap_or(u16::MAX - 1),
-            in_progress + TRANSACTION_TRIM_MARGIN,
+            in_progress,
+            usize::from(in_progress) + TRANSACTION_TRIM_MARGIN,
         ))
     }
 
