@@ -227,7 +227,12 @@ fn pipelined_reads_whose_replies_are_never_read_hold_a_bounded_amount() {
 /// are closed; until the server has seen that, they still count, and
 /// making room closes them first.
 fn fill_the_cap(server: &NfsServer) -> Vec<TcpStream> {
-    (0..MAX_CONNECTIONS)
+    open_served(server, MAX_CONNECTIONS)
+}
+
+/// `count` connections, each served (a NULL call answered), in order.
+fn open_served(server: &NfsServer, count: usize) -> Vec<TcpStream> {
+    (0..count)
         .map(|i| {
             let mut s = connect(server);
             assert!(
@@ -276,6 +281,117 @@ fn at_the_cap_the_connection_idle_the_longest_makes_room() {
         "no connection refused while some were idle"
     );
     drop(open);
+    server.process.stop().expect("gomodfs exits cleanly");
+}
+
+#[test]
+fn at_the_cap_a_connection_whose_client_stopped_reading_makes_room() {
+    let (server, _proxy, _store, _logs) = server();
+    let fh = {
+        let mut c = Client::connect(server.port, "/");
+        c.walk("example.com/big@v1.0.0/data.bin").unwrap().0
+    };
+    // A client that sends READs and never reads a reply: once the
+    // socket's buffers are full, the server's write of its replies waits
+    // for good, and the calls behind it wait for the connection's byte
+    // budget. That connection is the one idle the longest.
+    let mut stuck = connect(&server);
+    stuck
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    for xid in 0..300u32 {
+        if stuck.write_all(&read_call(xid, &fh, 0, 1 << 20)).is_err() {
+            break;
+        }
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let mut open = open_served(&server, MAX_CONNECTIONS - 1);
+    // One more: served, in the stuck connection's place (an older server
+    // counted its calls waiting for the budget as calls going on, never
+    // chose it, and closed a live idle connection instead), without
+    // waiting for the stuck write.
+    let mut extra = connect(&server);
+    let asked = Instant::now();
+    assert!(
+        answers_null(&mut extra, 7777),
+        "connection {} is served at the cap",
+        MAX_CONNECTIONS + 1
+    );
+    let served_after = asked.elapsed();
+    assert!(
+        served_after < Duration::from_millis(900),
+        "served after {served_after:?}: it waited for the stuck connection's place"
+    );
+    // The stuck connection is closed: what it has received, then its end.
+    assert!(
+        closed_within(&mut stuck, Duration::from_secs(20)),
+        "the connection whose client stopped reading is closed to make room"
+    );
+    for (i, s) in open.iter_mut().enumerate() {
+        assert!(answers_null(s, 1000 + i as u32), "connection {i} after it");
+    }
+    assert!(
+        !server
+            .process
+            .log_text()
+            .contains("refusing the connection"),
+        "no connection refused while one could make room"
+    );
+    drop(open);
+    server.process.stop().expect("gomodfs exits cleanly");
+}
+
+/// The server's side of the connection from local port `client_port` to
+/// `server_port` in /proc/net/tcp (IPv4): its timer (`tr`: 2 is TCP's
+/// keepalive timer) and the time to its expiry in clock ticks.
+fn server_socket_timer(server_port: u16, client_port: u16) -> Option<(u8, u64)> {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let local = format!(":{server_port:04X}");
+    let remote = format!(":{client_port:04X}");
+    table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let ours = fields.get(1)?.ends_with(&local) && fields.get(2)?.ends_with(&remote);
+        // State 01: established.
+        if !ours || *fields.get(3)? != "01" {
+            return None;
+        }
+        let (timer, when) = fields.get(5)?.split_once(':')?;
+        Some((
+            u8::from_str_radix(timer, 16).ok()?,
+            u64::from_str_radix(when, 16).ok()?,
+        ))
+    })
+}
+
+#[test]
+fn an_idle_connection_is_probed_by_tcp_keepalive() {
+    let (server, _proxy, _store, _logs) = server();
+    let mut s = connect(&server);
+    assert!(answers_null(&mut s, 1));
+    let client_port = s.local_addr().unwrap().port();
+    // The server's socket, idle now, runs TCP's keepalive timer: a client
+    // gone without closing its connection is found out (probed after a
+    // minute of silence) instead of holding its place until a new client
+    // needs it.
+    let timer = server_socket_timer(server.port, client_port);
+    let (kind, ticks) = timer.unwrap_or_else(|| {
+        panic!(
+            "no established socket {} <- {client_port} in /proc/net/tcp",
+            server.port
+        )
+    });
+    assert_eq!(
+        kind, 2,
+        "the server's socket of an idle connection runs the keepalive timer \
+         (0: no timer)"
+    );
+    // Clock ticks of 1/100 s: the first probe within the minute.
+    assert!(
+        (3_000..=6_000).contains(&ticks),
+        "first probe in {ticks} ticks, not within 30-60 s"
+    );
+    assert!(answers_null(&mut s, 2), "the connection still serves");
+    drop(s);
     server.process.stop().expect("gomodfs exits cleanly");
 }
 

@@ -17,14 +17,22 @@ use std::time::Instant;
 use tokio::sync::Notify;
 use tracing::debug;
 
-/// One connection's activity: when it last received bytes or finished a
-/// call, how many calls it has going on in tasks of their own, and the
-/// signal that asks it to close.
+/// One connection's activity: when it last received bytes, sent replies
+/// or finished a call, how many calls it has going on in tasks of their
+/// own, whether it waits to write replies its client does not take, and
+/// the signal that asks it to close.
+///
+/// A connection whose client stopped taking its replies (the socket's
+/// buffers full, its write waiting) is idle since its last write
+/// completed, and may be closed even with calls going on: they wait for
+/// the connection's byte budget, which only its client's reading frees.
+/// Asked to close, it gives up the write.
 #[derive(Debug)]
 pub struct Activity {
     clock: Instant,
     idle_since_us: AtomicU64,
     calls: AtomicUsize,
+    write_waiting: AtomicBool,
     evicting: AtomicBool,
     evict: Notify,
 }
@@ -44,7 +52,8 @@ impl Activity {
         self.calls.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// A call in a task of its own ended (its reply, if any, is queued).
+    /// A call in a task of its own ended (its reply, if any, is on its
+    /// way to the connection, which may be stuck writing earlier ones).
     pub fn call_ended(&self) {
         self.calls.fetch_sub(1, Ordering::SeqCst);
         self.touch();
@@ -53,6 +62,18 @@ impl Activity {
     /// Whether no call is going on in a task of its own.
     pub fn idle(&self) -> bool {
         self.calls.load(Ordering::SeqCst) == 0
+    }
+
+    /// The connection's write of replies waits for its client to take
+    /// them (`true`), or is done (`false`).
+    pub fn write_waits(&self, waiting: bool) {
+        self.write_waiting.store(waiting, Ordering::SeqCst);
+    }
+
+    /// Whether the connection may be closed to make room: idle, or
+    /// waiting on a client that does not take its replies.
+    fn closable(&self) -> bool {
+        self.idle() || self.write_waiting.load(Ordering::SeqCst)
     }
 
     /// Completes when the listener asks this connection to close.
@@ -104,6 +125,7 @@ impl Live {
             clock: self.clock,
             idle_since_us: AtomicU64::new(0),
             calls: AtomicUsize::new(0),
+            write_waiting: AtomicBool::new(false),
             evicting: AtomicBool::new(false),
             evict: Notify::new(),
         });
@@ -120,7 +142,8 @@ impl Live {
     }
 
     /// Asks the connection idle the longest (no call going on in a task of
-    /// its own) to close; false if none is idle.
+    /// its own, or its write waiting on its client) to close; false if
+    /// none is.
     pub fn evict_longest_idle(&self) -> bool {
         let victim = self
             .connections
@@ -128,7 +151,7 @@ impl Live {
             .unwrap_or_else(PoisonError::into_inner)
             .values()
             .filter_map(Weak::upgrade)
-            .filter(|a| a.idle() && !a.evicting.load(Ordering::SeqCst))
+            .filter(|a| a.closable() && !a.evicting.load(Ordering::SeqCst))
             .min_by_key(|a| a.idle_since_us.load(Ordering::SeqCst));
         let Some(victim) = victim else {
             return false;
@@ -167,6 +190,11 @@ mod tests {
         // Already asked: the next choice is none (both others busy).
         busy.activity.call_started();
         assert!(!live.evict_longest_idle());
+        // A connection with a call going on whose write waits on its
+        // client may be closed.
+        busy.activity.write_waits(true);
+        assert!(live.evict_longest_idle());
+        assert!(busy.activity.evicting.load(Ordering::SeqCst));
         older.activity.call_ended();
         assert!(live.evict_longest_idle());
         assert!(older.activity.evicting.load(Ordering::SeqCst));

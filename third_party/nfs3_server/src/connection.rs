@@ -28,6 +28,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -178,12 +179,42 @@ impl Outgoing {
     }
 
     /// Writes the replies waiting, in one vectored write where the socket
-    /// takes them, and gives their budget back.
-    async fn flush(&mut self, writer: &mut (impl AsyncWrite + Unpin)) -> anyhow::Result<()> {
+    /// takes them, and gives their budget back. A write the client does
+    /// not take (it stopped reading: the socket's buffers are full) ends
+    /// with an error when the listener asks the connection to close to
+    /// make room ([`crate::activity`]): such a connection would otherwise
+    /// hold its place as long as its client does not read.
+    async fn flush(
+        &mut self,
+        writer: &mut (impl AsyncWrite + Unpin),
+        activity: &Activity,
+    ) -> anyhow::Result<()> {
         if self.records.is_empty() {
             return Ok(());
         }
-        let written = write_records(writer, &self.records).await;
+        // Nearly every write completes at once: no eviction signal then.
+        let written = {
+            let mut write = std::pin::pin!(write_records(writer, &self.records));
+            match poll_once(write.as_mut()).await {
+                Poll::Ready(written) => written,
+                Poll::Pending => {
+                    activity.write_waits(true);
+                    let written = tokio::select! {
+                        biased;
+                        written = &mut write => written,
+                        () = activity.evicted() => Err(anyhow!(
+                            "closed to make room for a new connection: the client \
+                             had not taken its replies"
+                        )),
+                    };
+                    activity.write_waits(false);
+                    written
+                }
+            }
+        };
+        if written.is_ok() {
+            activity.touch();
+        }
         self.records.clear();
         self.permits.clear();
         self.bytes = 0;
@@ -215,7 +246,7 @@ async fn answer<T: NfsFileSystem>(
 pub async fn serve<IO, T>(
     socket: IO,
     context: RPCContext<T>,
-    activity: &Activity,
+    activity: &Arc<Activity>,
 ) -> anyhow::Result<()>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
@@ -233,15 +264,16 @@ where
     macro_rules! queue {
         ($reply:expr) => {
             if let Err(failed) = out.push($reply) {
-                out.flush(&mut writer).await?;
+                out.flush(&mut writer, activity).await?;
                 return Err(failed);
             }
         };
     }
-    // A call that went on in a task of its own ended: queues its reply.
+    // A call that went on in a task of its own ended (its task counted
+    // that): queues its reply.
     macro_rules! ended {
         ($ended:expr) => {{
-            activity.call_ended();
+            activity.touch();
             if let Some(reply) = $ended {
                 queue!(reply);
             }
@@ -258,7 +290,7 @@ where
                         &context.client_addr,
                         format_args!("{too_large}; closing the connection"),
                     );
-                    out.flush(&mut writer).await?;
+                    out.flush(&mut writer, activity).await?;
                     return Err(too_large.into());
                 }
             };
@@ -270,7 +302,7 @@ where
             let held = if let Some(held) = budget.try_take(need) {
                 Some(held)
             } else {
-                out.flush(&mut writer).await?;
+                out.flush(&mut writer, activity).await?;
                 loop {
                     tokio::select! {
                         biased;
@@ -278,7 +310,7 @@ where
                             // `slow_done` is held here, so the channel stays open.
                             if let Some(ended) = ended {
                                 ended!(ended);
-                                out.flush(&mut writer).await?;
+                                out.flush(&mut writer, activity).await?;
                             }
                         }
                         held = budget.take(need) => break held,
@@ -303,20 +335,26 @@ where
                 Poll::Ready(None) => {}
                 Poll::Pending => {
                     let done = slow_done.clone();
+                    let activity = Arc::clone(activity);
                     activity.call_started();
+                    // The call ends here, not when the connection takes
+                    // its reply: a connection stuck writing to a client
+                    // that stopped reading has no call going on.
                     tokio::spawn(async move {
-                        let _ = done.send(call.await);
+                        let answer = call.await;
+                        activity.call_ended();
+                        let _ = done.send(answer);
                     });
                 }
             }
             if out.full() {
-                out.flush(&mut writer).await?;
+                out.flush(&mut writer, activity).await?;
             }
         }
         while let Ok(ended) = slow.try_recv() {
             ended!(ended);
         }
-        out.flush(&mut writer).await?;
+        out.flush(&mut writer, activity).await?;
         let event = next_event(&mut reader, &mut incoming, &mut slow, activity).await?;
         match event {
             Event::Received => {}
@@ -347,7 +385,12 @@ async fn next_event(
     slow: &mut mpsc::UnboundedReceiver<Option<Answer>>,
     activity: &Activity,
 ) -> anyhow::Result<Event> {
+    // Biased: a reply that came back is queued before the connection
+    // reads more or closes (replies are finite, reads are not).
     tokio::select! {
+        biased;
+        // `serve` holds a sender, so the channel stays open.
+        Some(ended) = slow.recv() => Ok(Event::Ended(ended)),
         received = reader.read(incoming.room()) => match received {
             Ok(0) => Ok(Event::Closed),
             Ok(n) => {
@@ -360,8 +403,6 @@ async fn next_event(
                 Err(e.into())
             }
         },
-        // `serve` holds a sender, so the channel stays open.
-        Some(ended) = slow.recv() => Ok(Event::Ended(ended)),
         () = activity.evicted(), if activity.idle() => {
             debug!("closing an idle connection to make room for a new one");
             Ok(Event::Closed)

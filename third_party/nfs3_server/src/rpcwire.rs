@@ -158,7 +158,7 @@ fn lock_transaction(
     xid: u32,
     call: &call_body<'_>,
 ) -> Result<TransactionLock, Option<accept_stat_data>> {
-    let transaction = transaction_tracker.start_transaction(client_addr, xid);
+    let transaction = transaction_tracker.start_transaction(xid);
 
     match transaction {
         Ok(lock) => Ok(lock),

@@ -41,7 +41,7 @@ pub fn generate_host_ip(hostnum: u16) -> String {
 pub(crate) async fn process_socket<IO, T>(
     socket: IO,
     context: RPCContext<T>,
-    activity: &Activity,
+    activity: &Arc<Activity>,
 ) -> Result<(), anyhow::Error>
 where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + 'static,
@@ -298,12 +298,55 @@ impl<T: NfsFileSystem + 'static> NFSTcp for NFSTcpListener<T> {
             debug!("Accepting socket {:?} {:?}", socket, context);
             tokio::spawn(async move {
                 let _ = socket.set_nodelay(true);
+                if let Err(e) = keep_alive(&socket) {
+                    debug!("TCP keepalive on a connection from {peer}: {e}");
+                }
                 let _ = process_socket(socket, context, &registered.activity).await;
                 drop(registered);
                 drop(connection);
             });
         }
     }
+}
+
+/// How long a connection may be silent before TCP probes its client.
+pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
+
+/// Time between TCP's probes of a silent client.
+#[cfg(any(target_os = "linux", target_os = "macos", target_os = "windows"))]
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(15);
+
+/// Unanswered probes after which the connection is closed.
+#[cfg(any(target_os = "linux", target_os = "macos", target_os = "windows"))]
+const KEEPALIVE_PROBES: u32 = 4;
+
+/// How long data sent may stay unacknowledged (a client gone while
+/// replies were on their way) before the connection is closed.
+#[cfg(target_os = "linux")]
+const UNACKNOWLEDGED_LIMIT: Duration = Duration::from_secs(120);
+
+/// Lets TCP find out that a client is gone: a connection silent for
+/// [`KEEPALIVE_IDLE`] is probed, and closed once
+/// [`KEEPALIVE_PROBES`] probes went unanswered (two minutes in all), or,
+/// on Linux, once data sent has gone unacknowledged for
+/// [`UNACKNOWLEDGED_LIMIT`] (without it, TCP retries for about 15
+/// minutes). A client that vanished without closing its connection (a
+/// virtual machine killed, a network gone) then frees its place and its
+/// buffers without waiting for a new client to need the place
+/// ([`crate::activity`]). A live client answers the probes from its
+/// kernel, idle or not: a mount that sits unused for hours keeps its
+/// connection.
+fn keep_alive(socket: &tokio::net::TcpStream) -> io::Result<()> {
+    let keepalive = socket2::TcpKeepalive::new().with_time(KEEPALIVE_IDLE);
+    #[cfg(any(target_os = "linux", target_os = "macos", target_os = "windows"))]
+    let keepalive = keepalive
+        .with_interval(KEEPALIVE_INTERVAL)
+        .with_retries(KEEPALIVE_PROBES);
+    let socket = socket2::SockRef::from(socket);
+    socket.set_tcp_keepalive(&keepalive)?;
+    #[cfg(target_os = "linux")]
+    socket.set_tcp_user_timeout(Some(UNACKNOWLEDGED_LIMIT))?;
+    Ok(())
 }
 
 /// How long a new connection waits for the slot of an idle one asked to

@@ -1,14 +1,18 @@
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, RwLock};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-/// `TransactionTracker` tracks the state of transactions to detect retransmissions.
+/// `TransactionTracker` tracks the state of one connection's transactions
+/// to detect retransmissions.
+///
+/// Upstream kept one tracker per listener, a map from the client's address
+/// and port to its transactions; gomodfs keeps one per connection (see
+/// `tcp.rs`), so the map held a single entry and cost a read lock and a
+/// string hash per call: it is gone.
 #[derive(Debug)]
 pub struct TransactionTracker {
     retention_period: Duration,
-    transactions: RwLock<HashMap<String, Arc<Mutex<ClientTransactions>>>>,
-    max_active_transactions: u16,
-    trim_limit: usize,
+    transactions: Arc<Mutex<ClientTransactions>>,
 }
 
 impl TransactionTracker {
@@ -20,59 +24,23 @@ impl TransactionTracker {
     ) -> Self {
         Self {
             retention_period,
-            transactions: RwLock::new(HashMap::new()),
-            max_active_transactions,
-            trim_limit,
+            transactions: Arc::new(Mutex::new(ClientTransactions::new(
+                max_active_transactions,
+                trim_limit,
+            ))),
         }
     }
 
-    pub(crate) fn start_transaction(
-        &self,
-        client_addr: &str,
-        xid: u32,
-    ) -> Result<TransactionLock, TransactionError> {
-        // First, we check if client is already in the transactions map
-        {
-            let transactions = self
-                .transactions
-                .read()
-                .expect("unable to unlock transactions mutex");
-
-            if let Some(client_transactions) = transactions.get(client_addr) {
-                let mut client_lock = client_transactions.lock().expect("lock is poisoned");
-                client_lock.add_transaction(xid)?;
-                return Ok(TransactionLock::new(
-                    client_transactions.clone(),
-                    xid,
-                    self.retention_period,
-                ));
-            }
-        }
-
-        // If client is not in the transactions map, we need to add it
-        // It's possible that another thread added it while we were checking, so we need to
-        // check again
-        let mut transactions = self.transactions.write().expect("lock is poisoned");
-
-        let val = transactions
-            .entry(client_addr.to_owned())
-            .or_insert_with(|| self.new_client_transactions());
-
-        let mut client_lock = val.lock().expect("lock is poisoned");
-        client_lock.add_transaction(xid)?;
-
+    pub(crate) fn start_transaction(&self, xid: u32) -> Result<TransactionLock, TransactionError> {
+        self.transactions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .add_transaction(xid)?;
         Ok(TransactionLock::new(
-            val.clone(),
+            self.transactions.clone(),
             xid,
             self.retention_period,
         ))
-    }
-
-    fn new_client_transactions(&self) -> Arc<Mutex<ClientTransactions>> {
-        Arc::new(Mutex::new(ClientTransactions::new(
-            self.max_active_transactions,
-            self.trim_limit,
-        )))
     }
 }
 
@@ -247,7 +215,10 @@ impl TransactionLock {
 impl Drop for TransactionLock {
     fn drop(&mut self) {
         let now = Instant::now();
-        let mut transactions = self.transactions.lock().expect("lock is poisoned");
+        let mut transactions = self
+            .transactions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         transactions.complete_transaction(self.xid, now);
         transactions.remove_old_transactions(now, self.retention_period);
     }
@@ -397,18 +368,15 @@ mod tests {
     fn test_transaction_tracker() {
         let tracker = TransactionTracker::new(Duration::new(1, 0), 100, 1000);
 
-        let transaction = tracker.start_transaction("client1", 1).unwrap();
+        let transaction = tracker.start_transaction(1).unwrap();
         assert_eq!(
-            tracker.start_transaction("client1", 1).unwrap_err(),
+            tracker.start_transaction(1).unwrap_err(),
             TransactionError::AlreadyExists
         );
         assert_eq!(transaction.xid, 1);
 
         {
-            let tracker_lock = tracker.transactions.read().unwrap();
-            assert_eq!(tracker_lock.len(), 1);
-            let client = tracker_lock.get("client1").unwrap();
-            let client = client.lock().unwrap();
+            let client = tracker.transactions.lock().unwrap();
             assert_eq!(client.transactions.len(), 1);
             assert_eq!(client.transactions[0].xid, 1);
             assert_eq!(client.transactions[0].state, TransactionState::InProgress);
@@ -417,10 +385,7 @@ mod tests {
         drop(transaction);
 
         {
-            let tracker_lock = tracker.transactions.read().unwrap();
-            assert_eq!(tracker_lock.len(), 1);
-            let client = tracker_lock.get("client1").unwrap();
-            let client = client.lock().unwrap();
+            let client = tracker.transactions.lock().unwrap();
             assert_eq!(client.transactions.len(), 1);
             assert_eq!(client.transactions[0].xid, 1);
             assert!(matches!(
@@ -428,5 +393,10 @@ mod tests {
                 TransactionState::Completed(_)
             ));
         }
+        // Completed, the xid is still a retransmission within the period.
+        assert_eq!(
+            tracker.start_transaction(1).unwrap_err(),
+            TransactionError::AlreadyExists
+        );
     }
 }
