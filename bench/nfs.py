@@ -6,8 +6,7 @@ store warm and every cache above it cold.
 Each run starts a fresh `gomodfs serve --offline` with one frontend, reads
 the tree once with `read_tree` (gomodfs-nfs/examples/read_tree.rs: the NFS
 side lists with nfs3_client, READDIRPLUS pages of 64 KiB, and READs of 1
-MiB by hand, each reply received into one buffer kept per connection, in
-one receive where it has arrived whole; the
+MiB by hand, each reply received into one buffer kept per connection; the
 FUSE side is std::fs through the kernel, each file read into one buffer
 kept per reader), and stops it. Before 2026-12-04 the READs went through
 nfs3_client, which allocates and zeroes a buffer per reply and copies the
@@ -301,9 +300,7 @@ def main():
         "store warm and every cache above it cold (a fresh `gomodfs serve "
         "--offline` per run). NFS over TCP on 127.0.0.1: READDIRPLUS pages of 64 KiB "
         "(`nfs3_client`), READs of up to 1 MiB, each reply received into one buffer "
-        "kept per connection, whatever has arrived in one receive (since the evening "
-        "of 2026-12-04; before, two receives a reply: its marker, then its bytes) "
-        "(there is no kernel NFS client here). FUSE: `std::fs` "
+        "kept per connection (there is no kernel NFS client here). FUSE: `std::fs` "
         "through the kernel mount, each file read into one buffer kept per reader "
         "(both since 2026-12-04; before, `nfs3_client` allocated a zeroed buffer per "
         "READ reply and copied its data again: see \"The measuring client\"). Jobs: files read at "

@@ -3,8 +3,7 @@
 //! `list_seconds` is the walk's time until every file was found, the
 //! whole walk with JOBS 1): over NFSv3 (READDIRPLUS pages of 64 KiB with
 //! `nfs3_client`; READs of 1 MiB by hand, each reply received into one
-//! buffer per connection, whatever has arrived in one receive, and
-//! checked), or through a local path (a FUSE
+//! buffer per connection and checked), or through a local path (a FUSE
 //! mount) with `std::fs` (each file read whole into one buffer per
 //! reader). Used by `bench/nfs.py`.
 //!
@@ -13,9 +12,7 @@
 //! into another: page faults on fresh memory and a copy per READ, 40% of
 //! the client's CPU in a walk of x/text, which a kernel client (receiving
 //! into page-cache pages) does not spend. The FUSE side read each file into
-//! a new `Vec`. Until the evening of 2026-12-04 each reply took two
-//! receives (its 4-byte record marker, then its bytes), where the floor's
-//! echo client (`floor-tree`) and a kernel client take it in one.
+//! a new `Vec`.
 //!
 //! With JOBS 1 (the default) the tree is read sequentially, one request in
 //! flight. With JOBS > 1 the tree is listed first, then its files are read
@@ -126,7 +123,7 @@ impl Reader {
     fn connect(port: u16) -> Reader {
         Reader {
             stream: connect(port),
-            replies: ReplyReader::buffered(),
+            replies: ReplyReader::new(),
             xid: 0,
         }
     }
@@ -206,7 +203,7 @@ fn in_parallel<F: Sync, S: Send>(
 fn pipelined(stream: &mut TcpStream, files: &[TreeFile], depth: usize) -> u64 {
     let (mut next, mut xid, mut bytes) = (0, 1u32, 0u64);
     let mut in_flight: HashMap<u32, (usize, u64)> = HashMap::new();
-    let (mut calls, mut replies) = (Vec::new(), ReplyReader::buffered());
+    let (mut calls, mut replies) = (Vec::new(), ReplyReader::new());
     loop {
         calls.clear();
         while in_flight.len() < depth && next < files.len() {

@@ -109,39 +109,15 @@ fn read_record_into(stream: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<(bo
 /// Reads reply records into one buffer kept across them, as a kernel
 /// client receives into buffers it already has: no allocation (and no
 /// page faults on fresh memory) per reply.
-///
-/// [`ReplyReader::new`] receives exactly one record at a time (its marker,
-/// then its bytes: two receives a reply), so several readers, or other
-/// code, may take turns on one connection. [`ReplyReader::buffered`]
-/// receives whatever has arrived (a whole small reply in one receive, and
-/// the replies behind it), as a kernel client takes a socket's data; the
-/// bytes it holds past the record returned belong to the next call of
-/// [`ReplyReader::accepted`] on the same reader.
 #[derive(Debug, Default)]
 pub struct ReplyReader {
     buf: Vec<u8>,
-    /// Bytes received and not yet returned: `buf[start..end]` (buffered).
-    start: usize,
-    end: usize,
-    buffered: bool,
 }
 
-/// The receive buffer of a buffered [`ReplyReader`] at first: room for
-/// most replies whole.
-const BUFFERED_RECEIVE: usize = 256 * 1024;
-
 impl ReplyReader {
-    /// A reader with an empty buffer that receives one record at a time.
+    /// A reader with an empty buffer.
     pub fn new() -> ReplyReader {
         ReplyReader::default()
-    }
-
-    /// A reader that receives as much as has arrived into its buffer.
-    pub fn buffered() -> ReplyReader {
-        ReplyReader {
-            buffered: true,
-            ..ReplyReader::default()
-        }
     }
 
     /// Reads one reply that must be one whole record and accepted with
@@ -149,16 +125,11 @@ impl ReplyReader {
     /// header (the procedure's result), borrowed from the buffer until
     /// the next reply. Anything else is an `InvalidData` error.
     pub fn accepted(&mut self, stream: &mut impl Read) -> io::Result<(u32, &[u8])> {
-        let (last, record) = if self.buffered {
-            self.next_buffered(stream)?
-        } else {
-            let (last, len) = read_record_into(stream, &mut self.buf)?;
-            (last, 0..len)
-        };
+        let (last, len) = read_record_into(stream, &mut self.buf)?;
         if !last {
             return Err(invalid("a reply in more than one fragment".into()));
         }
-        let body = &self.buf[record];
+        let body = &self.buf[..len];
         let mut cursor = io::Cursor::new(body);
         let (msg, _) = rpc_msg::unpack(&mut cursor).map_err(|e| invalid(format!("{e:?}")))?;
         if !matches!(&msg.body, msg_body::REPLY(reply_body::MSG_ACCEPTED(a))
@@ -168,47 +139,6 @@ impl ReplyReader {
         }
         let at = cursor.position() as usize;
         Ok((msg.xid, &body[at..]))
-    }
-
-    /// The next record among the bytes received (receiving more as
-    /// needed): its marker's last-fragment bit and where it is in `buf`.
-    fn next_buffered(
-        &mut self,
-        stream: &mut impl Read,
-    ) -> io::Result<(bool, std::ops::Range<usize>)> {
-        self.fill(stream, 4)?;
-        let mut head = [0u8; 4];
-        head.copy_from_slice(&self.buf[self.start..self.start + 4]);
-        let word = u32::from_be_bytes(head);
-        let len = (word & 0x7fff_ffff) as usize;
-        self.fill(stream, 4 + len)?;
-        let record = self.start + 4..self.start + 4 + len;
-        self.start = record.end;
-        Ok((word & 0x8000_0000 != 0, record))
-    }
-
-    /// Receives until at least `n` bytes are held, moving what is held to
-    /// the front of the buffer, or growing it, when `n` would not fit.
-    fn fill(&mut self, stream: &mut impl Read, n: usize) -> io::Result<()> {
-        if self.start == self.end {
-            (self.start, self.end) = (0, 0);
-        }
-        if self.buf.len() - self.start < n {
-            self.buf.copy_within(self.start..self.end, 0);
-            (self.start, self.end) = (0, self.end - self.start);
-            if self.buf.len() < n {
-                self.buf.resize(n.max(BUFFERED_RECEIVE), 0);
-            }
-        }
-        while self.end - self.start < n {
-            match stream.read(&mut self.buf[self.end..]) {
-                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-                Ok(got) => self.end += got,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
     }
 }
 
@@ -399,43 +329,6 @@ mod tests {
         assert_eq!((xid, result), (1, &b"a longer result."[..]));
         let (xid, result) = replies.accepted(&mut client).expect("the second reply");
         assert_eq!((xid, result), (2, &b"short!!!"[..]));
-    }
-
-    #[test]
-    fn a_buffered_reply_reader_takes_replies_that_came_together_or_in_pieces() {
-        let (mut server, mut client) = pair();
-        // Two replies in one write, then one in three pieces (its marker
-        // split), then one larger than the first receive buffer.
-        let mut together = record(true, 1, &ACCEPTED, b"a longer result.");
-        together.extend(record(true, 2, &ACCEPTED, b"short!!!"));
-        server.write_all(&together).expect("write");
-        let mut replies = ReplyReader::buffered();
-        let (xid, result) = replies.accepted(&mut client).expect("the first reply");
-        assert_eq!((xid, result), (1, &b"a longer result."[..]));
-        let (xid, result) = replies.accepted(&mut client).expect("the second reply");
-        assert_eq!((xid, result), (2, &b"short!!!"[..]));
-        let pieces = record(true, 3, &ACCEPTED, b"in pieces");
-        let writer = std::thread::spawn(move || {
-            for piece in [&pieces[..2], &pieces[2..9], &pieces[9..]] {
-                server.write_all(piece).expect("write");
-                server.flush().expect("flush");
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let large = vec![7u8; 3 * BUFFERED_RECEIVE];
-            server
-                .write_all(&record(true, 4, &ACCEPTED, &large))
-                .expect("write");
-            server
-        });
-        let (xid, result) = replies.accepted(&mut client).expect("the third reply");
-        assert_eq!((xid, result), (3, &b"in pieces"[..]));
-        let (xid, result) = replies.accepted(&mut client).expect("the fourth reply");
-        assert_eq!(xid, 4);
-        assert!(result.len() == 3 * BUFFERED_RECEIVE && result.iter().all(|&b| b == 7));
-        let server = writer.join().expect("the writer");
-        drop(server);
-        let e = replies.accepted(&mut client).expect_err("the end");
-        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof);
     }
 
     /// A READ3res by hand: NFS3_OK, no attributes, `count`, eof, then
