@@ -184,25 +184,28 @@ fn non_final_fragments_beyond_the_record_cap_close_the_connection() {
     server.process.stop().expect("gomodfs exits cleanly");
 }
 
-#[test]
-fn pipelined_reads_whose_replies_are_never_read_hold_a_bounded_amount() {
-    let (server, _proxy, _store, _logs) = server();
+/// A connection that sent 300 READs of 1 MiB of `example.com/big`'s
+/// data.bin (as many as the server took within 5 s) and reads no reply:
+/// 300 MiB of replies unless the connection's budget stops reading its
+/// calls. With the READs it sent.
+fn reads_never_taken(server: &NfsServer) -> (TcpStream, usize) {
     let fh = {
         let mut c = Client::connect(server.port, "/");
         c.walk("example.com/big@v1.0.0/data.bin").unwrap().0
     };
-    let (_, peak_before) = rss_kib(&server);
-    // 300 READs of 1 MiB on one connection, replies never read: 300 MiB of
-    // replies unless the connection's budget stops reading its calls.
-    let mut s = connect(&server);
+    let mut s = connect(server);
     s.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut sent = 0;
-    for xid in 0..300u32 {
-        if s.write_all(&read_call(xid, &fh, 0, 1 << 20)).is_err() {
-            break;
-        }
-        sent += 1;
-    }
+    let sent = (0..300u32)
+        .take_while(|&xid| s.write_all(&read_call(xid, &fh, 0, 1 << 20)).is_ok())
+        .count();
+    (s, sent)
+}
+
+#[test]
+fn pipelined_reads_whose_replies_are_never_read_hold_a_bounded_amount() {
+    let (server, _proxy, _store, _logs) = server();
+    let (_, peak_before) = rss_kib(&server);
+    let (mut s, sent) = reads_never_taken(&server);
     std::thread::sleep(Duration::from_secs(3));
     let (_, peak_after) = rss_kib(&server);
     eprintln!("{sent} READs sent; peak RSS {peak_before} -> {peak_after} KiB");
@@ -287,23 +290,11 @@ fn at_the_cap_the_connection_idle_the_longest_makes_room() {
 #[test]
 fn at_the_cap_a_connection_whose_client_stopped_reading_makes_room() {
     let (server, _proxy, _store, _logs) = server();
-    let fh = {
-        let mut c = Client::connect(server.port, "/");
-        c.walk("example.com/big@v1.0.0/data.bin").unwrap().0
-    };
     // A client that sends READs and never reads a reply: once the
     // socket's buffers are full, the server's write of its replies waits
     // for good, and the calls behind it wait for the connection's byte
     // budget. That connection is the one idle the longest.
-    let mut stuck = connect(&server);
-    stuck
-        .set_write_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    for xid in 0..300u32 {
-        if stuck.write_all(&read_call(xid, &fh, 0, 1 << 20)).is_err() {
-            break;
-        }
-    }
+    let (mut stuck, _) = reads_never_taken(&server);
     std::thread::sleep(Duration::from_secs(2));
     let mut open = open_served(&server, MAX_CONNECTIONS - 1);
     // One more: served, in the stuck connection's place (an older server
