@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tracing::debug;
@@ -24,7 +24,8 @@ use tracing::debug;
 ///
 /// A connection whose client stopped taking its replies (the socket's
 /// buffers full, its write waiting) is idle since its last write
-/// completed, and may be closed even with calls going on: they wait for
+/// completed, and once it has waited that way for a second
+/// (`STUCK_WRITE`) may be closed even with calls going on: they wait for
 /// the connection's byte budget, which only its client's reading frees.
 /// Asked to close, it gives up the write.
 #[derive(Debug)]
@@ -71,9 +72,16 @@ impl Activity {
     }
 
     /// Whether the connection may be closed to make room: idle, or
-    /// waiting on a client that does not take its replies.
-    fn closable(&self) -> bool {
-        self.idle() || self.write_waiting.load(Ordering::SeqCst)
+    /// waiting on a client that has taken none of its replies for
+    /// `stuck_after` (a client that reads, only slower than the server
+    /// writes, keeps its connection).
+    fn closable(&self, stuck_after: Duration) -> bool {
+        self.idle()
+            || (self.write_waiting.load(Ordering::SeqCst)
+                && self
+                    .now_us()
+                    .saturating_sub(self.idle_since_us.load(Ordering::SeqCst))
+                    >= u64::try_from(stuck_after.as_micros()).unwrap_or(u64::MAX))
     }
 
     /// Completes when the listener asks this connection to close.
@@ -88,7 +96,13 @@ pub struct Live {
     clock: Instant,
     next_id: AtomicU64,
     connections: Mutex<HashMap<u64, Weak<Activity>>>,
+    stuck_after: Duration,
 }
+
+/// How long a connection's client must have taken none of its replies
+/// (its write waiting all along) before the connection may be closed
+/// with calls going on.
+const STUCK_WRITE: Duration = Duration::from_secs(1);
 
 /// A connection's entry in [`Live`], removed when dropped.
 #[derive(Debug)]
@@ -111,10 +125,15 @@ impl Drop for Registered {
 impl Live {
     /// No connections yet.
     pub fn new() -> Arc<Self> {
+        Self::with_stuck_after(STUCK_WRITE)
+    }
+
+    fn with_stuck_after(stuck_after: Duration) -> Arc<Self> {
         Arc::new(Self {
             clock: Instant::now(),
             next_id: AtomicU64::new(0),
             connections: Mutex::new(HashMap::new()),
+            stuck_after,
         })
     }
 
@@ -151,7 +170,7 @@ impl Live {
             .unwrap_or_else(PoisonError::into_inner)
             .values()
             .filter_map(Weak::upgrade)
-            .filter(|a| a.closable() && !a.evicting.load(Ordering::SeqCst))
+            .filter(|a| a.closable(self.stuck_after) && !a.evicting.load(Ordering::SeqCst))
             .min_by_key(|a| a.idle_since_us.load(Ordering::SeqCst));
         let Some(victim) = victim else {
             return false;
@@ -175,11 +194,11 @@ mod tests {
 
     #[test]
     fn the_longest_idle_connection_without_calls_is_chosen() {
-        let live = Live::new();
+        let live = Live::with_stuck_after(Duration::from_millis(30));
         let older = live.register();
-        std::thread::sleep(std::time::Duration::from_millis(2));
+        std::thread::sleep(Duration::from_millis(2));
         let busy = live.register();
-        std::thread::sleep(std::time::Duration::from_millis(2));
+        std::thread::sleep(Duration::from_millis(2));
         let newer = live.register();
         // The oldest one has a call going on: not idle.
         older.activity.call_started();
@@ -191,8 +210,12 @@ mod tests {
         busy.activity.call_started();
         assert!(!live.evict_longest_idle());
         // A connection with a call going on whose write waits on its
-        // client may be closed.
+        // client may be closed, once the client has taken nothing for
+        // `stuck_after`.
+        busy.activity.touch();
         busy.activity.write_waits(true);
+        assert!(!live.evict_longest_idle());
+        std::thread::sleep(Duration::from_millis(40));
         assert!(live.evict_longest_idle());
         assert!(busy.activity.evicting.load(Ordering::SeqCst));
         older.activity.call_ended();
