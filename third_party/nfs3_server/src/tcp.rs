@@ -368,3 +368,72 @@ async fn admit(connections: &Arc<Semaphore>, live: &Live) -> Option<OwnedSemapho
         .ok()?
         .ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A listener at its cap of one connection, held by `registered`.
+    fn at_the_cap() -> (Arc<Semaphore>, Arc<Live>, OwnedSemaphorePermit) {
+        let connections = Arc::new(Semaphore::new(1));
+        let held = connections
+            .clone()
+            .try_acquire_owned()
+            .unwrap_or_else(|_| unreachable!("one permit, none taken"));
+        (connections, Live::new(), held)
+    }
+
+    #[tokio::test]
+    async fn a_free_place_is_taken_at_once() {
+        let connections = Arc::new(Semaphore::new(1));
+        assert!(admit(&connections, &Live::new()).await.is_some());
+    }
+
+    #[tokio::test]
+    async fn at_the_cap_with_every_connection_busy_a_new_one_is_refused_at_once() {
+        let (connections, live, _held) = at_the_cap();
+        let busy = live.register();
+        busy.activity.call_started();
+        let asked = tokio::time::Instant::now();
+        assert!(admit(&connections, &live).await.is_none());
+        assert!(asked.elapsed() < EVICTION_WAIT / 10);
+    }
+
+    #[tokio::test]
+    async fn the_place_of_the_idle_connection_asked_to_close_is_taken() {
+        let (connections, live, held) = at_the_cap();
+        let idle = live.register();
+        // The idle connection closes when asked, giving its place back.
+        let closing = tokio::spawn(async move {
+            idle.activity.evicted().await;
+            drop(held);
+        });
+        assert!(admit(&connections, &live).await.is_some());
+        closing.await.unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    /// Whether `activity` has been asked to close (a request not yet
+    /// seen is kept for it).
+    async fn asked(activity: &Activity) -> bool {
+        tokio::time::timeout(Duration::from_millis(20), activity.evicted())
+            .await
+            .is_ok()
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_does_not_close_when_asked_costs_one_refusal_after_the_wait() {
+        let (connections, live, _held) = at_the_cap();
+        let first = live.register();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let second = live.register();
+        // Neither closes: the first (idle the longest) is asked and waited
+        // for, then the new connection is refused.
+        let started = tokio::time::Instant::now();
+        assert!(admit(&connections, &live).await.is_none());
+        assert!(started.elapsed() >= EVICTION_WAIT);
+        assert!(asked(&first.activity).await && !asked(&second.activity).await);
+        // The next arrival asks the other one, not the first again.
+        assert!(admit(&connections, &live).await.is_none());
+        assert!(asked(&second.activity).await && !asked(&first.activity).await);
+    }
+}
