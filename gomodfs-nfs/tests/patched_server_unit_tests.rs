@@ -4,7 +4,8 @@
 //! does not run: the fork is outside the workspace (it keeps upstream's
 //! lints and layout), and cargo tests a package outside the workspace
 //! only from its own directory. This runs them there, in a target
-//! directory of its own under this workspace's.
+//! directory of its own under this workspace's, with the dependency
+//! versions of the workspace's Cargo.lock.
 
 use std::path::Path;
 use std::process::Command;
@@ -13,6 +14,11 @@ use std::process::Command;
 fn the_patched_nfs3_server_passes_its_own_unit_tests() {
     let fork = Path::new(env!("CARGO_MANIFEST_DIR")).join("../third_party/nfs3_server");
     let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("nfs3_server");
+    // The versions the workspace pins (cargo adds the fork's dev-only
+    // dependencies and drops the rest), not whatever crates.io has today.
+    let workspace_lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.lock");
+    std::fs::copy(&workspace_lock, fork.join("Cargo.lock"))
+        .unwrap_or_else(|e| panic!("copying {}: {e}", workspace_lock.display()));
     let out = Command::new(env!("CARGO"))
         .args(["test", "--all-features", "--target-dir"])
         .arg(&target)

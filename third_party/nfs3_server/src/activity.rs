@@ -11,29 +11,29 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tracing::debug;
 
-/// One connection's activity: when it last received bytes, sent replies
-/// or finished a call, how many calls it has going on in tasks of their
-/// own, whether it waits to write replies its client does not take, and
-/// the signal that asks it to close.
+/// One connection's activity: when it last received bytes or finished a
+/// call, how many calls it has going on in tasks of their own, since when
+/// its write of replies waits for its client to take them, and the signal
+/// that asks it to close.
 ///
-/// A connection whose client stopped taking its replies (the socket's
-/// buffers full, its write waiting) is idle since its last write
-/// completed, and once it has waited that way for a second
-/// (`STUCK_WRITE`) may be closed even with calls going on: they wait for
-/// the connection's byte budget, which only its client's reading frees.
-/// Asked to close, it gives up the write.
+/// A connection whose write has waited a second (`STUCK_WRITE`: its
+/// client stopped taking its replies, the socket's buffers full) may be
+/// closed even with calls going on: they wait for the connection's byte
+/// budget, which only its client's reading frees. Asked to close, it gives
+/// up the write.
 #[derive(Debug)]
 pub struct Activity {
     clock: Instant,
     idle_since_us: AtomicU64,
     calls: AtomicUsize,
-    write_waiting: AtomicBool,
+    /// When the write that waits began ([`NOT_WAITING`] when none does).
+    write_waits_since_us: AtomicU64,
     evicting: AtomicBool,
     evict: Notify,
 }
@@ -66,21 +66,20 @@ impl Activity {
     }
 
     /// The connection's write of replies waits for its client to take
-    /// them (`true`), or is done (`false`).
+    /// them, from now (`true`), or is done (`false`).
     pub fn write_waits(&self, waiting: bool) {
-        self.write_waiting.store(waiting, Ordering::SeqCst);
+        let since = if waiting { self.now_us() } else { NOT_WAITING };
+        self.write_waits_since_us.store(since, Ordering::SeqCst);
     }
 
-    /// Whether the connection may be closed to make room: idle, or
-    /// waiting on a client that has taken none of its replies for
-    /// `stuck_after` (a client that reads, only slower than the server
-    /// writes, keeps its connection).
+    /// Whether the connection may be closed to make room: idle, or its
+    /// write waiting for `stuck_after` (a client that reads, only slower
+    /// than the server writes, keeps its connection).
     fn closable(&self, stuck_after: Duration) -> bool {
+        let since = self.write_waits_since_us.load(Ordering::SeqCst);
         self.idle()
-            || (self.write_waiting.load(Ordering::SeqCst)
-                && self
-                    .now_us()
-                    .saturating_sub(self.idle_since_us.load(Ordering::SeqCst))
+            || (since != NOT_WAITING
+                && self.now_us().saturating_sub(since)
                     >= u64::try_from(stuck_after.as_micros()).unwrap_or(u64::MAX))
     }
 
@@ -95,14 +94,16 @@ impl Activity {
 pub struct Live {
     clock: Instant,
     next_id: AtomicU64,
-    connections: Mutex<HashMap<u64, Weak<Activity>>>,
+    connections: Mutex<HashMap<u64, Arc<Activity>>>,
     stuck_after: Duration,
 }
 
-/// How long a connection's client must have taken none of its replies
-/// (its write waiting all along) before the connection may be closed
-/// with calls going on.
+/// How long a connection's write must have waited for its client before
+/// the connection may be closed with calls going on.
 const STUCK_WRITE: Duration = Duration::from_secs(1);
+
+/// `write_waits_since_us` of a connection whose write does not wait.
+const NOT_WAITING: u64 = u64::MAX;
 
 /// A connection's entry in [`Live`], removed when dropped.
 #[derive(Debug)]
@@ -144,7 +145,7 @@ impl Live {
             clock: self.clock,
             idle_since_us: AtomicU64::new(0),
             calls: AtomicUsize::new(0),
-            write_waiting: AtomicBool::new(false),
+            write_waits_since_us: AtomicU64::new(NOT_WAITING),
             evicting: AtomicBool::new(false),
             evict: Notify::new(),
         });
@@ -152,7 +153,7 @@ impl Live {
         self.connections
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert(id, Arc::downgrade(&activity));
+            .insert(id, Arc::clone(&activity));
         Registered {
             live: self.clone(),
             id,
@@ -169,9 +170,9 @@ impl Live {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .values()
-            .filter_map(Weak::upgrade)
             .filter(|a| a.closable(self.stuck_after) && !a.evicting.load(Ordering::SeqCst))
-            .min_by_key(|a| a.idle_since_us.load(Ordering::SeqCst));
+            .min_by_key(|a| a.idle_since_us.load(Ordering::SeqCst))
+            .cloned();
         let Some(victim) = victim else {
             return false;
         };
@@ -210,9 +211,7 @@ mod tests {
         busy.activity.call_started();
         assert!(!live.evict_longest_idle());
         // A connection with a call going on whose write waits on its
-        // client may be closed, once the client has taken nothing for
-        // `stuck_after`.
-        busy.activity.touch();
+        // client may be closed, once it has waited `stuck_after`.
         busy.activity.write_waits(true);
         assert!(!live.evict_longest_idle());
         std::thread::sleep(Duration::from_millis(40));

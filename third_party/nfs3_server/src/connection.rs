@@ -212,9 +212,6 @@ impl Outgoing {
                 }
             }
         };
-        if written.is_ok() {
-            activity.touch();
-        }
         self.records.clear();
         self.permits.clear();
         self.bytes = 0;
@@ -255,9 +252,8 @@ where
     let (mut reader, mut writer) = tokio::io::split(socket);
     let budget = ConnectionBudget::new(&context.limits);
     let max_record_size = context.limits.max_record_size;
-    // The end of every call that goes on in a task of its own: its reply,
-    // or nothing (a retransmission).
-    let (slow_done, mut slow) = mpsc::unbounded_channel::<Option<Answer>>();
+    // The replies of calls that went on in tasks of their own.
+    let (slow_done, mut slow) = mpsc::unbounded_channel::<Answer>();
     let mut incoming = Incoming::default();
     let mut out = Outgoing::default();
     // Queues a reply; on a failed call, writes what is queued and ends.
@@ -268,16 +264,6 @@ where
                 return Err(failed);
             }
         };
-    }
-    // A call that went on in a task of its own ended (its task counted
-    // that): queues its reply.
-    macro_rules! ended {
-        ($ended:expr) => {{
-            activity.touch();
-            if let Some(reply) = $ended {
-                queue!(reply);
-            }
-        }};
     }
     loop {
         let batch = Instant::now();
@@ -306,10 +292,10 @@ where
                 loop {
                     tokio::select! {
                         biased;
-                        ended = slow.recv() => {
+                        reply = slow.recv() => {
                             // `slow_done` is held here, so the channel stays open.
-                            if let Some(ended) = ended {
-                                ended!(ended);
+                            if let Some(reply) = reply {
+                                queue!(reply);
                                 out.flush(&mut writer, activity).await?;
                             }
                         }
@@ -343,7 +329,9 @@ where
                     tokio::spawn(async move {
                         let answer = call.await;
                         activity.call_ended();
-                        let _ = done.send(answer);
+                        if let Some(reply) = answer {
+                            let _ = done.send(reply);
+                        }
                     });
                 }
             }
@@ -351,14 +339,14 @@ where
                 out.flush(&mut writer, activity).await?;
             }
         }
-        while let Ok(ended) = slow.try_recv() {
-            ended!(ended);
+        while let Ok(reply) = slow.try_recv() {
+            queue!(reply);
         }
         out.flush(&mut writer, activity).await?;
         let event = next_event(&mut reader, &mut incoming, &mut slow, activity).await?;
         match event {
             Event::Received => {}
-            Event::Ended(ended) => ended!(ended),
+            Event::Replied(reply) => queue!(reply),
             Event::Closed => return Ok(()),
         }
     }
@@ -368,21 +356,21 @@ where
 enum Event {
     /// Bytes were received into the buffer.
     Received,
-    /// A call that went on in a task of its own ended (its reply, if any).
-    Ended(Option<Answer>),
+    /// A call that went on in a task of its own answered.
+    Replied(Answer),
     /// The client closed the connection, or the listener asked this idle
     /// connection to close.
     Closed,
 }
 
-/// Waits for bytes from the client, a call ending in its own task, or,
+/// Waits for bytes from the client, a reply from a call in its own task, or,
 /// when no call is going on (every reply is sent), the listener asking the
 /// connection to close: the client reconnects on its next call (and sends
 /// again there a record it was still sending).
 async fn next_event(
     reader: &mut (impl AsyncRead + Unpin),
     incoming: &mut Incoming,
-    slow: &mut mpsc::UnboundedReceiver<Option<Answer>>,
+    slow: &mut mpsc::UnboundedReceiver<Answer>,
     activity: &Activity,
 ) -> anyhow::Result<Event> {
     // Biased: a reply that came back is queued before the connection
@@ -390,7 +378,7 @@ async fn next_event(
     tokio::select! {
         biased;
         // `serve` holds a sender, so the channel stays open.
-        Some(ended) = slow.recv() => Ok(Event::Ended(ended)),
+        Some(reply) = slow.recv() => Ok(Event::Replied(reply)),
         received = reader.read(incoming.room()) => match received {
             Ok(0) => Ok(Event::Closed),
             Ok(n) => {

@@ -270,18 +270,6 @@ impl<T: NfsFileSystem + 'static> NFSTcp for NFSTcpListener<T> {
                     continue;
                 }
             };
-            let Some(connection) = admit(&connections, &live).await else {
-                warn_client(
-                    &peer.to_string(),
-                    format_args!(
-                        "refusing the connection: {} connections are open (the limit), \
-                         none of them idle",
-                        self.limits.max_connections
-                    ),
-                );
-                continue;
-            };
-            let registered = live.register();
             let context = RPCContext {
                 local_port: self.port,
                 client_addr: peer.to_string(),
@@ -294,9 +282,24 @@ impl<T: NfsFileSystem + 'static> NFSTcp for NFSTcpListener<T> {
                 limits: self.limits,
                 call_budget: None,
             };
-            info!("Accepting connection from {}", context.client_addr);
-            debug!("Accepting socket {:?} {:?}", socket, context);
+            let (connections, live) = (connections.clone(), live.clone());
+            let max_connections = self.limits.max_connections;
+            // Admitted in the connection's task: waiting for a place to be
+            // made does not hold up accepting the next connection.
             tokio::spawn(async move {
+                let Some(connection) = admit(&connections, &live).await else {
+                    warn_client(
+                        &context.client_addr,
+                        format_args!(
+                            "refusing the connection: {max_connections} connections are \
+                             open (the limit), none of them idle"
+                        ),
+                    );
+                    return;
+                };
+                let registered = live.register();
+                info!("Accepting connection from {}", context.client_addr);
+                debug!("Accepting socket {:?} {:?}", socket, context);
                 let _ = socket.set_nodelay(true);
                 if let Err(e) = keep_alive(&socket) {
                     debug!("TCP keepalive on a connection from {peer}: {e}");
@@ -310,7 +313,7 @@ impl<T: NfsFileSystem + 'static> NFSTcp for NFSTcpListener<T> {
 }
 
 /// How long a connection may be silent before TCP probes its client.
-pub const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(60);
 
 /// Time between TCP's probes of a silent client.
 #[cfg(any(target_os = "linux", target_os = "macos", target_os = "windows"))]
