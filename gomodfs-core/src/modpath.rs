@@ -12,6 +12,7 @@
 
 use crate::error::{Error, Result};
 use std::fmt;
+use std::sync::Arc;
 
 /// The longest file name (one path element) in bytes, as on Linux and macOS.
 pub const NAME_MAX: usize = 255;
@@ -21,10 +22,11 @@ pub const NAME_MAX: usize = 255;
 const VERSION_FILE_SUFFIX_MAX: usize = ".ziphash".len();
 
 /// A validated module path and canonical version, in their unescaped form.
+/// Cloning shares the strings (nodes carry one and are cloned per call).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ModuleVersion {
-    path: String,
-    version: String,
+    path: Arc<str>,
+    version: Arc<str>,
 }
 
 impl ModuleVersion {
@@ -46,8 +48,8 @@ impl ModuleVersion {
             });
         }
         Ok(ModuleVersion {
-            path: path.to_owned(),
-            version: version.to_owned(),
+            path: path.into(),
+            version: version.into(),
         })
     }
 

@@ -21,7 +21,7 @@
 
 use super::node::{DownloadFile, Node};
 use super::tree::{TreeEntry, join};
-use super::{Call, ModFs, NodeId, hash_path, id_of};
+use super::{Call, ModFs, NodeId, hash_node, hash_path, id_of};
 use crate::error::{Error, Result};
 use crate::modpath::ModuleVersion;
 use crate::store::MetaFile;
@@ -82,7 +82,7 @@ impl ModFs {
                 let h = hash_path(path);
                 let known = self.nodes.get(NodeId(h));
                 let result = match known {
-                    Some(node) if node.path() == path => match &node {
+                    Some(node) if node.has_path(path) => match &node {
                         // A module file may have been registered by a lookup
                         // that then failed: check that it exists.
                         Node::Module(..) => self.attr(&node, NodeId(h), call).map(|_| NodeId(h)),
@@ -99,7 +99,7 @@ impl ModFs {
             }
             FORM_MODULE => {
                 let (module, node) = split_u64s(rest).ok_or_else(stale)?;
-                if self.known(node, |n| hash_path(&n.path()) == node) {
+                if self.known(node, |n| hash_node(n) == node) {
                     return Ok(NodeId(node));
                 }
                 self.resolve_module_key(module, node, call)?
@@ -110,7 +110,7 @@ impl ModFs {
                     .try_into()
                     .map(u64::from_le_bytes)
                     .map_err(|_| stale())?;
-                if self.known(node, |n| hash_path(&n.path()) == node) {
+                if self.known(node, |n| hash_node(n) == node) {
                     return Ok(NodeId(node));
                 }
                 self.resolve_prefix_key(node)?.ok_or_else(stale)
@@ -153,7 +153,7 @@ impl ModFs {
             DownloadFile::Ziphash,
         ] {
             let n = Node::DownloadFile(mv.clone(), file);
-            if hash_path(&n.path()) == node {
+            if hash_node(&n) == node {
                 return Ok(Some(self.register(&n)));
             }
         }
@@ -176,7 +176,7 @@ impl ModFs {
                 }
                 let n = Node::Module(mv.clone(), rel);
                 let id = self.register(&n);
-                if hash_path(&n.path()) == node {
+                if hash_node(&n) == node {
                     found = Some(id);
                 }
             }
@@ -206,10 +206,7 @@ impl ModFs {
                     candidates.push(Node::TreePrefix(prefix.to_owned()));
                 }
             }
-            if let Some(n) = candidates
-                .into_iter()
-                .find(|n| hash_path(&n.path()) == node)
-            {
+            if let Some(n) = candidates.into_iter().find(|n| hash_node(n) == node) {
                 return Ok(Some(self.register(&n)));
             }
         }
@@ -219,7 +216,7 @@ impl ModFs {
 
 /// The id of a module version's tree root, which names the version in keys.
 fn module_root_hash(mv: &ModuleVersion) -> u64 {
-    hash_path(&Node::Module(mv.clone(), String::new()).path())
+    hash_node(&Node::Module(mv.clone(), String::new()))
 }
 
 fn split_u64s(bytes: &[u8]) -> Option<(u64, u64)> {

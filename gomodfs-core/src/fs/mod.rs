@@ -1078,7 +1078,7 @@ impl ModFs {
 fn id_of(node: &Node) -> NodeId {
     match node {
         Node::Root => NodeId::ROOT,
-        _ => NodeId(hash_path(&node.path())),
+        _ => NodeId(hash_node(node)),
     }
 }
 
@@ -1088,7 +1088,31 @@ fn hash_path(path: &str) -> u64 {
     if path.is_empty() {
         return NodeId::ROOT.0;
     }
-    let digest = Sha256::digest(path.as_bytes());
+    id_from_digest(Sha256::new_with_prefix(path.as_bytes()))
+}
+
+/// [`hash_path`] of [`Node::path`], hashed as it is written (no string
+/// built: ids are taken on every lookup and every known handle's check).
+fn hash_node(node: &Node) -> u64 {
+    struct Hashing(Sha256, bool);
+    impl std::fmt::Write for Hashing {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0.update(s.as_bytes());
+            self.1 |= !s.is_empty();
+            Ok(())
+        }
+    }
+    let mut hashing = Hashing(Sha256::new(), false);
+    // Hashing cannot fail.
+    let _ = node.write_path(&mut hashing);
+    if !hashing.1 {
+        return NodeId::ROOT.0;
+    }
+    id_from_digest(hashing.0)
+}
+
+fn id_from_digest(hasher: Sha256) -> u64 {
+    let digest = hasher.finalize();
     let mut b = [0u8; 8];
     b.copy_from_slice(&digest[..8]);
     let h = u64::from_le_bytes(b);

@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::modpath::{self, ModuleVersion};
 use crate::store::MetaFile;
 use crate::sumdb::SumDbName;
+use std::fmt::{self, Write as _};
 
 /// The name of the live status file at the root.
 pub const STATUS_FILE: &str = ".gomodfs-status";
@@ -57,30 +58,47 @@ impl Node {
     /// The canonical path of the node relative to the root, as the
     /// filesystem spells it (escaped). Node ids are derived from it.
     pub(crate) fn path(&self) -> String {
+        let mut path = String::with_capacity(64);
+        // Writing to a String cannot fail.
+        let _ = self.write_path(&mut path);
+        path
+    }
+
+    /// Whether [`Node::path`] is `path`, compared piece by piece without
+    /// building it (a known handle's check on every NFS call).
+    pub(crate) fn has_path(&self, path: &str) -> bool {
+        let mut rest = PathMatcher(path);
+        self.write_path(&mut rest).is_ok() && rest.0.is_empty()
+    }
+
+    /// Writes [`Node::path`] to `out` in pieces: the one spelling of the
+    /// canonical path, shared by building, comparing and hashing it.
+    pub(crate) fn write_path(&self, out: &mut impl fmt::Write) -> fmt::Result {
         match self {
-            Node::Root => String::new(),
-            Node::Status => STATUS_FILE.to_owned(),
-            Node::Cache => "cache".to_owned(),
-            Node::Download => "cache/download".to_owned(),
-            Node::DownloadPrefix(p) => format!("cache/download/{p}"),
+            Node::Root => Ok(()),
+            Node::Status => out.write_str(STATUS_FILE),
+            Node::Cache => out.write_str("cache"),
+            Node::Download => out.write_str("cache/download"),
+            Node::DownloadPrefix(p) => write!(out, "cache/download/{p}"),
             Node::SumDb(name) => match name.rel() {
-                rel if rel.is_empty() => "cache/download/sumdb".to_owned(),
-                rel => format!("cache/download/sumdb/{rel}"),
+                rel if rel.is_empty() => out.write_str("cache/download/sumdb"),
+                rel => write!(out, "cache/download/sumdb/{rel}"),
             },
-            Node::Versions(m) => format!("cache/download/{m}/@v"),
-            Node::DownloadFile(mv, f) => format!(
+            Node::Versions(m) => write!(out, "cache/download/{m}/@v"),
+            Node::DownloadFile(mv, f) => write!(
+                out,
                 "cache/download/{}/@v/{}.{}",
-                mv.escaped_path(),
-                mv.escaped_version(),
+                Escaped(mv.path()),
+                Escaped(mv.version()),
                 f.extension()
             ),
-            Node::TreePrefix(p) => p.clone(),
+            Node::TreePrefix(p) => out.write_str(p),
             Node::Module(mv, rel) => {
-                let root = format!("{}@{}", mv.escaped_path(), mv.escaped_version());
+                write!(out, "{}@{}", Escaped(mv.path()), Escaped(mv.version()))?;
                 if rel.is_empty() {
-                    root
+                    Ok(())
                 } else {
-                    format!("{root}/{rel}")
+                    write!(out, "/{rel}")
                 }
             }
         }
@@ -191,6 +209,40 @@ pub(super) fn version_file<T: Copy>(
     Ok((ModuleVersion::from_escaped(module, version)?, file))
 }
 
+/// A checked module path or version (ASCII, no `!`) written escaped
+/// (`modpath::escape_string`) in runs, without allocating.
+struct Escaped<'a>(&'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut rest = self.0;
+        while let Some(i) = rest.find(|c: char| c.is_ascii_uppercase()) {
+            f.write_str(&rest[..i])?;
+            let upper = rest.as_bytes()[i];
+            f.write_char('!')?;
+            f.write_char(char::from(upper.to_ascii_lowercase()))?;
+            rest = &rest[i + 1..];
+        }
+        f.write_str(rest)
+    }
+}
+
+/// A [`fmt::Write`] that consumes a path while what is written matches
+/// its start, and fails at the first difference.
+struct PathMatcher<'a>(&'a str);
+
+impl fmt::Write for PathMatcher<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        match self.0.strip_prefix(s) {
+            Some(rest) => {
+                self.0 = rest;
+                Ok(())
+            }
+            None => Err(fmt::Error),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,6 +311,36 @@ mod tests {
         ] {
             let node = walk(p);
             assert_eq!(node.map(|n| n.path()), Some(p.to_owned()), "{p}");
+        }
+    }
+
+    #[test]
+    fn a_path_is_compared_and_hashed_as_built() {
+        for p in [
+            "",
+            ".gomodfs-status",
+            "cache",
+            "cache/download/github.com/!burnt!sushi",
+            "cache/download/github.com/!burnt!sushi/toml/@v",
+            "cache/download/github.com/!burnt!sushi/toml/@v/v1.3.2.mod",
+            "github.com/!burnt!sushi",
+            "github.com/!burnt!sushi/toml@v1.3.2-!r!c1",
+            "github.com/!burnt!sushi/toml@v1.3.2-!r!c1/A/b c.go",
+            "cache/download/sumdb/sum.golang.org/tile/8/0/x001/234.p/5",
+        ] {
+            let node = walk(p).unwrap();
+            assert!(node.has_path(p), "{p}");
+            assert_eq!(
+                super::super::hash_node(&node),
+                super::super::hash_path(p),
+                "{p}"
+            );
+            for other in [format!("{p}/"), format!("{p}x"), format!("x{p}")] {
+                assert!(!node.has_path(&other), "{p} is not {other}");
+            }
+            if let Some(shorter) = p.get(..p.len().saturating_sub(1)).filter(|_| !p.is_empty()) {
+                assert!(!node.has_path(shorter), "{p} is not {shorter}");
+            }
         }
     }
 }
