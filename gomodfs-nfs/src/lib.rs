@@ -355,8 +355,9 @@ impl NfsReadFileSystem for NfsFs {
         let found_subject = subject.clone();
         let both = self
             .call("lookup", subject, move |api, fs, status| {
-                let dir = api.resolve_key(&dir)?;
-                let dir_attr = fattr(&status.attr_of(fs, api.getattr(dir)?)?);
+                let dir = api.resolve_key_attr(&dir)?;
+                let dir_attr = fattr(&status.attr_of(fs, dir)?);
+                let dir = dir.id;
                 let found: Result<_, Error> = (|| {
                     let name = name.as_ref().map_err(Clone::clone)?;
                     let attr = status.attr_of(fs, api.lookup(dir, name)?)?;
@@ -403,7 +404,7 @@ impl NfsReadFileSystem for NfsFs {
     async fn getattr(&self, id: &NfsHandle) -> Result<fattr3, nfsstat3> {
         let key = id.0.clone();
         self.call("getattr", Key(key.clone()), move |api, fs, status| {
-            let attr = api.getattr(api.resolve_key(&key)?)?;
+            let attr = api.resolve_key_attr(&key)?;
             Ok(fattr(&status.attr_of(fs, attr)?))
         })
         .await
@@ -432,8 +433,8 @@ impl NfsReadFileSystem for NfsFs {
         let key = id.0.clone();
         let both = self
             .call("read", Key(key.clone()), move |api, fs, status| {
-                let id = api.resolve_key(&key)?;
-                let attr = api.getattr(id)?;
+                let attr = api.resolve_key_attr(&key)?;
+                let id = attr.id;
                 let data = read_node(api, fs, status, (id, attr.size), offset, count)?;
                 Ok((fattr(&status.attr_of(fs, attr)?), data))
             })

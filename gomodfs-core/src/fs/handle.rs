@@ -21,7 +21,7 @@
 
 use super::node::{DownloadFile, Node};
 use super::tree::{TreeEntry, join};
-use super::{Call, ModFs, NodeId, hash_node, hash_path, id_of};
+use super::{Attr, Call, ModFs, NodeId, hash_node, hash_path, id_of};
 use crate::error::{Error, Result};
 use crate::modpath::ModuleVersion;
 use crate::store::MetaFile;
@@ -69,6 +69,17 @@ impl ModFs {
 
     /// [`ModFs::resolve_key`] in mode `call` (see [`super::With::resolve_key`]).
     pub(super) fn resolve_key_in(&self, key: &[u8], call: Call) -> Result<NodeId> {
+        Ok(self.resolve_key_checked(key, call)?.0)
+    }
+
+    /// [`ModFs::resolve_key_in`], with the node's attributes where finding
+    /// it took them (a known module node's existence check, a walk's last
+    /// lookup): a caller that needs them too does not take them again.
+    pub(super) fn resolve_key_checked(
+        &self,
+        key: &[u8],
+        call: Call,
+    ) -> Result<(NodeId, Option<Attr>)> {
         let stale = || Error::Stale(format!("node key {}", hex(key)));
         let (&form, rest) = key.split_first().ok_or_else(stale)?;
         match form {
@@ -85,8 +96,10 @@ impl ModFs {
                     Some(node) if node.has_path(path) => match &node {
                         // A module file may have been registered by a lookup
                         // that then failed: check that it exists.
-                        Node::Module(..) => self.attr(&node, NodeId(h), call).map(|_| NodeId(h)),
-                        _ => Ok(NodeId(h)),
+                        Node::Module(..) => self
+                            .attr(&node, NodeId(h), call)
+                            .map(|attr| (NodeId(h), Some(attr))),
+                        _ => Ok((NodeId(h), None)),
                     },
                     _ => self.resolve_path(path, call),
                 };
@@ -100,10 +113,10 @@ impl ModFs {
             FORM_MODULE => {
                 let (module, node) = split_u64s(rest).ok_or_else(stale)?;
                 if self.known(node, |n| hash_node(n) == node) {
-                    return Ok(NodeId(node));
+                    return Ok((NodeId(node), None));
                 }
-                self.resolve_module_key(module, node, call)?
-                    .ok_or_else(stale)
+                let id = self.resolve_module_key(module, node, call)?;
+                id.map(|id| (id, None)).ok_or_else(stale)
             }
             FORM_PREFIX => {
                 let node = rest
@@ -111,22 +124,24 @@ impl ModFs {
                     .map(u64::from_le_bytes)
                     .map_err(|_| stale())?;
                 if self.known(node, |n| hash_node(n) == node) {
-                    return Ok(NodeId(node));
+                    return Ok((NodeId(node), None));
                 }
-                self.resolve_prefix_key(node)?.ok_or_else(stale)
+                let id = self.resolve_prefix_key(node)?;
+                id.map(|id| (id, None)).ok_or_else(stale)
             }
             _ => Err(stale()),
         }
     }
 
     /// The node at a canonical path, walked from the root by lookups (which
-    /// register only nodes that exist).
-    fn resolve_path(&self, path: &str, call: Call) -> Result<NodeId> {
-        let mut id = NodeId::ROOT;
+    /// register only nodes that exist), with the last lookup's attributes.
+    fn resolve_path(&self, path: &str, call: Call) -> Result<(NodeId, Option<Attr>)> {
+        let mut found = (NodeId::ROOT, None);
         for name in path.split('/').filter(|n| !n.is_empty()) {
-            id = self.lookup_node(&self.node(id)?, name, call)?.id;
+            let attr = self.lookup_node(&self.node(found.0)?, name, call)?;
+            found = (attr.id, Some(attr));
         }
-        Ok(id)
+        Ok(found)
     }
 
     /// Whether id `h` is registered for a node that satisfies `check`.

@@ -276,6 +276,18 @@ impl With<'_> {
         self.fs.resolve_key_in(key, self.call)
     }
 
+    /// [`With::resolve_key`] and [`With::getattr`] of the node in one call
+    /// (counted as a `getattr`): where checking the key already took the
+    /// attributes (a known module node), they are not taken again. What an
+    /// NFS call on a handle needs first.
+    pub fn resolve_key_attr(&self, key: &[u8]) -> Result<Attr> {
+        let fs = self.fs;
+        match fs.resolve_key_checked(key, self.call)? {
+            (_, Some(attr)) => fs.timed(Op::Getattr, self.call, || Ok(attr)),
+            (id, None) => self.getattr(id),
+        }
+    }
+
     /// What opening a directory needs, in one call: its own attributes
     /// (counted as a `getattr`) and its entries as [`With::readdir_plus`]
     /// gives them.
