@@ -6,7 +6,7 @@
 use bytes::Bytes;
 use gomodfs_core::store::{GitStore, MetaFile};
 use gomodfs_core::{
-    ErrorKind, ModFs, ModFsOptions, ModuleVersion, NodeId, NodeKind, Store, fs::NODE_KEY_MAX,
+    Call, ErrorKind, ModFs, ModFsOptions, ModuleVersion, NodeId, NodeKind, Store, fs::NODE_KEY_MAX,
 };
 use gomodfs_testkit::seed::put;
 use std::collections::BTreeSet;
@@ -140,6 +140,35 @@ fn keys_survive_a_restart() {
     for (path, key, attr, _) in issued.iter().rev() {
         assert_eq!(third.resolve_key(key).unwrap(), attr.id, "{path}");
     }
+
+    // A key and its node's attributes in one call (what an NFS call on a
+    // handle takes first) give what the two calls give, both for nodes a
+    // new process has not seen (found by walking) and for known ones (a
+    // known module node's check takes them), in either call mode.
+    let fourth = open(dir.path());
+    for call in [
+        Call::default(),
+        Call {
+            store_only: true,
+            pin: false,
+        },
+    ] {
+        for (path, key, attr, _) in &issued {
+            if path == ".gomodfs-status" {
+                continue;
+            }
+            let both = fourth.with(call).resolve_key_attr(key);
+            assert_eq!(
+                &both.unwrap_or_else(|e| panic!("{path}: {e}")),
+                attr,
+                "{path}"
+            );
+        }
+    }
+    let stale = fourth
+        .with(Call::default())
+        .resolve_key_attr(b"\x01cache/download/example.com/x/@v/v1.0.0.zip");
+    assert_eq!(stale.unwrap_err().kind(), ErrorKind::Stale);
 }
 
 #[test]
