@@ -94,16 +94,31 @@ impl fmt::Display for ModuleVersion {
 
 /// Escapes a string known to be ASCII without `!` (checked paths and versions).
 pub(crate) fn escape_string(s: &str) -> String {
+    use fmt::Write as _;
     let mut out = String::with_capacity(escaped_len(s));
-    for c in s.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('!');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
+    // Writing to a String cannot fail.
+    let _ = write!(out, "{}", Escaped(s));
     out
+}
+
+/// A checked module path or version (ASCII, no `!`) written escaped
+/// ([`escape_string`]) in runs, without allocating: `!` and the lower-case
+/// letter for each upper-case one.
+pub(crate) struct Escaped<'a>(pub(crate) &'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut rest = self.0;
+        while let Some(i) = rest.find(|c: char| c.is_ascii_uppercase()) {
+            let (before, upper) = rest.split_at(i);
+            f.write_str(before)?;
+            let mut escaped = [b'!', 0];
+            escaped[1] = upper.as_bytes()[0].to_ascii_lowercase();
+            f.write_str(std::str::from_utf8(&escaped).map_err(|_| fmt::Error)?)?;
+            rest = &upper[1..];
+        }
+        f.write_str(rest)
+    }
 }
 
 /// The length of `escape_string(s)`.

@@ -4,10 +4,10 @@
 //! touches the store or the network.
 
 use crate::error::{Error, Result};
-use crate::modpath::{self, ModuleVersion};
+use crate::modpath::{self, Escaped, ModuleVersion};
 use crate::store::MetaFile;
 use crate::sumdb::SumDbName;
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 /// The name of the live status file at the root.
 pub const STATUS_FILE: &str = ".gomodfs-status";
@@ -209,24 +209,6 @@ pub(super) fn version_file<T: Copy>(
     Ok((ModuleVersion::from_escaped(module, version)?, file))
 }
 
-/// A checked module path or version (ASCII, no `!`) written escaped
-/// (`modpath::escape_string`) in runs, without allocating.
-struct Escaped<'a>(&'a str);
-
-impl fmt::Display for Escaped<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut rest = self.0;
-        while let Some(i) = rest.find(|c: char| c.is_ascii_uppercase()) {
-            f.write_str(&rest[..i])?;
-            let upper = rest.as_bytes()[i];
-            f.write_char('!')?;
-            f.write_char(char::from(upper.to_ascii_lowercase()))?;
-            rest = &rest[i + 1..];
-        }
-        f.write_str(rest)
-    }
-}
-
 /// A [`fmt::Write`] that consumes a path while what is written matches
 /// its start, and fails at the first difference.
 struct PathMatcher<'a>(&'a str);
@@ -332,11 +314,7 @@ mod tests {
                 panic!("{p} names no node");
             };
             assert!(node.has_path(p), "{p}");
-            assert_eq!(
-                super::super::hash_node(&node),
-                super::super::hash_path(p),
-                "{p}"
-            );
+            assert_eq!(crate::fs::hash_node(&node), crate::fs::hash_path(p), "{p}");
             for other in [format!("{p}/"), format!("{p}x"), format!("x{p}")] {
                 assert!(!node.has_path(&other), "{p} is not {other}");
             }
