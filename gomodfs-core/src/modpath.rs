@@ -108,13 +108,13 @@ pub(crate) struct Escaped<'a>(pub(crate) &'a str);
 
 impl fmt::Display for Escaped<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use fmt::Write as _;
         let mut rest = self.0;
         while let Some(i) = rest.find(|c: char| c.is_ascii_uppercase()) {
             let (before, upper) = rest.split_at(i);
             f.write_str(before)?;
-            let mut escaped = [b'!', 0];
-            escaped[1] = upper.as_bytes()[0].to_ascii_lowercase();
-            f.write_str(std::str::from_utf8(&escaped).map_err(|_| fmt::Error)?)?;
+            f.write_char('!')?;
+            f.write_char(char::from(upper.as_bytes()[0].to_ascii_lowercase()))?;
             rest = &upper[1..];
         }
         f.write_str(rest)

@@ -1088,10 +1088,7 @@ impl ModFs {
 }
 
 fn id_of(node: &Node) -> NodeId {
-    match node {
-        Node::Root => NodeId::ROOT,
-        _ => NodeId(hash_node(node)),
-    }
+    NodeId(hash_node(node))
 }
 
 /// A node id from a canonical path: the first 8 bytes of its SHA-256,
@@ -1106,20 +1103,20 @@ fn hash_path(path: &str) -> u64 {
 /// [`hash_path`] of [`Node::path`], hashed as it is written (no string
 /// built: ids are taken on every lookup and every known handle's check).
 fn hash_node(node: &Node) -> u64 {
-    struct Hashing(Sha256, bool);
+    struct Hashing(Sha256);
     impl std::fmt::Write for Hashing {
         fn write_str(&mut self, s: &str) -> std::fmt::Result {
             self.0.update(s.as_bytes());
-            self.1 |= !s.is_empty();
             Ok(())
         }
     }
-    let mut hashing = Hashing(Sha256::new(), false);
-    // Hashing cannot fail.
-    let _ = node.write_path(&mut hashing);
-    if !hashing.1 {
+    // The root is the one node whose path is empty.
+    if matches!(node, Node::Root) {
         return NodeId::ROOT.0;
     }
+    let mut hashing = Hashing(Sha256::new());
+    // Hashing cannot fail.
+    let _ = node.write_path(&mut hashing);
     id_from_digest(hashing.0)
 }
 
