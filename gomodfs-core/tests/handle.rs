@@ -265,3 +265,41 @@ fn pages_cover_a_large_directory_once() {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidArgument);
 }
+
+#[test]
+fn a_key_to_a_file_its_module_lacks_is_stale_with_or_without_attributes() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = GitStore::open(dir.path()).unwrap();
+        put(&store, "example.com/m", "v1.0.0", &files(&["a.go"])).unwrap();
+    }
+    let fs = open(dir.path());
+    let root = fs.resolve("example.com/m@v1.0.0").unwrap();
+    // A lookup that fails, then the key a client could still send for it.
+    assert_eq!(
+        fs.lookup(root.id, "gone.go").unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    let key = b"\x01example.com/m@v1.0.0/gone.go";
+    for call in [
+        Call::default(),
+        Call {
+            store_only: true,
+            pin: false,
+        },
+    ] {
+        let err = fs.with(call).resolve_key_attr(key).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Stale, "{err}");
+        assert_eq!(
+            fs.with(call).resolve_key(key).unwrap_err().kind(),
+            ErrorKind::Stale
+        );
+    }
+    // The module's own file still resolves, with its attributes.
+    let a = fs.resolve("example.com/m@v1.0.0/a.go").unwrap();
+    let attr = fs
+        .with(Call::default())
+        .resolve_key_attr(b"\x01example.com/m@v1.0.0/a.go")
+        .unwrap();
+    assert_eq!(attr, a);
+}
